@@ -1,0 +1,195 @@
+"""The M-Pesa provider gateway for one Daraja account: keeps the access token and the connection
+pool warm, caps concurrency, applies the retry policy and maps answers into switch outcomes.
+
+Retry policy (money-safety rule 2): a request is sent again only when it provably did not take
+effect: the connection never opened (NotSent), the gateway refused the token, or Daraja throttled
+it (HTTP 429/503, spike arrest, quota) before accepting it. Anything else that is not a clear
+answer (a timeout, a dropped connection, a generic 5xx) may hide a prompt on the customer's phone,
+so it becomes ``answer_lost``: the switch then waits for the callback or asks by status query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
+from connectors.mpesa import (
+    AccessToken,
+    DarajaConnector,
+    ProviderError,
+    StkAccepted,
+    StkPending,
+    StkPushOrder,
+    StkResult,
+)
+from connectors.transport import Transport
+from switch.messages import (
+    ProviderOutcome,
+    QueryRequest,
+    QueryResult,
+    StkOrder,
+    SubmitResult,
+)
+from switch.metrics import PROVIDER_CALLS, PROVIDER_LATENCY
+from switch.outcomes import accepted, answer_lost, from_stk_result, rejected, unavailable
+from switch.retry import backoff
+from switch.states import Event
+
+log = logging.getLogger(__name__)
+
+
+class TokenUnavailable(Exception):
+    """No access token could be had; nothing was sent."""
+
+
+class MpesaGatewayCore:
+    def __init__(
+        self,
+        connector: DarajaConnector,
+        transport: Transport,
+        concurrency: int = 64,
+        retries: int = 3,
+        retry_base: float = 0.2,
+    ) -> None:
+        self.connector = connector
+        self.transport = transport
+        self.retries = retries
+        self.retry_base = retry_base
+        self._slots = asyncio.Semaphore(concurrency)
+        self._token: AccessToken | None = None
+        self._token_lock = asyncio.Lock()
+
+    # --- token -----------------------------------------------------------------------------
+
+    async def token(self, stale: str | None = None) -> str:
+        """A valid token; ``stale`` names one Daraja refused, forcing a fresh one (once, however
+        many requests saw it refused)."""
+        async with self._token_lock:
+            current = self._token
+            fresh_enough = current and current.expires_at > time.time()
+            if current and fresh_enough and current.value != stale:
+                return current.value
+            try:
+                resp = await self._send("oauth", self.connector.token_request())
+            except (NotSent, OutcomeUnknown) as exc:
+                raise TokenUnavailable(str(exc)) from exc
+            parsed = self.connector.parse_token(resp, time.time())
+            if isinstance(parsed, ProviderError):
+                raise TokenUnavailable(f"{parsed.code} {parsed.message}")
+            self._token = parsed
+            return parsed.value
+
+    # --- STK push --------------------------------------------------------------------------
+
+    async def submit(self, orders: list[StkOrder]) -> list[SubmitResult]:
+        outcomes = await asyncio.gather(*(self._submit_one(o) for o in orders))
+        return [SubmitResult(o.payment_id, out) for o, out in zip(orders, outcomes, strict=True)]
+
+    async def _submit_one(self, order: StkOrder) -> ProviderOutcome:
+        wire = StkPushOrder(
+            amount=order.amount,
+            phone=order.phone,
+            account_reference=order.account_reference,
+            description=order.description,
+            callback_url=order.callback_url,
+        )
+
+        def build(token: str) -> HttpRequest:
+            return self.connector.stk_push_request(token, wire, datetime.now(UTC))
+
+        async with self._slots:
+            return await self._with_retries("stk_push", build, self._map_push)
+
+    def _map_push(self, resp: HttpResponse) -> ProviderOutcome | ProviderError:
+        parsed = self.connector.parse_stk_push(resp)
+        if isinstance(parsed, StkAccepted):
+            return accepted(parsed.merchant_request_id, parsed.checkout_request_id)
+        return parsed
+
+    # --- STK query -------------------------------------------------------------------------
+
+    async def query(self, requests: list[QueryRequest]) -> list[QueryResult]:
+        results = await asyncio.gather(*(self._query_one(r) for r in requests))
+        return list(results)
+
+    async def _query_one(self, req: QueryRequest) -> QueryResult:
+        def build(token: str) -> HttpRequest:
+            return self.connector.stk_query_request(
+                token, req.checkout_request_id, datetime.now(UTC)
+            )
+
+        async with self._slots:
+            outcome = await self._with_retries("stk_query", build, self._map_query)
+        # Only a final result or "still processing" is an answer about the payment; a query that
+        # failed (rejected, lost, unavailable) says nothing about it: ask again later.
+        if outcome.event in (None, Event.SUCCEED, Event.DECLINE, Event.EXPIRE):
+            return QueryResult(req.payment_id, outcome)
+        return QueryResult(req.payment_id, None)
+
+    def _map_query(self, resp: HttpResponse) -> ProviderOutcome | ProviderError:
+        parsed = self.connector.parse_stk_query(resp)
+        if isinstance(parsed, StkPending):
+            return ProviderOutcome(None)
+        if isinstance(parsed, StkResult):
+            return from_stk_result(parsed)
+        return parsed
+
+    # --- the retry loop --------------------------------------------------------------------
+
+    async def _with_retries(
+        self,
+        operation: str,
+        build: Callable[[str], HttpRequest],
+        parse: Callable[[HttpResponse], ProviderOutcome | ProviderError],
+    ) -> ProviderOutcome:
+        stale: str | None = None
+        last = "no attempt made"
+        for attempt in range(1, self.retries + 2):
+            try:
+                token = await self.token(stale)
+                resp = await self._send(operation, build(token))
+            except (TokenUnavailable, NotSent) as exc:
+                last = f"not sent: {exc}"
+                await self._pause(attempt)
+                continue
+            except OutcomeUnknown as exc:
+                return answer_lost(f"{operation}: {exc}")
+            parsed = parse(resp)
+            if not isinstance(parsed, ProviderError):
+                return parsed
+            if parsed.kind == "invalid_token":
+                stale, last = token, f"{parsed.code} {parsed.message}"
+                continue
+            if parsed.kind == "retriable":
+                last = f"{parsed.code} {parsed.message}"
+                await self._pause(attempt)
+                continue
+            if parsed.kind == "rejected":
+                return rejected(parsed.code, parsed.message)
+            return answer_lost(f"{parsed.http_status} {parsed.code} {parsed.message}")
+        return unavailable(last)
+
+    async def _pause(self, attempt: int) -> None:
+        if attempt <= self.retries:
+            await asyncio.sleep(backoff(attempt, self.retry_base, 5.0))
+
+    async def _send(self, operation: str, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            resp = await self.transport.send(request)
+            outcome = str(resp.status)
+            return resp
+        except NotSent:
+            outcome = "not_sent"
+            raise
+        except OutcomeUnknown:
+            outcome = "unknown"
+            raise
+        finally:
+            PROVIDER_CALLS.labels("mpesa", operation, outcome).inc()
+            PROVIDER_LATENCY.labels("mpesa", operation).observe(time.perf_counter() - started)

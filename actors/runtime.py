@@ -1,0 +1,222 @@
+"""Every Ray call of the switch lives here: starting Ray, creating or finding the named actors,
+and the thin actor shells that forward to the plain classes in :mod:`actors.shard` and
+:mod:`actors.mpesa_gateway`.
+
+Money-moving actor methods run at most once (``max_task_retries=0``): a failed call may hide one
+that happened, so callers check state instead of resending. Actors restart after a crash
+(``max_restarts=-1``) and rebuild themselves from MongoDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import ray
+from prometheus_client import Metric
+
+from actors.mpesa_gateway import MpesaGatewayCore
+from actors.shard import ShardCore
+from connectors.mpesa import DarajaAccount, DarajaConnector
+from connectors.transport import AiohttpTransport
+from switch.config import Settings
+from switch.logs import setup_logging
+from switch.messages import (
+    CallbackIn,
+    CallbackVerdict,
+    CreatePayment,
+    QueryRequest,
+    QueryResult,
+    Reply,
+    StkOrder,
+    SubmitResult,
+)
+from switch.metrics import REGISTRY
+from switch.storage.mongo import collections, connect
+
+NAMESPACE = "switch"
+log = logging.getLogger(__name__)
+
+ACTOR_OPTIONS: dict[str, Any] = {
+    "namespace": NAMESPACE,
+    "get_if_exists": True,
+    "max_restarts": -1,
+    "max_task_retries": 0,
+    "num_cpus": 0,
+    "max_concurrency": 10_000,
+}
+
+
+def init_ray(settings: Settings) -> None:
+    if ray.is_initialized():
+        return
+    ray.init(
+        address=settings.ray_address,
+        namespace=NAMESPACE,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        log_to_driver=True,
+    )
+
+
+def shutdown_ray() -> None:
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def shard_name(shard: int) -> str:
+    return f"shard-{shard}"
+
+
+def mpesa_name(settings: Settings) -> str:
+    return f"mpesa-{settings.mpesa_shortcode}"
+
+
+def _metrics_snapshot(label: str) -> list[Metric]:
+    families = []
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            sample.labels["actor"] = label
+        families.append(family)
+    return families
+
+
+@ray.remote
+class MpesaActor:
+    """Gateway for one Daraja account."""
+
+    def __init__(self, settings: Settings) -> None:
+        setup_logging(settings.log_level)
+        account = DarajaAccount(
+            base_url=settings.mpesa_base_url,
+            consumer_key=settings.mpesa_consumer_key,
+            consumer_secret=settings.mpesa_consumer_secret,
+            shortcode=settings.mpesa_shortcode,
+            passkey=settings.mpesa_passkey,
+            transaction_type=settings.mpesa_transaction_type,
+            party_b=settings.mpesa_till,
+        )
+        self.core = MpesaGatewayCore(
+            DarajaConnector(account, timeout=settings.provider_timeout),
+            AiohttpTransport(limit=settings.provider_concurrency),
+            concurrency=settings.provider_concurrency,
+            retries=settings.provider_retries,
+        )
+        self.label = mpesa_name(settings)
+
+    async def submit(self, orders: list[StkOrder]) -> list[SubmitResult]:
+        return await self.core.submit(orders)
+
+    async def query(self, requests: list[QueryRequest]) -> list[QueryResult]:
+        return await self.core.query(requests)
+
+    async def metrics(self) -> list[Metric]:
+        return _metrics_snapshot(self.label)
+
+
+class RayProviderPort:
+    """The shard's way to the provider gateway actor."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def submit(self, orders: list[StkOrder]) -> list[SubmitResult]:
+        handle = ray.get_actor(self.name, namespace=NAMESPACE)
+        result: list[SubmitResult] = await handle.submit.remote(orders)
+        return result
+
+    async def query(self, requests: list[QueryRequest]) -> list[QueryResult]:
+        handle = ray.get_actor(self.name, namespace=NAMESPACE)
+        result: list[QueryResult] = await handle.query.remote(requests)
+        return result
+
+
+@ray.remote
+class ShardActor:
+    """One merchant shard. Starts (and after a crash, recovers) on its first call."""
+
+    def __init__(self, shard: int, settings: Settings, secret_key: bytes) -> None:
+        setup_logging(settings.log_level)
+        self.shard = shard
+        self.settings = settings
+        self.secret_key = secret_key
+        self.core: ShardCore | None = None
+        self.starting = asyncio.Lock()
+
+    async def _core(self) -> ShardCore:
+        if self.core is not None:
+            return self.core
+        async with self.starting:
+            if self.core is not None:
+                return self.core
+            client = connect(self.settings.mongodb_uri or "")
+            core = ShardCore(
+                self.shard,
+                self.settings,
+                collections(client, self.settings.mongodb_db),
+                RayProviderPort(mpesa_name(self.settings)),
+                AiohttpTransport(),
+                self.secret_key,
+            )
+            await core.start()
+            self.core = core
+            return core
+
+    async def ping(self) -> dict[str, int]:
+        return (await self._core()).stats()
+
+    async def create_payments(self, requests: list[CreatePayment]) -> list[Reply]:
+        return await (await self._core()).create_payments(requests)
+
+    async def get_payments(self, requests: list[tuple[str, str]]) -> list[Reply]:
+        return await (await self._core()).get_payments(requests)
+
+    async def apply_callbacks(self, items: list[CallbackIn]) -> list[CallbackVerdict]:
+        return await (await self._core()).apply_callbacks(items)
+
+    async def sweep(self) -> None:
+        await (await self._core()).sweep()
+
+    async def metrics(self) -> list[Metric]:
+        await self._core()
+        return _metrics_snapshot(shard_name(self.shard))
+
+
+class Actors:
+    """Handles to the switch's actors, created on first use and shared by every api process."""
+
+    def __init__(self, settings: Settings, secret_key: bytes) -> None:
+        provider_cls: Any = MpesaActor
+        shard_cls: Any = ShardActor
+        self.provider = provider_cls.options(name=mpesa_name(settings), **ACTOR_OPTIONS).remote(
+            settings
+        )
+        self.shards = [
+            shard_cls.options(name=shard_name(i), **ACTOR_OPTIONS).remote(i, settings, secret_key)
+            for i in range(settings.shards)
+        ]
+
+    async def ping_all(self) -> list[dict[str, int]]:
+        return [await s.ping.remote() for s in self.shards]
+
+    async def create(self, shard: int, items: list[CreatePayment]) -> list[Reply]:
+        result: list[Reply] = await self.shards[shard].create_payments.remote(items)
+        return result
+
+    async def get(self, shard: int, items: list[tuple[str, str]]) -> list[Reply]:
+        result: list[Reply] = await self.shards[shard].get_payments.remote(items)
+        return result
+
+    async def callbacks(self, shard: int, items: list[CallbackIn]) -> list[CallbackVerdict]:
+        result: list[CallbackVerdict] = await self.shards[shard].apply_callbacks.remote(items)
+        return result
+
+    async def metrics(self) -> list[Metric]:
+        families: list[Metric] = []
+        for actor in (self.provider, *self.shards):
+            try:
+                families.extend(await actor.metrics.remote())
+            except Exception:
+                log.warning("an actor did not answer the metrics call")
+        return families

@@ -1,0 +1,559 @@
+"""The merchant shard: the single writer for its merchants' payments.
+
+It decides idempotency from its cache (the unique index on ``payments.idem`` is the backstop),
+group-commits new payments before handing them to the provider gateway, applies provider
+answers, callbacks and status queries through the state table, persists every change before
+telling the merchant, and sweeps payments that stay in flight too long.
+
+Actor memory is a cache: on start the shard reloads every payment of its shard that is still
+``open`` (in flight, or owing a webhook) and resumes it. Ray specifics live in
+:mod:`actors.runtime`; this class is plain asyncio, built directly by tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
+
+from actors.group_commit import GroupCommit
+from actors.webhooks import Endpoint, RetryPolicy, WebhookDispatcher
+from connectors.transport import Transport
+from switch.config import Settings
+from switch.idempotency import Decision, decide, scoped_key
+from switch.ids import new_payment_id
+from switch.messages import (
+    CallbackIn,
+    CallbackVerdict,
+    CreatePayment,
+    ProviderOutcome,
+    QueryRequest,
+    QueryResult,
+    Reply,
+    StkOrder,
+    SubmitResult,
+)
+from switch.metrics import PAYMENTS
+from switch.money import to_whole_shillings
+from switch.payments import (
+    Failure,
+    Payment,
+    apply,
+    from_doc,
+    new_payment,
+    now_utc,
+    to_doc,
+    view,
+)
+from switch.signing import callback_token
+from switch.states import Event, State, is_final
+from switch.storage.mongo import Collections, Doc
+
+log = logging.getLogger(__name__)
+
+CACHE_LIMIT = 200_000
+MERCHANT_TTL = 60.0
+
+
+class ProviderPort(Protocol):
+    async def submit(self, orders: list[StkOrder]) -> list[SubmitResult]: ...
+
+    async def query(self, requests: list[QueryRequest]) -> list[QueryResult]: ...
+
+
+@dataclass
+class IdemEntry:
+    request_hash: str
+    payment_id: str
+    ready: asyncio.Future[bool]  # True once the payment is stored; False if storing failed
+
+
+def error_reply(status: int, code: str, message: str) -> Reply:
+    return Reply(status, {"error": {"code": code, "message": message, "details": []}})
+
+
+class ShardCore:
+    def __init__(
+        self,
+        shard: int,
+        settings: Settings,
+        cols: Collections,
+        provider: ProviderPort,
+        webhook_transport: Transport,
+        secret_key: bytes,
+    ) -> None:
+        self.shard = shard
+        self.settings = settings
+        self.cols = cols
+        self.provider = provider
+        self.secret_key = secret_key
+        self.payments: OrderedDict[str, Payment] = OrderedDict()
+        self.idem: OrderedDict[str, IdemEntry] = OrderedDict()
+        self.in_flight: set[str] = set()
+        self.persisted: dict[str, int] = {}
+        self.dirty: set[str] = set()
+        self.waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
+        self.last_query: dict[str, float] = {}
+        self.merchants: dict[str, tuple[float, Endpoint]] = {}
+        self.orders: list[StkOrder] = []
+        self._dirty_event = asyncio.Event()
+        self._orders_event = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self.inserts: GroupCommit[Doc, str] = GroupCommit(self._insert_docs)
+        self.reads: GroupCommit[str, Doc | None] = GroupCommit(self._read_docs)
+        self.attempt_log: GroupCommit[Doc, None] = GroupCommit(self._write_attempts, window=0.05)
+        self.webhooks = WebhookDispatcher(
+            webhook_transport,
+            RetryPolicy(
+                settings.webhook_timeout,
+                settings.webhook_retry_base,
+                settings.webhook_retry_max,
+                settings.webhook_max_attempts,
+            ),
+            endpoint_of=self._endpoint,
+            payment_of=self.payments.get,
+            delivered=self._notified,
+            record=self._record_attempt,
+        )
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for committer in (self.inserts, self.reads, self.attempt_log):
+            committer.start()
+        self.webhooks.start()
+        await self._recover()
+        for loop in (self._flush_loop, self._order_loop, self._sweep_loop):
+            self._tasks.append(asyncio.create_task(loop()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.webhooks.stop()
+        for committer in (self.inserts, self.reads, self.attempt_log):
+            await committer.stop()
+
+    async def _recover(self) -> None:
+        """Reload what is in flight or owes a webhook; a payment caught mid-send may have reached
+        the provider, so it becomes ``unknown`` (never resent)."""
+        cursor = self.cols.payments.find({"shard": self.shard, "open": True})
+        count = 0
+        async for doc in cursor:
+            payment = from_doc(doc)
+            self.persisted[payment.id] = payment.version
+            self._remember(payment)
+            self.idem[payment.idem_key] = IdemEntry(
+                payment.request_hash, payment.id, _done_future(True)
+            )
+            if payment.state == State.SUBMITTING:
+                self._transition(payment, Event.ANSWER_LOST, "recovery")
+            elif payment.pending_notifications:
+                self.webhooks.enqueue(payment.id)
+            count += 1
+        log.info("shard %d recovered %d open payments", self.shard, count)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "shard": self.shard,
+            "cached": len(self.payments),
+            "in_flight": len(self.in_flight),
+            "dirty": len(self.dirty),
+        }
+
+    # --- creating payments -----------------------------------------------------------------
+
+    async def create_payments(self, requests: list[CreatePayment]) -> list[Reply]:
+        return list(await asyncio.gather(*(self._create(r) for r in requests)))
+
+    async def _create(self, req: CreatePayment) -> Reply:
+        key = scoped_key(req.merchant_id, req.idem_key)
+        entry = self.idem.get(key)
+        if entry is not None:
+            return await self._replay(entry, req)
+        at = now_utc()
+        payment = new_payment(
+            payment_id=new_payment_id(self.shard),
+            merchant_id=req.merchant_id,
+            method=req.method,
+            amount_minor=req.amount_minor,
+            phone=req.phone,
+            reference=req.reference,
+            description=req.description,
+            metadata=req.metadata,
+            idem_key=key,
+            request_hash=req.request_hash,
+            at=at,
+        )
+        entry = IdemEntry(req.request_hash, payment.id, asyncio.get_running_loop().create_future())
+        self.idem[key] = entry
+        try:
+            result = await self.inserts.submit(to_doc(payment, self.shard))
+        except Exception:
+            result = "error"
+        if result == "duplicate":
+            return await self._replay_stored(key, entry, req)
+        if result != "ok":
+            del self.idem[key]
+            entry.ready.set_result(False)
+            return error_reply(503, "storage_unavailable", "could not store the payment; retry")
+        self.persisted[payment.id] = payment.version
+        self._remember(payment)
+        entry.ready.set_result(True)
+        self._trim_idem()
+        PAYMENTS.labels(payment.method, payment.status.value).inc()
+        self._queue_order(payment)
+        return Reply(202, view(payment))
+
+    async def _replay(self, entry: IdemEntry, req: CreatePayment) -> Reply:
+        if decide(entry.request_hash, req.request_hash) == Decision.CONFLICT:
+            return _conflict()
+        if not await asyncio.shield(entry.ready):
+            return error_reply(503, "storage_unavailable", "the first copy failed; retry")
+        payment = await self._get(entry.payment_id)
+        if payment is None:
+            return error_reply(503, "storage_unavailable", "payment not readable yet; retry")
+        return Reply(202, view(payment), replayed=True)
+
+    async def _replay_stored(self, key: str, entry: IdemEntry, req: CreatePayment) -> Reply:
+        """The unique index caught a key this shard's cache did not know (after a restart)."""
+        doc = await self.cols.payments.find_one({"idem": key})
+        if doc is None:
+            del self.idem[key]
+            entry.ready.set_result(False)
+            return error_reply(503, "storage_unavailable", "could not read the payment; retry")
+        stored = from_doc(doc)
+        self._remember(stored)
+        self.persisted.setdefault(stored.id, stored.version)
+        self.idem[key] = IdemEntry(stored.request_hash, stored.id, _done_future(True))
+        entry.ready.set_result(True)
+        return await self._replay(self.idem[key], req)
+
+    def _trim_idem(self) -> None:
+        # Keys stay forever in MongoDB (unique index); the cache keeps the most recent ones.
+        while len(self.idem) > CACHE_LIMIT:
+            self.idem.popitem(last=False)
+
+    async def _insert_docs(self, docs: list[Doc]) -> list[str]:
+        results = ["ok"] * len(docs)
+        try:
+            await self.cols.payments.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            for err in exc.details.get("writeErrors", []):
+                results[err["index"]] = "duplicate" if err.get("code") == 11000 else "error"
+        return results
+
+    # --- reading payments ------------------------------------------------------------------
+
+    async def get_payments(self, requests: list[tuple[str, str]]) -> list[Reply]:
+        return list(await asyncio.gather(*(self._read_one(m, p) for m, p in requests)))
+
+    async def _read_one(self, merchant_id: str, payment_id: str) -> Reply:
+        payment = await self._get(payment_id)
+        if payment is None or payment.merchant_id != merchant_id:
+            return error_reply(404, "not_found", f"no payment {payment_id}")
+        return Reply(200, view(payment))
+
+    async def _get(self, payment_id: str) -> Payment | None:
+        cached = self.payments.get(payment_id)
+        if cached is not None:
+            return cached
+        doc = await self.reads.submit(payment_id)
+        if doc is None:
+            return None
+        payment = from_doc(doc)
+        self.persisted.setdefault(payment.id, payment.version)
+        return self.payments.get(payment.id) or self._remember(payment)
+
+    async def _read_docs(self, ids: list[str]) -> list[Doc | None]:
+        found = {d["_id"]: d async for d in self.cols.payments.find({"_id": {"$in": ids}})}
+        return [found.get(i) for i in ids]
+
+    def _remember(self, payment: Payment) -> Payment:
+        self.payments[payment.id] = payment
+        self.payments.move_to_end(payment.id)
+        if is_final(payment.state):
+            self.in_flight.discard(payment.id)
+        else:
+            self.in_flight.add(payment.id)
+        while len(self.payments) > CACHE_LIMIT:
+            oldest = next(iter(self.payments))
+            if oldest in self.in_flight or oldest in self.dirty:
+                break
+            self.payments.popitem(last=False)
+        return payment
+
+    # --- provider hand-off -----------------------------------------------------------------
+
+    def _queue_order(self, payment: Payment) -> None:
+        token = callback_token(self.secret_key, payment.id)
+        base = self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
+        self.orders.append(
+            StkOrder(
+                payment_id=payment.id,
+                amount=to_whole_shillings(payment.amount_minor),
+                phone=payment.phone,
+                account_reference=payment.reference,
+                description=payment.description,
+                callback_url=f"{base}/callbacks/stk/{payment.id}/{token}",
+            )
+        )
+        self._orders_event.set()
+
+    async def _order_loop(self) -> None:
+        while True:
+            await self._orders_event.wait()
+            await asyncio.sleep(self.settings.batch_delay_ms / 1000)
+            self._orders_event.clear()
+            batch, self.orders = self.orders, []
+            if batch:
+                self._spawn(self._submit(batch))
+
+    async def _submit(self, orders: list[StkOrder]) -> None:
+        try:
+            results = await self.provider.submit(orders)
+        except Exception:
+            # The gateway died or the call was lost: any of these may have reached Daraja.
+            log.exception("provider gateway call failed; %d payments now unknown", len(orders))
+            results = [
+                SubmitResult(o.payment_id, ProviderOutcome(Event.ANSWER_LOST)) for o in orders
+            ]
+        for result in results:
+            payment = self.payments.get(result.payment_id)
+            if payment is not None:
+                self._apply_outcome(payment, result.outcome, "provider")
+
+    # --- applying outcomes -----------------------------------------------------------------
+
+    def _apply_outcome(self, payment: Payment, outcome: ProviderOutcome, source: str) -> bool:
+        if outcome.event is None:
+            return False
+        return self._transition(
+            payment, outcome.event, source, provider=outcome.refs, failure=outcome.failure
+        )
+
+    def _transition(self, payment: Payment, event: Event, source: str, **kw: Any) -> bool:
+        updated = apply(payment, event, source=source, at=now_utc(), **kw)
+        if updated is None:
+            return False
+        self._remember(updated)
+        if updated.status != payment.status:
+            PAYMENTS.labels(updated.method, updated.status.value).inc()
+        self._mark_dirty(updated.id)
+        return True
+
+    async def apply_callbacks(self, items: list[CallbackIn]) -> list[CallbackVerdict]:
+        return list(await asyncio.gather(*(self._callback(i) for i in items)))
+
+    async def _callback(self, item: CallbackIn) -> CallbackVerdict:
+        payment = await self._get(item.payment_id)
+        if payment is None:
+            return "unknown_payment"
+        problem = _mismatch(payment, item)
+        if problem:
+            log.warning("callback for %s refused: %s", payment.id, problem)
+            return "mismatch"
+        if item.outcome.event is None:
+            return "pending"
+        if not self._apply_outcome(payment, item.outcome, "callback"):
+            return "duplicate"
+        await self._persisted(self.payments[payment.id])
+        return "applied"
+
+    # --- persistence -----------------------------------------------------------------------
+
+    def _mark_dirty(self, payment_id: str) -> None:
+        self.dirty.add(payment_id)
+        self._dirty_event.set()
+
+    async def _persisted(self, payment: Payment) -> None:
+        """Wait until ``payment``'s version (or a later one) is durable."""
+        if self.persisted.get(payment.id, 0) >= payment.version:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.setdefault(payment.id, []).append((payment.version, fut))
+        await fut
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._dirty_event.wait()
+            await asyncio.sleep(0.001)
+            self._dirty_event.clear()
+            ids, self.dirty = list(self.dirty), set()
+            if ids and not await self._flush(ids):
+                self.dirty.update(ids)
+                self._dirty_event.set()
+                await asyncio.sleep(0.5)
+
+    async def _flush(self, ids: list[str]) -> bool:
+        written = {i: self.payments[i] for i in ids}
+        ops = []
+        for pid, payment in written.items():
+            doc = to_doc(payment, self.shard)
+            del doc["_id"]
+            ops.append(
+                UpdateOne({"_id": pid, "version": self.persisted.get(pid, 0)}, {"$set": doc})
+            )
+        try:
+            result = await self.cols.payments.bulk_write(ops, ordered=False)
+            matched = result.matched_count
+        except BulkWriteError:
+            log.exception("payment update batch partly failed; will retry")
+            return False
+        except Exception:
+            log.exception("payment update batch failed; will retry")
+            return False
+        if matched != len(ops):
+            await self._resolve_conflicts(written)
+        for pid, payment in written.items():
+            self.persisted[pid] = payment.version
+            self._after_commit(payment)
+        return True
+
+    async def _resolve_conflicts(self, written: dict[str, Payment]) -> None:
+        """A version mismatch means another writer touched a payment this shard owns. That must
+        not happen (one writer per merchant), so it is logged loudly and the stored copy wins."""
+        async for doc in self.cols.payments.find({"_id": {"$in": list(written)}}):
+            if doc.get("version") != written[doc["_id"]].version:
+                log.error("version conflict on %s; reloading the stored copy", doc["_id"])
+                stored = from_doc(doc)
+                written[stored.id] = stored
+                self._remember(stored)
+
+    def _after_commit(self, payment: Payment) -> None:
+        for version, fut in self.waiters.pop(payment.id, []):
+            if version <= payment.version and not fut.done():
+                fut.set_result(None)
+        if payment.pending_notifications:
+            self.webhooks.enqueue(payment.id)
+
+    # --- webhooks --------------------------------------------------------------------------
+
+    async def _endpoint(self, merchant_id: str) -> Endpoint:
+        cached = self.merchants.get(merchant_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        doc = await self.cols.merchants.find_one({"_id": merchant_id}) or {}
+        endpoint = Endpoint(doc.get("webhook_url"), doc.get("webhook_secret", ""))
+        self.merchants[merchant_id] = (time.monotonic() + MERCHANT_TTL, endpoint)
+        return endpoint
+
+    def _notified(self, payment_id: str, seq: int) -> None:
+        payment = self.payments.get(payment_id)
+        if payment is None or payment.notified_seq >= seq:
+            return
+        self._remember(replace(payment, notified_seq=seq, version=payment.version + 1))
+        self._mark_dirty(payment_id)
+
+    def _record_attempt(self, doc: Doc) -> None:
+        self._spawn(self.attempt_log.submit(doc))
+
+    async def _write_attempts(self, docs: list[Doc]) -> list[None]:
+        ops = [UpdateOne({"_id": d["_id"]}, {"$set": d}, upsert=True) for d in docs]
+        await self.cols.webhook_deliveries.bulk_write(ops, ordered=False)
+        return [None] * len(docs)
+
+    # --- stuck payments --------------------------------------------------------------------
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("sweep failed")
+
+    async def sweep(self) -> None:
+        """Query payments in flight past ``stk_query_after``; expire those past
+        ``stk_expire_after`` that the provider still has no answer for."""
+        now = time.time()
+        to_query: list[QueryRequest] = []
+        for pid in list(self.in_flight):
+            payment = self.payments[pid]
+            age = now - payment.created_at.timestamp()
+            checkout = payment.provider.checkout_request_id
+            if checkout and age >= self.settings.stk_query_after:
+                if now - self.last_query.get(pid, 0) >= self._query_gap():
+                    to_query.append(QueryRequest(pid, checkout))
+            elif age >= self.settings.stk_expire_after:
+                self._expire(payment, "outcome_unknown")
+        if to_query:
+            await self._query(to_query, now)
+
+    def _query_gap(self) -> float:
+        return max(self.settings.sweep_interval, self.settings.stk_query_after / 4)
+
+    async def _query(self, requests: list[QueryRequest], now: float) -> None:
+        for r in requests:
+            self.last_query[r.payment_id] = now
+        try:
+            results = await self.provider.query(requests)
+        except Exception:
+            log.exception("status queries failed; will ask again")
+            return
+        for res in results:
+            payment = self.payments.get(res.payment_id)
+            if payment is None or res.outcome is None:
+                continue
+            if not self._apply_outcome(payment, res.outcome, "query"):
+                age = now - payment.created_at.timestamp()
+                if age >= self.settings.stk_expire_after and not is_final(payment.state):
+                    self._expire(payment, "timeout")
+
+    def _expire(self, payment: Payment, code: str) -> None:
+        message = (
+            "The customer did not complete the M-Pesa prompt in time."
+            if code == "timeout"
+            else "M-Pesa's answer was lost and no outcome arrived in time; check your M-Pesa "
+            "statement before asking the customer again."
+        )
+        self._transition(payment, Event.EXPIRE, "sweeper", failure=Failure(code, message))
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _mismatch(payment: Payment, item: CallbackIn) -> str | None:
+    """Why a callback cannot belong to this payment, or None when it fits."""
+    stored = payment.provider.checkout_request_id
+    if stored and item.checkout_request_id and stored != item.checkout_request_id:
+        return "CheckoutRequestID differs"
+    outcome = item.outcome
+    if outcome.event == Event.SUCCEED:
+        if outcome.amount_minor is not None and outcome.amount_minor != payment.amount_minor:
+            return f"amount {outcome.amount_minor} != {payment.amount_minor}"
+        if outcome.phone and outcome.phone != payment.phone:
+            return "phone differs"
+    return None
+
+
+def _conflict() -> Reply:
+    return error_reply(
+        409,
+        "idempotency_key_reused",
+        "this Idempotency-Key was already used with a different request body",
+    )
+
+
+def _done_future(value: bool) -> asyncio.Future[bool]:
+    fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    fut.set_result(value)
+    return fut
+
+
+Clock = Callable[[], float]

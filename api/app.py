@@ -1,0 +1,52 @@
+"""The aiohttp application: middlewares (request id and metrics, errors, bearer tokens) and
+routes."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from api import auth, callbacks, ops, payments
+from api.errors import Handler, error_middleware
+from api.state import AppState
+from switch.ids import random_token
+from switch.logs import request_id
+from switch.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+MAX_BODY = 64 * 1024
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rid = request.headers.get("X-Request-Id", "")[:64] or random_token(9)
+    request_id.set(rid)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = rid
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
+        HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
+
+
+def create_app(state: AppState) -> web.Application:
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[observe_middleware, error_middleware, auth.bearer_middleware],
+    )
+    app["state"] = state
+    app.router.add_post(auth.TOKEN_PATH, auth.token)
+    app.router.add_post("/v1/payments", payments.create_payment)
+    app.router.add_get("/v1/payments/{payment_id}", payments.get_payment)
+    app.router.add_post("/callbacks/stk/{payment_id}/{token}", callbacks.stk_callback)
+    ops.add_routes(app)
+    return app

@@ -1,0 +1,157 @@
+"""The OpenAPI 3.1 document, generated from the request and response models in
+:mod:`api.models`, so the document cannot drift from what the handlers validate."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api.models import (
+    Error,
+    OAuthError,
+    Payment,
+    PaymentCreate,
+    TokenResponse,
+    WebhookEvent,
+)
+
+REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    texts = {
+        400: "Bad request (missing Idempotency-Key, malformed JSON)",
+        401: "Missing, forged or expired bearer token",
+        404: "No such payment for this merchant",
+        409: "Idempotency-Key reused with a different body",
+        422: "Invalid fields: each one named with the reason",
+        503: "A shard is unavailable; retry with the same Idempotency-Key",
+    }
+    return {str(c): _json("Error", texts[c]) for c in codes}
+
+
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "description": "Your unique key for this request (at most 255 printable ASCII characters). "
+    "The same key and body return the first answer; the same key with another body is a 409.",
+    "schema": {"type": "string", "maxLength": 255},
+}
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/v1/oauth/token": {
+            "post": {
+                "summary": "Get an access token (OAuth 2.0 client credentials)",
+                "security": [{"clientBasic": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["grant_type"],
+                                "properties": {
+                                    "grant_type": {"const": "client_credentials"},
+                                    "client_id": {"type": "string"},
+                                    "client_secret": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("TokenResponse", "An access token"),
+                    "400": _json("OAuthError", "Unsupported grant type"),
+                    "401": _json("OAuthError", "Unknown client or wrong secret"),
+                },
+            }
+        },
+        "/v1/payments": {
+            "post": {
+                "summary": "Create a payment (collect money)",
+                "parameters": [IDEMPOTENCY_HEADER],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("PaymentCreate")}},
+                },
+                "responses": {
+                    "202": _json("Payment", "Stored; the provider is being asked"),
+                    **_errors(400, 401, 409, 422, 503),
+                },
+            }
+        },
+        "/v1/payments/{payment_id}": {
+            "get": {
+                "summary": "Get a payment",
+                "parameters": [
+                    {
+                        "name": "payment_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {"200": _json("Payment", "The payment"), **_errors(401, 404, 503)},
+            }
+        },
+    }
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [
+        PaymentCreate,
+        Payment,
+        Error,
+        TokenResponse,
+        OAuthError,
+        WebhookEvent,
+    ]
+    _, schemas = models_json_schema(
+        [(m, "validation" if m is PaymentCreate else "serialization") for m in models],
+        ref_template=REF,
+    )
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Kenya payment switch",
+            "version": "0.1.0",
+            "description": "Collect and pay out over Kenyan rails. Authenticate with "
+            "POST /v1/oauth/token, then send `Authorization: Bearer <token>`.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": _paths(),
+        "webhooks": {
+            "payment": {
+                "post": {
+                    "summary": "A payment changed status (Standard Webhooks signature)",
+                    "requestBody": {
+                        "content": {"application/json": {"schema": _ref("WebhookEvent")}}
+                    },
+                    "responses": {"200": {"description": "Received"}},
+                }
+            }
+        },
+        "components": {
+            "schemas": schemas["$defs"],
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "clientBasic": {"type": "http", "scheme": "basic"},
+            },
+        },
+        "security": [{"bearer": []}],
+    }

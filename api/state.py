@@ -1,0 +1,52 @@
+"""What the api handlers share: settings, keys, collections and the per-shard batchers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from actors.runtime import Actors
+from api.batcher import MicroBatcher
+from routing.shards import shard_for
+from switch.config import Settings
+from switch.messages import CallbackIn, CallbackVerdict, CreatePayment, Reply
+from switch.storage.mongo import Collections
+
+
+class ShardRouter:
+    """One micro-batcher per shard actor and per kind of call."""
+
+    def __init__(self, actors: Actors, settings: Settings) -> None:
+        self.count = settings.shards
+        opts: dict[str, Any] = {
+            "max_items": settings.batch_max,
+            "max_delay": settings.batch_delay_ms / 1000,
+        }
+        self.creates = [
+            MicroBatcher[CreatePayment, Reply](partial(actors.create, i), "create", **opts)
+            for i in range(self.count)
+        ]
+        self.gets = [
+            MicroBatcher[tuple[str, str], Reply](partial(actors.get, i), "get", **opts)
+            for i in range(self.count)
+        ]
+        self.callbacks = [
+            MicroBatcher[CallbackIn, CallbackVerdict](partial(actors.callbacks, i), "cb", **opts)
+            for i in range(self.count)
+        ]
+
+    def shard_of_merchant(self, merchant_id: str) -> int:
+        return shard_for(merchant_id, self.count)
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    secret_key: bytes
+    cols: Collections
+    actors: Actors
+    router: ShardRouter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.router = ShardRouter(self.actors, self.settings)

@@ -1,0 +1,349 @@
+"""A faithful Daraja (M-Pesa) STK Push simulator on aiohttp: a third-party client works unchanged.
+
+Daraja routes (doc §2, §4, §5)::
+
+    GET  /oauth/v1/generate?grant_type=client_credentials
+    POST /mpesa/stkpush/v1/processrequest
+    POST /mpesa/stkpushquery/v1/query
+
+Control routes (not Daraja; for tests, bench and demo)::
+
+    GET /__sim/config   PATCH /__sim/config   GET /__sim/stk[?phone=&limit=]
+    GET /__sim/stk/{checkout_request_id}   GET /__sim/stats   POST /__sim/reset
+
+Callbacks are scheduled with ``loop.call_later`` and posted through one shared ClientSession, so
+a push costs a dict insert and a timer: enough for about a thousand pushes a second on one core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import secrets
+import time
+from collections.abc import Coroutine
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from connectors.mpesa import transformers
+from connectors.mpesa.simulator import wire
+from connectors.mpesa.simulator.config import SimConfig
+from connectors.mpesa.simulator.state import SimState, StkRecord, request_id
+from connectors.mpesa.simulator.triggers import outcome_for
+
+# What a burst answers with, by HTTP status (doc §3).
+_BURSTS = {
+    500: ("500.003.1001", "Internal Server Error"),
+    503: ("500.003.02", "System is busy. Please try again in few minutes."),
+    429: ("500.003.02", "Error Occurred: Spike Arrest Violation"),
+}
+
+
+class Refusal(Exception):
+    """A Daraja error answer, raised by a check and returned by the handler."""
+
+    def __init__(self, status: int, code: str, message: str, rid: str | None = None) -> None:
+        super().__init__(message)
+        self.response = _json(wire.envelope(code, message, rid or request_id()), status)
+
+
+def _json(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
+
+
+class Simulator:
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self._initial = config.copy()
+        self.state = SimState()
+        self._session: aiohttp.ClientSession | None = None
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self, _app: web.Application) -> None:
+        connector = aiohttp.TCPConnector(limit=512, ttl_dns_cache=300)
+        self._session = aiohttp.ClientSession(connector=connector)
+
+    async def stop(self, _app: web.Application) -> None:
+        await self._cancel_pending()
+        if self._session is not None:
+            await self._session.close()
+
+    async def _cancel_pending(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- OAuth (doc §2) ------------------------------------------------------------------------
+
+    async def oauth(self, request: web.Request) -> web.Response:
+        await self._lag()
+        auth = request.headers.get("Authorization", "")
+        # Error texts below are the ones integrators report; not in the docs (unverified).
+        if not auth.startswith("Basic "):
+            return Refusal(400, "400.008.01", "Invalid Authentication passed").response
+        if request.query.get("grant_type") != "client_credentials":
+            return Refusal(400, "400.008.02", "Invalid grant type passed").response
+        if not self._basic_ok(auth.removeprefix("Basic ").strip()):
+            return web.Response(status=400)  # empty body, as SDK authors observe (doc §2)
+        token = self.state.issue_token(self._now(), self.config.token_ttl)
+        # expires_in as a string, like real answers (doc §2).
+        return _json({"access_token": token, "expires_in": str(int(self.config.token_ttl))})
+
+    def _basic_ok(self, encoded: str) -> bool:
+        try:
+            pair = base64.b64decode(encoded, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        expected = f"{self.config.consumer_key}:{self.config.consumer_secret}"
+        return secrets.compare_digest(pair.encode(), expected.encode())
+
+    # --- STK push (doc §4) ---------------------------------------------------------------------
+
+    async def stk_push(self, request: web.Request) -> web.Response:
+        await self._lag()
+        self.state.stats.push_requests += 1
+        try:
+            self._take_burst()
+            push = wire.parse_push(await self._authorised_body(request))
+            self._check_credentials(push.credentials)
+            self._check_lock(push.phone)
+        except (Refusal, wire.InvalidField) as exc:
+            self.state.stats.push_rejected += 1
+            return _refusal(exc)
+        return _json(wire.push_accepted(self._accept(push)))
+
+    def _take_burst(self) -> None:
+        """An error burst answers before anything is processed: no prompt, no callback."""
+        burst = self.config.error_burst
+        if burst.count > 0:
+            burst.count -= 1
+            raise Refusal(burst.status, *_BURSTS[burst.status])
+
+    def _check_lock(self, phone: str) -> None:
+        if self.config.lock_subscriber and self.state.lock_holder(phone, self._now()):
+            raise Refusal(
+                500,
+                "500.001.1001",
+                "Unable to lock subscriber, a transaction is already in process for the "
+                "current subscriber",
+            )
+
+    def _accept(self, push: wire.PushRequest) -> StkRecord:
+        wall, delay = time.time(), self.config.callback_delay
+        outcome = outcome_for(push.phone, push.amount)
+        record = StkRecord(
+            checkout_request_id=self.state.checkout_request_id(push.phone, wall),
+            merchant_request_id=self.state.merchant_request_id(),
+            phone=push.phone,
+            amount=push.amount,
+            account_reference=push.account_reference,
+            callback_url=push.callback_url,
+            result_code=outcome.result_code,
+            result_desc=outcome.result_desc,
+            receipt=self.state.receipt(wall + delay) if outcome.paid else None,
+            transaction_date=_when(wall + delay) if outcome.paid else None,
+            sends_callback=outcome.sends_callback,
+            copies=1 + self.config.duplicate_callbacks,
+            created_at=wall,
+            due_at=self._now() + delay,
+        )
+        self.state.add(record, self.config.max_records)
+        self.state.stats.push_accepted += 1
+        loop = asyncio.get_running_loop()
+        cid = record.checkout_request_id
+        self._timers[cid] = loop.call_later(delay, self._customer_acts, cid)
+        return record
+
+    # --- the simulated customer and the callback ------------------------------------------------
+
+    def _customer_acts(self, cid: str) -> None:
+        self._timers.pop(cid, None)
+        record = self.state.records.get(cid)
+        if record is None:  # forgotten by a reset or evicted by max_records
+            return
+        self.state.release(record)
+        if record.sends_callback:
+            self._spawn(self._deliver(record))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)  # keep a reference: the loop only holds weak ones
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, record: StkRecord) -> None:
+        body = orjson.dumps(wire.callback(record))
+        for _ in range(record.copies):  # no retries: Daraja's retry behaviour is unverified
+            status = await self._post_callback(record, body)
+            record.callback_statuses.append(status)
+            self.state.stats.callbacks_sent += 1
+            if status is None or not 200 <= status < 300:
+                self.state.stats.callbacks_failed += 1
+
+    async def _post_callback(self, record: StkRecord, body: bytes) -> int | None:
+        assert self._session is not None, "the app has not started"
+        timeout = aiohttp.ClientTimeout(total=self.config.callback_timeout)
+        headers = {"Content-Type": "application/json"}
+        try:
+            async with self._session.post(
+                record.callback_url, data=body, headers=headers, timeout=timeout
+            ) as resp:
+                await resp.read()
+                return resp.status
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            record.callback_error = f"{type(exc).__name__}: {exc}"
+            return None
+
+    # --- STK push query (doc §5) ---------------------------------------------------------------
+
+    async def stk_query(self, request: web.Request) -> web.Response:
+        await self._lag()
+        self.state.stats.queries += 1
+        try:
+            query = wire.parse_query(await self._authorised_body(request))
+            self._check_credentials(query.credentials)
+            record = self._queried(query.checkout_request_id)
+        except (Refusal, wire.InvalidField) as exc:
+            return _refusal(exc)
+        return _json(wire.query_result(record))
+
+    def _queried(self, cid: str) -> StkRecord:
+        record = self.state.records.get(cid)
+        if record is None:
+            raise Refusal(400, "400.002.02", "Bad Request - Invalid CheckoutRequestID")
+        if record.due_at > self._now():
+            # The doc's sample carries the CheckoutRequestID as requestId here (doc §5).
+            raise Refusal(500, "500.001.1001", "The transaction is being processed", cid)
+        return record
+
+    # --- checks shared by push and query --------------------------------------------------------
+
+    async def _authorised_body(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type != "application/json":
+            # doc §1: a wrong content type gives "Invalid <Field>"; which field is unverified,
+            # we name the first one of the body.
+            raise wire.InvalidField("BusinessShortCode")
+        self._check_bearer(request.headers.get("Authorization", ""))
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            raise Refusal(400, "400.002.05", "Invalid Request Payload")
+        return body
+
+    def _check_bearer(self, auth: str) -> None:
+        if not auth.startswith("Bearer "):
+            raise Refusal(404, "404.001.04", "Invalid Authentication Header")
+        if not self.state.token_valid(auth.removeprefix("Bearer ").strip(), self._now()):
+            raise Refusal(404, "404.001.03", "Invalid Access Token")
+
+    def _check_credentials(self, creds: wire.Credentials) -> None:
+        if creds.shortcode != self.config.shortcode:
+            raise Refusal(500, "500.001.1001", "Merchant does not exist")
+        expected = transformers.password(creds.shortcode, self.config.passkey, creds.timestamp)
+        if not secrets.compare_digest(creds.password.encode(), expected.encode()):
+            raise Refusal(500, "500.001.1001", "Wrong credentials")
+
+    # --- control endpoints (not Daraja) --------------------------------------------------------
+
+    async def get_config(self, _request: web.Request) -> web.Response:
+        public = {"shortcode": self.config.shortcode, "consumer_key": self.config.consumer_key}
+        return _json({**public, **self.config.knobs()})
+
+    async def patch_config(self, request: web.Request) -> web.Response:
+        try:
+            self.config.apply(orjson.loads(await request.read()))
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            return _json({"error": str(exc)}, 400)
+        return await self.get_config(request)
+
+    async def list_stk(self, request: web.Request) -> web.Response:
+        phone = request.query.get("phone")
+        records = [r for r in self.state.records.values() if phone is None or r.phone == phone]
+        limit = request.query.get("limit", "")
+        if limit.isdigit():
+            records = records[-int(limit) :] if int(limit) else []
+        return _json([r.to_json() for r in records])
+
+    async def get_stk(self, request: web.Request) -> web.Response:
+        record = self.state.records.get(request.match_info["checkout_request_id"])
+        if record is None:
+            return _json({"error": "unknown CheckoutRequestID"}, 404)
+        return _json(record.to_json())
+
+    async def stats(self, _request: web.Request) -> web.Response:
+        pending = {"pending_customers": len(self._timers), "callbacks_in_flight": len(self._tasks)}
+        return _json({**self.state.stats.to_json(), **pending})
+
+    async def reset(self, _request: web.Request) -> web.Response:
+        """Forget requests, locks, counters and pending callbacks; restore the startup knobs."""
+        await self._cancel_pending()
+        self.state.clear()
+        self.config.restore(self._initial)
+        return _json({"reset": True})
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    async def _lag(self) -> None:
+        if self.config.latency > 0:
+            await asyncio.sleep(self.config.latency)
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+
+def _refusal(exc: Refusal | wire.InvalidField) -> web.Response:
+    if isinstance(exc, Refusal):
+        return exc.response
+    return Refusal(400, "400.002.02", str(exc)).response
+
+
+def _when(wall: float) -> int:
+    """TransactionDate: YYYYMMDDHHmmss in EAT, as a number (doc §4)."""
+    return int(transformers.timestamp(datetime.fromtimestamp(wall, transformers.EAT)))
+
+
+@web.middleware
+async def daraja_not_found(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unknown paths and methods answer with Daraja's envelopes, not aiohttp's text (doc §3)."""
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed:
+        return Refusal(405, "405.001", "Method Not Allowed").response
+    except web.HTTPNotFound:
+        return Refusal(404, "404.001.01", "Resource not found").response
+
+
+SIMULATOR = web.AppKey("simulator", Simulator)
+
+
+def create_app(config: SimConfig | None = None) -> web.Application:
+    sim = Simulator(config or SimConfig())
+    app = web.Application(middlewares=[daraja_not_found])
+    app[SIMULATOR] = sim
+    app.on_startup.append(sim.start)
+    app.on_cleanup.append(sim.stop)
+    app.router.add_get("/oauth/v1/generate", sim.oauth)
+    app.router.add_post("/mpesa/stkpush/v1/processrequest", sim.stk_push)
+    app.router.add_post("/mpesa/stkpushquery/v1/query", sim.stk_query)
+    app.router.add_get("/__sim/config", sim.get_config)
+    app.router.add_patch("/__sim/config", sim.patch_config)
+    app.router.add_get("/__sim/stk", sim.list_stk)
+    app.router.add_get("/__sim/stk/{checkout_request_id}", sim.get_stk)
+    app.router.add_get("/__sim/stats", sim.stats)
+    app.router.add_post("/__sim/reset", sim.reset)
+    return app

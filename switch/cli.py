@@ -1,0 +1,119 @@
+"""The command line: ``python -m switch serve | demo | merchant create``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+import orjson
+
+from switch.config import Settings, from_env
+from switch.errors import ConfigError, ValidationFailed
+from switch.logs import setup_logging
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m switch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the switch")
+    serve.add_argument("--sandbox", action="store_true", help="also run the provider simulators")
+    serve.add_argument("--host", help="listen address (SWITCH_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (SWITCH_PORT)")
+
+    demo = sub.add_parser("demo", help="STK Push payments end to end on the embedded stack")
+    demo.add_argument("--port", type=int, default=8089, help="api port for the demo")
+
+    merchant = sub.add_parser("merchant", help="manage merchants")
+    msub = merchant.add_subparsers(dest="action", required=True)
+    create = msub.add_parser("create", help="create a merchant and its first API client")
+    create.add_argument("--name", required=True)
+    create.add_argument("--webhook-url")
+    create.add_argument("--json", action="store_true", help="print JSON (the default)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = from_env(host=getattr(args, "host", None), port=getattr(args, "port", None))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    commands: dict[str, Callable[[Settings, Any], Coroutine[Any, Any, int]]] = {
+        "serve": _serve,
+        "demo": _demo,
+        "merchant": _merchant,
+    }
+    try:
+        return _run(commands[args.command](settings, args))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationFailed as exc:
+        for d in exc.details:
+            print(f"error: {d['field']}: {d['reason']}", file=sys.stderr)
+        return 2
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    import uvloop
+
+    return int(uvloop.run(coro))
+
+
+async def _serve(settings: Settings, args: Any) -> int:
+    from switch.stack import Stack
+
+    stack = await Stack(settings, sandbox=args.sandbox).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(
+        f"switch listening on {stack.api_url}"
+        + (f" (sandbox: Daraja simulator on {stack.sim_url})" if args.sandbox else ""),
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await stack.stop()
+    return 0
+
+
+async def _demo(settings: Settings, args: Any) -> int:
+    from switch.demo import run_demo
+
+    return await run_demo(settings.model_copy(update={"port": args.port}))
+
+
+async def _merchant(settings: Settings, args: Any) -> int:
+    from switch.merchants import create_merchant
+    from switch.storage.embedded import EmbeddedMongo
+    from switch.storage.mongo import collections, connect, ensure_indexes
+
+    server = None
+    uri = settings.mongodb_uri
+    if not uri:
+        server = EmbeddedMongo(settings.data_dir)
+        uri = server.running_uri() or server.start()
+    client = connect(uri)
+    try:
+        await ensure_indexes(client, settings.mongodb_db)
+        created = await create_merchant(
+            collections(client, settings.mongodb_db), args.name, args.webhook_url
+        )
+        print(orjson.dumps(created.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    finally:
+        await client.close()
+        if server is not None:
+            with contextlib.suppress(Exception):
+                server.stop()
+    return 0

@@ -1,0 +1,99 @@
+"""Typed configuration from the environment, validated once at start-up.
+
+Every setting has one environment variable; a bad value stops the command with a message that
+names the variable and says what it must be. Secrets are never echoed back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from switch.errors import ConfigError
+
+# Public Daraja sandbox values (../shared/providers/mpesa-daraja.md §13): used by sandbox mode.
+SANDBOX_SHORTCODE = "174379"
+SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mongodb_uri: str | None = None
+    mongodb_db: str = Field("switch", pattern=r"^[A-Za-z0-9_-]{1,60}$")
+    redis_url: str | None = None
+    ray_address: str | None = None
+    data_dir: str = "./var"
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str | None = Field(None, pattern=r"^https?://")
+    secret_key: str | None = Field(None, min_length=32)
+    token_ttl: int = Field(3600, ge=60, le=86400)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    shards: int = Field(2, ge=1, le=256)
+    batch_max: int = Field(128, ge=1, le=10000)
+    batch_delay_ms: float = Field(2.0, ge=0, le=100)
+
+    mpesa_base_url: str = Field("https://sandbox.safaricom.co.ke", pattern=r"^https?://")
+    mpesa_consumer_key: str = "sandbox-key"
+    mpesa_consumer_secret: str = "sandbox-secret"  # noqa: S105 - the simulator's public value
+    mpesa_shortcode: str = Field(SANDBOX_SHORTCODE, pattern=r"^[0-9]{5,7}$")
+    mpesa_passkey: str = SANDBOX_PASSKEY
+    mpesa_transaction_type: Literal["CustomerPayBillOnline", "CustomerBuyGoodsOnline"] = (
+        "CustomerPayBillOnline"
+    )
+    mpesa_till: str | None = Field(None, pattern=r"^[0-9]{5,8}$")
+    provider_timeout: float = Field(10.0, gt=0, le=120)
+    provider_concurrency: int = Field(64, ge=1, le=4096)
+    provider_retries: int = Field(3, ge=0, le=10)
+
+    stk_query_after: float = Field(60.0, gt=0)
+    stk_expire_after: float = Field(300.0, gt=0)
+    sweep_interval: float = Field(5.0, gt=0)
+
+    webhook_timeout: float = Field(5.0, gt=0, le=60)
+    webhook_retry_base: float = Field(2.0, gt=0)
+    webhook_retry_max: float = Field(3600.0, gt=0)
+    webhook_max_attempts: int = Field(15, ge=1, le=100)
+
+    sim_host: str = "127.0.0.1"
+    sim_port: int = Field(9100, ge=0, le=65535)
+    sim_callback_delay: float = Field(1.0, ge=0)
+
+
+# Variable names that do not follow the SWITCH_<FIELD> rule.
+_ALIASES = {"mongodb_uri": "MONGODB_URI", "redis_url": "REDIS_URL", "ray_address": "RAY_ADDRESS"}
+_SECRET_FIELDS = {"secret_key", "mpesa_consumer_secret", "mpesa_passkey", "mongodb_uri"}
+
+
+def env_name(field: str) -> str:
+    return _ALIASES.get(field, f"SWITCH_{field.upper()}")
+
+
+def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from the environment; explicit overrides (command-line flags) win."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for field in Settings.model_fields:
+        raw = env.get(env_name(field))
+        if raw is not None and raw != "":
+            values[field] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        shown = "" if field in _SECRET_FIELDS else f" (got {err.get('input')!r})"
+        lines.append(f"{env_name(field)}: {err['msg']}{shown}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -1,0 +1,43 @@
+"""Identifiers. Payment ids carry their shard, so a callback or a status read finds the owning
+shard actor without a database look-up: ``pay_s3_01JDX4...`` belongs to shard 3.
+
+The tail is a ULID-like value: 48 bits of milliseconds then 80 random bits, in Crockford base32,
+so ids sort by creation time and cannot be guessed.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_SHARDED = re.compile(r"^(pay|po|trf)_s([0-9]{1,4})_[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+def ulid(now_ms: int | None = None) -> str:
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms << 80) | secrets.randbits(80)
+    chars = []
+    for _ in range(26):
+        value, rem = divmod(value, 32)
+        chars.append(_ALPHABET[rem])
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{ulid()}"
+
+
+def new_payment_id(shard: int) -> str:
+    return f"pay_s{shard}_{ulid()}"
+
+
+def shard_of(object_id: str) -> int | None:
+    """The shard encoded in a sharded id, or None when the text is not such an id."""
+    match = _SHARDED.match(object_id)
+    return int(match.group(2)) if match else None
+
+
+def random_token(nbytes: int = 24) -> str:
+    return secrets.token_urlsafe(nbytes)

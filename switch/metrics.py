@@ -1,0 +1,60 @@
+"""Prometheus metrics, defined once. Each process (api, shard actor, provider actor) fills its own
+registry; the api's ``/metrics`` merges the actors' samples into its answer, labelled by actor."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+HTTP_REQUESTS = Counter(
+    "switch_http_requests",
+    "HTTP requests by route",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "switch_http_request_seconds",
+    "HTTP answer time by route",
+    ["route"],
+    registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+BATCH_SIZE = Histogram(
+    "switch_actor_batch_items",
+    "Items per micro-batched actor call",
+    ["target"],
+    registry=REGISTRY,
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+)
+PAYMENTS = Counter(
+    "switch_payments",
+    "Payment status changes by method and status",
+    ["method", "status"],
+    registry=REGISTRY,
+)
+PROVIDER_CALLS = Counter(
+    "switch_provider_calls",
+    "Provider calls by operation and outcome",
+    ["provider", "operation", "outcome"],
+    registry=REGISTRY,
+)
+PROVIDER_LATENCY = Histogram(
+    "switch_provider_call_seconds",
+    "Provider call latency",
+    ["provider", "operation"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+WEBHOOKS = Counter(
+    "switch_webhook_deliveries",
+    "Webhook delivery attempts by outcome",
+    ["outcome"],
+    registry=REGISTRY,
+)
+CALLBACKS = Counter(
+    "switch_provider_callbacks",
+    "Provider callbacks by verdict",
+    ["provider", "verdict"],
+    registry=REGISTRY,
+)

@@ -1,0 +1,53 @@
+"""Provider answers in the switch's terms: which event they are, which references they carry and
+how a failure reads. The gateway and the callback route both go through here, so a synchronous
+answer, a callback and a status query map the same way."""
+
+from __future__ import annotations
+
+from connectors.mpesa import StkResult
+from switch.messages import ProviderOutcome
+from switch.payments import Failure, ProviderRefs
+from switch.states import Event
+
+_EVENTS = {"succeeded": Event.SUCCEED, "failed": Event.DECLINE, "expired": Event.EXPIRE}
+
+
+def accepted(merchant_request_id: str, checkout_request_id: str) -> ProviderOutcome:
+    refs = ProviderRefs(
+        merchant_request_id=merchant_request_id, checkout_request_id=checkout_request_id
+    )
+    return ProviderOutcome(Event.ACCEPTED, refs=refs)
+
+
+def rejected(provider_code: str, provider_message: str) -> ProviderOutcome:
+    message = f"M-Pesa refused the request: {provider_message}"
+    return ProviderOutcome(Event.REJECTED, failure=Failure("rejected", message, provider_code))
+
+
+def unavailable(last_error: str) -> ProviderOutcome:
+    message = f"M-Pesa did not accept the request after several attempts ({last_error})"
+    return ProviderOutcome(Event.REJECTED, failure=Failure("provider_unavailable", message))
+
+
+def answer_lost(detail: str) -> ProviderOutcome:
+    return ProviderOutcome(Event.ANSWER_LOST, failure=Failure("outcome_unknown", detail))
+
+
+def from_stk_result(result: StkResult) -> ProviderOutcome:
+    """A final (or still pending) STK result from a callback or a query."""
+    event = _EVENTS.get(result.outcome)
+    refs = ProviderRefs(
+        merchant_request_id=result.merchant_request_id or None,
+        checkout_request_id=result.checkout_request_id or None,
+        receipt=result.receipt,
+        result_code=result.result_code,
+        result_desc=result.result_desc,
+        transaction_date=result.transaction_date,
+    )
+    failure = None
+    if event == Event.DECLINE:
+        failure = Failure("declined", result.message, result.result_code)
+    elif event == Event.EXPIRE:
+        failure = Failure("timeout", result.message, result.result_code)
+    amount = result.amount * 100 if result.amount is not None else None
+    return ProviderOutcome(event, refs, failure, amount, result.phone)

@@ -1,0 +1,261 @@
+"""The payment record and its pure transitions. The shard actor owns the only mutable copy; this
+module turns (payment, event) into a new payment plus a history entry, and payments into the
+documents MongoDB stores and the views the API shows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from switch.money import format_minor
+from switch.phone import mask_msisdn
+from switch.states import Event, State, Status, advance, status_of
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRefs:
+    merchant_request_id: str | None = None
+    checkout_request_id: str | None = None
+    receipt: str | None = None
+    result_code: str | None = None
+    result_desc: str | None = None
+    transaction_date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    code: str  # ours: declined | rejected | provider_unavailable | timeout | outcome_unknown
+    message: str  # plain words for a merchant's support person
+    provider_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    seq: int
+    at: datetime
+    event: str
+    from_state: str | None
+    to_state: str
+    source: str  # api | provider | callback | query | sweeper | recovery
+    status_changed: bool  # the merchant is told (webhook) only about external status changes
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    id: str
+    merchant_id: str
+    method: str
+    amount_minor: int
+    currency: str
+    phone: str
+    reference: str
+    description: str
+    metadata: dict[str, Any]
+    idem_key: str
+    request_hash: str
+    state: State
+    created_at: datetime
+    updated_at: datetime
+    history: tuple[HistoryEntry, ...]
+    provider: ProviderRefs = ProviderRefs()
+    failure: Failure | None = None
+    version: int = 1
+    notified_seq: int = 0  # highest history seq whose webhook is delivered (or abandoned)
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.state)
+
+    @property
+    def pending_notifications(self) -> list[HistoryEntry]:
+        return [h for h in self.history if h.status_changed and h.seq > self.notified_seq]
+
+
+def now_utc() -> datetime:
+    # MongoDB keeps milliseconds; truncate so the cached copy equals the stored one.
+    t = datetime.now(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+def new_payment(
+    *,
+    payment_id: str,
+    merchant_id: str,
+    method: str,
+    amount_minor: int,
+    phone: str,
+    reference: str,
+    description: str,
+    metadata: dict[str, Any],
+    idem_key: str,
+    request_hash: str,
+    at: datetime,
+) -> Payment:
+    created = HistoryEntry(1, at, "create", None, State.SUBMITTING, "api", False)
+    return Payment(
+        id=payment_id,
+        merchant_id=merchant_id,
+        method=method,
+        amount_minor=amount_minor,
+        currency="KES",
+        phone=phone,
+        reference=reference,
+        description=description,
+        metadata=metadata,
+        idem_key=idem_key,
+        request_hash=request_hash,
+        state=State.SUBMITTING,
+        created_at=at,
+        updated_at=at,
+        history=(created,),
+    )
+
+
+def apply(
+    payment: Payment,
+    event: Event,
+    *,
+    source: str,
+    at: datetime,
+    provider: ProviderRefs | None = None,
+    failure: Failure | None = None,
+    detail: dict[str, Any] | None = None,
+) -> Payment | None:
+    """The payment after ``event``, or None when the event changes nothing (a duplicate)."""
+    outcome = advance(payment.state, event)
+    if not outcome.changed:
+        return None
+    entry = HistoryEntry(
+        seq=payment.history[-1].seq + 1,
+        at=at,
+        event=event.value,
+        from_state=payment.state.value,
+        to_state=outcome.state.value,
+        source=source,
+        status_changed=status_of(outcome.state) != payment.status,
+        detail=detail or {},
+    )
+    return replace(
+        payment,
+        state=outcome.state,
+        updated_at=at,
+        history=(*payment.history, entry),
+        provider=_merge_refs(payment.provider, provider),
+        failure=failure
+        if outcome.state in (State.DECLINED, State.REJECTED, State.EXPIRED)
+        else None,
+        version=payment.version + 1,
+    )
+
+
+def _merge_refs(old: ProviderRefs, new: ProviderRefs | None) -> ProviderRefs:
+    if new is None:
+        return old
+    changes = {k: v for k, v in asdict(new).items() if v is not None}
+    return replace(old, **changes)
+
+
+# --- storage documents -------------------------------------------------------------------------
+
+
+def to_doc(p: Payment, shard: int) -> dict[str, Any]:
+    return {
+        "_id": p.id,
+        "merchant_id": p.merchant_id,
+        "shard": shard,
+        "method": p.method,
+        "amount_minor": p.amount_minor,
+        "currency": p.currency,
+        "phone": p.phone,
+        "reference": p.reference,
+        "description": p.description,
+        "metadata": p.metadata,
+        "idem": p.idem_key,
+        "request_hash": p.request_hash,
+        "state": p.state.value,
+        "status": p.status.value,
+        "open": not _is_settled(p),
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+        "history": [asdict(h) for h in p.history],
+        "provider": asdict(p.provider),
+        "failure": asdict(p.failure) if p.failure else None,
+        "version": p.version,
+        "notified_seq": p.notified_seq,
+    }
+
+
+def _is_settled(p: Payment) -> bool:
+    """Nothing left to do: final state and every webhook delivered or abandoned."""
+    return p.status in (Status.SUCCEEDED, Status.FAILED, Status.EXPIRED) and not (
+        p.pending_notifications
+    )
+
+
+def from_doc(doc: dict[str, Any]) -> Payment:
+    return Payment(
+        id=doc["_id"],
+        merchant_id=doc["merchant_id"],
+        method=doc["method"],
+        amount_minor=doc["amount_minor"],
+        currency=doc["currency"],
+        phone=doc["phone"],
+        reference=doc["reference"],
+        description=doc["description"],
+        metadata=doc.get("metadata") or {},
+        idem_key=doc["idem"],
+        request_hash=doc["request_hash"],
+        state=State(doc["state"]),
+        created_at=_utc(doc["created_at"]),
+        updated_at=_utc(doc["updated_at"]),
+        history=tuple(HistoryEntry(**{**h, "at": _utc(h["at"])}) for h in doc.get("history", [])),
+        provider=ProviderRefs(**(doc.get("provider") or {})),
+        failure=Failure(**doc["failure"]) if doc.get("failure") else None,
+        version=doc.get("version", 1),
+        notified_seq=doc.get("notified_seq", 0),
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- API view ----------------------------------------------------------------------------------
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def view(p: Payment) -> dict[str, Any]:
+    """The payment object of the public API (phone masked)."""
+    refs = p.provider
+    return {
+        "id": p.id,
+        "object": "payment",
+        "status": p.status.value,
+        "method": p.method,
+        "amount": format_minor(p.amount_minor),
+        "currency": p.currency,
+        "phone": mask_msisdn(p.phone),
+        "reference": p.reference,
+        "description": p.description,
+        "metadata": p.metadata,
+        "created_at": iso(p.created_at),
+        "updated_at": iso(p.updated_at),
+        "provider": {
+            "name": "mpesa",
+            "merchant_request_id": refs.merchant_request_id,
+            "checkout_request_id": refs.checkout_request_id,
+            "receipt": refs.receipt,
+            "result_code": refs.result_code,
+        },
+        "failure": asdict(p.failure) if p.failure else None,
+        "history": [
+            {"at": iso(h.at), "status": status_of(State(h.to_state)).value, "state": h.to_state}
+            for h in p.history
+            if h.status_changed or h.seq == 1
+        ],
+    }

@@ -1,0 +1,123 @@
+"""The composition root: starts everything a command needs, in order, and stops it in reverse.
+
+database (embedded SecantusDB unless MONGODB_URI) -> indexes and signing key -> simulators (with
+--sandbox) -> Ray and the actors -> the aiohttp api.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pymongo import AsyncMongoClient
+
+from actors.runtime import Actors, init_ray, shutdown_ray
+from api.app import create_app
+from api.state import AppState
+from connectors.mpesa.simulator import SimConfig
+from connectors.mpesa.simulator import create_app as create_daraja_sim
+from switch.config import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, Settings
+from switch.storage.embedded import EmbeddedMongo
+from switch.storage.mongo import Collections, collections, connect, ensure_indexes
+
+log = logging.getLogger(__name__)
+
+
+async def load_secret_key(cols: Collections, settings: Settings) -> bytes:
+    """The key that signs access tokens and callback URLs. Configured, or made once and kept in
+    the database so every api process and every restart agrees on it."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    fresh = base64.b64encode(secrets.token_bytes(32)).decode()
+    await cols.settings.update_one(
+        {"_id": "secret_key"}, {"$setOnInsert": {"value": fresh}}, upsert=True
+    )
+    doc = await cols.settings.find_one({"_id": "secret_key"})
+    assert doc is not None
+    return base64.b64decode(doc["value"])
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    sandbox: bool = False
+    sim_config: SimConfig | None = None
+    embedded: EmbeddedMongo | None = None
+    client: AsyncMongoClient[dict[str, Any]] | None = None
+    runners: list[web.AppRunner] = field(default_factory=list)
+    state: AppState | None = None
+
+    async def start(self) -> Stack:
+        if not self.settings.mongodb_uri:
+            self._update(mongodb_uri=self._embedded_uri())
+        if self.sandbox:
+            await self._start_simulators()
+        assert self.settings.mongodb_uri
+        self.client = connect(self.settings.mongodb_uri)
+        await ensure_indexes(self.client, self.settings.mongodb_db)
+        cols = collections(self.client, self.settings.mongodb_db)
+        key = await load_secret_key(cols, self.settings)
+        init_ray(self.settings)
+        actors = Actors(self.settings, key)
+        await actors.ping_all()
+        self.state = AppState(self.settings, key, cols, actors)
+        await self._serve(create_app(self.state), self.settings.host, self.settings.port)
+        return self
+
+    def _embedded_uri(self) -> str:
+        """Share a server another command already runs on this data folder, or start one."""
+        server = EmbeddedMongo(self.settings.data_dir)
+        running = server.running_uri()
+        if running:
+            return running
+        self.embedded = server
+        return server.start()
+
+    async def _start_simulators(self) -> None:
+        config = self.sim_config or SimConfig(callback_delay=self.settings.sim_callback_delay)
+        config.shortcode, config.passkey = SANDBOX_SHORTCODE, SANDBOX_PASSKEY
+        port = await self._serve(
+            create_daraja_sim(config), self.settings.sim_host, self.settings.sim_port
+        )
+        self._update(
+            mpesa_base_url=f"http://{self.settings.sim_host}:{port}",
+            mpesa_consumer_key=config.consumer_key,
+            mpesa_consumer_secret=config.consumer_secret,
+            mpesa_shortcode=SANDBOX_SHORTCODE,
+            mpesa_passkey=SANDBOX_PASSKEY,
+        )
+
+    async def _serve(self, app: web.Application, host: str, port: int) -> int:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, backlog=2048)
+        await site.start()
+        self.runners.append(runner)
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else port
+
+    def _update(self, **changes: Any) -> None:
+        self.settings = self.settings.model_copy(update=changes)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    @property
+    def sim_url(self) -> str:
+        return self.settings.mpesa_base_url
+
+    async def stop(self) -> None:
+        for runner in reversed(self.runners):
+            await runner.cleanup()
+        self.runners.clear()
+        shutdown_ray()
+        if self.client is not None:
+            await self.client.close()
+        if self.embedded is not None:
+            self.embedded.stop()

@@ -1,0 +1,102 @@
+"""The payment state table: every status change of every payment goes through :func:`advance`.
+
+Fine internal states map to the few external ones a merchant sees (Mojaloop's habit); each has a
+one-line meaning. The table is data, in one place (h11's habit).
+
+    (create) --> submitting --accepted--> awaiting_customer --succeed--> succeeded
+                     |   \\--rejected--> rejected              \\--decline--> declined
+                     |    \\-answer_lost-> unknown --...          \\--expire--> expired
+                     \\--succeed/decline/expire (a callback can overtake the answer)
+
+A payment is inserted directly as ``submitting``: the insert is the "persist before you call"
+write, and a restarted shard treats ``submitting`` as "may have been sent" (never resent blind).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class State(StrEnum):
+    SUBMITTING = "submitting"
+    UNKNOWN = "unknown"
+    AWAITING_CUSTOMER = "awaiting_customer"
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class Status(StrEnum):
+    """What the API shows."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class Event(StrEnum):
+    ACCEPTED = "accepted"  # the provider took the request (customer prompted)
+    REJECTED = "rejected"  # the provider refused it synchronously: nothing happened
+    ANSWER_LOST = "answer_lost"  # sent, or maybe sent, but no answer: outcome unknown
+    SUCCEED = "succeed"  # final success from a callback or a status query
+    DECLINE = "decline"  # final failure from a callback or a status query
+    EXPIRE = "expire"  # the customer never answered, or no outcome within the window
+
+
+MEANING: dict[State, tuple[Status, str]] = {
+    State.SUBMITTING: (Status.PENDING, "stored; the request to the provider is being sent"),
+    State.UNKNOWN: (Status.PROCESSING, "sent, answer lost; waiting for the callback or a query"),
+    State.AWAITING_CUSTOMER: (Status.PROCESSING, "provider accepted; the customer is prompted"),
+    State.SUCCEEDED: (Status.SUCCEEDED, "money moved; the provider's receipt is recorded"),
+    State.DECLINED: (Status.FAILED, "the customer or the provider declined the payment"),
+    State.REJECTED: (Status.FAILED, "the provider refused the request; no money moved"),
+    State.EXPIRED: (Status.EXPIRED, "the customer never answered, or no outcome in time"),
+}
+
+_IN_FLIGHT = (State.SUBMITTING, State.UNKNOWN, State.AWAITING_CUSTOMER)
+
+TRANSITIONS: dict[tuple[State, Event], State] = {
+    (State.SUBMITTING, Event.ACCEPTED): State.AWAITING_CUSTOMER,
+    (State.SUBMITTING, Event.REJECTED): State.REJECTED,
+    (State.SUBMITTING, Event.ANSWER_LOST): State.UNKNOWN,
+    **{(s, Event.SUCCEED): State.SUCCEEDED for s in _IN_FLIGHT},
+    **{(s, Event.DECLINE): State.DECLINED for s in _IN_FLIGHT},
+    **{(s, Event.EXPIRE): State.EXPIRED for s in _IN_FLIGHT},
+    # The provider's word beats our own timeout: a success that arrives after the switch gave up
+    # waiting is real money and must be recorded (and the merchant told).
+    (State.EXPIRED, Event.SUCCEED): State.SUCCEEDED,
+}
+
+FINAL = frozenset({State.SUCCEEDED, State.DECLINED, State.REJECTED, State.EXPIRED})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of offering an event to a state."""
+
+    state: State
+    changed: bool  # False: a duplicate or an event that does not apply; nothing to store
+    reason: str = ""
+
+
+def advance(state: State, event: Event) -> Outcome:
+    target = TRANSITIONS.get((state, event))
+    if target is not None:
+        return Outcome(target, True)
+    if state in FINAL:
+        return Outcome(state, False, f"{state} is final; {event} ignored")
+    if state == State.AWAITING_CUSTOMER and event == Event.ACCEPTED:
+        return Outcome(state, False, "duplicate acceptance")
+    return Outcome(state, False, f"{event} does not apply to {state}")
+
+
+def status_of(state: State) -> Status:
+    return MEANING[state][0]
+
+
+def is_final(state: State) -> bool:
+    return state in FINAL

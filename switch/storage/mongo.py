@@ -1,0 +1,65 @@
+"""MongoDB access: the client, the collections and every index, declared in one place.
+
+Writes that move money use write concern ``majority`` with journaling. Documents are addressed
+by ``_id`` and written in bulk, because that is what both mongod and the embedded SecantusDB
+server do fastest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, WriteConcern
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+Doc = dict[str, Any]
+
+MONEY_WRITES = WriteConcern(w="majority", j=True)
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "payments": [
+        # Idempotency backstop: one payment per (merchant, key), whatever the shard cache says.
+        IndexModel([("idem", ASCENDING)], unique=True, name="idem_unique"),
+        # Recovery: a restarted shard loads what is still in flight or still owes a webhook.
+        IndexModel([("shard", ASCENDING), ("open", ASCENDING)], name="shard_open"),
+        IndexModel(
+            [("merchant_id", ASCENDING), ("created_at", ASCENDING)], name="merchant_created"
+        ),
+    ],
+    "clients": [IndexModel([("merchant_id", ASCENDING)], name="client_merchant")],
+    "webhook_deliveries": [
+        IndexModel([("payment_id", ASCENDING)], name="delivery_payment"),
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Collections:
+    payments: AsyncCollection[Doc]
+    merchants: AsyncCollection[Doc]
+    clients: AsyncCollection[Doc]
+    webhook_deliveries: AsyncCollection[Doc]
+    settings: AsyncCollection[Doc]
+
+
+def connect(uri: str) -> AsyncMongoClient[Doc]:
+    return AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
+
+
+def collections(client: AsyncMongoClient[Doc], db_name: str) -> Collections:
+    db: AsyncDatabase[Doc] = client.get_database(db_name, write_concern=MONEY_WRITES)
+    return Collections(
+        payments=db["payments"],
+        merchants=db["merchants"],
+        clients=db["clients"],
+        webhook_deliveries=db["webhook_deliveries"],
+        settings=db["settings"],
+    )
+
+
+async def ensure_indexes(client: AsyncMongoClient[Doc], db_name: str) -> None:
+    db = client[db_name]
+    for name, models in INDEXES.items():
+        await db[name].create_indexes(models)
