@@ -123,15 +123,17 @@ class MpesaGatewayCore:
             )
 
         async with self._slots:
-            outcome = await self._with_retries("stk_query", build, self._map_query)
+            outcome = await self._with_retries(
+                "stk_query", build, lambda resp: self._map_query(resp, req.checkout_request_id)
+            )
         # Only a final result or "still processing" is an answer about the payment; a query that
         # failed (rejected, lost, unavailable) says nothing about it: ask again later.
         if outcome.event in (None, Event.SUCCEED, Event.DECLINE, Event.EXPIRE):
             return QueryResult(req.payment_id, outcome)
         return QueryResult(req.payment_id, None)
 
-    def _map_query(self, resp: HttpResponse) -> ProviderOutcome | ProviderError:
-        parsed = self.connector.parse_stk_query(resp)
+    def _map_query(self, resp: HttpResponse, checkout_id: str) -> ProviderOutcome | ProviderError:
+        parsed = self.connector.parse_stk_query(resp, checkout_request_id=checkout_id)
         if isinstance(parsed, StkPending):
             return ProviderOutcome(None)
         if isinstance(parsed, StkResult):

@@ -35,11 +35,13 @@ from switch.messages import (
 from switch.metrics import REGISTRY
 from switch.storage.mongo import collections, connect
 
-NAMESPACE = "switch"
 log = logging.getLogger(__name__)
 
+# Reads, duplicate-safe callbacks and status queries may be retried across an actor restart;
+# everything that can move money stays at most once.
+IDEMPOTENT_RETRIES = 3
+
 ACTOR_OPTIONS: dict[str, Any] = {
-    "namespace": NAMESPACE,
     "get_if_exists": True,
     "max_restarts": -1,
     "max_task_retries": 0,
@@ -53,7 +55,7 @@ def init_ray(settings: Settings) -> None:
         return
     ray.init(
         address=settings.ray_address,
-        namespace=NAMESPACE,
+        namespace=settings.ray_namespace,
         include_dashboard=False,
         logging_level=logging.WARNING,
         log_to_driver=True,
@@ -108,6 +110,7 @@ class MpesaActor:
     async def submit(self, orders: list[StkOrder]) -> list[SubmitResult]:
         return await self.core.submit(orders)
 
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def query(self, requests: list[QueryRequest]) -> list[QueryResult]:
         return await self.core.query(requests)
 
@@ -122,12 +125,12 @@ class RayProviderPort:
         self.name = name
 
     async def submit(self, orders: list[StkOrder]) -> list[SubmitResult]:
-        handle = ray.get_actor(self.name, namespace=NAMESPACE)
+        handle = ray.get_actor(self.name)
         result: list[SubmitResult] = await handle.submit.remote(orders)
         return result
 
     async def query(self, requests: list[QueryRequest]) -> list[QueryResult]:
-        handle = ray.get_actor(self.name, namespace=NAMESPACE)
+        handle = ray.get_actor(self.name)
         result: list[QueryResult] = await handle.query.remote(requests)
         return result
 
@@ -163,15 +166,18 @@ class ShardActor:
             self.core = core
             return core
 
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def ping(self) -> dict[str, int]:
         return (await self._core()).stats()
 
     async def create_payments(self, requests: list[CreatePayment]) -> list[Reply]:
         return await (await self._core()).create_payments(requests)
 
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def get_payments(self, requests: list[tuple[str, str]]) -> list[Reply]:
         return await (await self._core()).get_payments(requests)
 
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def apply_callbacks(self, items: list[CallbackIn]) -> list[CallbackVerdict]:
         return await (await self._core()).apply_callbacks(items)
 

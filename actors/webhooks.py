@@ -26,7 +26,6 @@ from switch.metrics import WEBHOOKS
 from switch.payments import HistoryEntry, Payment, iso, view
 from switch.retry import webhook_delay
 from switch.signing import webhook_headers
-from switch.states import State, status_of
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +50,8 @@ def event_id(payment_id: str, seq: int) -> str:
 
 
 def event_body(payment: Payment, entry: HistoryEntry) -> dict[str, Any]:
-    """The payment as it was at ``entry``: status, time and history up to it."""
-    data = view(payment)
-    state = State(entry.to_state)
-    data["status"] = status_of(state).value
-    data["updated_at"] = iso(entry.at)
-    data["history"] = [h for h in data["history"] if h["at"] <= iso(entry.at)]
-    if state not in (State.DECLINED, State.REJECTED, State.EXPIRED):
-        data["failure"] = None
+    """The event for one history entry: the payment as it was right after that entry."""
+    data = view(payment, upto_seq=entry.seq)
     return {
         "id": event_id(payment.id, entry.seq),
         "type": f"payment.{data['status']}",

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from api import auth, callbacks, ops, payments
 from api.errors import Handler, error_middleware
-from api.state import AppState
+from api.state import STATE, AppState
 from switch.ids import random_token
 from switch.logs import request_id
 from switch.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -43,7 +43,7 @@ def create_app(state: AppState) -> web.Application:
         client_max_size=MAX_BODY,
         middlewares=[observe_middleware, error_middleware, auth.bearer_middleware],
     )
-    app["state"] = state
+    app[STATE] = state
     app.router.add_post(auth.TOKEN_PATH, auth.token)
     app.router.add_post("/v1/payments", payments.create_payment)
     app.router.add_get("/v1/payments/{payment_id}", payments.get_payment)

@@ -14,12 +14,13 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from api.errors import Handler, error_response, json_response
-from api.state import AppState
+from api.state import STATE, AppState
 from switch.signing import check_client_secret
-from switch.tokens import mint, verify
+from switch.tokens import Claims, mint, verify
 
 TOKEN_PATH = "/v1/oauth/token"  # noqa: S105 - a URL path, not a secret
 DEFAULT_SCOPE = "payments:read payments:write"
+CLAIMS = web.RequestKey("claims", Claims)
 
 
 def _oauth_error(status: int, error: str, description: str) -> web.Response:
@@ -41,7 +42,7 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
 
 
 async def token(request: web.Request) -> web.Response:
-    state: AppState = request.app["state"]
+    state: AppState = request.app[STATE]
     raw = (await request.read()).decode(errors="replace")
     form = dict(parse_qsl(raw)) if raw and "=" in raw else {}
     if form.get("grant_type") != "client_credentials":
@@ -73,7 +74,7 @@ async def bearer_middleware(request: web.Request, handler: Handler) -> web.Strea
     scheme, _, value = header.partition(" ")
     claims = None
     if scheme.lower() == "bearer" and value:
-        claims = verify(request.app["state"].secret_key, value.strip(), time.time())
+        claims = verify(request.app[STATE].secret_key, value.strip(), time.time())
     if claims is None:
         return error_response(
             401,
@@ -81,5 +82,5 @@ async def bearer_middleware(request: web.Request, handler: Handler) -> web.Strea
             "a valid, unexpired bearer token is required (POST /v1/oauth/token)",
             headers={"WWW-Authenticate": 'Bearer realm="switch"'},
         )
-    request["claims"] = claims
+    request[CLAIMS] = claims
     return await handler(request)

@@ -56,6 +56,8 @@ class MicroBatcher(Generic[Item, Result]):
         BATCH_SIZE.labels(self._name).observe(len(items))
         try:
             results = await self._send(items)
+            if len(results) != len(items):
+                raise RuntimeError(f"{self._name}: {len(results)} answers for {len(items)} items")
         except Exception as exc:
             for fut in futures:
                 if not fut.done():

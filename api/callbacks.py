@@ -10,7 +10,7 @@ import logging
 from aiohttp import web
 
 from api.errors import json_response
-from api.state import AppState
+from api.state import STATE, AppState
 from connectors.mpesa import MalformedCallback, parse_stk_callback
 from switch.ids import shard_of
 from switch.messages import CallbackIn
@@ -29,7 +29,7 @@ def _refuse(status: int, verdict: str) -> web.Response:
 
 
 async def stk_callback(request: web.Request) -> web.Response:
-    state: AppState = request.app["state"]
+    state: AppState = request.app[STATE]
     payment_id = request.match_info["payment_id"]
     shard = shard_of(payment_id)
     token_ok = verify_callback_token(state.secret_key, payment_id, request.match_info["token"])

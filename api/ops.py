@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Metric, ge
 
 from api.errors import json_response
 from api.openapi import openapi_document
-from api.state import AppState
+from api.state import STATE, AppState
 from switch.metrics import REGISTRY
 
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
@@ -50,7 +50,7 @@ def merge(families: Iterable[Metric]) -> list[Metric]:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    state: AppState = request.app["state"]
+    state: AppState = request.app[STATE]
     try:
         remote = await asyncio.wait_for(state.actors.metrics(), timeout=5)
     except TimeoutError:
@@ -70,7 +70,7 @@ async def healthz(_: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    state: AppState = request.app["state"]
+    state: AppState = request.app[STATE]
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(state.cols.payments.database.command("ping"), timeout=2)

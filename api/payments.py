@@ -8,14 +8,14 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
+from api.auth import CLAIMS
 from api.errors import error_response, json_response, validation_details
 from api.models import PaymentCreate
-from api.state import AppState
+from api.state import STATE, AppState
 from switch.errors import Unavailable
 from switch.idempotency import check_key, request_hash
 from switch.ids import shard_of
 from switch.messages import CreatePayment, Reply
-from switch.tokens import Claims
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,8 @@ def _reply(reply: Reply) -> web.Response:
 
 
 async def create_payment(request: web.Request) -> web.Response:
-    state: AppState = request.app["state"]
-    claims: Claims = request["claims"]
+    state: AppState = request.app[STATE]
+    claims = request[CLAIMS]
     key = request.headers.get("Idempotency-Key")
     problem = check_key(key)
     if problem or key is None:
@@ -68,8 +68,8 @@ async def create_payment(request: web.Request) -> web.Response:
 
 
 async def get_payment(request: web.Request) -> web.Response:
-    state: AppState = request.app["state"]
-    claims: Claims = request["claims"]
+    state: AppState = request.app[STATE]
+    claims = request[CLAIMS]
     payment_id = request.match_info["payment_id"]
     shard = shard_of(payment_id)
     if shard is None or shard >= state.router.count:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from aiohttp import web
+
 from actors.runtime import Actors
 from api.batcher import MicroBatcher
 from routing.shards import shard_for
@@ -50,3 +52,6 @@ class AppState:
 
     def __post_init__(self) -> None:
         self.router = ShardRouter(self.actors, self.settings)
+
+
+STATE = web.AppKey("state", AppState)

@@ -26,6 +26,7 @@ class Settings(BaseModel):
     mongodb_db: str = Field("switch", pattern=r"^[A-Za-z0-9_-]{1,60}$")
     redis_url: str | None = None
     ray_address: str | None = None
+    ray_namespace: str = Field("switch", pattern=r"^[A-Za-z0-9_-]{1,60}$")
     data_dir: str = "./var"
 
     host: str = "127.0.0.1"

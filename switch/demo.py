@@ -9,6 +9,7 @@ table and exits 0 only if every payment ended as its trigger says and every webh
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import time
 from dataclasses import dataclass, field
@@ -113,8 +114,8 @@ async def _run(stack: Stack, receiver: Receiver, hook_url: str) -> int:
 
 async def _token(http: aiohttp.ClientSession, base: str, cid: str, secret: str) -> str:
     form = {"grant_type": "client_credentials"}
-    auth = aiohttp.BasicAuth(cid, secret)
-    async with http.post(f"{base}/v1/oauth/token", data=form, auth=auth) as resp:
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{cid}:{secret}".encode()).decode()}
+    async with http.post(f"{base}/v1/oauth/token", data=form, headers=auth) as resp:
         resp.raise_for_status()
         return str((await resp.json())["access_token"])
 

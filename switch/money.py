@@ -15,7 +15,7 @@ def parse_whole_shillings(text: str) -> int:
     """
     if not isinstance(text, str):
         raise ValueError('must be a decimal string such as "150"')
-    if not _WHOLE.match(text):
+    if not _WHOLE.fullmatch(text):
         raise ValueError('must be a whole number of shillings written as a string, e.g. "150"')
     return int(text.split(".")[0]) * KES_MINOR_PER_MAJOR
 

@@ -127,6 +127,13 @@ def apply(
     outcome = advance(payment.state, event)
     if not outcome.changed:
         return None
+    kept_failure = failure if outcome.state in _FAILURE_STATES else None
+    # The entry records what the event added, so any past state can be shown as it was.
+    recorded = dict(detail or {})
+    if provider is not None:
+        recorded["provider"] = {k: v for k, v in asdict(provider).items() if v is not None}
+    if kept_failure is not None:
+        recorded["failure"] = asdict(kept_failure)
     entry = HistoryEntry(
         seq=payment.history[-1].seq + 1,
         at=at,
@@ -135,7 +142,7 @@ def apply(
         to_state=outcome.state.value,
         source=source,
         status_changed=status_of(outcome.state) != payment.status,
-        detail=detail or {},
+        detail=recorded,
     )
     return replace(
         payment,
@@ -143,11 +150,12 @@ def apply(
         updated_at=at,
         history=(*payment.history, entry),
         provider=_merge_refs(payment.provider, provider),
-        failure=failure
-        if outcome.state in (State.DECLINED, State.REJECTED, State.EXPIRED)
-        else None,
+        failure=kept_failure,
         version=payment.version + 1,
     )
+
+
+_FAILURE_STATES = (State.DECLINED, State.REJECTED, State.EXPIRED)
 
 
 def _merge_refs(old: ProviderRefs, new: ProviderRefs | None) -> ProviderRefs:
@@ -229,13 +237,20 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def view(p: Payment) -> dict[str, Any]:
-    """The payment object of the public API (phone masked)."""
-    refs = p.provider
+def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
+    """The payment object of the public API (phone masked); with ``upto_seq``, the payment as it
+    was right after that history entry (what a webhook for that entry shows)."""
+    entries = [h for h in p.history if upto_seq is None or h.seq <= upto_seq]
+    last = entries[-1]
+    state = State(last.to_state)
+    refs: dict[str, Any] = {}
+    for h in entries:
+        refs.update(h.detail.get("provider", {}))
+    failure = last.detail.get("failure") if state in _FAILURE_STATES else None
     return {
         "id": p.id,
         "object": "payment",
-        "status": p.status.value,
+        "status": status_of(state).value,
         "method": p.method,
         "amount": format_minor(p.amount_minor),
         "currency": p.currency,
@@ -244,18 +259,18 @@ def view(p: Payment) -> dict[str, Any]:
         "description": p.description,
         "metadata": p.metadata,
         "created_at": iso(p.created_at),
-        "updated_at": iso(p.updated_at),
+        "updated_at": iso(last.at),
         "provider": {
             "name": "mpesa",
-            "merchant_request_id": refs.merchant_request_id,
-            "checkout_request_id": refs.checkout_request_id,
-            "receipt": refs.receipt,
-            "result_code": refs.result_code,
+            "merchant_request_id": refs.get("merchant_request_id"),
+            "checkout_request_id": refs.get("checkout_request_id"),
+            "receipt": refs.get("receipt"),
+            "result_code": refs.get("result_code"),
         },
-        "failure": asdict(p.failure) if p.failure else None,
+        "failure": failure,
         "history": [
             {"at": iso(h.at), "status": status_of(State(h.to_state)).value, "state": h.to_state}
-            for h in p.history
+            for h in entries
             if h.status_changed or h.seq == 1
         ],
     }

@@ -50,7 +50,7 @@ def verify_webhook(
         return False
     expected = webhook_signature(secret, msg_id, int(stamp), body)
     offered = headers.get("webhook-signature", "").split()
-    return any(hmac.compare_digest(expected, sig) for sig in offered)
+    return any(hmac.compare_digest(expected.encode(), sig.encode()) for sig in offered)
 
 
 def callback_token(key: bytes, payment_id: str) -> str:
@@ -61,7 +61,7 @@ def callback_token(key: bytes, payment_id: str) -> str:
 
 
 def verify_callback_token(key: bytes, payment_id: str, token: str) -> bool:
-    return hmac.compare_digest(callback_token(key, payment_id), token)
+    return hmac.compare_digest(callback_token(key, payment_id).encode(), token.encode())
 
 
 def hash_client_secret(secret: str) -> str:
@@ -71,4 +71,4 @@ def hash_client_secret(secret: str) -> str:
 
 
 def check_client_secret(secret: str, stored: str) -> bool:
-    return hmac.compare_digest(hash_client_secret(secret), stored)
+    return hmac.compare_digest(hash_client_secret(secret).encode(), stored.encode())

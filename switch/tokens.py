@@ -47,7 +47,7 @@ def verify(key: bytes, token: str, now: float) -> Claims | None:
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != _PREFIX:
         return None
-    if not hmac.compare_digest(_mac(key, parts[1]), parts[2]):
+    if not hmac.compare_digest(_mac(key, parts[1]).encode(), parts[2].encode()):
         return None
     try:
         raw = orjson.loads(_unb64(parts[1]))

@@ -65,7 +65,7 @@ class Receiver:
 
 
 @dataclass
-class Stack:
+class Rig:
     sim: Simulator
     base_url: str
     callback_url: str
@@ -138,7 +138,7 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
 
 
 @pytest.fixture
-async def stack() -> AsyncIterator[Stack]:
+async def rig() -> AsyncIterator[Rig]:
     receiver = Receiver()
     cb_app = web.Application()
     cb_app.router.add_post("/hooks/stk", receiver.handle)
@@ -149,7 +149,7 @@ async def stack() -> AsyncIterator[Stack]:
     daraja = DarajaConnector(
         DarajaAccount(sim_url, "sandbox-key", "sandbox-secret", "174379", SANDBOX_PASSKEY), 5.0
     )
-    yield Stack(sim_app[SIMULATOR], sim_url, cb_url + "/hooks/stk", receiver, transport, daraja)
+    yield Rig(sim_app[SIMULATOR], sim_url, cb_url + "/hooks/stk", receiver, transport, daraja)
     await transport.close()
     await sim_runner.cleanup()
     await cb_runner.cleanup()
@@ -163,18 +163,18 @@ def stk_callback(body: bytes) -> dict[str, Any]:
 # --- OAuth -------------------------------------------------------------------------------------
 
 
-async def test_token_comes_with_a_string_lifetime(stack: Stack) -> None:
-    resp = await stack.transport.send(stack.daraja.token_request())
+async def test_token_comes_with_a_string_lifetime(rig: Rig) -> None:
+    resp = await rig.transport.send(rig.daraja.token_request())
     assert resp.status == 200
     assert resp.json()["expires_in"] == "3599"
-    token = stack.daraja.parse_token(resp, now=1000.0)
+    token = rig.daraja.parse_token(resp, now=1000.0)
     assert isinstance(token, AccessToken)
     assert token.expires_at == 1000.0 + 3599 - 60
 
 
-async def test_wrong_consumer_secret_is_a_bare_400(stack: Stack) -> None:
-    daraja = stack.connector(consumer_secret="nope")
-    resp = await stack.transport.send(daraja.token_request())
+async def test_wrong_consumer_secret_is_a_bare_400(rig: Rig) -> None:
+    daraja = rig.connector(consumer_secret="nope")
+    resp = await rig.transport.send(daraja.token_request())
     assert (resp.status, resp.body) == (400, b"")
     assert daraja.parse_token(resp, 0.0) == ProviderError(
         "rejected", "", "HTTP 400 with an empty body", 400
@@ -193,33 +193,33 @@ async def test_wrong_consumer_secret_is_a_bare_400(stack: Stack) -> None:
     ],
 )
 async def test_oauth_error_envelopes(
-    stack: Stack, path: str, headers: dict[str, str], code: str
+    rig: Rig, path: str, headers: dict[str, str], code: str
 ) -> None:
-    resp = await stack.http("GET", path, headers=headers)
+    resp = await rig.http("GET", path, headers=headers)
     assert (resp.status, resp.json()["errorCode"]) == (400, code)
 
 
-async def test_an_expired_token_is_refused_then_a_fresh_one_works(stack: Stack) -> None:
-    await stack.control("PATCH", "/config", {"token_ttl": 0.2})
-    old = await stack.token()
+async def test_an_expired_token_is_refused_then_a_fresh_one_works(rig: Rig) -> None:
+    await rig.control("PATCH", "/config", {"token_ttl": 0.2})
+    old = await rig.token()
     await asyncio.sleep(0.3)
-    refused = await stack.push(token=old)
+    refused = await rig.push(token=old)
     assert isinstance(refused, ProviderError)
     assert (refused.kind, refused.code, refused.http_status) == ("invalid_token", "404.001.03", 404)
-    assert isinstance(await stack.push(), StkAccepted)  # push() fetches a new token
+    assert isinstance(await rig.push(), StkAccepted)  # push() fetches a new token
 
 
 # --- STK push and callbacks, by trigger -------------------------------------------------------
 
 
-async def test_payment_end_to_end(stack: Stack) -> None:
-    accepted = await stack.accepted(PAYER, 150)
+async def test_payment_end_to_end(rig: Rig) -> None:
+    accepted = await rig.accepted(PAYER, 150)
     cid = accepted.checkout_request_id
     assert re.fullmatch(r"ws_CO_\d{17}708374149", cid)
     assert accepted.customer_message == "Success. Request accepted for processing"
-    assert await stack.query(cid) == StkPending(cid)  # the customer has not acted yet
+    assert await rig.query(cid) == StkPending(cid)  # the customer has not acted yet
 
-    [body] = await stack.receiver.wait_for(1)
+    [body] = await rig.receiver.wait_for(1)
     result = parse_stk_callback(body)
     assert (result.outcome, result.result_code, result.checkout_request_id) == (
         "succeeded",
@@ -233,16 +233,16 @@ async def test_payment_end_to_end(stack: Stack) -> None:
     assert result.transaction_date is not None
     assert re.fullmatch(r"20\d{12}", result.transaction_date)
 
-    final = await stack.query(cid)
+    final = await rig.query(cid)
     assert isinstance(final, StkResult)
     assert (final.outcome, final.result_code) == ("succeeded", "0")
-    record = await stack.control("GET", f"/stk/{cid}")
+    record = await rig.control("GET", f"/stk/{cid}")
     assert (record["receipt"], record["callback_statuses"]) == (result.receipt, [200])
 
 
-async def test_callback_wire_types_match_the_doc(stack: Stack) -> None:
-    await stack.accepted()
-    [body] = await stack.receiver.wait_for(1)
+async def test_callback_wire_types_match_the_doc(rig: Rig) -> None:
+    await rig.accepted()
+    [body] = await rig.receiver.wait_for(1)
     cb = stk_callback(body)
     assert cb["ResultCode"] == 0  # a number
     items = cb["CallbackMetadata"]["Item"]
@@ -268,53 +268,53 @@ async def test_callback_wire_types_match_the_doc(stack: Stack) -> None:
         ("2001", "2001", "failed"),
     ],
 )
-async def test_declining_triggers(stack: Stack, last_four: str, code: str, outcome: str) -> None:
-    cid = (await stack.accepted("25470837" + last_four)).checkout_request_id
-    [body] = await stack.receiver.wait_for(1)
+async def test_declining_triggers(rig: Rig, last_four: str, code: str, outcome: str) -> None:
+    cid = (await rig.accepted("25470837" + last_four)).checkout_request_id
+    [body] = await rig.receiver.wait_for(1)
     assert "CallbackMetadata" not in stk_callback(body)
     result = parse_stk_callback(body)
     assert (result.checkout_request_id, result.result_code, result.outcome) == (cid, code, outcome)
     assert result.amount is None
-    queried = await stack.query(cid)
+    queried = await rig.query(cid)
     assert isinstance(queried, StkResult)
     assert (queried.result_code, queried.outcome) == (code, outcome)
 
 
-async def test_paid_without_callback_is_learnt_by_query(stack: Stack) -> None:
-    cid = (await stack.accepted("254708370404")).checkout_request_id
-    assert isinstance(await stack.query(cid), StkPending)
+async def test_paid_without_callback_is_learnt_by_query(rig: Rig) -> None:
+    cid = (await rig.accepted("254708370404")).checkout_request_id
+    assert isinstance(await rig.query(cid), StkPending)
     await asyncio.sleep(DELAY + 0.3)
-    assert stack.receiver.bodies == []
-    result = await stack.query(cid)
+    assert rig.receiver.bodies == []
+    result = await rig.query(cid)
     assert isinstance(result, StkResult)
     assert (result.outcome, result.result_code) == ("succeeded", "0")
-    stats = await stack.control("GET", "/stats")
+    stats = await rig.control("GET", "/stats")
     assert (stats["push_accepted"], stats["callbacks_sent"]) == (1, 0)
 
 
-async def test_amount_over_the_maximum_is_declined(stack: Stack) -> None:
-    await stack.accepted(PAYER, 250_001)
-    [body] = await stack.receiver.wait_for(1)
+async def test_amount_over_the_maximum_is_declined(rig: Rig) -> None:
+    await rig.accepted(PAYER, 250_001)
+    [body] = await rig.receiver.wait_for(1)
     assert parse_stk_callback(body).result_code == "3"
 
 
 # --- subscriber lock, credentials, validation ---------------------------------------------------
 
 
-async def test_a_second_push_to_a_busy_phone_is_refused(stack: Stack) -> None:
-    await stack.accepted(PAYER)
-    second = await stack.push(PAYER)
+async def test_a_second_push_to_a_busy_phone_is_refused(rig: Rig) -> None:
+    await rig.accepted(PAYER)
+    second = await rig.push(PAYER)
     assert isinstance(second, ProviderError)
     assert (second.kind, second.code, second.http_status) == ("rejected", "500.001.1001", 500)
     assert second.message.startswith("Unable to lock subscriber")
-    await stack.accepted("254708374150")  # another phone is not locked
-    await stack.receiver.wait_for(2)
-    await stack.accepted(PAYER)  # the customer acted: the lock is gone
+    await rig.accepted("254708374150")  # another phone is not locked
+    await rig.receiver.wait_for(2)
+    await rig.accepted(PAYER)  # the customer acted: the lock is gone
 
 
-async def test_subscriber_lock_can_be_switched_off(stack: Stack) -> None:
-    await stack.control("PATCH", "/config", {"lock_subscriber": False})
-    first, second = await stack.accepted(), await stack.accepted()
+async def test_subscriber_lock_can_be_switched_off(rig: Rig) -> None:
+    await rig.control("PATCH", "/config", {"lock_subscriber": False})
+    first, second = await rig.accepted(), await rig.accepted()
     assert first.checkout_request_id != second.checkout_request_id
 
 
@@ -325,17 +325,15 @@ async def test_subscriber_lock_can_be_switched_off(stack: Stack) -> None:
         ({"shortcode": "600000"}, "Merchant does not exist"),
     ],
 )
-async def test_bad_credentials_are_refused(
-    stack: Stack, change: dict[str, str], message: str
-) -> None:
-    answer = await stack.push(account=change)
+async def test_bad_credentials_are_refused(rig: Rig, change: dict[str, str], message: str) -> None:
+    answer = await rig.push(account=change)
     assert answer == ProviderError("rejected", "500.001.1001", message, 500)
-    query = await stack.query("ws_CO_1", change)
+    query = await rig.query("ws_CO_1", change)
     assert isinstance(query, ProviderError)
     assert query.message == message
-    stats = await stack.control("GET", "/stats")
+    stats = await rig.control("GET", "/stats")
     assert (stats["push_rejected"], stats["push_accepted"]) == (1, 0)
-    assert await stack.control("GET", "/stk") == []
+    assert await rig.control("GET", "/stk") == []
 
 
 def official_sample(**change: Any) -> dict[str, Any]:
@@ -357,13 +355,13 @@ def official_sample(**change: Any) -> dict[str, Any]:
     }
 
 
-async def bearer(stack: Stack) -> dict[str, str]:
-    return {"Authorization": f"Bearer {await stack.token()}", "Content-Type": "application/json"}
+async def bearer(rig: Rig) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await rig.token()}", "Content-Type": "application/json"}
 
 
-async def test_the_official_sample_request_is_accepted_as_is(stack: Stack) -> None:
+async def test_the_official_sample_request_is_accepted_as_is(rig: Rig) -> None:
     path = "/mpesa/stkpush/v1/processrequest"
-    resp = await stack.http("POST", path, official_sample(), await bearer(stack))
+    resp = await rig.http("POST", path, official_sample(), await bearer(rig))
     assert resp.status == 200
     assert resp.json()["ResponseCode"] == "0"  # a string
 
@@ -419,26 +417,26 @@ async def test_the_official_sample_request_is_accepted_as_is(stack: Stack) -> No
     ],
 )
 async def test_gateway_refusals(
-    stack: Stack, body: Any, headers: dict[str, str], status: int, code: str, message: str
+    rig: Rig, body: Any, headers: dict[str, str], status: int, code: str, message: str
 ) -> None:
     path = "/mpesa/stkpush/v1/processrequest"
-    resp = await stack.http("POST", path, body, {**await bearer(stack), **headers})
+    resp = await rig.http("POST", path, body, {**await bearer(rig), **headers})
     envelope = resp.json()
     assert (resp.status, envelope["errorCode"], envelope["errorMessage"]) == (status, code, message)
     assert envelope["requestId"]
 
 
-async def test_query_for_an_unknown_checkout_id(stack: Stack) -> None:
-    answer = await stack.query("ws_CO_01012024000000000708374149")
+async def test_query_for_an_unknown_checkout_id(rig: Rig) -> None:
+    answer = await rig.query("ws_CO_01012024000000000708374149")
     assert answer == ProviderError(
         "rejected", "400.002.02", "Bad Request - Invalid CheckoutRequestID", 400
     )
 
 
-async def test_unknown_paths_and_methods_answer_in_daraja_envelopes(stack: Stack) -> None:
-    missing = await stack.http("POST", "/mpesa/nothing/v1/here", {})
+async def test_unknown_paths_and_methods_answer_in_daraja_envelopes(rig: Rig) -> None:
+    missing = await rig.http("POST", "/mpesa/nothing/v1/here", {})
     assert (missing.status, missing.json()["errorCode"]) == (404, "404.001.01")
-    wrong = await stack.http("GET", "/mpesa/stkpush/v1/processrequest")
+    wrong = await rig.http("GET", "/mpesa/stkpush/v1/processrequest")
     assert (wrong.status, wrong.json()["errorCode"]) == (405, "405.001")
 
 
@@ -454,98 +452,98 @@ async def test_unknown_paths_and_methods_answer_in_daraja_envelopes(stack: Stack
     ],
 )
 async def test_error_burst_fails_the_next_pushes_before_processing(
-    stack: Stack, status: int, kind: str, code: str
+    rig: Rig, status: int, kind: str, code: str
 ) -> None:
-    await stack.control("PATCH", "/config", {"error_burst": {"status": status, "count": 2}})
+    await rig.control("PATCH", "/config", {"error_burst": {"status": status, "count": 2}})
     for _ in range(2):
-        failed = await stack.push()
+        failed = await rig.push()
         assert isinstance(failed, ProviderError)
         assert (failed.http_status, failed.kind, failed.code) == (status, kind, code)
-    accepted = await stack.accepted()  # the phone was never locked by the failed pushes
-    await stack.receiver.wait_for(1)
+    accepted = await rig.accepted()  # the phone was never locked by the failed pushes
+    await rig.receiver.wait_for(1)
     await asyncio.sleep(0.1)
-    assert len(stack.receiver.bodies) == 1
-    records = await stack.control("GET", "/stk")
+    assert len(rig.receiver.bodies) == 1
+    records = await rig.control("GET", "/stk")
     assert [r["checkout_request_id"] for r in records] == [accepted.checkout_request_id]
-    stats = await stack.control("GET", "/stats")
+    stats = await rig.control("GET", "/stats")
     assert (stats["push_requests"], stats["push_rejected"], stats["push_accepted"]) == (3, 2, 1)
 
 
-async def test_duplicate_callbacks(stack: Stack) -> None:
-    await stack.control("PATCH", "/config", {"duplicate_callbacks": 2})
-    cid = (await stack.accepted()).checkout_request_id
-    bodies = await stack.receiver.wait_for(3)
+async def test_duplicate_callbacks(rig: Rig) -> None:
+    await rig.control("PATCH", "/config", {"duplicate_callbacks": 2})
+    cid = (await rig.accepted()).checkout_request_id
+    bodies = await rig.receiver.wait_for(3)
     assert len(set(bodies)) == 1
     assert parse_stk_callback(bodies[0]).checkout_request_id == cid
-    record = await stack.control("GET", f"/stk/{cid}")
+    record = await rig.control("GET", f"/stk/{cid}")
     assert record["callback_statuses"] == [200, 200, 200]
 
 
-async def test_a_failed_callback_is_recorded_and_not_retried(stack: Stack) -> None:
-    stack.receiver.status = 500
-    cid = (await stack.accepted()).checkout_request_id
-    await stack.receiver.wait_for(1)
+async def test_a_failed_callback_is_recorded_and_not_retried(rig: Rig) -> None:
+    rig.receiver.status = 500
+    cid = (await rig.accepted()).checkout_request_id
+    await rig.receiver.wait_for(1)
     await asyncio.sleep(0.3)
-    assert len(stack.receiver.bodies) == 1
-    record = await stack.control("GET", f"/stk/{cid}")
+    assert len(rig.receiver.bodies) == 1
+    record = await rig.control("GET", f"/stk/{cid}")
     assert record["callback_statuses"] == [500]
-    stats = await stack.control("GET", "/stats")
+    stats = await rig.control("GET", "/stats")
     assert (stats["callbacks_sent"], stats["callbacks_failed"]) == (1, 1)
 
 
-async def test_an_unreachable_callback_url_is_recorded(stack: Stack) -> None:
+async def test_an_unreachable_callback_url_is_recorded(rig: Rig) -> None:
     order = StkPushOrder(10, PAYER, "INV1", "x", "http://127.0.0.1:9/cb")  # discard port
-    request = stack.daraja.stk_push_request(await stack.token(), order, datetime.now(UTC))
-    answer = stack.daraja.parse_stk_push(await stack.transport.send(request))
+    request = rig.daraja.stk_push_request(await rig.token(), order, datetime.now(UTC))
+    answer = rig.daraja.parse_stk_push(await rig.transport.send(request))
     assert isinstance(answer, StkAccepted)
     await asyncio.sleep(DELAY + 0.3)
-    record = await stack.control("GET", f"/stk/{answer.checkout_request_id}")
+    record = await rig.control("GET", f"/stk/{answer.checkout_request_id}")
     assert record["callback_statuses"] == [None]
     assert record["callback_error"]
 
 
-async def test_latency_is_added_to_daraja_answers(stack: Stack) -> None:
-    await stack.control("PATCH", "/config", {"latency": 0.25})
+async def test_latency_is_added_to_daraja_answers(rig: Rig) -> None:
+    await rig.control("PATCH", "/config", {"latency": 0.25})
     started = time.monotonic()
-    await stack.token()
+    await rig.token()
     assert time.monotonic() - started >= 0.25
 
 
-async def test_control_endpoints(stack: Stack) -> None:
-    config = await stack.control("GET", "/config")
+async def test_control_endpoints(rig: Rig) -> None:
+    config = await rig.control("GET", "/config")
     assert config["callback_delay"] == DELAY
     assert "passkey" not in config
     assert "consumer_secret" not in config
-    bad = await stack.http("PATCH", "/__sim/config", {"callback_delay": -1})
+    bad = await rig.http("PATCH", "/__sim/config", {"callback_delay": -1})
     assert bad.status == 400
     assert "callback_delay" in bad.json()["error"]
 
-    await stack.control("PATCH", "/config", {"callback_delay": 5.0})
-    cid = (await stack.accepted()).checkout_request_id
-    [record] = await stack.control("GET", f"/stk?phone={PAYER}")
+    await rig.control("PATCH", "/config", {"callback_delay": 5.0})
+    cid = (await rig.accepted()).checkout_request_id
+    [record] = await rig.control("GET", f"/stk?phone={PAYER}")
     assert record["checkout_request_id"] == cid
     assert (record["amount"], record["account_reference"], record["result_code"]) == (
         150,
         "INV0001",
         0,
     )
-    assert await stack.control("GET", "/stk?phone=254700000000") == []
-    assert (await stack.control("GET", "/stats"))["pending_customers"] == 1
+    assert await rig.control("GET", "/stk?phone=254700000000") == []
+    assert (await rig.control("GET", "/stats"))["pending_customers"] == 1
 
-    assert await stack.control("POST", "/reset") == {"reset": True}
-    assert await stack.control("GET", "/stk") == []
-    stats = await stack.control("GET", "/stats")
+    assert await rig.control("POST", "/reset") == {"reset": True}
+    assert await rig.control("GET", "/stk") == []
+    stats = await rig.control("GET", "/stats")
     assert (stats["push_requests"], stats["pending_customers"]) == (0, 0)
-    assert (await stack.control("GET", "/config"))["callback_delay"] == DELAY
-    missing = await stack.http("GET", f"/__sim/stk/{cid}")
+    assert (await rig.control("GET", "/config"))["callback_delay"] == DELAY
+    missing = await rig.http("GET", f"/__sim/stk/{cid}")
     assert missing.status == 404
-    await stack.accepted()  # the lock went with the reset; the old token is still valid
+    await rig.accepted()  # the lock went with the reset; the old token is still valid
 
 
-async def test_query_wire_before_and_after_the_customer_acts(stack: Stack) -> None:
-    cid = (await stack.accepted()).checkout_request_id
-    request = stack.daraja.stk_query_request(await stack.token(), cid, datetime.now(UTC))
-    pending = await stack.transport.send(request)
+async def test_query_wire_before_and_after_the_customer_acts(rig: Rig) -> None:
+    cid = (await rig.accepted()).checkout_request_id
+    request = rig.daraja.stk_query_request(await rig.token(), cid, datetime.now(UTC))
+    pending = await rig.transport.send(request)
     assert pending.status == 500
     assert pending.json() == {
         "requestId": cid,
@@ -553,7 +551,7 @@ async def test_query_wire_before_and_after_the_customer_acts(stack: Stack) -> No
         "errorMessage": "The transaction is being processed",
     }
     await asyncio.sleep(DELAY + 0.05)
-    final = await stack.transport.send(request)
+    final = await rig.transport.send(request)
     assert final.status == 200
     answer = final.json()
     assert (answer["ResultCode"], answer["ResponseCode"]) == ("0", "0")  # strings

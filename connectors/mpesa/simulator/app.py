@@ -45,16 +45,21 @@ _BURSTS = {
 }
 
 
+def _json(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
+
+
+def _error(status: int, code: str, message: str, rid: str | None = None) -> web.Response:
+    """A gateway error envelope (doc §3)."""
+    return _json(wire.envelope(code, message, rid or request_id()), status)
+
+
 class Refusal(Exception):
-    """A Daraja error answer, raised by a check and returned by the handler."""
+    """A Daraja error answer, raised by a check deep in a handler and returned by it."""
 
     def __init__(self, status: int, code: str, message: str, rid: str | None = None) -> None:
         super().__init__(message)
-        self.response = _json(wire.envelope(code, message, rid or request_id()), status)
-
-
-def _json(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
+        self.response = _error(status, code, message, rid)
 
 
 class Simulator:
@@ -93,9 +98,9 @@ class Simulator:
         auth = request.headers.get("Authorization", "")
         # Error texts below are the ones integrators report; not in the docs (unverified).
         if not auth.startswith("Basic "):
-            return Refusal(400, "400.008.01", "Invalid Authentication passed").response
+            return _error(400, "400.008.01", "Invalid Authentication passed")
         if request.query.get("grant_type") != "client_credentials":
-            return Refusal(400, "400.008.02", "Invalid grant type passed").response
+            return _error(400, "400.008.02", "Invalid grant type passed")
         if not self._basic_ok(auth.removeprefix("Basic ").strip()):
             return web.Response(status=400)  # empty body, as SDK authors observe (doc §2)
         token = self.state.issue_token(self._now(), self.config.token_ttl)
@@ -113,7 +118,6 @@ class Simulator:
     # --- STK push (doc §4) ---------------------------------------------------------------------
 
     async def stk_push(self, request: web.Request) -> web.Response:
-        await self._lag()
         self.state.stats.push_requests += 1
         try:
             self._take_burst()
@@ -122,8 +126,13 @@ class Simulator:
             self._check_lock(push.phone)
         except (Refusal, wire.InvalidField) as exc:
             self.state.stats.push_rejected += 1
+            await self._lag()
             return _refusal(exc)
-        return _json(wire.push_accepted(self._accept(push)))
+        accepted = self._accept(push)
+        # Latency delays the answer, not the work: the prompt is already on the customer's phone
+        # when a slow answer times out, which is what makes a client timeout ambiguous.
+        await self._lag()
+        return _json(wire.push_accepted(accepted))
 
     def _take_burst(self) -> None:
         """An error burst answers before anything is processed: no prompt, no callback."""
@@ -309,7 +318,7 @@ class Simulator:
 def _refusal(exc: Refusal | wire.InvalidField) -> web.Response:
     if isinstance(exc, Refusal):
         return exc.response
-    return Refusal(400, "400.002.02", str(exc)).response
+    return _error(400, "400.002.02", str(exc))
 
 
 def _when(wall: float) -> int:
@@ -323,9 +332,9 @@ async def daraja_not_found(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except web.HTTPMethodNotAllowed:
-        return Refusal(405, "405.001", "Method Not Allowed").response
+        return _error(405, "405.001", "Method Not Allowed")
     except web.HTTPNotFound:
-        return Refusal(404, "404.001.01", "Resource not found").response
+        return _error(404, "404.001.01", "Resource not found")
 
 
 SIMULATOR = web.AppKey("simulator", Simulator)

@@ -42,6 +42,7 @@ class StkRecord:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["created_at"] = datetime.fromtimestamp(self.created_at, EAT).isoformat()
+        out["callbacks_sent"] = len(self.callback_statuses)
         del out["due_at"]  # loop time means nothing outside the process
         return out
 

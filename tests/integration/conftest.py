@@ -1,0 +1,135 @@
+"""The real stack for integration tests: embedded SecantusDB server (or MONGODB_URI), real Redis,
+real local Ray, the Daraja simulator and the api, started once per session in the test loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+
+from connectors.mpesa.simulator import SimConfig
+from connectors.mpesa.simulator.config import KNOBS
+from switch.config import from_env
+from switch.merchants import create_merchant
+from switch.signing import verify_webhook
+from switch.stack import Stack
+
+from .helpers import Api
+
+TIMINGS = {
+    "SWITCH_SIM_CALLBACK_DELAY": "0.3",
+    "SWITCH_STK_QUERY_AFTER": "1.5",
+    "SWITCH_STK_EXPIRE_AFTER": "6",
+    "SWITCH_SWEEP_INTERVAL": "0.5",
+    "SWITCH_WEBHOOK_RETRY_BASE": "0.1",
+    "SWITCH_WEBHOOK_TIMEOUT": "2",
+    "SWITCH_PROVIDER_TIMEOUT": "2",
+    "SWITCH_SHARDS": "2",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_environment(tmp: str, **extra: str) -> dict[str, str]:
+    env = {**TIMINGS, "SWITCH_DATA_DIR": tmp, "SWITCH_MONGODB_DB": f"t_{uuid.uuid4().hex[:10]}"}
+    if os.environ.get("MONGODB_URI"):
+        env["MONGODB_URI"] = os.environ["MONGODB_URI"]
+    env["REDIS_URL"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    return {**env, **extra}
+
+
+@pytest.fixture(scope="session")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    env = test_environment(str(tmp_path_factory.mktemp("var")))
+    settings = from_env(env, port=free_port(), sim_port=0)
+    running = await Stack(settings, sandbox=True, sim_config=SimConfig()).start()
+    yield running
+    await running.stop()
+
+
+@dataclass
+class Receiver:
+    """Merchant webhook endpoints at /hooks/{name}; each can be told to fail its next N calls."""
+
+    url: str = ""
+    secrets: dict[str, str] = field(default_factory=dict)
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    fail_next: dict[str, int] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    bad: int = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if self.fail_next.get(name, 0) > 0:
+            self.fail_next[name] -= 1
+            return web.Response(status=500)
+        body = await request.read()
+        if not verify_webhook(self.secrets.get(name, ""), request.headers, body):
+            self.bad += 1
+            return web.Response(status=400)
+        event = orjson.loads(body)
+        event["_webhook_id"] = request.headers["webhook-id"]
+        self.events.setdefault(name, []).append(event)
+        return web.Response(status=204)
+
+    def types_for(self, name: str, payment_id: str) -> list[str]:
+        return [e["type"] for e in self.events.get(name, []) if e["data"]["id"] == payment_id]
+
+
+@pytest.fixture(scope="session")
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_post("/hooks/{name}", rec.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    rec.url = f"http://127.0.0.1:{port}/hooks"
+    yield rec
+    await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def merchant(stack: Stack, receiver: Receiver, http: aiohttp.ClientSession) -> Api:
+    """A fresh merchant with its own webhook endpoint and a bearer token."""
+    assert stack.state is not None
+    name = uuid.uuid4().hex[:12]
+    created = await create_merchant(stack.state.cols, f"Shop {name}", f"{receiver.url}/{name}")
+    receiver.secrets[name] = created.webhook_secret
+    api = Api(http, stack.api_url, created, name)
+    await api.login()
+    return api
+
+
+@pytest.fixture
+async def sim(stack: Stack, http: aiohttp.ClientSession) -> AsyncIterator[str]:
+    """The Daraja simulator's URL; knobs changed by a test are put back afterwards."""
+    async with http.get(f"{stack.sim_url}/__sim/config") as resp:
+        before = await resp.json()
+    yield stack.sim_url
+    restore = {k: before[k] for k in KNOBS}
+    restore["error_burst"] = {"status": 500, "count": 0}
+    async with http.patch(f"{stack.sim_url}/__sim/config", json=restore) as resp:
+        assert resp.status == 200, await resp.text()
+    await asyncio.sleep(0)

@@ -1,0 +1,94 @@
+"""A small client of the public API, as a merchant's developer would write one."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from switch.merchants import NewMerchant
+
+FINAL = ("succeeded", "failed", "expired")
+
+
+def basic_auth(client_id: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+def stk_body(phone: str = "0712000001", amount: str = "150", **extra: Any) -> dict[str, Any]:
+    return {
+        "method": "mpesa_stk",
+        "amount": amount,
+        "currency": "KES",
+        "phone": phone,
+        "reference": "INV1001",
+        "description": "Order 1001",
+        **extra,
+    }
+
+
+def unique_phone(suffix: str = "") -> str:
+    """A Safaricom number no other test uses (the simulator locks a subscriber while a prompt is
+    open); ``suffix`` picks a sandbox trigger by the last four digits."""
+    digits = f"{uuid.uuid4().int % 10**7:07d}"
+    if suffix:
+        digits = digits[: 7 - len(suffix)] + suffix
+    if not suffix and digits[-4:] in ("1032", "0001", "1037", "2001", "0404"):
+        digits = digits[:-1] + "5"
+    return "071" + digits  # 071x is Safaricom
+
+
+@dataclass
+class Api:
+    http: aiohttp.ClientSession
+    base: str
+    merchant: NewMerchant
+    hook: str
+    token: str = ""
+
+    async def login(self) -> None:
+        form = {"grant_type": "client_credentials"}
+        auth = basic_auth(self.merchant.client_id, self.merchant.client_secret)
+        async with self.http.post(f"{self.base}/v1/oauth/token", data=form, headers=auth) as resp:
+            assert resp.status == 200, await resp.text()
+            self.token = (await resp.json())["access_token"]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def create(
+        self, body: Any, key: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        hdrs = {**self.auth, **(headers or {})}
+        if key is not None:
+            hdrs["Idempotency-Key"] = key
+        async with self.http.post(f"{self.base}/v1/payments", json=body, headers=hdrs) as resp:
+            return resp.status, await resp.json(), dict(resp.headers)
+
+    async def pay(self, phone: str, **extra: Any) -> dict[str, Any]:
+        status, body, _ = await self.create(stk_body(phone, **extra), key=uuid.uuid4().hex)
+        assert status == 202, body
+        return body
+
+    async def get(self, payment_id: str) -> tuple[int, dict[str, Any]]:
+        async with self.http.get(f"{self.base}/v1/payments/{payment_id}", headers=self.auth) as r:
+            return r.status, await r.json()
+
+    async def wait_for(
+        self, payment_id: str, statuses: tuple[str, ...] = FINAL, within: float = 20.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        while True:
+            status, body = await self.get(payment_id)
+            assert status in (200, 503), body  # 503: a shard restarting; clients retry
+            if status == 200 and body["status"] in statuses:
+                return body
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{payment_id} still {body} after {within} s")
+            await asyncio.sleep(0.1)

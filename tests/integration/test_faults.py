@@ -1,0 +1,99 @@
+"""Provider faults and a dead actor: nothing lost, nothing sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import ray
+
+from actors.runtime import shard_name
+from routing.shards import shard_for
+from switch.stack import Stack
+
+from .helpers import Api, stk_body, unique_phone
+
+pytestmark = pytest.mark.integration
+
+
+async def _knobs(merchant: Api, sim: str, **knobs: object) -> None:
+    async with merchant.http.patch(f"{sim}/__sim/config", json=knobs) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+async def _stats(merchant: Api, sim: str) -> dict:
+    async with merchant.http.get(f"{sim}/__sim/stats") as resp:
+        return await resp.json()
+
+
+async def _records(merchant: Api, sim: str, phone: str) -> list[dict]:
+    async with merchant.http.get(f"{sim}/__sim/stk", params={"phone": "254" + phone[1:]}) as r:
+        return await r.json()
+
+
+@pytest.mark.parametrize("status", [503, 429])
+async def test_throttling_before_acceptance_is_retried(
+    merchant: Api, sim: str, status: int
+) -> None:
+    await _knobs(merchant, sim, error_burst={"status": status, "count": 2})
+    phone = unique_phone()
+    before = await _stats(merchant, sim)
+    created = await merchant.pay(phone)
+    final = await merchant.wait_for(created["id"])
+    assert final["status"] == "succeeded"
+    after = await _stats(merchant, sim)
+    assert after["push_requests"] - before["push_requests"] == 3
+    assert len(await _records(merchant, sim, phone)) == 1
+
+
+async def test_an_ambiguous_500_is_never_resent_and_expires(merchant: Api, sim: str) -> None:
+    await _knobs(merchant, sim, error_burst={"status": 500, "count": 1})
+    phone = unique_phone()
+    before = await _stats(merchant, sim)
+    created = await merchant.pay(phone)
+    final = await merchant.wait_for(created["id"], within=15)
+    assert final["status"] == "expired"
+    assert final["failure"]["code"] == "outcome_unknown"
+    after = await _stats(merchant, sim)
+    assert after["push_requests"] - before["push_requests"] == 1
+
+
+async def test_a_provider_timeout_is_not_a_failure(merchant: Api, sim: str) -> None:
+    await merchant.wait_for((await merchant.pay(unique_phone()))["id"])  # warm the token
+    await _knobs(merchant, sim, latency=2.5, callback_delay=3.0)
+    phone = unique_phone()
+    before = await _stats(merchant, sim)
+    created = await merchant.pay(phone)
+    await asyncio.sleep(2.6)
+    await _knobs(merchant, sim, latency=0.0)
+    _, lost = await merchant.get(created["id"])
+    assert lost["status"] == "processing"  # answer lost: the prompt may be on the phone
+    final = await merchant.wait_for(created["id"], within=15)
+    after = await _stats(merchant, sim)
+    assert after["push_requests"] - before["push_requests"] == 1
+    # Daraja acted on the push although our call timed out: the callback settles it.
+    assert final["status"] == "succeeded", final
+    assert [h["state"] for h in final["history"]][:2] == ["submitting", "unknown"]
+
+
+async def test_a_killed_shard_actor_recovers_its_payments(
+    merchant: Api, stack: Stack, sim: str
+) -> None:
+    await _knobs(merchant, sim, callback_delay=2.0)
+    created = await merchant.pay(unique_phone())
+    await merchant.wait_for(created["id"], ("processing",))
+    shard = shard_for(merchant.merchant.merchant_id, stack.settings.shards)
+    ray.kill(ray.get_actor(shard_name(shard)), no_restart=False)
+
+    final = await merchant.wait_for(created["id"], within=20)
+    assert final["status"] == "succeeded"
+    key, body = uuid.uuid4().hex, stk_body(unique_phone())
+    for _ in range(50):
+        status, answer, _ = await merchant.create(body, key=key)
+        if status == 202:
+            break
+        assert status == 503, answer
+        await asyncio.sleep(0.2)
+    assert status == 202
+    assert (await merchant.wait_for(answer["id"]))["status"] == "succeeded"

@@ -1,0 +1,127 @@
+"""The payment state table: every transition, final states, duplicates and the status mapping."""
+
+from __future__ import annotations
+
+import pytest
+
+from switch.states import (
+    FINAL,
+    MEANING,
+    TRANSITIONS,
+    Event,
+    State,
+    Status,
+    advance,
+    is_final,
+    status_of,
+)
+
+IN_FLIGHT = (State.SUBMITTING, State.UNKNOWN, State.AWAITING_CUSTOMER)
+
+# The whole table written out by hand, so a change to TRANSITIONS shows up here.
+EXPECTED_TRANSITIONS = {
+    (State.SUBMITTING, Event.ACCEPTED): State.AWAITING_CUSTOMER,
+    (State.SUBMITTING, Event.REJECTED): State.REJECTED,
+    (State.SUBMITTING, Event.ANSWER_LOST): State.UNKNOWN,
+    (State.SUBMITTING, Event.SUCCEED): State.SUCCEEDED,
+    (State.SUBMITTING, Event.DECLINE): State.DECLINED,
+    (State.SUBMITTING, Event.EXPIRE): State.EXPIRED,
+    (State.UNKNOWN, Event.SUCCEED): State.SUCCEEDED,
+    (State.UNKNOWN, Event.DECLINE): State.DECLINED,
+    (State.UNKNOWN, Event.EXPIRE): State.EXPIRED,
+    (State.AWAITING_CUSTOMER, Event.SUCCEED): State.SUCCEEDED,
+    (State.AWAITING_CUSTOMER, Event.DECLINE): State.DECLINED,
+    (State.AWAITING_CUSTOMER, Event.EXPIRE): State.EXPIRED,
+    (State.EXPIRED, Event.SUCCEED): State.SUCCEEDED,
+}
+
+
+def test_transition_table_is_exactly_the_documented_one() -> None:
+    assert TRANSITIONS == EXPECTED_TRANSITIONS
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "target"),
+    [(s, e, t) for (s, e), t in EXPECTED_TRANSITIONS.items()],
+    ids=[f"{s}-{e}" for (s, e) in EXPECTED_TRANSITIONS],
+)
+def test_every_transition_changes_state(state: State, event: Event, target: State) -> None:
+    outcome = advance(state, event)
+    assert outcome.state == target
+    assert outcome.changed is True
+    assert outcome.reason == ""
+
+
+@pytest.mark.parametrize(
+    ("state", "event"),
+    [(s, e) for s in FINAL for e in Event if not (s == State.EXPIRED and e == Event.SUCCEED)],
+)
+def test_final_states_ignore_events(state: State, event: Event) -> None:
+    outcome = advance(state, event)
+    assert outcome.state == state
+    assert outcome.changed is False
+    assert outcome.reason == f"{state} is final; {event} ignored"
+
+
+def test_duplicate_acceptance_is_not_a_change() -> None:
+    outcome = advance(State.AWAITING_CUSTOMER, Event.ACCEPTED)
+    assert outcome.state == State.AWAITING_CUSTOMER
+    assert outcome.changed is False
+    assert outcome.reason == "duplicate acceptance"
+
+
+@pytest.mark.parametrize(
+    ("state", "event"),
+    [
+        (State.UNKNOWN, Event.ACCEPTED),
+        (State.UNKNOWN, Event.REJECTED),
+        (State.UNKNOWN, Event.ANSWER_LOST),
+        (State.AWAITING_CUSTOMER, Event.REJECTED),
+        (State.AWAITING_CUSTOMER, Event.ANSWER_LOST),
+    ],
+)
+def test_events_that_do_not_apply_to_an_in_flight_state(state: State, event: Event) -> None:
+    outcome = advance(state, event)
+    assert outcome == type(outcome)(state, False, f"{event} does not apply to {state}")
+
+
+def test_late_success_after_expiry_is_recorded() -> None:
+    outcome = advance(State.EXPIRED, Event.SUCCEED)
+    assert outcome.state == State.SUCCEEDED
+    assert outcome.changed is True
+
+
+def test_late_decline_after_expiry_is_ignored() -> None:
+    assert advance(State.EXPIRED, Event.DECLINE).changed is False
+
+
+@pytest.mark.parametrize(
+    ("state", "status"),
+    [
+        (State.SUBMITTING, Status.PENDING),
+        (State.UNKNOWN, Status.PROCESSING),
+        (State.AWAITING_CUSTOMER, Status.PROCESSING),
+        (State.SUCCEEDED, Status.SUCCEEDED),
+        (State.DECLINED, Status.FAILED),
+        (State.REJECTED, Status.FAILED),
+        (State.EXPIRED, Status.EXPIRED),
+    ],
+)
+def test_status_of_every_state(state: State, status: Status) -> None:
+    assert status_of(state) == status
+
+
+def test_every_state_has_a_meaning() -> None:
+    assert set(MEANING) == set(State)
+    for state, (_status, text) in MEANING.items():
+        assert text.strip(), f"{state} has an empty meaning"
+
+
+def test_final_states() -> None:
+    assert {s for s in State if is_final(s)} == {
+        State.SUCCEEDED,
+        State.DECLINED,
+        State.REJECTED,
+        State.EXPIRED,
+    }
+    assert not any(is_final(s) for s in IN_FLIGHT)
