@@ -21,6 +21,7 @@ from actors.shard import ShardCore
 from connectors.mpesa import DarajaAccount, DarajaConnector
 from connectors.transport import AiohttpTransport
 from switch.config import Settings
+from switch.live import Publisher
 from switch.logs import setup_logging
 from switch.messages import (
     CallbackIn,
@@ -60,6 +61,11 @@ def init_ray(settings: Settings) -> None:
         logging_level=logging.WARNING,
         log_to_driver=True,
     )
+
+
+def ray_address() -> str:
+    """The address other processes use to join this Ray instance."""
+    return str(ray.get_runtime_context().gcs_address)
 
 
 def shutdown_ray() -> None:
@@ -161,6 +167,7 @@ class ShardActor:
                 RayProviderPort(mpesa_name(self.settings)),
                 AiohttpTransport(),
                 self.secret_key,
+                Publisher(self.settings.redis_url) if self.settings.redis_url else None,
             )
             await core.start()
             self.core = core

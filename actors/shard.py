@@ -17,19 +17,21 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+import orjson
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from actors.group_commit import GroupCommit
-from actors.webhooks import Endpoint, RetryPolicy, WebhookDispatcher
+from actors.webhooks import Endpoint, RetryPolicy, WebhookDispatcher, event_body
 from connectors.transport import Transport
 from switch.config import Settings
 from switch.idempotency import Decision, decide, scoped_key
 from switch.ids import new_payment_id
+from switch.live import Publisher
 from switch.messages import (
     CallbackIn,
     CallbackVerdict,
@@ -89,8 +91,11 @@ class ShardCore:
         provider: ProviderPort,
         webhook_transport: Transport,
         secret_key: bytes,
+        publisher: Publisher | None = None,
     ) -> None:
         self.shard = shard
+        self.publisher = publisher
+        self.published: dict[str, int] = {}
         self.settings = settings
         self.cols = cols
         self.provider = provider
@@ -419,7 +424,25 @@ class ShardCore:
         for pid, payment in written.items():
             self.persisted[pid] = payment.version
             self._after_commit(payment)
+        self._publish(written.values())
         return True
+
+    def _publish(self, payments: Iterable[Payment]) -> None:
+        """Live events for the status changes just persisted (best effort; webhooks are the
+        durable channel)."""
+        if self.publisher is None:
+            return
+        events = []
+        for p in payments:
+            done = self.published.get(p.id, 0)
+            for entry in p.history:
+                if entry.status_changed and entry.seq > done:
+                    events.append((p.merchant_id, orjson.dumps(event_body(p, entry))))
+            self.published[p.id] = p.history[-1].seq
+            if is_final(p.state) and not p.pending_notifications:
+                del self.published[p.id]  # settled: nothing more will change
+        if events:
+            self._spawn(self.publisher.publish(events))
 
     async def _resolve_conflicts(self, written: dict[str, Payment]) -> None:
         """A version mismatch means another writer touched a payment this shard owns. That must

@@ -7,7 +7,7 @@ import time
 
 from aiohttp import web
 
-from api import auth, callbacks, ops, payments
+from api import auth, callbacks, live, ops, payments
 from api.errors import Handler, error_middleware
 from api.state import STATE, AppState
 from switch.ids import random_token
@@ -47,6 +47,8 @@ def create_app(state: AppState) -> web.Application:
     app.router.add_post(auth.TOKEN_PATH, auth.token)
     app.router.add_post("/v1/payments", payments.create_payment)
     app.router.add_get("/v1/payments/{payment_id}", payments.get_payment)
+    app.router.add_get("/v1/payments/{payment_id}/events", live.payment_events)
+    app.router.add_get("/v1/events", live.merchant_events)
     app.router.add_post("/callbacks/stk/{payment_id}/{token}", callbacks.stk_callback)
     ops.add_routes(app)
     return app

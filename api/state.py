@@ -12,6 +12,7 @@ from actors.runtime import Actors
 from api.batcher import MicroBatcher
 from routing.shards import shard_for
 from switch.config import Settings
+from switch.live import Hub
 from switch.messages import CallbackIn, CallbackVerdict, CreatePayment, Reply
 from switch.storage.mongo import Collections
 
@@ -48,6 +49,7 @@ class AppState:
     secret_key: bytes
     cols: Collections
     actors: Actors
+    hub: Hub | None = None
     router: ShardRouter = field(init=False)
 
     def __post_init__(self) -> None:

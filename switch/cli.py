@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--sandbox", action="store_true", help="also run the provider simulators")
     serve.add_argument("--host", help="listen address (SWITCH_HOST)")
     serve.add_argument("--port", type=int, help="listen port (SWITCH_PORT)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="api processes sharing the port (default 1)"
+    )
 
     demo = sub.add_parser("demo", help="STK Push payments end to end on the embedded stack")
     demo.add_argument("--port", type=int, default=8089, help="api port for the demo")
@@ -70,8 +73,12 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 
 async def _serve(settings: Settings, args: Any) -> int:
     from switch.stack import Stack
+    from switch.workers import spawn_workers, stop_workers
 
+    if args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
     stack = await Stack(settings, sandbox=args.sandbox).start()
+    workers = spawn_workers(stack.settings, args.workers - 1)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -84,6 +91,7 @@ async def _serve(settings: Settings, args: Any) -> int:
     try:
         await stop.wait()
     finally:
+        await asyncio.to_thread(stop_workers, workers)
         await stack.stop()
     return 0
 

@@ -15,12 +15,13 @@ from typing import Any
 from aiohttp import web
 from pymongo import AsyncMongoClient
 
-from actors.runtime import Actors, init_ray, shutdown_ray
+from actors.runtime import Actors, init_ray, ray_address, shutdown_ray
 from api.app import create_app
 from api.state import AppState
 from connectors.mpesa.simulator import SimConfig
 from connectors.mpesa.simulator import create_app as create_daraja_sim
 from switch.config import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, Settings
+from switch.live import Hub
 from switch.storage.embedded import EmbeddedMongo
 from switch.storage.mongo import Collections, collections, connect, ensure_indexes
 
@@ -50,6 +51,7 @@ class Stack:
     client: AsyncMongoClient[dict[str, Any]] | None = None
     runners: list[web.AppRunner] = field(default_factory=list)
     state: AppState | None = None
+    hub: Hub | None = None
 
     async def start(self) -> Stack:
         if not self.settings.mongodb_uri:
@@ -62,9 +64,15 @@ class Stack:
         cols = collections(self.client, self.settings.mongodb_db)
         key = await load_secret_key(cols, self.settings)
         init_ray(self.settings)
+        if not self.settings.ray_address:
+            self._update(ray_address=ray_address())
         actors = Actors(self.settings, key)
         await actors.ping_all()
-        self.state = AppState(self.settings, key, cols, actors)
+        hub = None
+        if self.settings.redis_url:
+            hub = self.hub = Hub(self.settings.redis_url)
+            hub.start()
+        self.state = AppState(self.settings, key, cols, actors, hub)
         await self._serve(create_app(self.state), self.settings.host, self.settings.port)
         return self
 
@@ -94,7 +102,8 @@ class Stack:
     async def _serve(self, app: web.Application, host: str, port: int) -> int:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, backlog=2048)
+        # reuse_port lets several api processes (serve --workers N) share one listening port.
+        site = web.TCPSite(runner, host, port, backlog=2048, reuse_port=True)
         await site.start()
         self.runners.append(runner)
         server = site._server
@@ -116,6 +125,8 @@ class Stack:
         for runner in reversed(self.runners):
             await runner.cleanup()
         self.runners.clear()
+        if self.hub is not None:
+            await self.hub.stop()
         shutdown_ray()
         if self.client is not None:
             await self.client.close()

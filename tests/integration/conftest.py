@@ -43,7 +43,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_environment(tmp: str, **extra: str) -> dict[str, str]:
+def stack_environment(tmp: str, **extra: str) -> dict[str, str]:
     env = {**TIMINGS, "SWITCH_DATA_DIR": tmp, "SWITCH_MONGODB_DB": f"t_{uuid.uuid4().hex[:10]}"}
     if os.environ.get("MONGODB_URI"):
         env["MONGODB_URI"] = os.environ["MONGODB_URI"]
@@ -53,7 +53,7 @@ def test_environment(tmp: str, **extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    env = test_environment(str(tmp_path_factory.mktemp("var")))
+    env = stack_environment(str(tmp_path_factory.mktemp("var")))
     settings = from_env(env, port=free_port(), sim_port=0)
     running = await Stack(settings, sandbox=True, sim_config=SimConfig()).start()
     yield running

@@ -1,0 +1,39 @@
+"""Extra api processes for ``serve --workers N``. The first process starts the database, the
+simulators, Ray and the actors; each extra worker joins that Ray instance (RAY_ADDRESS), finds the
+actors by name and serves the api on the same port (SO_REUSEPORT), so the kernel spreads
+connections over all of them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from switch.config import Settings, env_name
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that rebuilds exactly these settings in another process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCH_")}
+    for field, value in settings.model_dump().items():
+        if value is not None:
+            env[env_name(field)] = str(value)
+    return env
+
+
+def spawn_workers(settings: Settings, count: int) -> list[subprocess.Popen[bytes]]:
+    env = settings_env(settings)
+    cmd = [sys.executable, "-m", "switch", "serve"]
+    return [subprocess.Popen(cmd, env=env) for _ in range(count)]  # noqa: S603 - our own command
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for proc in workers:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in workers:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

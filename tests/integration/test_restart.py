@@ -1,0 +1,120 @@
+"""Stopping and restarting the switch while payments are in flight loses none and completes them.
+
+The switch runs as its own process (``python -m switch serve``) on the session's database and
+Daraja simulator; the simulator keeps its customers while the switch is down, so callbacks
+that arrive then fail and the restarted switch must learn the outcomes by STK query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import pytest
+
+from switch.merchants import create_merchant
+from switch.stack import Stack
+from switch.storage.mongo import collections, connect
+
+from .conftest import Receiver, free_port, stack_environment
+from .helpers import Api, unique_phone
+
+pytestmark = pytest.mark.integration
+
+
+async def _wait_healthy(
+    http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]
+) -> None:
+    for _ in range(300):
+        assert proc.poll() is None, "the switch process exited during start-up"
+        try:
+            async with http.get(f"{url}/readyz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("the switch did not become ready")
+
+
+@pytest.fixture
+async def switch_process(
+    stack: Stack, tmp_path: object
+) -> AsyncIterator[tuple[Callable[[], subprocess.Popen[bytes]], dict[str, str]]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCH_", "RAY_"))}
+    env |= stack_environment(
+        str(tmp_path),
+        MONGODB_URI=stack.settings.mongodb_uri or "",
+        SWITCH_MPESA_BASE_URL=stack.sim_url,
+        SWITCH_PORT=str(port),
+        SWITCH_RAY_NAMESPACE=f"restart-{uuid.uuid4().hex[:8]}",
+    )
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-m", "switch", "serve"], env=env)
+        procs.append(proc)
+        return proc
+
+    yield start, env
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+async def test_restart_with_payments_in_flight_loses_none(
+    switch_process: tuple[Callable[[], subprocess.Popen[bytes]], dict[str, str]],
+    http: aiohttp.ClientSession,
+    receiver: Receiver,
+    sim: str,
+) -> None:
+    start, env = switch_process
+    base = f"http://127.0.0.1:{env['SWITCH_PORT']}"
+    client = connect(env["MONGODB_URI"])
+    cols = collections(client, env["SWITCH_MONGODB_DB"])
+    hook = uuid.uuid4().hex[:12]
+    merchant = await create_merchant(cols, "Restart shop", f"{receiver.url}/{hook}")
+    receiver.secrets[hook] = merchant.webhook_secret
+    api = Api(http, base, merchant, hook)
+
+    proc = start()
+    await _wait_healthy(http, base, proc)
+    await api.login()
+    async with http.patch(f"{sim}/__sim/config", json={"callback_delay": 3.0}) as resp:
+        assert resp.status == 200
+    phones = [unique_phone() for _ in range(6)] + [unique_phone("1032"), unique_phone("0404")]
+    created = [await api.pay(p) for p in phones]
+    for payment in created:
+        await api.wait_for(payment["id"], ("processing",))
+
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(proc.wait, 30) == 0
+    await asyncio.sleep(3.5)  # the customers act while the switch is down; callbacks fail
+
+    proc = start()
+    await _wait_healthy(http, base, proc)
+    finals = [await api.wait_for(p["id"], within=30) for p in created]
+    assert [f["status"] for f in finals] == ["succeeded"] * 6 + ["failed", "succeeded"]
+    for phone in phones:
+        async with http.get(f"{sim}/__sim/stk", params={"phone": "254" + phone[1:]}) as r:
+            assert len(await r.json()) == 1  # one push each: nothing sent again
+    for _ in range(100):
+        told = [receiver.types_for(hook, p["id"]) for p in created]
+        if all(len(t) == 2 for t in told):
+            break
+        await asyncio.sleep(0.1)
+    assert all(t[-1] in ("payment.succeeded", "payment.failed") for t in told), told
+    assert await cols.payments.count_documents({"merchant_id": merchant.merchant_id}) == 8
+    assert (
+        await cols.payments.count_documents({"merchant_id": merchant.merchant_id, "open": True})
+        == 0
+    )
+    await client.close()
