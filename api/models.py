@@ -150,6 +150,12 @@ class WebhookEvent(BaseModel):
     """The body of a webhook: signed with the Standard Webhooks headers."""
 
     id: str
-    type: Literal["payment.processing", "payment.succeeded", "payment.failed", "payment.expired"]
+    type: Literal[
+        "payment.pending",  # only as the first frame of a live stream
+        "payment.processing",
+        "payment.succeeded",
+        "payment.failed",
+        "payment.expired",
+    ]
     created_at: str
     data: Payment

@@ -41,6 +41,14 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json("Error", texts[c]) for c in codes}
 
 
+def _sse(description: str) -> dict[str, Any]:
+    """SSE frames: ``event`` is the webhook type, ``data`` a WebhookEvent as JSON."""
+    return {
+        "description": description,
+        "content": {"text/event-stream": {"schema": _ref("WebhookEvent")}},
+    }
+
+
 IDEMPOTENCY_HEADER = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -106,6 +114,33 @@ def _paths() -> dict[str, Any]:
                     }
                 ],
                 "responses": {"200": _json("Payment", "The payment"), **_errors(401, 404, 503)},
+            }
+        },
+        "/v1/payments/{payment_id}/events": {
+            "get": {
+                "summary": "Follow a payment live (Server-Sent Events until its final status)",
+                "parameters": [
+                    {
+                        "name": "payment_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": _sse("The current state, then each status change"),
+                    **_errors(401, 404),
+                },
+            }
+        },
+        "/v1/events": {
+            "get": {
+                "summary": "Every status change of your payments (Server-Sent Events; needs Redis)",
+                "responses": {
+                    "200": _sse("Status changes as they are persisted"),
+                    "501": _json("Error", "No Redis configured"),
+                    **_errors(401),
+                },
             }
         },
     }
