@@ -1,12 +1,14 @@
 """The merchant shard: the single writer for its merchants' payments.
 
-It decides idempotency from its cache (the unique index on ``payments.idem`` is the backstop),
+It decides idempotency from its cache (the payment id is derived from the idempotency key, so the
+primary key is the backstop),
 group-commits new payments before handing them to the provider gateway, applies provider
 answers, callbacks and status queries through the state table, persists every change before
 telling the merchant, and sweeps payments that stay in flight too long.
 
-Actor memory is a cache: on start the shard reloads every payment of its shard that is still
-``open`` (in flight, or owing a webhook) and resumes it. Ray specifics live in
+Actor memory is a cache: on start the shard reloads every payment listed in ``inflight`` (written
+before the payment itself, removed once it is final and every webhook is delivered) and resumes
+it. Ray specifics live in
 :mod:`actors.runtime`; this class is plain asyncio, built directly by tests.
 """
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import orjson
-from pymongo import UpdateOne
+from pymongo import DeleteOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from actors.group_commit import GroupCommit
@@ -30,7 +32,7 @@ from actors.webhooks import Endpoint, RetryPolicy, WebhookDispatcher, event_body
 from connectors.transport import Transport
 from switch.config import Settings
 from switch.idempotency import Decision, decide, scoped_key
-from switch.ids import new_payment_id
+from switch.ids import payment_id_for
 from switch.live import Publisher
 from switch.messages import (
     CallbackIn,
@@ -74,7 +76,6 @@ class ProviderPort(Protocol):
 @dataclass
 class IdemEntry:
     request_hash: str
-    payment_id: str
     ready: asyncio.Future[bool]  # True once the payment is stored; False if storing failed
 
 
@@ -103,7 +104,8 @@ class ShardCore:
         self.payments: OrderedDict[str, Payment] = OrderedDict()
         self.idem: OrderedDict[str, IdemEntry] = OrderedDict()
         self.in_flight: set[str] = set()
-        self.persisted: dict[str, int] = {}
+        self.persisted: dict[str, int] = {}  # version durable in MongoDB
+        self.persisted_seq: dict[str, int] = {}  # last history entry durable in MongoDB
         self.dirty: set[str] = set()
         self.waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
         self.last_query: dict[str, float] = {}
@@ -114,6 +116,8 @@ class ShardCore:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self.inserts: GroupCommit[Doc, str] = GroupCommit(self._insert_docs)
+        self.inflight_adds: GroupCommit[str, None] = GroupCommit(self._add_inflight)
+        self.inflight_drops: GroupCommit[str, None] = GroupCommit(self._drop_inflight, window=0.05)
         self.reads: GroupCommit[str, Doc | None] = GroupCommit(self._read_docs)
         self.attempt_log: GroupCommit[Doc, None] = GroupCommit(self._write_attempts, window=0.05)
         self.webhooks = WebhookDispatcher(
@@ -126,6 +130,7 @@ class ShardCore:
             ),
             endpoint_of=self._endpoint,
             payment_of=self.payments.get,
+            persisted_seq=self._deliverable,
             delivered=self._notified,
             record=self._record_attempt,
         )
@@ -133,7 +138,7 @@ class ShardCore:
     # --- life cycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        for committer in (self.inserts, self.reads, self.attempt_log):
+        for committer in self._committers():
             committer.start()
         self.webhooks.start()
         await self._recover()
@@ -147,27 +152,35 @@ class ShardCore:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.webhooks.stop()
-        for committer in (self.inserts, self.reads, self.attempt_log):
+        for committer in self._committers():
             await committer.stop()
+
+    def _committers(self) -> list[GroupCommit[Any, Any]]:
+        return [self.inserts, self.inflight_adds, self.inflight_drops, self.reads, self.attempt_log]
 
     async def _recover(self) -> None:
         """Reload what is in flight or owes a webhook; a payment caught mid-send may have reached
         the provider, so it becomes ``unknown`` (never resent)."""
-        cursor = self.cols.payments.find({"shard": self.shard, "open": True})
-        count = 0
-        async for doc in cursor:
-            payment = from_doc(doc)
-            self.persisted[payment.id] = payment.version
-            self._remember(payment)
-            self.idem[payment.idem_key] = IdemEntry(
-                payment.request_hash, payment.id, _done_future(True)
-            )
-            if payment.state == State.SUBMITTING:
-                self._transition(payment, Event.ANSWER_LOST, "recovery")
-            elif payment.pending_notifications:
-                self.webhooks.enqueue(payment.id)
-            count += 1
-        log.info("shard %d recovered %d open payments", self.shard, count)
+        listed = [d["_id"] async for d in self.cols.inflight.find({"shard": self.shard})]
+        found = set()
+        for start in range(0, len(listed), 500):
+            async for doc in self.cols.payments.find({"_id": {"$in": listed[start : start + 500]}}):
+                self._resume(from_doc(doc))
+                found.add(doc["_id"])
+        for never_stored in set(listed) - found:  # the insert failed after the inflight row
+            self._spawn(self.inflight_drops.submit(never_stored))
+        log.info("shard %d recovered %d payments in flight", self.shard, len(found))
+
+    def _resume(self, payment: Payment) -> None:
+        self._mark_stored(payment)
+        self._remember(payment)
+        self.idem[payment.idem_key] = IdemEntry(payment.request_hash, _done_future(True))
+        if payment.state == State.SUBMITTING:
+            self._transition(payment, Event.ANSWER_LOST, "recovery")
+        elif payment.pending_notifications:
+            self.webhooks.enqueue(payment.id)
+        elif is_final(payment.state):
+            self._spawn(self.inflight_drops.submit(payment.id))
 
     def stats(self) -> dict[str, int]:
         return {
@@ -184,12 +197,12 @@ class ShardCore:
 
     async def _create(self, req: CreatePayment) -> Reply:
         key = scoped_key(req.merchant_id, req.idem_key)
+        payment_id = payment_id_for(self.shard, self.secret_key, key)
         entry = self.idem.get(key)
         if entry is not None:
-            return await self._replay(entry, req)
-        at = now_utc()
+            return await self._replay(entry, payment_id, req)
         payment = new_payment(
-            payment_id=new_payment_id(self.shard),
+            payment_id=payment_id,
             merchant_id=req.merchant_id,
             method=req.method,
             amount_minor=req.amount_minor,
@@ -199,21 +212,18 @@ class ShardCore:
             metadata=req.metadata,
             idem_key=key,
             request_hash=req.request_hash,
-            at=at,
+            at=now_utc(),
         )
-        entry = IdemEntry(req.request_hash, payment.id, asyncio.get_running_loop().create_future())
+        entry = IdemEntry(req.request_hash, asyncio.get_running_loop().create_future())
         self.idem[key] = entry
-        try:
-            result = await self.inserts.submit(to_doc(payment, self.shard))
-        except Exception:
-            result = "error"
+        result = await self._store_new(payment)
         if result == "duplicate":
-            return await self._replay_stored(key, entry, req)
+            return await self._replay_stored(key, entry, payment_id, req)
         if result != "ok":
             del self.idem[key]
             entry.ready.set_result(False)
             return error_reply(503, "storage_unavailable", "could not store the payment; retry")
-        self.persisted[payment.id] = payment.version
+        self._mark_stored(payment)
         self._remember(payment)
         entry.ready.set_result(True)
         self._trim_idem()
@@ -221,32 +231,46 @@ class ShardCore:
         self._queue_order(payment)
         return Reply(202, view(payment))
 
-    async def _replay(self, entry: IdemEntry, req: CreatePayment) -> Reply:
+    async def _store_new(self, payment: Payment) -> str:
+        """Persist before anyone calls a provider: first the ``inflight`` row (so a restart finds
+        the payment), then the payment itself."""
+        try:
+            await self.inflight_adds.submit(payment.id)
+            return await self.inserts.submit(to_doc(payment, self.shard))
+        except Exception:
+            log.exception("storing payment %s failed", payment.id)
+            return "error"
+
+    async def _replay(self, entry: IdemEntry, payment_id: str, req: CreatePayment) -> Reply:
         if decide(entry.request_hash, req.request_hash) == Decision.CONFLICT:
             return _conflict()
         if not await asyncio.shield(entry.ready):
             return error_reply(503, "storage_unavailable", "the first copy failed; retry")
-        payment = await self._get(entry.payment_id)
+        payment = await self._get(payment_id)
         if payment is None:
             return error_reply(503, "storage_unavailable", "payment not readable yet; retry")
         return Reply(202, view(payment), replayed=True)
 
-    async def _replay_stored(self, key: str, entry: IdemEntry, req: CreatePayment) -> Reply:
-        """The unique index caught a key this shard's cache did not know (after a restart)."""
-        doc = await self.cols.payments.find_one({"idem": key})
-        if doc is None:
+    async def _replay_stored(
+        self, key: str, entry: IdemEntry, payment_id: str, req: CreatePayment
+    ) -> Reply:
+        """The primary key caught a key this shard's cache did not know (after a restart, or
+        beyond the cache's reach)."""
+        stored = await self._get(payment_id)
+        if stored is None:
             del self.idem[key]
             entry.ready.set_result(False)
             return error_reply(503, "storage_unavailable", "could not read the payment; retry")
-        stored = from_doc(doc)
-        self._remember(stored)
-        self.persisted.setdefault(stored.id, stored.version)
-        self.idem[key] = IdemEntry(stored.request_hash, stored.id, _done_future(True))
+        self.idem[key] = IdemEntry(stored.request_hash, _done_future(True))
         entry.ready.set_result(True)
-        return await self._replay(self.idem[key], req)
+        return await self._replay(self.idem[key], payment_id, req)
+
+    def _mark_stored(self, payment: Payment) -> None:
+        self.persisted[payment.id] = payment.version
+        self.persisted_seq[payment.id] = payment.history[-1].seq
 
     def _trim_idem(self) -> None:
-        # Keys stay forever in MongoDB (unique index); the cache keeps the most recent ones.
+        # Keys never expire in MongoDB (they name the payment); the cache keeps the recent ones.
         while len(self.idem) > CACHE_LIMIT:
             self.idem.popitem(last=False)
 
@@ -258,6 +282,21 @@ class ShardCore:
             for err in exc.details.get("writeErrors", []):
                 results[err["index"]] = "duplicate" if err.get("code") == 11000 else "error"
         return results
+
+    async def _add_inflight(self, ids: list[str]) -> list[None]:
+        try:
+            await self.cols.inflight.insert_many(
+                [{"_id": i, "shard": self.shard} for i in ids], ordered=False
+            )
+        except BulkWriteError as exc:
+            # A duplicate row is fine (a replayed key); anything else must fail the callers.
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+        return [None] * len(ids)
+
+    async def _drop_inflight(self, ids: list[str]) -> list[None]:
+        await self.cols.inflight.bulk_write([DeleteOne({"_id": i}) for i in ids], ordered=False)
+        return [None] * len(ids)
 
     # --- reading payments ------------------------------------------------------------------
 
@@ -277,9 +316,11 @@ class ShardCore:
         doc = await self.reads.submit(payment_id)
         if doc is None:
             return None
+        if payment_id in self.payments:  # arrived while we read
+            return self.payments[payment_id]
         payment = from_doc(doc)
-        self.persisted.setdefault(payment.id, payment.version)
-        return self.payments.get(payment.id) or self._remember(payment)
+        self._mark_stored(payment)
+        return self._remember(payment)
 
     async def _read_docs(self, ids: list[str]) -> list[Doc | None]:
         found = {d["_id"]: d async for d in self.cols.payments.find({"_id": {"$in": ids}})}
@@ -294,9 +335,11 @@ class ShardCore:
             self.in_flight.add(payment.id)
         while len(self.payments) > CACHE_LIMIT:
             oldest = next(iter(self.payments))
-            if oldest in self.in_flight or oldest in self.dirty:
+            if oldest in self.in_flight or oldest in self.dirty or oldest in self.published:
                 break
             self.payments.popitem(last=False)
+            self.persisted.pop(oldest, None)
+            self.persisted_seq.pop(oldest, None)
         return payment
 
     # --- provider hand-off -----------------------------------------------------------------
@@ -423,6 +466,7 @@ class ShardCore:
             await self._resolve_conflicts(written)
         for pid, payment in written.items():
             self.persisted[pid] = payment.version
+            self.persisted_seq[pid] = payment.history[-1].seq
             self._after_commit(payment)
         self._publish(written.values())
         return True
@@ -439,8 +483,6 @@ class ShardCore:
                 if entry.status_changed and entry.seq > done:
                     events.append((p.merchant_id, orjson.dumps(event_body(p, entry))))
             self.published[p.id] = p.history[-1].seq
-            if is_final(p.state) and not p.pending_notifications:
-                del self.published[p.id]  # settled: nothing more will change
         if events:
             self._spawn(self.publisher.publish(events))
 
@@ -473,11 +515,28 @@ class ShardCore:
         return endpoint
 
     def _notified(self, payment_id: str, seq: int) -> None:
+        """An event is delivered (or abandoned). Not written at once: ``notified_seq`` rides
+        with the payment's next write, so after a crash an event may be delivered twice (webhooks
+        are at least once; receivers deduplicate on ``webhook-id``), never lost. Once the final
+        event is out, the payment leaves ``inflight``: nothing is left to resume."""
         payment = self.payments.get(payment_id)
         if payment is None or payment.notified_seq >= seq:
             return
-        self._remember(replace(payment, notified_seq=seq, version=payment.version + 1))
-        self._mark_dirty(payment_id)
+        payment = replace(payment, notified_seq=seq)
+        self.payments[payment_id] = payment
+        if payment.pending_notifications:
+            self.webhooks.enqueue(payment_id)
+        elif is_final(payment.state):
+            self._settled(payment_id)
+
+    def _settled(self, payment_id: str) -> None:
+        self.published.pop(payment_id, None)
+        self.last_query.pop(payment_id, None)
+        self._spawn(self.inflight_drops.submit(payment_id))
+
+    def _deliverable(self, payment_id: str) -> int:
+        """Events up to this history seq are persisted, so the merchant may be told of them."""
+        return self.persisted_seq.get(payment_id, 0)
 
     def _record_attempt(self, doc: Doc) -> None:
         self._spawn(self.attempt_log.submit(doc))

@@ -1,10 +1,11 @@
 """Webhook delivery for one shard's merchants: signed per Standard Webhooks, retried with
 exponential backoff while the endpoint fails, one event at a time per payment, in order.
 
-The truth of "delivered" is the payment's ``notified_seq`` in MongoDB, written in the same
-document as the status change it follows, so a restart loses no event: the restarted shard finds
-the payment still ``open`` and delivers what is owed. Attempts that fail are also logged in the
-``webhook_deliveries`` collection for the merchant's support.
+An event is sent only once the status change it reports is persisted. What has been delivered
+is the payment's ``notified_seq``, written with the payment's next change, and a payment stays in
+``inflight`` until its final event is out, so a restart loses no event (it may send one twice:
+delivery is at least once, and ``webhook-id`` lets receivers deduplicate). Attempts that fail
+are also logged in the ``webhook_deliveries`` collection for the merchant's support.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class WebhookDispatcher:
         policy: RetryPolicy,
         endpoint_of: Callable[[str], Awaitable[Endpoint]],
         payment_of: Callable[[str], Payment | None],
+        persisted_seq: Callable[[str], int],
         delivered: Callable[[str, int], None],
         record: Callable[[dict[str, Any]], None],
         concurrency: int = 64,
@@ -78,6 +80,7 @@ class WebhookDispatcher:
         self._policy = policy
         self._endpoint_of = endpoint_of
         self._payment_of = payment_of
+        self._persisted_seq = persisted_seq
         self._delivered = delivered
         self._record = record
         self._due: list[tuple[float, str]] = []
@@ -130,6 +133,8 @@ class WebhookDispatcher:
             if payment is None or not payment.pending_notifications:
                 return
             entry = payment.pending_notifications[0]
+            if entry.seq > self._persisted_seq(payment_id):
+                return  # not durable yet: the commit that makes it so enqueues it again
             retry_in = await self._attempt(payment, entry)
             if retry_in is None:
                 self._delivered(payment_id, entry.seq)

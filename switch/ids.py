@@ -1,12 +1,14 @@
 """Identifiers. Payment ids carry their shard, so a callback or a status read finds the owning
 shard actor without a database look-up: ``pay_s3_01JDX4...`` belongs to shard 3.
 
-The tail is a ULID-like value: 48 bits of milliseconds then 80 random bits, in Crockford base32,
-so ids sort by creation time and cannot be guessed.
+Other ids end in a ULID-like value (48 bits of milliseconds, 80 random bits, Crockford base32);
+payment ids end in a keyed hash of the merchant's Idempotency-Key (see :func:`payment_id_for`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 import time
@@ -31,6 +33,19 @@ def new_id(prefix: str) -> str:
 
 def new_payment_id(shard: int) -> str:
     return f"pay_s{shard}_{ulid()}"
+
+
+def payment_id_for(shard: int, key: bytes, scoped_idempotency_key: str) -> str:
+    """The payment id of a (merchant, Idempotency-Key) pair: a keyed hash, so the same key always
+    names the same payment and the primary key itself is the idempotency guard (no secondary
+    unique index to maintain), while ids stay unguessable from keys."""
+    digest = hmac.new(key, b"payment:" + scoped_idempotency_key.encode(), hashlib.sha256).digest()
+    value = int.from_bytes(digest[:16], "big") >> 2  # 126 bits -> 26 base32 characters
+    chars = []
+    for _ in range(26):
+        value, rem = divmod(value, 32)
+        chars.append(_ALPHABET[rem])
+    return f"pay_s{shard}_{''.join(reversed(chars))}"
 
 
 def shard_of(object_id: str) -> int | None:

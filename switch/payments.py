@@ -184,22 +184,16 @@ def to_doc(p: Payment, shard: int) -> dict[str, Any]:
         "request_hash": p.request_hash,
         "state": p.state.value,
         "status": p.status.value,
-        "open": not _is_settled(p),
         "created_at": p.created_at,
         "updated_at": p.updated_at,
         "history": [asdict(h) for h in p.history],
         "provider": asdict(p.provider),
         "failure": asdict(p.failure) if p.failure else None,
         "version": p.version,
+        # At least this many history entries were delivered by webhook (it may lag: see
+        # actors/webhooks.py); what is still to resume is listed in ``inflight``.
         "notified_seq": p.notified_seq,
     }
-
-
-def _is_settled(p: Payment) -> bool:
-    """Nothing left to do: final state and every webhook delivered or abandoned."""
-    return p.status in (Status.SUCCEEDED, Status.FAILED, Status.EXPIRED) and not (
-        p.pending_notifications
-    )
 
 
 def from_doc(doc: dict[str, Any]) -> Payment:

@@ -294,26 +294,6 @@ def test_doc_fields(fresh: Payment) -> None:
     assert [h["seq"] for h in doc["history"]] == [1, 2]
 
 
-def test_open_while_in_flight(fresh: Payment) -> None:
-    assert to_doc(fresh, 1)["open"] is True
-    assert to_doc(accepted(fresh), 1)["open"] is True
-
-
-def test_open_while_final_but_notifications_pending(fresh: Payment) -> None:
-    done = succeeded(accepted(fresh))
-    assert to_doc(done, 1)["open"] is True
-    assert to_doc(replace(done, notified_seq=2), 1)["open"] is True
-
-
-def test_closed_when_final_and_all_notifications_delivered(fresh: Payment) -> None:
-    done = succeeded(accepted(fresh))
-    assert to_doc(replace(done, notified_seq=3), 1)["open"] is False
-
-
-def test_in_flight_with_nothing_to_notify_is_still_open(fresh: Payment) -> None:
-    assert to_doc(replace(accepted(fresh), notified_seq=2), 1)["open"] is True
-
-
 # --- view ----------------------------------------------------------------------------------------
 
 
