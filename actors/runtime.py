@@ -163,6 +163,7 @@ class ShardActor:
             core = ShardCore(
                 self.shard,
                 self.settings,
+                client,
                 collections(client, self.settings.mongodb_db),
                 RayProviderPort(mpesa_name(self.settings)),
                 AiohttpTransport(),
@@ -187,6 +188,10 @@ class ShardActor:
     @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def apply_callbacks(self, items: list[CallbackIn]) -> list[CallbackVerdict]:
         return await (await self._core()).apply_callbacks(items)
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def balance(self, merchant_id: str) -> Reply:
+        return (await self._core()).balance(merchant_id)
 
     async def sweep(self) -> None:
         await (await self._core()).sweep()
@@ -219,6 +224,10 @@ class Actors:
 
     async def get(self, shard: int, items: list[tuple[str, str]]) -> list[Reply]:
         result: list[Reply] = await self.shards[shard].get_payments.remote(items)
+        return result
+
+    async def balance(self, shard: int, merchant_id: str) -> Reply:
+        result: Reply = await self.shards[shard].balance.remote(merchant_id)
         return result
 
     async def callbacks(self, shard: int, items: list[CallbackIn]) -> list[CallbackVerdict]:

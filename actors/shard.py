@@ -24,15 +24,18 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import orjson
-from pymongo import DeleteOne, UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo import AsyncMongoClient, UpdateOne
 
 from actors.group_commit import GroupCommit
 from actors.webhooks import Endpoint, RetryPolicy, WebhookDispatcher, event_body
+from actors.writer import Committed, ShardWriter
 from connectors.transport import Transport
+from switch import ledger
 from switch.config import Settings
+from switch.fees import fee_for
 from switch.idempotency import Decision, decide, scoped_key
 from switch.ids import payment_id_for
+from switch.ledger import Balances, Entry
 from switch.live import Publisher
 from switch.messages import (
     CallbackIn,
@@ -46,7 +49,7 @@ from switch.messages import (
     SubmitResult,
 )
 from switch.metrics import PAYMENTS
-from switch.money import to_whole_shillings
+from switch.money import format_minor, to_whole_shillings
 from switch.payments import (
     Failure,
     Payment,
@@ -54,7 +57,6 @@ from switch.payments import (
     from_doc,
     new_payment,
     now_utc,
-    to_doc,
     view,
 )
 from switch.signing import callback_token
@@ -88,6 +90,7 @@ class ShardCore:
         self,
         shard: int,
         settings: Settings,
+        client: AsyncMongoClient[Doc],
         cols: Collections,
         provider: ProviderPort,
         webhook_transport: Transport,
@@ -106,18 +109,17 @@ class ShardCore:
         self.in_flight: set[str] = set()
         self.persisted: dict[str, int] = {}  # version durable in MongoDB
         self.persisted_seq: dict[str, int] = {}  # last history entry durable in MongoDB
-        self.dirty: set[str] = set()
+        self.balances = Balances()  # as committed
         self.waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
         self.last_query: dict[str, float] = {}
         self.merchants: dict[str, tuple[float, Endpoint]] = {}
         self.orders: list[StkOrder] = []
-        self._dirty_event = asyncio.Event()
         self._orders_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
-        self.inserts: GroupCommit[Doc, str] = GroupCommit(self._insert_docs)
-        self.inflight_adds: GroupCommit[str, None] = GroupCommit(self._add_inflight)
-        self.inflight_drops: GroupCommit[str, None] = GroupCommit(self._drop_inflight, window=0.05)
+        self.writer = ShardWriter(
+            shard, client, cols, self._current, self.persisted, self._after_commit
+        )
         self.reads: GroupCommit[str, Doc | None] = GroupCommit(self._read_docs)
         self.attempt_log: GroupCommit[Doc, None] = GroupCommit(self._write_attempts, window=0.05)
         self.webhooks = WebhookDispatcher(
@@ -140,9 +142,11 @@ class ShardCore:
     async def start(self) -> None:
         for committer in self._committers():
             committer.start()
+        self.writer.start()
         self.webhooks.start()
+        await self._load_balances()
         await self._recover()
-        for loop in (self._flush_loop, self._order_loop, self._sweep_loop):
+        for loop in (self._order_loop, self._sweep_loop):
             self._tasks.append(asyncio.create_task(loop()))
 
     async def stop(self) -> None:
@@ -152,11 +156,16 @@ class ShardCore:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.webhooks.stop()
+        await self.writer.stop()
         for committer in self._committers():
             await committer.stop()
 
     def _committers(self) -> list[GroupCommit[Any, Any]]:
-        return [self.inserts, self.inflight_adds, self.inflight_drops, self.reads, self.attempt_log]
+        return [self.reads, self.attempt_log]
+
+    async def _load_balances(self) -> None:
+        async for doc in self.cols.balances.find({"shard": self.shard}):
+            self.balances.accounts[doc["_id"]] = int(doc["balance"])
 
     async def _recover(self) -> None:
         """Reload what is in flight or owes a webhook; a payment caught mid-send may have reached
@@ -167,8 +176,8 @@ class ShardCore:
             async for doc in self.cols.payments.find({"_id": {"$in": listed[start : start + 500]}}):
                 self._resume(from_doc(doc))
                 found.add(doc["_id"])
-        for never_stored in set(listed) - found:  # the insert failed after the inflight row
-            self._spawn(self.inflight_drops.submit(never_stored))
+        for never_stored in set(listed) - found:  # cannot happen (one transaction); tidy up
+            self.writer.drop_inflight(never_stored)
         log.info("shard %d recovered %d payments in flight", self.shard, len(found))
 
     def _resume(self, payment: Payment) -> None:
@@ -180,14 +189,16 @@ class ShardCore:
         elif payment.pending_notifications:
             self.webhooks.enqueue(payment.id)
         elif is_final(payment.state):
-            self._spawn(self.inflight_drops.submit(payment.id))
+            self.writer.drop_inflight(payment.id)
 
     def stats(self) -> dict[str, int]:
         return {
             "shard": self.shard,
             "cached": len(self.payments),
             "in_flight": len(self.in_flight),
-            "dirty": len(self.dirty),
+            "unwritten": sum(
+                1 for p in self.payments.values() if self.persisted.get(p.id, 0) < p.version
+            ),
         }
 
     # --- creating payments -----------------------------------------------------------------
@@ -213,6 +224,7 @@ class ShardCore:
             idem_key=key,
             request_hash=req.request_hash,
             at=now_utc(),
+            fee_minor=fee_for(self.settings.fees, req.method, req.amount_minor),
         )
         entry = IdemEntry(req.request_hash, asyncio.get_running_loop().create_future())
         self.idem[key] = entry
@@ -232,11 +244,10 @@ class ShardCore:
         return Reply(202, view(payment))
 
     async def _store_new(self, payment: Payment) -> str:
-        """Persist before anyone calls a provider: first the ``inflight`` row (so a restart finds
-        the payment), then the payment itself."""
+        """Persist before anyone calls a provider: the payment and its ``inflight`` row (so a
+        restart finds it) in one transaction."""
         try:
-            await self.inflight_adds.submit(payment.id)
-            return await self.inserts.submit(to_doc(payment, self.shard))
+            return await self.writer.insert(payment)
         except Exception:
             log.exception("storing payment %s failed", payment.id)
             return "error"
@@ -274,29 +285,20 @@ class ShardCore:
         while len(self.idem) > CACHE_LIMIT:
             self.idem.popitem(last=False)
 
-    async def _insert_docs(self, docs: list[Doc]) -> list[str]:
-        results = ["ok"] * len(docs)
-        try:
-            await self.cols.payments.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            for err in exc.details.get("writeErrors", []):
-                results[err["index"]] = "duplicate" if err.get("code") == 11000 else "error"
-        return results
+    # --- balances --------------------------------------------------------------------------
 
-    async def _add_inflight(self, ids: list[str]) -> list[None]:
-        try:
-            await self.cols.inflight.insert_many(
-                [{"_id": i, "shard": self.shard} for i in ids], ordered=False
-            )
-        except BulkWriteError as exc:
-            # A duplicate row is fine (a replayed key); anything else must fail the callers.
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
-        return [None] * len(ids)
-
-    async def _drop_inflight(self, ids: list[str]) -> list[None]:
-        await self.cols.inflight.bulk_write([DeleteOne({"_id": i}) for i in ids], ordered=False)
-        return [None] * len(ids)
+    def balance(self, merchant_id: str) -> Reply:
+        """What the merchant has: available (spendable) and reserved (held for payouts), as
+        committed to MongoDB."""
+        return Reply(
+            200,
+            {
+                "object": "balance",
+                "currency": "KES",
+                "available": format_minor(self.balances.of(ledger.available(merchant_id))),
+                "reserved": format_minor(self.balances.of(ledger.reserved(merchant_id))),
+            },
+        )
 
     # --- reading payments ------------------------------------------------------------------
 
@@ -335,7 +337,8 @@ class ShardCore:
             self.in_flight.add(payment.id)
         while len(self.payments) > CACHE_LIMIT:
             oldest = next(iter(self.payments))
-            if oldest in self.in_flight or oldest in self.dirty or oldest in self.published:
+            unwritten = self.persisted.get(oldest, 0) < self.payments[oldest].version
+            if oldest in self.in_flight or unwritten or oldest in self.published:
                 break
             self.payments.popitem(last=False)
             self.persisted.pop(oldest, None)
@@ -398,8 +401,24 @@ class ShardCore:
         self._remember(updated)
         if updated.status != payment.status:
             PAYMENTS.labels(updated.method, updated.status.value).inc()
-        self._mark_dirty(updated.id)
+        self.writer.touch(updated.id, self._postings(payment, updated))
         return True
+
+    def _postings(self, before: Payment, after: Payment) -> list[Entry]:
+        """The money a transition moves: a collection that succeeds credits the merchant, net of
+        the fee. Written in the same transaction as the transition."""
+        if after.state == State.SUCCEEDED and before.state != State.SUCCEEDED:
+            return [
+                ledger.collection(
+                    after.merchant_id,
+                    after.id,
+                    after.amount_minor,
+                    after.fee_minor,
+                    "mpesa",
+                    self.shard,
+                )
+            ]
+        return []
 
     async def apply_callbacks(self, items: list[CallbackIn]) -> list[CallbackVerdict]:
         return list(await asyncio.gather(*(self._callback(i) for i in items)))
@@ -421,9 +440,8 @@ class ShardCore:
 
     # --- persistence -----------------------------------------------------------------------
 
-    def _mark_dirty(self, payment_id: str) -> None:
-        self.dirty.add(payment_id)
-        self._dirty_event.set()
+    def _current(self, payment_id: str) -> Payment:
+        return self.payments[payment_id]
 
     async def _persisted(self, payment: Payment) -> None:
         """Wait until ``payment``'s version (or a later one) is durable."""
@@ -433,43 +451,17 @@ class ShardCore:
         self.waiters.setdefault(payment.id, []).append((payment.version, fut))
         await fut
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await self._dirty_event.wait()
-            await asyncio.sleep(0.001)
-            self._dirty_event.clear()
-            ids, self.dirty = list(self.dirty), set()
-            if ids and not await self._flush(ids):
-                self.dirty.update(ids)
-                self._dirty_event.set()
-                await asyncio.sleep(0.5)
-
-    async def _flush(self, ids: list[str]) -> bool:
-        written = {i: self.payments[i] for i in ids}
-        ops = []
-        for pid, payment in written.items():
-            doc = to_doc(payment, self.shard)
-            del doc["_id"]
-            ops.append(
-                UpdateOne({"_id": pid, "version": self.persisted.get(pid, 0)}, {"$set": doc})
-            )
-        try:
-            result = await self.cols.payments.bulk_write(ops, ordered=False)
-            matched = result.matched_count
-        except BulkWriteError:
-            log.exception("payment update batch partly failed; will retry")
-            return False
-        except Exception:
-            log.exception("payment update batch failed; will retry")
-            return False
-        if matched != len(ops):
-            await self._resolve_conflicts(written)
-        for pid, payment in written.items():
-            self.persisted[pid] = payment.version
-            self.persisted_seq[pid] = payment.history[-1].seq
-            self._after_commit(payment)
-        self._publish(written.values())
-        return True
+    def _after_commit(self, committed: Committed) -> None:
+        for entry in committed.entries:
+            self.balances.post(entry)
+        for payment in (*committed.inserted, *committed.updated):
+            self.persisted_seq[payment.id] = payment.history[-1].seq
+            for version, fut in self.waiters.pop(payment.id, []):
+                if version <= payment.version and not fut.done():
+                    fut.set_result(None)
+            if payment.pending_notifications:
+                self.webhooks.enqueue(payment.id)
+        self._publish(committed.updated)
 
     def _publish(self, payments: Iterable[Payment]) -> None:
         """Live events for the status changes just persisted (best effort; webhooks are the
@@ -485,23 +477,6 @@ class ShardCore:
             self.published[p.id] = p.history[-1].seq
         if events:
             self._spawn(self.publisher.publish(events))
-
-    async def _resolve_conflicts(self, written: dict[str, Payment]) -> None:
-        """A version mismatch means another writer touched a payment this shard owns. That must
-        not happen (one writer per merchant), so it is logged loudly and the stored copy wins."""
-        async for doc in self.cols.payments.find({"_id": {"$in": list(written)}}):
-            if doc.get("version") != written[doc["_id"]].version:
-                log.error("version conflict on %s; reloading the stored copy", doc["_id"])
-                stored = from_doc(doc)
-                written[stored.id] = stored
-                self._remember(stored)
-
-    def _after_commit(self, payment: Payment) -> None:
-        for version, fut in self.waiters.pop(payment.id, []):
-            if version <= payment.version and not fut.done():
-                fut.set_result(None)
-        if payment.pending_notifications:
-            self.webhooks.enqueue(payment.id)
 
     # --- webhooks --------------------------------------------------------------------------
 
@@ -532,7 +507,7 @@ class ShardCore:
     def _settled(self, payment_id: str) -> None:
         self.published.pop(payment_id, None)
         self.last_query.pop(payment_id, None)
-        self._spawn(self.inflight_drops.submit(payment_id))
+        self.writer.drop_inflight(payment_id)
 
     def _deliverable(self, payment_id: str) -> int:
         """Events up to this history seq are persisted, so the merchant may be told of them."""

@@ -79,3 +79,13 @@ async def get_payment(request: web.Request) -> web.Response:
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry") from exc
     return _reply(reply)
+
+
+async def get_balance(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    merchant_id = request[CLAIMS].merchant_id
+    try:
+        reply = await state.actors.balance(state.router.shard_of_merchant(merchant_id), merchant_id)
+    except Exception as exc:
+        raise Unavailable("the payment shard is unavailable; retry") from exc
+    return _reply(reply)

@@ -10,9 +10,11 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from switch.errors import ConfigError
+from switch.fees import DEFAULT_FEES, Fee
 
 # Public Daraja sandbox values (../shared/providers/mpesa-daraja.md §13): used by sandbox mode.
 SANDBOX_SHORTCODE = "174379"
@@ -53,6 +55,8 @@ class Settings(BaseModel):
     provider_concurrency: int = Field(64, ge=1, le=4096)
     provider_retries: int = Field(3, ge=0, le=10)
 
+    fees: dict[str, Fee] = Field(default_factory=lambda: dict(DEFAULT_FEES))
+
     stk_query_after: float = Field(60.0, gt=0)
     stk_expire_after: float = Field(300.0, gt=0)
     sweep_interval: float = Field(5.0, gt=0)
@@ -69,6 +73,7 @@ class Settings(BaseModel):
 
 # Variable names that do not follow the SWITCH_<FIELD> rule.
 _ALIASES = {"mongodb_uri": "MONGODB_URI", "redis_url": "REDIS_URL", "ray_address": "RAY_ADDRESS"}
+_JSON_FIELDS = {"fees"}
 _SECRET_FIELDS = {"secret_key", "mpesa_consumer_secret", "mpesa_passkey", "mongodb_uri"}
 
 
@@ -83,12 +88,19 @@ def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Sett
     for field in Settings.model_fields:
         raw = env.get(env_name(field))
         if raw is not None and raw != "":
-            values[field] = raw
+            values[field] = _json(field, raw) if field in _JSON_FIELDS else raw
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings(**values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+
+
+def _json(field: str, raw: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{env_name(field)}: must be JSON ({exc})") from None
 
 
 def _describe(exc: ValidationError) -> str:

@@ -62,7 +62,8 @@ class Payment:
     provider: ProviderRefs = ProviderRefs()
     failure: Failure | None = None
     version: int = 1
-    notified_seq: int = 0  # highest history seq whose webhook is delivered (or abandoned)
+    notified_seq: int = 0
+    fee_minor: int = 0  # the switch's fee, taken from the amount (collections) or on top (payouts)  # highest history seq whose webhook is delivered (or abandoned)
 
     @property
     def status(self) -> Status:
@@ -92,6 +93,7 @@ def new_payment(
     idem_key: str,
     request_hash: str,
     at: datetime,
+    fee_minor: int = 0,
 ) -> Payment:
     created = HistoryEntry(1, at, "create", None, State.SUBMITTING, "api", False)
     return Payment(
@@ -110,6 +112,7 @@ def new_payment(
         created_at=at,
         updated_at=at,
         history=(created,),
+        fee_minor=fee_minor,
     )
 
 
@@ -175,6 +178,7 @@ def to_doc(p: Payment, shard: int) -> dict[str, Any]:
         "shard": shard,
         "method": p.method,
         "amount_minor": p.amount_minor,
+        "fee_minor": p.fee_minor,
         "currency": p.currency,
         "phone": p.phone,
         "reference": p.reference,
@@ -217,6 +221,7 @@ def from_doc(doc: dict[str, Any]) -> Payment:
         failure=Failure(**doc["failure"]) if doc.get("failure") else None,
         version=doc.get("version", 1),
         notified_seq=doc.get("notified_seq", 0),
+        fee_minor=doc.get("fee_minor", 0),
     )
 
 
@@ -247,6 +252,7 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
         "status": status_of(state).value,
         "method": p.method,
         "amount": format_minor(p.amount_minor),
+        "fee": format_minor(p.fee_minor),
         "currency": p.currency,
         "phone": mask_msisdn(p.phone),
         "reference": p.reference,

@@ -35,6 +35,8 @@ class Collections:
     webhook_deliveries: AsyncCollection[Doc]
     settings: AsyncCollection[Doc]
     inflight: AsyncCollection[Doc]
+    journal: AsyncCollection[Doc]
+    balances: AsyncCollection[Doc]
 
 
 def connect(uri: str) -> AsyncMongoClient[Doc]:
@@ -50,6 +52,8 @@ def collections(client: AsyncMongoClient[Doc], db_name: str) -> Collections:
         webhook_deliveries=db["webhook_deliveries"],
         settings=db["settings"],
         inflight=db["inflight"],
+        journal=db["journal"],
+        balances=db["balances"],
     )
 
 

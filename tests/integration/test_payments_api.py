@@ -179,3 +179,20 @@ async def _other_merchant(stack: Stack, receiver: Receiver, http) -> Api:
     api = Api(http, stack.api_url, created, name)
     await api.login()
     return api
+
+
+async def test_collections_credit_the_balance_net_of_fees(merchant: Api, stack: Stack) -> None:
+    assert stack.state is not None
+    async with merchant.http.get(f"{merchant.base}/v1/balance", headers=merchant.auth) as r:
+        assert (await r.json())["available"] == "0"
+    paid = await merchant.pay(unique_phone(), amount="150")
+    declined = await merchant.pay(unique_phone("1032"), amount="1000")
+    await merchant.wait_for(declined["id"])
+    assert (await merchant.wait_for(paid["id"]))["fee"] == "2.25"  # 1.5 % of KES 150
+    async with merchant.http.get(f"{merchant.base}/v1/balance", headers=merchant.auth) as r:
+        body = await r.json()
+    assert body == {"object": "balance", "currency": "KES", "available": "147.75", "reserved": "0"}
+    entries = [e async for e in stack.state.cols.journal.find({"payment_id": paid["id"]})]
+    assert [e["kind"] for e in entries] == ["collection"]
+    assert sum(line["amount"] for line in entries[0]["lines"]) == 0
+    assert await stack.state.cols.journal.count_documents({"payment_id": declined["id"]}) == 0

@@ -1,0 +1,219 @@
+"""The shard's single writer: everything one shard changes in a tick goes to MongoDB in ONE
+transaction, and nobody is answered before it commits.
+
+A tick holds new payments (with their ``inflight`` rows), changed payments (coalesced: the latest
+version of each, guarded by the version last written), journal entries with the balance changes
+they imply, and ``inflight`` rows to drop. Because the payment change and its journal entry
+commit together, a succeeded collection always has its credit and a payout its reservation,
+whatever crashes when. One writer per shard also means no two transactions ever touch the same
+balance document, so there are no write conflicts to retry.
+
+On a failed commit the changes stay queued and are tried again (new payments are refused
+instead, so their callers can retry with the same key). A duplicate key on insert (a payment that
+exists although the cache did not know it) is sorted out by reading which ids exist and
+committing the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import AsyncMongoClient, DeleteOne, InsertOne, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+
+from switch.ledger import Entry
+from switch.payments import Payment, now_utc, to_doc
+from switch.storage.mongo import Collections, Doc
+
+log = logging.getLogger(__name__)
+
+RETRY_PAUSE = 0.5
+
+
+@dataclass
+class NewPayment:
+    payment: Payment
+    entries: list[Entry]
+    done: asyncio.Future[str]  # "ok" | "duplicate" | "error"
+
+
+@dataclass
+class Tick:
+    inserts: list[NewPayment] = field(default_factory=list)
+    updates: set[str] = field(default_factory=set)
+    entries: list[Entry] = field(default_factory=list)
+    drops: set[str] = field(default_factory=set)
+
+    def empty(self) -> bool:
+        return not (self.inserts or self.updates or self.entries or self.drops)
+
+
+@dataclass
+class Committed:
+    """What one transaction made durable, for the shard's after-commit work."""
+
+    inserted: list[Payment]
+    updated: list[Payment]
+    entries: list[Entry]
+
+
+class ShardWriter:
+    def __init__(
+        self,
+        shard: int,
+        client: AsyncMongoClient[Doc],
+        cols: Collections,
+        payment_of: Callable[[str], Payment],
+        versions: dict[str, int],
+        on_commit: Callable[[Committed], None],
+        window: float = 0.001,
+    ) -> None:
+        self.shard = shard
+        self.client = client
+        self.cols = cols
+        self.payment_of = payment_of
+        self.versions = versions  # payment id -> version durable in MongoDB (shared with shard)
+        self.on_commit = on_commit
+        self.window = window
+        self.tick = Tick()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- what the shard asks for -----------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def insert(self, payment: Payment, entries: list[Entry] | None = None) -> str:
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.tick.inserts.append(NewPayment(payment, entries or [], done))
+        self._wakeup.set()
+        return await done
+
+    def touch(self, payment_id: str, entries: list[Entry] | None = None) -> None:
+        self.tick.updates.add(payment_id)
+        self.tick.entries.extend(entries or [])
+        self._wakeup.set()
+
+    def drop_inflight(self, payment_id: str) -> None:
+        self.tick.drops.add(payment_id)
+        self._wakeup.set()
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            await asyncio.sleep(self.window)
+            self._wakeup.clear()
+            tick, self.tick = self.tick, Tick()
+            if tick.empty():
+                continue
+            try:
+                committed = await self._commit(tick)
+            except Exception:
+                log.exception("shard %d commit failed; retrying its changes", self.shard)
+                self._requeue(tick)
+                await asyncio.sleep(RETRY_PAUSE)
+                continue
+            self.on_commit(committed)
+
+    def _requeue(self, tick: Tick) -> None:
+        for new in tick.inserts:
+            if not new.done.done():
+                new.done.set_result("error")
+        self.tick.updates |= tick.updates
+        self.tick.entries = tick.entries + self.tick.entries
+        self.tick.drops |= tick.drops
+        self._wakeup.set()
+
+    async def _commit(self, tick: Tick) -> Committed:
+        try:
+            return await self._transaction(tick)
+        except (DuplicateKeyError, BulkWriteError, OperationFailure) as exc:
+            if not _is_duplicate(exc) or not tick.inserts:
+                raise
+        # Some new payment already exists: answer those as duplicates, commit the others.
+        existing = await self._existing([n.payment.id for n in tick.inserts])
+        for new in tick.inserts:
+            if new.payment.id in existing:
+                new.done.set_result("duplicate")
+        tick.inserts = [n for n in tick.inserts if n.payment.id not in existing]
+        return await self._transaction(tick)
+
+    async def _existing(self, ids: list[str]) -> set[str]:
+        cursor = self.cols.payments.find({"_id": {"$in": ids}}, {"_id": 1})
+        return {d["_id"] async for d in cursor}
+
+    async def _transaction(self, tick: Tick) -> Committed:
+        inserted = [n.payment for n in tick.inserts]
+        updated = [self.payment_of(pid) for pid in tick.updates]
+        entries = tick.entries + [e for n in tick.inserts for e in n.entries]
+        async with self.client.start_session() as session, await session.start_transaction():
+            if inserted:
+                await self.cols.inflight.bulk_write(
+                    [InsertOne({"_id": p.id, "shard": self.shard}) for p in inserted],
+                    session=session,
+                )
+                await self.cols.payments.insert_many(
+                    [to_doc(p, self.shard) for p in inserted], session=session
+                )
+            if updated:
+                await self.cols.payments.bulk_write(
+                    [self._update_op(p) for p in updated], ordered=False, session=session
+                )
+            if entries:
+                await self._post(entries, session)
+            if tick.drops:
+                await self.cols.inflight.bulk_write(
+                    [DeleteOne({"_id": i}) for i in tick.drops], ordered=False, session=session
+                )
+        for new in tick.inserts:
+            if not new.done.done():
+                new.done.set_result("ok")
+        for p in (*inserted, *updated):
+            self.versions[p.id] = p.version
+        return Committed(inserted, updated, entries)
+
+    def _update_op(self, payment: Payment) -> UpdateOne:
+        doc = to_doc(payment, self.shard)
+        del doc["_id"]
+        return UpdateOne(
+            {"_id": payment.id, "version": self.versions.get(payment.id, 0)}, {"$set": doc}
+        )
+
+    async def _post(self, entries: list[Entry], session: Any) -> None:
+        at = now_utc()
+        await self.cols.journal.insert_many([e.to_doc(at) for e in entries], session=session)
+        deltas: dict[str, int] = {}
+        for entry in entries:
+            for line in entry.lines:
+                deltas[line.account] = deltas.get(line.account, 0) + line.amount
+        ops = [
+            UpdateOne(
+                {"_id": account},
+                {"$inc": {"balance": delta}, "$set": {"shard": self.shard}},
+                upsert=True,
+            )
+            for account, delta in deltas.items()
+        ]
+        await self.cols.balances.bulk_write(ops, ordered=False, session=session)
+
+
+def _is_duplicate(exc: Exception) -> bool:
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    if isinstance(exc, BulkWriteError):
+        return any(e.get("code") == 11000 for e in exc.details.get("writeErrors", []))
+    return getattr(exc, "code", None) == 11000
