@@ -62,8 +62,8 @@ class Payment:
     provider: ProviderRefs = ProviderRefs()
     failure: Failure | None = None
     version: int = 1
-    notified_seq: int = 0
-    fee_minor: int = 0  # the switch's fee, taken from the amount (collections) or on top (payouts)  # highest history seq whose webhook is delivered (or abandoned)
+    notified_seq: int = 0  # highest history seq whose webhook is delivered (or abandoned)
+    fee_minor: int = 0  # the switch's fee: out of the amount (collections), on top (payouts)
 
     @property
     def status(self) -> Status:
