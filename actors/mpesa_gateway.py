@@ -27,6 +27,7 @@ from connectors.mpesa import (
     StkResult,
 )
 from connectors.transport import Transport
+from switch.breaker import Breaker
 from switch.messages import (
     ProviderOutcome,
     QueryRequest,
@@ -54,12 +55,14 @@ class MpesaGatewayCore:
         concurrency: int = 64,
         retries: int = 3,
         retry_base: float = 0.2,
+        breaker: Breaker | None = None,
     ) -> None:
         self.connector = connector
         self.transport = transport
         self.retries = retries
         self.retry_base = retry_base
         self._slots = asyncio.Semaphore(concurrency)
+        self.breaker = breaker or Breaker()
         self._token: AccessToken | None = None
         self._token_lock = asyncio.Lock()
 
@@ -151,29 +154,42 @@ class MpesaGatewayCore:
         stale: str | None = None
         last = "no attempt made"
         for attempt in range(1, self.retries + 2):
+            if not self.breaker.allow(time.monotonic()):
+                return self._circuit_open()
             try:
                 token = await self.token(stale)
                 resp = await self._send(operation, build(token))
             except (TokenUnavailable, NotSent) as exc:
+                self.breaker.failure(time.monotonic())
                 last = f"not sent: {exc}"
                 await self._pause(attempt)
                 continue
             except OutcomeUnknown as exc:
+                self.breaker.failure(time.monotonic())
                 return answer_lost(f"{operation}: {exc}")
             parsed = parse(resp)
             if not isinstance(parsed, ProviderError):
+                self.breaker.success()
                 return parsed
             if parsed.kind == "invalid_token":
                 stale, last = token, f"{parsed.code} {parsed.message}"
                 continue
+            if parsed.kind == "rejected":
+                self.breaker.success()  # Daraja answered: it is up, the request was wrong
+                return rejected(parsed.code, parsed.message)
+            self.breaker.failure(time.monotonic())
             if parsed.kind == "retriable":
                 last = f"{parsed.code} {parsed.message}"
                 await self._pause(attempt)
                 continue
-            if parsed.kind == "rejected":
-                return rejected(parsed.code, parsed.message)
             return answer_lost(f"{parsed.http_status} {parsed.code} {parsed.message}")
         return unavailable(last)
+
+    def _circuit_open(self) -> ProviderOutcome:
+        wait = self.breaker.retry_after(time.monotonic())
+        return unavailable(
+            f"M-Pesa circuit open after repeated failures; retry in {wait:.0f} s", retry_after=wait
+        )
 
     async def _pause(self, attempt: int) -> None:
         if attempt <= self.retries:

@@ -20,6 +20,7 @@ from actors.mpesa_gateway import MpesaGatewayCore
 from actors.shard import ShardCore
 from connectors.mpesa import DarajaAccount, DarajaConnector
 from connectors.transport import AiohttpTransport
+from switch.breaker import Breaker
 from switch.config import Settings
 from switch.live import Publisher
 from switch.logs import setup_logging
@@ -110,6 +111,7 @@ class MpesaActor:
             AiohttpTransport(limit=settings.provider_concurrency),
             concurrency=settings.provider_concurrency,
             retries=settings.provider_retries,
+            breaker=Breaker(settings.breaker_threshold, settings.breaker_cool_down),
         )
         self.label = mpesa_name(settings)
 

@@ -114,6 +114,7 @@ class ShardCore:
         self.last_query: dict[str, float] = {}
         self.merchants: dict[str, tuple[float, Endpoint]] = {}
         self.orders: list[StkOrder] = []
+        self.circuit_open_until = 0.0  # learnt from the gateway's answers
         self._orders_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
@@ -212,6 +213,9 @@ class ShardCore:
         entry = self.idem.get(key)
         if entry is not None:
             return await self._replay(entry, payment_id, req)
+        wait = self.circuit_open_until - time.monotonic()
+        if wait > 0:
+            return _circuit_open(wait)
         payment = new_payment(
             payment_id=payment_id,
             merchant_id=req.merchant_id,
@@ -381,6 +385,8 @@ class ShardCore:
                 SubmitResult(o.payment_id, ProviderOutcome(Event.ANSWER_LOST)) for o in orders
             ]
         for result in results:
+            if result.outcome.retry_after is not None:
+                self.circuit_open_until = time.monotonic() + result.outcome.retry_after
             payment = self.payments.get(result.payment_id)
             if payment is not None:
                 self._apply_outcome(payment, result.outcome, "provider")
@@ -597,6 +603,16 @@ def _mismatch(payment: Payment, item: CallbackIn) -> str | None:
         if outcome.phone and outcome.phone != payment.phone:
             return "phone differs"
     return None
+
+
+def _circuit_open(wait: float) -> Reply:
+    reply = error_reply(
+        503,
+        "provider_unavailable",
+        f"M-Pesa is failing and its circuit is open; nothing was stored or sent. Retry in "
+        f"{wait:.0f} s with the same Idempotency-Key.",
+    )
+    return Reply(reply.status, reply.body, retry_after=wait)
 
 
 def _conflict() -> Reply:

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 def _reply(reply: Reply) -> web.Response:
     headers = {"Idempotent-Replayed": "true"} if reply.replayed else {}
+    if reply.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(reply.retry_after)))
     if reply.status in (200, 202) and "id" in reply.body:
         headers["Location"] = f"/v1/payments/{reply.body['id']}"
     return json_response(reply.body, reply.status, headers)

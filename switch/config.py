@@ -54,6 +54,8 @@ class Settings(BaseModel):
     provider_timeout: float = Field(10.0, gt=0, le=120)
     provider_concurrency: int = Field(64, ge=1, le=4096)
     provider_retries: int = Field(3, ge=0, le=10)
+    breaker_threshold: int = Field(5, ge=1, le=1000)
+    breaker_cool_down: float = Field(10.0, gt=0, le=3600)
 
     fees: dict[str, Fee] = Field(default_factory=lambda: dict(DEFAULT_FEES))
 

@@ -29,6 +29,7 @@ class Reply:
     status: int
     body: dict[str, Any]
     replayed: bool = False
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class ProviderOutcome:
     failure: Failure | None = None
     amount_minor: int | None = None
     phone: str | None = None
+    retry_after: float | None = None  # set when the provider's circuit is open
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,10 @@ def rejected(provider_code: str, provider_message: str) -> ProviderOutcome:
     return ProviderOutcome(Event.REJECTED, failure=Failure("rejected", message, provider_code))
 
 
-def unavailable(last_error: str) -> ProviderOutcome:
-    message = f"M-Pesa did not accept the request after several attempts ({last_error})"
-    return ProviderOutcome(Event.REJECTED, failure=Failure("provider_unavailable", message))
+def unavailable(last_error: str, retry_after: float | None = None) -> ProviderOutcome:
+    message = f"M-Pesa did not accept the request ({last_error}); nothing was charged"
+    failure = Failure("provider_unavailable", message)
+    return ProviderOutcome(Event.REJECTED, failure=failure, retry_after=retry_after)
 
 
 def answer_lost(detail: str) -> ProviderOutcome:

@@ -97,3 +97,22 @@ async def test_a_killed_shard_actor_recovers_its_payments(
         await asyncio.sleep(0.2)
     assert status == 202
     assert (await merchant.wait_for(answer["id"]))["status"] == "succeeded"
+
+
+async def test_an_outage_opens_the_circuit_then_a_probe_closes_it(merchant: Api, sim: str) -> None:
+    await _knobs(merchant, sim, error_burst={"status": 503, "count": 1000})
+    first = await merchant.pay(unique_phone())
+    failed = await merchant.wait_for(first["id"])
+    assert failed["status"] == "failed"
+    assert failed["failure"]["code"] == "provider_unavailable"
+    assert "nothing was charged" in failed["failure"]["message"]
+
+    status, body, headers = await merchant.create(stk_body(unique_phone()), key=uuid.uuid4().hex)
+    assert status == 503
+    assert body["error"]["code"] == "provider_unavailable"
+    assert int(headers["Retry-After"]) >= 1
+
+    await _knobs(merchant, sim, error_burst={"status": 503, "count": 0})
+    await asyncio.sleep(2.1)  # the cool-down
+    probe = await merchant.pay(unique_phone())
+    assert (await merchant.wait_for(probe["id"]))["status"] == "succeeded"
