@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 import orjson
@@ -15,6 +15,7 @@ import orjson
 from switch.config import Settings, from_env
 from switch.errors import ConfigError, ValidationFailed
 from switch.logs import setup_logging
+from switch.storage.mongo import Collections
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--webhook-url")
     create.add_argument("--json", action="store_true", help="print JSON (the default)")
+
+    books = sub.add_parser("ledger", help="the double-entry journal")
+    bsub = books.add_subparsers(dest="action", required=True)
+    bsub.add_parser("check", help="prove journal, balances and payments agree (exit 1 if not)")
     return parser
 
 
@@ -53,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": _serve,
         "demo": _demo,
         "merchant": _merchant,
+        "ledger": _ledger,
     }
     try:
         return _run(commands[args.command](settings, args))
@@ -102,8 +108,9 @@ async def _demo(settings: Settings, args: Any) -> int:
     return await run_demo(settings.model_copy(update={"port": args.port}))
 
 
-async def _merchant(settings: Settings, args: Any) -> int:
-    from switch.merchants import create_merchant
+@contextlib.asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Collections]:
+    """The configured MongoDB, or the embedded server (shared if a switch already runs it)."""
     from switch.storage.embedded import EmbeddedMongo
     from switch.storage.mongo import collections, connect, ensure_indexes
 
@@ -111,17 +118,43 @@ async def _merchant(settings: Settings, args: Any) -> int:
     uri = settings.mongodb_uri
     if not uri:
         server = EmbeddedMongo(settings.data_dir)
-        uri = server.running_uri() or server.start()
+        running = server.running_uri()
+        uri = running or server.start()
+        if running:
+            server = None
     client = connect(uri)
     try:
         await ensure_indexes(client, settings.mongodb_db)
-        created = await create_merchant(
-            collections(client, settings.mongodb_db), args.name, args.webhook_url
-        )
-        print(orjson.dumps(created.as_dict(), option=orjson.OPT_INDENT_2).decode())
+        yield collections(client, settings.mongodb_db)
     finally:
         await client.close()
         if server is not None:
-            with contextlib.suppress(Exception):
-                server.stop()
+            server.stop()
+
+
+async def _merchant(settings: Settings, args: Any) -> int:
+    from switch.merchants import create_merchant
+
+    async with _database(settings) as cols:
+        created = await create_merchant(cols, args.name, args.webhook_url)
+    print(orjson.dumps(created.as_dict(), option=orjson.OPT_INDENT_2).decode())
     return 0
+
+
+async def _ledger(settings: Settings, args: Any) -> int:
+    from switch.reconcile import check, merchant_totals
+
+    async with _database(settings) as cols:
+        entries = [d async for d in cols.journal.find({})]
+        balances = [d async for d in cols.balances.find({})]
+        payments = [d async for d in cols.payments.find({}, {"history": 0, "metadata": 0})]
+    report = check(entries, balances, payments)
+    stored = {b["_id"]: int(b["balance"]) for b in balances}
+    print(
+        f"{report.entries} journal entries, {report.accounts} accounts, "
+        f"{report.payments} payments, {len(merchant_totals(stored))} merchants"
+    )
+    for problem in report.problems:
+        print(f"PROBLEM: {problem}")
+    print("ledger OK" if report.ok else f"ledger has {len(report.problems)} problems")
+    return 0 if report.ok else 1
