@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint typecheck test test-unit test-integration demo serve clean
+.PHONY: help install lint typecheck test test-unit test-integration demo serve bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ demo: $(STAMP) ## Run the demo: STK Push payments end to end on the embedded sta
 
 serve: $(STAMP) ## Run the switch in sandbox mode on :8080
 	$(BIN)/python -m switch serve --sandbox
+
+bench: $(STAMP) ## Load test: STK Push, 50 users, 60 s; writes bench/results/<date>-stk.{json,md,png}
+	$(BIN)/python -m bench run --scenario stk --users 50 --duration 60
 
 clean: ## Remove local data and caches (keeps the virtual environment)
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

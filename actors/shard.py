@@ -119,7 +119,13 @@ class ShardCore:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self.writer = ShardWriter(
-            shard, client, cols, self._current, self.persisted, self._after_commit
+            shard,
+            client,
+            cols,
+            self._current,
+            self.persisted,
+            self.persisted_seq,
+            self._after_commit,
         )
         self.reads: GroupCommit[str, Doc | None] = GroupCommit(self._read_docs)
         self.attempt_log: GroupCommit[Doc, None] = GroupCommit(self._write_attempts, window=0.05)
@@ -461,7 +467,6 @@ class ShardCore:
         for entry in committed.entries:
             self.balances.post(entry)
         for payment in (*committed.inserted, *committed.updated):
-            self.persisted_seq[payment.id] = payment.history[-1].seq
             for version, fut in self.waiters.pop(payment.id, []):
                 if version <= payment.version and not fut.done():
                     fut.set_result(None)

@@ -200,6 +200,21 @@ def to_doc(p: Payment, shard: int) -> dict[str, Any]:
     }
 
 
+def changes_since(p: Payment, seq: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """What a stored payment needs to catch up: the fields that can change after creation, and
+    the history entries after ``seq``."""
+    fields = {
+        "state": p.state.value,
+        "status": p.status.value,
+        "updated_at": p.updated_at,
+        "provider": asdict(p.provider),
+        "failure": asdict(p.failure) if p.failure else None,
+        "version": p.version,
+        "notified_seq": p.notified_seq,
+    }
+    return fields, [asdict(h) for h in p.history if h.seq > seq]
+
+
 def from_doc(doc: dict[str, Any]) -> Payment:
     return Payment(
         id=doc["_id"],

@@ -10,15 +10,20 @@ import signal
 import subprocess
 import sys
 
+import orjson
+
 from switch.config import Settings, env_name
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that rebuilds exactly these settings in another process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCH_")}
-    for field, value in settings.model_dump().items():
-        if value is not None:
-            env[env_name(field)] = str(value)
+    for field, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        env[env_name(field)] = (
+            orjson.dumps(value).decode() if isinstance(value, dict) else str(value)
+        )
     return env
 
 

@@ -1,7 +1,9 @@
-"""The Daraja connector: URLs, headers, STK Push flows. Pure: builds requests, parses answers.
+"""The Daraja connector: URLs, headers, flows. Pure: builds requests, parses answers.
 
-Flows supported so far: OAuth token, M-Pesa Express (STK push), STK push query. Sections cited as
-"doc §N" are in ``shared/providers/mpesa-daraja.md``.
+Flows: OAuth token, M-Pesa Express (STK push) and its query, B2C v3 payouts, Transaction Status,
+Reversal, Account Balance, C2B register URL and (sandbox) simulate. Initiator results and C2B
+callbacks are parsed by the same functions whether they come from a callback or a replay. Sections
+cited as "doc §N" are in ``shared/providers/mpesa-daraja.md``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,19 @@ from datetime import datetime
 from typing import Any
 
 from connectors.http import HttpRequest, HttpResponse
+from connectors.mpesa import c2b, initiator
+from connectors.mpesa.c2b import C2bAccepted, C2bRegistration, C2bSimulation
+from connectors.mpesa.initiator import (
+    B2cAccepted,
+    B2cOrder,
+    B2cResult,
+    BalanceQuery,
+    InitiatorAccepted,
+    InitiatorResult,
+    ReversalOrder,
+    StatusQuery,
+    TransactionStatusResult,
+)
 from connectors.mpesa.transformers import (
     AccessToken,
     ProviderError,
@@ -30,6 +45,12 @@ from connectors.mpesa.transformers import (
 TOKEN_PATH = "/oauth/v1/generate?grant_type=client_credentials"  # noqa: S105 (a URL path)
 STK_PUSH_PATH = "/mpesa/stkpush/v1/processrequest"
 STK_QUERY_PATH = "/mpesa/stkpushquery/v1/query"
+B2C_PATH = "/mpesa/b2c/v3/paymentrequest"
+TRANSACTION_STATUS_PATH = "/mpesa/transactionstatus/v1/query"
+REVERSAL_PATH = "/mpesa/reversal/v1/request"
+ACCOUNT_BALANCE_PATH = "/mpesa/accountbalance/v1/query"
+C2B_REGISTER_PATHS = {1: "/mpesa/c2b/v1/registerurl", 2: "/mpesa/c2b/v2/registerurl"}
+C2B_SIMULATE_PATHS = {1: "/mpesa/c2b/v1/simulate", 2: "/mpesa/c2b/v2/simulate"}
 
 TOKEN_SAFETY_MARGIN = 60.0  # seconds: refresh before Daraja's clock says the token is dead
 DEFAULT_TOKEN_LIFETIME = 3600  # doc §2, used only if an answer omits expires_in
@@ -48,10 +69,17 @@ class DarajaAccount:
     passkey: str = field(repr=False)
     transaction_type: str = "CustomerPayBillOnline"  # or CustomerBuyGoodsOnline
     party_b: str | None = None  # till number for buy goods; defaults to shortcode
+    # Initiator APIs (doc §7): the M-Pesa portal API operator and Safaricom's certificate (PEM).
+    initiator_name: str | None = None
+    initiator_password: str | None = field(default=None, repr=False)
+    certificate_pem: bytes | None = field(default=None, repr=False)
+    b2c_shortcode: str | None = None  # pays B2C; defaults to shortcode (a "one account")
 
     def __post_init__(self) -> None:
         if not _SHORTCODE.match(self.shortcode):
             raise ValueError("shortcode must be 5 to 7 digits")
+        if self.b2c_shortcode is not None and not _SHORTCODE.match(self.b2c_shortcode):
+            raise ValueError("b2c_shortcode must be 5 to 7 digits")
         if self.transaction_type not in TRANSACTION_TYPES:
             raise ValueError(f"transaction_type must be one of {sorted(TRANSACTION_TYPES)}")
 
@@ -59,12 +87,18 @@ class DarajaAccount:
     def receiver(self) -> str:
         return self.party_b or self.shortcode
 
+    @property
+    def payer(self) -> str:
+        """The shortcode B2C payouts come from."""
+        return self.b2c_shortcode or self.shortcode
+
 
 class DarajaConnector:
     def __init__(self, account: DarajaAccount, timeout: float = 10.0) -> None:
         self.account = account
         self.timeout = timeout
         self._base = account.base_url.rstrip("/")
+        self._credential: str | None = None
 
     # --- OAuth (doc §2) ------------------------------------------------------------------------
 
@@ -156,9 +190,153 @@ class DarajaConnector:
         except ValueError:
             return ProviderError("unknown", "", "query answer without the expected fields", 200)
 
+    # --- Initiator APIs: SecurityCredential (doc §7) -------------------------------------------
+
+    def security_credential(self) -> str:
+        """Encrypted once per connector: any PKCS#1 v1.5 ciphertext stays valid (doc §7)."""
+        if self._credential is None:
+            password, pem = self.account.initiator_password, self.account.certificate_pem
+            if password is None or pem is None:
+                raise ValueError("the account has no initiator_password/certificate_pem")
+            self._credential = initiator.security_credential(password, pem)
+        return self._credential
+
+    def _initiator(self) -> dict[str, str]:
+        if not self.account.initiator_name:
+            raise ValueError("the account has no initiator_name")
+        return {
+            "Initiator": self.account.initiator_name,
+            "SecurityCredential": self.security_credential(),
+        }
+
+    def parse_initiator_ack(self, resp: HttpResponse) -> InitiatorAccepted | ProviderError:
+        """The synchronous answer of B2C, Transaction Status, Reversal and Account Balance."""
+        return initiator.parse_initiator_ack(resp)
+
+    def parse_result(self, body: bytes) -> InitiatorResult:
+        """Any Result POSTed to a ResultURL (or QueueTimeOutURL), not yet interpreted."""
+        return initiator.parse_result(body)
+
+    # --- B2C v3 (doc §8) -----------------------------------------------------------------------
+
+    def b2c_request(self, token: str, order: B2cOrder) -> HttpRequest:
+        who = self._initiator()
+        payload: dict[str, Any] = {
+            "OriginatorConversationID": order.originator_conversation_id,
+            "InitiatorName": who["Initiator"],  # B2C names the field differently (doc §8)
+            "SecurityCredential": who["SecurityCredential"],
+            "CommandID": order.command_id,
+            "Amount": order.amount,
+            "PartyA": self.account.payer,
+            "PartyB": order.phone,
+            "Remarks": order.remarks,
+            "QueueTimeOutURL": order.queue_timeout_url,
+            "ResultURL": order.result_url,
+            "Occassion": order.occasion or "",  # double "s" on v3 (doc §1); "" as in B2B samples
+        }
+        return self._post(B2C_PATH, token, payload)
+
+    def parse_b2c_ack(self, resp: HttpResponse) -> B2cAccepted | ProviderError:
+        """Duplicate OriginatorConversationID comes out as ``kind == "duplicate"``."""
+        return initiator.parse_initiator_ack(resp)
+
+    def parse_b2c_result(self, body: bytes) -> B2cResult:
+        return initiator.parse_b2c_result(body)
+
+    # --- Transaction Status (doc §10) ----------------------------------------------------------
+
+    def transaction_status_request(self, token: str, query: StatusQuery) -> HttpRequest:
+        payload: dict[str, Any] = {**self._initiator(), "CommandID": "TransactionStatusQuery"}
+        if query.transaction_id:
+            payload["TransactionID"] = query.transaction_id
+        if query.original_conversation_id:
+            payload["OriginalConversationID"] = query.original_conversation_id
+        payload.update(
+            {
+                "PartyA": query.party_a or self.account.payer,
+                "IdentifierType": query.identifier_type,
+                "ResultURL": query.result_url,
+                "QueueTimeOutURL": query.queue_timeout_url,
+                "Remarks": query.remarks,
+                "Occasion": query.occasion,  # one "s" here (doc §10)
+            }
+        )
+        return self._post(TRANSACTION_STATUS_PATH, token, payload)
+
+    def parse_transaction_status(self, body: bytes) -> TransactionStatusResult:
+        return initiator.parse_transaction_status(body)
+
+    # --- Reversal (doc §11) --------------------------------------------------------------------
+
+    def reversal_request(self, token: str, order: ReversalOrder) -> HttpRequest:
+        payload = {
+            **self._initiator(),
+            "CommandID": "TransactionReversal",
+            "TransactionID": order.transaction_id,
+            "Amount": str(order.amount),  # a string in the doc sample (doc §11)
+            "ReceiverParty": order.receiver_party or self.account.shortcode,
+            "RecieverIdentifierType": "11",  # sic, "ie" (doc §1); 11 for reversals (doc §7)
+            "ResultURL": order.result_url,
+            "QueueTimeOutURL": order.queue_timeout_url,
+            "Remarks": order.remarks,
+            "Occasion": order.occasion,
+        }
+        return self._post(REVERSAL_PATH, token, payload)
+
+    # --- Account Balance (doc §12) -------------------------------------------------------------
+
+    def account_balance_request(self, token: str, query: BalanceQuery) -> HttpRequest:
+        payload = {
+            **self._initiator(),
+            "CommandID": "AccountBalance",
+            "PartyA": query.party_a or self.account.payer,
+            "IdentifierType": query.identifier_type,
+            "Remarks": query.remarks,
+            "QueueTimeOutURL": query.queue_timeout_url,
+            "ResultURL": query.result_url,
+        }
+        return self._post(ACCOUNT_BALANCE_PATH, token, payload)
+
+    # --- C2B (doc §6) --------------------------------------------------------------------------
+
+    def c2b_register_request(
+        self, token: str, registration: C2bRegistration, version: int = 2
+    ) -> HttpRequest:
+        """v2 registrations get masked MSISDNs in callbacks, v1 SHA-256 digests (doc §6)."""
+        payload = {
+            "ShortCode": registration.shortcode,
+            "ResponseType": registration.response_type,
+            "ConfirmationURL": registration.confirmation_url,
+            "ValidationURL": registration.validation_url,
+        }
+        return self._post(_versioned(C2B_REGISTER_PATHS, version), token, payload)
+
+    def c2b_simulate_request(
+        self, token: str, simulation: C2bSimulation, version: int = 2
+    ) -> HttpRequest:
+        """Sandbox only: production payments come from real customers (doc §6)."""
+        payload: dict[str, Any] = {
+            "ShortCode": int(simulation.shortcode),  # numbers, as in the doc sample
+            "CommandID": simulation.command_id,
+            "Amount": simulation.amount,
+            "Msisdn": int(simulation.msisdn),
+        }
+        if simulation.bill_ref is not None:  # absent for tills (doc §6)
+            payload["BillRefNumber"] = simulation.bill_ref
+        return self._post(_versioned(C2B_SIMULATE_PATHS, version), token, payload)
+
+    def parse_c2b_ack(self, resp: HttpResponse) -> C2bAccepted | ProviderError:
+        return c2b.parse_c2b_ack(resp)
+
     def _post(self, path: str, token: str, payload: dict[str, Any]) -> HttpRequest:
         headers = {"Authorization": f"Bearer {token}"}
         return HttpRequest.json("POST", self._base + path, payload, headers, self.timeout)
+
+
+def _versioned(paths: dict[int, str], version: int) -> str:
+    if version not in paths:
+        raise ValueError(f"version must be one of {sorted(paths)}")
+    return paths[version]
 
 
 def _guard_lengths(order: StkPushOrder) -> None:

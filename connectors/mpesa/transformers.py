@@ -1,4 +1,5 @@
-"""M-Pesa Daraja wire types and the mappings between them and ours (STK Push only). Pure: no I/O.
+"""M-Pesa Daraja wire types and the mappings between them and ours: STK Push, OAuth and the error
+envelope shared by every API. Pure: no I/O. Initiator APIs live in ``initiator``, C2B in ``c2b``.
 
 Every fact about the wire comes from ``shared/providers/mpesa-daraja.md`` (cited as "doc §N").
 Three kinds of answer leave this module:
@@ -29,7 +30,7 @@ import orjson
 from connectors.http import HttpResponse
 
 Outcome = Literal["succeeded", "failed", "expired", "pending"]
-ErrorKind = Literal["invalid_token", "retriable", "rejected", "unknown"]
+ErrorKind = Literal["invalid_token", "retriable", "rejected", "unknown", "duplicate"]
 
 # Daraja timestamps are Kenya local time; the docs never say so, but callback samples and every
 # integrator use EAT (doc §1, "time zone not stated in the docs — unverified"). Kenya has no DST.
@@ -112,6 +113,8 @@ class ProviderError:
     * ``retriable``: not accepted; may be resent after a backoff.
     * ``rejected``: final; nothing happened.
     * ``unknown``: the provider MAY have acted; ask for the status, never resend blind.
+    * ``duplicate``: B2C v3 already holds a request with this OriginatorConversationID
+      (``500.002.1001``, doc §3, §8); ask Transaction Status for it, never resend.
     """
 
     kind: ErrorKind
@@ -204,6 +207,7 @@ def password(shortcode: str, passkey: str, timestamp: str) -> str:
 _TOKEN_CODES = frozenset({"404.001.03", "401.002.01", "400.003.01"})
 _RETRIABLE_CODES = frozenset({"500.003.02", "500.003.03"})  # spike arrest / busy, quota
 _RETRIABLE_STATUSES = frozenset({429, 503})
+_DUPLICATE_CODE = "500.002.1001"  # "Duplicate OriginatorConversationID." (B2C v3, doc §3)
 # 500.001.1001 has several meanings (doc §3); these three prove nothing was done.
 _REJECTED_500_TEXTS = ("merchant does not exist", "wrong credentials", "unable to lock subscriber")
 _TOKEN_IN_MESSAGE = re.compile(r"(Invalid Access Token)\s*-\s*\S+", re.IGNORECASE)
@@ -212,6 +216,9 @@ _TOKEN_IN_MESSAGE = re.compile(r"(Invalid Access Token)\s*-\s*\S+", re.IGNORECAS
 def classify_error(http_status: int, code: str, message: str) -> ErrorKind:
     if code in _TOKEN_CODES:
         return "invalid_token"
+    if code == _DUPLICATE_CODE and "duplicate" in message.lower():
+        # The same code also means "System internal error." (doc §3): that one stays unknown.
+        return "duplicate"
     if http_status in _RETRIABLE_STATUSES or code in _RETRIABLE_CODES:
         return "retriable"
     if code == "500.001.1001" and any(t in message.lower() for t in _REJECTED_500_TEXTS):

@@ -20,6 +20,7 @@ from connectors.mpesa.simulator import SimConfig
 from connectors.mpesa.simulator.config import KNOBS
 from switch.config import from_env
 from switch.merchants import create_merchant
+from switch.reconcile import check
 from switch.signing import verify_webhook
 from switch.stack import Stack
 
@@ -59,7 +60,17 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     settings = from_env(env, port=free_port(), sim_port=0)
     running = await Stack(settings, sandbox=True, sim_config=SimConfig()).start()
     yield running
+    # Whatever the tests did, the books of the whole session must balance.
+    assert running.state is not None
+    cols = running.state.cols
+    await asyncio.sleep(1.0)  # let the last ticks commit
+    report = check(
+        [d async for d in cols.journal.find({})],
+        [d async for d in cols.balances.find({})],
+        [d async for d in cols.payments.find({}, {"history": 0})],
+    )
     await running.stop()
+    assert report.ok, report.problems
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 Point a Daraja client at ``http://HOST:PORT`` with consumer key/secret ``sandbox-key`` /
 ``sandbox-secret`` and the public sandbox shortcode 174379 and its passkey (unless overridden).
+Initiator APIs: B2C shortcode 600000, initiator ``sandbox-initiator`` with password
+``sandbox-initiator-password``, encrypted with ``GET /__sim/certificate`` (the sandbox test cert).
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--consumer-secret", default=d.consumer_secret)
     p.add_argument("--shortcode", default=d.shortcode)
     p.add_argument("--passkey", default=d.passkey)
+    p.add_argument("--b2c-shortcode", default=d.b2c_shortcode)
+    p.add_argument("--initiator-name", default=d.initiator_name)
+    p.add_argument("--initiator-password", default=d.initiator_password)
+    p.add_argument("--b2c-float-cents", type=int, default=d.b2c_float_cents)
     p.add_argument("--access-log", action="store_true", help="log every request (slow)")
     return p.parse_args(argv)
 
@@ -42,6 +48,9 @@ def config_from(ns: argparse.Namespace) -> SimConfig:
         consumer_secret=ns.consumer_secret,
         shortcode=ns.shortcode,
         passkey=ns.passkey,
+        b2c_shortcode=ns.b2c_shortcode,
+        initiator_name=ns.initiator_name,
+        initiator_password=ns.initiator_password,
     )
     # The same checks as PATCH /__sim/config, so a bad flag fails at start.
     config.apply(
@@ -53,6 +62,7 @@ def config_from(ns: argparse.Namespace) -> SimConfig:
             "lock_subscriber": not ns.no_lock_subscriber,
             "callback_timeout": ns.callback_timeout,
             "max_records": ns.max_records,
+            "b2c_float_cents": ns.b2c_float_cents,
         }
     )
     return config

@@ -1,15 +1,25 @@
-"""A faithful Daraja (M-Pesa) STK Push simulator on aiohttp: a third-party client works unchanged.
+"""A faithful Daraja (M-Pesa) simulator on aiohttp: a third-party client works unchanged.
 
-Daraja routes (doc §2, §4, §5)::
+Daraja routes (doc §2, §4-§12)::
 
     GET  /oauth/v1/generate?grant_type=client_credentials
     POST /mpesa/stkpush/v1/processrequest
     POST /mpesa/stkpushquery/v1/query
+    POST /mpesa/b2c/v3/paymentrequest            (initiator APIs: simulator.initiator)
+    POST /mpesa/transactionstatus/v1/query
+    POST /mpesa/reversal/v1/request
+    POST /mpesa/accountbalance/v1/query
+    POST /mpesa/c2b/v1/registerurl   /mpesa/c2b/v2/registerurl   (C2B: simulator.c2b)
+    POST /mpesa/c2b/v1/simulate      /mpesa/c2b/v2/simulate
 
 Control routes (not Daraja; for tests, bench and demo)::
 
     GET /__sim/config   PATCH /__sim/config   GET /__sim/stk[?phone=&limit=]
     GET /__sim/stk/{checkout_request_id}   GET /__sim/stats   POST /__sim/reset
+    POST /__sim/expire_tokens   GET /__sim/certificate   PUT /__sim/customers/{phone}
+    GET /__sim/b2c[?phone=&state=&limit=]   GET /__sim/b2c/{originator_conversation_id}
+    GET /__sim/initiator[?kind=]   GET /__sim/c2b[?shortcode=]   GET /__sim/c2b/registrations
+    POST /__sim/c2b/pay
 
 Callbacks are scheduled with ``loop.call_later`` and posted through one shared ClientSession, so
 a push costs a dict insert and a timer: enough for about a thousand pushes a second on one core.
@@ -32,9 +42,19 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from connectors.mpesa import transformers
-from connectors.mpesa.simulator import wire
-from connectors.mpesa.simulator.config import SimConfig
-from connectors.mpesa.simulator.state import SimState, StkRecord, request_id
+from connectors.mpesa.simulator import sandbox, wire
+from connectors.mpesa.simulator.answers import (
+    Refusal,
+    TokenStyle,
+    error_response,
+    invalid_token,
+    json_response,
+    refusal_response,
+)
+from connectors.mpesa.simulator.c2b import C2bSim
+from connectors.mpesa.simulator.config import SimConfig, take_actions
+from connectors.mpesa.simulator.initiator import InitiatorSim
+from connectors.mpesa.simulator.state import SimState, StkRecord
 from connectors.mpesa.simulator.triggers import outcome_for
 
 # What a burst answers with, by HTTP status (doc §3).
@@ -45,21 +65,10 @@ _BURSTS = {
 }
 
 
-def _json(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
-
-
-def _error(status: int, code: str, message: str, rid: str | None = None) -> web.Response:
-    """A gateway error envelope (doc §3)."""
-    return _json(wire.envelope(code, message, rid or request_id()), status)
-
-
-class Refusal(Exception):
-    """A Daraja error answer, raised by a check deep in a handler and returned by it."""
-
-    def __init__(self, status: int, code: str, message: str, rid: str | None = None) -> None:
-        super().__init__(message)
-        self.response = _error(status, code, message, rid)
+_json = json_response
+_error = error_response
+_refusal = refusal_response
+_OUTAGE = (503, "500.003.02", "System is busy. Please try again in few minutes.")
 
 
 class Simulator:
@@ -70,6 +79,9 @@ class Simulator:
         self._session: aiohttp.ClientSession | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._outage_until = 0.0  # loop time
+        self.initiator = InitiatorSim(self)
+        self.c2b = C2bSim(self)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -86,6 +98,7 @@ class Simulator:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        self.initiator.cancel_timers()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -134,10 +147,10 @@ class Simulator:
         await self._lag()
         return _json(wire.push_accepted(accepted))
 
-    def _take_burst(self) -> None:
-        """An error burst answers before anything is processed: no prompt, no callback."""
+    def _take_burst(self, api: str = "stk") -> None:
+        """A burst answers before anything is processed: no prompt, no payout, no callback."""
         burst = self.config.error_burst
-        if burst.count > 0:
+        if burst.count > 0 and burst.api in ("any", api):
             burst.count -= 1
             raise Refusal(burst.status, *_BURSTS[burst.status])
 
@@ -184,6 +197,8 @@ class Simulator:
         if record is None:  # forgotten by a reset or evicted by max_records
             return
         self.state.release(record)
+        if record.result_code == 0:  # the paybill's utility account receives the payment
+            self.state.ledger.credit(self.config.shortcode, record.amount * 100)
         if record.sends_callback:
             self._spawn(self._deliver(record))
 
@@ -202,18 +217,26 @@ class Simulator:
                 self.state.stats.callbacks_failed += 1
 
     async def _post_callback(self, record: StkRecord, body: bytes) -> int | None:
+        status, _, error = await self.post_json(record.callback_url, body)
+        if error is not None:
+            record.callback_error = error
+        return status
+
+    async def post_json(
+        self, url: str, body: bytes, deadline: float | None = None
+    ) -> tuple[int | None, bytes, str | None]:
+        """POST a callback: (status or None, answer body, error text or None). Never retries.
+
+        ``deadline`` (seconds) defaults to ``callback_timeout``.
+        """
         assert self._session is not None, "the app has not started"
-        timeout = aiohttp.ClientTimeout(total=self.config.callback_timeout)
+        total = aiohttp.ClientTimeout(total=deadline or self.config.callback_timeout)
         headers = {"Content-Type": "application/json"}
         try:
-            async with self._session.post(
-                record.callback_url, data=body, headers=headers, timeout=timeout
-            ) as resp:
-                await resp.read()
-                return resp.status
+            async with self._session.post(url, data=body, headers=headers, timeout=total) as resp:
+                return resp.status, await resp.read(), None
         except (TimeoutError, aiohttp.ClientError) as exc:
-            record.callback_error = f"{type(exc).__name__}: {exc}"
-            return None
+            return None, b"", f"{type(exc).__name__}: {exc}"
 
     # --- STK push query (doc §5) ---------------------------------------------------------------
 
@@ -239,12 +262,17 @@ class Simulator:
 
     # --- checks shared by push and query --------------------------------------------------------
 
-    async def _authorised_body(self, request: web.Request) -> dict[str, Any]:
+    async def _authorised_body(
+        self,
+        request: web.Request,
+        first_field: str = "BusinessShortCode",
+        style: TokenStyle = "stk",
+    ) -> dict[str, Any]:
         if request.content_type != "application/json":
             # doc §1: a wrong content type gives "Invalid <Field>"; which field is unverified,
             # we name the first one of the body.
-            raise wire.InvalidField("BusinessShortCode")
-        self._check_bearer(request.headers.get("Authorization", ""))
+            raise wire.InvalidField(first_field)
+        self._check_bearer(request.headers.get("Authorization", ""), style)
         try:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
@@ -253,11 +281,12 @@ class Simulator:
             raise Refusal(400, "400.002.05", "Invalid Request Payload")
         return body
 
-    def _check_bearer(self, auth: str) -> None:
+    def _check_bearer(self, auth: str, style: TokenStyle = "stk") -> None:
         if not auth.startswith("Bearer "):
             raise Refusal(404, "404.001.04", "Invalid Authentication Header")
-        if not self.state.token_valid(auth.removeprefix("Bearer ").strip(), self._now()):
-            raise Refusal(404, "404.001.03", "Invalid Access Token")
+        token = auth.removeprefix("Bearer ").strip()
+        if not self.state.token_valid(token, self._now()):
+            raise invalid_token(style, token)  # the envelope depends on the API (doc §2)
 
     def _check_credentials(self, creds: wire.Credentials) -> None:
         if creds.shortcode != self.config.shortcode:
@@ -269,15 +298,40 @@ class Simulator:
     # --- control endpoints (not Daraja) --------------------------------------------------------
 
     async def get_config(self, _request: web.Request) -> web.Response:
-        public = {"shortcode": self.config.shortcode, "consumer_key": self.config.consumer_key}
-        return _json({**public, **self.config.knobs()})
+        public = {
+            "shortcode": self.config.shortcode,
+            "consumer_key": self.config.consumer_key,
+            "b2c_shortcode": self.config.b2c_shortcode,
+            "initiator_name": self.config.initiator_name,
+        }
+        knobs = self.config.knobs()
+        knobs["outage"] = round(max(self._outage_until - self._now(), 0.0), 3)  # seconds left
+        return _json({**public, **knobs})
 
     async def patch_config(self, request: web.Request) -> web.Response:
         try:
-            self.config.apply(orjson.loads(await request.read()))
+            patch, actions = take_actions(orjson.loads(await request.read()))
+            self.config.apply(patch)
         except (orjson.JSONDecodeError, ValueError) as exc:
             return _json({"error": str(exc)}, 400)
+        if "outage" in patch:
+            self._outage_until = self._now() + self.config.outage
+        if "expire_tokens" in actions:
+            self.state.tokens.clear()
         return await self.get_config(request)
+
+    async def expire_tokens(self, _request: web.Request) -> web.Response:
+        """Every issued token stops working now (doc §2: a token may die before expires_in)."""
+        expired = len(self.state.tokens)
+        self.state.tokens.clear()
+        return _json({"expired": expired})
+
+    async def certificate(self, _request: web.Request) -> web.Response:
+        """The sandbox certificate to build SecurityCredentials with (doc §7)."""
+        return web.Response(body=sandbox.certificate_pem(), content_type="application/x-pem-file")
+
+    def in_outage(self) -> bool:
+        return self._outage_until > self._now()
 
     async def list_stk(self, request: web.Request) -> web.Response:
         phone = request.query.get("phone")
@@ -294,14 +348,20 @@ class Simulator:
         return _json(record.to_json())
 
     async def stats(self, _request: web.Request) -> web.Response:
-        pending = {"pending_customers": len(self._timers), "callbacks_in_flight": len(self._tasks)}
+        pending = {
+            "pending_customers": len(self._timers),
+            "pending_results": self.initiator.pending(),
+            "callbacks_in_flight": len(self._tasks),
+            "b2c_float_cents": self.config.b2c_float_cents,
+        }
         return _json({**self.state.stats.to_json(), **pending})
 
     async def reset(self, _request: web.Request) -> web.Response:
-        """Forget requests, locks, counters and pending callbacks; restore the startup knobs."""
+        """Forget requests, books, counters and pending callbacks; restore the startup knobs."""
         await self._cancel_pending()
         self.state.clear()
         self.config.restore(self._initial)
+        self._outage_until = 0.0
         return _json({"reset": True})
 
     # --- helpers -------------------------------------------------------------------------------
@@ -315,12 +375,6 @@ class Simulator:
         return asyncio.get_running_loop().time()
 
 
-def _refusal(exc: Refusal | wire.InvalidField) -> web.Response:
-    if isinstance(exc, Refusal):
-        return exc.response
-    return _error(400, "400.002.02", str(exc))
-
-
 def _when(wall: float) -> int:
     """TransactionDate: YYYYMMDDHHmmss in EAT, as a number (doc §4)."""
     return int(transformers.timestamp(datetime.fromtimestamp(wall, transformers.EAT)))
@@ -328,7 +382,12 @@ def _when(wall: float) -> int:
 
 @web.middleware
 async def daraja_not_found(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Unknown paths and methods answer with Daraja's envelopes, not aiohttp's text (doc §3)."""
+    """Unknown paths and methods answer with Daraja's envelopes, not aiohttp's text (doc §3).
+
+    During an ``outage`` every Daraja path (not ``/__sim``) answers 503 before anything else.
+    """
+    if not request.path.startswith("/__sim") and request.app[SIMULATOR].in_outage():
+        return _error(*_OUTAGE)
     try:
         return await handler(request)
     except web.HTTPMethodNotAllowed:
@@ -355,4 +414,8 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     app.router.add_get("/__sim/stk/{checkout_request_id}", sim.get_stk)
     app.router.add_get("/__sim/stats", sim.stats)
     app.router.add_post("/__sim/reset", sim.reset)
+    app.router.add_post("/__sim/expire_tokens", sim.expire_tokens)
+    app.router.add_get("/__sim/certificate", sim.certificate)
+    sim.initiator.add_routes(app.router)
+    sim.c2b.add_routes(app.router)
     return app

@@ -1,4 +1,5 @@
-"""The simulator's in-memory record of tokens, STK requests, subscriber locks and counters.
+"""The simulator's in-memory record of tokens, STK requests, subscriber locks and counters; the
+books of the initiator APIs and C2B are in :mod:`connectors.mpesa.simulator.ledger`.
 
 Pure: every method takes the time it needs (``now`` is the event loop's monotonic clock, ``wall``
 is epoch seconds), so nothing here reads a clock or touches the network.
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from connectors.mpesa.simulator.ledger import Ledger
 from connectors.mpesa.transformers import EAT
 
 _ALNUM = string.ascii_uppercase + string.digits
@@ -56,6 +58,19 @@ class Stats:
     queries: int = 0
     callbacks_sent: int = 0
     callbacks_failed: int = 0  # no HTTP answer, or a non-2xx one
+    b2c_requests: int = 0
+    b2c_accepted: int = 0
+    b2c_rejected: int = 0  # refused at the gateway: nothing processed
+    b2c_paid: int = 0
+    sync_answers_dropped: int = 0
+    initiator_requests: int = 0  # Transaction Status, Reversal, Account Balance
+    results_sent: int = 0  # initiator Results (and queue timeouts) POSTed, copies included
+    results_failed: int = 0
+    results_lost: int = 0
+    c2b_registrations: int = 0
+    c2b_payments: int = 0
+    c2b_validations: int = 0
+    c2b_confirmations: int = 0
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -66,14 +81,18 @@ class SimState:
         self.records: dict[str, StkRecord] = {}
         self.locks: dict[str, str] = {}  # phone -> CheckoutRequestID of its pending prompt
         self.tokens: dict[str, float] = {}  # token -> loop time it expires
+        self.receipts: dict[str, str] = {}  # STK receipt -> CheckoutRequestID
+        self.ledger = Ledger()
         self.stats = Stats()
         self._merchant_seq = 0
         self._receipt_seq = secrets.randbelow(_RECEIPT_SPACE)
 
     def clear(self) -> None:
-        """Forget requests, locks and counters; issued tokens stay valid."""
+        """Forget requests, locks, books and counters; issued tokens stay valid."""
         self.records.clear()
         self.locks.clear()
+        self.receipts.clear()
+        self.ledger = Ledger()
         self.stats = Stats()
 
     # --- tokens --------------------------------------------------------------------------------
@@ -93,8 +112,12 @@ class SimState:
 
     def add(self, record: StkRecord, max_records: int) -> None:
         while len(self.records) >= max_records:
-            self.records.pop(next(iter(self.records)))  # oldest first: dicts keep insert order
+            old = self.records.pop(next(iter(self.records)))  # oldest first: insert order
+            if old.receipt is not None:
+                self.receipts.pop(old.receipt, None)
         self.records[record.checkout_request_id] = record
+        if record.receipt is not None:
+            self.receipts[record.receipt] = record.checkout_request_id
         self.locks[record.phone] = record.checkout_request_id
 
     def lock_holder(self, phone: str, now: float) -> StkRecord | None:

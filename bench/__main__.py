@@ -1,0 +1,88 @@
+"""``python -m bench run --scenario stk --users 50 --duration 60`` and
+``python -m bench compare A.json B.json ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.config import SCENARIOS, RunConfig, parse_duration
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start the stack, load it, check it, write results")
+    run.add_argument("--scenario", choices=sorted(SCENARIOS), default="stk")
+    run.add_argument("--users", type=int, default=50, help="locust users (default 50)")
+    run.add_argument("--duration", type=parse_duration, default=60.0, help="load time: 60, 60s, 2m")
+    run.add_argument("--rate", type=float, help="open loop: total requests/s on a fixed schedule")
+    run.add_argument("--shards", type=int, help="SWITCH_SHARDS for the switch")
+    run.add_argument("--workers", type=int, help="api processes (serve --workers)")
+    run.add_argument(
+        "--callback-delay", type=float, default=1.0, help="simulated customer, seconds (1.0)"
+    )
+    run.add_argument(
+        "--sim-latency", type=float, default=0.0, help="added to each simulator answer, seconds"
+    )
+    run.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
+    run.add_argument("--spawn-rate", type=float, help="users started per second (all at once)")
+    run.add_argument(
+        "--max-inflight", type=int, default=100, help="open loop: in-flight cap per user"
+    )
+    run.add_argument("--storm-copies", type=int, default=10, help="retry_storm: copies per key")
+    run.add_argument(
+        "--drain-timeout", type=float, default=60.0, help="seconds to wait for completions"
+    )
+    run.add_argument("--keep-logs", action="store_true", help="keep the temporary folder")
+    run.add_argument(
+        "--baseline",
+        type=Path,
+        action="append",
+        default=[],
+        help="an earlier result JSON to compare with in the summary (repeatable)",
+    )
+
+    compare = sub.add_parser("compare", help="a markdown table of result files, first as base")
+    compare.add_argument("files", type=Path, nargs="+")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "compare":
+        from bench.compare import compare_table, load
+
+        print(compare_table(load(args.files)))
+        return 0
+    try:
+        cfg = RunConfig(
+            scenario=args.scenario,
+            users=args.users,
+            duration=args.duration,
+            rate=args.rate,
+            shards=args.shards,
+            workers=args.workers,
+            callback_delay=args.callback_delay,
+            sim_latency=args.sim_latency,
+            out=args.out,
+            spawn_rate=args.spawn_rate,
+            max_inflight=args.max_inflight,
+            storm_copies=args.storm_copies,
+            drain_timeout=args.drain_timeout,
+            keep_logs=args.keep_logs,
+            baselines=tuple(args.baseline),
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from bench.runner import main as run_main
+
+    return run_main(cfg)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

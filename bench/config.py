@@ -1,0 +1,73 @@
+"""What one bench run does: the scenario and the load, as given on the command line."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+# Scenario -> (the locust scenario it runs, the system it loads).
+SCENARIOS: dict[str, tuple[str, str]] = {
+    "stk": ("stk", "switch"),
+    "retry_storm": ("retry_storm", "switch"),
+    "mixed": ("mixed", "switch"),
+    "ceiling": ("stk", "ceiling"),
+    "daraja": ("daraja", "daraja"),
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    scenario: str = "stk"
+    users: int = 50
+    duration: float = 60.0  # seconds of load
+    rate: float | None = None  # total requests/s, open loop; None: closed loop
+    shards: int | None = None  # SWITCH_SHARDS; None: the switch's default
+    workers: int | None = None  # serve --workers; None: not passed
+    callback_delay: float = 1.0  # seconds the simulated customer takes to answer the prompt
+    sim_latency: float = 0.0  # seconds added to each simulator answer
+    out: Path = Path("bench/results")
+    spawn_rate: float | None = None  # users started per second; None: all within ~1 s
+    max_inflight: int = 100  # open loop: per-user cap on requests in flight
+    storm_copies: int = 10
+    drain_timeout: float = 60.0  # seconds to wait for completions after the load stops
+    keep_logs: bool = False
+    baselines: tuple[Path, ...] = ()  # earlier result files to compare with in the summary
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"scenario must be one of {sorted(SCENARIOS)}")
+        if self.users < 1:
+            raise ValueError("users must be >= 1")
+        if self.duration <= 0:
+            raise ValueError("duration must be > 0")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be > 0")
+
+    @property
+    def locust_scenario(self) -> str:
+        return SCENARIOS[self.scenario][0]
+
+    @property
+    def target(self) -> str:
+        return SCENARIOS[self.scenario][1]
+
+    @property
+    def checks_payments(self) -> bool:
+        """Whether completions, losses and duplicates mean anything for this target."""
+        return self.target != "ceiling"
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["out"] = str(self.out)
+        out["baselines"] = [str(p) for p in self.baselines]
+        return out
+
+
+def parse_duration(text: str) -> float:
+    """``30``, ``30s``, ``2m``, ``1h`` -> seconds."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    text = text.strip().lower()
+    if text and text[-1] in units:
+        return float(text[:-1]) * units[text[-1]]
+    return float(text)

@@ -1,0 +1,362 @@
+"""Locust scenarios of the bench suite. Run by ``python -m bench run`` as its own process:
+
+    BENCH_SCENARIO=stk BENCH_TOKEN=... BENCH_RECORDS_DIR=/tmp/x PYTHONPATH=. \\
+        locust --headless -f bench/locustfile.py --host http://127.0.0.1:8080 -u 50 -r 50 -t 30s
+
+Locust patches the standard library through gevent when imported, so this file must only ever
+be loaded by the ``locust`` command, never imported by the runner or the switch.
+
+Scenarios (``BENCH_SCENARIO``, or the user class name on the command line):
+
+- ``stk``          StkUser: STK Push collections, a new Idempotency-Key each time.
+- ``retry_storm``  RetryStormUser: each key sent as ``BENCH_STORM_COPIES`` (10) concurrent copies;
+                   every copy must answer 202 with the same payment id.
+- ``mixed``        MixedUser: STK Push plus GET of a recent payment. A rail is added as an
+                   ``op_<name>`` method plus an entry in ``weights``.
+- ``daraja``       DarajaUser: STK Push straight to the Daraja simulator (the ceiling of the rail).
+
+Closed loop (default): each user sends its next request as soon as the previous one answered.
+Open loop (``BENCH_RATE`` > 0, operations/s over all users; a retry storm is one operation): each
+user fires on a fixed schedule whatever the answers, each operation in its own greenlet, so a slow
+answer does not delay the next one and latency is measured from when the operation was due (no
+coordinated omission). At most ``BENCH_MAX_INFLIGHT`` operations per user are in flight; a due
+one beyond that is skipped and recorded as an ``inflight_cap`` error.
+
+Every request is written to ``BENCH_RECORDS_DIR/records-<pid>.jsonl`` (see bench/records.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+import random
+import time
+import uuid
+from collections import deque
+from typing import Any, ClassVar
+
+import gevent
+import orjson
+from gevent.pool import Group
+from locust import FastHttpUser, events, task
+from locust.user.task import LOCUST_STATE_STOPPING
+
+from bench.records import (
+    CREATE,
+    DARAJA,
+    GET,
+    INFLIGHT_CAP,
+    NO_ID,
+    SKIPPED,
+    STORM,
+    STORM_MISMATCH,
+    Record,
+    records_path,
+)
+
+TOKEN = os.environ.get("BENCH_TOKEN", "")
+RECORDS_DIR = os.environ.get("BENCH_RECORDS_DIR", "")
+RATE = float(os.environ.get("BENCH_RATE") or 0)  # total requests/s over all users; 0: closed loop
+USERS = max(1, int(os.environ.get("BENCH_USERS") or 1))
+MAX_INFLIGHT = max(1, int(os.environ.get("BENCH_MAX_INFLIGHT") or 100))
+STORM_COPIES = max(1, int(os.environ.get("BENCH_STORM_COPIES") or 10))
+MAX_SECONDS = float(os.environ.get("BENCH_MAX_SECONDS") or 3600)  # hard bound on any loop here
+CALLBACK_URL = os.environ.get("BENCH_CALLBACK_URL", "http://127.0.0.1:9/daraja")
+SHORTCODE = os.environ.get("BENCH_SHORTCODE", "174379")
+PASSKEY = os.environ.get(
+    "BENCH_PASSKEY", "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
+)
+AMOUNT = "150"
+EAT_OFFSET_S = 3 * 3600
+
+# Sandbox triggers chosen by the last four digits (declines, no callback): never generated.
+_TRIGGERS = frozenset({"1032", "0001", "1037", "2001", "0404"})
+_phone_seq = itertools.count(1)
+_ref_seq = itertools.count(1)
+
+
+def next_subscriber() -> str:
+    """Seven digits never handed out before in this process: one phone per payment, so the
+    simulator's subscriber lock never refuses a push and a second push per phone is a duplicate."""
+    for _ in range(len(_TRIGGERS) + 1):
+        digits = f"{next(_phone_seq) % 10**7:07d}"
+        if digits[-4:] not in _TRIGGERS:
+            return digits
+    raise RuntimeError("unreachable: at most five consecutive trigger numbers")
+
+
+class Recorder:
+    """Buffers records and appends them to this process's file about twice a second."""
+
+    def __init__(self, directory: str) -> None:
+        self.path = records_path(directory, os.getpid()) if directory else None
+        self.buffer: list[str] = []
+        self.closed = False
+        self._flusher: gevent.Greenlet | None = None
+
+    def add(self, record: Record) -> None:
+        if self.path is not None:
+            self.buffer.append(record.to_line())
+
+    def start(self) -> None:
+        if self.path is not None and self._flusher is None:
+            self._flusher = gevent.spawn(self._loop)
+
+    def _loop(self) -> None:
+        deadline = time.monotonic() + MAX_SECONDS
+        while not self.closed and time.monotonic() < deadline:
+            gevent.sleep(0.5)
+            self.flush()
+
+    def flush(self) -> None:
+        if self.path is None or not self.buffer:
+            return
+        lines, self.buffer = self.buffer, []
+        with self.path.open("a") as fh:
+            fh.write("".join(lines))
+
+    def close(self) -> None:
+        self.flush()
+        self.closed = True
+
+
+RECORDER = Recorder(RECORDS_DIR)
+
+
+def _on_test_start(**_kwargs: Any) -> None:
+    RECORDER.start()
+
+
+def _on_test_stop(**_kwargs: Any) -> None:
+    RECORDER.flush()
+
+
+def _on_quitting(**_kwargs: Any) -> None:
+    RECORDER.close()
+
+
+events.test_start.add_listener(_on_test_start)  # type: ignore[no-untyped-call]
+events.test_stop.add_listener(_on_test_stop)  # type: ignore[no-untyped-call]
+events.quitting.add_listener(_on_quitting)  # type: ignore[no-untyped-call]
+
+
+def error_kind(status: int, error: object | None) -> str:
+    if status > 0:
+        return f"http_{status}"
+    name = type(error).__name__ if error is not None else "no_answer"
+    return "timeout" if "timeout" in name.lower() else f"conn_{name}"
+
+
+def _json_of(response: Any) -> dict[str, Any]:
+    try:
+        body = orjson.loads(response.content or b"{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+class BenchUser(FastHttpUser):
+    """Shared machinery: closed or open loop over weighted operations ``op_<name>(due)``."""
+
+    abstract = True
+    network_timeout = 20.0
+    connection_timeout = 10.0
+    concurrency = max(MAX_INFLIGHT, STORM_COPIES)  # the pool: open loop and storms send in parallel
+    weights: ClassVar[dict[str, int]] = {}
+
+    def on_start(self) -> None:
+        self.auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        self.recent: deque[str] = deque(maxlen=200)
+        names = list(self.weights)
+        self._ops = [getattr(self, f"op_{name}") for name in names]
+        self._weights = [self.weights[name] for name in names]
+
+    @task
+    def drive(self) -> None:
+        if RATE > 0:
+            self._open_loop()
+        else:
+            self._one(None)
+
+    def _one(self, due: float | None) -> None:
+        random.choices(self._ops, self._weights)[0](due)
+
+    def _open_loop(self) -> None:
+        interval = USERS / RATE
+        inflight = Group()
+        deadline = time.time() + MAX_SECONDS
+        due = time.time() + random.random() * interval  # users out of phase
+        while self._state != LOCUST_STATE_STOPPING and due < deadline:
+            wait = due - time.time()
+            if wait > 0:
+                gevent.sleep(wait)
+            if len(inflight) >= MAX_INFLIGHT:
+                RECORDER.add(Record(due, 0.0, SKIPPED, -1, error=INFLIGHT_CAP))
+            else:
+                inflight.spawn(self._one, due)
+            due += interval
+        inflight.join(timeout=self.network_timeout + self.connection_timeout)
+
+    # --- the switch's API ---------------------------------------------------------------------
+
+    def payment_body(self) -> tuple[str, str]:
+        phone = "071" + next_subscriber()
+        ref = f"B{next(_ref_seq)}"
+        body = {
+            "method": "mpesa_stk",
+            "amount": AMOUNT,
+            "currency": "KES",
+            "phone": phone,
+            "reference": ref,
+            "description": f"Order {ref}"[:13],
+        }
+        return phone, orjson.dumps(body).decode()
+
+    def post_payment(self, due: float | None, key: str, phone: str, body: str, op: str) -> Record:
+        t0 = time.time() if due is None else due
+        headers = {**self.auth, "Idempotency-Key": key}
+        with self.client.post(
+            "/v1/payments", data=body, headers=headers, name=f"{op} POST /v1/payments",
+            catch_response=True,
+        ) as resp:  # fmt: skip
+            latency = time.time() - t0
+            status = resp.status_code
+            payment_id, error = "", ""
+            if status == 202:
+                payment_id = str(_json_of(resp).get("id") or "")
+                error = "" if payment_id else NO_ID
+            else:
+                error = error_kind(status, getattr(resp, "error", None))
+            if error:
+                resp.failure(error)
+            else:
+                resp.success()
+        return Record(t0, latency, op, status, payment_id, key, phone, error)
+
+    def op_stk(self, due: float | None) -> None:
+        phone, body = self.payment_body()
+        record = self.post_payment(due, uuid.uuid4().hex, phone, body, CREATE)
+        RECORDER.add(record)
+        if record.id:
+            self.recent.append(record.id)
+
+    def op_storm(self, due: float | None) -> None:
+        phone, body = self.payment_body()
+        key = uuid.uuid4().hex
+        copies: list[Record] = []
+        group = Group()
+        for _ in range(STORM_COPIES):
+            group.spawn(lambda: copies.append(self.post_payment(due, key, phone, body, STORM)))
+        group.join(timeout=self.network_timeout + self.connection_timeout)
+        ids = {r.id for r in copies if r.id}
+        for r in copies:
+            mismatch = len(ids) > 1 and not r.error
+            RECORDER.add(
+                Record(r.t, r.latency, r.op, r.status, r.id, r.key, r.phone, STORM_MISMATCH)
+                if mismatch
+                else r
+            )
+        for payment_id in ids:
+            self.recent.append(payment_id)
+
+    def op_get(self, due: float | None) -> None:
+        if not self.recent:
+            self.op_stk(due)
+            return
+        payment_id = random.choice(self.recent)
+        t0 = time.time() if due is None else due
+        with self.client.get(
+            f"/v1/payments/{payment_id}", headers=self.auth, name="GET /v1/payments/{id}",
+            catch_response=True,
+        ) as resp:  # fmt: skip
+            latency = time.time() - t0
+            status = resp.status_code
+            error = "" if status == 200 else error_kind(status, getattr(resp, "error", None))
+            if not error and _json_of(resp).get("id") != payment_id:
+                error = "wrong_payment"
+            if error:
+                resp.failure(error)
+            else:
+                resp.success()
+        RECORDER.add(Record(t0, latency, GET, status, "", "", "", error))
+
+    # --- the Daraja simulator directly ----------------------------------------------------------
+
+    def op_daraja(self, due: float | None) -> None:
+        phone = "25471" + next_subscriber()
+        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + EAT_OFFSET_S))
+        password = base64.b64encode(f"{SHORTCODE}{PASSKEY}{stamp}".encode()).decode()
+        ref = f"B{next(_ref_seq)}"
+        body = orjson.dumps(
+            {
+                "BusinessShortCode": SHORTCODE,
+                "Password": password,
+                "Timestamp": stamp,
+                "TransactionType": "CustomerPayBillOnline",
+                "Amount": AMOUNT,
+                "PartyA": phone,
+                "PartyB": SHORTCODE,
+                "PhoneNumber": phone,
+                "CallBackURL": CALLBACK_URL,
+                "AccountReference": ref,
+                "TransactionDesc": f"Order {ref}"[:13],
+            }
+        ).decode()
+        t0 = time.time() if due is None else due
+        with self.client.post(
+            "/mpesa/stkpush/v1/processrequest", data=body, headers=self.auth,
+            name="POST stkpush", catch_response=True,
+        ) as resp:  # fmt: skip
+            latency = time.time() - t0
+            status = resp.status_code
+            checkout = ""
+            if status == 200:
+                answer = _json_of(resp)
+                checkout = str(answer.get("CheckoutRequestID") or "")
+                error = "" if checkout and answer.get("ResponseCode") == "0" else NO_ID
+            else:
+                error = error_kind(status, getattr(resp, "error", None))
+            if error:
+                resp.failure(error)
+            else:
+                resp.success()
+        RECORDER.add(Record(t0, latency, DARAJA, status, checkout, "", phone, error))
+
+
+class StkUser(BenchUser):
+    weights: ClassVar[dict[str, int]] = {"stk": 1}
+
+
+class RetryStormUser(BenchUser):
+    weights: ClassVar[dict[str, int]] = {"storm": 1}
+
+
+class MixedUser(BenchUser):
+    # Later rails (B2C, Airtel, PesaLink...) join as op_<name> methods and weights here.
+    weights: ClassVar[dict[str, int]] = {"stk": 3, "get": 1}
+
+
+class DarajaUser(BenchUser):
+    weights: ClassVar[dict[str, int]] = {"daraja": 1}
+
+
+SCENARIO_CLASSES: dict[str, type[BenchUser]] = {
+    "stk": StkUser,
+    "retry_storm": RetryStormUser,
+    "mixed": MixedUser,
+    "daraja": DarajaUser,
+}
+
+
+def _select(scenario: str) -> None:
+    """Leave only the scenario's user class runnable (locust runs every non-abstract class it
+    finds in this module unless class names are given on its command line)."""
+    if scenario not in SCENARIO_CLASSES:
+        raise SystemExit(f"BENCH_SCENARIO must be one of {sorted(SCENARIO_CLASSES)}")
+    for name, cls in SCENARIO_CLASSES.items():
+        cls.abstract = name != scenario
+
+
+if os.environ.get("BENCH_SCENARIO"):
+    _select(os.environ["BENCH_SCENARIO"])

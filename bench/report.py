@@ -1,0 +1,295 @@
+"""The result of a run as one JSON document, and its markdown summary. Pure except
+:func:`write_outputs`."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.checks import Accepted, CheckReport
+from bench.config import RunConfig
+from bench.cpu import ProcCpu, by_role
+from bench.records import GET, INFLIGHT_CAP, PAYMENT_OPS, STORM, Record
+from bench.sink import Arrival
+from bench.stats import rate, summary_ms, timeline
+
+
+@dataclass
+class RunData:
+    """Everything a run gathered, as plain data."""
+
+    config: RunConfig
+    started_at: datetime
+    records: list[Record]
+    accepted: dict[str, Accepted]
+    arrivals: list[Arrival]
+    first_final: dict[str, float]
+    check: CheckReport | None
+    cpu: list[ProcCpu]
+    cpu_window_s: float
+    machine_busy_s: float | None
+    drained: bool
+    drain_s: float
+    switch_log: dict[str, Any] | None = None
+    simulator: dict[str, Any] | None = None
+    locust: dict[str, Any] = field(default_factory=dict)
+    sink: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+def result_name(config: RunConfig, started_at: datetime) -> str:
+    return f"{started_at:%Y-%m-%d}-{config.scenario}"
+
+
+def build_result(data: RunData) -> dict[str, Any]:
+    cfg = data.config
+    records = data.records
+    sent = [r for r in records if r.status >= 0]
+    creates = [r for r in sent if r.op in PAYMENT_OPS]
+    gets = [r for r in sent if r.op == GET]
+    t0 = min((r.t for r in sent), default=None)
+    t_end = max((r.answered_at for r in sent), default=None)
+    errors = Counter(r.error for r in records if r.error)
+    errors.update(_callback_errors(data.simulator))
+    accepted = len(data.accepted)
+
+    completion = [
+        data.first_final[pid] - a.t for pid, a in data.accepted.items() if pid in data.first_final
+    ]
+    last_final = max((data.first_final[pid] for pid in data.accepted if pid in data.first_final),
+                     default=None)  # fmt: skip
+    check = data.check
+    completed = check.completed if check is not None else None
+    payments = completed if completed else accepted
+
+    roles = by_role(data.cpu)
+    total_cpu = round(sum(roles.values()), 3)
+    per_payment = {role: _div(cpu, payments) for role, cpu in roles.items()}
+    buckets = timeline(
+        t0 or 0.0,
+        (r.t for r in sent),
+        ((r.answered_at, r.latency, r.accepted, bool(r.error)) for r in sent),
+        (
+            (data.first_final[pid], data.first_final[pid] - a.t)
+            for pid, a in data.accepted.items()
+            if pid in data.first_final
+        ),
+    )
+    return {
+        "scenario": cfg.scenario,
+        "target": cfg.target,
+        "started_at": data.started_at.isoformat(timespec="seconds"),
+        "config": cfg.as_json(),
+        "machine": data.machine,
+        "load": {
+            "mode": "open loop" if cfg.rate else "closed loop",
+            "window_s": _round(t_end - t0) if t0 is not None and t_end is not None else None,
+            "requests": len(sent),
+            "requests_per_s": rate(len(sent), t0, t_end),
+            "payment_requests": len(creates),
+            "storm_requests": sum(1 for r in creates if r.op == STORM),
+            "get_requests": len(gets),
+            "inflight_cap_hits": errors.get(INFLIGHT_CAP, 0),
+            "locust": data.locust,
+        },
+        "accepted": accepted,
+        "accepted_per_s": rate(accepted, t0, t_end),
+        "completed": completed,
+        "completed_per_s": rate(completed, t0, last_final) if completed else None,
+        "lost": check.lost if check is not None else None,
+        "duplicated": check.duplicated if check is not None else None,
+        "api_latency_ms": summary_ms(r.latency for r in creates if not r.error),
+        "get_latency_ms": summary_ms(r.latency for r in gets if not r.error) if gets else None,
+        "completion_latency_ms": summary_ms(completion) if check is not None else None,
+        "errors": dict(errors.most_common()),
+        "drain": {"drained": data.drained, "seconds": _round(data.drain_s)},
+        "phases_s": data.phases,
+        "checks": check.as_json() if check is not None else None,
+        "cpu": {
+            "window_s": _round(data.cpu_window_s),
+            "payments": payments,
+            "total_s": total_cpu,
+            "machine_busy_s": data.machine_busy_s,
+            "outside_bench_s": _outside(data.machine_busy_s, total_cpu),
+            "total_per_payment_s": _div(total_cpu, payments),
+            "by_role_s": roles,
+            "per_payment_s": per_payment,
+            "count_by_role": dict(Counter(p.role for p in data.cpu)),
+            "processes": [asdict(p) for p in data.cpu if p.cpu_s > 0],
+        },
+        "warnings": warnings(data),
+        "switch_log": data.switch_log,
+        "simulator": data.simulator,
+        "sink": data.sink,
+        "timeline": [asdict(b) for b in buckets],
+    }
+
+
+def warnings(data: RunData) -> list[str]:
+    """Things that make the numbers of this run suspect."""
+    out = []
+    cfg = data.config
+    api = sum(1 for p in data.cpu if p.role == "api")
+    if cfg.workers and cfg.target == "switch" and api < cfg.workers:
+        out.append(f"asked for {cfg.workers} api processes (--workers), saw {api}")
+    if not data.drained and data.check is not None:
+        out.append(f"not drained: payments still incomplete after {data.drain_s:.0f} s")
+    sent = sum(1 for r in data.records if r.status >= 0)
+    counted = data.locust.get("requests")
+    if counted is not None and counted != sent:
+        out.append(f"locust counted {counted} requests, the records hold {sent}")
+    return out
+
+
+def _callback_errors(simulator: Mapping[str, Any] | None) -> dict[str, int]:
+    """Simulator callbacks the switch did not answer with a 2xx, as error kinds."""
+    statuses = ((simulator or {}).get("callbacks") or {}).get("statuses") or {}
+    out: dict[str, int] = {}
+    for status, n in statuses.items():
+        if status == "none":
+            out["sim_callback_no_answer"] = n
+        elif not status.startswith("2"):
+            out[f"sim_callback_http_{status}"] = n
+    return out
+
+
+def _outside(machine: float | None, ours: float) -> float | None:
+    return None if machine is None else round(max(0.0, machine - ours), 3)
+
+
+def _div(a: float, b: int | None) -> float | None:
+    return round(a / b, 6) if b else None
+
+
+def _round(x: float) -> float:
+    return round(x, 3)
+
+
+# --- markdown ------------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        text = f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.3g}"
+        return text + unit
+    return f"{value:,}{unit}" if isinstance(value, int) else f"{value}{unit}"
+
+
+def render_markdown(result: Mapping[str, Any], comparison: str = "") -> str:
+    cfg = result["config"]
+    api, done = result["api_latency_ms"], result["completion_latency_ms"] or {}
+    load, cpu = result["load"], result["cpu"]
+    rate_text = f", {cfg['rate']}/s open loop" if cfg.get("rate") else ", closed loop"
+    lines = [
+        f"# Bench {result['scenario']} ({result['target']}) - {result['started_at']}",
+        "",
+        f"{cfg['users']} users, {cfg['duration']:g} s{rate_text}; shards "
+        f"{cfg['shards'] or 'default'}, workers {cfg['workers'] or 'default'}, callback delay "
+        f"{cfg['callback_delay']:g} s, simulator latency {cfg['sim_latency']:g} s; "
+        f"{result['machine'].get('cpus', '?')} CPUs, commit {result['machine'].get('git') or '?'}.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| accepted (payments) | {_fmt(result['accepted'])} |",
+        f"| accepted/s | {_fmt(result['accepted_per_s'])} |",
+        f"| completed | {_fmt(result['completed'])} |",
+        f"| completed/s | {_fmt(result['completed_per_s'])} |",
+        f"| **lost** | **{_fmt(result['lost'])}** |",
+        f"| **duplicated** | **{_fmt(result['duplicated'])}** |",
+        f"| API answer p50 / p95 / p99 | {_fmt(api['p50'], ' ms')} / {_fmt(api['p95'], ' ms')} / "
+        f"{_fmt(api['p99'], ' ms')} |",
+        f"| completion p50 / p95 / p99 | {_fmt(done.get('p50'), ' ms')} / "
+        f"{_fmt(done.get('p95'), ' ms')} / {_fmt(done.get('p99'), ' ms')} |",
+        f"| requests (all kinds) | {_fmt(load['requests'])} ({_fmt(load['requests_per_s'])}/s) |",
+        f"| CPU per payment (all processes) | {cpu_ms_text(cpu['total_per_payment_s'])} |",
+        "",
+        "Completion is from the request to the arrival of the final webhook (Daraja callback for "
+        "the daraja scenario); it includes the simulated customer's callback delay.",
+    ]
+    if result["get_latency_ms"]:
+        g = result["get_latency_ms"]
+        lines.append(f"GET latency p50 / p99: {_fmt(g['p50'], ' ms')} / {_fmt(g['p99'], ' ms')}.")
+    if result.get("phases_s"):
+        lines.append(
+            "Phases (s): " + ", ".join(f"{k} {v:g}" for k, v in result["phases_s"].items()) + "."
+        )
+    lines += [f"\n**Warning: {w}.**" for w in result.get("warnings", [])]
+    lines += ["", "## Errors", ""]
+    errors = result["errors"]
+    lines += [f"- {kind}: {n}" for kind, n in errors.items()] or ["none"]
+    if result["checks"]:
+        c = result["checks"]
+        lines += ["", "## Checks", "", "```", json.dumps(c, indent=2), "```"]
+    lines += ["", "## CPU by process", ""]
+    lines += ["| process | count | CPU s | ms per payment | share |", "|---|---:|---:|---:|---:|"]
+    total = cpu["total_s"] or 1.0
+    counts = cpu.get("count_by_role", {})
+    for role, seconds in cpu["by_role_s"].items():
+        share = 100.0 * seconds / total
+        per = _fmt(_ms(cpu["per_payment_s"][role]))
+        lines.append(f"| {role} | {counts.get(role, '?')} | {seconds:.2f} | {per} | {share:.0f}% |")
+    per_total = _fmt(_ms(cpu["total_per_payment_s"]))
+    lines.append(f"| total | {sum(counts.values())} | {cpu['total_s']:.2f} | {per_total} | |")
+    lines.append(
+        f"\nWindow {cpu['window_s']} s (load and drain) over {cpu['payments']} payments. In "
+        "sandbox mode the Daraja simulator runs inside the api process. Other work on the "
+        f"machine in the window: {_fmt(cpu.get('outside_bench_s'), ' CPU s')}."
+    )
+    log = result.get("switch_log")
+    if log:
+        lines += ["", "## Switch log", "", f"{log['errors']} error and {log['warnings']} warning "
+                  "lines."]  # fmt: skip
+        lines += [f"- {t['level']} x{t['count']}: `{t['message']}`" for t in log["top"]]
+    if result.get("simulator"):
+        lines += ["", "## Simulator", "", f"`{json.dumps(result['simulator'])}`"]
+    if comparison:
+        lines += ["", "## Compared", "", comparison]
+    return "\n".join(lines) + "\n"
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
+
+
+def cpu_ms_text(seconds: float | None) -> str:
+    return _fmt(_ms(seconds), " ms")
+
+
+def write_outputs(
+    result: Mapping[str, Any], out_dir: Path, name: str, comparison: str = ""
+) -> dict[str, Path]:
+    from bench.chart import draw_chart  # matplotlib is slow to import: only when writing
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {ext: out_dir / f"{name}.{ext}" for ext in ("json", "md", "png")}
+    paths["json"].write_text(json.dumps(result, indent=2) + "\n")
+    paths["md"].write_text(render_markdown(result, comparison))
+    draw_chart(result, paths["png"])
+    return paths
+
+
+def headline(result: Mapping[str, Any]) -> Sequence[str]:
+    api = result["api_latency_ms"]
+    done = result["completion_latency_ms"] or {}
+    return [
+        f"accepted {_fmt(result['accepted'])} ({_fmt(result['accepted_per_s'])}/s), "
+        f"completed {_fmt(result['completed'])} ({_fmt(result['completed_per_s'])}/s), "
+        f"lost {_fmt(result['lost'])}, duplicated {_fmt(result['duplicated'])}",
+        f"API p50 {_fmt(api['p50'], ' ms')} p95 {_fmt(api['p95'], ' ms')} p99 "
+        f"{_fmt(api['p99'], ' ms')}; completion p50 {_fmt(done.get('p50'), ' ms')} p99 "
+        f"{_fmt(done.get('p99'), ' ms')}",
+        f"CPU per payment {cpu_ms_text(result['cpu']['total_per_payment_s'])}: "
+        + ", ".join(
+            f"{role} {cpu_ms_text(v)}" for role, v in result["cpu"]["per_payment_s"].items()
+        ),
+        "errors: " + (", ".join(f"{k} {v}" for k, v in result["errors"].items()) or "none"),
+        *(f"WARNING: {w}" for w in result.get("warnings", [])),
+    ]

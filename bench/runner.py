@@ -1,0 +1,377 @@
+"""One bench run, start to finish:
+
+1. start the webhook sink (in this process) and the system under load (child processes);
+2. run locust headless as its own process, printing a progress line from its request records;
+3. wait (bounded) for the accepted payments to complete (final webhook, or Daraja callback);
+4. check that nothing was lost or duplicated (records, sink, MongoDB, the simulator's record);
+5. write ``<out>/<YYYY-MM-DD>-<scenario>.json``, ``.md`` and ``.png``.
+
+Every wait has a deadline; every child is stopped on the way out, also on errors and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pymongo import AsyncMongoClient
+
+from bench.checks import (
+    Accepted,
+    CheckReport,
+    Push,
+    Stored,
+    callback_summary,
+    check,
+    collect_accepted,
+    push_ref,
+)
+from bench.compare import compare_table, load
+from bench.config import RunConfig
+from bench.cpu import CpuMeter
+from bench.loadgen import READY_LINE, STOP_TIMEOUT, locust_totals, start_locust
+from bench.logscan import scan_log
+from bench.procs import REPO_ROOT, Child, ProcessFailed, free_port, log_tail
+from bench.records import Record, RecordTail
+from bench.report import RunData, build_result, headline, result_name, write_outputs
+from bench.sink import Sink
+from bench.stack import Target, fetch_sim_pushes, fetch_sim_stats, start_target
+from bench.stats import percentile
+
+TICK = 1.0
+STARTUP_ALLOWANCE = 60.0  # locust's own start, on top of the run time and its stop timeout
+SETTLE = 1.0  # after the last completion, so a duplicate webhook right behind it is seen too
+DB_TIMEOUT = 120.0
+SIM_SETTLE_TIMEOUT = 15.0  # > the simulator's 10 s callback timeout
+
+
+class Progress:
+    """The live line: requests sent and accepted, last second's latency, completions."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.accepted = 0
+        self.errors = 0
+        self.started = time.monotonic()
+        self.tty = sys.stdout.isatty()
+        self._last_print = 0.0
+        self._recent: list[float] = []
+
+    def add(self, records: list[Record]) -> None:
+        self._recent = sorted(r.latency for r in records if r.status >= 0)
+        for r in records:
+            self.sent += r.status >= 0
+            self.accepted += r.accepted
+            self.errors += bool(r.error)
+
+    def show(self, phase: str, completed: int | None, force: bool = False) -> None:
+        now = time.monotonic()
+        if not (self.tty or force or now - self._last_print >= 5.0):
+            return
+        self._last_print = now
+        elapsed = now - self.started
+        p50, p99 = percentile(self._recent, 50), percentile(self._recent, 99)
+        lat = (
+            f"p50 {p50 * 1000:.0f} ms p99 {p99 * 1000:.0f} ms"
+            if p50 is not None and p99 is not None
+            else "p50 - p99 -"
+        )
+        done = "" if completed is None else f" | completed {completed:,}"
+        line = (
+            f"[{phase} {elapsed:5.0f}s] sent {self.sent:,} ({self.sent / max(elapsed, 1):,.0f}/s) "
+            f"accepted {self.accepted:,} errors {self.errors:,} | {lat}{done}"
+        )
+        if self.tty:
+            print("\r" + line.ljust(110), end="", flush=True)
+        else:
+            print(line, flush=True)
+
+    def end_line(self) -> None:
+        if self.tty:
+            print(flush=True)
+
+
+class Phases:
+    """Wall-clock seconds of each phase of the run."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._at = time.monotonic()
+
+    def done(self, name: str) -> None:
+        now = time.monotonic()
+        self.seconds[name] = round(now - self._at, 2)
+        self._at = now
+
+
+async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
+    started_at = datetime.now().astimezone()
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{cfg.scenario}-"))
+    load_before = os.getloadavg()
+    phases = Phases()
+    sink = Sink()
+    cpu = CpuMeter()
+    target: Target | None = None
+    locust: Child | None = None
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        try:
+            await sink.start(free_port())
+            print(f"bench {cfg.scenario}: starting {cfg.target} (logs in {workdir})", flush=True)
+            target = await start_target(cfg, workdir, sink.url, http)
+            sink.webhook_secret = str(target.merchant.get("webhook_secret") or "")
+            for child in target.children:
+                cpu.add_root(child.pid, "")
+            phases.done("start")
+            locust, records_dir = start_locust(
+                cfg, workdir, target.url, target.token, f"{sink.url}/daraja"
+            )
+            cpu.add_root(locust.pid, "locust")
+            progress = Progress()
+            records = await _load_phase(cfg, locust, target, RecordTail(records_dir), cpu, progress)
+            phases.done("load")
+            accepted, per_key = collect_accepted(records)
+            drained, drain_s = await _drain(cfg, accepted, sink, cpu, progress)
+            simulator = await _settle_simulator(cfg, http, target, cpu)
+            cpu.stop()
+            phases.done("drain")
+            report, callbacks = await _checks(cfg, target, http, accepted, per_key, sink)
+            if simulator is not None and callbacks is not None:
+                simulator["callbacks"] = callbacks
+            locust_stats = locust_totals(locust.log.read_text(errors="replace"))
+            phases.done("checks")
+        finally:
+            if locust is not None:
+                await locust.stop(grace=5)
+            if target is not None:
+                await target.stop()
+            await sink.stop()
+        phases.done("stop")
+    switch_log = workdir / "switch.log"
+    data = RunData(
+        config=cfg,
+        started_at=started_at,
+        records=records,
+        accepted=accepted,
+        arrivals=sink.arrivals,
+        first_final=sink.first_final,
+        check=report,
+        cpu=cpu.results(),
+        cpu_window_s=cpu.window_s,
+        machine_busy_s=cpu.machine_busy_s,
+        drained=drained,
+        drain_s=drain_s,
+        switch_log=scan_log(switch_log.read_text(errors="replace"))
+        if switch_log.exists()
+        else None,
+        simulator=simulator,
+        locust=locust_stats,
+        sink={
+            "arrivals": len(sink.arrivals),
+            "types": dict(sink.types),
+            "bad_signatures": sink.bad_signatures,
+            "malformed": sink.malformed,
+        },
+        machine={
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "git": _git_version(),
+        },
+        phases=phases.seconds,
+    )
+    result = build_result(data)
+    comparison = ""
+    if cfg.baselines:
+        comparison = compare_table([("this run", result), *load(list(cfg.baselines))])
+    paths = write_outputs(result, cfg.out, result_name(cfg, started_at), comparison)
+    if not cfg.keep_logs:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result, paths
+
+
+def _git_version() -> str | None:
+    """The commit the run measured, with ``+dirty`` when the tree has local changes."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sha + ("+dirty" if dirty else "")
+
+
+async def _load_phase(
+    cfg: RunConfig,
+    locust: Child,
+    target: Target,
+    tail: RecordTail,
+    cpu: CpuMeter,
+    progress: Progress,
+) -> list[Record]:
+    records: list[Record] = []
+    deadline = time.monotonic() + cfg.duration + STOP_TIMEOUT + STARTUP_ALLOWANCE
+    window_open = False
+    while locust.running() and time.monotonic() < deadline:
+        await asyncio.sleep(TICK)
+        new = tail.read_new()
+        records.extend(new)
+        progress.add(new)
+        if not window_open and (new or locust.log_contains(READY_LINE)):
+            cpu.start()  # the window opens when locust starts its users, not at its imports
+            window_open = True
+        cpu.sample()
+        for child in target.children:
+            child.remember_tree()
+        progress.show("load", None)
+    if locust.running():
+        print("\nlocust did not finish in time; stopping it", flush=True)
+        await locust.stop(grace=10)
+    records.extend(tail.read_new())
+    progress.end_line()
+    if not window_open:
+        cpu.start()
+    if not records:
+        raise ProcessFailed(
+            f"locust sent nothing (exit code {locust.returncode()}); last lines of "
+            f"{locust.log}:\n{log_tail(locust.log)}"
+        )
+    return records
+
+
+async def _drain(
+    cfg: RunConfig, accepted: dict[str, Accepted], sink: Sink, cpu: CpuMeter, progress: Progress
+) -> tuple[bool, float]:
+    """Wait until every accepted payment has its final webhook (or callback), at most
+    ``drain_timeout`` seconds."""
+    if not cfg.checks_payments:
+        return True, 0.0
+    start = time.monotonic()
+    deadline = start + cfg.drain_timeout
+    pending = sum(1 for pid in accepted if pid not in sink.first_final)
+    while pending and time.monotonic() < deadline:
+        progress.show("drain", len(accepted) - pending)
+        await asyncio.sleep(TICK / 2)
+        cpu.sample()
+        pending = sum(1 for pid in accepted if pid not in sink.first_final)
+    drain_s = time.monotonic() - start
+    await asyncio.sleep(SETTLE)
+    progress.show("drain", len(accepted) - pending, force=True)
+    progress.end_line()
+    return pending == 0, drain_s
+
+
+async def _settle_simulator(
+    cfg: RunConfig, http: aiohttp.ClientSession, target: Target, cpu: CpuMeter
+) -> dict[str, Any] | None:
+    """Wait (bounded) until the simulator has no customer still to act and no callback waiting
+    for the switch's answer, so that stopping the switch cuts nothing short; its counters."""
+    if not target.sim_url:
+        return None
+    deadline = time.monotonic() + SIM_SETTLE_TIMEOUT
+    stats = await _sim_stats(http, target)
+    while stats is not None and time.monotonic() < deadline:
+        if not stats.get("callbacks_in_flight") and not stats.get("pending_customers"):
+            break
+        await asyncio.sleep(TICK / 2)
+        cpu.sample()
+        stats = await _sim_stats(http, target)
+    return stats
+
+
+async def _checks(
+    cfg: RunConfig,
+    target: Target,
+    http: aiohttp.ClientSession,
+    accepted: dict[str, Accepted],
+    per_key: dict[str, set[str]],
+    sink: Sink,
+) -> tuple[CheckReport | None, dict[str, Any] | None]:
+    if not cfg.checks_payments:
+        return None, None
+    stored = await _stored_payments(target) if target.kind == "switch" else None
+    raw = await fetch_sim_pushes(http, target.sim_url)
+    by_checkout = target.kind == "daraja"
+    pushes = [Push(push_ref(p, by_checkout), str(p.get("phone", ""))) for p in raw]
+    return check(accepted, per_key, sink.arrivals, stored, pushes), callback_summary(raw)
+
+
+async def _stored_payments(target: Target) -> list[Stored]:
+    uri = target.mongo_uri()
+    if uri is None:
+        raise ProcessFailed("cannot find the switch's database to check the payments")
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        uri, serverSelectionTimeoutMS=10_000
+    )
+    try:
+        cursor = client[target.db_name]["payments"].find(
+            {"merchant_id": target.merchant["merchant_id"]},
+            {"_id": 1, "idem": 1, "status": 1},
+            batch_size=5000,
+        )
+        docs = await asyncio.wait_for(cursor.to_list(None), DB_TIMEOUT)
+    finally:
+        await client.close()
+    return [Stored(str(d["_id"]), str(d.get("idem", "")), str(d.get("status", ""))) for d in docs]
+
+
+async def _sim_stats(http: aiohttp.ClientSession, target: Target) -> dict[str, Any] | None:
+    if not target.sim_url:
+        return None
+    try:
+        return await fetch_sim_stats(http, target.sim_url)
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+
+
+async def _main(cfg: RunConfig) -> int:
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    result, paths = await run(cfg)
+    print()
+    for line in headline(result):
+        print(line)
+    for path in paths.values():
+        print(f"wrote {path}")
+    failed = bool(result["lost"]) or bool(result["duplicated"])
+    if failed:
+        print("MONEY CHECK FAILED: payments lost or duplicated", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def main(cfg: RunConfig) -> int:
+    import uvloop
+
+    try:
+        return int(uvloop.run(_main(cfg)))
+    except ProcessFailed as exc:
+        print(f"\nbench failed: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\nbench interrupted; everything it started was stopped", file=sys.stderr)
+        return 130
