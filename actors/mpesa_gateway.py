@@ -19,8 +19,10 @@ from datetime import UTC, datetime
 from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
 from connectors.mpesa import (
     AccessToken,
+    B2cOrder,
     DarajaConnector,
     ProviderError,
+    StatusQuery,
     StkAccepted,
     StkPending,
     StkPushOrder,
@@ -29,14 +31,24 @@ from connectors.mpesa import (
 from connectors.transport import Transport
 from switch.breaker import Breaker
 from switch.messages import (
+    B2cOrderMsg,
+    Order,
     ProviderOutcome,
     QueryRequest,
     QueryResult,
+    StatusRequest,
     StkOrder,
     SubmitResult,
 )
 from switch.metrics import PROVIDER_CALLS, PROVIDER_LATENCY
-from switch.outcomes import accepted, answer_lost, from_stk_result, rejected, unavailable
+from switch.outcomes import (
+    accepted,
+    answer_lost,
+    from_stk_result,
+    queued,
+    rejected,
+    unavailable,
+)
 from switch.retry import backoff
 from switch.states import Event
 
@@ -88,9 +100,14 @@ class MpesaGatewayCore:
 
     # --- STK push --------------------------------------------------------------------------
 
-    async def submit(self, orders: list[StkOrder]) -> list[SubmitResult]:
-        outcomes = await asyncio.gather(*(self._submit_one(o) for o in orders))
+    async def submit(self, orders: list[Order]) -> list[SubmitResult]:
+        outcomes = await asyncio.gather(*(self._submit_any(o) for o in orders))
         return [SubmitResult(o.payment_id, out) for o, out in zip(orders, outcomes, strict=True)]
+
+    async def _submit_any(self, order: Order) -> ProviderOutcome:
+        if isinstance(order, B2cOrderMsg):
+            return await self._submit_b2c(order)
+        return await self._submit_one(order)
 
     async def _submit_one(self, order: StkOrder) -> ProviderOutcome:
         wire = StkPushOrder(
@@ -112,6 +129,60 @@ class MpesaGatewayCore:
         if isinstance(parsed, StkAccepted):
             return accepted(parsed.merchant_request_id, parsed.checkout_request_id)
         return parsed
+
+    # --- B2C payouts ----------------------------------------------------------------------
+
+    async def _submit_b2c(self, order: B2cOrderMsg) -> ProviderOutcome:
+        # Our payout id is the OriginatorConversationID: the same on every attempt, so Daraja
+        # refuses a second copy (doc §8) and Transaction Status can find it.
+        wire = B2cOrder(
+            originator_conversation_id=order.payment_id,
+            command_id=order.command,  # type: ignore[arg-type]  # validated by the api
+            amount=order.amount,
+            phone=order.phone,
+            remarks=order.remarks,
+            occasion=order.occasion,
+            result_url=order.result_url,
+            queue_timeout_url=order.timeout_url,
+        )
+
+        def build(token: str) -> HttpRequest:
+            return self.connector.b2c_request(token, wire)
+
+        async with self._slots:
+            return await self._with_retries("b2c", build, self._map_b2c)
+
+    def _map_b2c(self, resp: HttpResponse) -> ProviderOutcome | ProviderError:
+        parsed = self.connector.parse_b2c_ack(resp)
+        if isinstance(parsed, ProviderError):
+            if parsed.kind == "duplicate":
+                # Daraja already has this payout: never resend, learn its fate by status query.
+                return answer_lost(f"{parsed.code} {parsed.message}")
+            return parsed
+        return queued(parsed.conversation_id)
+
+    async def ask_status(self, requests: list[StatusRequest]) -> list[bool]:
+        """Send Transaction Status queries; the answers come to each request's result URL.
+        True when Daraja took the query."""
+        return list(await asyncio.gather(*(self._ask_one(r) for r in requests)))
+
+    async def _ask_one(self, req: StatusRequest) -> bool:
+        query = StatusQuery(
+            result_url=req.result_url,
+            queue_timeout_url=req.timeout_url,
+            original_conversation_id=req.payment_id,
+        )
+
+        def build(token: str) -> HttpRequest:
+            return self.connector.transaction_status_request(token, query)
+
+        def parse(resp: HttpResponse) -> ProviderOutcome | ProviderError:
+            ack = self.connector.parse_initiator_ack(resp)
+            return ack if isinstance(ack, ProviderError) else ProviderOutcome(Event.QUEUED)
+
+        async with self._slots:
+            outcome = await self._with_retries("transaction_status", build, parse)
+        return outcome.event == Event.QUEUED
 
     # --- STK query -------------------------------------------------------------------------
 

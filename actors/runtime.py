@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -28,10 +29,11 @@ from switch.messages import (
     CallbackIn,
     CallbackVerdict,
     CreatePayment,
+    Order,
     QueryRequest,
     QueryResult,
     Reply,
-    StkOrder,
+    StatusRequest,
     SubmitResult,
 )
 from switch.metrics import REGISTRY
@@ -62,6 +64,10 @@ def init_ray(settings: Settings) -> None:
         logging_level=logging.WARNING,
         log_to_driver=True,
     )
+
+
+def _read(path: str | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None
 
 
 def ray_address() -> str:
@@ -105,6 +111,10 @@ class MpesaActor:
             passkey=settings.mpesa_passkey,
             transaction_type=settings.mpesa_transaction_type,
             party_b=settings.mpesa_till,
+            initiator_name=settings.mpesa_initiator_name,
+            initiator_password=settings.mpesa_initiator_password,
+            certificate_pem=_read(settings.mpesa_certificate_file),
+            b2c_shortcode=settings.mpesa_b2c_shortcode,
         )
         self.core = MpesaGatewayCore(
             DarajaConnector(account, timeout=settings.provider_timeout),
@@ -115,8 +125,12 @@ class MpesaActor:
         )
         self.label = mpesa_name(settings)
 
-    async def submit(self, orders: list[StkOrder]) -> list[SubmitResult]:
+    async def submit(self, orders: list[Order]) -> list[SubmitResult]:
         return await self.core.submit(orders)
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def ask_status(self, requests: list[StatusRequest]) -> list[bool]:
+        return await self.core.ask_status(requests)
 
     @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def query(self, requests: list[QueryRequest]) -> list[QueryResult]:
@@ -132,9 +146,14 @@ class RayProviderPort:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    async def submit(self, orders: list[StkOrder]) -> list[SubmitResult]:
+    async def submit(self, orders: list[Order]) -> list[SubmitResult]:
         handle = ray.get_actor(self.name)
         result: list[SubmitResult] = await handle.submit.remote(orders)
+        return result
+
+    async def ask_status(self, requests: list[StatusRequest]) -> list[bool]:
+        handle = ray.get_actor(self.name)
+        result: list[bool] = await handle.ask_status.remote(requests)
         return result
 
     async def query(self, requests: list[QueryRequest]) -> list[QueryResult]:

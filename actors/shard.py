@@ -38,13 +38,16 @@ from switch.ids import payment_id_for
 from switch.ledger import Balances, Entry
 from switch.live import Publisher
 from switch.messages import (
+    B2cOrderMsg,
     CallbackIn,
     CallbackVerdict,
     CreatePayment,
+    Order,
     ProviderOutcome,
     QueryRequest,
     QueryResult,
     Reply,
+    StatusRequest,
     StkOrder,
     SubmitResult,
 )
@@ -55,6 +58,7 @@ from switch.payments import (
     Payment,
     apply,
     from_doc,
+    is_payout,
     new_payment,
     now_utc,
     view,
@@ -70,7 +74,9 @@ MERCHANT_TTL = 60.0
 
 
 class ProviderPort(Protocol):
-    async def submit(self, orders: list[StkOrder]) -> list[SubmitResult]: ...
+    async def submit(self, orders: list[Order]) -> list[SubmitResult]: ...
+
+    async def ask_status(self, requests: list[StatusRequest]) -> list[bool]: ...
 
     async def query(self, requests: list[QueryRequest]) -> list[QueryResult]: ...
 
@@ -113,7 +119,8 @@ class ShardCore:
         self.waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
         self.last_query: dict[str, float] = {}
         self.merchants: dict[str, tuple[float, Endpoint]] = {}
-        self.orders: list[StkOrder] = []
+        self.orders: list[Order] = []
+        self.reserving: dict[str, int] = {}  # merchant -> payout reservations not yet committed
         self.circuit_open_until = 0.0  # learnt from the gateway's answers
         self._orders_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -222,6 +229,13 @@ class ShardCore:
         wait = self.circuit_open_until - time.monotonic()
         if wait > 0:
             return _circuit_open(wait)
+        fee = fee_for(self.settings.fees, req.method, req.amount_minor)
+        entries: list[Entry] = []
+        if is_payout(req.method):
+            short = self._shortfall(req.merchant_id, req.amount_minor + fee)
+            if short is not None:
+                return short
+            entries = [ledger.payout_reserve(req.merchant_id, payment_id, req.amount_minor, fee)]
         payment = new_payment(
             payment_id=payment_id,
             merchant_id=req.merchant_id,
@@ -234,11 +248,12 @@ class ShardCore:
             idem_key=key,
             request_hash=req.request_hash,
             at=now_utc(),
-            fee_minor=fee_for(self.settings.fees, req.method, req.amount_minor),
+            fee_minor=fee,
+            command=req.command,
         )
         entry = IdemEntry(req.request_hash, asyncio.get_running_loop().create_future())
         self.idem[key] = entry
-        result = await self._store_new(payment)
+        result = await self._store_new(payment, entries)
         if result == "duplicate":
             return await self._replay_stored(key, entry, payment_id, req)
         if result != "ok":
@@ -253,14 +268,35 @@ class ShardCore:
         self._queue_order(payment)
         return Reply(202, view(payment))
 
-    async def _store_new(self, payment: Payment) -> str:
-        """Persist before anyone calls a provider: the payment and its ``inflight`` row (so a
-        restart finds it) in one transaction."""
+    async def _store_new(self, payment: Payment, entries: list[Entry]) -> str:
+        """Persist before anyone calls a provider: the payment, its ``inflight`` row (so a
+        restart finds it) and, for a payout, its reservation, in one transaction."""
+        held = sum(e.lines[1].amount for e in entries)  # a reservation's credit to reserved
+        self.reserving[payment.merchant_id] = self.reserving.get(payment.merchant_id, 0) + held
         try:
-            return await self.writer.insert(payment)
+            return await self.writer.insert(payment, entries)
         except Exception:
             log.exception("storing payment %s failed", payment.id)
             return "error"
+        finally:
+            self.reserving[payment.merchant_id] -= held
+
+    def _shortfall(self, merchant_id: str, total: int) -> Reply | None:
+        """A payout may not take the balance below zero: committed balance, less reservations
+        still being committed. None when the money is there."""
+        left = self.balances.of(ledger.available(merchant_id)) - self.reserving.get(merchant_id, 0)
+        if left >= total:
+            return None
+        reply = error_reply(
+            422,
+            "insufficient_balance",
+            f"the payout needs {format_minor(total)} (amount plus fee) and "
+            f"{format_minor(max(left, 0))} is available; nothing was sent",
+        )
+        reply.body["error"]["details"] = [
+            {"field": "amount", "reason": "more than the available balance, fee included"}
+        ]
+        return reply
 
     async def _replay(self, entry: IdemEntry, payment_id: str, req: CreatePayment) -> Reply:
         if decide(entry.request_hash, req.request_hash) == Decision.CONFLICT:
@@ -357,19 +393,34 @@ class ShardCore:
 
     # --- provider hand-off -----------------------------------------------------------------
 
-    def _queue_order(self, payment: Payment) -> None:
-        token = callback_token(self.secret_key, payment.id)
+    def _callback_url(self, kind: str, payment_id: str) -> str:
+        token = callback_token(self.secret_key, payment_id)
         base = self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
-        self.orders.append(
-            StkOrder(
+        return f"{base}/callbacks/{kind}/{payment_id}/{token}"
+
+    def _queue_order(self, payment: Payment) -> None:
+        order: Order
+        if is_payout(payment.method):
+            order = B2cOrderMsg(
+                payment_id=payment.id,
+                amount=to_whole_shillings(payment.amount_minor),
+                phone=payment.phone,
+                command=payment.command or "BusinessPayment",
+                remarks=payment.description,
+                occasion=payment.reference,
+                result_url=self._callback_url("b2c/result", payment.id),
+                timeout_url=self._callback_url("b2c/timeout", payment.id),
+            )
+        else:
+            order = StkOrder(
                 payment_id=payment.id,
                 amount=to_whole_shillings(payment.amount_minor),
                 phone=payment.phone,
                 account_reference=payment.reference,
                 description=payment.description,
-                callback_url=f"{base}/callbacks/stk/{payment.id}/{token}",
+                callback_url=self._callback_url("stk", payment.id),
             )
-        )
+        self.orders.append(order)
         self._orders_event.set()
 
     async def _order_loop(self) -> None:
@@ -381,7 +432,7 @@ class ShardCore:
             if batch:
                 self._spawn(self._submit(batch))
 
-    async def _submit(self, orders: list[StkOrder]) -> None:
+    async def _submit(self, orders: list[Order]) -> None:
         try:
             results = await self.provider.submit(orders)
         except Exception:
@@ -417,8 +468,11 @@ class ShardCore:
         return True
 
     def _postings(self, before: Payment, after: Payment) -> list[Entry]:
-        """The money a transition moves: a collection that succeeds credits the merchant, net of
-        the fee. Written in the same transaction as the transition."""
+        """The money a transition moves, written in the same transaction as the transition: a
+        collection that succeeds credits the merchant net of the fee; a payout that succeeds
+        spends its reservation, one that fails releases it."""
+        if is_payout(after.method):
+            return self._payout_postings(after)
         if after.state == State.SUCCEEDED and before.state != State.SUCCEEDED:
             return [
                 ledger.collection(
@@ -432,6 +486,17 @@ class ShardCore:
             ]
         return []
 
+    def _payout_postings(self, p: Payment) -> list[Entry]:
+        if p.state == State.SUCCEEDED:
+            return [
+                ledger.payout_settle(
+                    p.merchant_id, p.id, p.amount_minor, p.fee_minor, "mpesa", self.shard
+                )
+            ]
+        if p.state in (State.DECLINED, State.REJECTED):
+            return [ledger.payout_release(p.merchant_id, p.id, p.amount_minor, p.fee_minor)]
+        return []
+
     async def apply_callbacks(self, items: list[CallbackIn]) -> list[CallbackVerdict]:
         return list(await asyncio.gather(*(self._callback(i) for i in items)))
 
@@ -443,12 +508,25 @@ class ShardCore:
         if problem:
             log.warning("callback for %s refused: %s", payment.id, problem)
             return "mismatch"
-        if item.outcome.event is None:
+        outcome = self._payout_not_found(payment, item)
+        if outcome.event is None:
+            if is_payout(payment.method):
+                self.last_query.pop(payment.id, None)  # no answer yet: ask again next sweep
             return "pending"
-        if not self._apply_outcome(payment, item.outcome, "callback"):
+        if not self._apply_outcome(payment, outcome, "callback"):
             return "duplicate"
         await self._persisted(self.payments[payment.id])
         return "applied"
+
+    def _payout_not_found(self, payment: Payment, item: CallbackIn) -> ProviderOutcome:
+        """M-Pesa has no record of a payout: a failure only once it cannot still be queued."""
+        if not item.not_found:
+            return item.outcome
+        age = time.time() - payment.created_at.timestamp()
+        if age < self.settings.payout_not_found_after:
+            return ProviderOutcome(None)
+        message = "M-Pesa has no record of this payout; no money moved."
+        return ProviderOutcome(Event.DECLINE, failure=Failure("declined", message))
 
     # --- persistence -----------------------------------------------------------------------
 
@@ -543,13 +621,19 @@ class ShardCore:
                 log.exception("sweep failed")
 
     async def sweep(self) -> None:
-        """Query payments in flight past ``stk_query_after``; expire those past
-        ``stk_expire_after`` that the provider still has no answer for."""
+        """Query collections in flight past ``stk_query_after``; expire those past
+        ``stk_expire_after`` that the provider still has no answer for. Payouts are asked
+        about with Transaction Status and never expire: money may have moved."""
         now = time.time()
         to_query: list[QueryRequest] = []
+        to_ask: list[StatusRequest] = []
         for pid in list(self.in_flight):
             payment = self.payments[pid]
             age = now - payment.created_at.timestamp()
+            if is_payout(payment.method):
+                if self._status_due(payment, age, now):
+                    to_ask.append(self._status_request(pid))
+                continue
             checkout = payment.provider.checkout_request_id
             if checkout and age >= self.settings.stk_query_after:
                 if now - self.last_query.get(pid, 0) >= self._query_gap():
@@ -558,6 +642,28 @@ class ShardCore:
                 self._expire(payment, "outcome_unknown")
         if to_query:
             await self._query(to_query, now)
+        if to_ask:
+            await self._ask_status(to_ask, now)
+
+    def _status_due(self, payment: Payment, age: float, now: float) -> bool:
+        waiting = payment.state in (State.UNKNOWN, State.AWAITING_RESULT)
+        recent = now - self.last_query.get(payment.id, 0) < self._query_gap()
+        return waiting and age >= self.settings.stk_query_after and not recent
+
+    def _status_request(self, payment_id: str) -> StatusRequest:
+        return StatusRequest(
+            payment_id,
+            self._callback_url("b2c/status", payment_id),
+            self._callback_url("b2c/timeout", payment_id),
+        )
+
+    async def _ask_status(self, requests: list[StatusRequest], now: float) -> None:
+        for r in requests:
+            self.last_query[r.payment_id] = now
+        try:
+            await self.provider.ask_status(requests)
+        except Exception:
+            log.exception("Transaction Status queries failed; will ask again")
 
     def _query_gap(self) -> float:
         return max(self.settings.sweep_interval, self.settings.stk_query_after / 4)
@@ -598,6 +704,8 @@ class ShardCore:
 
 def _mismatch(payment: Payment, item: CallbackIn) -> str | None:
     """Why a callback cannot belong to this payment, or None when it fits."""
+    if item.originator_conversation_id and item.originator_conversation_id != payment.id:
+        return "OriginatorConversationID differs"
     stored = payment.provider.checkout_request_id
     if stored and item.checkout_request_id and stored != item.checkout_request_id:
         return "CheckoutRequestID differs"

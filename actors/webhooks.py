@@ -55,7 +55,7 @@ def event_body(payment: Payment, entry: HistoryEntry) -> dict[str, Any]:
     data = view(payment, upto_seq=entry.seq)
     return {
         "id": event_id(payment.id, entry.seq),
-        "type": f"payment.{data['status']}",
+        "type": f"{data['object']}.{data['status']}",
         "created_at": iso(entry.at),
         "data": data,
     }

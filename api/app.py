@@ -50,6 +50,8 @@ def create_app(state: AppState) -> web.Application:
     app.router.add_get("/v1/payments/{payment_id}/events", live.payment_events)
     app.router.add_get("/v1/events", live.merchant_events)
     app.router.add_get("/v1/balance", payments.get_balance)
-    app.router.add_post("/callbacks/stk/{payment_id}/{token}", callbacks.stk_callback)
+    app.router.add_post("/v1/payouts", payments.create_payout)
+    app.router.add_get("/v1/payouts/{payment_id}", payments.get_payout)
+    callbacks.add_routes(app)
     ops.add_routes(app)
     return app

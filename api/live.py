@@ -40,7 +40,7 @@ async def _read(state: AppState, merchant_id: str, payment_id: str) -> dict[str,
 def _frame(payment: dict[str, Any]) -> bytes:
     """A snapshot as an event; its id names the payment and status (webhook ids need the
     history sequence, which a snapshot does not carry)."""
-    kind = f"payment.{payment['status']}"
+    kind = f"{payment['object']}.{payment['status']}"
     event_id = f"{payment['id']}.{payment['status']}"
     body = {"id": event_id, "type": kind, "data": payment}
     return _sse(kind, event_id, orjson.dumps(body))

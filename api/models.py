@@ -81,10 +81,63 @@ class PaymentCreate(BaseModel):
         return parse_whole_shillings(self.amount)
 
 
+# B2C limits (../shared/providers/mpesa-daraja.md §8).
+B2C_MIN_MINOR = 10 * 100
+B2C_MAX_MINOR = 250_000 * 100
+
+
+class PayoutCreate(BaseModel):
+    """Send money to a phone. The amount plus the fee is reserved from your balance first; a
+    payout that would take the balance below zero is refused and nothing is sent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["mpesa_b2c"] = Field(description="`mpesa_b2c`: M-Pesa B2C to a phone.")
+    amount: StrictStr = Field(description="Whole shillings, 10 to 250000.", examples=["500"])
+    currency: Literal["KES"]
+    phone: StrictStr = Field(description="Recipient: a Safaricom number, any Kenyan form.")
+    command: Literal["BusinessPayment", "SalaryPayment", "PromotionPayment"] = Field(
+        "BusinessPayment", description="Daraja's CommandID for the payout."
+    )
+    reference: Annotated[str, Field(pattern=r"^[A-Za-z0-9 _.-]{1,100}$")] = Field(
+        description="Your reference (sent as Daraja's Occasion).", examples=["SAL-2026-11"]
+    )
+    remarks: Annotated[str, Field(min_length=2, max_length=100)] | None = Field(
+        None, description="2 to 100 characters (Daraja's Remarks); defaults to the reference."
+    )
+    metadata: dict[Annotated[str, Field(max_length=40)], MetadataValue] = Field(
+        default_factory=dict, max_length=20
+    )
+
+    @field_validator("amount")
+    @classmethod
+    def _amount(cls, value: str) -> str:
+        minor = parse_whole_shillings(value)
+        if not B2C_MIN_MINOR <= minor <= B2C_MAX_MINOR:
+            raise ValueError("must be between 10 and 250000 shillings")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return normalise_msisdn(value)
+
+    @model_validator(mode="after")
+    def _operator(self) -> PayoutCreate:
+        if operator_of(self.phone) != "safaricom":
+            raise ValueError("phone: must be a Safaricom number for mpesa_b2c")
+        return self
+
+    @property
+    def amount_minor(self) -> int:
+        return parse_whole_shillings(self.amount)
+
+
 class ProviderInfo(BaseModel):
     name: Literal["mpesa"]
-    merchant_request_id: str | None
-    checkout_request_id: str | None
+    merchant_request_id: str | None = Field(None, description="STK Push only.")
+    checkout_request_id: str | None = Field(None, description="STK Push only.")
+    conversation_id: str | None = Field(None, description="Payouts only.")
     receipt: str | None = Field(description="M-Pesa receipt number once paid.")
     result_code: str | None = Field(description="The provider's result code, as sent.")
 
@@ -93,6 +146,13 @@ class FailureInfo(BaseModel):
     code: Literal["declined", "rejected", "provider_unavailable", "timeout", "outcome_unknown"]
     message: str = Field(description="Plain words for your support team.")
     provider_code: str | None
+
+
+class Balance(BaseModel):
+    object: Literal["balance"]
+    currency: Literal["KES"]
+    available: str = Field(description="Spendable: collections net of fees, less payouts.")
+    reserved: str = Field(description="Held for payouts in flight.")
 
 
 class HistoryItem(BaseModel):
@@ -107,10 +167,32 @@ class Payment(BaseModel):
     status: Literal["pending", "processing", "succeeded", "failed", "expired"]
     method: Literal["mpesa_stk"]
     amount: str
+    fee: str = Field(description="The switch's fee, deducted from the amount credited to you.")
     currency: Literal["KES"]
     phone: str = Field(description="Masked, e.g. 2547******78.")
     reference: str
     description: str
+    metadata: dict[str, MetadataValue]
+    created_at: str
+    updated_at: str
+    provider: ProviderInfo
+    failure: FailureInfo | None
+    history: list[HistoryItem]
+
+
+class Payout(BaseModel):
+    id: str
+    object: Literal["payout"]
+    status: Literal["pending", "processing", "succeeded", "failed"]
+    method: Literal["mpesa_b2c"]
+    amount: str
+    fee: str = Field(description="Charged on top of the amount.")
+    currency: Literal["KES"]
+    phone: str
+    command: str
+    reference: str
+    description: str = Field(description="The remarks sent to M-Pesa.")
+    recipient_name: str | None = Field(description="The recipient's registered name, once paid.")
     metadata: dict[str, MetadataValue]
     created_at: str
     updated_at: str
@@ -156,6 +238,9 @@ class WebhookEvent(BaseModel):
         "payment.succeeded",
         "payment.failed",
         "payment.expired",
+        "payout.processing",
+        "payout.succeeded",
+        "payout.failed",
     ]
     created_at: str
-    data: Payment
+    data: Payment | Payout

@@ -10,10 +10,13 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.models import (
+    Balance,
     Error,
     OAuthError,
     Payment,
     PaymentCreate,
+    Payout,
+    PayoutCreate,
     TokenResponse,
     WebhookEvent,
 )
@@ -116,6 +119,41 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _json("Payment", "The payment"), **_errors(401, 404, 503)},
             }
         },
+        "/v1/payouts": {
+            "post": {
+                "summary": "Pay out to a phone (M-Pesa B2C); amount plus fee reserved first",
+                "parameters": [IDEMPOTENCY_HEADER],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("PayoutCreate")}},
+                },
+                "responses": {
+                    "202": _json("Payout", "Reserved and stored; M-Pesa is being asked"),
+                    "422": _json("Error", "Invalid fields, or insufficient_balance"),
+                    **_errors(400, 401, 409, 503),
+                },
+            }
+        },
+        "/v1/payouts/{payment_id}": {
+            "get": {
+                "summary": "Get a payout",
+                "parameters": [
+                    {
+                        "name": "payment_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {"200": _json("Payout", "The payout"), **_errors(401, 404, 503)},
+            }
+        },
+        "/v1/balance": {
+            "get": {
+                "summary": "Your balance: available and reserved",
+                "responses": {"200": _json("Balance", "The balance"), **_errors(401, 503)},
+            }
+        },
         "/v1/payments/{payment_id}/events": {
             "get": {
                 "summary": "Follow a payment live (Server-Sent Events until its final status)",
@@ -150,6 +188,9 @@ def _paths() -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     models: list[type[BaseModel]] = [
         PaymentCreate,
+        PayoutCreate,
+        Payout,
+        Balance,
         Payment,
         Error,
         TokenResponse,
@@ -157,7 +198,10 @@ def openapi_document() -> dict[str, Any]:
         WebhookEvent,
     ]
     _, schemas = models_json_schema(
-        [(m, "validation" if m is PaymentCreate else "serialization") for m in models],
+        [
+            (m, "validation" if m in (PaymentCreate, PayoutCreate) else "serialization")
+            for m in models
+        ],
         ref_template=REF,
     )
     return {

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api.auth import CLAIMS
 from api.errors import error_response, json_response, validation_details
-from api.models import PaymentCreate
-from api.state import STATE, AppState
+from api.models import PaymentCreate, PayoutCreate
+from api.state import STATE
 from switch.errors import Unavailable
 from switch.idempotency import check_key, request_hash
 from switch.ids import shard_of
 from switch.messages import CreatePayment, Reply
 
 log = logging.getLogger(__name__)
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def _reply(reply: Reply) -> web.Response:
@@ -25,13 +27,15 @@ def _reply(reply: Reply) -> web.Response:
     if reply.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(reply.retry_after)))
     if reply.status in (200, 202) and "id" in reply.body:
-        headers["Location"] = f"/v1/payments/{reply.body['id']}"
+        collection = "payouts" if reply.body.get("object") == "payout" else "payments"
+        headers["Location"] = f"/v1/{collection}/{reply.body['id']}"
     return json_response(reply.body, reply.status, headers)
 
 
-async def create_payment(request: web.Request) -> web.Response:
-    state: AppState = request.app[STATE]
-    claims = request[CLAIMS]
+async def _validated(
+    request: web.Request, model: type[Model]
+) -> tuple[str, dict[str, Any], Model] | web.Response:
+    """The Idempotency-Key, the raw body and the validated model, or the error answer."""
     key = request.headers.get("Idempotency-Key")
     problem = check_key(key)
     if problem or key is None:
@@ -43,24 +47,16 @@ async def create_payment(request: web.Request) -> web.Response:
     if not isinstance(raw, dict):
         return error_response(400, "invalid_json", "the body must be a JSON object")
     try:
-        body = PaymentCreate.model_validate(raw)
+        return key, raw, model.model_validate(raw)
     except ValidationError as exc:
         return error_response(
             422, "validation_failed", "the request has invalid fields", validation_details(exc)
         )
-    # The hash covers the request as the client sent it, so a retry with any change is a 409.
-    command = CreatePayment(
-        merchant_id=claims.merchant_id,
-        idem_key=key,
-        request_hash=request_hash(raw),
-        method=body.method,
-        amount_minor=body.amount_minor,
-        phone=body.phone,
-        reference=body.reference,
-        description=body.description or body.reference[:13],
-        metadata=dict(body.metadata),
-    )
-    shard = state.router.shard_of_merchant(claims.merchant_id)
+
+
+async def _create(request: web.Request, command: CreatePayment) -> web.Response:
+    state = request.app[STATE]
+    shard = state.router.shard_of_merchant(command.merchant_id)
     try:
         reply = await state.router.creates[shard].call(command)
     except Exception as exc:
@@ -69,18 +65,73 @@ async def create_payment(request: web.Request) -> web.Response:
     return _reply(reply)
 
 
-async def get_payment(request: web.Request) -> web.Response:
-    state: AppState = request.app[STATE]
-    claims = request[CLAIMS]
-    payment_id = request.match_info["payment_id"]
-    shard = shard_of(payment_id)
+async def create_payment(request: web.Request) -> web.Response:
+    checked = await _validated(request, PaymentCreate)
+    if isinstance(checked, web.Response):
+        return checked
+    key, raw, body = checked
+    # The hash covers the request as the client sent it, so a retry with any change is a 409.
+    return await _create(
+        request,
+        CreatePayment(
+            merchant_id=request[CLAIMS].merchant_id,
+            idem_key=key,
+            request_hash=request_hash(raw),
+            method=body.method,
+            amount_minor=body.amount_minor,
+            phone=body.phone,
+            reference=body.reference,
+            description=body.description or body.reference[:13],
+            metadata=dict(body.metadata),
+        ),
+    )
+
+
+async def create_payout(request: web.Request) -> web.Response:
+    checked = await _validated(request, PayoutCreate)
+    if isinstance(checked, web.Response):
+        return checked
+    key, raw, body = checked
+    return await _create(
+        request,
+        CreatePayment(
+            merchant_id=request[CLAIMS].merchant_id,
+            idem_key=key,
+            request_hash=request_hash(raw),
+            method=body.method,
+            amount_minor=body.amount_minor,
+            phone=body.phone,
+            reference=body.reference,
+            description=body.remarks or body.reference[:100],
+            metadata=dict(body.metadata),
+            command=body.command,
+        ),
+    )
+
+
+async def _read(request: web.Request, kind: str) -> web.Response:
+    """GET a payment or a payout; the other kind's id is a 404 here."""
+    state = request.app[STATE]
+    object_id = request.match_info["payment_id"]
+    shard = shard_of(object_id)
+    missing = error_response(404, "not_found", f"no {kind} {object_id}")
     if shard is None or shard >= state.router.count:
-        return error_response(404, "not_found", f"no payment {payment_id}")
+        return missing
     try:
-        reply = await state.router.gets[shard].call((claims.merchant_id, payment_id))
+        reply = await state.router.gets[shard].call((request[CLAIMS].merchant_id, object_id))
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry") from exc
+    if reply.status == 200 and reply.body.get("object") != kind:
+        return missing
     return _reply(reply)
+
+
+async def get_payment(request: web.Request) -> web.Response:
+    return await _read(request, "payment")
+
+
+async def get_payout(request: web.Request) -> web.Response:
+    return await _read(request, "payout")
 
 
 async def get_balance(request: web.Request) -> web.Response:

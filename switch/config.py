@@ -51,6 +51,13 @@ class Settings(BaseModel):
         "CustomerPayBillOnline"
     )
     mpesa_till: str | None = Field(None, pattern=r"^[0-9]{5,8}$")
+    # Initiator APIs (B2C, Transaction Status, Reversal, Account Balance): the M-Pesa portal API
+    # operator, and Safaricom's certificate to encrypt its password with.
+    mpesa_initiator_name: str | None = None
+    mpesa_initiator_password: str | None = None
+    mpesa_certificate_file: str | None = None
+    mpesa_b2c_shortcode: str | None = Field(None, pattern=r"^[0-9]{5,7}$")
+    payout_not_found_after: float = Field(600.0, gt=0)
     provider_timeout: float = Field(10.0, gt=0, le=120)
     provider_concurrency: int = Field(64, ge=1, le=4096)
     provider_retries: int = Field(3, ge=0, le=10)
@@ -76,7 +83,13 @@ class Settings(BaseModel):
 # Variable names that do not follow the SWITCH_<FIELD> rule.
 _ALIASES = {"mongodb_uri": "MONGODB_URI", "redis_url": "REDIS_URL", "ray_address": "RAY_ADDRESS"}
 _JSON_FIELDS = {"fees"}
-_SECRET_FIELDS = {"secret_key", "mpesa_consumer_secret", "mpesa_passkey", "mongodb_uri"}
+_SECRET_FIELDS = {
+    "secret_key",
+    "mpesa_consumer_secret",
+    "mpesa_passkey",
+    "mpesa_initiator_password",
+    "mongodb_uri",
+}
 
 
 def env_name(field: str) -> str:

@@ -11,6 +11,9 @@ from switch.states import Event
 
 @dataclass(frozen=True, slots=True)
 class CreatePayment:
+    """A collection (``mpesa_stk``) or a payout (``mpesa_b2c``: ``description`` holds the remarks
+    and ``command`` the B2C CommandID)."""
+
     merchant_id: str
     idem_key: str
     request_hash: str
@@ -20,6 +23,7 @@ class CreatePayment:
     reference: str
     description: str
     metadata: dict[str, Any]
+    command: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,31 @@ class StkOrder:
     account_reference: str
     description: str
     callback_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class B2cOrderMsg:
+    payment_id: str
+    amount: int  # whole shillings
+    phone: str
+    command: str
+    remarks: str
+    occasion: str | None
+    result_url: str
+    timeout_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRequest:
+    """Ask Transaction Status about a payout (by our OriginatorConversationID); the answer comes
+    to ``result_url``."""
+
+    payment_id: str
+    result_url: str
+    timeout_url: str
+
+
+Order = StkOrder | B2cOrderMsg
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +106,10 @@ class CallbackIn:
     payment_id: str
     outcome: ProviderOutcome
     checkout_request_id: str | None
+    # Transaction Status answered "no such transaction": a failure only for a payout old enough
+    # that it cannot still be queued (the shard decides; it knows the age).
+    not_found: bool = False
+    originator_conversation_id: str | None = None
 
 
 CallbackVerdict = Literal["applied", "duplicate", "mismatch", "unknown_payment", "pending"]

@@ -4,12 +4,17 @@ answer, a callback and a status query map the same way."""
 
 from __future__ import annotations
 
-from connectors.mpesa import StkResult
+from connectors.mpesa import B2cResult, StkResult, TransactionStatusResult
 from switch.messages import ProviderOutcome
 from switch.payments import Failure, ProviderRefs
 from switch.states import Event
 
 _EVENTS = {"succeeded": Event.SUCCEED, "failed": Event.DECLINE, "expired": Event.EXPIRE}
+
+
+def queued(conversation_id: str) -> ProviderOutcome:
+    """A payout the provider took; its result follows by callback."""
+    return ProviderOutcome(Event.QUEUED, refs=ProviderRefs(conversation_id=conversation_id))
 
 
 def accepted(merchant_request_id: str, checkout_request_id: str) -> ProviderOutcome:
@@ -52,3 +57,37 @@ def from_stk_result(result: StkResult) -> ProviderOutcome:
         failure = Failure("timeout", result.message, result.result_code)
     amount = result.amount * 100 if result.amount is not None else None
     return ProviderOutcome(event, refs, failure, amount, result.phone)
+
+
+def from_b2c_result(result: B2cResult) -> ProviderOutcome:
+    """A B2C result callback. Only an explicit success or failure settles the payout."""
+    event = _EVENTS.get(result.outcome)
+    if event == Event.EXPIRE:
+        event = None  # a payout is never expired by a code: ask Transaction Status instead
+    refs = ProviderRefs(
+        conversation_id=result.conversation_id or None,
+        receipt=result.receipt,
+        result_code=result.result_code,
+        result_desc=result.result_desc,
+        receiver_name=result.receiver_name,
+    )
+    failure = (
+        Failure("declined", result.message, result.result_code) if event == Event.DECLINE else None
+    )
+    return ProviderOutcome(event, refs, failure, result.amount_cents, result.receiver_phone)
+
+
+def from_status_result(result: TransactionStatusResult) -> ProviderOutcome:
+    """A Transaction Status answer about a payout: ``found`` carries the original's outcome;
+    anything else says nothing yet (``not_found`` is judged by the shard, which knows the age)."""
+    if result.lookup != "found" or result.outcome not in ("succeeded", "failed"):
+        return ProviderOutcome(None)
+    event = _EVENTS[result.outcome]
+    refs = ProviderRefs(
+        receipt=result.receipt if event == Event.SUCCEED else None,
+        result_code=result.result_code,
+        result_desc=result.status,
+    )
+    declined = event == Event.DECLINE
+    failure = Failure("declined", result.message, result.result_code) if declined else None
+    return ProviderOutcome(event, refs, failure, result.amount_cents)

@@ -21,6 +21,8 @@ class ProviderRefs:
     result_code: str | None = None
     result_desc: str | None = None
     transaction_date: str | None = None
+    conversation_id: str | None = None  # initiator APIs (B2C)
+    receiver_name: str | None = None  # the payout recipient's registered name
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class Payment:
     version: int = 1
     notified_seq: int = 0  # highest history seq whose webhook is delivered (or abandoned)
     fee_minor: int = 0  # the switch's fee: out of the amount (collections), on top (payouts)
+    command: str | None = None  # payouts: the B2C CommandID
 
     @property
     def status(self) -> Status:
@@ -94,6 +97,7 @@ def new_payment(
     request_hash: str,
     at: datetime,
     fee_minor: int = 0,
+    command: str | None = None,
 ) -> Payment:
     created = HistoryEntry(1, at, "create", None, State.SUBMITTING, "api", False)
     return Payment(
@@ -113,6 +117,7 @@ def new_payment(
         updated_at=at,
         history=(created,),
         fee_minor=fee_minor,
+        command=command,
     )
 
 
@@ -179,6 +184,7 @@ def to_doc(p: Payment, shard: int) -> dict[str, Any]:
         "method": p.method,
         "amount_minor": p.amount_minor,
         "fee_minor": p.fee_minor,
+        "command": p.command,
         "currency": p.currency,
         "phone": p.phone,
         "reference": p.reference,
@@ -237,6 +243,7 @@ def from_doc(doc: dict[str, Any]) -> Payment:
         version=doc.get("version", 1),
         notified_seq=doc.get("notified_seq", 0),
         fee_minor=doc.get("fee_minor", 0),
+        command=doc.get("command"),
     )
 
 
@@ -251,6 +258,13 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+PAYOUT_METHODS = frozenset({"mpesa_b2c"})
+
+
+def is_payout(method: str) -> bool:
+    return method in PAYOUT_METHODS
+
+
 def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
     """The payment object of the public API (phone masked); with ``upto_seq``, the payment as it
     was right after that history entry (what a webhook for that entry shows)."""
@@ -261,9 +275,17 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
     for h in entries:
         refs.update(h.detail.get("provider", {}))
     failure = last.detail.get("failure") if state in _FAILURE_STATES else None
-    return {
+    provider: dict[str, Any] = {"name": "mpesa"}
+    if is_payout(p.method):
+        provider["conversation_id"] = refs.get("conversation_id")
+    else:
+        provider["merchant_request_id"] = refs.get("merchant_request_id")
+        provider["checkout_request_id"] = refs.get("checkout_request_id")
+    provider["receipt"] = refs.get("receipt")
+    provider["result_code"] = refs.get("result_code")
+    body: dict[str, Any] = {
         "id": p.id,
-        "object": "payment",
+        "object": "payout" if is_payout(p.method) else "payment",
         "status": status_of(state).value,
         "method": p.method,
         "amount": format_minor(p.amount_minor),
@@ -275,13 +297,7 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
         "metadata": p.metadata,
         "created_at": iso(p.created_at),
         "updated_at": iso(last.at),
-        "provider": {
-            "name": "mpesa",
-            "merchant_request_id": refs.get("merchant_request_id"),
-            "checkout_request_id": refs.get("checkout_request_id"),
-            "receipt": refs.get("receipt"),
-            "result_code": refs.get("result_code"),
-        },
+        "provider": provider,
         "failure": failure,
         "history": [
             {"at": iso(h.at), "status": status_of(State(h.to_state)).value, "state": h.to_state}
@@ -289,3 +305,7 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
             if h.status_changed or h.seq == 1
         ],
     }
+    if is_payout(p.method):
+        body["command"] = p.command
+        body["recipient_name"] = refs.get("receiver_name")
+    return body

@@ -20,6 +20,7 @@ from api.app import create_app
 from api.state import AppState
 from connectors.mpesa.simulator import SimConfig
 from connectors.mpesa.simulator import create_app as create_daraja_sim
+from connectors.mpesa.simulator.sandbox import CERT_PATH as SANDBOX_CERT_PATH
 from switch.config import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, Settings
 from switch.live import Hub
 from switch.storage.embedded import EmbeddedMongo
@@ -97,6 +98,10 @@ class Stack:
             mpesa_consumer_secret=config.consumer_secret,
             mpesa_shortcode=SANDBOX_SHORTCODE,
             mpesa_passkey=SANDBOX_PASSKEY,
+            mpesa_initiator_name=config.initiator_name,
+            mpesa_initiator_password=config.initiator_password,
+            mpesa_certificate_file=str(SANDBOX_CERT_PATH),
+            mpesa_b2c_shortcode=config.b2c_shortcode,
         )
 
     async def _serve(self, app: web.Application, host: str, port: int) -> int:

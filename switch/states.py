@@ -4,9 +4,14 @@ Fine internal states map to the few external ones a merchant sees (Mojaloop's ha
 one-line meaning. The table is data, in one place (h11's habit).
 
     (create) --> submitting --accepted--> awaiting_customer --succeed--> succeeded
-                     |   \\--rejected--> rejected              \\--decline--> declined
-                     |    \\-answer_lost-> unknown --...          \\--expire--> expired
+                     |   \\--queued--> awaiting_result        \\--decline--> declined
+                     |   \\--rejected--> rejected              \\--expire--> expired
+                     |    \\-answer_lost-> unknown --...
                      \\--succeed/decline/expire (a callback can overtake the answer)
+
+Collections wait for the customer (STK prompt); payouts wait for the provider's result. A payout
+never expires on the switch's own clock: money may have moved, so only the provider's answer (a
+result callback or Transaction Status) settles it.
 
 A payment is inserted directly as ``submitting``: the insert is the "persist before you call"
 write, and a restarted shard treats ``submitting`` as "may have been sent" (never resent blind).
@@ -22,6 +27,7 @@ class State(StrEnum):
     SUBMITTING = "submitting"
     UNKNOWN = "unknown"
     AWAITING_CUSTOMER = "awaiting_customer"
+    AWAITING_RESULT = "awaiting_result"
     SUCCEEDED = "succeeded"
     DECLINED = "declined"
     REJECTED = "rejected"
@@ -40,6 +46,7 @@ class Status(StrEnum):
 
 class Event(StrEnum):
     ACCEPTED = "accepted"  # the provider took the request (customer prompted)
+    QUEUED = "queued"  # the provider took a payout; its result will follow
     REJECTED = "rejected"  # the provider refused it synchronously: nothing happened
     ANSWER_LOST = "answer_lost"  # sent, or maybe sent, but no answer: outcome unknown
     SUCCEED = "succeed"  # final success from a callback or a status query
@@ -51,16 +58,18 @@ MEANING: dict[State, tuple[Status, str]] = {
     State.SUBMITTING: (Status.PENDING, "stored; the request to the provider is being sent"),
     State.UNKNOWN: (Status.PROCESSING, "sent, answer lost; waiting for the callback or a query"),
     State.AWAITING_CUSTOMER: (Status.PROCESSING, "provider accepted; the customer is prompted"),
+    State.AWAITING_RESULT: (Status.PROCESSING, "provider accepted the payout; result to follow"),
     State.SUCCEEDED: (Status.SUCCEEDED, "money moved; the provider's receipt is recorded"),
     State.DECLINED: (Status.FAILED, "the customer or the provider declined the payment"),
     State.REJECTED: (Status.FAILED, "the provider refused the request; no money moved"),
     State.EXPIRED: (Status.EXPIRED, "the customer never answered, or no outcome in time"),
 }
 
-_IN_FLIGHT = (State.SUBMITTING, State.UNKNOWN, State.AWAITING_CUSTOMER)
+_IN_FLIGHT = (State.SUBMITTING, State.UNKNOWN, State.AWAITING_CUSTOMER, State.AWAITING_RESULT)
 
 TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.SUBMITTING, Event.ACCEPTED): State.AWAITING_CUSTOMER,
+    (State.SUBMITTING, Event.QUEUED): State.AWAITING_RESULT,
     (State.SUBMITTING, Event.REJECTED): State.REJECTED,
     (State.SUBMITTING, Event.ANSWER_LOST): State.UNKNOWN,
     **{(s, Event.SUCCEED): State.SUCCEEDED for s in _IN_FLIGHT},
@@ -89,7 +98,10 @@ def advance(state: State, event: Event) -> Outcome:
         return Outcome(target, True)
     if state in FINAL:
         return Outcome(state, False, f"{state} is final; {event} ignored")
-    if state == State.AWAITING_CUSTOMER and event == Event.ACCEPTED:
+    if (state, event) in (
+        (State.AWAITING_CUSTOMER, Event.ACCEPTED),
+        (State.AWAITING_RESULT, Event.QUEUED),
+    ):
         return Outcome(state, False, "duplicate acceptance")
     return Outcome(state, False, f"{event} does not apply to {state}")
 

@@ -50,6 +50,7 @@ class Api:
     merchant: NewMerchant
     hook: str
     token: str = ""
+    payouts: bool = False
 
     async def login(self) -> None:
         form = {"grant_type": "client_credentials"}
@@ -77,8 +78,33 @@ class Api:
         return body
 
     async def get(self, payment_id: str) -> tuple[int, dict[str, Any]]:
-        async with self.http.get(f"{self.base}/v1/payments/{payment_id}", headers=self.auth) as r:
+        kind = "payouts" if self.payouts else "payments"
+        async with self.http.get(f"{self.base}/v1/{kind}/{payment_id}", headers=self.auth) as r:
             return r.status, await r.json()
+
+    async def payout(
+        self, phone: str, amount: str = "500", key: str | None = None, **extra: Any
+    ) -> tuple[int, dict[str, Any]]:
+        body = {
+            "method": "mpesa_b2c",
+            "amount": amount,
+            "currency": "KES",
+            "phone": phone,
+            "reference": "PAYOUT1",
+            **extra,
+        }
+        headers = {**self.auth, "Idempotency-Key": key or uuid.uuid4().hex}
+        async with self.http.post(f"{self.base}/v1/payouts", json=body, headers=headers) as r:
+            return r.status, await r.json()
+
+    async def balance(self) -> dict[str, Any]:
+        async with self.http.get(f"{self.base}/v1/balance", headers=self.auth) as r:
+            assert r.status == 200
+            body: dict[str, Any] = await r.json()
+            return body
+
+    def for_payouts(self) -> Api:
+        return Api(self.http, self.base, self.merchant, self.hook, self.token, payouts=True)
 
     async def wait_for(
         self, payment_id: str, statuses: tuple[str, ...] = FINAL, within: float = 20.0

@@ -16,11 +16,12 @@ from switch.states import (
     status_of,
 )
 
-IN_FLIGHT = (State.SUBMITTING, State.UNKNOWN, State.AWAITING_CUSTOMER)
+IN_FLIGHT = (State.SUBMITTING, State.UNKNOWN, State.AWAITING_CUSTOMER, State.AWAITING_RESULT)
 
 # The whole table written out by hand, so a change to TRANSITIONS shows up here.
 EXPECTED_TRANSITIONS = {
     (State.SUBMITTING, Event.ACCEPTED): State.AWAITING_CUSTOMER,
+    (State.SUBMITTING, Event.QUEUED): State.AWAITING_RESULT,
     (State.SUBMITTING, Event.REJECTED): State.REJECTED,
     (State.SUBMITTING, Event.ANSWER_LOST): State.UNKNOWN,
     (State.SUBMITTING, Event.SUCCEED): State.SUCCEEDED,
@@ -29,6 +30,9 @@ EXPECTED_TRANSITIONS = {
     (State.UNKNOWN, Event.SUCCEED): State.SUCCEEDED,
     (State.UNKNOWN, Event.DECLINE): State.DECLINED,
     (State.UNKNOWN, Event.EXPIRE): State.EXPIRED,
+    (State.AWAITING_RESULT, Event.SUCCEED): State.SUCCEEDED,
+    (State.AWAITING_RESULT, Event.DECLINE): State.DECLINED,
+    (State.AWAITING_RESULT, Event.EXPIRE): State.EXPIRED,
     (State.AWAITING_CUSTOMER, Event.SUCCEED): State.SUCCEEDED,
     (State.AWAITING_CUSTOMER, Event.DECLINE): State.DECLINED,
     (State.AWAITING_CUSTOMER, Event.EXPIRE): State.EXPIRED,
