@@ -229,6 +229,8 @@ class ShardCore:
         wait = self.circuit_open_until - time.monotonic()
         if wait > 0:
             return _circuit_open(wait)
+        if self.writer.backlog() >= self.settings.shard_max_backlog:
+            return _overloaded()
         fee = fee_for(self.settings.fees, req.method, req.amount_minor)
         entries: list[Entry] = []
         if is_payout(req.method):
@@ -716,6 +718,15 @@ def _mismatch(payment: Payment, item: CallbackIn) -> str | None:
         if outcome.phone and outcome.phone != payment.phone:
             return "phone differs"
     return None
+
+
+def _overloaded() -> Reply:
+    """Refusing at once beats queueing without bound: latency stays flat under overload and the
+    client knows to come back (with the same key: nothing was stored)."""
+    reply = error_reply(
+        503, "overloaded", "the shard is at capacity; nothing was stored. Retry with the same key."
+    )
+    return Reply(reply.status, reply.body, retry_after=1.0)
 
 
 def _circuit_open(wait: float) -> Reply:

@@ -85,6 +85,7 @@ class ShardWriter:
         self.on_commit = on_commit
         self.window = window
         self.tick = Tick()
+        self.committing = 0  # new payments in the transaction under way
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -124,6 +125,7 @@ class ShardWriter:
             tick, self.tick = self.tick, Tick()
             if tick.empty():
                 continue
+            self.committing = len(tick.inserts)
             try:
                 committed = await self._commit(tick)
             except Exception:
@@ -131,7 +133,13 @@ class ShardWriter:
                 self._requeue(tick)
                 await asyncio.sleep(RETRY_PAUSE)
                 continue
+            finally:
+                self.committing = 0
             self.on_commit(committed)
+
+    def backlog(self) -> int:
+        """New payments waiting for (or in) a commit."""
+        return self.committing + len(self.tick.inserts)
 
     def _requeue(self, tick: Tick) -> None:
         for new in tick.inserts:

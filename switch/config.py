@@ -39,6 +39,7 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     shards: int = Field(2, ge=1, le=256)
+    shard_max_backlog: int = Field(2000, ge=1, le=1_000_000)
     batch_max: int = Field(128, ge=1, le=10000)
     batch_delay_ms: float = Field(2.0, ge=0, le=100)
 
