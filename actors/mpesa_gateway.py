@@ -20,6 +20,7 @@ from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
 from connectors.mpesa import (
     AccessToken,
     B2cOrder,
+    C2bRegistration,
     DarajaConnector,
     ProviderError,
     StatusQuery,
@@ -49,6 +50,7 @@ from switch.outcomes import (
     rejected,
     unavailable,
 )
+from switch.payments import ProviderRefs
 from switch.retry import backoff
 from switch.states import Event
 
@@ -183,6 +185,33 @@ class MpesaGatewayCore:
         async with self._slots:
             outcome = await self._with_retries("transaction_status", build, parse)
         return outcome.event == Event.QUEUED
+
+    # --- C2B URL registration ----------------------------------------------------------------
+
+    async def register_c2b(self, registration: C2bRegistration) -> dict[str, str]:
+        """Register the validation and confirmation URLs of a shortcode: Daraja's answer, or the
+        error it gave (``error`` key)."""
+
+        def build(token: str) -> HttpRequest:
+            return self.connector.c2b_register_request(token, registration)
+
+        def parse(resp: HttpResponse) -> ProviderOutcome | ProviderError:
+            ack = self.connector.parse_c2b_ack(resp)
+            if isinstance(ack, ProviderError):
+                return ack
+            refs = ProviderRefs(
+                conversation_id=ack.originator_conversation_id, result_desc=ack.description
+            )
+            return ProviderOutcome(Event.QUEUED, refs=refs)
+
+        outcome = await self._with_retries("c2b_register", build, parse)
+        if outcome.event == Event.QUEUED and outcome.refs:
+            return {
+                "originator_conversation_id": outcome.refs.conversation_id or "",
+                "description": outcome.refs.result_desc or "",
+            }
+        reason = outcome.failure.message if outcome.failure else "no answer"
+        return {"error": reason}
 
     # --- STK query -------------------------------------------------------------------------
 

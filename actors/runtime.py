@@ -19,13 +19,14 @@ from prometheus_client import Metric
 
 from actors.mpesa_gateway import MpesaGatewayCore
 from actors.shard import ShardCore
-from connectors.mpesa import DarajaAccount, DarajaConnector
+from connectors.mpesa import C2bRegistration, DarajaAccount, DarajaConnector
 from connectors.transport import AiohttpTransport
 from switch.breaker import Breaker
 from switch.config import Settings
 from switch.live import Publisher
 from switch.logs import setup_logging
 from switch.messages import (
+    C2bIn,
     CallbackIn,
     CallbackVerdict,
     CreatePayment,
@@ -133,6 +134,10 @@ class MpesaActor:
         return await self.core.ask_status(requests)
 
     @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def register_c2b(self, registration: C2bRegistration) -> dict[str, str]:
+        return await self.core.register_c2b(registration)
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def query(self, requests: list[QueryRequest]) -> list[QueryResult]:
         return await self.core.query(requests)
 
@@ -207,6 +212,10 @@ class ShardActor:
         return await (await self._core()).get_payments(requests)
 
     @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def c2b_confirmations(self, items: list[C2bIn]) -> list[CallbackVerdict]:
+        return await (await self._core()).c2b_confirmations(items)
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def apply_callbacks(self, items: list[CallbackIn]) -> list[CallbackVerdict]:
         return await (await self._core()).apply_callbacks(items)
 
@@ -249,6 +258,14 @@ class Actors:
 
     async def balance(self, shard: int, merchant_id: str) -> Reply:
         result: Reply = await self.shards[shard].balance.remote(merchant_id)
+        return result
+
+    async def c2b(self, shard: int, items: list[C2bIn]) -> list[CallbackVerdict]:
+        result: list[CallbackVerdict] = await self.shards[shard].c2b_confirmations.remote(items)
+        return result
+
+    async def register_c2b(self, registration: C2bRegistration) -> dict[str, str]:
+        result: dict[str, str] = await self.provider.register_c2b.remote(registration)
         return result
 
     async def callbacks(self, shard: int, items: list[CallbackIn]) -> list[CallbackVerdict]:

@@ -39,6 +39,7 @@ from switch.ledger import Balances, Entry
 from switch.live import Publisher
 from switch.messages import (
     B2cOrderMsg,
+    C2bIn,
     CallbackIn,
     CallbackVerdict,
     CreatePayment,
@@ -56,6 +57,7 @@ from switch.money import format_minor, to_whole_shillings
 from switch.payments import (
     Failure,
     Payment,
+    ProviderRefs,
     apply,
     from_doc,
     is_payout,
@@ -498,6 +500,47 @@ class ShardCore:
         if p.state in (State.DECLINED, State.REJECTED):
             return [ledger.payout_release(p.merchant_id, p.id, p.amount_minor, p.fee_minor)]
         return []
+
+    async def c2b_confirmations(self, items: list[C2bIn]) -> list[CallbackVerdict]:
+        return list(await asyncio.gather(*(self._c2b(i) for i in items)))
+
+    async def _c2b(self, item: C2bIn) -> CallbackVerdict:
+        """A customer paid a paybill or till: store a succeeded collection with its credit in
+        one transaction. Its id comes from the M-Pesa receipt, so a repeated confirmation is
+        refused by the primary key and changes nothing."""
+        key = scoped_key(item.merchant_id, f"c2b:{item.trans_id}")
+        payment_id = payment_id_for(self.shard, self.secret_key, key)
+        if payment_id in self.payments:
+            return "duplicate"
+        fee = fee_for(self.settings.fees, "mpesa_c2b", item.amount_minor)
+        received = new_payment(
+            payment_id=payment_id,
+            merchant_id=item.merchant_id,
+            method="mpesa_c2b",
+            amount_minor=item.amount_minor,
+            phone="",  # Daraja sends the payer's number masked or hashed: see metadata.payer
+            reference=item.bill_ref,
+            description=item.transaction_type,
+            metadata={"payer": item.payer, "shortcode": item.shortcode},
+            idem_key=key,
+            request_hash="c2b",
+            at=now_utc(),
+            fee_minor=fee,
+        )
+        refs = ProviderRefs(receipt=item.trans_id, transaction_date=item.trans_time)
+        paid = apply(received, Event.SUCCEED, source="callback", at=now_utc(), provider=refs)
+        assert paid is not None
+        credit = ledger.collection(
+            item.merchant_id, payment_id, item.amount_minor, fee, "mpesa", self.shard
+        )
+        result = await self.writer.insert(paid, [credit])
+        if result == "duplicate":
+            return "duplicate"
+        if result != "ok":
+            raise RuntimeError(f"could not store C2B payment {item.trans_id}")
+        self._remember(paid)
+        PAYMENTS.labels(paid.method, paid.status.value).inc()
+        return "applied"
 
     async def apply_callbacks(self, items: list[CallbackIn]) -> list[CallbackVerdict]:
         return list(await asyncio.gather(*(self._callback(i) for i in items)))

@@ -13,7 +13,7 @@ from api.batcher import MicroBatcher
 from routing.shards import shard_for
 from switch.config import Settings
 from switch.live import Hub
-from switch.messages import CallbackIn, CallbackVerdict, CreatePayment, Reply
+from switch.messages import C2bIn, CallbackIn, CallbackVerdict, CreatePayment, Reply
 from switch.storage.mongo import Collections
 
 
@@ -32,6 +32,10 @@ class ShardRouter:
         ]
         self.gets = [
             MicroBatcher[tuple[str, str], Reply](partial(actors.get, i), "get", **opts)
+            for i in range(self.count)
+        ]
+        self.c2b = [
+            MicroBatcher[C2bIn, CallbackVerdict](partial(actors.c2b, i), "c2b", **opts)
             for i in range(self.count)
         ]
         self.callbacks = [

@@ -112,4 +112,18 @@ class CallbackIn:
     originator_conversation_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class C2bIn:
+    """A confirmed C2B payment, routed to its merchant: money already received."""
+
+    merchant_id: str
+    trans_id: str  # the M-Pesa receipt
+    trans_time: str
+    amount_minor: int
+    shortcode: str
+    bill_ref: str
+    transaction_type: str
+    payer: dict[str, str]
+
+
 CallbackVerdict = Literal["applied", "duplicate", "mismatch", "unknown_payment", "pending"]

@@ -37,6 +37,8 @@ class Collections:
     inflight: AsyncCollection[Doc]
     journal: AsyncCollection[Doc]
     balances: AsyncCollection[Doc]
+    c2b_routes: AsyncCollection[Doc]
+    c2b_unmatched: AsyncCollection[Doc]
 
 
 def connect(uri: str) -> AsyncMongoClient[Doc]:
@@ -54,6 +56,8 @@ def collections(client: AsyncMongoClient[Doc], db_name: str) -> Collections:
         inflight=db["inflight"],
         journal=db["journal"],
         balances=db["balances"],
+        c2b_routes=db["c2b_routes"],
+        c2b_unmatched=db["c2b_unmatched"],
     )
 
 

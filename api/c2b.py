@@ -1,0 +1,210 @@
+"""M-Pesa C2B (customers paying a paybill or till on their own).
+
+``PUT /v1/c2b/registration`` claims a shortcode's accounts for the merchant and registers the
+switch's validation and confirmation URLs with Daraja. Daraja then calls validation (the
+switch answers from the routing rules, well inside Daraja's ~8 s) and confirmation (the money has
+moved: the owning shard stores a succeeded collection and credits the merchant). A confirmation
+that matches no merchant is kept in ``c2b_unmatched`` for manual allocation: received money is
+never dropped.
+
+The URL token is hex: Safaricom refuses URLs containing words such as "exe", "cmd" or "sql"
+(doc §6), which a base64 token could spell by chance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from dataclasses import asdict
+from typing import Literal
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from api.auth import CLAIMS
+from api.errors import error_response, json_response, validation_details
+from api.state import STATE, AppState
+from connectors.mpesa import (
+    C2bPayment,
+    C2bRegistration,
+    MalformedCallback,
+    c2b_accept,
+    c2b_confirmation_ack,
+    c2b_reject,
+    check_c2b_url,
+    parse_c2b_payment,
+)
+from switch.c2b import AccountRule, conflict, route
+from switch.messages import C2bIn
+from switch.metrics import CALLBACKS
+from switch.payments import now_utc
+
+log = logging.getLogger(__name__)
+ROUTES_TTL = 10.0
+
+
+class C2bRegistrationIn(BaseModel):
+    """Claim a paybill or till for C2B payments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shortcode: str = Field(pattern=r"^[0-9]{5,7}$", description="Paybill or till number.")
+    response_type: Literal["Completed", "Cancelled"] = Field(
+        "Completed",
+        description="What M-Pesa does when the switch's validation does not answer in time.",
+    )
+    accounts: AccountRule = Field(
+        default_factory=AccountRule, description="Which account numbers are yours."
+    )
+
+
+def url_token(key: bytes, shortcode: str) -> str:
+    return hmac.new(key, b"c2b:" + shortcode.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+class Routes:
+    """Shortcode -> [(merchant, rule)], read from MongoDB and kept for a few seconds."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[float, list[tuple[str, AccountRule]]]] = {}
+
+    async def of(self, state: AppState, shortcode: str) -> list[tuple[str, AccountRule]]:
+        hit = self._cache.get(shortcode)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        doc = await state.cols.c2b_routes.find_one({"_id": shortcode}) or {}
+        rules = [
+            (m["merchant_id"], AccountRule.model_validate(m["rule"]))
+            for m in doc.get("merchants", [])
+        ]
+        self._cache[shortcode] = (time.monotonic() + ROUTES_TTL, rules)
+        return rules
+
+    def forget(self, shortcode: str) -> None:
+        self._cache.pop(shortcode, None)
+
+
+ROUTES = web.AppKey("c2b_routes", Routes)
+
+
+async def register(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    merchant_id = request[CLAIMS].merchant_id
+    try:
+        body = C2bRegistrationIn.model_validate(orjson.loads(await request.read()))
+    except orjson.JSONDecodeError:
+        return error_response(400, "invalid_json", "the body must be a JSON object")
+    except ValidationError as exc:
+        return error_response(
+            422, "validation_failed", "the request has invalid fields", validation_details(exc)
+        )
+    routes = request.app[ROUTES]
+    routes.forget(body.shortcode)
+    clash = conflict(await routes.of(state, body.shortcode), merchant_id, body.accounts)
+    if clash:
+        return error_response(409, "c2b_route_conflict", clash)
+    base = state.settings.public_url or f"http://{state.settings.host}:{state.settings.port}"
+    token = url_token(state.secret_key, body.shortcode)
+    urls = {
+        "validation_url": f"{base}/callbacks/c2b/validation/{body.shortcode}/{token}",
+        "confirmation_url": f"{base}/callbacks/c2b/confirmation/{body.shortcode}/{token}",
+    }
+    for url in urls.values():
+        problem = check_c2b_url(url)
+        if problem:
+            return error_response(422, "c2b_url_refused", f"{url}: {problem}")
+    answer = await state.actors.register_c2b(
+        C2bRegistration(
+            body.shortcode, urls["confirmation_url"], urls["validation_url"], body.response_type
+        )
+    )
+    if "error" in answer:
+        return error_response(502, "provider_refused", answer["error"])
+    await _save_route(state, body.shortcode, merchant_id, body.accounts)
+    routes.forget(body.shortcode)
+    return json_response({**body.model_dump(), **urls, "provider": answer})
+
+
+async def _save_route(state: AppState, shortcode: str, merchant_id: str, rule: AccountRule) -> None:
+    entry = {"merchant_id": merchant_id, "rule": rule.model_dump()}
+    await state.cols.c2b_routes.update_one(
+        {"_id": shortcode}, {"$pull": {"merchants": {"merchant_id": merchant_id}}}, upsert=True
+    )
+    await state.cols.c2b_routes.update_one({"_id": shortcode}, {"$push": {"merchants": entry}})
+
+
+def _genuine(request: web.Request) -> bool:
+    state = request.app[STATE]
+    expected = url_token(state.secret_key, request.match_info["shortcode"])
+    return hmac.compare_digest(expected.encode(), request.match_info["token"].encode())
+
+
+async def validation(request: web.Request) -> web.Response:
+    """Accept the payment only when an account rule claims it (C2B00012 otherwise)."""
+    if not _genuine(request):
+        CALLBACKS.labels("mpesa_c2b", "forged").inc()
+        return web.Response(status=404)
+    try:
+        payment = parse_c2b_payment(await request.read())
+    except MalformedCallback as exc:
+        log.warning("malformed C2B validation: %s", exc)
+        return web.Response(body=c2b_reject("C2B00016"), content_type="application/json")
+    rules = await request.app[ROUTES].of(request.app[STATE], request.match_info["shortcode"])
+    owner = route(rules, payment.bill_ref)
+    CALLBACKS.labels("mpesa_c2b", "validated" if owner else "refused").inc()
+    answer = c2b_accept() if owner else c2b_reject("C2B00012")
+    return web.Response(body=answer, content_type="application/json")
+
+
+async def confirmation(request: web.Request) -> web.Response:
+    """The customer has paid: store it with its merchant (or as unmatched), then acknowledge."""
+    state = request.app[STATE]
+    if not _genuine(request):
+        CALLBACKS.labels("mpesa_c2b", "forged").inc()
+        return web.Response(status=404)
+    try:
+        payment = parse_c2b_payment(await request.read())
+    except MalformedCallback as exc:
+        log.warning("malformed C2B confirmation: %s", exc)
+        return web.Response(status=400)
+    shortcode = request.match_info["shortcode"]
+    owner = route(await request.app[ROUTES].of(state, shortcode), payment.bill_ref)
+    if owner is None:
+        await _keep_unmatched(state, shortcode, payment.trans_id, payment)
+        CALLBACKS.labels("mpesa_c2b", "unmatched").inc()
+    else:
+        item = C2bIn(
+            merchant_id=owner,
+            trans_id=payment.trans_id,
+            trans_time=payment.trans_time,
+            amount_minor=payment.amount_cents,
+            shortcode=shortcode,
+            bill_ref=payment.bill_ref,
+            transaction_type=payment.transaction_type,
+            # Daraja sends the number masked (v2) or hashed (v1), never in clear.
+            payer={"msisdn": payment.msisdn, "first_name": payment.first_name},
+        )
+        shard = state.router.shard_of_merchant(owner)
+        verdict = await state.router.c2b[shard].call(item)
+        CALLBACKS.labels("mpesa_c2b", verdict).inc()
+    return web.Response(body=c2b_confirmation_ack(), content_type="application/json")
+
+
+async def _keep_unmatched(
+    state: AppState, shortcode: str, trans_id: str, payment: C2bPayment
+) -> None:
+    doc = {"shortcode": shortcode, "received_at": now_utc(), "payment": asdict(payment)}
+    await state.cols.c2b_unmatched.update_one({"_id": trans_id}, {"$setOnInsert": doc}, upsert=True)
+    log.warning(
+        "C2B payment %s on %s matches no merchant; kept for allocation", trans_id, shortcode
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app[ROUTES] = Routes()
+    app.router.add_put("/v1/c2b/registration", register)
+    app.router.add_post("/callbacks/c2b/validation/{shortcode}/{token}", validation)
+    app.router.add_post("/callbacks/c2b/confirmation/{shortcode}/{token}", confirmation)
