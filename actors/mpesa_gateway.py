@@ -23,6 +23,7 @@ from connectors.mpesa import (
     C2bRegistration,
     DarajaConnector,
     ProviderError,
+    ReversalOrder,
     StatusQuery,
     StkAccepted,
     StkPending,
@@ -37,6 +38,7 @@ from switch.messages import (
     ProviderOutcome,
     QueryRequest,
     QueryResult,
+    ReversalOrderMsg,
     StatusRequest,
     StkOrder,
     SubmitResult,
@@ -109,7 +111,29 @@ class MpesaGatewayCore:
     async def _submit_any(self, order: Order) -> ProviderOutcome:
         if isinstance(order, B2cOrderMsg):
             return await self._submit_b2c(order)
+        if isinstance(order, ReversalOrderMsg):
+            return await self._submit_reversal(order)
         return await self._submit_one(order)
+
+    async def _submit_reversal(self, order: ReversalOrderMsg) -> ProviderOutcome:
+        wire = ReversalOrder(
+            transaction_id=order.receipt,
+            amount=order.amount,
+            result_url=order.result_url,
+            queue_timeout_url=order.timeout_url,
+            receiver_party=order.receiver_party,
+            remarks=order.remarks,
+        )
+
+        def build(token: str) -> HttpRequest:
+            return self.connector.reversal_request(token, wire)
+
+        def parse(resp: HttpResponse) -> ProviderOutcome | ProviderError:
+            ack = self.connector.parse_initiator_ack(resp)
+            return ack if isinstance(ack, ProviderError) else queued(ack.conversation_id)
+
+        async with self._slots:
+            return await self._with_retries("reversal", build, parse)
 
     async def _submit_one(self, order: StkOrder) -> ProviderOutcome:
         wire = StkPushOrder(

@@ -30,6 +30,7 @@ from switch.messages import (
     CallbackIn,
     CallbackVerdict,
     CreatePayment,
+    CreateReversal,
     Order,
     QueryRequest,
     QueryResult,
@@ -211,6 +212,9 @@ class ShardActor:
     async def get_payments(self, requests: list[tuple[str, str]]) -> list[Reply]:
         return await (await self._core()).get_payments(requests)
 
+    async def create_reversals(self, requests: list[CreateReversal]) -> list[Reply]:
+        return await (await self._core()).create_reversals(requests)
+
     @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def c2b_confirmations(self, items: list[C2bIn]) -> list[CallbackVerdict]:
         return await (await self._core()).c2b_confirmations(items)
@@ -258,6 +262,10 @@ class Actors:
 
     async def balance(self, shard: int, merchant_id: str) -> Reply:
         result: Reply = await self.shards[shard].balance.remote(merchant_id)
+        return result
+
+    async def reverse(self, shard: int, items: list[CreateReversal]) -> list[Reply]:
+        result: list[Reply] = await self.shards[shard].create_reversals.remote(items)
         return result
 
     async def c2b(self, shard: int, items: list[C2bIn]) -> list[CallbackVerdict]:

@@ -43,11 +43,13 @@ from switch.messages import (
     CallbackIn,
     CallbackVerdict,
     CreatePayment,
+    CreateReversal,
     Order,
     ProviderOutcome,
     QueryRequest,
     QueryResult,
     Reply,
+    ReversalOrderMsg,
     StatusRequest,
     StkOrder,
     SubmitResult,
@@ -55,6 +57,7 @@ from switch.messages import (
 from switch.metrics import PAYMENTS
 from switch.money import format_minor, to_whole_shillings
 from switch.payments import (
+    COLLECTION_METHODS,
     Failure,
     Payment,
     ProviderRefs,
@@ -124,6 +127,7 @@ class ShardCore:
         self.orders: list[Order] = []
         self.reserving: dict[str, int] = {}  # merchant -> payout reservations not yet committed
         self.circuit_open_until = 0.0  # learnt from the gateway's answers
+        self.resent: set[str] = set()  # reversals sent more than once
         self._orders_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
@@ -227,7 +231,7 @@ class ShardCore:
         payment_id = payment_id_for(self.shard, self.secret_key, key)
         entry = self.idem.get(key)
         if entry is not None:
-            return await self._replay(entry, payment_id, req)
+            return await self._replay(entry, payment_id, req.request_hash)
         wait = self.circuit_open_until - time.monotonic()
         if wait > 0:
             return _circuit_open(wait)
@@ -255,22 +259,7 @@ class ShardCore:
             fee_minor=fee,
             command=req.command,
         )
-        entry = IdemEntry(req.request_hash, asyncio.get_running_loop().create_future())
-        self.idem[key] = entry
-        result = await self._store_new(payment, entries)
-        if result == "duplicate":
-            return await self._replay_stored(key, entry, payment_id, req)
-        if result != "ok":
-            del self.idem[key]
-            entry.ready.set_result(False)
-            return error_reply(503, "storage_unavailable", "could not store the payment; retry")
-        self._mark_stored(payment)
-        self._remember(payment)
-        entry.ready.set_result(True)
-        self._trim_idem()
-        PAYMENTS.labels(payment.method, payment.status.value).inc()
-        self._queue_order(payment)
-        return Reply(202, view(payment))
+        return await self._admit(payment, key, req.request_hash, entries)
 
     async def _store_new(self, payment: Payment, entries: list[Entry]) -> str:
         """Persist before anyone calls a provider: the payment, its ``inflight`` row (so a
@@ -302,8 +291,93 @@ class ShardCore:
         ]
         return reply
 
-    async def _replay(self, entry: IdemEntry, payment_id: str, req: CreatePayment) -> Reply:
-        if decide(entry.request_hash, req.request_hash) == Decision.CONFLICT:
+    # --- reversals --------------------------------------------------------------------------
+
+    async def create_reversals(self, requests: list[CreateReversal]) -> list[Reply]:
+        return list(await asyncio.gather(*(self._reverse(r) for r in requests)))
+
+    async def _reverse(self, req: CreateReversal) -> Reply:
+        """Give a collection back to the payer. One reversal per collection, ever: its id is
+        derived from the collection's, so the primary key refuses a second one. The merchant's
+        balance is debited the full amount (the fee is not refunded), reserved first."""
+        original = await self._get(req.payment_id)
+        if original is None or original.merchant_id != req.merchant_id:
+            return error_reply(404, "not_found", f"no payment {req.payment_id}")
+        refused = self._reversal_policy(original)
+        if refused:
+            return error_reply(422, "not_reversible", refused)
+        key = scoped_key(req.merchant_id, f"reversal:{original.id}")
+        reversal_id = payment_id_for(self.shard, self.secret_key, key)
+        entry = self.idem.get(key)
+        if entry is not None:
+            return await self._replay(entry, reversal_id, req.request_hash, conflict_ok=True)
+        short = self._shortfall(req.merchant_id, original.amount_minor)
+        if short is not None:
+            return short
+        reversal = new_payment(
+            payment_id=reversal_id,
+            merchant_id=req.merchant_id,
+            method="mpesa_reversal",
+            amount_minor=original.amount_minor,
+            phone=original.phone,
+            reference=original.id,
+            description=req.reason,
+            metadata={
+                "receipt": original.provider.receipt,
+                "shortcode": original.metadata.get("shortcode", self.settings.mpesa_shortcode),
+            },
+            idem_key=key,
+            request_hash=req.request_hash,
+            at=now_utc(),
+        )
+        reserve = ledger.payout_reserve(req.merchant_id, reversal_id, original.amount_minor, 0)
+        return await self._admit(reversal, key, req.request_hash, [reserve])
+
+    def _reversal_policy(self, p: Payment) -> str | None:
+        """Why this payment cannot be reversed, or None."""
+        if p.method not in COLLECTION_METHODS:
+            return "only collections can be reversed"
+        if p.state != State.SUCCEEDED or not p.provider.receipt:
+            return "only a succeeded collection with an M-Pesa receipt can be reversed"
+        age_days = (now_utc() - p.created_at).total_seconds() / 86_400
+        if age_days > self.settings.reversal_window_days:
+            return f"reversals are allowed within {self.settings.reversal_window_days:g} days"
+        return None
+
+    async def _admit(
+        self, payment: Payment, key: str, request_hash: str, entries: list[Entry]
+    ) -> Reply:
+        """Store a new payment (with its journal entries), then hand it to the provider."""
+        entry = IdemEntry(request_hash, asyncio.get_running_loop().create_future())
+        self.idem[key] = entry
+        result = await self._store_new(payment, entries)
+        if result == "duplicate":
+            # The primary key knew it although the cache did not (a restart, or an old key).
+            stored = await self._get(payment.id)
+            entry.ready.set_result(stored is not None)
+            if stored is None:
+                del self.idem[key]
+                return error_reply(503, "storage_unavailable", "could not read it; retry")
+            self.idem[key] = IdemEntry(stored.request_hash, _done_future(True))
+            unique = payment.method == "mpesa_reversal"
+            return await self._replay(self.idem[key], payment.id, request_hash, unique)
+        if result != "ok":
+            del self.idem[key]
+            entry.ready.set_result(False)
+            return error_reply(503, "storage_unavailable", "could not store it; retry")
+        self._remember(payment)
+        entry.ready.set_result(True)
+        self._trim_idem()
+        PAYMENTS.labels(payment.method, payment.status.value).inc()
+        self._queue_order(payment)
+        return Reply(202, view(payment))
+
+    async def _replay(
+        self, entry: IdemEntry, payment_id: str, request_hash: str, conflict_ok: bool = False
+    ) -> Reply:
+        """The first answer again (same id); a different body under the same key is a 409,
+        unless the object is unique by nature (a reversal: one per collection)."""
+        if not conflict_ok and decide(entry.request_hash, request_hash) == Decision.CONFLICT:
             return _conflict()
         if not await asyncio.shield(entry.ready):
             return error_reply(503, "storage_unavailable", "the first copy failed; retry")
@@ -311,20 +385,6 @@ class ShardCore:
         if payment is None:
             return error_reply(503, "storage_unavailable", "payment not readable yet; retry")
         return Reply(202, view(payment), replayed=True)
-
-    async def _replay_stored(
-        self, key: str, entry: IdemEntry, payment_id: str, req: CreatePayment
-    ) -> Reply:
-        """The primary key caught a key this shard's cache did not know (after a restart, or
-        beyond the cache's reach)."""
-        stored = await self._get(payment_id)
-        if stored is None:
-            del self.idem[key]
-            entry.ready.set_result(False)
-            return error_reply(503, "storage_unavailable", "could not read the payment; retry")
-        self.idem[key] = IdemEntry(stored.request_hash, _done_future(True))
-        entry.ready.set_result(True)
-        return await self._replay(self.idem[key], payment_id, req)
 
     def _mark_stored(self, payment: Payment) -> None:
         self.persisted[payment.id] = payment.version
@@ -404,7 +464,17 @@ class ShardCore:
 
     def _queue_order(self, payment: Payment) -> None:
         order: Order
-        if is_payout(payment.method):
+        if payment.method == "mpesa_reversal":
+            order = ReversalOrderMsg(
+                payment_id=payment.id,
+                receipt=str(payment.metadata["receipt"]),
+                amount=to_whole_shillings(payment.amount_minor),
+                receiver_party=str(payment.metadata["shortcode"]),
+                remarks=payment.description,
+                result_url=self._callback_url("reversal/result", payment.id),
+                timeout_url=self._callback_url("reversal/timeout", payment.id),
+            )
+        elif is_payout(payment.method):
             order = B2cOrderMsg(
                 payment_id=payment.id,
                 amount=to_whole_shillings(payment.amount_minor),
@@ -564,7 +634,15 @@ class ShardCore:
         return "applied"
 
     def _payout_not_found(self, payment: Payment, item: CallbackIn) -> ProviderOutcome:
-        """M-Pesa has no record of a payout: a failure only once it cannot still be queued."""
+        """M-Pesa has no record of a payout: a failure only once it cannot still be queued.
+        And a reversal refused as "already reversed" after we sent it twice was ours."""
+        failure = item.outcome.failure
+        if payment.method == "mpesa_reversal" and failure and failure.provider_code == "R000001":
+            ours = payment.id in self.resent or any(
+                h.to_state == State.UNKNOWN for h in payment.history
+            )
+            if ours:
+                return ProviderOutcome(Event.SUCCEED, item.outcome.refs)
         if not item.not_found:
             return item.outcome
         age = time.time() - payment.created_at.timestamp()
@@ -675,6 +753,10 @@ class ShardCore:
         for pid in list(self.in_flight):
             payment = self.payments[pid]
             age = now - payment.created_at.timestamp()
+            if payment.method == "mpesa_reversal":
+                if self._status_due(payment, age, now):
+                    self._resend_reversal(payment, now)
+                continue
             if is_payout(payment.method):
                 if self._status_due(payment, age, now):
                     to_ask.append(self._status_request(pid))
@@ -694,6 +776,15 @@ class ShardCore:
         waiting = payment.state in (State.UNKNOWN, State.AWAITING_RESULT)
         recent = now - self.last_query.get(payment.id, 0) < self._query_gap()
         return waiting and age >= self.settings.stk_query_after and not recent
+
+    def _resend_reversal(self, payment: Payment, now: float) -> None:
+        """No answer about a reversal: send it again. M-Pesa refuses to reverse a receipt twice
+        (R000001), so this cannot give the money back twice, and that refusal then tells us the
+        first one went through. (Transaction Status cannot tell: a reversed receipt still reads
+        Completed.)"""
+        self.last_query[payment.id] = now
+        self.resent.add(payment.id)
+        self._queue_order(payment)
 
     def _status_request(self, payment_id: str) -> StatusRequest:
         return StatusRequest(

@@ -52,6 +52,8 @@ def create_app(state: AppState) -> web.Application:
     app.router.add_get("/v1/balance", payments.get_balance)
     app.router.add_post("/v1/payouts", payments.create_payout)
     app.router.add_get("/v1/payouts/{payment_id}", payments.get_payout)
+    app.router.add_post("/v1/payments/{payment_id}/reversal", payments.reverse_payment)
+    app.router.add_get("/v1/reversals/{payment_id}", payments.get_reversal)
     callbacks.add_routes(app)
     c2b.add_routes(app)
     ops.add_routes(app)

@@ -14,13 +14,19 @@ from api.state import STATE
 from connectors.mpesa import (
     MalformedCallback,
     parse_b2c_result,
+    parse_reversal_result,
     parse_stk_callback,
     parse_transaction_status,
 )
 from switch.ids import shard_of
 from switch.messages import CallbackIn, ProviderOutcome
 from switch.metrics import CALLBACKS
-from switch.outcomes import from_b2c_result, from_status_result, from_stk_result
+from switch.outcomes import (
+    from_b2c_result,
+    from_reversal_result,
+    from_status_result,
+    from_stk_result,
+)
 from switch.signing import verify_callback_token
 
 log = logging.getLogger(__name__)
@@ -107,6 +113,22 @@ async def b2c_status(request: web.Request) -> web.Response:
     return await _deliver(request, shard, item)
 
 
+async def reversal_result(request: web.Request) -> web.Response:
+    """The result of a reversal."""
+    owner = _owner(request)
+    if owner is None:
+        return _refuse(404, "forged")
+    payment_id, shard = owner
+    try:
+        result = parse_reversal_result(await request.read())
+    except MalformedCallback as exc:
+        log.warning("malformed reversal result for %s: %s", payment_id, exc)
+        return _refuse(400, "malformed")
+    return await _deliver(
+        request, shard, CallbackIn(payment_id, from_reversal_result(result), None)
+    )
+
+
 async def b2c_timeout(request: web.Request) -> web.Response:
     """QueueTimeOutURL: the request timed out in M-Pesa's queue. That is not an outcome (its
     payload is not documented), so the shard just asks Transaction Status again soon."""
@@ -123,3 +145,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/callbacks/b2c/result/{payment_id}/{token}", b2c_result)
     app.router.add_post("/callbacks/b2c/status/{payment_id}/{token}", b2c_status)
     app.router.add_post("/callbacks/b2c/timeout/{payment_id}/{token}", b2c_timeout)
+    app.router.add_post("/callbacks/reversal/result/{payment_id}/{token}", reversal_result)
+    app.router.add_post("/callbacks/reversal/timeout/{payment_id}/{token}", b2c_timeout)

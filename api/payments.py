@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.auth import CLAIMS
 from api.errors import error_response, json_response, validation_details
@@ -16,7 +16,7 @@ from api.state import STATE
 from switch.errors import Unavailable
 from switch.idempotency import check_key, request_hash
 from switch.ids import shard_of
-from switch.messages import CreatePayment, Reply
+from switch.messages import CreatePayment, CreateReversal, Reply
 
 log = logging.getLogger(__name__)
 Model = TypeVar("Model", bound=BaseModel)
@@ -27,7 +27,9 @@ def _reply(reply: Reply) -> web.Response:
     if reply.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(reply.retry_after)))
     if reply.status in (200, 202) and "id" in reply.body:
-        collection = "payouts" if reply.body.get("object") == "payout" else "payments"
+        collection = {"payout": "payouts", "reversal": "reversals"}.get(
+            str(reply.body.get("object")), "payments"
+        )
         headers["Location"] = f"/v1/{collection}/{reply.body['id']}"
     return json_response(reply.body, reply.status, headers)
 
@@ -109,6 +111,34 @@ async def create_payout(request: web.Request) -> web.Response:
     )
 
 
+class ReversalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: Annotated[str, Field(min_length=2, max_length=100)] = Field(
+        "Payment reversal", description="Sent to M-Pesa as the Remarks."
+    )
+
+
+async def reverse_payment(request: web.Request) -> web.Response:
+    """Give a succeeded collection back to the payer (the whole amount; once per payment)."""
+    checked = await _validated(request, ReversalIn)
+    if isinstance(checked, web.Response):
+        return checked
+    _, raw, body = checked
+    state = request.app[STATE]
+    payment_id = request.match_info["payment_id"]
+    shard = shard_of(payment_id)
+    if shard is None or shard >= state.router.count:
+        return error_response(404, "not_found", f"no payment {payment_id}")
+    merchant_id = request[CLAIMS].merchant_id
+    command = CreateReversal(merchant_id, payment_id, "", request_hash(raw), body.reason)
+    try:
+        [reply] = await state.actors.reverse(shard, [command])
+    except Exception as exc:
+        raise Unavailable("the payment shard is unavailable; retry with the same key") from exc
+    return _reply(reply)
+
+
 async def _read(request: web.Request, kind: str) -> web.Response:
     """GET a payment or a payout; the other kind's id is a 404 here."""
     state = request.app[STATE]
@@ -132,6 +162,10 @@ async def get_payment(request: web.Request) -> web.Response:
 
 async def get_payout(request: web.Request) -> web.Response:
     return await _read(request, "payout")
+
+
+async def get_reversal(request: web.Request) -> web.Response:
+    return await _read(request, "reversal")
 
 
 async def get_balance(request: web.Request) -> web.Response:

@@ -59,6 +59,7 @@ class Settings(BaseModel):
     mpesa_certificate_file: str | None = None
     mpesa_b2c_shortcode: str | None = Field(None, pattern=r"^[0-9]{5,7}$")
     payout_not_found_after: float = Field(600.0, gt=0)
+    reversal_window_days: float = Field(7.0, gt=0, le=365)
     provider_timeout: float = Field(10.0, gt=0, le=120)
     provider_concurrency: int = Field(64, ge=1, le=4096)
     provider_retries: int = Field(3, ge=0, le=10)

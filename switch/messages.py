@@ -68,7 +68,27 @@ class StatusRequest:
     timeout_url: str
 
 
-Order = StkOrder | B2cOrderMsg
+@dataclass(frozen=True, slots=True)
+class ReversalOrderMsg:
+    payment_id: str  # the reversal's id
+    receipt: str  # the M-Pesa receipt of the collection to reverse
+    amount: int  # whole shillings
+    receiver_party: str  # the shortcode that received the collection
+    remarks: str
+    result_url: str
+    timeout_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateReversal:
+    merchant_id: str
+    payment_id: str  # the collection to reverse
+    idem_key: str
+    request_hash: str
+    reason: str
+
+
+Order = StkOrder | B2cOrderMsg | ReversalOrderMsg
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ answer, a callback and a status query map the same way."""
 
 from __future__ import annotations
 
-from connectors.mpesa import B2cResult, StkResult, TransactionStatusResult
+from connectors.mpesa import B2cResult, ReversalResult, StkResult, TransactionStatusResult
 from switch.messages import ProviderOutcome
 from switch.payments import Failure, ProviderRefs
 from switch.states import Event
@@ -87,6 +87,20 @@ def from_status_result(result: TransactionStatusResult) -> ProviderOutcome:
         receipt=result.receipt if event == Event.SUCCEED else None,
         result_code=result.result_code,
         result_desc=result.status,
+    )
+    declined = event == Event.DECLINE
+    failure = Failure("declined", result.message, result.result_code) if declined else None
+    return ProviderOutcome(event, refs, failure, result.amount_cents)
+
+
+def from_reversal_result(result: ReversalResult) -> ProviderOutcome:
+    """A reversal's result: the money went back to the payer, or it did not."""
+    event = {"succeeded": Event.SUCCEED, "failed": Event.DECLINE}.get(result.outcome)
+    refs = ProviderRefs(
+        conversation_id=result.conversation_id or None,
+        receipt=result.reversal_receipt,
+        result_code=result.result_code,
+        result_desc=result.result_desc,
     )
     declined = event == Event.DECLINE
     failure = Failure("declined", result.message, result.result_code) if declined else None

@@ -258,10 +258,13 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-PAYOUT_METHODS = frozenset({"mpesa_b2c"})
+PAYOUT_METHODS = frozenset({"mpesa_b2c", "mpesa_reversal"})
+COLLECTION_METHODS = frozenset({"mpesa_stk", "mpesa_c2b"})
+_OBJECTS = {"mpesa_b2c": "payout", "mpesa_reversal": "reversal"}
 
 
 def is_payout(method: str) -> bool:
+    """Money going out of the merchant's balance: reserved first, settled or released after."""
     return method in PAYOUT_METHODS
 
 
@@ -285,7 +288,7 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
     provider["result_code"] = refs.get("result_code")
     body: dict[str, Any] = {
         "id": p.id,
-        "object": "payout" if is_payout(p.method) else "payment",
+        "object": _OBJECTS.get(p.method, "payment"),
         "status": status_of(state).value,
         "method": p.method,
         "amount": format_minor(p.amount_minor),
@@ -305,7 +308,9 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
             if h.status_changed or h.seq == 1
         ],
     }
-    if is_payout(p.method):
+    if p.method == "mpesa_b2c":
         body["command"] = p.command
         body["recipient_name"] = refs.get("receiver_name")
+    if p.method == "mpesa_reversal":
+        body["reverses"] = p.reference
     return body

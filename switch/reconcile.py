@@ -8,8 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-COLLECTION_METHODS = frozenset({"mpesa_stk", "mpesa_c2b"})
-PAYOUT_METHODS = frozenset({"mpesa_b2c"})
+from switch.payments import COLLECTION_METHODS, PAYOUT_METHODS
 
 
 @dataclass

@@ -70,6 +70,9 @@ _IN_FLIGHT = (State.SUBMITTING, State.UNKNOWN, State.AWAITING_CUSTOMER, State.AW
 TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.SUBMITTING, Event.ACCEPTED): State.AWAITING_CUSTOMER,
     (State.SUBMITTING, Event.QUEUED): State.AWAITING_RESULT,
+    # A reversal whose answer was lost is sent again (M-Pesa refuses a second reversal of the
+    # same receipt, so the resend is safe); its acceptance moves it on.
+    (State.UNKNOWN, Event.QUEUED): State.AWAITING_RESULT,
     (State.SUBMITTING, Event.REJECTED): State.REJECTED,
     (State.SUBMITTING, Event.ANSWER_LOST): State.UNKNOWN,
     **{(s, Event.SUCCEED): State.SUCCEEDED for s in _IN_FLIGHT},
