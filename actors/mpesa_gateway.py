@@ -20,6 +20,7 @@ from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
 from connectors.mpesa import (
     AccessToken,
     B2cOrder,
+    BalanceQuery,
     C2bRegistration,
     DarajaConnector,
     ProviderError,
@@ -208,6 +209,22 @@ class MpesaGatewayCore:
 
         async with self._slots:
             outcome = await self._with_retries("transaction_status", build, parse)
+        return outcome.event == Event.QUEUED
+
+    # --- Account Balance --------------------------------------------------------------------
+
+    async def query_balance(self, result_url: str, timeout_url: str) -> bool:
+        """Ask for the float of the B2C shortcode; the answer comes to ``result_url``."""
+        query = BalanceQuery(result_url=result_url, queue_timeout_url=timeout_url)
+
+        def build(token: str) -> HttpRequest:
+            return self.connector.account_balance_request(token, query)
+
+        def parse(resp: HttpResponse) -> ProviderOutcome | ProviderError:
+            ack = self.connector.parse_initiator_ack(resp)
+            return ack if isinstance(ack, ProviderError) else ProviderOutcome(Event.QUEUED)
+
+        outcome = await self._with_retries("account_balance", build, parse)
         return outcome.event == Event.QUEUED
 
     # --- C2B URL registration ----------------------------------------------------------------

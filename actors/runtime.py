@@ -135,6 +135,10 @@ class MpesaActor:
         return await self.core.ask_status(requests)
 
     @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def query_balance(self, result_url: str, timeout_url: str) -> bool:
+        return await self.core.query_balance(result_url, timeout_url)
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def register_c2b(self, registration: C2bRegistration) -> dict[str, str]:
         return await self.core.register_c2b(registration)
 
@@ -274,6 +278,10 @@ class Actors:
 
     async def register_c2b(self, registration: C2bRegistration) -> dict[str, str]:
         result: dict[str, str] = await self.provider.register_c2b.remote(registration)
+        return result
+
+    async def query_balance(self, result_url: str, timeout_url: str) -> bool:
+        result: bool = await self.provider.query_balance.remote(result_url, timeout_url)
         return result
 
     async def callbacks(self, shard: int, items: list[CallbackIn]) -> list[CallbackVerdict]:

@@ -7,7 +7,7 @@ import time
 
 from aiohttp import web
 
-from api import auth, c2b, callbacks, live, ops, payments
+from api import auth, c2b, callbacks, live, operator, ops, payments
 from api.errors import Handler, error_middleware
 from api.state import STATE, AppState
 from switch.ids import random_token
@@ -56,5 +56,6 @@ def create_app(state: AppState) -> web.Application:
     app.router.add_get("/v1/reversals/{payment_id}", payments.get_reversal)
     callbacks.add_routes(app)
     c2b.add_routes(app)
+    operator.add_routes(app)
     ops.add_routes(app)
     return app

@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--webhook-url")
     create.add_argument("--json", action="store_true", help="print JSON (the default)")
 
+    operator = sub.add_parser("operator", help="the switch operator's own API clients")
+    osub = operator.add_subparsers(dest="action", required=True)
+    osub.add_parser("create", help="a client with scope operator (provider float)")
+
     books = sub.add_parser("ledger", help="the double-entry journal")
     bsub = books.add_subparsers(dest="action", required=True)
     bsub.add_parser("check", help="prove journal, balances and payments agree (exit 1 if not)")
@@ -59,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _demo,
         "merchant": _merchant,
         "ledger": _ledger,
+        "operator": _operator,
     }
     try:
         return _run(commands[args.command](settings, args))
@@ -138,6 +143,15 @@ async def _merchant(settings: Settings, args: Any) -> int:
     async with _database(settings) as cols:
         created = await create_merchant(cols, args.name, args.webhook_url)
     print(orjson.dumps(created.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+async def _operator(settings: Settings, args: Any) -> int:
+    from switch.merchants import create_operator_client
+
+    async with _database(settings) as cols:
+        created = await create_operator_client(cols)
+    print(orjson.dumps(created, option=orjson.OPT_INDENT_2).decode())
     return 0
 
 

@@ -39,6 +39,25 @@ def check_merchant(name: str, webhook_url: str | None) -> None:
         raise ValidationFailed("invalid merchant", details)
 
 
+OPERATOR = "operator"  # the merchant id of the switch operator's own clients
+
+
+async def create_operator_client(cols: Collections) -> dict[str, str]:
+    """A client for the switch's operator (scope ``operator``): provider float, not payments."""
+    client_id, secret = new_id("cli"), "sec_" + random_token(24)
+    await cols.clients.insert_one(
+        {
+            "_id": client_id,
+            "merchant_id": OPERATOR,
+            "secret_hash": hash_client_secret(secret),
+            "scope": "operator",
+            "status": "active",
+            "created_at": now_utc(),
+        }
+    )
+    return {"client_id": client_id, "client_secret": secret, "scope": "operator"}
+
+
 async def create_merchant(cols: Collections, name: str, webhook_url: str | None) -> NewMerchant:
     check_merchant(name, webhook_url)
     created = NewMerchant(

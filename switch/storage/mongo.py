@@ -39,6 +39,7 @@ class Collections:
     balances: AsyncCollection[Doc]
     c2b_routes: AsyncCollection[Doc]
     c2b_unmatched: AsyncCollection[Doc]
+    provider_balances: AsyncCollection[Doc]
 
 
 def connect(uri: str) -> AsyncMongoClient[Doc]:
@@ -58,6 +59,7 @@ def collections(client: AsyncMongoClient[Doc], db_name: str) -> Collections:
         balances=db["balances"],
         c2b_routes=db["c2b_routes"],
         c2b_unmatched=db["c2b_unmatched"],
+        provider_balances=db["provider_balances"],
     )
 
 
