@@ -116,3 +116,16 @@ async def test_an_outage_opens_the_circuit_then_a_probe_closes_it(merchant: Api,
     await asyncio.sleep(2.1)  # the cool-down
     probe = await merchant.pay(unique_phone())
     assert (await merchant.wait_for(probe["id"]))["status"] == "succeeded"
+
+
+async def test_an_expired_token_is_replaced_and_the_payment_goes_through(
+    merchant: Api, sim: str
+) -> None:
+    await merchant.wait_for((await merchant.pay(unique_phone()))["id"])  # a token is cached
+    before = await _stats(merchant, sim)
+    async with merchant.http.post(f"{sim}/__sim/expire_tokens") as resp:
+        assert resp.status == 200
+    created = await merchant.pay(unique_phone())
+    assert (await merchant.wait_for(created["id"]))["status"] == "succeeded"
+    after = await _stats(merchant, sim)
+    assert after["tokens_issued"] == before["tokens_issued"] + 1
