@@ -53,6 +53,8 @@ ACTOR_OPTIONS: dict[str, Any] = {
     "max_task_retries": 0,
     "num_cpus": 0,
     "max_concurrency": 10_000,
+    # Spread the actors over the nodes of a cluster (a local Ray has one node: no effect).
+    "scheduling_strategy": "SPREAD",
 }
 
 
@@ -149,6 +151,9 @@ class MpesaActor:
     async def metrics(self) -> list[Metric]:
         return _metrics_snapshot(self.label)
 
+    def node(self) -> str:
+        return str(ray.get_runtime_context().get_node_id())
+
 
 class RayProviderPort:
     """The shard's way to the provider gateway actor."""
@@ -238,6 +243,9 @@ class ShardActor:
         await self._core()
         return _metrics_snapshot(shard_name(self.shard))
 
+    def node(self) -> str:
+        return str(ray.get_runtime_context().get_node_id())
+
 
 class Actors:
     """Handles to the switch's actors, created on first use and shared by every api process."""
@@ -252,6 +260,12 @@ class Actors:
             shard_cls.options(name=shard_name(i), **ACTOR_OPTIONS).remote(i, settings, secret_key)
             for i in range(settings.shards)
         ]
+
+    async def placement(self) -> dict[str, str]:
+        """Actor name -> the Ray node it runs on."""
+        names = ["mpesa", *(shard_name(i) for i in range(len(self.shards)))]
+        nodes = [await a.node.remote() for a in (self.provider, *self.shards)]
+        return dict(zip(names, nodes, strict=True))
 
     async def ping_all(self) -> list[dict[str, int]]:
         return [await s.ping.remote() for s in self.shards]

@@ -77,15 +77,16 @@ async def readyz(request: web.Request) -> web.Response:
         checks["mongodb"] = "ok"
     except Exception as exc:
         checks["mongodb"] = f"down: {type(exc).__name__}"
+    placement: dict[str, str] = {}
     try:
         await asyncio.wait_for(state.actors.ping_all(), timeout=5)
+        placement = await asyncio.wait_for(state.actors.placement(), timeout=5)
         checks["shards"] = "ok"
     except Exception as exc:
         checks["shards"] = f"down: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return json_response(
-        {"status": "ready" if ready else "not_ready", "checks": checks}, 200 if ready else 503
-    )
+    body = {"status": "ready" if ready else "not_ready", "checks": checks, "nodes": placement}
+    return json_response(body, 200 if ready else 503)
 
 
 async def openapi(_: web.Request) -> web.Response:

@@ -14,7 +14,9 @@ async def test_health_and_readiness(merchant: Api) -> None:
         assert r.status == 200
     async with merchant.http.get(f"{merchant.base}/readyz") as r:
         body = await r.json()
-        assert r.status == 200 and body["checks"] == {"mongodb": "ok", "shards": "ok"}
+        assert r.status == 200
+        assert body["checks"] == {"mongodb": "ok", "shards": "ok"}
+        assert set(body["nodes"]) == {"mpesa", "shard-0", "shard-1"}
 
 
 async def test_metrics_cover_requests_payments_providers_and_webhooks(merchant: Api) -> None:
