@@ -62,7 +62,9 @@ def init_ray(settings: Settings) -> None:
     if ray.is_initialized():
         return
     ray.init(
-        address=settings.ray_address,
+        # "local": start our own instance unless RAY_ADDRESS says which cluster to join, rather
+        # than silently joining whatever cluster `ray start` last left on this machine.
+        address=settings.ray_address or "local",
         namespace=settings.ray_namespace,
         include_dashboard=False,
         logging_level=logging.WARNING,

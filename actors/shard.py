@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -27,10 +27,19 @@ import orjson
 from pymongo import AsyncMongoClient, UpdateOne
 
 from actors.group_commit import GroupCommit
+from actors.orders import order_for
+from actors.replies import (
+    circuit_open,
+    conflict,
+    error_reply,
+    insufficient_balance,
+    overloaded,
+)
 from actors.webhooks import Endpoint, RetryPolicy, WebhookDispatcher, event_body
 from actors.writer import Committed, ShardWriter
 from connectors.transport import Transport
 from switch import ledger
+from switch.c2b import received_payment
 from switch.config import Settings
 from switch.fees import fee_for
 from switch.idempotency import Decision, decide, scoped_key
@@ -38,7 +47,6 @@ from switch.ids import payment_id_for
 from switch.ledger import Balances, Entry
 from switch.live import Publisher
 from switch.messages import (
-    B2cOrderMsg,
     C2bIn,
     CallbackIn,
     CallbackVerdict,
@@ -49,18 +57,15 @@ from switch.messages import (
     QueryRequest,
     QueryResult,
     Reply,
-    ReversalOrderMsg,
     StatusRequest,
-    StkOrder,
     SubmitResult,
 )
 from switch.metrics import PAYMENTS
-from switch.money import format_minor, to_whole_shillings
+from switch.money import format_minor
+from switch.outcomes import callback_mismatch
 from switch.payments import (
-    COLLECTION_METHODS,
     Failure,
     Payment,
-    ProviderRefs,
     apply,
     from_doc,
     is_payout,
@@ -68,9 +73,12 @@ from switch.payments import (
     now_utc,
     view,
 )
+from switch.policies import reversal_refusal, reversal_was_ours
+from switch.postings import postings
 from switch.signing import callback_token
 from switch.states import Event, State, is_final
 from switch.storage.mongo import Collections, Doc
+from switch.sweep import Action, sweep_action
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +98,6 @@ class ProviderPort(Protocol):
 class IdemEntry:
     request_hash: str
     ready: asyncio.Future[bool]  # True once the payment is stored; False if storing failed
-
-
-def error_reply(status: int, code: str, message: str) -> Reply:
-    return Reply(status, {"error": {"code": code, "message": message, "details": []}})
 
 
 class ShardCore:
@@ -234,9 +238,9 @@ class ShardCore:
             return await self._replay(entry, payment_id, req.request_hash)
         wait = self.circuit_open_until - time.monotonic()
         if wait > 0:
-            return _circuit_open(wait)
+            return circuit_open(wait)
         if self.writer.backlog() >= self.settings.shard_max_backlog:
-            return _overloaded()
+            return overloaded()
         fee = fee_for(self.settings.fees, req.method, req.amount_minor)
         entries: list[Entry] = []
         if is_payout(req.method):
@@ -278,18 +282,7 @@ class ShardCore:
         """A payout may not take the balance below zero: committed balance, less reservations
         still being committed. None when the money is there."""
         left = self.balances.of(ledger.available(merchant_id)) - self.reserving.get(merchant_id, 0)
-        if left >= total:
-            return None
-        reply = error_reply(
-            422,
-            "insufficient_balance",
-            f"the payout needs {format_minor(total)} (amount plus fee) and "
-            f"{format_minor(max(left, 0))} is available; nothing was sent",
-        )
-        reply.body["error"]["details"] = [
-            {"field": "amount", "reason": "more than the available balance, fee included"}
-        ]
-        return reply
+        return None if left >= total else insufficient_balance(total, left)
 
     # --- reversals --------------------------------------------------------------------------
 
@@ -303,7 +296,7 @@ class ShardCore:
         original = await self._get(req.payment_id)
         if original is None or original.merchant_id != req.merchant_id:
             return error_reply(404, "not_found", f"no payment {req.payment_id}")
-        refused = self._reversal_policy(original)
+        refused = reversal_refusal(original, now_utc(), self.settings.reversal_window_days)
         if refused:
             return error_reply(422, "not_reversible", refused)
         key = scoped_key(req.merchant_id, f"reversal:{original.id}")
@@ -332,17 +325,6 @@ class ShardCore:
         )
         reserve = ledger.payout_reserve(req.merchant_id, reversal_id, original.amount_minor, 0)
         return await self._admit(reversal, key, req.request_hash, [reserve])
-
-    def _reversal_policy(self, p: Payment) -> str | None:
-        """Why this payment cannot be reversed, or None."""
-        if p.method not in COLLECTION_METHODS:
-            return "only collections can be reversed"
-        if p.state != State.SUCCEEDED or not p.provider.receipt:
-            return "only a succeeded collection with an M-Pesa receipt can be reversed"
-        age_days = (now_utc() - p.created_at).total_seconds() / 86_400
-        if age_days > self.settings.reversal_window_days:
-            return f"reversals are allowed within {self.settings.reversal_window_days:g} days"
-        return None
 
     async def _admit(
         self, payment: Payment, key: str, request_hash: str, entries: list[Entry]
@@ -378,7 +360,7 @@ class ShardCore:
         """The first answer again (same id); a different body under the same key is a 409,
         unless the object is unique by nature (a reversal: one per collection)."""
         if not conflict_ok and decide(entry.request_hash, request_hash) == Decision.CONFLICT:
-            return _conflict()
+            return conflict()
         if not await asyncio.shield(entry.ready):
             return error_reply(503, "storage_unavailable", "the first copy failed; retry")
         payment = await self._get(payment_id)
@@ -463,37 +445,7 @@ class ShardCore:
         return f"{base}/callbacks/{kind}/{payment_id}/{token}"
 
     def _queue_order(self, payment: Payment) -> None:
-        order: Order
-        if payment.method == "mpesa_reversal":
-            order = ReversalOrderMsg(
-                payment_id=payment.id,
-                receipt=str(payment.metadata["receipt"]),
-                amount=to_whole_shillings(payment.amount_minor),
-                receiver_party=str(payment.metadata["shortcode"]),
-                remarks=payment.description,
-                result_url=self._callback_url("reversal/result", payment.id),
-                timeout_url=self._callback_url("reversal/timeout", payment.id),
-            )
-        elif is_payout(payment.method):
-            order = B2cOrderMsg(
-                payment_id=payment.id,
-                amount=to_whole_shillings(payment.amount_minor),
-                phone=payment.phone,
-                command=payment.command or "BusinessPayment",
-                remarks=payment.description,
-                occasion=payment.reference,
-                result_url=self._callback_url("b2c/result", payment.id),
-                timeout_url=self._callback_url("b2c/timeout", payment.id),
-            )
-        else:
-            order = StkOrder(
-                payment_id=payment.id,
-                amount=to_whole_shillings(payment.amount_minor),
-                phone=payment.phone,
-                account_reference=payment.reference,
-                description=payment.description,
-                callback_url=self._callback_url("stk", payment.id),
-            )
+        order = order_for(payment, self._callback_url)
         self.orders.append(order)
         self._orders_event.set()
 
@@ -538,38 +490,8 @@ class ShardCore:
         self._remember(updated)
         if updated.status != payment.status:
             PAYMENTS.labels(updated.method, updated.status.value).inc()
-        self.writer.touch(updated.id, self._postings(payment, updated))
+        self.writer.touch(updated.id, postings(payment, updated, self.shard))
         return True
-
-    def _postings(self, before: Payment, after: Payment) -> list[Entry]:
-        """The money a transition moves, written in the same transaction as the transition: a
-        collection that succeeds credits the merchant net of the fee; a payout that succeeds
-        spends its reservation, one that fails releases it."""
-        if is_payout(after.method):
-            return self._payout_postings(after)
-        if after.state == State.SUCCEEDED and before.state != State.SUCCEEDED:
-            return [
-                ledger.collection(
-                    after.merchant_id,
-                    after.id,
-                    after.amount_minor,
-                    after.fee_minor,
-                    "mpesa",
-                    self.shard,
-                )
-            ]
-        return []
-
-    def _payout_postings(self, p: Payment) -> list[Entry]:
-        if p.state == State.SUCCEEDED:
-            return [
-                ledger.payout_settle(
-                    p.merchant_id, p.id, p.amount_minor, p.fee_minor, "mpesa", self.shard
-                )
-            ]
-        if p.state in (State.DECLINED, State.REJECTED):
-            return [ledger.payout_release(p.merchant_id, p.id, p.amount_minor, p.fee_minor)]
-        return []
 
     async def c2b_confirmations(self, items: list[C2bIn]) -> list[CallbackVerdict]:
         return list(await asyncio.gather(*(self._c2b(i) for i in items)))
@@ -583,23 +505,7 @@ class ShardCore:
         if payment_id in self.payments:
             return "duplicate"
         fee = fee_for(self.settings.fees, "mpesa_c2b", item.amount_minor)
-        received = new_payment(
-            payment_id=payment_id,
-            merchant_id=item.merchant_id,
-            method="mpesa_c2b",
-            amount_minor=item.amount_minor,
-            phone="",  # Daraja sends the payer's number masked or hashed: see metadata.payer
-            reference=item.bill_ref,
-            description=item.transaction_type,
-            metadata={"payer": item.payer, "shortcode": item.shortcode},
-            idem_key=key,
-            request_hash="c2b",
-            at=now_utc(),
-            fee_minor=fee,
-        )
-        refs = ProviderRefs(receipt=item.trans_id, transaction_date=item.trans_time)
-        paid = apply(received, Event.SUCCEED, source="callback", at=now_utc(), provider=refs)
-        assert paid is not None
+        paid = received_payment(item, payment_id, key, fee, now_utc())
         credit = ledger.collection(
             item.merchant_id, payment_id, item.amount_minor, fee, "mpesa", self.shard
         )
@@ -619,7 +525,7 @@ class ShardCore:
         payment = await self._get(item.payment_id)
         if payment is None:
             return "unknown_payment"
-        problem = _mismatch(payment, item)
+        problem = callback_mismatch(payment, item)
         if problem:
             log.warning("callback for %s refused: %s", payment.id, problem)
             return "mismatch"
@@ -637,12 +543,12 @@ class ShardCore:
         """M-Pesa has no record of a payout: a failure only once it cannot still be queued.
         And a reversal refused as "already reversed" after we sent it twice was ours."""
         failure = item.outcome.failure
-        if payment.method == "mpesa_reversal" and failure and failure.provider_code == "R000001":
-            ours = payment.id in self.resent or any(
-                h.to_state == State.UNKNOWN for h in payment.history
-            )
-            if ours:
-                return ProviderOutcome(Event.SUCCEED, item.outcome.refs)
+        if (
+            payment.method == "mpesa_reversal"
+            and failure
+            and reversal_was_ours(payment, payment.id in self.resent, failure.provider_code)
+        ):
+            return ProviderOutcome(Event.SUCCEED, item.outcome.refs)
         if not item.not_found:
             return item.outcome
         age = time.time() - payment.created_at.timestamp()
@@ -744,38 +650,32 @@ class ShardCore:
                 log.exception("sweep failed")
 
     async def sweep(self) -> None:
-        """Query collections in flight past ``stk_query_after``; expire those past
-        ``stk_expire_after`` that the provider still has no answer for. Payouts are asked
-        about with Transaction Status and never expire: money may have moved."""
+        """Act on payments still in flight (see :mod:`switch.sweep`)."""
         now = time.time()
         to_query: list[QueryRequest] = []
         to_ask: list[StatusRequest] = []
         for pid in list(self.in_flight):
             payment = self.payments[pid]
-            age = now - payment.created_at.timestamp()
-            if payment.method == "mpesa_reversal":
-                if self._status_due(payment, age, now):
-                    self._resend_reversal(payment, now)
-                continue
-            if is_payout(payment.method):
-                if self._status_due(payment, age, now):
-                    to_ask.append(self._status_request(pid))
-                continue
-            checkout = payment.provider.checkout_request_id
-            if checkout and age >= self.settings.stk_query_after:
-                if now - self.last_query.get(pid, 0) >= self._query_gap():
-                    to_query.append(QueryRequest(pid, checkout))
-            elif age >= self.settings.stk_expire_after:
+            action = sweep_action(
+                payment,
+                now - payment.created_at.timestamp(),
+                now - self.last_query.get(pid, 0),
+                query_after=self.settings.stk_query_after,
+                expire_after=self.settings.stk_expire_after,
+                gap=self._query_gap(),
+            )
+            if action == Action.QUERY and payment.provider.checkout_request_id:
+                to_query.append(QueryRequest(pid, payment.provider.checkout_request_id))
+            elif action == Action.ASK_STATUS:
+                to_ask.append(self._status_request(pid))
+            elif action == Action.RESEND:
+                self._resend_reversal(payment, now)
+            elif action == Action.EXPIRE:
                 self._expire(payment, "outcome_unknown")
         if to_query:
             await self._query(to_query, now)
         if to_ask:
             await self._ask_status(to_ask, now)
-
-    def _status_due(self, payment: Payment, age: float, now: float) -> bool:
-        waiting = payment.state in (State.UNKNOWN, State.AWAITING_RESULT)
-        recent = now - self.last_query.get(payment.id, 0) < self._query_gap()
-        return waiting and age >= self.settings.stk_query_after and not recent
 
     def _resend_reversal(self, payment: Payment, now: float) -> None:
         """No answer about a reversal: send it again. M-Pesa refuses to reverse a receipt twice
@@ -838,53 +738,7 @@ class ShardCore:
         task.add_done_callback(self._background.discard)
 
 
-def _mismatch(payment: Payment, item: CallbackIn) -> str | None:
-    """Why a callback cannot belong to this payment, or None when it fits."""
-    if item.originator_conversation_id and item.originator_conversation_id != payment.id:
-        return "OriginatorConversationID differs"
-    stored = payment.provider.checkout_request_id
-    if stored and item.checkout_request_id and stored != item.checkout_request_id:
-        return "CheckoutRequestID differs"
-    outcome = item.outcome
-    if outcome.event == Event.SUCCEED:
-        if outcome.amount_minor is not None and outcome.amount_minor != payment.amount_minor:
-            return f"amount {outcome.amount_minor} != {payment.amount_minor}"
-        if outcome.phone and outcome.phone != payment.phone:
-            return "phone differs"
-    return None
-
-
-def _overloaded() -> Reply:
-    """Refusing at once beats queueing without bound: latency stays flat under overload and the
-    client knows to come back (with the same key: nothing was stored)."""
-    reply = error_reply(
-        503, "overloaded", "the shard is at capacity; nothing was stored. Retry with the same key."
-    )
-    return Reply(reply.status, reply.body, retry_after=1.0)
-
-
-def _circuit_open(wait: float) -> Reply:
-    reply = error_reply(
-        503,
-        "provider_unavailable",
-        f"M-Pesa is failing and its circuit is open; nothing was stored or sent. Retry in "
-        f"{wait:.0f} s with the same Idempotency-Key.",
-    )
-    return Reply(reply.status, reply.body, retry_after=wait)
-
-
-def _conflict() -> Reply:
-    return error_reply(
-        409,
-        "idempotency_key_reused",
-        "this Idempotency-Key was already used with a different request body",
-    )
-
-
 def _done_future(value: bool) -> asyncio.Future[bool]:
     fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
     fut.set_result(value)
     return fut
-
-
-Clock = Callable[[], float]

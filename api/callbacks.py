@@ -6,6 +6,7 @@ is sent only after the change is persisted."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -62,88 +63,65 @@ async def _deliver(request: web.Request, shard: int, item: CallbackIn) -> web.Re
     return json_response(_ACCEPTED)
 
 
-async def stk_callback(request: web.Request) -> web.Response:
-    owner = _owner(request)
-    if owner is None:
-        return _refuse(404, "forged")
-    payment_id, shard = owner
-    try:
-        result = parse_stk_callback(await request.read())
-    except MalformedCallback as exc:
-        log.warning("malformed STK callback for %s: %s", payment_id, exc)
-        return _refuse(400, "malformed")
-    item = CallbackIn(payment_id, from_stk_result(result), result.checkout_request_id or None)
-    return await _deliver(request, shard, item)
+# Each provider callback: how to read its body into what the owning shard needs.
+Reader = Callable[[str, bytes], CallbackIn]
 
 
-async def b2c_result(request: web.Request) -> web.Response:
-    """The result of a payout (ResultURL)."""
-    owner = _owner(request)
-    if owner is None:
-        return _refuse(404, "forged")
-    payment_id, shard = owner
-    try:
-        result = parse_b2c_result(await request.read())
-    except MalformedCallback as exc:
-        log.warning("malformed B2C result for %s: %s", payment_id, exc)
-        return _refuse(400, "malformed")
-    item = CallbackIn(
-        payment_id,
-        from_b2c_result(result),
-        None,
-        originator_conversation_id=result.originator_conversation_id or None,
-    )
-    return await _deliver(request, shard, item)
+def _stk(payment_id: str, body: bytes) -> CallbackIn:
+    result = parse_stk_callback(body)
+    return CallbackIn(payment_id, from_stk_result(result), result.checkout_request_id or None)
 
 
-async def b2c_status(request: web.Request) -> web.Response:
-    """A Transaction Status answer about a payout (its ResultURL)."""
-    owner = _owner(request)
-    if owner is None:
-        return _refuse(404, "forged")
-    payment_id, shard = owner
-    try:
-        result = parse_transaction_status(await request.read())
-    except MalformedCallback as exc:
-        log.warning("malformed status result for %s: %s", payment_id, exc)
-        return _refuse(400, "malformed")
-    item = CallbackIn(
-        payment_id, from_status_result(result), None, not_found=result.lookup == "not_found"
-    )
-    return await _deliver(request, shard, item)
+def _b2c_result(payment_id: str, body: bytes) -> CallbackIn:
+    """The result of a payout (its ResultURL)."""
+    result = parse_b2c_result(body)
+    ours = result.originator_conversation_id or None
+    return CallbackIn(payment_id, from_b2c_result(result), None, originator_conversation_id=ours)
 
 
-async def reversal_result(request: web.Request) -> web.Response:
-    """The result of a reversal."""
-    owner = _owner(request)
-    if owner is None:
-        return _refuse(404, "forged")
-    payment_id, shard = owner
-    try:
-        result = parse_reversal_result(await request.read())
-    except MalformedCallback as exc:
-        log.warning("malformed reversal result for %s: %s", payment_id, exc)
-        return _refuse(400, "malformed")
-    return await _deliver(
-        request, shard, CallbackIn(payment_id, from_reversal_result(result), None)
-    )
+def _b2c_status(payment_id: str, body: bytes) -> CallbackIn:
+    """A Transaction Status answer about a payout."""
+    result = parse_transaction_status(body)
+    not_found = result.lookup == "not_found"
+    return CallbackIn(payment_id, from_status_result(result), None, not_found=not_found)
 
 
-async def b2c_timeout(request: web.Request) -> web.Response:
-    """QueueTimeOutURL: the request timed out in M-Pesa's queue. That is not an outcome (its
-    payload is not documented), so the shard just asks Transaction Status again soon."""
-    owner = _owner(request)
-    if owner is None:
-        return _refuse(404, "forged")
-    payment_id, shard = owner
-    log.info("queue timeout reported for %s", payment_id)
-    return await _deliver(request, shard, CallbackIn(payment_id, ProviderOutcome(None), None))
+def _reversal_result(payment_id: str, body: bytes) -> CallbackIn:
+    return CallbackIn(payment_id, from_reversal_result(parse_reversal_result(body)), None)
+
+
+def _queue_timeout(payment_id: str, _body: bytes) -> CallbackIn:
+    """QueueTimeOutURL: the request timed out in M-Pesa's queue. Not an outcome (its payload is
+    not documented), so the shard just asks again soon."""
+    return CallbackIn(payment_id, ProviderOutcome(None), None)
+
+
+def _route(read: Reader) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        owner = _owner(request)
+        if owner is None:
+            return _refuse(404, "forged")
+        payment_id, shard = owner
+        try:
+            item = read(payment_id, await request.read())
+        except MalformedCallback as exc:
+            log.warning("malformed callback %s for %s: %s", request.path[:60], payment_id, exc)
+            return _refuse(400, "malformed")
+        return await _deliver(request, shard, item)
+
+    return handle
+
+
+ROUTES: dict[str, Reader] = {
+    "stk": _stk,
+    "b2c/result": _b2c_result,
+    "b2c/status": _b2c_status,
+    "b2c/timeout": _queue_timeout,
+    "reversal/result": _reversal_result,
+    "reversal/timeout": _queue_timeout,
+}
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/callbacks/stk/{payment_id}/{token}", stk_callback)
-    app.router.add_post("/callbacks/b2c/result/{payment_id}/{token}", b2c_result)
-    app.router.add_post("/callbacks/b2c/status/{payment_id}/{token}", b2c_status)
-    app.router.add_post("/callbacks/b2c/timeout/{payment_id}/{token}", b2c_timeout)
-    app.router.add_post("/callbacks/reversal/result/{payment_id}/{token}", reversal_result)
-    app.router.add_post("/callbacks/reversal/timeout/{payment_id}/{token}", b2c_timeout)
+    for kind, read in ROUTES.items():
+        app.router.add_post(f"/callbacks/{kind}/{{payment_id}}/{{token}}", _route(read))

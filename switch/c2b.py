@@ -7,9 +7,14 @@ The most specific rule wins: an exact account, then the longest prefix, then "an
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from switch.messages import C2bIn
+from switch.payments import Payment, ProviderRefs, apply, new_payment
+from switch.states import Event
 
 
 class AccountRule(BaseModel):
@@ -77,3 +82,26 @@ def conflict(
         }:
             return f"some accounts are already {other_id}'s"
     return None
+
+
+def received_payment(item: C2bIn, payment_id: str, key: str, fee: int, at: datetime) -> Payment:
+    """A confirmed C2B payment as a collection that has already succeeded. Its id comes from the
+    M-Pesa receipt, so a repeated confirmation is refused by the primary key."""
+    received = new_payment(
+        payment_id=payment_id,
+        merchant_id=item.merchant_id,
+        method="mpesa_c2b",
+        amount_minor=item.amount_minor,
+        phone="",  # Daraja sends the payer's number masked or hashed: see metadata.payer
+        reference=item.bill_ref,
+        description=item.transaction_type,
+        metadata={"payer": item.payer, "shortcode": item.shortcode},
+        idem_key=key,
+        request_hash="c2b",
+        at=at,
+        fee_minor=fee,
+    )
+    refs = ProviderRefs(receipt=item.trans_id, transaction_date=item.trans_time)
+    paid = apply(received, Event.SUCCEED, source="callback", at=at, provider=refs)
+    assert paid is not None  # submitting -> succeeded is in the table
+    return paid

@@ -5,8 +5,8 @@ answer, a callback and a status query map the same way."""
 from __future__ import annotations
 
 from connectors.mpesa import B2cResult, ReversalResult, StkResult, TransactionStatusResult
-from switch.messages import ProviderOutcome
-from switch.payments import Failure, ProviderRefs
+from switch.messages import CallbackIn, ProviderOutcome
+from switch.payments import Failure, Payment, ProviderRefs
 from switch.states import Event
 
 _EVENTS = {"succeeded": Event.SUCCEED, "failed": Event.DECLINE, "expired": Event.EXPIRE}
@@ -105,3 +105,19 @@ def from_reversal_result(result: ReversalResult) -> ProviderOutcome:
     declined = event == Event.DECLINE
     failure = Failure("declined", result.message, result.result_code) if declined else None
     return ProviderOutcome(event, refs, failure, result.amount_cents)
+
+
+def callback_mismatch(payment: Payment, item: CallbackIn) -> str | None:
+    """Why a callback cannot belong to this payment, or None when it fits."""
+    if item.originator_conversation_id and item.originator_conversation_id != payment.id:
+        return "OriginatorConversationID differs"
+    stored = payment.provider.checkout_request_id
+    if stored and item.checkout_request_id and stored != item.checkout_request_id:
+        return "CheckoutRequestID differs"
+    outcome = item.outcome
+    if outcome.event == Event.SUCCEED:
+        if outcome.amount_minor is not None and outcome.amount_minor != payment.amount_minor:
+            return f"amount {outcome.amount_minor} != {payment.amount_minor}"
+        if outcome.phone and outcome.phone != payment.phone:
+            return "phone differs"
+    return None

@@ -1,0 +1,50 @@
+"""The shard's answers that are refusals, in the API's error shape (pure)."""
+
+from __future__ import annotations
+
+from switch.messages import Reply
+from switch.money import format_minor
+
+
+def error_reply(status: int, code: str, message: str) -> Reply:
+    return Reply(status, {"error": {"code": code, "message": message, "details": []}})
+
+
+def overloaded() -> Reply:
+    """Refusing at once beats queueing without bound: latency stays flat under overload and the
+    client knows to come back (with the same key: nothing was stored)."""
+    reply = error_reply(
+        503, "overloaded", "the shard is at capacity; nothing was stored. Retry with the same key."
+    )
+    return Reply(reply.status, reply.body, retry_after=1.0)
+
+
+def circuit_open(wait: float) -> Reply:
+    reply = error_reply(
+        503,
+        "provider_unavailable",
+        f"M-Pesa is failing and its circuit is open; nothing was stored or sent. Retry in "
+        f"{wait:.0f} s with the same Idempotency-Key.",
+    )
+    return Reply(reply.status, reply.body, retry_after=wait)
+
+
+def conflict() -> Reply:
+    return error_reply(
+        409,
+        "idempotency_key_reused",
+        "this Idempotency-Key was already used with a different request body",
+    )
+
+
+def insufficient_balance(needed: int, available: int) -> Reply:
+    reply = error_reply(
+        422,
+        "insufficient_balance",
+        f"this needs {format_minor(needed)} (fee included) and "
+        f"{format_minor(max(available, 0))} is available; nothing was sent",
+    )
+    reply.body["error"]["details"] = [
+        {"field": "amount", "reason": "more than the available balance, fee included"}
+    ]
+    return reply

@@ -1,0 +1,35 @@
+"""The money a transition moves (pure): journal entries written in the same transaction as the
+transition that causes them."""
+
+from __future__ import annotations
+
+from switch import ledger
+from switch.ledger import Entry
+from switch.payments import Payment, is_payout
+from switch.states import State
+
+PROVIDER = "mpesa"
+
+
+def postings(before: Payment, after: Payment, shard: int) -> list[Entry]:
+    """A collection that succeeds credits the merchant net of the fee; a payout (or reversal)
+    that succeeds spends its reservation, one that fails releases it."""
+    if is_payout(after.method):
+        return _outgoing(after, shard)
+    if after.state == State.SUCCEEDED and before.state != State.SUCCEEDED:
+        return [
+            ledger.collection(
+                after.merchant_id, after.id, after.amount_minor, after.fee_minor, PROVIDER, shard
+            )
+        ]
+    return []
+
+
+def _outgoing(p: Payment, shard: int) -> list[Entry]:
+    if p.state == State.SUCCEEDED:
+        return [
+            ledger.payout_settle(p.merchant_id, p.id, p.amount_minor, p.fee_minor, PROVIDER, shard)
+        ]
+    if p.state in (State.DECLINED, State.REJECTED):
+        return [ledger.payout_release(p.merchant_id, p.id, p.amount_minor, p.fee_minor)]
+    return []

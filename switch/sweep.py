@@ -1,0 +1,44 @@
+"""What to do about a payment still in flight (pure), decided by the shard's sweeper.
+
+- A collection with a CheckoutRequestID is asked about by STK query once it is older than
+  ``stk_query_after`` (no more often than every ``gap`` seconds); one without (its answer was lost)
+  expires after ``stk_expire_after``, as does one the query keeps calling pending.
+- A payout waiting for its result is asked about by Transaction Status; it never expires.
+- A reversal waiting for its result is sent again (M-Pesa refuses a second reversal of a receipt).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from switch.payments import Payment
+from switch.states import State
+
+
+class Action(Enum):
+    QUERY = "query"  # STK query
+    ASK_STATUS = "ask_status"  # Transaction Status
+    RESEND = "resend"  # provider-idempotent resend (reversals)
+    EXPIRE = "expire"
+
+
+def sweep_action(
+    p: Payment,
+    age: float,
+    since_asked: float,
+    *,
+    query_after: float,
+    expire_after: float,
+    gap: float,
+) -> Action | None:
+    waiting = p.state in (State.UNKNOWN, State.AWAITING_RESULT)
+    due = age >= query_after and since_asked >= gap
+    if p.method == "mpesa_reversal":
+        return Action.RESEND if waiting and due else None
+    if p.method == "mpesa_b2c":
+        return Action.ASK_STATUS if waiting and due else None
+    if p.provider.checkout_request_id and age >= query_after:
+        return Action.QUERY if since_asked >= gap else None
+    if age >= expire_after:
+        return Action.EXPIRE
+    return None
