@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import AsyncMongoClient, DeleteOne, InsertOne, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from switch.ledger import Entry
 from switch.payments import Payment, changes_since, now_utc, to_doc
@@ -33,6 +33,7 @@ from switch.storage.mongo import Collections, Doc
 log = logging.getLogger(__name__)
 
 RETRY_PAUSE = 0.5
+TRANSIENT_RETRIES = 5
 
 
 @dataclass
@@ -128,8 +129,14 @@ class ShardWriter:
             self.committing = len(tick.inserts)
             try:
                 committed = await self._commit(tick)
-            except Exception:
-                log.exception("shard %d commit failed; retrying its changes", self.shard)
+            except Exception as exc:
+                log.error(
+                    "shard %d commit failed (%s: %s); retrying its changes",
+                    self.shard,
+                    type(exc).__name__,
+                    exc,
+                    exc_info=True,
+                )
                 self._requeue(tick)
                 await asyncio.sleep(RETRY_PAUSE)
                 continue
@@ -152,7 +159,7 @@ class ShardWriter:
 
     async def _commit(self, tick: Tick) -> Committed:
         try:
-            return await self._transaction(tick)
+            return await self._retrying(tick)
         except (DuplicateKeyError, BulkWriteError, OperationFailure) as exc:
             if not _is_duplicate(exc) or not tick.inserts:
                 raise
@@ -162,6 +169,20 @@ class ShardWriter:
             if new.payment.id in existing:
                 new.done.set_result("duplicate")
         tick.inserts = [n for n in tick.inserts if n.payment.id not in existing]
+        return await self._retrying(tick)
+
+    async def _retrying(self, tick: Tick) -> Committed:
+        """A transaction the server aborted as transient (a write conflict inside the storage
+        engine, which shards writing side by side can meet) is simply run again, as MongoDB's
+        drivers recommend; nothing of it was applied."""
+        for attempt in range(TRANSIENT_RETRIES):
+            try:
+                return await self._transaction(tick)
+            except PyMongoError as exc:
+                if not exc.has_error_label("TransientTransactionError"):
+                    raise
+                log.info("shard %d transaction conflict, retry %d", self.shard, attempt + 1)
+                await asyncio.sleep(0.002 * (attempt + 1))
         return await self._transaction(tick)
 
     async def _existing(self, ids: list[str]) -> set[str]:

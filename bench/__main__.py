@@ -18,6 +18,12 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start the stack, load it, check it, write results")
     run.add_argument("--scenario", choices=sorted(SCENARIOS), default="stk")
     run.add_argument("--users", type=int, default=50, help="locust users (default 50)")
+    run.add_argument(
+        "--merchants",
+        type=int,
+        default=8,
+        help="merchants sharing the load, users round-robin over them (default 8)",
+    )
     run.add_argument("--duration", type=parse_duration, default=60.0, help="load time: 60, 60s, 2m")
     run.add_argument("--rate", type=float, help="open loop: total requests/s on a fixed schedule")
     run.add_argument("--shards", type=int, help="SWITCH_SHARDS for the switch")
@@ -62,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = RunConfig(
             scenario=args.scenario,
             users=args.users,
+            merchants=args.merchants,
             duration=args.duration,
             rate=args.rate,
             shards=args.shards,

@@ -3,7 +3,9 @@ gathered by the runner (request records, the sink's arrivals, MongoDB documents,
 record of pushes).
 
 Lost: an accepted payment (an id the API answered with) that is not in MongoDB, is not final in
-MongoDB, or whose final webhook (or Daraja callback) never arrived.
+MongoDB, or whose final webhook (or Daraja callback) never arrived; or one that went to the wrong
+merchant (stored under another of the bench's merchants, or a webhook of it delivered to another
+merchant's URL).
 
 Duplicated, counted as extra copies:
 - the API answered one Idempotency-Key with more than one payment id;
@@ -35,6 +37,7 @@ class Accepted:
     key: str
     phone: str
     t: float  # when the request was sent (or due)
+    merchant: int = -1  # the index of the bench merchant whose request it was; -1: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,7 @@ class Stored:
     id: str
     idem: str
     status: str
+    merchant: int = -1  # the index of the bench merchant it is stored under; -1: unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,7 @@ def collect_accepted(records: Iterable[Record]) -> tuple[dict[str, Accepted], di
     for r in records:
         if not r.accepted:
             continue
-        by_id.setdefault(r.id, Accepted(r.id, r.key, r.phone, r.t))
+        by_id.setdefault(r.id, Accepted(r.id, r.key, r.phone, r.t, r.merchant))
         if r.key:
             per_key.setdefault(r.key, set()).add(r.id)
     return by_id, per_key
@@ -81,13 +85,14 @@ class CheckReport:
     missing_in_db: list[str] = field(default_factory=list)
     not_final_in_db: list[str] = field(default_factory=list)
     no_final_arrival: list[str] = field(default_factory=list)
+    wrong_merchant: list[str] = field(default_factory=list)  # stored or delivered elsewhere
     keys_with_several_ids: int = 0  # extra ids answered for one key
     db_payments_per_key: int = 0  # extra stored payments for one key
     pushes_per_payment: int = 0
     pushes_per_phone: int = 0
     final_deliveries: int = 0  # extra final webhook deliveries
     final_events: int = 0  # extra distinct final events (by event id)
-    unknown_in_db: int = 0  # stored payments of the merchant no answer told us about
+    unknown_in_db: int = 0  # stored payments of the merchants no answer told us about
     unknown_pushes: int = 0  # simulator pushes for payments no answer told us about
     db_checked: bool = False
     sim_checked: bool = False
@@ -95,7 +100,12 @@ class CheckReport:
 
     @property
     def lost_ids(self) -> set[str]:
-        return {*self.missing_in_db, *self.not_final_in_db, *self.no_final_arrival}
+        return {
+            *self.missing_in_db,
+            *self.not_final_in_db,
+            *self.no_final_arrival,
+            *self.wrong_merchant,
+        }
 
     @property
     def lost(self) -> int:
@@ -121,6 +131,7 @@ class CheckReport:
                 "missing_in_db": len(self.missing_in_db),
                 "not_final_in_db": len(self.not_final_in_db),
                 "no_final_webhook": len(self.no_final_arrival),
+                "wrong_merchant": len(self.wrong_merchant),
                 "sample_ids": sorted(self.lost_ids)[:SAMPLE],
             },
             "duplicated_detail": {
@@ -164,6 +175,7 @@ def check(
         first_type.setdefault(a.payment_id, a.type)
     report.statuses = dict(Counter(t for pid, t in first_type.items() if pid in accepted))
     report.keys_with_several_ids = _extra(len(ids) for ids in ids_per_key.values())
+    misplaced = {a.payment_id for a in arrivals if _elsewhere(accepted, a.payment_id, a.merchant)}
 
     if stored is not None:
         report.db_checked = True
@@ -174,6 +186,8 @@ def check(
         )
         report.db_payments_per_key = _extra(Counter(s.idem for s in stored).values())
         report.unknown_in_db = sum(1 for s in stored if s.id not in accepted)
+        misplaced.update(s.id for s in stored if _elsewhere(accepted, s.id, s.merchant))
+    report.wrong_merchant = sorted(misplaced)
 
     if pushes is not None:
         report.sim_checked = True
@@ -181,6 +195,12 @@ def check(
         report.pushes_per_phone = _extra(Counter(_national(p.phone) for p in pushes).values())
         report.unknown_pushes = sum(1 for p in pushes if p.ref not in accepted)
     return report
+
+
+def _elsewhere(accepted: Mapping[str, Accepted], payment_id: str, merchant: int) -> bool:
+    """Whether a payment the bench knows turned up at another of its merchants."""
+    mine = accepted.get(payment_id)
+    return mine is not None and mine.merchant >= 0 and merchant >= 0 and merchant != mine.merchant
 
 
 def callback_summary(pushes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -32,6 +32,21 @@ def _cpu_ms(result: Mapping[str, Any]) -> float | None:
     return None if v is None else v * 1000.0
 
 
+def _setup(result: Mapping[str, Any]) -> str:
+    """``8 / 4 / 2``: merchants, shards and api workers of a run (``-`` when not applicable,
+    ``default`` when not set)."""
+    cfg = result.get("config") or {}
+    merchants = (result.get("merchants") or {}).get("merchants")
+    shards, workers = cfg.get("shards"), cfg.get("workers")
+    return " / ".join(
+        [
+            "-" if merchants is None else str(merchants),
+            "default" if shards is None else str(shards),
+            "default" if workers is None else str(workers),
+        ]
+    )
+
+
 def compare_table(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     """A markdown table; the ratio columns divide the first run's value by each run's."""
     if not runs:
@@ -39,9 +54,10 @@ def compare_table(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     _, first = runs[0]
     head = (
         "| run | scenario | accepted/s | completed/s | API p50 | API p99 | completion p99 "
-        "| CPU ms/payment | lost | dup | accepted/s: first ÷ this | CPU/payment: first ÷ this |"
+        "| CPU ms/payment | lost | dup | accepted/s: first ÷ this | CPU/payment: first ÷ this "
+        "| merchants / shards / workers |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for name, r in runs:
         api = r.get("api_latency_ms") or {}
         done = r.get("completion_latency_ms") or {}
@@ -51,6 +67,6 @@ def compare_table(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
             f"| {_num(api.get('p99'), ' ms')} | {_num(done.get('p99'), ' ms')} "
             f"| {_num(_cpu_ms(r))} | {_num(r.get('lost'))} | {_num(r.get('duplicated'))} "
             f"| {_ratio(first.get('accepted_per_s'), r.get('accepted_per_s'))} "
-            f"| {_ratio(_cpu_ms(first), _cpu_ms(r))} |"
+            f"| {_ratio(_cpu_ms(first), _cpu_ms(r))} | {_setup(r)} |"
         )
     return "\n".join(lines)

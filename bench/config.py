@@ -20,6 +20,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
 class RunConfig:
     scenario: str = "stk"
     users: int = 50
+    merchants: int = 8  # switch scenarios: merchants sharing the load, users round-robin over them
     duration: float = 60.0  # seconds of load
     rate: float | None = None  # total requests/s, open loop; None: closed loop
     shards: int | None = None  # SWITCH_SHARDS; None: the switch's default
@@ -39,6 +40,8 @@ class RunConfig:
             raise ValueError(f"scenario must be one of {sorted(SCENARIOS)}")
         if self.users < 1:
             raise ValueError("users must be >= 1")
+        if self.merchants < 1:
+            raise ValueError("merchants must be >= 1")
         if self.duration <= 0:
             raise ValueError("duration must be > 0")
         if self.rate is not None and self.rate <= 0:

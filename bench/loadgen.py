@@ -10,6 +10,7 @@ import math
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,16 @@ def locust_argv(cfg: RunConfig, host: str) -> list[str]:
     ]
 
 
-def locust_env(cfg: RunConfig, token: str, records_dir: Path, callback_url: str) -> dict[str, str]:
+def locust_env(
+    cfg: RunConfig, tokens: Sequence[str], records_dir: Path, callback_url: str
+) -> dict[str, str]:
+    """The locust process's environment: ``BENCH_TOKENS`` holds one bearer token per merchant
+    (comma-separated); user ``n`` uses merchant ``n % len(tokens)``."""
+    if not tokens or any("," in t for t in tokens):
+        raise ValueError("need at least one token, without commas")
     env = {
         "BENCH_SCENARIO": cfg.locust_scenario,
-        "BENCH_TOKEN": token,
+        "BENCH_TOKENS": ",".join(tokens),
         "BENCH_RECORDS_DIR": str(records_dir),
         "BENCH_USERS": str(cfg.users),
         "BENCH_RATE": str(cfg.rate or 0),
@@ -74,12 +81,12 @@ def locust_env(cfg: RunConfig, token: str, records_dir: Path, callback_url: str)
 
 
 def start_locust(
-    cfg: RunConfig, workdir: Path, host: str, token: str, callback_url: str
+    cfg: RunConfig, workdir: Path, host: str, tokens: Sequence[str], callback_url: str
 ) -> tuple[Child, Path]:
     records_dir = workdir / "records"
     records_dir.mkdir(parents=True, exist_ok=True)
     argv = locust_argv(cfg, host)
-    env = locust_env(cfg, token, records_dir, callback_url)
+    env = locust_env(cfg, tokens, records_dir, callback_url)
     return Child("locust", argv, workdir / "locust.log", env).start(), records_dir
 
 

@@ -1,6 +1,6 @@
 """Locust scenarios of the bench suite. Run by ``python -m bench run`` as its own process:
 
-    BENCH_SCENARIO=stk BENCH_TOKEN=... BENCH_RECORDS_DIR=/tmp/x PYTHONPATH=. \\
+    BENCH_SCENARIO=stk BENCH_TOKENS=tok1,tok2 BENCH_RECORDS_DIR=/tmp/x PYTHONPATH=. \\
         locust --headless -f bench/locustfile.py --host http://127.0.0.1:8080 -u 50 -r 50 -t 30s
 
 Locust patches the standard library through gevent when imported, so this file must only ever
@@ -15,6 +15,10 @@ Scenarios (``BENCH_SCENARIO``, or the user class name on the command line):
                    ``op_<name>`` method plus an entry in ``weights``.
 - ``daraja``       DarajaUser: STK Push straight to the Daraja simulator (the ceiling of the rail).
 
+Merchants: ``BENCH_TOKENS`` holds one bearer token per merchant, comma-separated (``BENCH_TOKEN``,
+a single one, is read when it is empty). Users take them round-robin in the order they start: user
+``n`` acts for merchant ``n % len(tokens)`` for its whole life, and its records carry that index.
+
 Closed loop (default): each user sends its next request as soon as the previous one answered.
 Open loop (``BENCH_RATE`` > 0, operations/s over all users; a retry storm is one operation): each
 user fires on a fixed schedule whatever the answers, each operation in its own greenlet, so a slow
@@ -28,6 +32,7 @@ Every request is written to ``BENCH_RECORDS_DIR/records-<pid>.jsonl`` (see bench
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import os
 import random
@@ -55,7 +60,9 @@ from bench.records import (
     records_path,
 )
 
-TOKEN = os.environ.get("BENCH_TOKEN", "")
+TOKENS = [
+    t for t in (os.environ.get("BENCH_TOKENS") or os.environ.get("BENCH_TOKEN", "")).split(",") if t
+] or [""]
 RECORDS_DIR = os.environ.get("BENCH_RECORDS_DIR", "")
 RATE = float(os.environ.get("BENCH_RATE") or 0)  # total requests/s over all users; 0: closed loop
 USERS = max(1, int(os.environ.get("BENCH_USERS") or 1))
@@ -74,6 +81,7 @@ EAT_OFFSET_S = 3 * 3600
 _TRIGGERS = frozenset({"1032", "0001", "1037", "2001", "0404"})
 _phone_seq = itertools.count(1)
 _ref_seq = itertools.count(1)
+_user_seq = itertools.count(0)
 
 
 def next_subscriber() -> str:
@@ -166,7 +174,9 @@ class BenchUser(FastHttpUser):
     weights: ClassVar[dict[str, int]] = {}
 
     def on_start(self) -> None:
-        self.auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        self.merchant = next(_user_seq) % len(TOKENS)  # round-robin over the merchants
+        token = TOKENS[self.merchant]
+        self.auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.recent: deque[str] = deque(maxlen=200)
         names = list(self.weights)
         self._ops = [getattr(self, f"op_{name}") for name in names]
@@ -192,7 +202,9 @@ class BenchUser(FastHttpUser):
             if wait > 0:
                 gevent.sleep(wait)
             if len(inflight) >= MAX_INFLIGHT:
-                RECORDER.add(Record(due, 0.0, SKIPPED, -1, error=INFLIGHT_CAP))
+                RECORDER.add(
+                    Record(due, 0.0, SKIPPED, -1, error=INFLIGHT_CAP, merchant=self.merchant)
+                )
             else:
                 inflight.spawn(self._one, due)
             due += interval
@@ -232,7 +244,7 @@ class BenchUser(FastHttpUser):
                 resp.failure(error)
             else:
                 resp.success()
-        return Record(t0, latency, op, status, payment_id, key, phone, error)
+        return Record(t0, latency, op, status, payment_id, key, phone, error, self.merchant)
 
     def op_stk(self, due: float | None) -> None:
         phone, body = self.payment_body()
@@ -252,11 +264,7 @@ class BenchUser(FastHttpUser):
         ids = {r.id for r in copies if r.id}
         for r in copies:
             mismatch = len(ids) > 1 and not r.error
-            RECORDER.add(
-                Record(r.t, r.latency, r.op, r.status, r.id, r.key, r.phone, STORM_MISMATCH)
-                if mismatch
-                else r
-            )
+            RECORDER.add(dataclasses.replace(r, error=STORM_MISMATCH) if mismatch else r)
         for payment_id in ids:
             self.recent.append(payment_id)
 
@@ -279,7 +287,7 @@ class BenchUser(FastHttpUser):
                 resp.failure(error)
             else:
                 resp.success()
-        RECORDER.add(Record(t0, latency, GET, status, "", "", "", error))
+        RECORDER.add(Record(t0, latency, GET, status, "", "", "", error, self.merchant))
 
     # --- the Daraja simulator directly ----------------------------------------------------------
 

@@ -35,6 +35,7 @@ class Record:
     key: str = ""  # Idempotency-Key sent
     phone: str = ""
     error: str = ""  # empty on success
+    merchant: int = -1  # which of the bench's merchants sent it (its index); -1: none
 
     @property
     def accepted(self) -> bool:
@@ -56,6 +57,7 @@ class Record:
                     self.key,
                     self.phone,
                     self.error,
+                    self.merchant,
                 ],
                 separators=(",", ":"),
             )
@@ -64,8 +66,9 @@ class Record:
 
     @classmethod
     def from_line(cls, line: str) -> Record:
-        t, latency, op, status, pid, key, phone, error = json.loads(line)
-        return cls(float(t), float(latency), op, int(status), pid, key, phone, error)
+        t, latency, op, status, pid, key, phone, error, *rest = json.loads(line)
+        merchant = int(rest[0]) if rest else -1  # files written before merchants were recorded
+        return cls(float(t), float(latency), op, int(status), pid, key, phone, error, merchant)
 
 
 def records_path(directory: str | Path, pid: int) -> Path:

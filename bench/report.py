@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -41,6 +42,70 @@ class RunData:
     sink: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
+    merchants: int = 0  # the bench's merchants sharing the load (0: the target has none)
+    shards: int | None = None  # the switch's shard count, when the bench knows it
+
+
+_SHARD = re.compile(r"^pay_s([0-9]+)_")  # payment ids carry their shard: pay_s3_01JDX4...
+
+
+def merchant_spread(
+    accepted: Mapping[str, Accepted], merchants: int, shards: int | None
+) -> dict[str, Any]:
+    """How the accepted payments spread over the merchants and over the shards (read from the
+    payment ids), and how many merchants each shard served; with ``shards`` known, idle shards
+    are listed too. A merchant's payments all belong to one shard, or the routing is not what
+    the bench assumes (``merchants_on_several_shards``). Pure."""
+    per_merchant = [0] * merchants
+    shard_payments: Counter[int] = Counter()
+    merchant_shards: dict[int, set[int]] = {}
+    unsharded = 0
+    for pid, a in accepted.items():
+        if 0 <= a.merchant < merchants:
+            per_merchant[a.merchant] += 1
+        match = _SHARD.match(pid)
+        if match is None:
+            unsharded += 1
+            continue
+        shard = int(match.group(1))
+        shard_payments[shard] += 1
+        merchant_shards.setdefault(a.merchant, set()).add(shard)
+    shard_merchants: Counter[int] = Counter(
+        shard for m, found in merchant_shards.items() if m >= 0 for shard in found
+    )
+    known = set(range(shards)) if shards else set()
+    return {
+        "merchants": merchants,
+        "payments_per_merchant": per_merchant,
+        "shards": {
+            str(shard): {"merchants": shard_merchants[shard], "payments": shard_payments[shard]}
+            for shard in sorted(known | set(shard_payments))
+        },
+        "merchants_on_several_shards": sum(
+            1 for found in merchant_shards.values() if len(found) > 1
+        ),
+        "unsharded_ids": unsharded,
+    }
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def spread_text(spread: Mapping[str, Any]) -> str:
+    """``8 merchants; payments by shard: s0 1,234 (3 merchants), s1 ...``."""
+    shards = spread.get("shards") or {}
+    parts = [
+        f"s{shard} {v['payments']:,} ({v['merchants']} merchant{_s(v['merchants'])})"
+        for shard, v in shards.items()
+    ]
+    text = f"{spread['merchants']} merchants"
+    per = spread.get("payments_per_merchant") or []
+    if per:
+        text += f" ({min(per):,} to {max(per):,} payments each)"
+    if parts:
+        text += "; payments by shard: " + ", ".join(parts)
+    return text
 
 
 def result_name(config: RunConfig, started_at: datetime) -> str:
@@ -87,6 +152,9 @@ def build_result(data: RunData) -> dict[str, Any]:
         "started_at": data.started_at.isoformat(timespec="seconds"),
         "config": cfg.as_json(),
         "machine": data.machine,
+        "merchants": merchant_spread(data.accepted, data.merchants, data.shards)
+        if data.merchants
+        else None,
         "load": {
             "mode": "open loop" if cfg.rate else "closed loop",
             "window_s": _round(t_end - t0) if t0 is not None and t_end is not None else None,
@@ -140,6 +208,16 @@ def warnings(data: RunData) -> list[str]:
         out.append(f"asked for {cfg.workers} api processes (--workers), saw {api}")
     if not data.drained and data.check is not None:
         out.append(f"not drained: payments still incomplete after {data.drain_s:.0f} s")
+    spread = merchant_spread(data.accepted, data.merchants, data.shards) if data.merchants else {}
+    if spread.get("merchants_on_several_shards"):
+        out.append(
+            f"{spread['merchants_on_several_shards']} merchants had payments on several shards"
+        )
+    if data.merchants > cfg.users:
+        out.append(
+            f"{data.merchants} merchants but {cfg.users} users: "
+            f"{data.merchants - cfg.users} merchants get no load"
+        )
     sent = sum(1 for r in data.records if r.status >= 0)
     counted = data.locust.get("requests")
     if counted is not None and counted != sent:
@@ -195,6 +273,7 @@ def render_markdown(result: Mapping[str, Any], comparison: str = "") -> str:
         f"{cfg['shards'] or 'default'}, workers {cfg['workers'] or 'default'}, callback delay "
         f"{cfg['callback_delay']:g} s, simulator latency {cfg['sim_latency']:g} s; "
         f"{result['machine'].get('cpus', '?')} CPUs, commit {result['machine'].get('git') or '?'}.",
+        *([f"\n{spread_text(result['merchants'])}."] if result.get("merchants") else []),
         "",
         "| metric | value |",
         "|---|---|",
@@ -291,5 +370,6 @@ def headline(result: Mapping[str, Any]) -> Sequence[str]:
             f"{role} {cpu_ms_text(v)}" for role, v in result["cpu"]["per_payment_s"].items()
         ),
         "errors: " + (", ".join(f"{k} {v}" for k, v in result["errors"].items()) or "none"),
+        *([spread_text(result["merchants"])] if result.get("merchants") else []),
         *(f"WARNING: {w}" for w in result.get("warnings", [])),
     ]

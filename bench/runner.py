@@ -1,6 +1,7 @@
 """One bench run, start to finish:
 
-1. start the webhook sink (in this process) and the system under load (child processes);
+1. start the webhook sink (in this process) and the system under load (child processes), with
+   its merchants (``--merchants``) and a token for each;
 2. run locust headless as its own process, printing a progress line from its request records;
 3. wait (bounded) for the accepted payments to complete (final webhook, or Daraja callback);
 4. check that nothing was lost or duplicated (records, sink, MongoDB, the simulator's record);
@@ -129,12 +130,14 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
             await sink.start(free_port())
             print(f"bench {cfg.scenario}: starting {cfg.target} (logs in {workdir})", flush=True)
             target = await start_target(cfg, workdir, sink.url, http)
-            sink.webhook_secret = str(target.merchant.get("webhook_secret") or "")
+            sink.webhook_secrets = {
+                i: str(m.get("webhook_secret") or "") for i, m in enumerate(target.merchants)
+            }
             for child in target.children:
                 cpu.add_root(child.pid, "")
             phases.done("start")
             locust, records_dir = start_locust(
-                cfg, workdir, target.url, target.token, f"{sink.url}/daraja"
+                cfg, workdir, target.url, target.tokens, f"{sink.url}/daraja"
             )
             cpu.add_root(locust.pid, "locust")
             progress = Progress()
@@ -181,6 +184,7 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
             "types": dict(sink.types),
             "bad_signatures": sink.bad_signatures,
             "malformed": sink.malformed,
+            "unknown_hooks": sink.unknown_hooks,
         },
         machine={
             "cpus": os.cpu_count(),
@@ -190,6 +194,8 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
             "git": _git_version(),
         },
         phases=phases.seconds,
+        merchants=len(target.merchants) if target is not None else 0,
+        shards=_shard_count(cfg),
     )
     result = build_result(data)
     comparison = ""
@@ -199,6 +205,14 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
     if not cfg.keep_logs:
         shutil.rmtree(workdir, ignore_errors=True)
     return result, paths
+
+
+def _shard_count(cfg: RunConfig) -> int | None:
+    """The switch's shard count when the bench knows it (``--shards`` or SWITCH_SHARDS)."""
+    if cfg.shards is not None:
+        return cfg.shards
+    text = os.environ.get("SWITCH_SHARDS", "")
+    return int(text) if text.isdigit() else None
 
 
 def _git_version() -> str | None:
@@ -324,19 +338,28 @@ async def _stored_payments(target: Target) -> list[Stored]:
     uri = target.mongo_uri()
     if uri is None:
         raise ProcessFailed("cannot find the switch's database to check the payments")
+    index = {str(m["merchant_id"]): i for i, m in enumerate(target.merchants)}
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         uri, serverSelectionTimeoutMS=10_000
     )
     try:
         cursor = client[target.db_name]["payments"].find(
-            {"merchant_id": target.merchant["merchant_id"]},
-            {"_id": 1, "idem": 1, "status": 1},
+            {"merchant_id": {"$in": list(index)}},
+            {"_id": 1, "idem": 1, "status": 1, "merchant_id": 1},
             batch_size=5000,
         )
         docs = await asyncio.wait_for(cursor.to_list(None), DB_TIMEOUT)
     finally:
         await client.close()
-    return [Stored(str(d["_id"]), str(d.get("idem", "")), str(d.get("status", ""))) for d in docs]
+    return [
+        Stored(
+            str(d["_id"]),
+            str(d.get("idem", "")),
+            str(d.get("status", "")),
+            index.get(str(d.get("merchant_id", "")), -1),
+        )
+        for d in docs
+    ]
 
 
 async def _sim_stats(http: aiohttp.ClientSession, target: Target) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
-"""The merchant's side of the bench: an aiohttp server in the runner that receives the switch's
-webhooks (``POST /hooks``) and the Daraja simulator's callbacks (``POST /daraja``, for the
-``daraja`` ceiling) and notes when each arrived."""
+"""The merchants' side of the bench: an aiohttp server in the runner that receives the switch's
+webhooks (``POST /hooks/<i>`` for the bench's merchant ``i``, each signature checked with that
+merchant's secret) and the Daraja simulator's callbacks (``POST /daraja``, for the ``daraja``
+ceiling) and notes when each arrived, and for which merchant."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class Arrival:
     type: str  # payment.<status> or daraja.<ResultCode>
     at: float  # epoch seconds
     event_id: str = ""
+    merchant: int = -1  # the bench merchant whose webhook URL it came to; -1: a Daraja callback
 
     @property
     def final(self) -> bool:
@@ -31,18 +33,21 @@ class Arrival:
 
 @dataclass
 class Sink:
-    webhook_secret: str = ""  # set once the merchant exists; "" skips signature checks
+    # Merchant index -> webhook secret, set once the merchants exist; a hook not in it is refused
+    # (404, counted in unknown_hooks); an empty secret skips the signature check.
+    webhook_secrets: dict[int, str] = field(default_factory=dict)
     arrivals: list[Arrival] = field(default_factory=list)
     first_final: dict[str, float] = field(default_factory=dict)  # payment id -> arrival
     bad_signatures: int = 0
     malformed: int = 0
+    unknown_hooks: int = 0
     types: Counter[str] = field(default_factory=Counter)
     url: str = ""
     _runner: web.AppRunner | None = None
 
     async def start(self, port: int) -> Sink:
         app = web.Application(client_max_size=1024 * 1024)
-        app.router.add_post("/hooks", self.webhook)
+        app.router.add_post("/hooks/{merchant:[0-9]+}", self.webhook)
         app.router.add_post("/daraja", self.daraja)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -64,7 +69,12 @@ class Sink:
     async def webhook(self, request: web.Request) -> web.Response:
         at = time.time()
         body = await request.read()
-        if self.webhook_secret and not verify_webhook(self.webhook_secret, request.headers, body):
+        merchant = int(request.match_info["merchant"])
+        secret = self.webhook_secrets.get(merchant)
+        if secret is None:
+            self.unknown_hooks += 1
+            return web.Response(status=404)
+        if secret and not verify_webhook(secret, request.headers, body):
             self.bad_signatures += 1
             return web.Response(status=400)
         try:
@@ -73,7 +83,7 @@ class Sink:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             self.malformed += 1
             return web.Response(status=400)
-        self._note(Arrival(payment_id, kind, at, request.headers.get("webhook-id", "")))
+        self._note(Arrival(payment_id, kind, at, request.headers.get("webhook-id", ""), merchant))
         return web.Response(status=204)
 
     async def daraja(self, request: web.Request) -> web.Response:

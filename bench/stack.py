@@ -1,7 +1,8 @@
 """The systems under load, each started as child processes on free ports:
 
 - ``switch``: ``python -m switch serve --sandbox`` (embedded SecantusDB, local Ray, the Daraja
-  simulator, the api), plus a merchant whose webhooks go to the sink, and its bearer token;
+  simulator, the api), plus ``--merchants`` merchants, merchant ``i`` with its webhooks going to
+  the sink's ``/hooks/<i>``, and a bearer token for each;
 - ``ceiling``: ``python -m bench.ceiling`` (bare aiohttp);
 - ``daraja``: ``python -m connectors.mpesa.simulator`` alone, its callbacks going to the sink.
 """
@@ -27,15 +28,16 @@ READY_LINE = "switch listening on"
 SIM_KEY, SIM_SECRET = "sandbox-key", "sandbox-secret"
 START_TIMEOUT = 120.0
 CLI_TIMEOUT = 60.0
+CLI_PARALLEL = 8  # merchant create processes at once (each starts a Python and imports the switch)
 
 
 @dataclass
 class Target:
     kind: str  # switch | ceiling | daraja
     url: str  # where the load goes
-    token: str = ""
+    tokens: list[str] = field(default_factory=list)  # one bearer token per merchant (or target)
     sim_url: str = ""  # the Daraja simulator (switch sandbox or standalone)
-    merchant: dict[str, Any] = field(default_factory=dict)
+    merchants: list[dict[str, Any]] = field(default_factory=list)  # as ``merchant create`` says
     data_dir: Path | None = None
     children: list[Child] = field(default_factory=list)
     db_name: str = "switch"
@@ -90,6 +92,14 @@ async def _start_switch(
     }
     if cfg.shards is not None:
         env["SWITCH_SHARDS"] = str(cfg.shards)
+    if not os.environ.get("RAY_TMPDIR"):
+        # A Ray of its own: without an address, ray.init joins the cluster named in
+        # <RAY_TMPDIR>/ray/ray_current_cluster (by default /tmp/ray), which may be another run's or
+        # a test's; its named actors (shard-0...) would collide. A short path: Ray puts unix
+        # sockets under it (at most 107 bytes).
+        ray_tmp = workdir / "r"
+        ray_tmp.mkdir(exist_ok=True)
+        env["RAY_TMPDIR"] = str(ray_tmp)
     argv = [sys.executable, "-m", "switch", "serve", "--sandbox"]
     if cfg.workers is not None:
         argv += ["--workers", str(cfg.workers)]
@@ -110,8 +120,10 @@ async def _start_switch(
         await switch.wait_ready(ready, START_TIMEOUT, "'switch listening on'")
         if cfg.sim_latency:
             await _patch_sim(http, target.sim_url, {"latency": cfg.sim_latency})
-        target.merchant = await _create_merchant(data_dir, f"{sink_url}/hooks")
-        target.token = await _switch_token(http, target.url, target.merchant)
+        target.merchants = await create_merchants(data_dir, sink_url, cfg.merchants)
+        target.tokens = list(
+            await asyncio.gather(*(_switch_token(http, target.url, m) for m in target.merchants))
+        )
     except BaseException:
         await target.stop()
         raise
@@ -124,8 +136,34 @@ async def _patch_sim(http: aiohttp.ClientSession, sim_url: str, knobs: dict[str,
             raise ProcessFailed(f"the simulator refused {knobs}: {await resp.text()}")
 
 
-async def _create_merchant(data_dir: Path, webhook_url: str) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "switch", "merchant", "create", "--name", "Bench shop"]
+def hook_url(sink_url: str, index: int) -> str:
+    """Where merchant ``index`` of the bench gets its webhooks."""
+    return f"{sink_url}/hooks/{index}"
+
+
+async def create_merchants(data_dir: Path, sink_url: str, count: int) -> list[dict[str, Any]]:
+    """``count`` merchants, created by up to CLI_PARALLEL ``merchant create`` processes at once;
+    merchant ``i`` has its webhooks at :func:`hook_url` ``i`` and a secret of its own."""
+    gate = asyncio.Semaphore(CLI_PARALLEL)
+
+    async def one(index: int) -> dict[str, Any]:
+        async with gate:
+            return await _create_merchant(
+                data_dir, f"Bench shop {index}", hook_url(sink_url, index)
+            )
+
+    tasks = [asyncio.ensure_future(one(i)) for i in range(count)]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:  # one failed, or we were cancelled: stop (and kill) the others
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _create_merchant(data_dir: Path, name: str, webhook_url: str) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "switch", "merchant", "create", "--name", name]
     argv += ["--webhook-url", webhook_url, "--json"]
     proc = await asyncio.create_subprocess_exec(
         *argv,
@@ -136,9 +174,11 @@ async def _create_merchant(data_dir: Path, webhook_url: str) -> dict[str, Any]:
     try:
         out, err = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
         raise ProcessFailed(f"merchant create took more than {CLI_TIMEOUT:.0f} s") from None
+    finally:
+        if proc.returncode is None:  # timed out or cancelled: leave no process behind
+            proc.kill()
+            await proc.wait()
     text = out.decode(errors="replace")
     if proc.returncode != 0 or "{" not in text:
         raise ProcessFailed(f"merchant create failed ({proc.returncode}): {err.decode()[-2000:]}")
@@ -146,12 +186,17 @@ async def _create_merchant(data_dir: Path, webhook_url: str) -> dict[str, Any]:
     return created
 
 
+def basic_auth(user: str, password: str) -> str:
+    """An ``Authorization`` header value for HTTP Basic authentication."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 async def _switch_token(http: aiohttp.ClientSession, url: str, merchant: dict[str, Any]) -> str:
-    auth = aiohttp.BasicAuth(merchant["client_id"], merchant["client_secret"])
+    headers = {"Authorization": basic_auth(merchant["client_id"], merchant["client_secret"])}
     async with http.post(
-        f"{url}/v1/oauth/token", data={"grant_type": "client_credentials"}, auth=auth
+        f"{url}/v1/oauth/token", data={"grant_type": "client_credentials"}, headers=headers
     ) as resp:
-        body = await resp.json()
+        body = await resp.json(content_type=None)
         if resp.status != 200:
             raise ProcessFailed(f"no token from the switch: {resp.status} {body}")
         return str(body["access_token"])
@@ -161,7 +206,7 @@ async def _start_ceiling(workdir: Path, http: aiohttp.ClientSession) -> Target:
     port = free_port()
     argv = [sys.executable, "-m", "bench.ceiling", "--port", str(port)]
     child = Child("ceiling", argv, workdir / "ceiling.log").start()
-    target = Target("ceiling", f"http://127.0.0.1:{port}", token="ceiling", children=[child])  # noqa: S106
+    target = Target("ceiling", f"http://127.0.0.1:{port}", tokens=["ceiling"], children=[child])
     try:
         await child.wait_ready(
             lambda: _http_ok(http, f"{target.url}/healthz"), START_TIMEOUT, "answer on /healthz"
@@ -183,14 +228,13 @@ async def _start_daraja(cfg: RunConfig, workdir: Path, http: aiohttp.ClientSessi
         await child.wait_ready(
             lambda: _http_ok(http, f"{url}/__sim/stats"), START_TIMEOUT, "answer on /__sim/stats"
         )
-        basic = base64.b64encode(f"{SIM_KEY}:{SIM_SECRET}".encode()).decode()
         async with http.get(
             f"{url}/oauth/v1/generate?grant_type=client_credentials",
-            headers={"Authorization": f"Basic {basic}"},
+            headers={"Authorization": basic_auth(SIM_KEY, SIM_SECRET)},
         ) as resp:
             if resp.status != 200:
                 raise ProcessFailed(f"no token from the simulator: {resp.status}")
-            target.token = str((await resp.json())["access_token"])
+            target.tokens = [str((await resp.json())["access_token"])]
     except BaseException:
         await target.stop()
         raise

@@ -1,6 +1,7 @@
-"""Smoke run of the bench suite: the real runner starts the whole stack on free ports, drives it
-with locust for a few seconds, and proves that nothing was lost or duplicated. It must leave no
-process behind, also when it fails."""
+"""Smoke run of the bench suite: the real runner starts the whole stack on free ports with two
+merchants, drives it with locust for a few seconds, and proves that nothing was lost or
+duplicated and that each merchant got its own payments' webhooks. It must leave no process
+behind, also when it fails."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def _kill_all(proc: subprocess.Popen[bytes], seen: dict[int, psutil.Process]) ->
 def test_bench_smoke_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     out = tmp_path / "results"
     argv = [sys.executable, "-m", "bench", "run", "--scenario", "stk", "--users", "4"]
+    argv += ["--merchants", "2"]  # users round-robin: two each
     argv += ["--duration", "5", "--callback-delay", "0.3", "--drain-timeout", "30"]
     argv += ["--out", str(out)]
     log = tmp_path / "bench.log"
@@ -79,5 +81,11 @@ def test_bench_smoke_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert result["checks"]["db_checked"] and result["checks"]["sim_checked"]
     assert result["api_latency_ms"]["p99"] is not None
     assert result["cpu"]["by_role_s"].get("api", 0) > 0
+    merchants = result["merchants"]
+    assert merchants["merchants"] == 2
+    assert all(n > 0 for n in merchants["payments_per_merchant"]), merchants
+    assert merchants["merchants_on_several_shards"] == 0, merchants
+    assert result["checks"]["lost_detail"]["wrong_merchant"] == 0
+    assert result["sink"]["bad_signatures"] == 0 and result["sink"]["unknown_hooks"] == 0
     assert (out / results[0].name.replace(".json", ".md")).exists()
     assert (out / results[0].name.replace(".json", ".png")).exists()
