@@ -83,6 +83,7 @@ from switch.sweep import Action, sweep_action
 log = logging.getLogger(__name__)
 
 CACHE_LIMIT = 200_000
+READ_WAIT_S = 2.0
 MERCHANT_TTL = 60.0
 
 
@@ -246,6 +247,13 @@ class ShardCore:
         if is_payout(req.method):
             short = self._shortfall(req.merchant_id, req.amount_minor + fee)
             if short is not None:
+                # Before refusing, make sure this is not a replay of a payout this shard has
+                # forgotten (a restart): keys never expire, so that is the stored payout again.
+                stored = await self._get(payment_id)
+                if stored is not None:
+                    done = IdemEntry(stored.request_hash, _done_future(True))
+                    self.idem[key] = done
+                    return await self._replay(done, payment_id, req.request_hash)
                 return short
             entries = [ledger.payout_reserve(req.merchant_id, payment_id, req.amount_minor, fee)]
         payment = new_payment(
@@ -401,6 +409,11 @@ class ShardCore:
         payment = await self._get(payment_id)
         if payment is None or payment.merchant_id != merchant_id:
             return error_reply(404, "not_found", f"no payment {payment_id}")
+        # Show a status only once it is stored: a crash must never take back what a client saw.
+        try:
+            await asyncio.wait_for(self._persisted(payment), timeout=READ_WAIT_S)
+        except TimeoutError:
+            return error_reply(503, "storage_unavailable", "the latest change is not stored yet")
         return Reply(200, view(payment))
 
     async def _get(self, payment_id: str) -> Payment | None:

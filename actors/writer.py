@@ -137,6 +137,7 @@ class ShardWriter:
                     exc,
                     exc_info=True,
                 )
+                await self._salvage_inserts(tick)
                 self._requeue(tick)
                 await asyncio.sleep(RETRY_PAUSE)
                 continue
@@ -147,6 +148,21 @@ class ShardWriter:
     def backlog(self) -> int:
         """New payments waiting for (or in) a commit."""
         return self.committing + len(self.tick.inserts)
+
+    async def _salvage_inserts(self, tick: Tick) -> None:
+        """New payments touch only new documents (and, for payouts, their merchant's balance),
+        so when a tick fails because of a changed payment (say a dead shard's transaction still
+        holds it, until the server's transaction lifetime ends) the new ones are committed on
+        their own: taking new payments must not wait for that."""
+        if not tick.inserts or not (tick.updates or tick.entries or tick.drops):
+            return
+        try:
+            committed = await self._commit(Tick(inserts=tick.inserts))
+        except Exception as exc:
+            log.error("shard %d new payments failed alone too: %s", self.shard, exc)
+            return
+        tick.inserts = []
+        self.on_commit(committed)
 
     def _requeue(self, tick: Tick) -> None:
         for new in tick.inserts:

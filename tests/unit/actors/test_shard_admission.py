@@ -53,9 +53,16 @@ async def test_an_open_circuit_refuses_before_storing() -> None:
 
 async def test_a_payout_beyond_the_committed_balance_is_refused() -> None:
     core = _core()
+    looked_up: list[str] = []
+
+    async def not_stored(payment_id: str) -> None:
+        looked_up.append(payment_id)  # a replay of a forgotten payout would be found here
+
+    core._get = not_stored  # type: ignore[method-assign,assignment]
     core.balances.accounts["merchant:mch_1:available"] = 51_500
     core.reserving["mch_1"] = 1_000  # another payout of this merchant is being committed
     [reply] = await core.create_payments([_request("mpesa_b2c", 50_000)])
     assert reply.status == 422
     assert reply.body["error"]["code"] == "insufficient_balance"
     assert "515" in reply.body["error"]["message"]
+    assert len(looked_up) == 1
