@@ -93,10 +93,10 @@ async def _start_switch(
     if cfg.shards is not None:
         env["SWITCH_SHARDS"] = str(cfg.shards)
     if not os.environ.get("RAY_TMPDIR"):
-        # A Ray of its own: without an address, ray.init joins the cluster named in
-        # <RAY_TMPDIR>/ray/ray_current_cluster (by default /tmp/ray), which may be another run's or
-        # a test's; its named actors (shard-0...) would collide. A short path: Ray puts unix
-        # sockets under it (at most 107 bytes).
+        # Ray's session folder (sockets, actor logs) inside the run's folder: kept with
+        # --keep-logs, removed otherwise, and no cluster of the run is advertised in /tmp/ray
+        # for anything else on the machine to join. A short path: Ray puts unix sockets under
+        # it (at most 107 bytes).
         ray_tmp = workdir / "r"
         ray_tmp.mkdir(exist_ok=True)
         env["RAY_TMPDIR"] = str(ray_tmp)
