@@ -130,12 +130,13 @@ class ShardWriter:
             try:
                 committed = await self._commit(tick)
             except Exception as exc:
+                # A database refusal says all in its message; anything else needs its traceback.
                 log.error(
                     "shard %d commit failed (%s: %s); retrying its changes",
                     self.shard,
                     type(exc).__name__,
-                    exc,
-                    exc_info=True,
+                    str(exc)[:300],
+                    exc_info=not isinstance(exc, PyMongoError),
                 )
                 await self._salvage_inserts(tick)
                 self._requeue(tick)
