@@ -260,7 +260,7 @@ def require_own_ray() -> None:
     another switch's (a bench's)."""
     if not ray_started_here():
         pytest.skip(
-            "the session joined a Ray cluster it did not start; its actors may be another "
+            reason="the session joined a Ray cluster it did not start; its actors may be another "
             "switch's: run with RAY_ADDRESS=local"
         )
 
