@@ -1,24 +1,23 @@
 """The M-Pesa provider gateway for one Daraja account: keeps the access token and the connection
 pool warm, caps concurrency, applies the retry policy and maps answers into switch outcomes.
 
-Retry policy (money-safety rule 2): a request is sent again only when it provably did not take
-effect: the connection never opened (NotSent), the gateway refused the token, or Daraja throttled
-it (HTTP 429/503, spike arrest, quota) before accepting it. Anything else that is not a clear
-answer (a timeout, a dropped connection, a generic 5xx) may hide a prompt on the customer's phone,
-so it becomes ``answer_lost``: the switch then waits for the callback or asks by status query.
+Retry policy (money-safety rule 2, shared by every gateway in :mod:`actors.gateway`): a request is
+sent again only when it provably did not take effect: the connection never opened (NotSent), the
+gateway refused the token, or Daraja throttled it (HTTP 429/503, spike arrest, quota) before
+accepting it. Anything else that is not a clear answer (a timeout, a dropped connection, a generic
+5xx) may hide a prompt on the customer's phone, so it becomes ``answer_lost``: the switch then
+waits for the callback or asks by status query.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
-from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
+from actors.gateway import GatewayCore, ProviderFault, Step, TokenUnavailable
+from connectors.http import HttpRequest, HttpResponse
 from connectors.mpesa import (
-    AccessToken,
     B2cOrder,
     BalanceQuery,
     C2bRegistration,
@@ -31,8 +30,6 @@ from connectors.mpesa import (
     StkPushOrder,
     StkResult,
 )
-from connectors.transport import Transport
-from switch.breaker import Breaker
 from switch.messages import (
     B2cOrderMsg,
     Order,
@@ -44,7 +41,6 @@ from switch.messages import (
     StkOrder,
     SubmitResult,
 )
-from switch.metrics import PROVIDER_CALLS, PROVIDER_LATENCY
 from switch.outcomes import (
     accepted,
     answer_lost,
@@ -54,54 +50,27 @@ from switch.outcomes import (
     unavailable,
 )
 from switch.payments import ProviderRefs
-from switch.retry import backoff
 from switch.states import Event
 
 log = logging.getLogger(__name__)
 
-
-class TokenUnavailable(Exception):
-    """No access token could be had; nothing was sent."""
+__all__ = ["MpesaGatewayCore", "TokenUnavailable"]
 
 
-class MpesaGatewayCore:
-    def __init__(
-        self,
-        connector: DarajaConnector,
-        transport: Transport,
-        concurrency: int = 64,
-        retries: int = 3,
-        retry_base: float = 0.2,
-        breaker: Breaker | None = None,
-    ) -> None:
-        self.connector = connector
-        self.transport = transport
-        self.retries = retries
-        self.retry_base = retry_base
-        self._slots = asyncio.Semaphore(concurrency)
-        self.breaker = breaker or Breaker()
-        self._token: AccessToken | None = None
-        self._token_lock = asyncio.Lock()
+class MpesaGatewayCore(GatewayCore[DarajaConnector]):
+    provider = "mpesa"
+    provider_name = "M-Pesa"
 
-    # --- token -----------------------------------------------------------------------------
+    def _rejected(self, code: str, message: str) -> ProviderOutcome:
+        return rejected(code, message)
 
-    async def token(self, stale: str | None = None) -> str:
-        """A valid token; ``stale`` names one Daraja refused, forcing a fresh one (once, however
-        many requests saw it refused)."""
-        async with self._token_lock:
-            current = self._token
-            fresh_enough = current and current.expires_at > time.time()
-            if current and fresh_enough and current.value != stale:
-                return current.value
-            try:
-                resp = await self._send("oauth", self.connector.token_request())
-            except (NotSent, OutcomeUnknown) as exc:
-                raise TokenUnavailable(str(exc)) from exc
-            parsed = self.connector.parse_token(resp, time.time())
-            if isinstance(parsed, ProviderError):
-                raise TokenUnavailable(f"{parsed.code} {parsed.message}")
-            self._token = parsed
-            return parsed.value
+    def _unavailable(self, last_error: str, retry_after: float | None = None) -> ProviderOutcome:
+        return unavailable(last_error, retry_after=retry_after)
+
+    def _step(self, fault: ProviderFault) -> Step:
+        # A duplicate OriginatorConversationID is read where it can occur (B2C, _map_b2c);
+        # anywhere else it stays what it always was here: a possibly processed request.
+        return "lost" if fault.kind == "duplicate" else super()._step(fault)
 
     # --- STK push --------------------------------------------------------------------------
 
@@ -114,7 +83,10 @@ class MpesaGatewayCore:
             return await self._submit_b2c(order)
         if isinstance(order, ReversalOrderMsg):
             return await self._submit_reversal(order)
-        return await self._submit_one(order)
+        if isinstance(order, StkOrder):
+            return await self._submit_one(order)
+        # Another rail's order sent here by mistake: refused before anything is sent.
+        return rejected("", f"M-Pesa cannot carry a {type(order).__name__}")
 
     async def _submit_reversal(self, order: ReversalOrderMsg) -> ProviderOutcome:
         wire = ReversalOrder(
@@ -283,72 +255,3 @@ class MpesaGatewayCore:
         if isinstance(parsed, StkResult):
             return from_stk_result(parsed)
         return parsed
-
-    # --- the retry loop --------------------------------------------------------------------
-
-    async def _with_retries(
-        self,
-        operation: str,
-        build: Callable[[str], HttpRequest],
-        parse: Callable[[HttpResponse], ProviderOutcome | ProviderError],
-    ) -> ProviderOutcome:
-        stale: str | None = None
-        last = "no attempt made"
-        for attempt in range(1, self.retries + 2):
-            if not self.breaker.allow(time.monotonic()):
-                return self._circuit_open()
-            try:
-                token = await self.token(stale)
-                resp = await self._send(operation, build(token))
-            except (TokenUnavailable, NotSent) as exc:
-                self.breaker.failure(time.monotonic())
-                last = f"not sent: {exc}"
-                await self._pause(attempt)
-                continue
-            except OutcomeUnknown as exc:
-                self.breaker.failure(time.monotonic())
-                return answer_lost(f"{operation}: {exc}")
-            parsed = parse(resp)
-            if not isinstance(parsed, ProviderError):
-                self.breaker.success()
-                return parsed
-            if parsed.kind == "invalid_token":
-                stale, last = token, f"{parsed.code} {parsed.message}"
-                continue
-            if parsed.kind == "rejected":
-                self.breaker.success()  # Daraja answered: it is up, the request was wrong
-                return rejected(parsed.code, parsed.message)
-            self.breaker.failure(time.monotonic())
-            if parsed.kind == "retriable":
-                last = f"{parsed.code} {parsed.message}"
-                await self._pause(attempt)
-                continue
-            return answer_lost(f"{parsed.http_status} {parsed.code} {parsed.message}")
-        return unavailable(last)
-
-    def _circuit_open(self) -> ProviderOutcome:
-        wait = self.breaker.retry_after(time.monotonic())
-        return unavailable(
-            f"M-Pesa circuit open after repeated failures; retry in {wait:.0f} s", retry_after=wait
-        )
-
-    async def _pause(self, attempt: int) -> None:
-        if attempt <= self.retries:
-            await asyncio.sleep(backoff(attempt, self.retry_base, 5.0))
-
-    async def _send(self, operation: str, request: HttpRequest) -> HttpResponse:
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            resp = await self.transport.send(request)
-            outcome = str(resp.status)
-            return resp
-        except NotSent:
-            outcome = "not_sent"
-            raise
-        except OutcomeUnknown:
-            outcome = "unknown"
-            raise
-        finally:
-            PROVIDER_CALLS.labels("mpesa", operation, outcome).inc()
-            PROVIDER_LATENCY.labels("mpesa", operation).observe(time.perf_counter() - started)

@@ -1,0 +1,232 @@
+"""What every provider gateway repeats: the access-token cache, the concurrency slots, the circuit
+breaker, the retry policy and the provider-call metrics. Each provider's gateway
+(:mod:`actors.mpesa_gateway`, :mod:`actors.airtel_gateway`, :mod:`actors.pesalink_gateway`) is a
+subclass that builds requests with its connector and maps answers into switch outcomes.
+
+Retry policy (money-safety rule 2): a request is sent again only when it provably did not take
+effect: the connection never opened (NotSent), no token could be had, the provider refused the
+token, or it throttled the request (HTTP 429/503 and the like) before accepting it. Anything else
+that is not a clear answer (a timeout, a dropped connection, a generic 5xx) may hide a prompt or a
+payout, so it becomes ``answer_lost``: the switch then waits for the callback or asks by status
+query. A "duplicate id" answer means the provider already holds a request with our id: never
+resent, also ``answer_lost``, so the status check decides.
+
+Every connector's ``ProviderError`` has the same shape (``kind``, ``code``, ``message``,
+``http_status``) and the same ``kind`` vocabulary; :meth:`GatewayCore._step` turns a kind into
+what the loop does, and a gateway overrides it only if its provider needs another reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
+
+from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
+from connectors.transport import Transport
+from switch.breaker import Breaker
+from switch.messages import ProviderOutcome
+from switch.metrics import PROVIDER_CALLS, PROVIDER_LATENCY
+from switch.outcomes import answer_lost
+from switch.retry import backoff
+
+Step = Literal["refresh", "resend", "refuse", "duplicate", "lost"]
+"""What the retry loop does with a refusal: fetch a fresh token and resend (``refresh``), back off
+and resend (``resend``), answer REJECTED (``refuse``), or answer ``answer_lost`` without another
+send (``duplicate``: the provider has our id already; ``lost``: it may have acted)."""
+
+_STEPS: dict[str, Step] = {
+    "invalid_token": "refresh",
+    "retriable": "resend",
+    "rejected": "refuse",
+    "duplicate": "duplicate",
+    "unknown": "lost",
+}
+
+
+class TokenUnavailable(Exception):
+    """No access token could be had; nothing was sent."""
+
+
+@runtime_checkable
+class ProviderFault(Protocol):
+    """A connector's ``ProviderError``: an answer that is not what was asked for."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def http_status(self) -> int: ...
+
+
+class Token(Protocol):
+    @property
+    def value(self) -> str: ...
+
+    @property
+    def expires_at(self) -> float: ...  # epoch seconds, already shortened by a safety margin
+
+
+class TokenConnector(Protocol):
+    """The part of a connector the base uses: its OAuth-style token flow."""
+
+    def token_request(self) -> HttpRequest: ...
+
+    def parse_token(self, resp: HttpResponse, now: float) -> Token | ProviderFault: ...
+
+
+C = TypeVar("C", bound=TokenConnector)
+T = TypeVar("T")
+
+
+class GatewayCore(Generic[C]):
+    """One provider account: ``provider`` labels the metrics, ``provider_name`` the messages."""
+
+    provider: ClassVar[str] = "provider"
+    provider_name: ClassVar[str] = "The provider"
+
+    def __init__(
+        self,
+        connector: C,
+        transport: Transport,
+        concurrency: int = 64,
+        retries: int = 3,
+        retry_base: float = 0.2,
+        breaker: Breaker | None = None,
+    ) -> None:
+        self.connector = connector
+        self.transport = transport
+        self.retries = retries
+        self.retry_base = retry_base
+        self._slots = asyncio.Semaphore(concurrency)
+        self.breaker = breaker or Breaker()
+        self._token: Token | None = None
+        self._token_lock = asyncio.Lock()
+
+    # --- hooks: how a refusal reads in this provider's words ------------------------------------
+
+    def _rejected(self, code: str, message: str) -> ProviderOutcome:
+        """The provider refused the request: nothing happened."""
+        raise NotImplementedError
+
+    def _unavailable(self, last_error: str, retry_after: float | None = None) -> ProviderOutcome:
+        """Nothing was accepted (retries spent, no token, circuit open)."""
+        raise NotImplementedError
+
+    def _lost(self, detail: str) -> ProviderOutcome:
+        """Sent, or maybe sent, and no usable answer."""
+        return answer_lost(detail)
+
+    def _step(self, fault: ProviderFault) -> Step:
+        """What the retry loop does with a refusal; an unknown kind may hide work."""
+        return _STEPS.get(fault.kind, "lost")
+
+    # --- token -----------------------------------------------------------------------------------
+
+    async def token(self, stale: str | None = None) -> str:
+        """A valid token; ``stale`` names one the provider refused, forcing a fresh one (once,
+        however many requests saw it refused)."""
+        async with self._token_lock:
+            current = self._token
+            fresh_enough = current and current.expires_at > time.time()
+            if current and fresh_enough and current.value != stale:
+                return current.value
+            try:
+                resp = await self._send("oauth", self.connector.token_request())
+            except (NotSent, OutcomeUnknown) as exc:
+                raise TokenUnavailable(str(exc)) from exc
+            parsed = self.connector.parse_token(resp, time.time())
+            if isinstance(parsed, ProviderFault):
+                raise TokenUnavailable(f"{parsed.code} {parsed.message}")
+            self._token = parsed
+            return parsed.value
+
+    # --- the retry loop --------------------------------------------------------------------------
+
+    async def _with_retries(
+        self,
+        operation: str,
+        build: Callable[[str], HttpRequest],
+        parse: Callable[[HttpResponse], T | ProviderFault],
+    ) -> T | ProviderOutcome:
+        """``parse``'s value for an answer, else the outcome the retry policy reaches."""
+        stale: str | None = None
+        last = "no attempt made"
+        for attempt in range(1, self.retries + 2):
+            if not self.breaker.allow(time.monotonic()):
+                return self._circuit_open()
+            try:
+                token = await self.token(stale)
+                resp = await self._send(operation, build(token))
+            except (TokenUnavailable, NotSent) as exc:
+                self.breaker.failure(time.monotonic())
+                last = f"not sent: {exc}"
+                await self._pause(attempt)
+                continue
+            except OutcomeUnknown as exc:
+                self.breaker.failure(time.monotonic())
+                return self._lost(f"{operation}: {exc}")
+            parsed = parse(resp)
+            if not isinstance(parsed, ProviderFault):
+                self.breaker.success()
+                return parsed
+            step = self._step(parsed)
+            if step == "refresh":
+                stale, last = token, f"{parsed.code} {parsed.message}"
+                continue
+            if step in ("refuse", "duplicate"):
+                self.breaker.success()  # the provider answered: it is up
+                if step == "duplicate":
+                    return self._lost(self._duplicate_detail(parsed))
+                return self._rejected(parsed.code, parsed.message)
+            self.breaker.failure(time.monotonic())
+            if step == "resend":
+                last = f"{parsed.code} {parsed.message}"
+                await self._pause(attempt)
+                continue
+            return self._lost(f"{parsed.http_status} {parsed.code} {parsed.message}")
+        return self._unavailable(last)
+
+    def _duplicate_detail(self, fault: ProviderFault) -> str:
+        return (
+            f"{self.provider_name} already holds a request with this id "
+            f"({fault.code} {fault.message}); its status decides"
+        )
+
+    def _circuit_open(self) -> ProviderOutcome:
+        wait = self.breaker.retry_after(time.monotonic())
+        return self._unavailable(
+            f"{self.provider_name} circuit open after repeated failures; retry in {wait:.0f} s",
+            retry_after=wait,
+        )
+
+    async def _pause(self, attempt: int) -> None:
+        if attempt <= self.retries:
+            await asyncio.sleep(backoff(attempt, self.retry_base, 5.0))
+
+    async def _send(self, operation: str, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            resp = await self.transport.send(request)
+            outcome = str(resp.status)
+            return resp
+        except NotSent:
+            outcome = "not_sent"
+            raise
+        except OutcomeUnknown:
+            outcome = "unknown"
+            raise
+        finally:
+            PROVIDER_CALLS.labels(self.provider, operation, outcome).inc()
+            PROVIDER_LATENCY.labels(self.provider, operation).observe(time.perf_counter() - started)
+
+    async def close(self) -> None:
+        await self.transport.close()
