@@ -195,10 +195,7 @@ class GatewayCore(Generic[C]):
         return self._unavailable(last)
 
     def _duplicate_detail(self, fault: ProviderFault) -> str:
-        return (
-            f"{self.provider_name} already holds a request with this id "
-            f"({fault.code} {fault.message}); its status decides"
-        )
+        return f"duplicate id, never resent: {fault.code} {fault.message}"
 
     def _circuit_open(self) -> ProviderOutcome:
         wait = self.breaker.retry_after(time.monotonic())

@@ -14,6 +14,7 @@ import base64
 import binascii
 import functools
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -60,3 +61,24 @@ def decrypt_pin(cipher_b64: str, mode: PinPadding) -> str | None:
         return _private_key().decrypt(cipher, pin_padding(mode)).decode("ascii")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
+
+
+def switch_settings(base_url: str, *, callback_auth: bool = False) -> dict[str, Any]:
+    """The switch's Settings overrides (field -> value) that point it at a simulator running at
+    ``base_url`` with the simulator's default credentials, wallet PIN and public key file.
+
+    ``callback_auth`` must match the simulator's knob of that name: when on, the switch expects
+    every callback to carry the hash made with the sandbox callback key. The simulator posts
+    callbacks to its own ``callback_url`` knob (one URL, as Airtel's portal does), which must
+    point at the switch's ``POST /callbacks/airtel``.
+    """
+    from connectors.airtel.simulator import config  # the simulator's public test values
+
+    return {
+        "airtel_base_url": base_url.rstrip("/"),
+        "airtel_client_id": config.SANDBOX_CLIENT_ID,
+        "airtel_client_secret": config.SANDBOX_CLIENT_SECRET,
+        "airtel_pin": config.SANDBOX_PIN,
+        "airtel_public_key_file": str(PUBLIC_KEY_PATH),
+        "airtel_callback_key": config.SANDBOX_CALLBACK_KEY if callback_auth else None,
+    }
