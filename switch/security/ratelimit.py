@@ -157,7 +157,7 @@ class RedisLimiter:
     ) -> None:
         self._redis = redis
         self._prefix = prefix
-        self.fallback = fallback or InProcessLimiter()
+        self.fallback = fallback if fallback is not None else InProcessLimiter()
         self._sha = hashlib.sha1(_LUA.encode(), usedforsecurity=False).hexdigest()
         self._warn_every = warn_every
         self._warned_at = -math.inf
