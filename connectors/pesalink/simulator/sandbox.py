@@ -11,6 +11,8 @@ starts the simulator with ``--public-key PATH``.
 
 from __future__ import annotations
 
+from typing import Any
+
 SIGNING_KEY_PEM = b"""\
 -----BEGIN PRIVATE KEY-----
 MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCYr0cpH9s7odWh
@@ -53,3 +55,22 @@ L2FZsA6L6DzR7iauqYjFh8zmIDYIgwv5WcyWn0Ii21J8ZrWBEQBWYeDRjqKbgrZY
 DQIDAQAB
 -----END PUBLIC KEY-----
 """
+
+
+def switch_settings(base_url: str) -> dict[str, Any]:
+    """The switch's Settings overrides (field -> value) that point it at a simulator running at
+    ``base_url`` with the simulator's default credentials and source account. The signing key is
+    left unset: the switch then signs with :data:`SIGNING_KEY_PEM`, whose public half the
+    simulator verifies by default. Callbacks go to each transfer's own ``callbackUrl``.
+    """
+    from connectors.pesalink.simulator import config  # imports this module: import it late
+
+    return {
+        "pesalink_base_url": base_url.rstrip("/"),
+        "pesalink_api_key": config.SANDBOX_API_KEY,
+        "pesalink_merchant_code": config.SANDBOX_MERCHANT_CODE,
+        "pesalink_consumer_secret": config.SANDBOX_CONSUMER_SECRET,
+        "pesalink_signing_key_file": None,
+        "pesalink_source_account": config.SANDBOX_SOURCE_ACCOUNT,
+        "pesalink_source_name": config.SANDBOX_SOURCE_NAME,
+    }
