@@ -6,8 +6,9 @@ from switch.messages import Reply
 from switch.money import format_minor
 
 
-def error_reply(status: int, code: str, message: str) -> Reply:
-    return Reply(status, {"error": {"code": code, "message": message, "details": []}})
+def error_reply(status: int, code: str, message: str, field: str | None = None) -> Reply:
+    details = [{"field": field, "reason": message}] if field else []
+    return Reply(status, {"error": {"code": code, "message": message, "details": details}})
 
 
 def overloaded() -> Reply:

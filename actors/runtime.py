@@ -10,6 +10,7 @@ that happened, so callers check state instead of resending. Actors restart after
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,22 +24,33 @@ from connectors.mpesa import C2bRegistration, DarajaAccount, DarajaConnector
 from connectors.transport import AiohttpTransport
 from switch.breaker import Breaker
 from switch.config import Settings
+from switch.ids import shard_of
 from switch.live import Publisher
 from switch.logs import setup_logging
 from switch.messages import (
+    B2cOrderMsg,
+    BankOrder,
     C2bIn,
     CallbackIn,
     CallbackVerdict,
     CreatePayment,
     CreateReversal,
+    CreateTransfer,
     Order,
+    ProviderOutcome,
     QueryRequest,
     QueryResult,
     Reply,
+    ReversalOrderMsg,
+    StatusCheck,
     StatusRequest,
+    StkOrder,
     SubmitResult,
+    WalletOrder,
 )
 from switch.metrics import REGISTRY
+from switch.rails import provider_of
+from switch.states import Event
 from switch.storage.mongo import collections, connect
 
 log = logging.getLogger(__name__)
@@ -46,6 +58,12 @@ log = logging.getLogger(__name__)
 # Reads, duplicate-safe callbacks and status queries may be retried across an actor restart;
 # everything that can move money stays at most once.
 IDEMPOTENT_RETRIES = 3
+
+GATEWAYS: tuple[str, ...] = tuple(
+    p
+    for p in ("airtel", "pesalink", "sacco")
+    if importlib.util.find_spec(f"actors.{p}_gateway") is not None
+)
 
 ACTOR_OPTIONS: dict[str, Any] = {
     "get_if_exists": True,
@@ -157,16 +175,132 @@ class MpesaActor:
         return str(ray.get_runtime_context().get_node_id())
 
 
-class RayProviderPort:
-    """The shard's way to the provider gateway actor."""
+def gateway_name(provider: str) -> str:
+    return f"gateway-{provider}"
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+
+def _build_gateway(provider: str, settings: Settings) -> Any:
+    """The plain gateway core of a provider (imported here so each stays a plain module)."""
+    if provider == "airtel":
+        from actors.airtel_gateway import airtel_gateway_from
+
+        return airtel_gateway_from(settings)
+    if provider == "pesalink":
+        from actors.pesalink_gateway import pesalink_gateway_from
+
+        return pesalink_gateway_from(settings)
+    if provider == "sacco":
+        from actors.sacco_gateway import sacco_gateway_from
+
+        return sacco_gateway_from(settings, _deliver_to_shards)
+    raise ValueError(f"no gateway for {provider}")
+
+
+async def _deliver_to_shards(items: list[CallbackIn]) -> list[CallbackVerdict]:
+    """Results a gateway learnt by itself (SACCO result files): each to its payment's shard."""
+    by_shard: dict[int, list[int]] = {}
+    for i, item in enumerate(items):
+        shard = shard_of(item.payment_id)
+        if shard is not None:
+            by_shard.setdefault(shard, []).append(i)
+    verdicts: list[CallbackVerdict] = ["unknown_payment"] * len(items)
+    for shard, positions in by_shard.items():
+        handle = ray.get_actor(shard_name(shard))
+        answers = await handle.apply_callbacks.remote([items[i] for i in positions])
+        for i, verdict in zip(positions, answers, strict=True):
+            verdicts[i] = verdict
+    return verdicts
+
+
+@ray.remote
+class GatewayActor:
+    """Gateway for one Airtel, PesaLink or SACCO account (M-Pesa has its own, richer shell)."""
+
+    def __init__(self, provider: str, settings: Settings) -> None:
+        setup_logging(settings.log_level)
+        self.provider = provider
+        self.core = _build_gateway(provider, settings)
+        self.started = False
+
+    async def _ready(self) -> Any:
+        if not self.started and hasattr(self.core, "start"):
+            await self.core.start()
+        self.started = True
+        return self.core
 
     async def submit(self, orders: list[Order]) -> list[SubmitResult]:
-        handle = ray.get_actor(self.name)
-        result: list[SubmitResult] = await handle.submit.remote(orders)
+        result: list[SubmitResult] = await (await self._ready()).submit(orders)
         return result
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def check(self, requests: list[StatusCheck]) -> list[QueryResult]:
+        result: list[QueryResult] = await (await self._ready()).check(requests)
+        return result
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def lookup(self, *args: str | None) -> dict[str, str]:
+        result: dict[str, str] = await (await self._ready()).lookup(*args)
+        return result
+
+    async def metrics(self) -> list[Metric]:
+        await self._ready()
+        return _metrics_snapshot(gateway_name(self.provider))
+
+    def node(self) -> str:
+        return str(ray.get_runtime_context().get_node_id())
+
+
+_MPESA_ORDERS = (StkOrder, B2cOrderMsg, ReversalOrderMsg)
+
+
+def _provider_of_order(order: Order) -> str:
+    if isinstance(order, _MPESA_ORDERS):
+        return "mpesa"
+    if isinstance(order, WalletOrder):
+        return "airtel"
+    return "pesalink" if isinstance(order, BankOrder) else "sacco"
+
+
+class RayProviderPort:
+    """The shard's way to the provider gateway actors: each order to its provider's actor."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # the M-Pesa gateway's actor name
+
+    def _actor_name(self, provider: str) -> str:
+        return self.name if provider == "mpesa" else gateway_name(provider)
+
+    async def submit(self, orders: list[Order]) -> list[SubmitResult]:
+        groups: dict[str, list[Order]] = {}
+        for order in orders:
+            groups.setdefault(_provider_of_order(order), []).append(order)
+        answers = await asyncio.gather(
+            *(
+                ray.get_actor(self._actor_name(p)).submit.remote(group)
+                for p, group in groups.items()
+            ),
+            return_exceptions=True,
+        )
+        results: list[SubmitResult] = []
+        for (provider, group), answer in zip(groups.items(), answers, strict=True):
+            if isinstance(answer, BaseException):
+                # The gateway died or the call was lost: any of these may have been sent.
+                log.warning("%s gateway call failed: %s", provider, answer)
+                lost = ProviderOutcome(Event.ANSWER_LOST)
+                results.extend(SubmitResult(o.payment_id, lost) for o in group)
+            else:
+                results.extend(answer)
+        return results
+
+    async def check(self, requests: list[StatusCheck]) -> list[QueryResult]:
+        groups: dict[str, list[StatusCheck]] = {}
+        for r in requests:
+            groups.setdefault(provider_of(r.method), []).append(r)
+        results: list[QueryResult] = []
+        for provider, group in groups.items():
+            handle = ray.get_actor(gateway_name(provider))
+            results.extend(await handle.check.remote(group))
+        return results
 
     async def ask_status(self, requests: list[StatusRequest]) -> list[bool]:
         handle = ray.get_actor(self.name)
@@ -226,6 +360,13 @@ class ShardActor:
     async def create_reversals(self, requests: list[CreateReversal]) -> list[Reply]:
         return await (await self._core()).create_reversals(requests)
 
+    async def create_transfers(self, requests: list[CreateTransfer]) -> list[Reply]:
+        return await (await self._core()).create_transfers(requests)
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def get_transfers(self, requests: list[tuple[str, str]]) -> list[Reply]:
+        return await (await self._core()).get_transfers(requests)
+
     @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def c2b_confirmations(self, items: list[C2bIn]) -> list[CallbackVerdict]:
         return await (await self._core()).c2b_confirmations(items)
@@ -258,16 +399,43 @@ class Actors:
         self.provider = provider_cls.options(name=mpesa_name(settings), **ACTOR_OPTIONS).remote(
             settings
         )
+        gateway_cls: Any = GatewayActor
+        self.gateways = {
+            p: gateway_cls.options(name=gateway_name(p), **ACTOR_OPTIONS).remote(p, settings)
+            for p in GATEWAYS
+        }
         self.shards = [
             shard_cls.options(name=shard_name(i), **ACTOR_OPTIONS).remote(i, settings, secret_key)
             for i in range(settings.shards)
         ]
 
+    def _all(self) -> dict[str, Any]:
+        named = {"mpesa": self.provider, **{gateway_name(p): a for p, a in self.gateways.items()}}
+        return named | {shard_name(i): s for i, s in enumerate(self.shards)}
+
     async def placement(self) -> dict[str, str]:
         """Actor name -> the Ray node it runs on."""
-        names = ["mpesa", *(shard_name(i) for i in range(len(self.shards)))]
-        nodes = [await a.node.remote() for a in (self.provider, *self.shards)]
-        return dict(zip(names, nodes, strict=True))
+        return {name: await actor.node.remote() for name, actor in self._all().items()}
+
+    async def start_gateways(self) -> None:
+        """Start the gateways that run loops of their own (the SACCO outbox)."""
+        await asyncio.gather(*(g.metrics.remote() for g in self.gateways.values()))
+
+    async def transfer(self, shard: int, items: list[CreateTransfer]) -> list[Reply]:
+        result: list[Reply] = await self.shards[shard].create_transfers.remote(items)
+        return result
+
+    async def get_transfer(self, shard: int, items: list[tuple[str, str]]) -> list[Reply]:
+        result: list[Reply] = await self.shards[shard].get_transfers.remote(items)
+        return result
+
+    async def check(self, provider: str, items: list[StatusCheck]) -> list[QueryResult]:
+        result: list[QueryResult] = await self.gateways[provider].check.remote(items)
+        return result
+
+    async def lookup(self, provider: str, *args: str | None) -> dict[str, str]:
+        result: dict[str, str] = await self.gateways[provider].lookup.remote(*args)
+        return result
 
     async def ping_all(self) -> list[dict[str, int]]:
         return [await s.ping.remote() for s in self.shards]
@@ -306,7 +474,7 @@ class Actors:
 
     async def metrics(self) -> list[Metric]:
         families: list[Metric] = []
-        for actor in (self.provider, *self.shards):
+        for actor in self._all().values():
             try:
                 families.extend(await actor.metrics.remote())
             except Exception:

@@ -35,9 +35,11 @@ from actors.replies import (
     insufficient_balance,
     overloaded,
 )
+from actors.transfers import TransferDriver
 from actors.webhooks import Endpoint, RetryPolicy, WebhookDispatcher, event_body
 from actors.writer import Committed, ShardWriter
 from connectors.transport import Transport
+from routing.router import NoRoute, Preferences, Route, choose
 from switch import ledger
 from switch.c2b import received_payment
 from switch.config import Settings
@@ -52,11 +54,13 @@ from switch.messages import (
     CallbackVerdict,
     CreatePayment,
     CreateReversal,
+    CreateTransfer,
     Order,
     ProviderOutcome,
     QueryRequest,
     QueryResult,
     Reply,
+    StatusCheck,
     StatusRequest,
     SubmitResult,
 )
@@ -75,6 +79,7 @@ from switch.payments import (
 )
 from switch.policies import reversal_refusal, reversal_was_ours
 from switch.postings import postings
+from switch.rails import provider_of
 from switch.signing import callback_token
 from switch.states import Event, State, is_final
 from switch.storage.mongo import Collections, Doc
@@ -93,6 +98,8 @@ class ProviderPort(Protocol):
     async def ask_status(self, requests: list[StatusRequest]) -> list[bool]: ...
 
     async def query(self, requests: list[QueryRequest]) -> list[QueryResult]: ...
+
+    async def check(self, requests: list[StatusCheck]) -> list[QueryResult]: ...
 
 
 @dataclass
@@ -131,7 +138,8 @@ class ShardCore:
         self.merchants: dict[str, tuple[float, Endpoint]] = {}
         self.orders: list[Order] = []
         self.reserving: dict[str, int] = {}  # merchant -> payout reservations not yet committed
-        self.circuit_open_until = 0.0  # learnt from the gateway's answers
+        self.circuit_open_until: dict[str, float] = {}  # provider -> learnt from the gateways
+        self.prefs: dict[str, tuple[float, Preferences]] = {}  # merchant routing preferences
         self.resent: set[str] = set()  # reversals sent more than once
         self._orders_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -146,6 +154,7 @@ class ShardCore:
             self._after_commit,
         )
         self.reads: GroupCommit[str, Doc | None] = GroupCommit(self._read_docs)
+        self.transfers = TransferDriver(shard, secret_key, self._create, self._get, self._persisted)
         self.attempt_log: GroupCommit[Doc, None] = GroupCommit(self._write_attempts, window=0.05)
         self.webhooks = WebhookDispatcher(
             webhook_transport,
@@ -213,7 +222,9 @@ class ShardCore:
             self._transition(payment, Event.ANSWER_LOST, "recovery")
         elif payment.pending_notifications:
             self.webhooks.enqueue(payment.id)
-        elif is_final(payment.state):
+        if self.transfers.on_settled(payment):
+            self._spawn(self._drive_transfer(payment))
+        elif is_final(payment.state) and not payment.pending_notifications:
             self.writer.drop_inflight(payment.id)
 
     def stats(self) -> dict[str, int]:
@@ -237,14 +248,19 @@ class ShardCore:
         entry = self.idem.get(key)
         if entry is not None:
             return await self._replay(entry, payment_id, req.request_hash)
-        wait = self.circuit_open_until - time.monotonic()
+        route = await self._route(req)
+        if isinstance(route, NoRoute):
+            return error_reply(422, "no_route", route.reason, route.field)
+        method = route.method
+        wait = self.circuit_open_until.get(provider_of(method), 0.0) - time.monotonic()
         if wait > 0:
             return circuit_open(wait)
         if self.writer.backlog() >= self.settings.shard_max_backlog:
             return overloaded()
-        fee = fee_for(self.settings.fees, req.method, req.amount_minor)
+        # Transfer legs carry no fee: the money passes through (switch/transfers.py).
+        fee = 0 if req.transfer else fee_for(self.settings.fees, method, req.amount_minor)
         entries: list[Entry] = []
-        if is_payout(req.method):
+        if is_payout(method):
             short = self._shortfall(req.merchant_id, req.amount_minor + fee)
             if short is not None:
                 # Before refusing, make sure this is not a replay of a payout this shard has
@@ -259,7 +275,7 @@ class ShardCore:
         payment = new_payment(
             payment_id=payment_id,
             merchant_id=req.merchant_id,
-            method=req.method,
+            method=method,
             amount_minor=req.amount_minor,
             phone=req.phone,
             reference=req.reference,
@@ -269,9 +285,37 @@ class ShardCore:
             request_hash=req.request_hash,
             at=now_utc(),
             fee_minor=fee,
-            command=req.command,
+            command=req.command if method == "mpesa_b2c" else None,
+            destination=req.destination,
+            route=route.to_doc() if req.method == "auto" else None,
+            transfer=req.transfer,
         )
         return await self._admit(payment, key, req.request_hash, entries)
+
+    async def _route(self, req: CreatePayment) -> Route | NoRoute:
+        """The rail for a new payment: as named, or chosen from its destination (``auto``)."""
+        if req.method != "auto":
+            return Route(req.method, "requested", req.method)
+        now = time.monotonic()
+        down = {p for p, until in self.circuit_open_until.items() if until > now}
+        return choose(
+            req.method,
+            req.direction,
+            req.destination,
+            req.phone,
+            req.amount_minor,
+            await self._preferences(req.merchant_id),
+            down,
+        )
+
+    async def _preferences(self, merchant_id: str) -> Preferences:
+        cached = self.prefs.get(merchant_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        doc = await self.cols.merchants.find_one({"_id": merchant_id}, {"routing": 1}) or {}
+        prefs = Preferences.from_doc(doc.get("routing"))
+        self.prefs[merchant_id] = (time.monotonic() + MERCHANT_TTL, prefs)
+        return prefs
 
     async def _store_new(self, payment: Payment, entries: list[Entry]) -> str:
         """Persist before anyone calls a provider: the payment, its ``inflight`` row (so a
@@ -443,7 +487,8 @@ class ShardCore:
         while len(self.payments) > CACHE_LIMIT:
             oldest = next(iter(self.payments))
             unwritten = self.persisted.get(oldest, 0) < self.payments[oldest].version
-            if oldest in self.in_flight or unwritten or oldest in self.published:
+            held = oldest in self.transfers.holding
+            if oldest in self.in_flight or unwritten or oldest in self.published or held:
                 break
             self.payments.popitem(last=False)
             self.persisted.pop(oldest, None)
@@ -481,11 +526,13 @@ class ShardCore:
                 SubmitResult(o.payment_id, ProviderOutcome(Event.ANSWER_LOST)) for o in orders
             ]
         for result in results:
-            if result.outcome.retry_after is not None:
-                self.circuit_open_until = time.monotonic() + result.outcome.retry_after
             payment = self.payments.get(result.payment_id)
-            if payment is not None:
-                self._apply_outcome(payment, result.outcome, "provider")
+            if payment is None:
+                continue
+            if result.outcome.retry_after is not None:
+                until = time.monotonic() + result.outcome.retry_after
+                self.circuit_open_until[provider_of(payment.method)] = until
+            self._apply_outcome(payment, result.outcome, "provider")
 
     # --- applying outcomes -----------------------------------------------------------------
 
@@ -592,7 +639,24 @@ class ShardCore:
                     fut.set_result(None)
             if payment.pending_notifications:
                 self.webhooks.enqueue(payment.id)
+            if self.transfers.on_settled(payment):
+                self._spawn(self._drive_transfer(payment))
         self._publish(committed.updated)
+
+    # --- transfers (actors/transfers.py) ---------------------------------------------------
+
+    async def create_transfers(self, requests: list[CreateTransfer]) -> list[Reply]:
+        return list(await asyncio.gather(*(self.transfers.create(r) for r in requests)))
+
+    async def get_transfers(self, requests: list[tuple[str, str]]) -> list[Reply]:
+        return list(await asyncio.gather(*(self.transfers.read(m, t) for m, t in requests)))
+
+    async def _drive_transfer(self, leg: Payment) -> None:
+        if not await self.transfers.drive(leg):
+            return  # held: the sweeper drives it again
+        current = self.payments.get(leg.id)
+        if current and is_final(current.state) and not current.pending_notifications:
+            self._settled(leg.id)
 
     def _publish(self, payments: Iterable[Payment]) -> None:
         """Live events for the status changes just persisted (best effort; webhooks are the
@@ -632,7 +696,7 @@ class ShardCore:
         self.payments[payment_id] = payment
         if payment.pending_notifications:
             self.webhooks.enqueue(payment_id)
-        elif is_final(payment.state):
+        elif is_final(payment.state) and payment_id not in self.transfers.holding:
             self._settled(payment_id)
 
     def _settled(self, payment_id: str) -> None:
@@ -664,9 +728,13 @@ class ShardCore:
 
     async def sweep(self) -> None:
         """Act on payments still in flight (see :mod:`switch.sweep`)."""
+        for held in list(self.transfers.holding):
+            if held in self.payments:
+                self._spawn(self._drive_transfer(self.payments[held]))
         now = time.time()
         to_query: list[QueryRequest] = []
         to_ask: list[StatusRequest] = []
+        to_check: list[StatusCheck] = []
         for pid in list(self.in_flight):
             payment = self.payments[pid]
             action = sweep_action(
@@ -681,6 +749,9 @@ class ShardCore:
                 to_query.append(QueryRequest(pid, payment.provider.checkout_request_id))
             elif action == Action.ASK_STATUS:
                 to_ask.append(self._status_request(pid))
+            elif action == Action.CHECK:
+                ref = payment.provider.conversation_id
+                to_check.append(StatusCheck(pid, payment.method, ref))
             elif action == Action.RESEND:
                 self._resend_reversal(payment, now)
             elif action == Action.EXPIRE:
@@ -689,6 +760,29 @@ class ShardCore:
             await self._query(to_query, now)
         if to_ask:
             await self._ask_status(to_ask, now)
+        if to_check:
+            await self._check(to_check, now)
+
+    async def _check(self, requests: list[StatusCheck], now: float) -> None:
+        """Airtel, PesaLink and SACCO enquiries: answered at once, applied like a callback."""
+        for r in requests:
+            self.last_query[r.payment_id] = now
+        try:
+            results = await self.provider.check(requests)
+        except Exception:
+            log.exception("status checks failed; will ask again")
+            return
+        for res in results:
+            payment = self.payments.get(res.payment_id)
+            if payment is None or res.outcome is None or is_final(payment.state):
+                continue
+            if is_payout(payment.method):
+                item = CallbackIn(payment.id, res.outcome, None, not_found=res.not_found)
+                self._apply_outcome(payment, self._payout_not_found(payment, item), "query")
+                continue
+            late = now - payment.created_at.timestamp() >= self.settings.stk_expire_after
+            if not self._apply_outcome(payment, res.outcome, "query") and late:
+                self._expire(payment, "outcome_unknown" if res.not_found else "timeout")
 
     def _resend_reversal(self, payment: Payment, now: float) -> None:
         """No answer about a reversal: send it again. M-Pesa refuses to reverse a receipt twice
@@ -735,10 +829,13 @@ class ShardCore:
                     self._expire(payment, "timeout")
 
     def _expire(self, payment: Payment, code: str) -> None:
+        name = {"mpesa": "M-Pesa", "airtel": "Airtel Money", "sacco": "the SACCO"}.get(
+            provider_of(payment.method), "the provider"
+        )
         message = (
-            "The customer did not complete the M-Pesa prompt in time."
+            f"The customer did not complete the {name} prompt in time."
             if code == "timeout"
-            else "M-Pesa's answer was lost and no outcome arrived in time; check your M-Pesa "
+            else f"{name}'s answer was lost and no outcome arrived in time; check your "
             "statement before asking the customer again."
         )
         self._transition(payment, Event.EXPIRE, "sweeper", failure=Failure(code, message))

@@ -12,6 +12,8 @@ from aiohttp import web
 
 from api.errors import json_response
 from api.state import STATE
+from connectors.airtel import CallbackHashMismatch
+from connectors.airtel import MalformedCallback as AirtelMalformed
 from connectors.mpesa import (
     MalformedCallback,
     parse_b2c_result,
@@ -19,8 +21,9 @@ from connectors.mpesa import (
     parse_stk_callback,
     parse_transaction_status,
 )
+from connectors.pesalink import MalformedCallback as PesaLinkMalformed
 from switch.ids import shard_of
-from switch.messages import CallbackIn, ProviderOutcome
+from switch.messages import CallbackIn, ProviderOutcome, StatusCheck
 from switch.metrics import CALLBACKS
 from switch.outcomes import (
     from_b2c_result,
@@ -28,6 +31,8 @@ from switch.outcomes import (
     from_status_result,
     from_stk_result,
 )
+from switch.outcomes_airtel import airtel_callback
+from switch.outcomes_pesalink import pesalink_callback
 from switch.signing import verify_callback_token
 
 log = logging.getLogger(__name__)
@@ -104,12 +109,16 @@ def _route(read: Reader) -> Callable[[web.Request], Awaitable[web.Response]]:
         payment_id, shard = owner
         try:
             item = read(payment_id, await request.read())
-        except MalformedCallback as exc:
+        except (MalformedCallback, PesaLinkMalformed) as exc:
             log.warning("malformed callback %s for %s: %s", request.path[:60], payment_id, exc)
             return _refuse(400, "malformed")
         return await _deliver(request, shard, item)
 
     return handle
+
+
+def _pesalink(payment_id: str, body: bytes) -> CallbackIn:
+    return pesalink_callback(payment_id, body)
 
 
 ROUTES: dict[str, Reader] = {
@@ -119,9 +128,39 @@ ROUTES: dict[str, Reader] = {
     "b2c/timeout": _queue_timeout,
     "reversal/result": _reversal_result,
     "reversal/timeout": _queue_timeout,
+    "pesalink": _pesalink,
 }
+
+
+async def airtel(request: web.Request) -> web.Response:
+    """Airtel posts every collection result to the one URL set on its portal, so there is no
+    per-payment token. With a callback key configured, the body's hash authenticates it;
+    without one, the switch believes nothing it says and asks Airtel itself (an enquiry by our
+    id) before any money is credited."""
+    state = request.app[STATE]
+    key = state.settings.airtel_callback_key
+    try:
+        item = airtel_callback(await request.read(), key)
+    except CallbackHashMismatch as exc:
+        log.warning("Airtel callback refused: %s", exc)
+        return _refuse(401, "forged")
+    except AirtelMalformed as exc:
+        log.warning("malformed Airtel callback: %s", exc)
+        return _refuse(400, "malformed")
+    shard = shard_of(item.payment_id)
+    if shard is None or shard >= state.router.count:
+        return _refuse(404, "unknown_payment")
+    if key is None:
+        [checked] = await state.actors.check(
+            "airtel", [StatusCheck(item.payment_id, "airtel_ussd")]
+        )
+        if checked.outcome is None:
+            return _refuse(503, "unconfirmed")
+        item = CallbackIn(item.payment_id, checked.outcome, None, not_found=checked.not_found)
+    return await _deliver(request, shard, item)
 
 
 def add_routes(app: web.Application) -> None:
     for kind, read in ROUTES.items():
         app.router.add_post(f"/callbacks/{kind}/{{payment_id}}/{{token}}", _route(read))
+    app.router.add_post("/callbacks/airtel", airtel)

@@ -7,30 +7,62 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
+from connectors.pesalink import normalise_bank_code
 from routing.operators import operator_of
 from switch.money import parse_whole_shillings
 from switch.phone import normalise_msisdn
-
-# Daraja limits (../shared/providers/mpesa-daraja.md §4 and §13).
-STK_MIN_MINOR = 1 * 100
-STK_MAX_MINOR = 250_000 * 100
+from switch.rails import RAILS
 
 MetadataValue = str | int | float | bool | None
 
 
+def _amount_in_limits(value: str, methods: tuple[str, ...]) -> str:
+    """The amount must fit at least one of the rails the payment may take (auto) or the one it
+    names; the shard checks the chosen rail again."""
+    minor = parse_whole_shillings(value)
+    rails = [RAILS[m] for m in methods]
+    if not any(r.min_minor <= minor <= r.max_minor for r in rails):
+        low = min(r.min_minor for r in rails) // 100
+        high = max(r.max_minor for r in rails) // 100
+        raise ValueError(f"must be between {low} and {high} shillings")
+    return value
+
+
+_COLLECT = ("mpesa_stk", "airtel_ussd")
+_OPERATOR_OF_METHOD = {
+    "mpesa_stk": "safaricom",
+    "mpesa_b2c": "safaricom",
+    "airtel_ussd": "airtel",
+    "airtel_payout": "airtel",
+}
+
+
+def _check_operator(method: str, phone: str) -> None:
+    wanted = _OPERATOR_OF_METHOD.get(method)
+    if wanted and operator_of(phone) != wanted:
+        raise ValueError(
+            f"phone: must be a{'n' if wanted == 'airtel' else ''} "
+            f"{wanted.capitalize()} number for {method}"
+        )
+
+
 class PaymentCreate(BaseModel):
-    """Collect money from a customer. For ``mpesa_stk`` the customer gets an M-Pesa PIN prompt."""
+    """Collect money from a customer's wallet: the customer gets a PIN prompt (M-Pesa STK Push
+    or Airtel Money USSD push). ``auto`` picks the rail from the phone number's operator."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: Literal["mpesa_stk"] = Field(description="How to collect: `mpesa_stk` (STK Push).")
+    method: Literal["mpesa_stk", "airtel_ussd", "auto"] = Field(
+        description="`mpesa_stk` (M-Pesa STK Push), `airtel_ussd` (Airtel Money USSD push) or "
+        "`auto` (by the phone's operator)."
+    )
     amount: StrictStr = Field(
         description="Whole shillings as a decimal string, 1 to 250000.", examples=["150"]
     )
     currency: Literal["KES"] = Field(description="Always KES.")
     phone: StrictStr = Field(
         description="Payer's phone: 07XXXXXXXX, 01XXXXXXXX, 2547XXXXXXXX or +2547XXXXXXXX. "
-        "A Safaricom number for `mpesa_stk`.",
+        "A Safaricom number for `mpesa_stk`, an Airtel number for `airtel_ussd`.",
         examples=["0712345678"],
     )
     reference: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,12}$")] = Field(
@@ -52,10 +84,7 @@ class PaymentCreate(BaseModel):
     @field_validator("amount")
     @classmethod
     def _amount(cls, value: str) -> str:
-        minor = parse_whole_shillings(value)
-        if not STK_MIN_MINOR <= minor <= STK_MAX_MINOR:
-            raise ValueError("must be between 1 and 250000 shillings")
-        return value
+        return _amount_in_limits(value, _COLLECT)
 
     @field_validator("phone")
     @classmethod
@@ -72,8 +101,9 @@ class PaymentCreate(BaseModel):
 
     @model_validator(mode="after")
     def _operator(self) -> PaymentCreate:
-        if self.method == "mpesa_stk" and operator_of(self.phone) != "safaricom":
-            raise ValueError("phone: must be a Safaricom number for mpesa_stk")
+        _check_operator(self.method, self.phone)
+        if self.method == "auto" and operator_of(self.phone) not in ("safaricom", "airtel"):
+            raise ValueError("phone: the switch collects from Safaricom and Airtel numbers only")
         return self
 
     @property
@@ -81,26 +111,69 @@ class PaymentCreate(BaseModel):
         return parse_whole_shillings(self.amount)
 
 
-# B2C limits (../shared/providers/mpesa-daraja.md §8).
-B2C_MIN_MINOR = 10 * 100
-B2C_MAX_MINOR = 250_000 * 100
-
-
-class PayoutCreate(BaseModel):
-    """Send money to a phone. The amount plus the fee is reserved from your balance first; a
-    payout that would take the balance below zero is refused and nothing is sent."""
+class BankAccount(BaseModel):
+    """A bank account on PesaLink."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: Literal["mpesa_b2c"] = Field(description="`mpesa_b2c`: M-Pesa B2C to a phone.")
-    amount: StrictStr = Field(description="Whole shillings, 10 to 250000.", examples=["500"])
+    bank_code: StrictStr = Field(
+        description="The CBK bank code (1, 01 or 0001 for KCB); the bank must be on PesaLink.",
+        examples=["68"],
+    )
+    account_number: Annotated[str, Field(pattern=r"^[0-9A-Za-z]{5,20}$")] = Field(
+        examples=["0150123456789"]
+    )
+    account_name: Annotated[str, Field(min_length=2, max_length=100)] | None = Field(
+        None,
+        description="The name you expect; when given, a holder whose name does not match is "
+        "refused before any money moves.",
+    )
+
+    @field_validator("bank_code")
+    @classmethod
+    def _bank(cls, value: str) -> str:
+        return normalise_bank_code(value)
+
+
+class SaccoAccount(BaseModel):
+    """A SACCO member account."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sacco_code: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}$")] = Field(examples=["STIMA"])
+    member_number: Annotated[str, Field(pattern=r"^[A-Za-z0-9/-]{1,20}$")] = Field(
+        examples=["M12345"]
+    )
+    purpose: Literal["deposit", "loan_disbursement"] = Field(
+        "deposit", description="A savings deposit or a loan disbursement."
+    )
+
+
+class PayoutCreate(BaseModel):
+    """Send money to a phone, a bank account or a SACCO member account. The amount plus the fee
+    is reserved from your balance first; a payout that would take the balance below zero is
+    refused and nothing is sent. Give exactly one destination: ``phone``, ``bank`` or
+    ``sacco``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["auto", "mpesa_b2c", "airtel_payout", "bank_transfer", "sacco"] = Field(
+        description="`mpesa_b2c`, `airtel_payout`, `bank_transfer` (PesaLink, to `bank` or to "
+        "the account a `phone` is linked to), `sacco`, or `auto` (from the destination)."
+    )
+    amount: StrictStr = Field(
+        description="Whole shillings, within the rail's limits.", examples=["500"]
+    )
     currency: Literal["KES"]
-    phone: StrictStr = Field(description="Recipient: a Safaricom number, any Kenyan form.")
+    phone: StrictStr | None = Field(None, description="Recipient's phone, any Kenyan form.")
+    bank: BankAccount | None = None
+    sacco: SaccoAccount | None = None
     command: Literal["BusinessPayment", "SalaryPayment", "PromotionPayment"] = Field(
-        "BusinessPayment", description="Daraja's CommandID for the payout."
+        "BusinessPayment", description="M-Pesa B2C only: Daraja's CommandID."
     )
     reference: Annotated[str, Field(pattern=r"^[A-Za-z0-9 _.-]{1,100}$")] = Field(
-        description="Your reference (sent as Daraja's Occasion).", examples=["SAL-2026-11"]
+        description="Your reference (Daraja's Occasion; the bank narration).",
+        examples=["SAL-2026-11"],
     )
     remarks: Annotated[str, Field(min_length=2, max_length=100)] | None = Field(
         None, description="2 to 100 characters (Daraja's Remarks); defaults to the reference."
@@ -109,36 +182,58 @@ class PayoutCreate(BaseModel):
         default_factory=dict, max_length=20
     )
 
-    @field_validator("amount")
-    @classmethod
-    def _amount(cls, value: str) -> str:
-        minor = parse_whole_shillings(value)
-        if not B2C_MIN_MINOR <= minor <= B2C_MAX_MINOR:
-            raise ValueError("must be between 10 and 250000 shillings")
-        return value
-
     @field_validator("phone")
     @classmethod
-    def _phone(cls, value: str) -> str:
-        return normalise_msisdn(value)
+    def _phone(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_msisdn(value)
 
     @model_validator(mode="after")
-    def _operator(self) -> PayoutCreate:
-        if operator_of(self.phone) != "safaricom":
-            raise ValueError("phone: must be a Safaricom number for mpesa_b2c")
+    def _destination(self) -> PayoutCreate:
+        given = [n for n in ("phone", "bank", "sacco") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one destination: phone, bank or sacco")
+        kind = given[0]
+        allowed = {
+            "mpesa_b2c": ("phone",),
+            "airtel_payout": ("phone",),
+            "bank_transfer": ("bank", "phone"),
+            "sacco": ("sacco",),
+            "auto": ("phone", "bank", "sacco"),
+        }[self.method]
+        if kind not in allowed:
+            raise ValueError(f"{kind}: {self.method} pays to {' or '.join(allowed)}")
+        if self.phone is not None:
+            _check_operator(self.method, self.phone)
+        methods: tuple[str, ...] = (self.method,)
+        if self.method == "auto":
+            by_kind = {"bank": ("bank_transfer",), "sacco": ("sacco",)}
+            methods = by_kind.get(kind, ("mpesa_b2c", "airtel_payout", "bank_transfer"))
+        try:
+            _amount_in_limits(self.amount, methods)
+        except ValueError as exc:
+            raise ValueError(f"amount: {exc}") from None
         return self
 
     @property
     def amount_minor(self) -> int:
         return parse_whole_shillings(self.amount)
 
+    def destination(self) -> dict[str, Any]:
+        if self.bank is not None:
+            return self.bank.model_dump(exclude_none=True)
+        if self.sacco is not None:
+            return self.sacco.model_dump()
+        return {}
+
 
 class ProviderInfo(BaseModel):
-    name: Literal["mpesa"]
+    name: Literal["mpesa", "airtel", "pesalink", "sacco"]
     merchant_request_id: str | None = Field(None, description="STK Push only.")
     checkout_request_id: str | None = Field(None, description="STK Push only.")
-    conversation_id: str | None = Field(None, description="Payouts only.")
-    receipt: str | None = Field(description="M-Pesa receipt number once paid.")
+    conversation_id: str | None = Field(
+        None, description="The provider's id of the request (payouts, Airtel, PesaLink, SACCOs)."
+    )
+    receipt: str | None = Field(description="The provider's receipt or reference once paid.")
     result_code: str | None = Field(description="The provider's result code, as sent.")
 
 
@@ -155,6 +250,12 @@ class Balance(BaseModel):
     reserved: str = Field(description="Held for payouts in flight.")
 
 
+class Routing(BaseModel):
+    requested: str = Field(description="The method you asked for (`auto` or a rail).")
+    method: str = Field(description="The rail that carries the payment.")
+    reason: str = Field(description="Why this rail, e.g. failover while a provider is down.")
+
+
 class HistoryItem(BaseModel):
     at: str
     status: str
@@ -165,11 +266,13 @@ class Payment(BaseModel):
     id: str = Field(examples=["pay_s1_01JDX4Q8Z5V6W7X8Y9Z0A1B2C3"])
     object: Literal["payment"]
     status: Literal["pending", "processing", "succeeded", "failed", "expired"]
-    method: Literal["mpesa_stk"]
+    method: Literal["mpesa_stk", "mpesa_c2b", "airtel_ussd", "sacco_withdrawal"]
     amount: str
     fee: str = Field(description="The switch's fee, deducted from the amount credited to you.")
     currency: Literal["KES"]
-    phone: str = Field(description="Masked, e.g. 2547******78.")
+    phone: str | None = Field(description="Masked, e.g. 2547******78.")
+    routing: Routing | None = None
+    transfer_id: str | None = Field(None, description="Set when this is a transfer's leg.")
     reference: str
     description: str
     metadata: dict[str, MetadataValue]
@@ -184,14 +287,19 @@ class Payout(BaseModel):
     id: str
     object: Literal["payout"]
     status: Literal["pending", "processing", "succeeded", "failed"]
-    method: Literal["mpesa_b2c"]
+    method: Literal["mpesa_b2c", "airtel_payout", "bank_transfer", "sacco"]
     amount: str
     fee: str = Field(description="Charged on top of the amount.")
     currency: Literal["KES"]
-    phone: str
-    command: str
+    phone: str | None = Field(description="Masked; none for bank and SACCO accounts.")
+    destination: dict[str, str] | None = Field(
+        None, description="The bank or SACCO account, account number masked."
+    )
+    routing: Routing | None = None
+    transfer_id: str | None = Field(None, description="Set when this is a transfer's leg.")
+    command: str | None = Field(None, description="M-Pesa B2C only.")
     reference: str
-    description: str = Field(description="The remarks sent to M-Pesa.")
+    description: str = Field(description="The remarks sent to the provider.")
     recipient_name: str | None = Field(description="The recipient's registered name, once paid.")
     metadata: dict[str, MetadataValue]
     created_at: str

@@ -22,19 +22,19 @@ log = logging.getLogger(__name__)
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def _reply(reply: Reply) -> web.Response:
+def reply_response(reply: Reply) -> web.Response:
     headers = {"Idempotent-Replayed": "true"} if reply.replayed else {}
     if reply.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(reply.retry_after)))
     if reply.status in (200, 202) and "id" in reply.body:
-        collection = {"payout": "payouts", "reversal": "reversals"}.get(
+        collection = {"payout": "payouts", "reversal": "reversals", "transfer": "transfers"}.get(
             str(reply.body.get("object")), "payments"
         )
         headers["Location"] = f"/v1/{collection}/{reply.body['id']}"
     return json_response(reply.body, reply.status, headers)
 
 
-async def _validated(
+async def validated(
     request: web.Request, model: type[Model]
 ) -> tuple[str, dict[str, Any], Model] | web.Response:
     """The Idempotency-Key, the raw body and the validated model, or the error answer."""
@@ -42,6 +42,21 @@ async def _validated(
     problem = check_key(key)
     if problem or key is None:
         return error_response(400, "idempotency_key_missing", problem or "")
+    parsed = await _parse(request, model)
+    if isinstance(parsed, web.Response):
+        return parsed
+    return key, parsed[0], parsed[1]
+
+
+async def parse_body(request: web.Request, model: type[Model]) -> Model | web.Response:
+    """The validated body of a request that needs no Idempotency-Key (a read-only POST)."""
+    parsed = await _parse(request, model)
+    return parsed if isinstance(parsed, web.Response) else parsed[1]
+
+
+async def _parse(
+    request: web.Request, model: type[Model]
+) -> tuple[dict[str, Any], Model] | web.Response:
     try:
         raw = orjson.loads(await request.read())
     except orjson.JSONDecodeError:
@@ -49,7 +64,7 @@ async def _validated(
     if not isinstance(raw, dict):
         return error_response(400, "invalid_json", "the body must be a JSON object")
     try:
-        return key, raw, model.model_validate(raw)
+        return raw, model.model_validate(raw)
     except ValidationError as exc:
         return error_response(
             422, "validation_failed", "the request has invalid fields", validation_details(exc)
@@ -64,11 +79,11 @@ async def _create(request: web.Request, command: CreatePayment) -> web.Response:
     except Exception as exc:
         log.warning("shard %d did not answer a create: %s", shard, exc)
         raise Unavailable("the payment shard is unavailable; retry with the same key") from exc
-    return _reply(reply)
+    return reply_response(reply)
 
 
 async def create_payment(request: web.Request) -> web.Response:
-    checked = await _validated(request, PaymentCreate)
+    checked = await validated(request, PaymentCreate)
     if isinstance(checked, web.Response):
         return checked
     key, raw, body = checked
@@ -90,24 +105,49 @@ async def create_payment(request: web.Request) -> web.Response:
 
 
 async def create_payout(request: web.Request) -> web.Response:
-    checked = await _validated(request, PayoutCreate)
+    checked = await validated(request, PayoutCreate)
     if isinstance(checked, web.Response):
         return checked
     key, raw, body = checked
-    return await _create(
-        request,
-        CreatePayment(
-            merchant_id=request[CLAIMS].merchant_id,
-            idem_key=key,
-            request_hash=request_hash(raw),
-            method=body.method,
-            amount_minor=body.amount_minor,
-            phone=body.phone,
-            reference=body.reference,
-            description=body.remarks or body.reference[:100],
-            metadata=dict(body.metadata),
-            command=body.command,
-        ),
+    unknown = _unknown_sacco(request, body)
+    if unknown is not None:
+        return unknown
+    return await _create(request, payout_command(request[CLAIMS].merchant_id, key, raw, body))
+
+
+def payout_command(
+    merchant_id: str, key: str, raw: dict[str, Any], body: PayoutCreate
+) -> CreatePayment:
+    """A validated payout body as the shard's command (also used by bulk batches)."""
+    return CreatePayment(
+        merchant_id=merchant_id,
+        idem_key=key,
+        request_hash=request_hash(raw),
+        method=body.method,
+        amount_minor=body.amount_minor,
+        phone=body.phone or "",
+        reference=body.reference,
+        description=body.remarks or body.reference[:100],
+        metadata=dict(body.metadata),
+        command=body.command if body.method in ("mpesa_b2c", "auto") else None,
+        destination=body.destination(),
+        direction="payout",
+    )
+
+
+def _unknown_sacco(request: web.Request, body: PayoutCreate) -> web.Response | None:
+    if body.sacco is None or body.sacco.sacco_code in request.app[STATE].saccos:
+        return None
+    return error_response(
+        422,
+        "validation_failed",
+        "the request has invalid fields",
+        [
+            {
+                "field": "sacco.sacco_code",
+                "reason": f"no SACCO {body.sacco.sacco_code} is registered",
+            }
+        ],
     )
 
 
@@ -121,7 +161,7 @@ class ReversalIn(BaseModel):
 
 async def reverse_payment(request: web.Request) -> web.Response:
     """Give a succeeded collection back to the payer (the whole amount; once per payment)."""
-    checked = await _validated(request, ReversalIn)
+    checked = await validated(request, ReversalIn)
     if isinstance(checked, web.Response):
         return checked
     _, raw, body = checked
@@ -136,7 +176,7 @@ async def reverse_payment(request: web.Request) -> web.Response:
         [reply] = await state.actors.reverse(shard, [command])
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry with the same key") from exc
-    return _reply(reply)
+    return reply_response(reply)
 
 
 async def _read(request: web.Request, kind: str) -> web.Response:
@@ -153,7 +193,7 @@ async def _read(request: web.Request, kind: str) -> web.Response:
         raise Unavailable("the payment shard is unavailable; retry") from exc
     if reply.status == 200 and reply.body.get("object") != kind:
         return missing
-    return _reply(reply)
+    return reply_response(reply)
 
 
 async def get_payment(request: web.Request) -> web.Response:
@@ -175,4 +215,4 @@ async def get_balance(request: web.Request) -> web.Response:
         reply = await state.actors.balance(state.router.shard_of_merchant(merchant_id), merchant_id)
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry") from exc
-    return _reply(reply)
+    return reply_response(reply)

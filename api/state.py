@@ -54,6 +54,7 @@ class AppState:
     cols: Collections
     actors: Actors
     hub: Hub | None = None
+    saccos: frozenset[str] = frozenset()  # registered SACCO codes (connectors/sacco/registry)
     router: ShardRouter = field(init=False)
 
     def __post_init__(self) -> None:

@@ -66,6 +66,29 @@ class Settings(BaseModel):
     breaker_threshold: int = Field(5, ge=1, le=1000)
     breaker_cool_down: float = Field(10.0, gt=0, le=3600)
 
+    # Airtel Money Africa Open API (../shared/providers/airtel-money.md).
+    airtel_base_url: str = Field("https://openapiuat.airtel.africa", pattern=r"^https?://")
+    airtel_client_id: str = "sandbox-client"
+    airtel_client_secret: str = "sandbox-secret"  # noqa: S105 - the simulator's public value
+    airtel_pin: str | None = Field(None, pattern=r"^[0-9]{4}$")  # disbursement wallet PIN
+    airtel_public_key_file: str | None = None  # Airtel's RSA key for the PIN (PEM or Base64 DER)
+    airtel_callback_key: str | None = None  # when set, callbacks must carry a matching hash
+
+    # PesaLink through a participant bank's API (../shared/providers/pesalink.md).
+    pesalink_base_url: str = Field("https://uat.pesalink.example", pattern=r"^https?://")
+    pesalink_api_key: str = "sandbox-api-key"
+    pesalink_merchant_code: str = "0000000000"
+    pesalink_consumer_secret: str = "sandbox-secret"  # noqa: S105 - the simulator's public value
+    pesalink_signing_key_file: str | None = None  # our RSA private key (PEM)
+    pesalink_source_account: str = "0011547896523"
+    pesalink_source_name: str = "Kenya Switch Ltd"
+
+    # SACCOs: the registry file (JSON list), the file-integration folders, and how often the
+    # outbox is flushed and result files are read.
+    sacco_registry_file: str | None = None
+    sacco_outbox_dir: str = "./var/sacco"
+    sacco_flush_interval: float = Field(5.0, gt=0)
+
     fees: dict[str, Fee] = Field(default_factory=lambda: dict(DEFAULT_FEES))
 
     stk_query_after: float = Field(60.0, gt=0)
@@ -91,6 +114,11 @@ _SECRET_FIELDS = {
     "mpesa_passkey",
     "mpesa_initiator_password",
     "mongodb_uri",
+    "airtel_client_secret",
+    "airtel_pin",
+    "airtel_callback_key",
+    "pesalink_api_key",
+    "pesalink_consumer_secret",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from switch.payments import Failure, ProviderRefs
@@ -11,8 +11,8 @@ from switch.states import Event
 
 @dataclass(frozen=True, slots=True)
 class CreatePayment:
-    """A collection (``mpesa_stk``) or a payout (``mpesa_b2c``: ``description`` holds the remarks
-    and ``command`` the B2C CommandID)."""
+    """A collection or a payout (``description`` holds a payout's remarks, ``command`` the B2C
+    CommandID). ``method`` may be ``auto``: the shard routes it (routing/router.py)."""
 
     merchant_id: str
     idem_key: str
@@ -24,6 +24,29 @@ class CreatePayment:
     description: str
     metadata: dict[str, Any]
     command: str | None = None
+    # A bank or SACCO account (see switch.payments.Payment.destination); empty for phones.
+    destination: dict[str, Any] = field(default_factory=dict)
+    # A transfer's leg: {"id", "leg": debit|credit|refund, "source", "destination"} (the saga in
+    # switch/transfers.py); None for ordinary payments.
+    transfer: dict[str, Any] | None = None
+    direction: Literal["collection", "payout"] = "collection"  # what ``auto`` routes
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTransfer:
+    """Move money from one account kind to another (switch/transfers.py). ``source`` and
+    ``destination`` are accounts: {"type": mpesa|airtel|bank|sacco, "phone" | "bank_code",
+    "account_number", "account_name" | "sacco_code", "member_number"}."""
+
+    merchant_id: str
+    idem_key: str
+    request_hash: str
+    amount_minor: int
+    source: dict[str, Any]
+    destination: dict[str, Any]
+    reference: str
+    description: str
+    metadata: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +111,60 @@ class CreateReversal:
     reason: str
 
 
-Order = StkOrder | B2cOrderMsg | ReversalOrderMsg
+@dataclass(frozen=True, slots=True)
+class WalletOrder:
+    """Airtel Money: a USSD-push collection (``collect``) or a disbursement (``payout``). Our
+    payment id is Airtel's transaction id, the same on every attempt."""
+
+    payment_id: str
+    kind: Literal["collect", "payout"]
+    amount_minor: int
+    phone: str  # 2547XXXXXXXX / 2541XXXXXXXX
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class BankOrder:
+    """A PesaLink credit transfer to a bank account (``bank_code`` + ``account_number``) or to
+    the account a phone number is linked to in the PesaLink directory (``phone``). Our payment
+    id is the end-to-end id. The holder's name is looked up before any money moves; when
+    ``recipient_name`` is given, a holder whose name does not match is refused."""
+
+    payment_id: str
+    amount_minor: int
+    bank_code: str | None
+    account_number: str | None
+    phone: str | None
+    recipient_name: str | None
+    reference: str
+    narration: str
+    callback_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaccoOrder:
+    """Money into (``deposit``, ``loan_disbursement``) or out of (``withdrawal``: the source leg
+    of a transfer) a SACCO member account."""
+
+    payment_id: str
+    sacco_code: str
+    member_number: str
+    amount_minor: int
+    purpose: Literal["deposit", "loan_disbursement", "withdrawal"]
+    reference: str
+    callback_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCheck:
+    """Ask a provider what became of a payment (enquiry by our id); answered synchronously."""
+
+    payment_id: str
+    method: str
+    provider_ref: str | None = None
+
+
+Order = StkOrder | B2cOrderMsg | ReversalOrderMsg | WalletOrder | BankOrder | SaccoOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +195,7 @@ class QueryRequest:
 class QueryResult:
     payment_id: str
     outcome: ProviderOutcome | None  # None: the query itself failed; ask again later
+    not_found: bool = False  # the provider has no such transaction (yet)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from switch.money import format_minor
 from switch.phone import mask_msisdn
+from switch.rails import PAYOUT_METHODS, RAILS
 from switch.states import Event, State, Status, advance, status_of
 
 
@@ -67,6 +68,12 @@ class Payment:
     notified_seq: int = 0  # highest history seq whose webhook is delivered (or abandoned)
     fee_minor: int = 0  # the switch's fee: out of the amount (collections), on top (payouts)
     command: str | None = None  # payouts: the B2C CommandID
+    # Where the money goes (or comes from) when it is not ``phone``: a bank account
+    # {bank_code, account_number, account_name} or a SACCO member account {sacco_code,
+    # member_number, purpose}. Empty for mobile money.
+    destination: dict[str, Any] = field(default_factory=dict)
+    route: dict[str, Any] = field(default_factory=dict)  # routing decision (routing/router.py)
+    transfer: dict[str, Any] = field(default_factory=dict)  # a transfer's leg: switch/transfers
 
     @property
     def status(self) -> Status:
@@ -98,6 +105,9 @@ def new_payment(
     at: datetime,
     fee_minor: int = 0,
     command: str | None = None,
+    destination: dict[str, Any] | None = None,
+    route: dict[str, Any] | None = None,
+    transfer: dict[str, Any] | None = None,
 ) -> Payment:
     created = HistoryEntry(1, at, "create", None, State.SUBMITTING, "api", False)
     return Payment(
@@ -118,6 +128,9 @@ def new_payment(
         history=(created,),
         fee_minor=fee_minor,
         command=command,
+        destination=destination or {},
+        route=route or {},
+        transfer=transfer or {},
     )
 
 
@@ -185,6 +198,9 @@ def to_doc(p: Payment, shard: int) -> dict[str, Any]:
         "amount_minor": p.amount_minor,
         "fee_minor": p.fee_minor,
         "command": p.command,
+        "destination": p.destination,
+        "route": p.route,
+        "transfer": p.transfer,
         "currency": p.currency,
         "phone": p.phone,
         "reference": p.reference,
@@ -244,6 +260,9 @@ def from_doc(doc: dict[str, Any]) -> Payment:
         notified_seq=doc.get("notified_seq", 0),
         fee_minor=doc.get("fee_minor", 0),
         command=doc.get("command"),
+        destination=doc.get("destination") or {},
+        route=doc.get("route") or {},
+        transfer=doc.get("transfer") or {},
     )
 
 
@@ -258,9 +277,7 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-PAYOUT_METHODS = frozenset({"mpesa_b2c", "mpesa_reversal"})
-COLLECTION_METHODS = frozenset({"mpesa_stk", "mpesa_c2b"})
-_OBJECTS = {"mpesa_b2c": "payout", "mpesa_reversal": "reversal"}
+_OBJECTS = {"payout": "payout", "reversal": "reversal", "collection": "payment"}
 
 
 def is_payout(method: str) -> bool:
@@ -278,8 +295,9 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
     for h in entries:
         refs.update(h.detail.get("provider", {}))
     failure = last.detail.get("failure") if state in _FAILURE_STATES else None
-    provider: dict[str, Any] = {"name": "mpesa"}
-    if is_payout(p.method):
+    rail = RAILS[p.method]
+    provider: dict[str, Any] = {"name": rail.provider}
+    if rail.provider != "mpesa" or is_payout(p.method):
         provider["conversation_id"] = refs.get("conversation_id")
     else:
         provider["merchant_request_id"] = refs.get("merchant_request_id")
@@ -288,13 +306,13 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
     provider["result_code"] = refs.get("result_code")
     body: dict[str, Any] = {
         "id": p.id,
-        "object": _OBJECTS.get(p.method, "payment"),
+        "object": _OBJECTS[rail.direction],
         "status": status_of(state).value,
         "method": p.method,
         "amount": format_minor(p.amount_minor),
         "fee": format_minor(p.fee_minor),
         "currency": p.currency,
-        "phone": mask_msisdn(p.phone),
+        "phone": mask_msisdn(p.phone) if p.phone else None,
         "reference": p.reference,
         "description": p.description,
         "metadata": p.metadata,
@@ -310,7 +328,24 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
     }
     if p.method == "mpesa_b2c":
         body["command"] = p.command
+    if rail.direction == "payout":
         body["recipient_name"] = refs.get("receiver_name")
+    if p.destination:
+        body["destination"] = masked_destination(p.destination)
+    if p.route:
+        body["routing"] = {k: p.route[k] for k in ("requested", "method", "reason")}
+    if p.transfer:
+        body["transfer_id"] = p.transfer["id"]
     if p.method == "mpesa_reversal":
         body["reverses"] = p.reference
     return body
+
+
+def masked_destination(destination: dict[str, Any]) -> dict[str, Any]:
+    """A bank or SACCO account as list views and webhooks show it: the last four digits only."""
+    shown = dict(destination)
+    for key in ("account_number", "member_number"):
+        value = shown.get(key)
+        if isinstance(value, str) and len(value) > 4:
+            shown[key] = "*" * (len(value) - 4) + value[-4:]
+    return shown

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from switch.payments import COLLECTION_METHODS, Payment
+from switch.payments import Payment
 from switch.states import State
+
+REVERSIBLE = frozenset({"mpesa_stk", "mpesa_c2b"})
 
 
 def reversal_refusal(p: Payment, now: datetime, window_days: float) -> str | None:
     """Why this payment cannot be reversed, or None."""
-    if p.method not in COLLECTION_METHODS:
-        return "only collections can be reversed"
+    if p.method not in REVERSIBLE:
+        return "only M-Pesa collections can be reversed"
     if p.state != State.SUCCEEDED or not p.provider.receipt:
         return "only a succeeded collection with an M-Pesa receipt can be reversed"
     if (now - p.created_at).total_seconds() / 86_400 > window_days:

@@ -6,9 +6,8 @@ from __future__ import annotations
 from switch import ledger
 from switch.ledger import Entry
 from switch.payments import Payment, is_payout
+from switch.rails import provider_of
 from switch.states import State
-
-PROVIDER = "mpesa"
 
 
 def postings(before: Payment, after: Payment, shard: int) -> list[Entry]:
@@ -19,7 +18,12 @@ def postings(before: Payment, after: Payment, shard: int) -> list[Entry]:
     if after.state == State.SUCCEEDED and before.state != State.SUCCEEDED:
         return [
             ledger.collection(
-                after.merchant_id, after.id, after.amount_minor, after.fee_minor, PROVIDER, shard
+                after.merchant_id,
+                after.id,
+                after.amount_minor,
+                after.fee_minor,
+                provider_of(after.method),
+                shard,
             )
         ]
     return []
@@ -28,7 +32,9 @@ def postings(before: Payment, after: Payment, shard: int) -> list[Entry]:
 def _outgoing(p: Payment, shard: int) -> list[Entry]:
     if p.state == State.SUCCEEDED:
         return [
-            ledger.payout_settle(p.merchant_id, p.id, p.amount_minor, p.fee_minor, PROVIDER, shard)
+            ledger.payout_settle(
+                p.merchant_id, p.id, p.amount_minor, p.fee_minor, provider_of(p.method), shard
+            )
         ]
     if p.state in (State.DECLINED, State.REJECTED):
         return [ledger.payout_release(p.merchant_id, p.id, p.amount_minor, p.fee_minor)]

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from switch.payments import COLLECTION_METHODS, PAYOUT_METHODS
+from switch.rails import COLLECTION_METHODS, PAYOUT_METHODS
 
 
 @dataclass

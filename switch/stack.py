@@ -18,9 +18,15 @@ from pymongo import AsyncMongoClient
 from actors.runtime import Actors, init_ray, ray_address, shutdown_ray
 from api.app import create_app
 from api.state import AppState
+from connectors.airtel.simulator import SimConfig as AirtelSimConfig
+from connectors.airtel.simulator import create_app as create_airtel_sim
+from connectors.airtel.simulator.sandbox import switch_settings as airtel_settings
 from connectors.mpesa.simulator import SimConfig
 from connectors.mpesa.simulator import create_app as create_daraja_sim
 from connectors.mpesa.simulator.sandbox import CERT_PATH as SANDBOX_CERT_PATH
+from connectors.pesalink.simulator import SimConfig as PesaLinkSimConfig
+from connectors.pesalink.simulator import create_app as create_pesalink_sim
+from connectors.pesalink.simulator.sandbox import switch_settings as pesalink_settings
 from switch.config import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, Settings
 from switch.live import Hub
 from switch.storage.embedded import EmbeddedMongo
@@ -48,6 +54,9 @@ class Stack:
     settings: Settings
     sandbox: bool = False
     sim_config: SimConfig | None = None
+    airtel_config: AirtelSimConfig | None = None
+    pesalink_config: PesaLinkSimConfig | None = None
+    sim_urls: dict[str, str] = field(default_factory=dict)  # provider -> simulator base URL
     embedded: EmbeddedMongo | None = None
     client: AsyncMongoClient[dict[str, Any]] | None = None
     runners: list[web.AppRunner] = field(default_factory=list)
@@ -103,6 +112,34 @@ class Stack:
             mpesa_certificate_file=str(SANDBOX_CERT_PATH),
             mpesa_b2c_shortcode=config.b2c_shortcode,
         )
+        self.sim_urls["mpesa"] = self.settings.mpesa_base_url
+        await self._start_rail_simulators()
+
+    async def _start_rail_simulators(self) -> None:
+        """Airtel Money and the PesaLink bank, each on its own port (the next ones after the
+        Daraja simulator's, or free ones when that is 0)."""
+        public = self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
+        airtel = self.airtel_config or AirtelSimConfig(
+            callback_delay=self.settings.sim_callback_delay
+        )
+        airtel.callback_url = f"{public}/callbacks/airtel"
+        self.airtel_config = airtel
+        pesalink = self.pesalink_config or PesaLinkSimConfig(
+            callback_delay=self.settings.sim_callback_delay
+        )
+        self.pesalink_config = pesalink
+        for offset, (name, app, overrides) in enumerate(
+            (
+                ("airtel", create_airtel_sim(airtel), airtel_settings),
+                ("pesalink", create_pesalink_sim(pesalink), pesalink_settings),
+            ),
+            start=1,
+        ):
+            wanted = self.settings.sim_port + offset if self.settings.sim_port else 0
+            port = await self._serve(app, self.settings.sim_host, wanted)
+            url = f"http://{self.settings.sim_host}:{port}"
+            self.sim_urls[name] = url
+            self._update(**overrides(url))
 
     async def _serve(self, app: web.Application, host: str, port: int) -> int:
         runner = web.AppRunner(app, access_log=None)

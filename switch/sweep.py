@@ -5,6 +5,8 @@
   expires after ``stk_expire_after``, as does one the query keeps calling pending.
 - A payout waiting for its result is asked about by Transaction Status; it never expires.
 - A reversal waiting for its result is sent again (M-Pesa refuses a second reversal of a receipt).
+- Airtel, PesaLink and SACCO payments are checked by a synchronous enquiry (``check``); a
+  collection still unanswered after ``stk_expire_after`` expires, a payout never does.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from enum import Enum
 
 from switch.payments import Payment
+from switch.rails import RAILS
 from switch.states import State
 
 
@@ -19,6 +22,7 @@ class Action(Enum):
     QUERY = "query"  # STK query
     ASK_STATUS = "ask_status"  # Transaction Status
     RESEND = "resend"  # provider-idempotent resend (reversals)
+    CHECK = "check"  # a synchronous enquiry by our id
     EXPIRE = "expire"
 
 
@@ -33,6 +37,11 @@ def sweep_action(
 ) -> Action | None:
     waiting = p.state in (State.UNKNOWN, State.AWAITING_RESULT)
     due = age >= query_after and since_asked >= gap
+    rail = RAILS[p.method]
+    if rail.recovery == "check":
+        # The shard expires a collection the enquiry still cannot settle after expire_after.
+        pending = waiting or p.state == State.AWAITING_CUSTOMER
+        return Action.CHECK if pending and due else None
     if p.method == "mpesa_reversal":
         return Action.RESEND if waiting and due else None
     if p.method == "mpesa_b2c":

@@ -44,7 +44,7 @@ async def test_an_overloaded_shard_answers_503_with_retry_after() -> None:
 
 async def test_an_open_circuit_refuses_before_storing() -> None:
     core = _core()
-    core.circuit_open_until = time.monotonic() + 5
+    core.circuit_open_until["mpesa"] = time.monotonic() + 5
     [reply] = await core.create_payments([_request()])
     assert reply.status == 503
     assert reply.body["error"]["code"] == "provider_unavailable"

@@ -1,0 +1,185 @@
+"""``POST /v1/transfers`` and ``GET /v1/transfers/{id}``: money moved between account kinds by a
+saga (switch/transfers.py) run in the merchant's shard."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+
+from api.auth import CLAIMS
+from api.errors import error_response
+from api.models import MetadataValue
+from api.payments import reply_response, validated
+from api.state import STATE
+from connectors.pesalink import normalise_bank_code
+from routing.operators import operator_of
+from switch.errors import Unavailable
+from switch.idempotency import request_hash
+from switch.ids import shard_of
+from switch.messages import CreateTransfer
+from switch.money import parse_whole_shillings
+from switch.phone import normalise_msisdn
+from switch.rails import RAILS
+from switch.transfers import BANK_SOURCE_REFUSAL, CREDIT_METHODS, DEBIT_METHODS
+
+
+class Account(BaseModel):
+    """One side of a transfer: an M-Pesa or Airtel wallet (``phone``), a bank account on
+    PesaLink (``bank_code`` and ``account_number``) or a SACCO member account (``sacco_code`` and
+    ``member_number``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["mpesa", "airtel", "bank", "sacco"]
+    phone: StrictStr | None = None
+    bank_code: StrictStr | None = None
+    account_number: Annotated[str, Field(pattern=r"^[0-9A-Za-z]{5,20}$")] | None = None
+    account_name: Annotated[str, Field(min_length=2, max_length=100)] | None = None
+    sacco_code: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}$")] | None = None
+    member_number: Annotated[str, Field(pattern=r"^[A-Za-z0-9/-]{1,20}$")] | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_msisdn(value)
+
+    @field_validator("bank_code")
+    @classmethod
+    def _bank(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_bank_code(value)
+
+    @model_validator(mode="after")
+    def _fields(self) -> Account:
+        needed = {
+            "mpesa": ("phone",),
+            "airtel": ("phone",),
+            "bank": ("bank_code", "account_number"),
+            "sacco": ("sacco_code", "member_number"),
+        }[self.type]
+        missing = [f for f in needed if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"{missing[0]}: required for a {self.type} account")
+        extra = [
+            f
+            for f in (
+                "phone",
+                "bank_code",
+                "account_number",
+                "account_name",
+                "sacco_code",
+                "member_number",
+            )
+            if getattr(self, f) is not None and f not in needed and f != "account_name"
+        ]
+        if extra or (self.account_name and self.type != "bank"):
+            name = extra[0] if extra else "account_name"
+            raise ValueError(f"{name}: not part of a {self.type} account")
+        wanted = {"mpesa": "safaricom", "airtel": "airtel"}.get(self.type)
+        if wanted and self.phone and operator_of(self.phone) != wanted:
+            raise ValueError(f"phone: must be a {wanted.capitalize()} number for {self.type}")
+        return self
+
+
+class TransferCreate(BaseModel):
+    """Take ``amount`` from ``source`` and credit it to ``destination``; if the credit fails, the
+    money goes back to the source. Legs carry no fee."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    amount: StrictStr = Field(description="Whole shillings, within both rails' limits.")
+    currency: Literal["KES"]
+    source: Account
+    destination: Account
+    reference: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,12}$")] = Field(
+        description="1 to 12 letters or digits (shown on an M-Pesa or Airtel prompt)."
+    )
+    description: Annotated[str, Field(min_length=1, max_length=13)] | None = None
+    metadata: dict[Annotated[str, Field(max_length=40)], MetadataValue] = Field(
+        default_factory=dict, max_length=20
+    )
+
+    @model_validator(mode="after")
+    def _legs(self) -> TransferCreate:
+        if self.source.type == "bank":
+            raise ValueError(f"source: {BANK_SOURCE_REFUSAL}")
+        if self.source == self.destination:
+            raise ValueError("destination: must differ from the source")
+        # The debit, the credit and (should the credit fail) the refund to the source.
+        methods = (
+            DEBIT_METHODS[self.source.type],
+            CREDIT_METHODS[self.destination.type],
+            CREDIT_METHODS[self.source.type],
+        )
+        low = max(RAILS[m].min_minor for m in methods)
+        high = min(RAILS[m].max_minor for m in methods)
+        try:
+            minor = parse_whole_shillings(self.amount)
+        except ValueError as exc:
+            raise ValueError(f"amount: {exc}") from None
+        if not low <= minor <= high:
+            raise ValueError(f"amount: must be between {low // 100} and {high // 100} shillings")
+        return self
+
+    @property
+    def amount_minor(self) -> int:
+        return parse_whole_shillings(self.amount)
+
+
+def _account(a: Account) -> dict[str, Any]:
+    return a.model_dump(exclude_none=True)
+
+
+async def create_transfer(request: web.Request) -> web.Response:
+    checked = await validated(request, TransferCreate)
+    if isinstance(checked, web.Response):
+        return checked
+    key, raw, body = checked
+    state = request.app[STATE]
+    for side in ("source", "destination"):
+        account: Account = getattr(body, side)
+        if account.sacco_code and account.sacco_code not in state.saccos:
+            reason = f"no SACCO {account.sacco_code} is registered"
+            details = [{"field": f"{side}.sacco_code", "reason": reason}]
+            return error_response(
+                422, "validation_failed", "the request has invalid fields", details
+            )
+    merchant_id = request[CLAIMS].merchant_id
+    command = CreateTransfer(
+        merchant_id=merchant_id,
+        idem_key=key,
+        request_hash=request_hash(raw),
+        amount_minor=body.amount_minor,
+        source=_account(body.source),
+        destination=_account(body.destination),
+        reference=body.reference,
+        description=body.description or body.reference,
+        metadata=dict(body.metadata),
+    )
+    shard = state.router.shard_of_merchant(merchant_id)
+    try:
+        [reply] = await state.actors.transfer(shard, [command])
+    except Exception as exc:
+        raise Unavailable("the payment shard is unavailable; retry with the same key") from exc
+    return reply_response(reply)
+
+
+async def get_transfer(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    transfer_id = request.match_info["transfer_id"]
+    shard = shard_of(transfer_id)
+    if shard is None or shard >= state.router.count:
+        return error_response(404, "not_found", f"no transfer {transfer_id}")
+    try:
+        [reply] = await state.actors.get_transfer(
+            shard, [(request[CLAIMS].merchant_id, transfer_id)]
+        )
+    except Exception as exc:
+        raise Unavailable("the payment shard is unavailable; retry") from exc
+    return reply_response(reply)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/transfers", create_transfer)
+    app.router.add_get("/v1/transfers/{transfer_id}", get_transfer)
