@@ -1,0 +1,250 @@
+"""Bulk payouts over HTTP.
+
+- ``POST /v1/payouts/batches``: a JSON body ``{"items": [...]}`` or a ``text/csv`` upload, up to
+  10,000 payouts. ``?dry_run=true`` validates every line and changes nothing. A batch with any
+  invalid line is refused as a whole (422 with the per-line report), so nothing half-runs.
+  Needs an Idempotency-Key: the batch id is derived from it, the same key and items answer the
+  same batch, the same key with other items is a 409.
+- ``GET /v1/payouts/batches/{batch_id}``: counts by status, totals and the items, paginated with
+  ``?offset`` and ``?limit``.
+- ``GET /v1/payouts/batches/{batch_id}/results.csv``: one row per item.
+
+Body size: a batch may be far larger than the app's ``client_max_size`` (64 KiB). That limit is
+only enforced by ``request.read()``/``post()``, so this route reads ``request.content`` itself
+under :data:`MAX_BATCH_BODY` and the application needs no change.
+
+The handlers reach the batch executor (``actors.batches.BatchCore``, behind an actor) through a
+:class:`BatchPort` stored at ``app[BATCHES]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Container
+from typing import Any, Protocol
+
+import orjson
+from aiohttp import web
+from pydantic import ValidationError
+
+from api.auth import CLAIMS
+from api.errors import error_response, json_response, validation_details
+from api.models import PayoutCreate
+from api.payments import payout_command
+from api.state import STATE
+from switch.batches import (
+    BatchItem,
+    Checked,
+    Parsed,
+    Validate,
+    batch_request_hash,
+    is_batch_id,
+    parse_csv,
+    parse_json,
+    report,
+)
+from switch.errors import Unavailable
+from switch.idempotency import check_key
+from switch.messages import Reply
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_BODY = 5 * 1024 * 1024  # 10,000 CSV rows are about 1.5 MB; JSON about 2.5 MB
+CSV_TYPES = frozenset({"text/csv", "application/csv"})
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+
+
+class BatchPort(Protocol):
+    """What the handlers need from the batch executor (``actors.batches.BatchCore`` has these
+    methods; a Ray actor handle wrapper forwards them)."""
+
+    async def create(
+        self, merchant_id: str, key: str, request_hash: str, items: list[BatchItem]
+    ) -> Reply: ...
+
+    async def get(self, merchant_id: str, batch_id: str, offset: int, limit: int) -> Reply: ...
+
+    async def results_csv(self, merchant_id: str, batch_id: str) -> bytes | None: ...
+
+
+BATCHES = web.AppKey[BatchPort]("batches")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/payouts/batches", create_batch)
+    app.router.add_get("/v1/payouts/batches/{batch_id}", get_batch)
+    app.router.add_get("/v1/payouts/batches/{batch_id}/results.csv", get_batch_results)
+
+
+# --- validating one payout ------------------------------------------------------------------------
+
+
+def payout_checker(merchant_id: str, saccos: Container[str]) -> Validate:
+    """Validates one item's body as ``POST /v1/payouts`` does (the same model, rules and
+    messages; ``saccos``: the registered SACCO codes) and builds its command with the same
+    function; the batch fills in the key."""
+
+    def check(raw: dict[str, Any]) -> Checked:
+        try:
+            body = PayoutCreate.model_validate(raw)
+        except ValidationError as exc:
+            errors = tuple((d["field"], d["reason"]) for d in validation_details(exc))
+            return Checked(errors=errors)
+        if body.sacco is not None and body.sacco.sacco_code not in saccos:
+            code = body.sacco.sacco_code
+            return Checked(errors=(("sacco.sacco_code", f"no SACCO {code} is registered"),))
+        command = payout_command(merchant_id, "", raw, body)
+        return Checked(method=body.method, amount_minor=body.amount_minor, command=command)
+
+    return check
+
+
+# --- handlers -------------------------------------------------------------------------------------
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it is larger than ``limit`` (read as it streams, so an oversized
+    upload is cut off early)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        data += chunk
+        if len(data) > limit:
+            return None
+    return bytes(data)
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None:
+        return False
+    return {"true": True, "1": True, "false": False, "0": False}.get(value.lower())
+
+
+def _parse(content_type: str, data: bytes, validate: Validate) -> Parsed | web.Response:
+    if content_type in CSV_TYPES:
+        return parse_csv(data, validate)
+    if content_type not in ("application/json", "application/octet-stream", ""):
+        return error_response(
+            415,
+            "unsupported_media_type",
+            'send application/json ({"items": [...]}) or text/csv',
+        )
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return error_response(400, "invalid_json", "the body must be a JSON object")
+    return parse_json(raw, validate)
+
+
+async def create_batch(request: web.Request) -> web.Response:
+    dry_run = _flag(request.query.get("dry_run"))
+    if dry_run is None:
+        return error_response(400, "invalid_parameter", "dry_run must be true or false")
+    key = request.headers.get("Idempotency-Key")
+    problem = None if dry_run else check_key(key)
+    if problem:
+        return error_response(400, "idempotency_key_missing", problem)
+    data = await read_limited(request, MAX_BATCH_BODY)
+    if data is None:
+        return error_response(
+            413, "body_too_large", f"a batch upload is at most {MAX_BATCH_BODY // 2**20} MiB"
+        )
+    merchant_id = request[CLAIMS].merchant_id
+    validate = payout_checker(merchant_id, request.app[STATE].saccos)
+    parsed = _parse(request.content_type, data, validate)
+    if isinstance(parsed, web.Response):
+        return parsed
+    summary = report(parsed)
+    if dry_run:
+        return json_response(summary)
+    if not parsed.ok:
+        return _refused(parsed, summary)
+    assert key is not None  # checked above
+    items = parsed.items
+    try:
+        reply = await request.app[BATCHES].create(
+            merchant_id, key, batch_request_hash(items), items
+        )
+    except Exception as exc:
+        log.warning("the batch executor did not answer a create: %s", exc)
+        raise Unavailable("payout batches are unavailable; retry with the same key") from exc
+    return _reply(reply)
+
+
+def _refused(parsed: Parsed, summary: dict[str, Any]) -> web.Response:
+    invalid = summary["counts"]["invalid"]
+    message = (
+        f"{invalid} of {len(parsed.lines)} lines are invalid; nothing was created"
+        if parsed.lines
+        else "the upload cannot be read as a batch; nothing was created"
+    )
+    body = {
+        "error": {
+            "code": "batch_invalid",
+            "message": message,
+            "details": [e.as_dict() for e in parsed.errors],
+        },
+        "report": summary,
+    }
+    return json_response(body, 422)
+
+
+def _reply(reply: Reply) -> web.Response:
+    headers = {"Idempotent-Replayed": "true"} if reply.replayed else {}
+    if reply.status in (200, 202) and "id" in reply.body:
+        headers["Location"] = f"/v1/payouts/batches/{reply.body['id']}"
+    return json_response(reply.body, reply.status, headers)
+
+
+def _page(request: web.Request) -> tuple[int, int] | web.Response:
+    try:
+        offset = int(request.query.get("offset", "0"))
+        limit = int(request.query.get("limit", str(DEFAULT_PAGE)))
+    except ValueError:
+        offset, limit = -1, -1
+    details = []
+    if offset < 0:
+        details.append({"field": "offset", "reason": "must be a whole number, 0 or more"})
+    if not 1 <= limit <= MAX_PAGE:
+        details.append({"field": "limit", "reason": f"must be a whole number, 1 to {MAX_PAGE}"})
+    if details:
+        return error_response(422, "validation_failed", "bad paging parameters", details)
+    return offset, limit
+
+
+def _missing(batch_id: str) -> web.Response:
+    return error_response(404, "not_found", f"no payout batch {batch_id}")
+
+
+async def get_batch(request: web.Request) -> web.Response:
+    batch_id = request.match_info["batch_id"]
+    if not is_batch_id(batch_id):
+        return _missing(batch_id)
+    page = _page(request)
+    if isinstance(page, web.Response):
+        return page
+    try:
+        reply = await request.app[BATCHES].get(request[CLAIMS].merchant_id, batch_id, *page)
+    except Exception as exc:
+        raise Unavailable("payout batches are unavailable; retry") from exc
+    return _reply(reply)
+
+
+async def get_batch_results(request: web.Request) -> web.Response:
+    batch_id = request.match_info["batch_id"]
+    if not is_batch_id(batch_id):
+        return _missing(batch_id)
+    try:
+        data = await request.app[BATCHES].results_csv(request[CLAIMS].merchant_id, batch_id)
+    except Exception as exc:
+        raise Unavailable("payout batches are unavailable; retry") from exc
+    if data is None:
+        return _missing(batch_id)
+    return web.Response(
+        body=data,
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{batch_id}-results.csv"'},
+    )
