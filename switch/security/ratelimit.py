@@ -146,29 +146,44 @@ return {1, math.floor((tolerance - (new_tat - now)) / interval + 1e-6), 0, new_t
 
 class RedisLimiter:
     """GCRA shared by every api process: one atomic script per check (EVALSHA, and EVAL when a
-    restarted or flushed Redis answers NOSCRIPT, which also caches it again)."""
+    restarted or flushed Redis answers NOSCRIPT, which also caches it again).
+
+    After a Redis failure the limiter stays on its fallback for ``cool_down`` seconds before it
+    tries Redis again, so an outage costs one connect timeout per cool-down, not per request."""
 
     def __init__(
         self,
         redis: aioredis.Redis,
         prefix: str = "switch:rl:",
         fallback: InProcessLimiter | None = None,
+        cool_down: float = 5.0,
         warn_every: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
         self.fallback = fallback if fallback is not None else InProcessLimiter()
         self._sha = hashlib.sha1(_LUA.encode(), usedforsecurity=False).hexdigest()
+        self._cool_down = cool_down
         self._warn_every = warn_every
+        self._clock = clock
+        self._down_until = -math.inf
         self._warned_at = -math.inf
+
+    @property
+    def degraded(self) -> bool:
+        """True while checks go to the in-process fallback (for /readyz or a metric)."""
+        return self._clock() < self._down_until
 
     async def check(self, key: str, limit: RateLimit, cost: int = 1) -> Decision:
         _check_cost(limit, cost)
+        if self.degraded:
+            return self.fallback.check_now(key, limit, cost)
         args = (repr(limit.rate), limit.burst, cost)
         try:
             reply = await self._run(self._prefix + key, args)
         except (RedisError, OSError) as exc:
-            self._warn(exc)
+            self._failed(exc)
             return self.fallback.check_now(key, limit, cost)
         allowed, remaining, retry_us, reset_us = (int(x) for x in reply)
         return Decision(bool(allowed), max(remaining, 0), retry_us / _US, reset_us / _US)
@@ -180,11 +195,16 @@ class RedisLimiter:
             # EVAL runs it and caches it again, so the next EVALSHA finds it.
             return await self._redis.eval(_LUA, 1, key, *args)  # type: ignore[no-any-return]
 
-    def _warn(self, exc: BaseException) -> None:
-        now = time.monotonic()
+    def _failed(self, exc: BaseException) -> None:
+        now = self._clock()
+        self._down_until = now + self._cool_down
         if now - self._warned_at >= self._warn_every:
             self._warned_at = now
-            log.warning("rate limits fall back to this process (Redis failed: %s)", exc)
+            log.warning(
+                "rate limits fall back to this process for %.0f s (Redis failed: %s)",
+                self._cool_down,
+                exc,
+            )
 
 
 def headers(decision: Decision, limit: RateLimit) -> dict[str, str]:

@@ -83,7 +83,7 @@ async def test_accuracy_under_double_overload_across_two_processes(
         f"\nGCRA in Redis: offered {sent} in {elapsed:.2f} s (2x {rate:.0f}/s), "
         f"admitted {admitted}, expected {expected:.0f} ({(admitted - expected) / expected:+.1%})"
     )
-    assert sent >= 2 * rate * seconds * 0.95  # the overload really was offered
+    assert sent / elapsed >= 1.8 * rate  # the overload really was offered (no client lag)
     assert abs(admitted - expected) <= 0.05 * expected
 
 

@@ -178,9 +178,12 @@ async def test_redis_down_fails_open_to_the_process_and_says_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = Clock()
+    fake = FakeRedis(fail=RedisConnectionError("refused"))
     limiter = RedisLimiter(
-        FakeRedis(fail=RedisConnectionError("refused")),  # type: ignore[arg-type]
+        fake,  # type: ignore[arg-type]
         fallback=InProcessLimiter(clock),
+        cool_down=5.0,
+        clock=clock,
     )
     limit = RateLimit(rate=1, burst=2)
     with caplog.at_level(logging.WARNING):
@@ -188,5 +191,11 @@ async def test_redis_down_fails_open_to_the_process_and_says_so(
     # Still limited, by the in-process fallback, with the same semantics.
     assert [d.allowed for d in got] == [True, True, False]
     assert math.isclose(got[2].retry_after, 1.0)
+    # Redis was asked once; during the cool-down the fallback answers without waiting on it.
+    assert fake.calls == ["evalsha"] and limiter.degraded
+    clock.t += 5.0
+    assert not limiter.degraded
+    fake.fail = None
+    assert await limiter.check("k", limit) == Decision(True, 4, 0.0, 0.2)  # Redis again
     warnings = [r for r in caplog.records if "fall back" in r.getMessage()]
     assert len(warnings) == 1  # once per 30 s, not per request
