@@ -354,7 +354,7 @@ class KeyRing:
         masters: Mapping[str, bytes],
         current: str,
         store: WrappedKeyStore,
-        cache_ttl: float = 300.0,
+        cache_ttl: float = 60.0,
     ) -> None:
         if current not in masters:
             raise ValueError("the current master key id is not among the master keys")
@@ -376,7 +376,8 @@ class KeyRing:
 
     async def create(self, key_id: str) -> DataKey:
         """The key id's newest data key, created (version 1) if it has none. Safe when several
-        processes race: the loser reads the winner's key."""
+        processes race: the loser reads the winner's key. A destroyed id raises KeyDestroyed
+        rather than coming back to life: new data for an erased subject needs a new key id."""
         _check_key_id(key_id)
         try:
             return await self.get(key_id)
@@ -416,7 +417,8 @@ class KeyRing:
     async def rotate_master(self) -> int:
         """Re-wrap every data key that is not under the current master key; the data is not
         touched. Returns how many were re-wrapped. Idempotent, and safe to run again after a
-        crash half way."""
+        crash half way. (Lists every wrapped key in memory: fine for many thousands of keys; a
+        per-subject key for millions of people would want paging.)"""
         count = 0
         master = self._masters[self.current]
         for wk in await self._store.all_wrapped():

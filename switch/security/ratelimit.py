@@ -228,7 +228,7 @@ def headers(decision: Decision, limit: RateLimit) -> dict[str, str]:
 # that moves money, prompts a phone or scans many documents costs more. Unlisted routes cost 1.
 ENDPOINT_COSTS: Mapping[str, int] = {
     "POST /v1/oauth/token": 5,
-    "POST /v1/auth/login": 10,
+    "POST /v1/auth/login": 1,  # bounded by the "login" policy, keyed by account and address
     "POST /v1/payments": 2,
     "POST /v1/payouts": 2,
     "POST /v1/payments/{payment_id}/reversal": 2,
@@ -250,7 +250,8 @@ def cost_of(method: str, route: str, table: Mapping[str, int] = ENDPOINT_COSTS) 
 
 
 # Default policies (override from configuration). Per client and per merchant bound API use;
-# per phone bounds STK prompts, so nobody can spam a customer's handset (3 a minute, 3 at once).
+# per phone bounds STK prompts, so nobody can spam a customer's handset (3 a minute, 3 at once):
+# key it by the phone's blind index, so no number is written to Redis in clear.
 DEFAULT_LIMITS: Mapping[str, RateLimit] = {
     "client": RateLimit(rate=100.0, burst=200, name="client"),
     "merchant": RateLimit(rate=300.0, burst=600, name="merchant"),
