@@ -295,10 +295,10 @@ def _records(data: bytes, columns: tuple[str, ...]) -> _Skeleton:
         if not raw.strip(b"\r \t"):
             continue
         if fields is None:
-            sk.errors.append(LineError(number, "record", "not UTF-8 CSV"))
-            kind = raw.split(b",", 1)[0].decode(errors="replace")
-            if kind == "DTL":
+            if raw.startswith(b"DTL,"):  # counted in the totals; the line check reports it
                 sk.details.append((number, None, with_end))
+            else:
+                sk.errors.append(LineError(number, "record", "not UTF-8 CSV"))
             continue
         kind = fields[0]
         if trailer is not None:

@@ -1,0 +1,209 @@
+"""The SACCO simulators: the books (triggers, never booked twice), the API simulator over HTTP
+with the real connector and transport, and the file SACCO on a folder."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from connectors.http import HttpRequest, OutcomeUnknown
+from connectors.sacco import files
+from connectors.sacco.api import ApiError, Member, MemberNotFound, Posted, SaccoApiConnector
+from connectors.sacco.simulator import FileSacco, FileSimConfig, SimConfig
+from connectors.sacco.simulator.book import Book, Refused, member_name
+from connectors.transport import AiohttpTransport
+from tests.unit.connectors.sacco.helpers import api_simulator, batch, line, registry_at
+
+NOW = datetime.now(UTC)
+
+
+# --- the books --------------------------------------------------------------------------------
+
+
+def test_members_by_trigger() -> None:
+    book = Book("STIMA")
+    assert book.member("10404") is None
+    ordinary = book.member("10001")
+    assert ordinary is not None
+    assert ordinary.name == member_name("10001") == book.member("10001").name  # type: ignore[union-attr]
+    assert ordinary.savings_minor == 5_000_000
+    dormant, broke, no_loan = book.member("10403"), book.member("10402"), book.member("10405")
+    assert dormant is not None and dormant.dormant
+    assert broke is not None and broke.savings_minor == 0
+    assert no_loan is not None and no_loan.loan_id is None
+
+
+def test_post_never_books_twice_and_refuses_cleanly() -> None:
+    book = Book("STIMA")
+    member = book.member("10001")
+    assert member is not None
+    first, fresh = book.post("deposit", member, 100, "p1", "api", 0.0)
+    again, fresh_again = book.post("deposit", member, 100, "p1", "api", 0.0)
+    assert fresh and not fresh_again and again is first
+    assert member.savings_minor == 5_000_100
+    with pytest.raises(Refused, match="Insufficient"):
+        book.post("withdrawal", member, 6_000_000, "p2", "api", 0.0)
+    assert member.savings_minor == 5_000_100  # nothing moved
+    assert book.totals() == {"deposit": 100, "withdrawal": 0, "disbursement": 0}
+
+
+# --- the API simulator over HTTP --------------------------------------------------------------
+
+
+async def test_api_simulator_end_to_end_with_the_connector() -> None:
+    transport = AiohttpTransport()
+    async with api_simulator() as (sim, base):
+        conn = SaccoApiConnector(registry_at(base)["STIMA"])
+        member = conn.parse_member(await transport.send(conn.member_request("10001")), "10001")
+        assert isinstance(member, Member)
+        accounts = conn.parse_accounts(
+            await transport.send(conn.accounts_request(member.client_id))
+        )
+        assert not isinstance(accounts, ApiError)
+        savings = accounts.savings_account()
+        assert savings is not None
+        req = conn.deposit_request(savings.account_id, 150_050, "pay_1", "INV", NOW)
+        posted = conn.parse_posted(await transport.send(req), "pay_1")
+        assert isinstance(posted, Posted)
+        replay = conn.parse_posted(await transport.send(req), "pay_1")
+        assert replay == posted  # the first result, not a second booking
+        assert sim.book_of("STIMA").members["10001"].savings_minor == 5_150_050
+        assert sim.stats.booked == 1
+        assert sim.stats.replayed == 1
+        found = conn.parse_lookup(await transport.send(conn.lookup_request("pay_1")), "pay_1")
+        assert getattr(found, "transaction_id", None) == posted.transaction_id
+        gone = conn.parse_member(await transport.send(conn.member_request("10404")), "10404")
+        assert gone == MemberNotFound("10404")
+    await transport.close()
+
+
+async def test_api_simulator_refuses_a_reused_external_id_for_other_money() -> None:
+    transport = AiohttpTransport()
+    async with api_simulator() as (sim, base):
+        conn = SaccoApiConnector(registry_at(base)["STIMA"])
+        member = sim.book_of("STIMA").member("10001")
+        assert member is not None
+        first = conn.deposit_request(member.savings_id, 100, "pay_1", "", NOW)
+        other = conn.deposit_request(member.savings_id, 200, "pay_1", "", NOW)
+        assert isinstance(conn.parse_posted(await transport.send(first), "pay_1"), Posted)
+        refused = conn.parse_posted(await transport.send(other), "pay_1")
+        assert isinstance(refused, ApiError)
+        assert refused.kind == "duplicate"
+        assert member.savings_minor == 5_000_100
+    await transport.close()
+
+
+async def test_api_simulator_auth_tenant_and_faults() -> None:
+    transport = AiohttpTransport()
+    async with api_simulator(SimConfig(drop_answers=1)) as (sim, base):
+        registry = registry_at(base)
+        conn = SaccoApiConnector(registry["STIMA"])
+        bad = SaccoApiConnector(
+            type(registry["STIMA"])(**{**registry["STIMA"].to_json(), "password": "wrong"})
+        )
+        refused = bad.parse_member(await transport.send(bad.member_request("10001")), "10001")
+        assert isinstance(refused, ApiError)
+        assert refused.kind == "auth"
+        member = sim.book_of("STIMA").member("10001")
+        assert member is not None
+        req = conn.deposit_request(member.savings_id, 100, "pay_d", "", NOW)
+        with pytest.raises(OutcomeUnknown):
+            await transport.send(req)  # booked, answer dropped
+        assert "pay_d" in sim.book_of("STIMA").ledger
+        async with aiohttp.ClientSession() as http:
+            url = base.split("/fineract")[0] + "/__sim/config"
+            async with http.patch(url, json={"error_burst": {"status": 503, "count": 1}}) as r:
+                assert r.status == 200
+            async with http.patch(url, json={"nonsense": 1}) as r:
+                assert r.status == 400
+        busy = conn.parse_member(await transport.send(conn.member_request("10001")), "10001")
+        assert isinstance(busy, ApiError)
+        assert busy.kind == "retriable"
+        missing = await transport.send(HttpRequest("GET", base + "/nowhere", conn._headers))
+        assert missing.status == 404
+        assert "errors" in (missing.json() or {})
+    await transport.close()
+
+
+# --- the file SACCO ---------------------------------------------------------------------------
+
+
+def publish(root: Path, b: files.Batch) -> None:
+    out = root / b.sacco_code / "outgoing"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / b.file_name).write_bytes(files.write_batch(b))
+
+
+def results(root: Path, b: files.Batch) -> list[files.ParsedResult]:
+    incoming = root / b.sacco_code / "incoming"
+    return [
+        files.parse_result(p.read_bytes(), b.sacco_code, {b.batch_id: b})
+        for p in sorted(incoming.iterdir())
+    ]
+
+
+async def test_file_sacco_books_lines_and_answers(tmp_path: Path) -> None:
+    sim = FileSacco(tmp_path)
+    b = batch(
+        line(1, "10001"),
+        line(2, "10404"),
+        line(3, "10403"),
+        line(4, "10405", 500, "loan_disbursement"),
+    )
+    publish(tmp_path, b)
+    written = await sim.process_once()
+    assert len(written) == 1
+    assert not list((tmp_path / "WAUMINI" / "outgoing").iterdir())  # taken
+    (parsed,) = results(tmp_path, b)
+    assert parsed.intact and not parsed.errors
+    by_id = {x.payment_id: x for x in parsed.lines}
+    assert by_id["pay_s0_1"].status == "PAID"
+    assert by_id["pay_s0_2"].reason == "unknown member"
+    assert "dormant" in (by_id["pay_s0_3"].reason or "")
+    assert "disbursal" in (by_id["pay_s0_4"].reason or "")
+    assert sim.book("WAUMINI").ledger["pay_s0_1"].amount_minor == 150_000
+    # The same batch published again (a crash between publish and journal): ignored.
+    publish(tmp_path, b)
+    assert await sim.process_once() == []
+    assert sim.stats.batches_repeated == 1
+    # The same payment in another batch: answered with its first booking, never booked twice.
+    publish(tmp_path, batch(line(1, "10001"), batch_id="WAUMINI-2"))
+    await sim.process_once()
+    assert len(sim.book("WAUMINI").ledger) == 1
+
+
+async def test_file_sacco_refuses_a_tampered_batch(tmp_path: Path) -> None:
+    sim = FileSacco(tmp_path)
+    b = batch(line(1))
+    out = tmp_path / "WAUMINI" / "outgoing"
+    out.mkdir(parents=True)
+    (out / b.file_name).write_bytes(files.write_batch(b).replace(b"1500.00", b"9500.00"))
+    assert await sim.process_once() == []
+    assert sim.stats.batches_refused == 1
+    assert "checksum" in sim.refused[0][1]
+    assert sim.book("WAUMINI").ledger == {}
+
+
+async def test_file_sacco_partial_then_follow_up(tmp_path: Path) -> None:
+    sim = FileSacco(tmp_path, config=FileSimConfig(partial_results=1, hold_for=0.0))
+    b = batch(*(line(n, f"1000{n}") for n in range(1, 5)))
+    publish(tmp_path, b)
+    assert len(await sim.process_once()) == 2  # the partial file, then the follow-up (due now)
+    first, second = results(tmp_path, b)
+    assert [x.line_no for x in first.lines] == [1, 3]
+    assert [x.line_no for x in second.lines] == [2, 4]
+
+
+async def test_file_sacco_malformed_results(tmp_path: Path) -> None:
+    sim = FileSacco(tmp_path, config=FileSimConfig(malformed_results=1, hold_for=-1))
+    b = batch(*(line(n, f"1000{n}") for n in range(1, 6)))
+    publish(tmp_path, b)
+    assert len(await sim.process_once()) == 1  # held lines never come (hold_for < 0)
+    (parsed,) = results(tmp_path, b)
+    assert not parsed.intact
+    fields = sorted({e.field for e in parsed.errors})
+    assert fields == ["amount", "amount_sum", "checksum", "payment_id", "record"]
+    assert [x.payment_id for x in parsed.lines] == ["pay_s0_4", "pay_s0_5"]
