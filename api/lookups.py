@@ -62,7 +62,9 @@ async def lookup(request: web.Request) -> web.Response:
     except Exception as exc:
         raise Unavailable("the lookup could not be made; retry") from exc
     if "error" in found:
-        return error_response(422, "account_not_found", found["error"])
+        if found.get("error_code") == "provider_unavailable":
+            raise Unavailable(found["error"])
+        return error_response(422, found.get("error_code") or "account_not_found", found["error"])
     return json_response({"object": "account_lookup", **found})
 
 

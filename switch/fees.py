@@ -26,6 +26,11 @@ DEFAULT_FEES: dict[str, Fee] = {
     "mpesa_stk": Fee(bps=150, max=20_000),
     "mpesa_c2b": Fee(bps=150, max=20_000),
     "mpesa_b2c": Fee(fixed=1_500),
+    "airtel_ussd": Fee(bps=150, max=20_000),
+    "airtel_payout": Fee(fixed=1_500),
+    "bank_transfer": Fee(fixed=5_000),  # KES 50 a PesaLink transfer
+    "sacco": Fee(fixed=1_000),
+    # sacco_withdrawal and transfer legs: none (a transfer's money only passes through).
 }
 
 
