@@ -279,7 +279,10 @@ class SaccoGatewayCore:
             )
         except _ReadFailed as exc:
             return unavailable(sacco, str(exc))
-        request = self._money_request(conn, order, accounts)
+        try:
+            request = self._money_request(conn, order, accounts)
+        except ValueError as exc:  # e.g. an id the SACCO cannot take as externalId: not sent
+            return rejected(sacco, "invalid_request", str(exc))
         if isinstance(request, ProviderOutcome):
             return request
         return await self._move(sacco, order, request, member)

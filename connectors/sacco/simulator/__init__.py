@@ -5,6 +5,7 @@
 * :class:`FileSacco`: a file-integration SACCO that takes batch files from the folder outbox and
   writes result files back (:mod:`.files`).
 
+:func:`start_sandbox` runs both in-process and writes the matching registry file (sandbox mode).
 Members and triggers (by the last three digits of the member number) are in :mod:`.book`.
 """
 
@@ -12,6 +13,7 @@ from connectors.sacco.simulator.app import SIMULATOR, Simulator, create_app
 from connectors.sacco.simulator.book import Book, Member, Txn, member_name, trigger
 from connectors.sacco.simulator.config import ErrorBurst, SimConfig, Tenant
 from connectors.sacco.simulator.files import FileSacco, FileSimConfig
+from connectors.sacco.simulator.sandbox import SaccoSandbox, start_sandbox
 
 __all__ = [
     "SIMULATOR",
@@ -20,11 +22,13 @@ __all__ = [
     "FileSacco",
     "FileSimConfig",
     "Member",
+    "SaccoSandbox",
     "SimConfig",
     "Simulator",
     "Tenant",
     "Txn",
     "create_app",
     "member_name",
+    "start_sandbox",
     "trigger",
 ]

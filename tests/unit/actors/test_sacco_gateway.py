@@ -16,7 +16,13 @@ import pytest
 
 from actors.sacco_gateway import SaccoGatewayCore, sacco_gateway_from
 from connectors.sacco.registry import Registry, sandbox_registry
-from connectors.sacco.simulator import FileSacco, FileSimConfig, SimConfig, Simulator
+from connectors.sacco.simulator import (
+    FileSacco,
+    FileSimConfig,
+    SimConfig,
+    Simulator,
+    start_sandbox,
+)
 from connectors.transport import AiohttpTransport
 from switch.config import Settings
 from switch.messages import CallbackIn, SaccoOrder, StatusCheck
@@ -504,3 +510,27 @@ async def test_running_loops_write_and_ingest_by_themselves(tmp_path: Path) -> N
     assert shard.by_id()["pay_s0_90"].outcome.event == Event.SUCCEED
     await sim.stop()
     await gw.stop()
+
+
+async def test_sandbox_mode_end_to_end(tmp_path: Path) -> None:
+    sandbox = await start_sandbox(
+        "127.0.0.1", 0, tmp_path / "sacco", tmp_path / "conf" / "saccos.json",
+        file_config=FileSimConfig(poll_interval=0.02),
+    )  # fmt: skip
+    assert (tmp_path / "conf" / "saccos.json").stat().st_mode & 0o777 == 0o600
+    settings = Settings(**sandbox.settings(), sacco_flush_interval=0.02)
+    shard = Shard()
+    gw = sacco_gateway_from(settings, shard)
+    await gw.start()
+    api_result, file_result = await gw.submit([order(95), order(96, sacco="WAUMINI")])
+    assert api_result.outcome.event == Event.SUCCEED
+    assert file_result.outcome.event == Event.QUEUED
+    for _ in range(200):
+        if shard.items:
+            break
+        await asyncio.sleep(0.02)
+    assert shard.by_id()["pay_s0_96"].outcome.event == Event.SUCCEED
+    assert "pay_s0_95" in sandbox.api.book_of("STIMA").ledger
+    assert "pay_s0_96" in sandbox.files.book("WAUMINI").ledger
+    await gw.stop()
+    await sandbox.stop()
