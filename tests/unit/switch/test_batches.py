@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
-from api.batches import payout_checker
+from api.auth import CLAIMS
+from api.batches import BATCHES, add_routes, payout_checker
+from api.errors import Handler, error_middleware
+from api.state import STATE
 from switch.batches import (
     MAX_ITEMS,
     Checked,
@@ -39,6 +46,7 @@ from switch.batches import (
     totals,
 )
 from switch.messages import CreatePayment, Reply
+from switch.tokens import Claims
 
 CHECK = payout_checker("mch_1", frozenset({"STIMA"}))
 
@@ -564,3 +572,125 @@ def test_the_results_csv_has_one_row_per_item_and_no_formulas() -> None:
         "",
         "",
     ]
+
+
+# --- the HTTP handlers (api/batches.py), with a fake port and no stack ----------------------------
+# (they test api/ and would sit in tests/unit/api/; kept here with the rest of the batch tests)
+
+
+class FakePort:
+    def __init__(self) -> None:
+        self.created: list[tuple[str, str, str, list[Any]]] = []
+
+    async def create(
+        self, merchant_id: str, key: str, request_hash: str, items: list[Any]
+    ) -> Reply:
+        self.created.append((merchant_id, key, request_hash, items))
+        return Reply(202, {"id": "bat_" + "1" * 26, "object": "payout_batch"}, replayed=key == "r")
+
+    async def get(self, merchant_id: str, batch_id: str, offset: int, limit: int) -> Reply:
+        return Reply(200, {"id": batch_id, "offset": offset, "limit": limit})
+
+    async def results_csv(self, merchant_id: str, batch_id: str) -> bytes | None:
+        return b"item_id\r\na1\r\n" if batch_id.endswith("1") else None
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[tuple[TestClient[web.Request, web.Application], FakePort]]:
+    @web.middleware
+    async def claims(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[CLAIMS] = Claims("mch_1", "cli_1", "payouts:write", 0, "t")
+        return await handler(request)
+
+    port = FakePort()
+    app = web.Application(client_max_size=64 * 1024, middlewares=[error_middleware, claims])
+    app[STATE] = SimpleNamespace(saccos=frozenset({"STIMA"}))
+    app[BATCHES] = port
+    add_routes(app)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client, port
+
+
+async def test_post_creates_a_valid_batch_with_its_key(client: Any) -> None:
+    http, port = client
+    body = {"items": [payout("a1"), payout("a2")]}
+    resp = await http.post("/v1/payouts/batches", json=body, headers={"Idempotency-Key": "k1"})
+    assert resp.status == 202
+    assert resp.headers["Location"] == "/v1/payouts/batches/bat_" + "1" * 26
+    [(merchant, key, digest, items)] = port.created
+    assert (merchant, key, [i.item_id for i in items]) == ("mch_1", "k1", ["a1", "a2"])
+    assert digest == batch_request_hash(items)
+    replay = await http.post("/v1/payouts/batches", json=body, headers={"Idempotency-Key": "r"})
+    assert replay.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_post_refuses_a_batch_with_a_bad_line_and_creates_nothing(client: Any) -> None:
+    http, port = client
+    body = {"items": [payout("a1"), payout("a2", amount="x")]}
+    resp = await http.post("/v1/payouts/batches", json=body, headers={"Idempotency-Key": "k1"})
+    answer = await resp.json()
+    assert resp.status == 422 and answer["error"]["code"] == "batch_invalid"
+    assert answer["error"]["message"] == "1 of 2 lines are invalid; nothing was created"
+    assert [(d["line"], d["item_id"], d["field"]) for d in answer["error"]["details"]] == [
+        (2, "a2", "amount")
+    ]
+    assert answer["report"]["counts"] == {"lines": 2, "valid": 1, "invalid": 1}
+    assert port.created == []
+
+
+async def test_a_dry_run_needs_no_key_and_creates_nothing(client: Any) -> None:
+    http, port = client
+    data = "item_id,method,amount,phone,reference\na1,mpesa_b2c,500,0712345678,R\n"
+    headers = {"Content-Type": "text/csv"}
+    resp = await http.post("/v1/payouts/batches?dry_run=true", data=data, headers=headers)
+    assert resp.status == 200
+    assert (await resp.json())["valid"] is True
+    assert port.created == []
+    resp = await http.post("/v1/payouts/batches", data=data, headers=headers)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "idempotency_key_missing"
+    bad = await http.post("/v1/payouts/batches?dry_run=maybe", data=data, headers=headers)
+    assert bad.status == 400
+
+
+async def test_uploads_larger_than_the_apps_limit_are_read_up_to_the_batch_limit(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http, _ = client
+    rows = "".join(f"r{n},mpesa_b2c,500,0712345678,R\n" for n in range(3000))
+    data = "item_id,method,amount,phone,reference\n" + rows
+    assert len(data) > 64 * 1024  # the app's client_max_size
+    headers = {"Content-Type": "text/csv"}
+    resp = await http.post("/v1/payouts/batches?dry_run=true", data=data, headers=headers)
+    assert resp.status == 200 and (await resp.json())["counts"]["valid"] == 3000
+    monkeypatch.setattr("api.batches.MAX_BATCH_BODY", 100 * 1024)
+    resp = await http.post("/v1/payouts/batches?dry_run=true", data=data * 2, headers=headers)
+    assert resp.status == 413 and (await resp.json())["error"]["code"] == "body_too_large"
+
+
+async def test_other_bodies_are_refused_plainly(client: Any) -> None:
+    http, _ = client
+    key = {"Idempotency-Key": "k"}
+    plain = await http.post(
+        "/v1/payouts/batches", data="x", headers={**key, "Content-Type": "text/plain"}
+    )
+    assert plain.status == 415
+    broken = await http.post(
+        "/v1/payouts/batches", data="{", headers={**key, "Content-Type": "application/json"}
+    )
+    assert broken.status == 400 and (await broken.json())["error"]["code"] == "invalid_json"
+
+
+async def test_reads_check_the_id_and_the_paging(client: Any) -> None:
+    http, _ = client
+    batch = "bat_" + "1" * 26
+    assert (await http.get("/v1/payouts/batches/nope")).status == 404
+    page = await http.get(f"/v1/payouts/batches/{batch}?offset=10&limit=5")
+    assert (await page.json())["offset"] == 10
+    bad = await http.get(f"/v1/payouts/batches/{batch}?limit=5000&offset=-1")
+    assert bad.status == 422
+    assert {d["field"] for d in (await bad.json())["error"]["details"]} == {"offset", "limit"}
+    results = await http.get(f"/v1/payouts/batches/{batch}/results.csv")
+    assert results.status == 200 and results.content_type == "text/csv"
+    assert "attachment" in results.headers["Content-Disposition"]
+    missing = await http.get("/v1/payouts/batches/bat_" + "2" * 26 + "/results.csv")
+    assert missing.status == 404
