@@ -7,8 +7,9 @@ import time
 
 from aiohttp import web
 
-from api import auth, c2b, callbacks, live, operator, ops, payments
+from api import auth, c2b, callbacks, clients, live, operator, ops, payments, users
 from api.errors import Handler, error_middleware
+from api.permissions import permission_middleware
 from api.state import STATE, AppState
 from switch.ids import random_token
 from switch.logs import request_id
@@ -41,7 +42,12 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
 def create_app(state: AppState) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[observe_middleware, error_middleware, auth.bearer_middleware],
+        middlewares=[
+            observe_middleware,
+            error_middleware,
+            auth.bearer_middleware,
+            permission_middleware,
+        ],
     )
     app[STATE] = state
     app.router.add_post(auth.TOKEN_PATH, auth.token)
@@ -58,4 +64,6 @@ def create_app(state: AppState) -> web.Application:
     c2b.add_routes(app)
     operator.add_routes(app)
     ops.add_routes(app)
+    users.add_routes(app)
+    clients.add_routes(app)
     return app

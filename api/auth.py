@@ -2,6 +2,11 @@
 
 The token route answers errors in RFC 6749's own shape (``error``, ``error_description``), which
 OAuth client libraries expect; every other route uses the switch's error body.
+
+Which routes need a token is said by :data:`switch.roles.ROUTES` (``public`` ones do not); what the
+token must allow is checked next, by :mod:`api.permissions`. A genuine, unexpired token is still
+refused when its subject's generation was raised since it was minted (client rotated or revoked,
+password changed): :data:`FEED` answers from memory (see :mod:`switch.clients`).
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from aiohttp import web
 
 from api.errors import Handler, error_response, json_response
 from api.state import STATE, AppState
+from switch.clients import GenerationFeed, current_generation
+from switch.roles import PUBLIC, client_token_scope, permission_for
 from switch.signing import check_client_secret
 from switch.tokens import Claims, mint, verify
 
 TOKEN_PATH = "/v1/oauth/token"  # noqa: S105 - a URL path, not a secret
-DEFAULT_SCOPE = "payments:read payments:write"
 CLAIMS = web.RequestKey("claims", Claims)
+FEED = web.AppKey("token_generation_feed", GenerationFeed)
 
 
 def _oauth_error(status: int, error: str, description: str) -> web.Response:
@@ -52,6 +59,9 @@ async def token(request: web.Request) -> web.Response:
         creds = (form["client_id"], form.get("client_secret", ""))
     if creds is None:
         return _oauth_error(401, "invalid_client", "client credentials are required")
+    # The generation is read before the secret is checked: a rotation landing in between then
+    # yields a token of the old generation, which is refused, never a live one.
+    gen = await current_generation(state.cols, creds[0])
     doc = await state.cols.clients.find_one({"_id": creds[0]})
     if (
         not doc
@@ -60,21 +70,38 @@ async def token(request: web.Request) -> web.Response:
     ):
         return _oauth_error(401, "invalid_client", "unknown client or wrong secret")
     ttl = state.settings.token_ttl
-    scope = doc.get("scope", DEFAULT_SCOPE)
-    access = mint(state.secret_key, doc["merchant_id"], doc["_id"], scope, int(time.time()) + ttl)
+    scope = client_token_scope(str(doc.get("scope", "")), "scopes" in doc)
+    expires = int(time.time()) + ttl
+    access = mint(state.secret_key, doc["merchant_id"], doc["_id"], scope, expires, gen=gen)
     body = {"access_token": access, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
     return json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
+def _needs_token(request: web.Request) -> bool:
+    resource = request.match_info.route.resource
+    if resource is None:  # no such route: aiohttp answers 404/405, but not to strangers on /v1
+        return request.path.startswith("/v1/")
+    return permission_for(request.method, resource.canonical) != PUBLIC
+
+
+def _claims(request: web.Request) -> Claims | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value:
+        return None
+    claims = verify(request.app[STATE].secret_key, value.strip(), time.time())
+    feed = request.app.get(FEED)
+    if claims is None:
+        return None
+    if feed is not None and not feed.generations.accepts(claims.client_id, claims.gen):
+        return None
+    return claims
+
+
 @web.middleware
 async def bearer_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/v1/") or request.path == TOKEN_PATH:
+    if not _needs_token(request):
         return await handler(request)
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    claims = None
-    if scheme.lower() == "bearer" and value:
-        claims = verify(request.app[STATE].secret_key, value.strip(), time.time())
+    claims = _claims(request)
     if claims is None:
         return error_response(
             401,

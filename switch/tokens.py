@@ -1,5 +1,13 @@
-"""OAuth 2.0 access tokens, self-contained and HMAC-signed, so every api process verifies them
-with no database or cache read: ``sk1.<base64url claims>.<base64url mac>``."""
+"""Access tokens, self-contained and HMAC-signed, so every api process verifies them with no
+database read: ``sk1.<base64url claims>.<base64url mac>``.
+
+Two kinds share the format: ``client`` tokens (OAuth 2.0 client credentials, scope = the client's
+scopes) and ``session`` tokens (a person's login, scope = the role's permissions, ``role`` and
+``mfa`` set). ``gen`` is the subject's token generation when the token was minted: rotating or
+revoking a client, or changing a password, raises the generation, and each api process refuses
+tokens of an older one (see :mod:`switch.clients`). Tokens minted before these claims existed
+read as ``kind=client, gen=0``.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +30,10 @@ class Claims:
     scope: str
     expires_at: int
     token_id: str
+    kind: str = "client"
+    gen: int = 0
+    role: str = ""
+    mfa: bool = False
 
 
 def _b64(data: bytes) -> str:
@@ -36,8 +48,29 @@ def _mac(key: bytes, payload: str) -> str:
     return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
 
 
-def mint(key: bytes, merchant_id: str, client_id: str, scope: str, expires_at: int) -> str:
-    claims = {"m": merchant_id, "c": client_id, "s": scope, "e": expires_at, "i": random_token(9)}
+def mint(
+    key: bytes,
+    merchant_id: str,
+    client_id: str,
+    scope: str,
+    expires_at: int,
+    *,
+    kind: str = "client",
+    gen: int = 0,
+    role: str = "",
+    mfa: bool = False,
+) -> str:
+    claims: dict[str, object] = {
+        "m": merchant_id,
+        "c": client_id,
+        "s": scope,
+        "e": expires_at,
+        "i": random_token(9),
+        "k": kind,
+        "g": gen,
+    }
+    if kind == "session":
+        claims |= {"r": role, "f": mfa}
     payload = _b64(orjson.dumps(claims))
     return f"{_PREFIX}.{payload}.{_mac(key, payload)}"
 
@@ -51,7 +84,17 @@ def verify(key: bytes, token: str, now: float) -> Claims | None:
         return None
     try:
         raw = orjson.loads(_unb64(parts[1]))
-        claims = Claims(raw["m"], raw["c"], raw["s"], int(raw["e"]), raw["i"])
-    except (ValueError, KeyError, TypeError):
+        claims = Claims(
+            raw["m"],
+            raw["c"],
+            raw["s"],
+            int(raw["e"]),
+            raw["i"],
+            kind=str(raw.get("k", "client")),
+            gen=int(raw.get("g", 0)),
+            role=str(raw.get("r", "")),
+            mfa=raw.get("f") is True,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     return claims if claims.expires_at > now else None

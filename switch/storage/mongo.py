@@ -24,6 +24,13 @@ MONEY_WRITES = WriteConcern(w="majority", j=True)
 # the idempotency guard); what a restarted shard must resume is listed in ``inflight``.
 INDEXES: dict[str, list[IndexModel]] = {
     "clients": [IndexModel([("merchant_id", ASCENDING)], name="client_merchant")],
+    # People sign in by email, so it is unique; few writes, so the index costs nothing that
+    # matters. Invitations are addressed by the hash of their token, login attempts by a keyed
+    # hash of the email, token generations by subject: no further index.
+    "users": [
+        IndexModel([("email", ASCENDING)], name="user_email", unique=True),
+        IndexModel([("merchant_id", ASCENDING)], name="user_merchant"),
+    ],
 }
 
 
@@ -40,6 +47,11 @@ class Collections:
     c2b_routes: AsyncCollection[Doc]
     c2b_unmatched: AsyncCollection[Doc]
     provider_balances: AsyncCollection[Doc]
+    batches: AsyncCollection[Doc]
+    users: AsyncCollection[Doc]
+    invitations: AsyncCollection[Doc]
+    login_attempts: AsyncCollection[Doc]
+    token_generations: AsyncCollection[Doc]
 
 
 def connect(uri: str) -> AsyncMongoClient[Doc]:
@@ -60,6 +72,11 @@ def collections(client: AsyncMongoClient[Doc], db_name: str) -> Collections:
         c2b_routes=db["c2b_routes"],
         c2b_unmatched=db["c2b_unmatched"],
         provider_balances=db["provider_balances"],
+        batches=db["batches"],
+        users=db["users"],
+        invitations=db["invitations"],
+        login_attempts=db["login_attempts"],
+        token_generations=db["token_generations"],
     )
 
 

@@ -1,0 +1,143 @@
+"""API clients of the caller's merchant: ``POST/GET /v1/clients``, ``POST
+/v1/clients/{id}/rotate``, ``DELETE /v1/clients/{id}``. Rotating or revoking raises the client's
+token generation and announces it on the process's :class:`~switch.clients.GenerationFeed`, so its
+tokens stop at once in every api process. A client can only be given scopes that are client
+scopes and that the person creating it holds (a developer cannot mint a payouts client).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from api.auth import CLAIMS, FEED
+from api.errors import json_response
+from api.state import STATE
+from api.users import AUDITOR, actor_of, read_model
+from switch.clients import (
+    GenerationFeed,
+    Generations,
+    bump_generation,
+    create_client,
+    list_clients,
+    public_view,
+    revoke_client,
+    rotate_client,
+)
+from switch.errors import NotFound, ValidationFailed
+from switch.logs import request_id
+from switch.roles import CLIENT_SCOPES, SCOPES
+from switch.users import Forbidden
+
+Scope = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class ClientIn(BaseModel):
+    """A new API client for the caller's merchant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    scopes: list[Scope] = Field(min_length=1, max_length=20)
+
+
+def _check_scopes(wanted: list[str], held: str) -> None:
+    unknown = sorted(set(wanted) - set(SCOPES))
+    if unknown:
+        raise ValidationFailed(
+            "the request has invalid fields",
+            [{"field": "scopes", "reason": f"unknown scope: {s}"} for s in unknown],
+        )
+    ungrantable = sorted(set(wanted) - CLIENT_SCOPES)
+    if ungrantable:
+        raise Forbidden(
+            "these scopes cannot be given to an API client",
+            [{"field": "scopes", "reason": f"not a client scope: {s}"} for s in ungrantable],
+        )
+    beyond = sorted(set(wanted) - set(held.split()))
+    if beyond:
+        raise Forbidden(
+            "you cannot give a client a scope your role does not hold",
+            [{"field": "scopes", "reason": f"your role lacks {s}"} for s in beyond],
+        )
+
+
+async def create(request: web.Request) -> web.Response:
+    claims = request[CLAIMS]
+    body = await read_model(request, ClientIn)
+    _check_scopes(body.scopes, claims.scope)
+    state = request.app[STATE]
+    doc, secret = await create_client(
+        state.cols, claims.merchant_id, body.name, body.scopes, actor_of(claims)
+    )
+    view = public_view(doc)
+    await request.app[AUDITOR].record(
+        actor_of(claims), "client.create", f"client:{doc['_id']}", after=view, request_id=_rid()
+    )
+    headers = {"Cache-Control": "no-store", "Location": f"/v1/clients/{doc['_id']}"}
+    return json_response({**view, "client_secret": secret}, 201, headers)
+
+
+async def list_all(request: web.Request) -> web.Response:
+    docs = await list_clients(request.app[STATE].cols, request[CLAIMS].merchant_id)
+    return json_response({"object": "list", "data": [public_view(d) for d in docs]})
+
+
+async def rotate(request: web.Request) -> web.Response:
+    claims, client_id = request[CLAIMS], request.match_info["client_id"]
+    cols = request.app[STATE].cols
+    try:
+        doc, secret = await rotate_client(cols, claims.merchant_id, client_id)
+    except LookupError:
+        raise NotFound("no such active client") from None
+    await request.app[FEED].announce(client_id, await bump_generation(cols, client_id))
+    view = public_view(doc)
+    await request.app[AUDITOR].record(
+        actor_of(claims), "client.rotate", f"client:{client_id}", after=view, request_id=_rid()
+    )
+    return json_response({**view, "client_secret": secret}, headers={"Cache-Control": "no-store"})
+
+
+async def revoke(request: web.Request) -> web.Response:
+    claims, client_id = request[CLAIMS], request.match_info["client_id"]
+    cols = request.app[STATE].cols
+    try:
+        doc = await revoke_client(cols, claims.merchant_id, client_id)
+    except LookupError:
+        raise NotFound("no such active client") from None
+    await request.app[FEED].announce(client_id, await bump_generation(cols, client_id))
+    view = public_view(doc)
+    await request.app[AUDITOR].record(
+        actor_of(claims),
+        "client.revoke",
+        f"client:{client_id}",
+        before={"status": "active"},
+        after=view,
+        request_id=_rid(),
+    )
+    return json_response(view)
+
+
+def _rid() -> str | None:
+    return request_id.get(None) or None
+
+
+async def _start(app: web.Application) -> None:
+    await app[FEED].start()
+
+
+async def _stop(app: web.Application) -> None:
+    await app[FEED].stop()
+
+
+def add_routes(app: web.Application) -> None:
+    state = app[STATE]
+    app[FEED] = GenerationFeed(Generations(), state.cols, state.settings.redis_url)
+    app.on_startup.append(_start)
+    app.on_cleanup.append(_stop)
+    app.router.add_post("/v1/clients", create)
+    app.router.add_get("/v1/clients", list_all)
+    app.router.add_post("/v1/clients/{client_id}/rotate", rotate)
+    app.router.add_delete("/v1/clients/{client_id}", revoke)

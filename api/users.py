@@ -1,0 +1,253 @@
+"""People: ``POST /v1/users`` (sign-up or joining by invitation), ``POST /v1/auth/login``,
+``GET``/``PATCH /v1/users/me``, ``POST /v1/users/me/password``, ``POST /v1/users/me/totp`` and
+``/confirm``, ``POST /v1/invitations``. The rules live in :mod:`switch.users`; here are the wire
+models (unknown fields refused) and the answers. Answers holding a token or a secret carry
+``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
+
+from api.auth import CLAIMS, FEED
+from api.errors import error_response, json_response, validation_details
+from api.state import STATE
+from switch import users
+from switch.errors import ClientError, ValidationFailed
+from switch.logs import request_id
+from switch.payments import iso
+from switch.tokens import Claims
+
+Model = TypeVar("Model", bound=BaseModel)
+NO_STORE = {"Cache-Control": "no-store"}
+
+Email = Annotated[str, StringConstraints(min_length=3, max_length=254)]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=10)]
+
+
+class InvalidJson(ClientError):
+    code = "invalid_json"
+
+
+class SignUp(BaseModel):
+    """Either ``organisation`` (a new merchant, you its owner) or ``invitation`` (join one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: Email
+    password: Password
+    name: Name
+    organisation: Name | None = None
+    invitation: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> SignUp:
+        if (self.organisation is None) == (self.invitation is None):
+            raise ValueError("organisation: give either organisation or invitation, not both")
+        return self
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: Email
+    password: Password
+    totp: Code | None = None
+
+
+class ProfilePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    old_password: Password
+    new_password: Password
+
+
+class TotpConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: Code
+
+
+class InvitationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: Email
+    role: Literal["admin", "developer", "finance", "viewer"]
+
+
+async def read_model(request: web.Request, model: type[Model]) -> Model:
+    """The body as ``model``; 400 invalid_json or 422 validation_failed otherwise."""
+    try:
+        raw = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise InvalidJson("the body must be a JSON object") from None
+    if not isinstance(raw, dict):
+        raise InvalidJson("the body must be a JSON object")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed("the request has invalid fields", validation_details(exc)) from None
+
+
+def actor_of(claims: Claims) -> str:
+    return f"{'user' if claims.kind == 'session' else 'client'}:{claims.client_id}"
+
+
+def _rid() -> str | None:
+    return request_id.get(None) or None
+
+
+AUDITOR = web.AppKey("auditor", users.Auditor)
+
+
+async def sign_up(request: web.Request) -> web.Response:
+    body = await read_model(request, SignUp)
+    cols = request.app[STATE].cols
+    if body.invitation is not None:
+        user, org = await users.join(cols, body.invitation, body.email, body.name, body.password)
+        action = "user.join"
+    else:
+        assert body.organisation is not None
+        user, org = await users.sign_up(
+            cols, body.email, body.name, body.password, body.organisation
+        )
+        action = "user.signup"
+    shown = users.public_user(user, org)
+    await request.app[AUDITOR].record(
+        f"user:{user['_id']}",
+        action,
+        f"user:{user['_id']}",
+        after={"role": user["role"], "merchant_id": user["merchant_id"]},
+        request_id=_rid(),
+    )
+    return json_response(shown, 201, {"Location": "/v1/users/me"})
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await read_model(request, LoginIn)
+    state = request.app[STATE]
+    try:
+        session = await users.login(
+            state.cols, state.secret_key, body.email, body.password, body.totp
+        )
+    except users.LockedOut as exc:
+        await request.app[AUDITOR].record("system", "user.locked_out", "login", request_id=_rid())
+        return _error(exc, {**NO_STORE, "Retry-After": str(exc.retry_after)})
+    await request.app[AUDITOR].record(
+        f"user:{session.user['_id']}",
+        "user.login",
+        f"user:{session.user['_id']}",
+        after={"mfa": session.mfa},
+        request_id=_rid(),
+    )
+    return json_response(session.as_body(), headers=NO_STORE)
+
+
+def _error(exc: ClientError, headers: dict[str, str]) -> web.Response:
+    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+
+
+async def get_me(request: web.Request) -> web.Response:
+    user, org = await users.get_user(request.app[STATE].cols, request[CLAIMS].client_id)
+    return json_response(users.public_user(user, org))
+
+
+async def patch_me(request: web.Request) -> web.Response:
+    body = await read_model(request, ProfilePatch)
+    cols, user_id = request.app[STATE].cols, request[CLAIMS].client_id
+    await users.rename(cols, user_id, body.name)
+    user, org = await users.get_user(cols, user_id)
+    return json_response(users.public_user(user, org))
+
+
+async def change_password(request: web.Request) -> web.Response:
+    body = await read_model(request, PasswordChange)
+    state, claims = request.app[STATE], request[CLAIMS]
+    session = await users.change_password(
+        state.cols,
+        state.secret_key,
+        claims.client_id,
+        body.old_password,
+        body.new_password,
+        claims.mfa,
+    )
+    await request.app[FEED].announce(claims.client_id, session.gen)
+    await request.app[AUDITOR].record(
+        actor_of(claims), "user.password_change", f"user:{claims.client_id}", request_id=_rid()
+    )
+    return json_response(session.as_body(), headers=NO_STORE)
+
+
+async def enrol_totp(request: web.Request) -> web.Response:
+    state, claims = request.app[STATE], request[CLAIMS]
+    secret, uri = await users.begin_totp(state.cols, state.secret_key, claims.client_id)
+    body = {"secret": secret, "otpauth_uri": uri, "confirm": "/v1/users/me/totp/confirm"}
+    return json_response(body, headers=NO_STORE)
+
+
+async def confirm_totp(request: web.Request) -> web.Response:
+    body = await read_model(request, TotpConfirm)
+    state, claims = request.app[STATE], request[CLAIMS]
+    session = await users.confirm_totp(state.cols, state.secret_key, claims.client_id, body.code)
+    await request.app[AUDITOR].record(
+        actor_of(claims),
+        "user.totp_enable",
+        f"user:{claims.client_id}",
+        before={"totp_enabled": False},
+        after={"totp_enabled": True},
+        request_id=_rid(),
+    )
+    return json_response({"totp_enabled": True, **session.as_body()}, headers=NO_STORE)
+
+
+async def create_invitation(request: web.Request) -> web.Response:
+    body = await read_model(request, InvitationIn)
+    claims = request[CLAIMS]
+    doc, token = await users.invite(
+        request.app[STATE].cols,
+        claims.merchant_id,
+        claims.role,
+        body.email,
+        body.role,
+        actor_of(claims),
+    )
+    await request.app[AUDITOR].record(
+        actor_of(claims),
+        "invitation.create",
+        f"invitation:{doc['id']}",
+        after={"role": doc["role"]},
+        request_id=_rid(),
+    )
+    answer = {
+        "id": doc["id"],
+        "object": "invitation",
+        "email": doc["email"],
+        "role": doc["role"],
+        "token": token,
+        "expires_at": iso(doc["expires_at"]),
+    }
+    return json_response(answer, 201, NO_STORE)
+
+
+def add_routes(app: web.Application) -> None:
+    app[AUDITOR] = users.Auditor(app[STATE].cols)
+    app.router.add_post("/v1/users", sign_up)
+    app.router.add_post("/v1/auth/login", login)
+    app.router.add_get("/v1/users/me", get_me)
+    app.router.add_patch("/v1/users/me", patch_me)
+    app.router.add_post("/v1/users/me/password", change_password)
+    app.router.add_post("/v1/users/me/totp", enrol_totp)
+    app.router.add_post("/v1/users/me/totp/confirm", confirm_totp)
+    app.router.add_post("/v1/invitations", create_invitation)

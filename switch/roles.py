@@ -1,0 +1,163 @@
+"""Roles, scopes and the one table saying which permission each route of the api needs. Pure.
+
+A permission is a scope string. Session tokens (people) carry the permissions of the user's role;
+API-client tokens carry the client's scopes. :data:`ROUTES` maps every ``(method, route)`` the
+app registers to the permission it needs; a route missing from it is refused, and a unit test
+fails when ``create_app`` registers a route this table does not name. Two pseudo-permissions:
+:data:`PUBLIC` (no token: sign-up, login, provider callbacks, health and docs) and
+:data:`SESSION` (any signed-in person, whatever the role: their own profile, password, TOTP).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+PUBLIC: Final = "public"
+SESSION: Final = "session"
+
+PAYMENTS_WRITE: Final = "payments:write"
+PAYMENTS_READ: Final = "payments:read"
+PAYOUTS_WRITE: Final = "payouts:write"
+PAYOUTS_READ: Final = "payouts:read"
+BALANCE_READ: Final = "balance:read"
+REPORTS_READ: Final = "reports:read"
+C2B_MANAGE: Final = "c2b:manage"
+CLIENTS_MANAGE: Final = "clients:manage"
+USERS_MANAGE: Final = "users:manage"
+AUDIT_READ: Final = "audit:read"
+OPERATOR: Final = "operator"
+
+SCOPES: Final[dict[str, str]] = {
+    PAYMENTS_WRITE: "create STK Push payments and reversals",
+    PAYMENTS_READ: "read payments, reversals and their live events",
+    PAYOUTS_WRITE: "send B2C payouts (money leaves the merchant's balance)",
+    PAYOUTS_READ: "read payouts",
+    BALANCE_READ: "read the merchant's balance",
+    REPORTS_READ: "read reports and exports",
+    C2B_MANAGE: "claim paybill/till accounts for C2B payments",
+    CLIENTS_MANAGE: "create, list, rotate and revoke API clients (people only, with TOTP)",
+    USERS_MANAGE: "invite people into the organisation (people only, with TOTP)",
+    AUDIT_READ: "read the audit trail",
+    OPERATOR: "the switch operator's own routes (provider float); never a merchant's",
+}
+
+# What an API client may be given: everything a merchant's software needs, nothing that manages
+# people or credentials (those need a person who passed two-factor login).
+CLIENT_SCOPES: Final = frozenset(
+    {
+        PAYMENTS_WRITE,
+        PAYMENTS_READ,
+        PAYOUTS_WRITE,
+        PAYOUTS_READ,
+        BALANCE_READ,
+        REPORTS_READ,
+        C2B_MANAGE,
+        AUDIT_READ,
+    }
+)
+# Permissions that need a session whose login passed TOTP.
+MFA_REQUIRED: Final = frozenset({CLIENTS_MANAGE, USERS_MANAGE})
+
+# Clients made before scopes existed (``python -m switch merchant create``) hold this scope
+# string; they keep every merchant scope they could use then.
+LEGACY_SCOPE: Final = "payments:read payments:write"
+MERCHANT_API_SCOPES: Final = " ".join(sorted(CLIENT_SCOPES - {AUDIT_READ}))
+
+Role = Literal["owner", "admin", "developer", "finance", "viewer"]
+ROLE_NAMES: Final[tuple[Role, ...]] = ("owner", "admin", "developer", "finance", "viewer")
+
+_READS = frozenset({PAYMENTS_READ, PAYOUTS_READ, BALANCE_READ, REPORTS_READ})
+ROLES: Final[dict[str, frozenset[str]]] = {
+    "owner": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE},
+    "admin": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE},
+    # Builds the integration: test payments, C2B set-up, API clients; moves no money out.
+    "developer": _READS | {PAYMENTS_WRITE, C2B_MANAGE, CLIENTS_MANAGE},
+    # Runs the money: payouts and reversals, balances and reports; no credentials.
+    "finance": _READS | {PAYMENTS_WRITE, PAYOUTS_WRITE},
+    "viewer": _READS,
+}
+# Who may invite whom: nobody invites an owner; only an owner invites an admin.
+INVITABLE: Final[dict[str, frozenset[str]]] = {
+    "owner": frozenset({"admin", "developer", "finance", "viewer"}),
+    "admin": frozenset({"developer", "finance", "viewer"}),
+}
+
+ROUTES: Final[dict[tuple[str, str], str]] = {
+    # OAuth, people and API clients
+    ("POST", "/v1/oauth/token"): PUBLIC,
+    ("POST", "/v1/users"): PUBLIC,
+    ("POST", "/v1/auth/login"): PUBLIC,
+    ("GET", "/v1/users/me"): SESSION,
+    ("PATCH", "/v1/users/me"): SESSION,
+    ("POST", "/v1/users/me/password"): SESSION,
+    ("POST", "/v1/users/me/totp"): SESSION,
+    ("POST", "/v1/users/me/totp/confirm"): SESSION,
+    ("POST", "/v1/invitations"): USERS_MANAGE,
+    ("POST", "/v1/clients"): CLIENTS_MANAGE,
+    ("GET", "/v1/clients"): CLIENTS_MANAGE,
+    ("POST", "/v1/clients/{client_id}/rotate"): CLIENTS_MANAGE,
+    ("DELETE", "/v1/clients/{client_id}"): CLIENTS_MANAGE,
+    # Payments, payouts, reversals, balance, C2B
+    ("POST", "/v1/payments"): PAYMENTS_WRITE,
+    ("GET", "/v1/payments/{payment_id}"): PAYMENTS_READ,
+    ("GET", "/v1/payments/{payment_id}/events"): PAYMENTS_READ,
+    ("GET", "/v1/events"): PAYMENTS_READ,
+    ("GET", "/v1/balance"): BALANCE_READ,
+    ("POST", "/v1/payouts"): PAYOUTS_WRITE,
+    ("GET", "/v1/payouts/{payment_id}"): PAYOUTS_READ,
+    # A reversal sends collected money back: the payments writer may ask for one.
+    ("POST", "/v1/payments/{payment_id}/reversal"): PAYMENTS_WRITE,
+    ("GET", "/v1/reversals/{payment_id}"): PAYMENTS_READ,
+    ("PUT", "/v1/c2b/registration"): C2B_MANAGE,
+    # Transfers and bulk payouts move money out like a payout. A lookup shows an account
+    # holder's name (personal data), so only those who may send money may ask.
+    ("POST", "/v1/transfers"): PAYOUTS_WRITE,
+    ("GET", "/v1/transfers/{transfer_id}"): PAYOUTS_READ,
+    ("POST", "/v1/lookups"): PAYOUTS_WRITE,
+    ("POST", "/v1/payouts/batches"): PAYOUTS_WRITE,
+    ("GET", "/v1/payouts/batches/{batch_id}"): PAYOUTS_READ,
+    ("GET", "/v1/payouts/batches/{batch_id}/results.csv"): PAYOUTS_READ,
+    # Operator
+    ("POST", "/v1/operator/provider-balance"): OPERATOR,
+    ("GET", "/v1/operator/provider-balance/{query_id}"): OPERATOR,
+    # Provider callbacks: each carries its own token, checked by its handler.
+    ("POST", "/callbacks/stk/{payment_id}/{token}"): PUBLIC,
+    ("POST", "/callbacks/b2c/result/{payment_id}/{token}"): PUBLIC,
+    ("POST", "/callbacks/b2c/status/{payment_id}/{token}"): PUBLIC,
+    ("POST", "/callbacks/b2c/timeout/{payment_id}/{token}"): PUBLIC,
+    ("POST", "/callbacks/reversal/result/{payment_id}/{token}"): PUBLIC,
+    ("POST", "/callbacks/reversal/timeout/{payment_id}/{token}"): PUBLIC,
+    ("POST", "/callbacks/balance/{query_id}/{token}"): PUBLIC,
+    ("POST", "/callbacks/airtel"): PUBLIC,
+    ("POST", "/callbacks/pesalink/{payment_id}/{token}"): PUBLIC,
+    ("POST", "/callbacks/c2b/validation/{shortcode}/{token}"): PUBLIC,
+    ("POST", "/callbacks/c2b/confirmation/{shortcode}/{token}"): PUBLIC,
+    # Operations and documentation
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/assets"): PUBLIC,
+}
+
+
+def permission_for(method: str, route: str) -> str | None:
+    """The permission a route needs; None when the table does not name it (refuse)."""
+    return ROUTES.get(("GET" if method == "HEAD" else method, route))
+
+
+def role_scope(role: str) -> str:
+    return " ".join(sorted(ROLES.get(role, frozenset())))
+
+
+def client_token_scope(stored_scope: str, explicit: bool) -> str:
+    """The scope a client's tokens carry. Clients made through ``POST /v1/clients`` hold
+    explicit scopes; older ones holding the legacy scope get every merchant API scope."""
+    if explicit or stored_scope != LEGACY_SCOPE:
+        return stored_scope
+    return MERCHANT_API_SCOPES
+
+
+def allowed(scope: str, permission: str) -> bool:
+    return permission in scope.split()

@@ -1,0 +1,107 @@
+"""The route -> permission table: complete for every route ``create_app`` registers, and the
+role matrix as documented."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import pytest
+from aiohttp import web
+
+from api.app import create_app
+from api.state import AppState
+from switch.config import from_env
+from switch.roles import (
+    CLIENT_SCOPES,
+    LEGACY_SCOPE,
+    MERCHANT_API_SCOPES,
+    PUBLIC,
+    ROLES,
+    ROUTES,
+    SESSION,
+    client_token_scope,
+    permission_for,
+    role_scope,
+)
+
+
+def _app() -> web.Application:
+    cols: Any = mock.MagicMock()
+    state = AppState(from_env({}), b"k" * 32, cols, mock.MagicMock())
+    return create_app(state)
+
+
+def _registered() -> set[tuple[str, str]]:
+    out = set()
+    for route in _app().router.routes():
+        assert route.resource is not None
+        out.add((route.method, route.resource.canonical))
+    return out
+
+
+def test_every_registered_route_has_a_permission() -> None:
+    missing = sorted(r for r in _registered() if permission_for(*r) is None)
+    assert missing == [], f"add these to switch.roles.ROUTES: {missing}"
+
+
+def test_a_route_not_in_the_table_has_no_permission() -> None:
+    assert permission_for("POST", "/v1/something-new") is None
+    assert permission_for("DELETE", "/v1/payments/{payment_id}") is None
+
+
+def test_head_follows_get() -> None:
+    assert permission_for("HEAD", "/v1/balance") == permission_for("GET", "/v1/balance")
+
+
+def test_only_sign_in_routes_callbacks_and_ops_are_public() -> None:
+    public_v1 = sorted(
+        path for (_, path), perm in ROUTES.items() if perm == PUBLIC and path.startswith("/v1/")
+    )
+    assert public_v1 == ["/v1/auth/login", "/v1/oauth/token", "/v1/users"]
+
+
+@pytest.mark.parametrize(
+    ("role", "permission", "held"),
+    [
+        ("viewer", "payouts:write", False),
+        ("viewer", "payments:write", False),
+        ("viewer", "balance:read", True),
+        ("finance", "balance:read", True),
+        ("finance", "payouts:write", True),
+        ("finance", "clients:manage", False),
+        ("developer", "clients:manage", True),
+        ("developer", "payouts:write", False),
+        ("developer", "users:manage", False),
+        ("admin", "users:manage", True),
+        ("owner", "audit:read", True),
+        ("owner", "operator", False),
+    ],
+)
+def test_role_matrix(role: str, permission: str, held: bool) -> None:
+    assert (permission in role_scope(role).split()) is held
+
+
+def test_no_role_holds_operator_and_unknown_roles_hold_nothing() -> None:
+    assert all("operator" not in perms for perms in ROLES.values())
+    assert role_scope("superuser") == ""
+
+
+def test_every_permission_in_the_table_is_held_by_someone() -> None:
+    holders = set().union(*ROLES.values()) | {"operator", PUBLIC, SESSION}
+    assert set(ROUTES.values()) <= holders
+
+
+def test_legacy_merchant_clients_keep_every_merchant_scope() -> None:
+    expanded = client_token_scope(LEGACY_SCOPE, explicit=False).split()
+    assert expanded == MERCHANT_API_SCOPES.split()
+    for needed in ("payments:write", "payouts:write", "balance:read", "c2b:manage"):
+        assert needed in expanded
+    assert "clients:manage" not in expanded
+    # Explicit scopes stay as given, even when equal to the legacy string.
+    assert client_token_scope(LEGACY_SCOPE, explicit=True) == LEGACY_SCOPE
+    assert client_token_scope("operator", explicit=False) == "operator"
+
+
+def test_client_scopes_never_include_people_management() -> None:
+    assert not {"clients:manage", "users:manage", "operator"} & CLIENT_SCOPES
