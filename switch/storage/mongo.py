@@ -24,6 +24,10 @@ MONEY_WRITES = WriteConcern(w="majority", j=True)
 # the idempotency guard); what a restarted shard must resume is listed in ``inflight``.
 INDEXES: dict[str, list[IndexModel]] = {
     "clients": [IndexModel([("merchant_id", ASCENDING)], name="client_merchant")],
+    # Bulk payouts (actors/batches.py): a restart resumes the batches not completed. Only batch
+    # headers carry ``state`` (their item chunks share the collection), so the index is sparse
+    # and small, and it changes only when a batch starts or completes.
+    "batches": [IndexModel([("state", ASCENDING)], name="batch_state", sparse=True)],
     # People sign in by email, so it is unique; few writes, so the index costs nothing that
     # matters. Invitations are addressed by the hash of their token, login attempts by a keyed
     # hash of the email, token generations by subject: no further index.
