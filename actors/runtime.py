@@ -18,10 +18,13 @@ from typing import Any
 import ray
 from prometheus_client import Metric
 
+from actors.batches import BatchCore
 from actors.mpesa_gateway import MpesaGatewayCore
 from actors.shard import ShardCore
 from connectors.mpesa import C2bRegistration, DarajaAccount, DarajaConnector
 from connectors.transport import AiohttpTransport
+from routing.shards import shard_for
+from switch.batches import BatchItem
 from switch.breaker import Breaker
 from switch.config import Settings
 from switch.ids import shard_of
@@ -196,14 +199,14 @@ def _build_gateway(provider: str, settings: Settings) -> Any:
     raise ValueError(f"no gateway for {provider}")
 
 
-async def _deliver_to_shards(items: list[CallbackIn]) -> list[CallbackVerdict]:
+async def _deliver_to_shards(items: list[CallbackIn]) -> list[str]:
     """Results a gateway learnt by itself (SACCO result files): each to its payment's shard."""
     by_shard: dict[int, list[int]] = {}
     for i, item in enumerate(items):
         shard = shard_of(item.payment_id)
         if shard is not None:
             by_shard.setdefault(shard, []).append(i)
-    verdicts: list[CallbackVerdict] = ["unknown_payment"] * len(items)
+    verdicts: list[str] = ["unknown_payment"] * len(items)
     for shard, positions in by_shard.items():
         handle = ray.get_actor(shard_name(shard))
         answers = await handle.apply_callbacks.remote([items[i] for i in positions])
@@ -390,6 +393,82 @@ class ShardActor:
         return str(ray.get_runtime_context().get_node_id())
 
 
+@ray.remote
+class BatchActor:
+    """Bulk payouts (actors/batches.py): one per switch, resuming running batches on start."""
+
+    def __init__(self, settings: Settings, secret_key: bytes) -> None:
+        setup_logging(settings.log_level)
+        self.settings = settings
+        self.secret_key = secret_key
+        self.core: BatchCore | None = None
+        self.starting = asyncio.Lock()
+
+    async def _core(self) -> BatchCore:
+        async with self.starting:
+            if self.core is None:
+                client = connect(self.settings.mongodb_uri or "")
+                cols = collections(client, self.settings.mongodb_db)
+                count = self.settings.shards
+
+                async def create(shard: int, items: list[CreatePayment]) -> list[Reply]:
+                    handle = ray.get_actor(shard_name(shard))
+                    result: list[Reply] = await handle.create_payments.remote(items)
+                    return result
+
+                core = BatchCore(
+                    cols.batches,
+                    cols.payments,
+                    self.secret_key,
+                    create,
+                    lambda merchant_id: shard_for(merchant_id, count),
+                )
+                await core.start()
+                self.core = core
+            return self.core
+
+    async def create(
+        self, merchant_id: str, key: str, request_hash: str, items: list[BatchItem]
+    ) -> Reply:
+        return await (await self._core()).create(merchant_id, key, request_hash, items)
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def get(self, merchant_id: str, batch_id: str, offset: int, limit: int) -> Reply:
+        return await (await self._core()).get(merchant_id, batch_id, offset, limit)
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def results_csv(self, merchant_id: str, batch_id: str) -> bytes | None:
+        return await (await self._core()).results_csv(merchant_id, batch_id)
+
+    async def metrics(self) -> list[Metric]:
+        await self._core()
+        return _metrics_snapshot("batches")
+
+    def node(self) -> str:
+        return str(ray.get_runtime_context().get_node_id())
+
+
+class RayBatches:
+    """The api's BatchPort: forwards to the batch actor."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def create(
+        self, merchant_id: str, key: str, request_hash: str, items: list[BatchItem]
+    ) -> Reply:
+        result: Reply = await self.handle.create.remote(merchant_id, key, request_hash, items)
+        return result
+
+    async def get(self, merchant_id: str, batch_id: str, offset: int, limit: int) -> Reply:
+        result: Reply = await self.handle.get.remote(merchant_id, batch_id, offset, limit)
+        return result
+
+    async def results_csv(self, merchant_id: str, batch_id: str) -> bytes | None:
+        result: bytes | None = await self.handle.results_csv.remote(merchant_id, batch_id)
+        return result
+
+
 class Actors:
     """Handles to the switch's actors, created on first use and shared by every api process."""
 
@@ -408,9 +487,16 @@ class Actors:
             shard_cls.options(name=shard_name(i), **ACTOR_OPTIONS).remote(i, settings, secret_key)
             for i in range(settings.shards)
         ]
+        batch_cls: Any = BatchActor
+        self.batch = batch_cls.options(name="batches", **ACTOR_OPTIONS).remote(settings, secret_key)
+        self.batches = RayBatches(self.batch)
 
     def _all(self) -> dict[str, Any]:
-        named = {"mpesa": self.provider, **{gateway_name(p): a for p, a in self.gateways.items()}}
+        named = {
+            "mpesa": self.provider,
+            "batches": self.batch,
+            **{gateway_name(p): a for p, a in self.gateways.items()},
+        }
         return named | {shard_name(i): s for i, s in enumerate(self.shards)}
 
     async def placement(self) -> dict[str, str]:

@@ -7,7 +7,20 @@ import time
 
 from aiohttp import web
 
-from api import auth, c2b, callbacks, clients, live, operator, ops, payments, users
+from api import (
+    auth,
+    batches,
+    c2b,
+    callbacks,
+    clients,
+    live,
+    lookups,
+    operator,
+    ops,
+    payments,
+    transfers,
+    users,
+)
 from api.errors import Handler, error_middleware
 from api.permissions import permission_middleware
 from api.state import STATE, AppState
@@ -50,6 +63,7 @@ def create_app(state: AppState) -> web.Application:
         ],
     )
     app[STATE] = state
+    app[batches.BATCHES] = state.actors.batches
     app.router.add_post(auth.TOKEN_PATH, auth.token)
     app.router.add_post("/v1/payments", payments.create_payment)
     app.router.add_get("/v1/payments/{payment_id}", payments.get_payment)
@@ -62,6 +76,9 @@ def create_app(state: AppState) -> web.Application:
     app.router.add_get("/v1/reversals/{payment_id}", payments.get_reversal)
     callbacks.add_routes(app)
     c2b.add_routes(app)
+    transfers.add_routes(app)
+    batches.add_routes(app)
+    lookups.add_routes(app)
     operator.add_routes(app)
     ops.add_routes(app)
     users.add_routes(app)
