@@ -86,6 +86,7 @@ Deliver = Callable[[list[CallbackIn]], Awaitable[list[str]]]
 
 T = TypeVar("T")
 NOT_FOUND = "not_found"
+MAX_REMEMBERED = 200_000  # payment id -> API SACCO hints kept for check()
 
 
 class _Lost(Exception):
@@ -261,6 +262,8 @@ class SaccoGatewayCore:
         if sacco.integration == "file":
             return await self._submit_file(self.file_sides[sacco.code], order)
         self._api_of[order.payment_id] = sacco.code
+        if len(self._api_of) > MAX_REMEMBERED:  # a hint only: check() can ask every SACCO
+            self._api_of.pop(next(iter(self._api_of)))
         async with self._slots:
             return await self._submit_api(sacco, order)
 
@@ -598,7 +601,7 @@ class SaccoGatewayCore:
         if side is None and named is None:
             side = next((s for s in self.file_sides.values() if self._knows(s, pid)), None)
         if side is not None:
-            return QueryResult(pid, self._file_status(side, pid))
+            return _query_result(pid, self._file_status(side, pid))
         if named is not None:
             codes = [named.code]
         elif pid in self._api_of:
@@ -609,9 +612,10 @@ class SaccoGatewayCore:
         final = next((a for a in answers if a is not None and a.event is not None), None)
         if final is not None:
             return QueryResult(pid, final)
-        if not codes or any(a is None for a in answers):
-            return QueryResult(pid, None)
-        return QueryResult(pid, answers[0])
+        asked = [a for a in answers if a is not None]
+        if not codes or len(asked) < len(answers):
+            return QueryResult(pid, None)  # some SACCO could not be asked: ask again later
+        return _query_result(pid, asked[0])
 
     @staticmethod
     def _knows(side: _FileSide, pid: str) -> bool:
@@ -632,21 +636,35 @@ class SaccoGatewayCore:
     # --- member lookup ---------------------------------------------------------------------
 
     async def lookup(self, sacco_code: str, member_number: str) -> dict[str, str]:
-        """The member's name (``name``), or ``error`` in plain words."""
+        """The member's name (``name``), or ``error`` in plain words with an ``error_code``:
+        unknown_sacco, invalid_member_number, lookup_unsupported (file SACCO),
+        account_not_found, provider_unavailable."""
         sacco = self.registry.get(sacco_code)
         if sacco is None:
-            return {"error": f"no SACCO with code {sacco_code!r}"}
+            return _error("unknown_sacco", f"no SACCO with code {sacco_code!r}")
         if not sacco.member_number_ok(member_number):
-            return {"error": f"{member_number!r} is not a {sacco.name} member number"}
+            message = f"{member_number!r} is not a {sacco.name} member number"
+            return _error("invalid_member_number", message)
         if sacco.integration == "file":
-            return {"error": f"{sacco.name} exchanges files; members cannot be looked up"}
+            message = f"{sacco.name} exchanges files; members cannot be looked up"
+            return _error("lookup_unsupported", message)
         try:
             found = await self._member(sacco, member_number)
         except _ReadFailed as exc:
-            return {"error": f"{sacco.name} could not be asked ({exc})"}
+            return _error("provider_unavailable", f"{sacco.name} could not be asked ({exc})")
         if isinstance(found, MemberNotFound):
-            return {"error": f"{sacco.name} has no member {member_number}"}
+            return _error("account_not_found", f"{sacco.name} has no member {member_number}")
         return {"sacco_code": sacco.code, "member_number": member_number, "name": found.name}
+
+
+def _query_result(pid: str, outcome: ProviderOutcome) -> QueryResult:
+    failure = outcome.failure
+    missing = outcome.event is None and failure is not None and failure.code == NOT_FOUND
+    return QueryResult(pid, outcome, not_found=missing)
+
+
+def _error(code: str, message: str) -> dict[str, str]:
+    return {"error": message, "error_code": code}
 
 
 class _ReadFailed(Exception):

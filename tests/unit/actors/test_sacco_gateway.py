@@ -90,6 +90,9 @@ async def one(gw: SaccoGatewayCore, o: SaccoOrder):  # type: ignore[no-untyped-d
 
 async def status(gw: SaccoGatewayCore, pid: str, ref: str | None = "STIMA"):  # type: ignore[no-untyped-def]
     (result,) = await gw.check([StatusCheck(pid, "sacco", ref)])
+    assert result.not_found == bool(
+        result.outcome and result.outcome.failure and result.outcome.failure.code == "not_found"
+    )
     return result.outcome
 
 
@@ -270,7 +273,10 @@ async def test_member_lookup(api, tmp_path: Path) -> None:  # type: ignore[no-un
         "member_number": "10001",
         "name": sim.book_of("STIMA").members["10001"].name,
     }
-    assert "no member 10404" in (await gw.lookup("STIMA", "10404"))["error"]
+    assert await gw.lookup("STIMA", "10404") == {
+        "error": "Stima Sandbox SACCO has no member 10404",
+        "error_code": "account_not_found",
+    }
     assert "exchanges files" in (await gw.lookup("WAUMINI", "10001"))["error"]
     assert "not a" in (await gw.lookup("STIMA", "x"))["error"]
     assert "no SACCO" in (await gw.lookup("NOPE", "10001"))["error"]

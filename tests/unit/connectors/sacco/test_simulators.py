@@ -207,3 +207,43 @@ async def test_file_sacco_malformed_results(tmp_path: Path) -> None:
     fields = sorted({e.field for e in parsed.errors})
     assert fields == ["amount", "amount_sum", "checksum", "payment_id", "record"]
     assert [x.payment_id for x in parsed.lines] == ["pay_s0_4", "pay_s0_5"]
+
+
+async def test_api_simulator_control_routes() -> None:
+    transport = AiohttpTransport()
+    async with api_simulator() as (sim, base):
+        conn = SaccoApiConnector(registry_at(base)["STIMA"])
+        member = sim.book_of("STIMA").member("10001")
+        assert member is not None
+        await transport.send(conn.deposit_request(member.savings_id, 100, "pay_c", "", NOW))
+        root = base.split("/fineract")[0] + "/__sim"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(root + "/ledger?tenant=stima") as r:
+                (row,) = await r.json()
+                assert (row["external_id"], row["amount_minor"], row["sacco_code"]) == (
+                    "pay_c", 100, "STIMA",
+                )  # fmt: skip
+            async with http.get(root + "/members/stima/10001") as r:
+                assert (await r.json())["savings_minor"] == 5_000_100
+            async with http.get(root + "/stats") as r:
+                assert (await r.json())["booked"] == 1
+            async with http.patch(root + "/config", json={"latency": 0.01}) as r:
+                assert (await r.json())["latency"] == 0.01
+            async with http.post(root + "/reset") as r:
+                assert r.status == 200
+            async with http.get(root + "/config") as r:
+                knobs = await r.json()
+                assert knobs["latency"] == 0.0
+                assert knobs["tenants"] == {"stima": "STIMA"}
+        assert sim.book_of("STIMA").ledger == {}
+    await transport.close()
+
+
+def test_command_line_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from connectors.sacco.simulator.__main__ import parse_args
+
+    ns = parse_args(["--port", "9401", "--outbox-dir", "var/x"])
+    assert (ns.port, ns.outbox_dir, ns.file_codes) == (9401, "var/x", "WAUMINI")
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    assert "STIMA" in capsys.readouterr().out
