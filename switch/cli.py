@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     osub = operator.add_subparsers(dest="action", required=True)
     osub.add_parser("create", help="a client with scope operator (provider float)")
 
+    user = sub.add_parser("user", help="people signed up through POST /v1/users")
+    usub = user.add_subparsers(dest="action", required=True)
+    unlock = usub.add_parser("unlock", help="lift a sign-in lock-out (5 failures in 15 minutes)")
+    unlock.add_argument("--email", required=True)
+
     books = sub.add_parser("ledger", help="the double-entry journal")
     bsub = books.add_subparsers(dest="action", required=True)
     bsub.add_parser("check", help="prove journal, balances and payments agree (exit 1 if not)")
@@ -64,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "merchant": _merchant,
         "ledger": _ledger,
         "operator": _operator,
+        "user": _user,
     }
     try:
         return _run(commands[args.command](settings, args))
@@ -152,6 +158,16 @@ async def _operator(settings: Settings, args: Any) -> int:
     async with _database(settings) as cols:
         created = await create_operator_client(cols)
     print(orjson.dumps(created, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+async def _user(settings: Settings, args: Any) -> int:
+    from switch.stack import load_secret_key
+    from switch.users import unlock
+
+    async with _database(settings) as cols:
+        lifted = await unlock(cols, await load_secret_key(cols, settings), args.email)
+    print("lock-out lifted" if lifted else "no lock-out or failures recorded for that email")
     return 0
 
 

@@ -3,6 +3,9 @@ forged and expired session tokens."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -243,6 +246,27 @@ async def test_lock_out_after_five_failures(stack: Stack, http: aiohttp.ClientSe
     status, answer, headers = await person.login()
     assert (status, answer["error"]["code"]) == (429, "too_many_attempts")
     assert "Retry-After" in headers
+
+
+async def test_support_can_lift_a_lock_out(stack: Stack, http: aiohttp.ClientSession) -> None:
+    person = await sign_up(http, stack.api_url)
+    wrong = {"email": person.email, "password": "Wrong-password-1"}
+    for _ in range(5):
+        await post(http, stack.api_url, "/v1/auth/login", wrong)
+    assert (await person.login())[0] == 429
+    env = {
+        **os.environ,
+        "MONGODB_URI": stack.settings.mongodb_uri or "",
+        "SWITCH_MONGODB_DB": stack.settings.mongodb_db,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "switch", "user", "unlock", "--email", person.email,
+        env=env, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    assert b"lock-out lifted" in out
+    assert (await person.login())[0] == 200
 
 
 async def test_unknown_emails_lock_the_same_way(stack: Stack, http: aiohttp.ClientSession) -> None:
