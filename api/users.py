@@ -175,14 +175,17 @@ async def patch_me(request: web.Request) -> web.Response:
 async def change_password(request: web.Request) -> web.Response:
     body = await read_model(request, PasswordChange)
     state, claims = request.app[STATE], request[CLAIMS]
-    session = await users.change_password(
-        state.cols,
-        state.secret_key,
-        claims.client_id,
-        body.old_password,
-        body.new_password,
-        claims.mfa,
-    )
+    try:
+        session = await users.change_password(
+            state.cols,
+            state.secret_key,
+            claims.client_id,
+            body.old_password,
+            body.new_password,
+            claims.mfa,
+        )
+    except users.LockedOut as exc:
+        return _error(exc, {**NO_STORE, "Retry-After": str(exc.retry_after)})
     await request.app[FEED].announce(claims.client_id, session.gen)
     await request.app[AUDITOR].record(
         actor_of(claims), "user.password_change", f"user:{claims.client_id}", request_id=_rid()

@@ -336,7 +336,8 @@ async def login(
     if locked is not None:
         raise LockedOut(locked)
     user = await cols.users.find_one({"email": address})
-    gen = await current_generation(cols, user["_id"]) if user else 0
+    # The same reads and the same scrypt work whether or not the email exists.
+    gen = await current_generation(cols, user["_id"] if user else "usr_unknown")
     stored = user["password_hash"] if user else passwords.DUMMY_HASH
     matches = await asyncio.to_thread(passwords.verify_password, password, stored)
     if user is None or not matches or user.get("status") != "active":
@@ -380,10 +381,17 @@ async def rename(cols: Collections, user_id: str, name: str) -> None:
 async def change_password(
     cols: Collections, key: bytes, user_id: str, old: str, new: str, mfa: bool
 ) -> Session:
-    """Every other session ends (the generation is raised); the answer holds a new one."""
+    """Every other session ends (the generation is raised); the answer holds a new one. Wrong
+    current passwords count towards the sign-in lock-out, so a stolen session cannot be used to
+    guess the password."""
     user, _ = await get_user(cols, user_id)
+    now = time.time()
+    attempts = attempt_key(key, user["email"])
+    locked = await _locked_for(cols, attempts, now)
+    if locked is not None:
+        raise LockedOut(locked)
     if not await asyncio.to_thread(passwords.verify_password, old, user["password_hash"]):
-        raise InvalidCredentials("the current password is wrong")
+        raise await _failed(cols, attempts, now)
     _problems_as_details("new_password", passwords.password_problems(new, user["email"]))
     if new == old:
         _problems_as_details("new_password", ["must differ from the current password"])

@@ -17,6 +17,7 @@ import pytest
 from switch import totp
 from switch.stack import Stack
 from switch.tokens import mint
+from switch.users import attempt_key
 
 from .helpers import Api
 
@@ -343,6 +344,11 @@ async def test_password_change_ends_other_sessions(
         {"old_password": "Not-my-password-1", "new_password": "Another-Pass-2026"},
     )
     assert (status, err["error"]["code"]) == (401, "invalid_credentials")
+    assert stack.state is not None
+    attempts = await stack.state.cols.login_attempts.find_one(
+        {"_id": attempt_key(stack.state.secret_key, person.email)}
+    )
+    assert attempts is not None and len(attempts["failures"]) == 1  # counts towards lock-out
     status, err, _ = await person.call(
         "POST", "/v1/users/me/password", {"old_password": PASSWORD, "new_password": "weak"}
     )
