@@ -14,6 +14,8 @@ from routing.shards import shard_for
 from switch.config import Settings
 from switch.live import Hub
 from switch.messages import C2bIn, CallbackIn, CallbackVerdict, CreatePayment, Reply
+from switch.security.audit import AuditLog
+from switch.security.ratelimit import InProcessLimiter, RedisLimiter
 from switch.storage.mongo import Collections
 
 
@@ -55,6 +57,9 @@ class AppState:
     actors: Actors
     hub: Hub | None = None
     saccos: frozenset[str] = frozenset()  # registered SACCO codes (connectors/sacco/registry)
+    # Security platform (issue 6): made on first use by api.ratelimit / api.audit when None.
+    limiter: InProcessLimiter | RedisLimiter | None = None
+    audit: AuditLog | None = None
     router: ShardRouter = field(init=False)
 
     def __post_init__(self) -> None:
