@@ -94,6 +94,7 @@ class Window:
     def __init__(self, limit: int) -> None:
         self.limit = max(1, limit)
         self.used = 0
+        self.peak = 0  # most slots ever in use (stats, tests)
         self._changed = asyncio.Condition()
 
     async def take(self, wanted: int) -> int:
@@ -101,11 +102,15 @@ class Window:
         async with self._changed:
             await self._changed.wait_for(lambda: self.used < self.limit)
             taken = min(wanted, self.limit - self.used)
-            self.used += taken
+            self._use(taken)
             return taken
 
     def hold(self, count: int) -> None:
+        self._use(count)
+
+    def _use(self, count: int) -> None:
         self.used += count
+        self.peak = max(self.peak, self.used)
 
     async def give(self, count: int) -> None:
         if count <= 0:

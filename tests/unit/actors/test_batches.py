@@ -134,18 +134,19 @@ class FakeShard:
         }
 
     async def settle(self) -> None:
-        """The provider: pays (or declines) what is outstanding, a few per tick."""
+        """The provider: pays (or declines) what is stored and not final, a few per tick (from
+        the collection: a create cancelled by a core's death may have stored its payment)."""
         while True:
             await asyncio.sleep(0.02)
-            for pid in list(self.outstanding)[: self.settle_per_tick]:
-                doc = await self.payments.find_one({"_id": pid})
-                assert doc is not None
+            waiting = self.payments.find({"status": "processing"}).limit(self.settle_per_tick)
+            async for doc in waiting:
+                pid = doc["_id"]
                 change: dict[str, Any] = {"status": "succeeded", "provider.receipt": f"R{pid[-6:]}"}
                 change["provider.receiver_name"] = "JANE W"
                 if doc["fail"]:
                     change = {"status": "failed", "failure": {"code": "declined", "message": "no"}}
                 await self.payments.update_one({"_id": pid}, {"$set": change})
-                del self.outstanding[pid]
+                self.outstanding.pop(pid, None)
 
 
 def core_for(db: Db, shard: FakeShard, **options: Any) -> BatchCore:
@@ -290,7 +291,10 @@ async def test_each_rail_keeps_within_its_window(db: Db, running: list[Any]) -> 
     second = await create(core, items(8, prefix="x"), key="k2")  # shares the windows
     await completed(core, first.body["id"])
     await completed(core, second.body["id"])
-    assert shard.max_outstanding == {"mpesa_b2c": 4, "bank_transfer": 2}
+    # The provider never had more than the window at once, and the windows were filled.
+    assert shard.max_outstanding["mpesa_b2c"] <= 4
+    assert shard.max_outstanding["bank_transfer"] <= 2
+    assert (core.windows["mpesa_b2c"].peak, core.windows["bank_transfer"].peak) == (4, 2)
     assert len(shard.created) == 26
     assert core.stats()["with_provider"] == {"mpesa_b2c": 0, "bank_transfer": 0}
 
