@@ -400,7 +400,7 @@ class BatchCore:
             if r.status == "queued":
                 run.enqueue(rail, r.index)
                 run.unsent[rail] = run.unsent.get(rail, 0) + 1
-            elif r.awaiting:  # already with the provider: it counts, it does not wait
+            elif r.at_provider:  # already with the provider: it counts, it does not wait
                 self.window(rail).hold(1)
                 run.held[rail] += 1
         return run
@@ -449,16 +449,14 @@ class BatchCore:
         for index, reply in zip(picked, replies, strict=True):
             record, verdict = answered(run.records[index], reply)
             run.set(record)
-            if verdict == "accepted" and not record.final:
+            if not record.at_provider:  # refused, to be resent, held for review, or final
+                freed += 1
+            if verdict != "retry":
                 run.unsent[rail] -= 1
                 continue
-            freed += 1
-            if verdict == "retry":
-                hint = reply.retry_after if reply is not None else None
-                delay = retry_delay(record.attempts, self.retry_base, self.retry_max, hint)
-                asyncio.get_running_loop().call_later(delay, run.enqueue, rail, index)
-            else:
-                run.unsent[rail] -= 1
+            hint = reply.retry_after if reply is not None else None
+            delay = retry_delay(record.attempts, self.retry_base, self.retry_max, hint)
+            asyncio.get_running_loop().call_later(delay, run.enqueue, rail, index)
         await self._release(run, rail, freed)
         await self._flush(run)
 
@@ -487,9 +485,12 @@ class BatchCore:
                 if new is None:
                     continue
                 run.set(new)
-                if new.final:
-                    rail = rail_of(new.method)
+                rail = rail_of(new.method)
+                if old.at_provider and not new.at_provider:  # final, or held for review
                     freed[rail] = freed.get(rail, 0) + 1
+                elif new.at_provider and not old.at_provider:  # released by its reviewers
+                    self.window(rail).hold(1)
+                    run.held[rail] = run.held.get(rail, 0) + 1
         for rail, count in freed.items():
             await self._release(run, rail, count)
 

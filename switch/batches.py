@@ -65,11 +65,13 @@ RESULT_COLUMNS = (
 RAILS = ("mpesa_b2c", "airtel_payout", "bank_transfer", "sacco", "auto")
 
 # queued: not yet accepted by the shard (or to be resent); refused: the shard said no and created
-# nothing; the rest are the payout's own statuses.
-ItemStatus = Literal["queued", "refused", "pending", "processing", "succeeded", "failed", "expired"]
-ITEM_STATUSES: tuple[ItemStatus, ...] = (
+# nothing; the rest are the payout's own statuses ("held": stored, screening holds it for review;
+# a status the payments grow later is shown as it comes and counts as not final).
+ItemStatus = str
+ITEM_STATUSES: tuple[str, ...] = (
     "queued",
     "refused",
+    "held",
     "pending",
     "processing",
     "succeeded",
@@ -423,6 +425,11 @@ class ItemRecord:
         """Created and not final: its payment is read until it is."""
         return self.payment_id is not None and not self.final
 
+    @property
+    def at_provider(self) -> bool:
+        """Counts against its rail's window: created, not final, not held back for review."""
+        return self.awaiting and self.status != "held"
+
 
 def new_record(index: int, item: BatchItem, batch_id: str) -> ItemRecord:
     command = replace(item.command, idem_key=item_key(batch_id, item.item_id))
@@ -430,7 +437,6 @@ def new_record(index: int, item: BatchItem, batch_id: str) -> ItemRecord:
 
 
 Verdict = Literal["accepted", "refused", "retry"]
-_PAYOUT_STATUSES = frozenset({"pending", "processing", "succeeded", "failed", "expired"})
 
 
 def answered(item: ItemRecord, reply: Reply | None) -> tuple[ItemRecord, Verdict]:
@@ -453,7 +459,7 @@ def answered(item: ItemRecord, reply: Reply | None) -> tuple[ItemRecord, Verdict
             last_error=None,
             payment_id=body["id"],
             rail=str(body.get("method") or item.method),
-            status=status if status in _PAYOUT_STATUSES else "pending",
+            status=status if isinstance(status, str) and status else "pending",
             first_answer=first,
         )
         return accepted, "accepted"
@@ -491,7 +497,7 @@ def observed(item: ItemRecord, doc: Mapping[str, Any]) -> ItemRecord | None:
     provider = doc.get("provider") or {}
     new = replace(
         item,
-        status=status if status in _PAYOUT_STATUSES else item.status,
+        status=status if isinstance(status, str) and status else item.status,
         rail=doc.get("method") or item.rail,
         fee_minor=doc.get("fee_minor", item.fee_minor),
         failure_code=failure.get("code"),

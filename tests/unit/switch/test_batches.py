@@ -423,6 +423,22 @@ def test_retry_delay_backs_off_and_respects_retry_after() -> None:
     assert retry_delay(1, 0.5, 30, hint=500.0) == 30.0
 
 
+def test_only_created_payouts_not_final_and_not_held_take_a_window_slot() -> None:
+    sent = record(payment_id="p", status="processing")
+    assert sent.at_provider and sent.awaiting
+    held = replace(sent, status="held")
+    assert held.awaiting and not held.at_provider and not held.final
+    assert not record().at_provider  # queued
+    assert not replace(sent, status="succeeded").at_provider
+    assert not record(status="refused").awaiting
+    assert status_counts(["held", "in_review"]) == {
+        **status_counts([]),
+        "total": 2,
+        "held": 1,
+        "in_review": 1,
+    }
+
+
 def test_reading_the_stored_payment_updates_the_item() -> None:
     sent = record(payment_id="pay_s1_X", status="processing", rail="mpesa_b2c")
     doc = {
@@ -464,6 +480,7 @@ def test_counts_and_completion() -> None:
         "total": 4,
         "queued": 1,
         "refused": 1,
+        "held": 0,
         "pending": 0,
         "processing": 0,
         "succeeded": 2,
