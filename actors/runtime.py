@@ -19,6 +19,7 @@ import ray
 from prometheus_client import Metric
 
 from actors.batches import BatchCore
+from actors.compliance import Compliance
 from actors.mpesa_gateway import MpesaGatewayCore
 from actors.shard import ShardCore
 from connectors.mpesa import C2bRegistration, DarajaAccount, DarajaConnector
@@ -335,15 +336,19 @@ class ShardActor:
             if self.core is not None:
                 return self.core
             client = connect(self.settings.mongodb_uri or "")
+            cols = collections(client, self.settings.mongodb_db)
             core = ShardCore(
                 self.shard,
                 self.settings,
                 client,
-                collections(client, self.settings.mongodb_db),
+                cols,
                 RayProviderPort(mpesa_name(self.settings)),
                 AiohttpTransport(),
                 self.secret_key,
                 Publisher(self.settings.redis_url) if self.settings.redis_url else None,
+                compliance=await asyncio.to_thread(
+                    Compliance.from_settings, self.settings, cols, self.secret_key
+                ),
             )
             await core.start()
             self.core = core
@@ -384,6 +389,25 @@ class ShardActor:
 
     async def sweep(self) -> None:
         await (await self._core()).sweep()
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def held(self, merchant_id: str | None, limit: int) -> list[dict[str, Any]]:
+        return (await self._core()).held(merchant_id, limit)
+
+    async def review(  # at most once: an approval queues the payment's order
+        self,
+        merchant_id: str | None,
+        payment_id: str,
+        decision: str,
+        reviewer: str,
+        reason: str | None,
+    ) -> Reply:
+        core = await self._core()
+        return await core.review(merchant_id, payment_id, decision, reviewer, reason)
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def kyc_changed(self, merchant_id: str) -> None:
+        (await self._core()).kyc_changed(merchant_id)
 
     async def metrics(self) -> list[Metric]:
         await self._core()
@@ -537,6 +561,32 @@ class Actors:
     async def balance(self, shard: int, merchant_id: str) -> Reply:
         result: Reply = await self.shards[shard].balance.remote(merchant_id)
         return result
+
+    async def held(self, shard: int | None, merchant_id: str | None, limit: int) -> list[Any]:
+        """Held payments of one shard, or of every shard (``shard`` None: an operator)."""
+        shards = self.shards if shard is None else [self.shards[shard]]
+        found: list[Any] = []
+        for handle in shards:
+            found.extend(await handle.held.remote(merchant_id, limit))
+        return found
+
+    async def review(
+        self,
+        shard: int,
+        merchant_id: str | None,
+        payment_id: str,
+        decision: str,
+        reviewer: str,
+        reason: str | None,
+    ) -> Reply:
+        handle = self.shards[shard]
+        result: Reply = await handle.review.remote(
+            merchant_id, payment_id, decision, reviewer, reason
+        )
+        return result
+
+    async def kyc_changed(self, shard: int, merchant_id: str) -> None:
+        await self.shards[shard].kyc_changed.remote(merchant_id)
 
     async def reverse(self, shard: int, items: list[CreateReversal]) -> list[Reply]:
         result: list[Reply] = await self.shards[shard].create_reversals.remote(items)

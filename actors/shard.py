@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import orjson
 from pymongo import AsyncMongoClient, UpdateOne
 
+from actors.compliance import Compliance
 from actors.group_commit import GroupCommit
 from actors.orders import order_for
 from actors.replies import (
@@ -42,6 +43,7 @@ from connectors.transport import Transport
 from routing.router import NoRoute, Preferences, Route, choose
 from switch import ledger
 from switch.c2b import received_payment
+from switch.compliance import ALLOW, Screening, Stage
 from switch.config import Settings
 from switch.fees import fee_for
 from switch.idempotency import Decision, decide, scoped_key
@@ -80,8 +82,9 @@ from switch.payments import (
 from switch.policies import reversal_refusal, reversal_was_ours
 from switch.postings import postings
 from switch.rails import provider_of
+from switch.reviews import Refused, quiet_last, review_step, screened
 from switch.signing import callback_token
-from switch.states import Event, State, is_final
+from switch.states import Event, State, Status, is_final
 from switch.storage.mongo import Collections, Doc
 from switch.sweep import Action, sweep_action
 
@@ -90,6 +93,7 @@ log = logging.getLogger(__name__)
 CACHE_LIMIT = 200_000
 READ_WAIT_S = 2.0
 MERCHANT_TTL = 60.0
+_NO_MONEY_MOVED = (Status.FAILED, Status.EXPIRED)
 
 
 class ProviderPort(Protocol):
@@ -119,8 +123,12 @@ class ShardCore:
         webhook_transport: Transport,
         secret_key: bytes,
         publisher: Publisher | None = None,
+        compliance: Compliance | None = None,
     ) -> None:
         self.shard = shard
+        # KYC, AML and sanctions screening of new payments (actors/compliance.py); None (unit
+        # tests of other paths) lets every payment through.
+        self.compliance = compliance
         self.publisher = publisher
         self.published: dict[str, int] = {}
         self.settings = settings
@@ -178,6 +186,8 @@ class ShardCore:
             committer.start()
         self.writer.start()
         self.webhooks.start()
+        if self.compliance is not None:
+            self.compliance.start()
         await self._load_balances()
         await self._recover()
         for loop in (self._order_loop, self._sweep_loop):
@@ -191,6 +201,8 @@ class ShardCore:
                 await task
         await self.webhooks.stop()
         await self.writer.stop()
+        if self.compliance is not None:
+            await self.compliance.stop()
         for committer in self._committers():
             await committer.stop()
 
@@ -259,10 +271,15 @@ class ShardCore:
             return overloaded()
         # Transfer legs carry no fee: the money passes through (switch/transfers.py).
         fee = 0 if req.transfer else fee_for(self.settings.fees, method, req.amount_minor)
+        # Screened before the balance check: nothing may await between that and the reservation.
+        screening = await self._screen(req, payment_id, method)
+        if screening.action == "refuse":
+            return await self._refused(screening, key, payment_id, req.request_hash)
         entries: list[Entry] = []
         if is_payout(method):
             short = self._shortfall(req.merchant_id, req.amount_minor + fee)
             if short is not None:
+                self._unscreen(req, screening)
                 # Before refusing, make sure this is not a replay of a payout this shard has
                 # forgotten (a restart): keys never expire, so that is the stored payout again.
                 stored = await self._get(payment_id)
@@ -290,7 +307,11 @@ class ShardCore:
             route=route.to_doc() if req.method == "auto" else None,
             transfer=req.transfer,
         )
-        return await self._admit(payment, key, req.request_hash, entries)
+        payment = screened(payment, screening, self._approvals_needed(payment.amount_minor))
+        reply = await self._admit(payment, key, req.request_hash, entries)
+        if reply.replayed or reply.status >= 300:
+            self._unscreen(req, screening)  # not stored by this request: uncount it
+        return reply
 
     async def _route(self, req: CreatePayment) -> Route | NoRoute:
         """The rail for a new payment: as named, or chosen from its destination (``auto``)."""
@@ -403,7 +424,8 @@ class ShardCore:
         entry.ready.set_result(True)
         self._trim_idem()
         PAYMENTS.labels(payment.method, payment.status.value).inc()
-        self._queue_order(payment)
+        if payment.state != State.HELD:  # a held payment waits for its reviewers
+            self._queue_order(payment)
         return Reply(202, view(payment))
 
     async def _replay(
@@ -428,6 +450,110 @@ class ShardCore:
         # Keys never expire in MongoDB (they name the payment); the cache keeps the recent ones.
         while len(self.idem) > CACHE_LIMIT:
             self.idem.popitem(last=False)
+
+    # --- screening and review (actors/compliance.py, switch/reviews.py) ----------------------
+
+    async def _screen(self, req: CreatePayment, payment_id: str, method: str) -> Screening:
+        if self.compliance is None:
+            return ALLOW
+        leg = (req.transfer or {}).get("leg")
+        stage: Stage = (
+            "new" if not req.transfer else "transfer_debit" if leg == "debit" else "transfer_onward"
+        )
+        try:
+            return await self.compliance.screen(
+                payment_id=payment_id,
+                merchant_id=req.merchant_id,
+                method=method,
+                amount=req.amount_minor,
+                phone=req.phone,
+                destination=req.destination,
+                metadata=req.metadata,
+                stage=stage,
+            )
+        except Exception:
+            log.exception("screening of %s failed", payment_id)
+            message = "screening is unavailable; nothing was stored. Retry with the same key."
+            return Screening("refuse", "screening_unavailable", None, status=503, message=message)
+
+    async def _refused(
+        self, screening: Screening, key: str, payment_id: str, request_hash: str
+    ) -> Reply:
+        """Refuse a new payment, unless it is a replay of one stored before a restart."""
+        stored = await self._get(payment_id)
+        if stored is not None:
+            done = IdemEntry(stored.request_hash, _done_future(True))
+            self.idem[key] = done
+            return await self._replay(done, payment_id, request_hash)
+        return error_reply(screening.status, screening.reason, screening.message, screening.field)
+
+    def _unscreen(self, req: CreatePayment, screening: Screening) -> None:
+        if self.compliance is not None and screening.day is not None:
+            self._spawn(
+                self.compliance.give_back(
+                    req.merchant_id, req.phone, req.amount_minor, screening.day
+                )
+            )
+
+    def _approvals_needed(self, amount: int) -> int:
+        return self.compliance.needed(amount) if self.compliance is not None else 1
+
+    def kyc_changed(self, merchant_id: str) -> None:
+        """An operator changed the merchant's KYC state or limits: the next payment reads them."""
+        if self.compliance is not None:
+            self.compliance.forget(merchant_id)
+
+    def held(self, merchant_id: str | None, limit: int) -> list[dict[str, Any]]:
+        """Payments held for review, oldest first: one merchant's, or all (``None``). Held
+        payments are in flight, so memory has every one of them."""
+        found = [
+            p
+            for pid in self.in_flight
+            if (p := self.payments.get(pid)) is not None
+            and p.state == State.HELD
+            and (merchant_id is None or p.merchant_id == merchant_id)
+        ]
+        found.sort(key=lambda p: (p.created_at, p.id))
+        return [view(p) for p in found[: max(limit, 0)]]
+
+    async def review(
+        self,
+        merchant_id: str | None,
+        payment_id: str,
+        decision: str,
+        reviewer: str,
+        reason: str | None,
+    ) -> Reply:
+        """A reviewer approves or rejects a held payment (``merchant_id`` None: an operator).
+        The last approval needed is stored before the order is queued: a restart in between
+        finds ``submitting`` and asks the provider, never sends it again."""
+        payment = await self._get(payment_id)
+        if payment is None or merchant_id not in (None, payment.merchant_id):
+            return error_reply(404, "not_found", f"no payment {payment_id}")
+        step = review_step(payment, decision, reviewer, reason)
+        if isinstance(step, Refused):
+            return error_reply(step.status, step.code, step.message, step.field)
+        failure = Failure(*step.failure) if step.failure else None
+        self._transition(payment, step.event, "review", detail=step.detail, failure=failure)
+        updated = self.payments[payment.id]
+        if step.event == Event.APPROVE:
+            updated = self._remember(quiet_last(updated))  # same version: not yet written
+        await self._persisted(updated)
+        if step.event == Event.APPROVE:
+            self._queue_order(updated)
+        if self.compliance is not None:
+            self.compliance.record(
+                {"endorse": "endorsed", "approve": "approved"}.get(step.event, "rejected"),
+                payment_id=payment.id,
+                merchant_id=payment.merchant_id,
+                method=payment.method,
+                amount=payment.amount_minor,
+                phone=payment.phone,
+                reason=decision,
+                reviewer=reviewer,
+                note=(reason or "").strip() or None,
+            )
+        return Reply(200, view(self.payments[payment.id]))
 
     # --- balances --------------------------------------------------------------------------
 
@@ -550,6 +676,8 @@ class ShardCore:
         self._remember(updated)
         if updated.status != payment.status:
             PAYMENTS.labels(updated.method, updated.status.value).inc()
+            if self.compliance is not None and updated.status in _NO_MONEY_MOVED:
+                self._spawn(self.compliance.release(updated))  # back to today's AML totals
         self.writer.touch(updated.id, postings(payment, updated, self.shard))
         return True
 

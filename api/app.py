@@ -18,6 +18,7 @@ from api import (
     operator,
     ops,
     payments,
+    reviews,
     transfers,
     users,
 )
@@ -80,6 +81,7 @@ def create_app(state: AppState) -> web.Application:
     batches.add_routes(app)
     lookups.add_routes(app)
     operator.add_routes(app)
+    reviews.add_routes(app)  # review queue, KYC states, suspicious-activity report
     ops.add_routes(app)
     users.add_routes(app)
     clients.add_routes(app)

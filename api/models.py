@@ -238,7 +238,14 @@ class ProviderInfo(BaseModel):
 
 
 class FailureInfo(BaseModel):
-    code: Literal["declined", "rejected", "provider_unavailable", "timeout", "outcome_unknown"]
+    code: Literal[
+        "declined",
+        "rejected",
+        "provider_unavailable",
+        "timeout",
+        "outcome_unknown",
+        "review_rejected",  # a reviewer rejected a held payment (api/reviews.py)
+    ]
     message: str = Field(description="Plain words for your support team.")
     provider_code: str | None
 
@@ -262,10 +269,28 @@ class HistoryItem(BaseModel):
     state: str = Field(description="The switch's finer internal state.")
 
 
+class ReviewApproval(BaseModel):
+    by: str = Field(description="`user:<id>` or `operator:<client id>`.")
+    at: str
+
+
+class Review(BaseModel):
+    """Present on a payment that screening held for review (switch/reviews.py)."""
+
+    status: Literal["pending", "approved", "rejected"]
+    reason: str = Field(description="The deciding rule: sanctions, velocity, large_amount.")
+    rules: list[str] = Field(description="Every rule that fired, e.g. `sanctions:TEST-001`.")
+    message: str
+    approvals_needed: int = Field(description="1, or 2 different people above the threshold.")
+    approvals: list[ReviewApproval]
+    rejected_by: str | None = None
+    rejection_reason: str | None = None
+
+
 class Payment(BaseModel):
     id: str = Field(examples=["pay_s1_01JDX4Q8Z5V6W7X8Y9Z0A1B2C3"])
     object: Literal["payment"]
-    status: Literal["pending", "processing", "succeeded", "failed", "expired"]
+    status: Literal["held", "pending", "processing", "succeeded", "failed", "expired"]
     method: Literal["mpesa_stk", "mpesa_c2b", "airtel_ussd", "sacco_withdrawal"]
     amount: str
     fee: str = Field(description="The switch's fee, deducted from the amount credited to you.")
@@ -281,12 +306,13 @@ class Payment(BaseModel):
     provider: ProviderInfo
     failure: FailureInfo | None
     history: list[HistoryItem]
+    review: Review | None = None
 
 
 class Payout(BaseModel):
     id: str
     object: Literal["payout"]
-    status: Literal["pending", "processing", "succeeded", "failed"]
+    status: Literal["held", "pending", "processing", "succeeded", "failed"]
     method: Literal["mpesa_b2c", "airtel_payout", "bank_transfer", "sacco"]
     amount: str
     fee: str = Field(description="Charged on top of the amount.")
@@ -307,6 +333,7 @@ class Payout(BaseModel):
     provider: ProviderInfo
     failure: FailureInfo | None
     history: list[HistoryItem]
+    review: Review | None = None
 
 
 class ErrorDetail(BaseModel):
@@ -349,6 +376,8 @@ class WebhookEvent(BaseModel):
         "payout.processing",
         "payout.succeeded",
         "payout.failed",
+        "payment.held",  # held for review: stored, not sent (api/reviews.py)
+        "payout.held",
     ]
     created_at: str
     data: Payment | Payout

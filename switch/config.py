@@ -91,6 +91,21 @@ class Settings(BaseModel):
 
     fees: dict[str, Fee] = Field(default_factory=lambda: dict(DEFAULT_FEES))
 
+    # KYC, AML and sanctions (switch/compliance.py, actors/compliance.py). ``sandbox`` is set by
+    # ``serve --sandbox``: KYC-pending merchants may move (simulated) money, and without a
+    # configured list the sample sanctions list is screened. Amounts in whole shillings; the
+    # defaults are the mobile-money caps (switch/security/aml.py).
+    sandbox: bool = False
+    sanctions_list_file: str | None = None
+    sanctions_threshold: float = Field(0.85, ge=0.5, le=1.0)
+    aml_transaction_max: int = Field(250_000, ge=1)
+    aml_phone_daily_max: int = Field(500_000, ge=1)
+    aml_merchant_daily_max: int | None = Field(None, ge=1)
+    aml_velocity_count: int = Field(10, ge=1)  # payments per phone within the window, then hold
+    aml_velocity_window: int = Field(3600, ge=1, le=86400)
+    aml_hold_above: int | None = Field(None, ge=1)
+    review_two_approvers_from: int = Field(100_000, ge=1)
+
     stk_query_after: float = Field(60.0, gt=0)
     stk_expire_after: float = Field(300.0, gt=0)
     sweep_interval: float = Field(5.0, gt=0)

@@ -11,6 +11,7 @@ from typing import Any
 from switch.money import format_minor
 from switch.phone import mask_msisdn
 from switch.rails import PAYOUT_METHODS, RAILS
+from switch.reviews import summary as review_summary
 from switch.states import Event, State, Status, advance, status_of
 
 
@@ -28,7 +29,8 @@ class ProviderRefs:
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    code: str  # ours: declined | rejected | provider_unavailable | timeout | outcome_unknown
+    # ours: declined | rejected | provider_unavailable | timeout | outcome_unknown | review_rejected
+    code: str
     message: str  # plain words for a merchant's support person
     provider_code: str | None = None
 
@@ -338,6 +340,9 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
         body["transfer_id"] = p.transfer["id"]
     if p.method == "mpesa_reversal":
         body["reverses"] = p.reference
+    review = review_summary(entries)  # held for review, now or before (switch/reviews.py)
+    if review is not None:
+        body["review"] = review
     return body
 
 

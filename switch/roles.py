@@ -120,6 +120,18 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     # Operator
     ("POST", "/v1/operator/provider-balance"): OPERATOR,
     ("GET", "/v1/operator/provider-balance/{query_id}"): OPERATOR,
+    # Review queue, KYC and limits, suspicious-activity report (api/reviews.py). A held payment
+    # is decided by those who may send payouts (owner, admin, finance), people only.
+    ("GET", "/v1/reviews"): PAYOUTS_READ,
+    ("POST", "/v1/reviews/{payment_id}/approve"): PAYOUTS_WRITE,
+    ("POST", "/v1/reviews/{payment_id}/reject"): PAYOUTS_WRITE,
+    ("GET", "/v1/reports/suspicious-activity"): REPORTS_READ,
+    ("GET", "/v1/operator/reviews"): OPERATOR,
+    ("POST", "/v1/operator/reviews/{payment_id}/approve"): OPERATOR,
+    ("POST", "/v1/operator/reviews/{payment_id}/reject"): OPERATOR,
+    ("PUT", "/v1/operator/merchants/{merchant_id}/kyc"): OPERATOR,
+    ("PUT", "/v1/operator/merchants/{merchant_id}/limits"): OPERATOR,
+    ("GET", "/v1/operator/reports/suspicious-activity"): OPERATOR,
     # Provider callbacks: each carries its own token, checked by its handler.
     ("POST", "/callbacks/stk/{payment_id}/{token}"): PUBLIC,
     ("POST", "/callbacks/b2c/result/{payment_id}/{token}"): PUBLIC,

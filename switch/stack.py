@@ -102,6 +102,7 @@ class Stack:
             create_daraja_sim(config), self.settings.sim_host, self.settings.sim_port
         )
         self._update(
+            sandbox=True,  # KYC-pending merchants may move simulated money (switch/compliance.py)
             mpesa_base_url=f"http://{self.settings.sim_host}:{port}",
             mpesa_consumer_key=config.consumer_key,
             mpesa_consumer_secret=config.consumer_secret,

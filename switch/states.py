@@ -15,6 +15,18 @@ result callback or Transaction Status) settles it.
 
 A payment is inserted directly as ``submitting``: the insert is the "persist before you call"
 write, and a restarted shard treats ``submitting`` as "may have been sent" (never resent blind).
+
+Screening (switch/compliance.py) may instead insert it as ``held``: stored, not sent, until
+reviewers decide (switch/reviews.py)::
+
+    (create) --> held --endorse--> held          one approval of two; more needed
+                   |---approve---> submitting    the last approval needed: queued as usual
+                   \\---reject----> rejected      a reviewer refused it; no money moved
+
+``held`` is not final, so a held payment stays in ``inflight`` and survives restarts; no provider
+event applies to it (it was never sent), so the sweeper neither queries nor expires it. A held
+payout keeps its reservation, so the money cannot be spent twice while under review; a rejected
+one releases it like any ``rejected`` payout (switch/postings.py).
 """
 
 from __future__ import annotations
@@ -32,6 +44,7 @@ class State(StrEnum):
     DECLINED = "declined"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    HELD = "held"
 
 
 class Status(StrEnum):
@@ -42,6 +55,7 @@ class Status(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     EXPIRED = "expired"
+    HELD = "held"
 
 
 class Event(StrEnum):
@@ -52,6 +66,9 @@ class Event(StrEnum):
     SUCCEED = "succeed"  # final success from a callback or a status query
     DECLINE = "decline"  # final failure from a callback or a status query
     EXPIRE = "expire"  # the customer never answered, or no outcome within the window
+    ENDORSE = "endorse"  # a reviewer approved a held payment; another approval is needed
+    APPROVE = "approve"  # the last approval a held payment needed: it may be sent
+    REJECT = "reject"  # a reviewer rejected a held payment: it is never sent
 
 
 MEANING: dict[State, tuple[Status, str]] = {
@@ -61,8 +78,9 @@ MEANING: dict[State, tuple[Status, str]] = {
     State.AWAITING_RESULT: (Status.PROCESSING, "provider accepted the payout; result to follow"),
     State.SUCCEEDED: (Status.SUCCEEDED, "money moved; the provider's receipt is recorded"),
     State.DECLINED: (Status.FAILED, "the customer or the provider declined the payment"),
-    State.REJECTED: (Status.FAILED, "the provider refused the request; no money moved"),
+    State.REJECTED: (Status.FAILED, "the provider or a reviewer refused it; no money moved"),
     State.EXPIRED: (Status.EXPIRED, "the customer never answered, or no outcome in time"),
+    State.HELD: (Status.HELD, "stored, not sent: screening held it for review"),
 }
 
 _IN_FLIGHT = (State.SUBMITTING, State.UNKNOWN, State.AWAITING_CUSTOMER, State.AWAITING_RESULT)
@@ -81,6 +99,10 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     # The provider's word beats our own timeout: a success that arrives after the switch gave up
     # waiting is real money and must be recorded (and the merchant told).
     (State.EXPIRED, Event.SUCCEED): State.SUCCEEDED,
+    # Review of a held payment (never sent, so no provider event applies to it).
+    (State.HELD, Event.ENDORSE): State.HELD,
+    (State.HELD, Event.APPROVE): State.SUBMITTING,
+    (State.HELD, Event.REJECT): State.REJECTED,
 }
 
 FINAL = frozenset({State.SUCCEEDED, State.DECLINED, State.REJECTED, State.EXPIRED})

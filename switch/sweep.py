@@ -7,6 +7,7 @@
 - A reversal waiting for its result is sent again (M-Pesa refuses a second reversal of a receipt).
 - Airtel, PesaLink and SACCO payments are checked by a synchronous enquiry (``check``); a
   collection still unanswered after ``stk_expire_after`` expires, a payout never does.
+- A payment held for review was never sent: it is left alone, however old.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def sweep_action(
     expire_after: float,
     gap: float,
 ) -> Action | None:
+    if p.state == State.HELD:
+        return None  # never sent, waiting for reviewers: nothing to ask, nothing to expire
     waiting = p.state in (State.UNKNOWN, State.AWAITING_RESULT)
     due = age >= query_after and since_asked >= gap
     rail = RAILS[p.method]

@@ -23,6 +23,9 @@ MONEY_WRITES = WriteConcern(w="majority", j=True)
 # ``_id`` (which carries the shard, and is derived from the idempotency key, so the primary key is
 # the idempotency guard); what a restarted shard must resume is listed in ``inflight``.
 INDEXES: dict[str, list[IndexModel]] = {
+    # The suspicious-activity report reads a merchant's events by time (few writes: holds,
+    # refusals and review decisions only).
+    "compliance_events": [IndexModel([("merchant_id", ASCENDING), ("at", ASCENDING)], name="cev")],
     "clients": [IndexModel([("merchant_id", ASCENDING)], name="client_merchant")],
     # Bulk payouts (actors/batches.py): a restart resumes the batches not completed. Only batch
     # headers carry ``state`` (their item chunks share the collection), so the index is sparse
@@ -56,6 +59,7 @@ class Collections:
     invitations: AsyncCollection[Doc]
     login_attempts: AsyncCollection[Doc]
     token_generations: AsyncCollection[Doc]
+    compliance_events: AsyncCollection[Doc]  # holds, refusals, reviews (actors/compliance.py)
 
 
 def connect(uri: str) -> AsyncMongoClient[Doc]:
@@ -81,6 +85,7 @@ def collections(client: AsyncMongoClient[Doc], db_name: str) -> Collections:
         invitations=db["invitations"],
         login_attempts=db["login_attempts"],
         token_generations=db["token_generations"],
+        compliance_events=db["compliance_events"],
     )
 
 

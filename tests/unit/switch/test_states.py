@@ -38,6 +38,9 @@ EXPECTED_TRANSITIONS = {
     (State.AWAITING_CUSTOMER, Event.DECLINE): State.DECLINED,
     (State.AWAITING_CUSTOMER, Event.EXPIRE): State.EXPIRED,
     (State.EXPIRED, Event.SUCCEED): State.SUCCEEDED,
+    (State.HELD, Event.ENDORSE): State.HELD,
+    (State.HELD, Event.APPROVE): State.SUBMITTING,
+    (State.HELD, Event.REJECT): State.REJECTED,
 }
 
 
@@ -110,6 +113,7 @@ def test_late_decline_after_expiry_is_ignored() -> None:
         (State.DECLINED, Status.FAILED),
         (State.REJECTED, Status.FAILED),
         (State.EXPIRED, Status.EXPIRED),
+        (State.HELD, Status.HELD),
     ],
 )
 def test_status_of_every_state(state: State, status: Status) -> None:
@@ -130,3 +134,44 @@ def test_final_states() -> None:
         State.EXPIRED,
     }
     assert not any(is_final(s) for s in IN_FLIGHT)
+
+
+# --- held for review --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Event.ACCEPTED,
+        Event.QUEUED,
+        Event.REJECTED,
+        Event.ANSWER_LOST,
+        Event.SUCCEED,
+        Event.DECLINE,
+        Event.EXPIRE,
+    ],
+)
+def test_no_provider_event_applies_to_a_held_payment(event: Event) -> None:
+    """It was never sent: a callback, a query answer or the sweeper's expiry changes nothing."""
+    outcome = advance(State.HELD, event)
+    assert outcome == type(outcome)(State.HELD, False, f"{event} does not apply to held")
+
+
+def test_a_held_payment_is_in_flight_not_final() -> None:
+    assert not is_final(State.HELD)
+
+
+def test_review_events_apply_only_to_held_payments() -> None:
+    for state in State:
+        if state == State.HELD:
+            continue
+        for event in (Event.ENDORSE, Event.APPROVE, Event.REJECT):
+            assert advance(state, event).changed is False, (state, event)
+
+
+def test_approval_sends_and_rejection_fails_a_held_payment() -> None:
+    assert advance(State.HELD, Event.APPROVE).state == State.SUBMITTING
+    assert status_of(advance(State.HELD, Event.REJECT).state) == Status.FAILED
+    assert advance(State.HELD, Event.ENDORSE) == type(advance(State.HELD, Event.ENDORSE))(
+        State.HELD, True
+    )
