@@ -9,10 +9,17 @@ opened, HTTP 429/503). A timeout, a dropped connection or a 5xx becomes ``answer
 "duplicate externalId" answer is resolved by a lookup. :meth:`SaccoGatewayCore.check` asks by
 externalId afterwards. Outcomes: SUCCEED (booked; receipt = the SACCO's transaction id,
 receiver_name = the member), DECLINE (a business rule: dormant account, insufficient funds, no
-loan to disburse), REJECTED (unknown member or SACCO, bad request, or nothing sent because the
-SACCO was unreachable or its circuit is open), ANSWER_LOST.
+loan to disburse, no active loan to repay), REJECTED (unknown member or SACCO, bad request, or
+nothing sent because the SACCO was unreachable or its circuit is open), ANSWER_LOST.
 
-File SACCOs (:mod:`connectors.sacco.files`): a line joins the SACCO's pending batch and the
+Purposes: ``deposit`` and ``withdrawal`` go to the member's savings account,
+``loan_disbursement`` to the loan waiting for disbursal, ``loan_repayment`` to the member's
+oldest active loan (:meth:`Accounts.loan_to_repay`). An overpayment is sent as it is: the SACCO
+books it (the loan becomes Overpaid; ``refs.result_desc`` then says by how much, as read
+before the call) or declines it (:mod:`connectors.sacco.api`).
+
+File SACCOs (:mod:`connectors.sacco.files`; every purpose but ``withdrawal``, which needs an
+answer before money leaves the member): a line joins the SACCO's pending batch and the
 caller waits for the next flush tick (``settings.sacco_flush_interval``): the batch file is
 written to the local journal (fsynced) and only then is every line of it answered QUEUED
 (conversation_id = the batch id), so a QUEUED line cannot vanish in a crash; the journal is
@@ -86,6 +93,7 @@ Deliver = Callable[[list[CallbackIn]], Awaitable[list[str]]]
 
 T = TypeVar("T")
 NOT_FOUND = "not_found"
+NO_ACTIVE_LOAN = "no_active_loan"
 MAX_REMEMBERED = 200_000  # payment id -> API SACCO hints kept for check()
 
 
@@ -126,8 +134,12 @@ def unavailable(sacco: Sacco, last: str, retry_after: float | None = None) -> Pr
     return ProviderOutcome(Event.REJECTED, failure=failure, retry_after=retry_after)
 
 
-def succeeded(receipt: str, amount_minor: int, name: str | None) -> ProviderOutcome:
-    refs = ProviderRefs(receipt=receipt, receiver_name=name or None, result_code="0")
+def succeeded(
+    receipt: str, amount_minor: int, name: str | None, desc: str | None = None
+) -> ProviderOutcome:
+    refs = ProviderRefs(
+        receipt=receipt, receiver_name=name or None, result_code="0", result_desc=desc
+    )
     return ProviderOutcome(Event.SUCCEED, refs=refs, amount_minor=amount_minor)
 
 
@@ -145,6 +157,17 @@ def from_result_line(sacco: Sacco, batch_id: str, line: ResultLine) -> ProviderO
     refs = ProviderRefs(conversation_id=batch_id, result_code="FAILED", result_desc=line.reason)
     outcome = declined(sacco, "FAILED", line.reason or "no reason given", refs)
     return ProviderOutcome(outcome.event, refs, outcome.failure, line.amount_minor)
+
+
+def overpayment_note(order: SaccoOrder, accounts: Accounts) -> str | None:
+    """For a repayment above the loan balance read before the call: by how much (the SACCO
+    holds the excess as a credit balance on the loan). None when not a repayment, not above
+    the balance, or the balance is unknown."""
+    loan = accounts.loan_to_repay() if order.purpose == "loan_repayment" else None
+    owed = loan.outstanding_minor if loan else None
+    if owed is None or order.amount_minor <= owed:
+        return None
+    return f"loan overpaid by KES {files.format_amount(order.amount_minor - owed)}"
 
 
 def queued_in(batch_id: str) -> ProviderOutcome:
@@ -209,11 +232,14 @@ class SaccoGatewayCore:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # A tick cancelled halfway could take pending lines without answering them, or deliver
+        # a result file without recording it: let a running tick finish, then cancel the loops.
+        async with self._flush_lock, self._ingest_lock:
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._tasks = []
         await self.flush()  # whoever waits for a tick gets a written batch, not silence
         if self._owns_transport:
@@ -288,7 +314,7 @@ class SaccoGatewayCore:
             return rejected(sacco, "invalid_request", str(exc))
         if isinstance(request, ProviderOutcome):
             return request
-        return await self._move(sacco, order, request, member)
+        return await self._move(sacco, order, request, member, overpayment_note(order, accounts))
 
     def _money_request(
         self, conn: SaccoApiConnector, order: SaccoOrder, accounts: Accounts
@@ -301,6 +327,13 @@ class SaccoGatewayCore:
             return conn.disburse_request(
                 loan.account_id, order.amount_minor, order.payment_id, note, now
             )
+        if order.purpose == "loan_repayment":
+            loan = accounts.loan_to_repay()
+            if loan is None:  # nothing sent: the shard may credit the member's savings instead
+                return declined(sacco, NO_ACTIVE_LOAN, "the member has no active loan to repay")
+            return conn.repayment_request(
+                loan.account_id, order.amount_minor, order.payment_id, note, now
+            )
         account = accounts.savings_account()
         if account is None:
             return rejected(sacco, "no_savings_account", "the member has no savings account")
@@ -308,7 +341,12 @@ class SaccoGatewayCore:
         return build(account.account_id, order.amount_minor, order.payment_id, note, now)
 
     async def _move(
-        self, sacco: Sacco, order: SaccoOrder, request: HttpRequest, member: Member
+        self,
+        sacco: Sacco,
+        order: SaccoOrder,
+        request: HttpRequest,
+        member: Member,
+        desc: str | None = None,
     ) -> ProviderOutcome:
         """The one money-moving call: resent only when provably not taken."""
         conn, breaker = self.connectors[sacco.code], self.breakers[sacco.code]
@@ -329,7 +367,7 @@ class SaccoGatewayCore:
             parsed = conn.parse_posted(resp, order.payment_id)
             if isinstance(parsed, Posted):
                 breaker.success()
-                return succeeded(parsed.transaction_id, order.amount_minor, member.name)
+                return succeeded(parsed.transaction_id, order.amount_minor, member.name, desc)
             if parsed.kind == "retriable":
                 breaker.failure(time.monotonic())
                 last = f"{parsed.http_status} {parsed.message}"

@@ -8,6 +8,7 @@
 | member's accounts    | GET /clients/{clientId}/accounts                       | Fineract     |
 | deposit, withdrawal  | POST /savingsaccounts/{id}/transactions?command=...    | sacco.md §3  |
 | loan disbursement    | POST /loans/{loanId}?command=disburse                  | sacco.md §3  |
+| loan repayment       | POST /loans/{loanId}/transactions?command=repayment    | sacco.md §3  |
 | status by externalId | GET /runreports/SwitchTransactionByExternalId?...      | unverified 2 |
 | errors               | {httpStatusCode, userMessageGlobalisationCode, errors} | Fineract     |
 
@@ -23,6 +24,15 @@ the first result or a duplicate error (Fineract's enforcement depends on its ver
 §3, unverified), and :meth:`SaccoApiConnector.lookup_request` finds it afterwards. Amounts are
 sent as decimal strings with ``locale`` (Fineract parses numbers by locale), never floats.
 
+Loan repayments go to the member's active loan (:meth:`Accounts.loan_to_repay`); a member
+without one is declined before anything is sent. An overpayment (more than the outstanding
+balance) is the SACCO's call, not ours: Fineract by default books it and marks the loan
+``Overpaid`` (status 700, the excess held as a credit balance the SACCO refunds with its
+``creditBalanceRefund`` command; Fineract's own end-to-end tests show this). A SACCO set up to
+block overpayments (proposed as FINERACT-1052, not known to be merged) refuses it with a 403 we
+read as ``declined``; its error code is unverified. The switch does not refuse on its own: the
+balance it read may be stale by the time the repayment lands.
+
 A refusal is an :class:`ApiError` value whose ``kind`` says what it proves::
 
     retriable  429/503: refused before any work (resend allowed)
@@ -37,7 +47,7 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -59,7 +69,10 @@ _AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,2})?$")
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
 ErrorKind = Literal["retriable", "rejected", "declined", "duplicate", "auth", "unknown"]
-TxnKind = Literal["deposit", "withdrawal", "disbursement"]
+TxnKind = Literal["deposit", "withdrawal", "disbursement", "repayment"]
+# 400s that are business rules, not malformed requests: nothing happened, and resending the
+# same request will not help (Fineract raises them as validation errors).
+_DOMAIN_400 = frozenset({"error.msg.loan.repayment.or.waiver.account.is.not.active"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +104,8 @@ class Account:
     status: str  # Fineract's status.value: Active, Approved, Closed, ...
     usable: bool  # savings: active; loan: waiting for disbursal
     dormant: bool = False
+    repayable: bool = False  # loan: status.active (disbursed, money owed)
+    outstanding_minor: int | None = None  # loan: ``loanBalance`` when the SACCO sends it
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +122,13 @@ class Accounts:
 
     def loan_to_disburse(self) -> Account | None:
         return next((a for a in self.loans if a.usable), None)
+
+    def loan_to_repay(self) -> Account | None:
+        """The loan a repayment goes to: the member's oldest active loan (lowest id). A paybill
+        reference like ``12345LN`` names no loan; applying money to the oldest debt first is
+        common SACCO practice (unverified), and the SACCO can reallocate."""
+        active = [a for a in self.loans if a.repayable]
+        return min(active, key=lambda a: a.account_id) if active else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +209,7 @@ class SaccoApiConnector:
         if resp.status != 200 or not isinstance(body, dict):
             return parse_error(resp)
         savings = tuple(_account(a, "active") for a in _dicts(body.get("savingsAccounts")))
-        loans = tuple(_account(a, "waitingForDisbursal") for a in _dicts(body.get("loanAccounts")))
+        loans = tuple(_loan(a) for a in _dicts(body.get("loanAccounts")))
         # An account without a readable id cannot be addressed: leave it out.
         return Accounts(
             tuple(a for a in savings if a.account_id > 0),
@@ -218,6 +240,21 @@ class SaccoApiConnector:
         }
         return self._post(f"{LOANS_PATH}/{loan_id}?command=disburse", body)
 
+    def repayment_request(
+        self, loan_id: int, amount_minor: int, external_id: str, note: str, now: datetime
+    ) -> HttpRequest:
+        """sacco.md §3: our payment id is both ``externalId`` (idempotency, lookup) and
+        ``receiptNumber`` (what the SACCO's staff see on the loan statement)."""
+        body = {
+            **_dated("transactionDate", now),
+            "transactionAmount": format_amount(amount_minor),
+            "paymentTypeId": self.sacco.payment_type_id,
+            "receiptNumber": external_id,
+            "externalId": _checked_id(external_id),
+            "note": note,
+        }
+        return self._post(f"{LOANS_PATH}/{loan_id}/transactions?command=repayment", body)
+
     def _savings(
         self,
         command: str,
@@ -243,6 +280,7 @@ class SaccoApiConnector:
         if resp.status != 200 or not isinstance(body, dict):
             return parse_error(resp)
         # Disbursement answers name the loan as resourceId; the transaction is subResourceId.
+        # Savings and loan transactions (repayment) answer the transaction as resourceId.
         txn = body.get("subResourceId", body.get("resourceId"))
         if isinstance(txn, bool) or not isinstance(txn, int | str) or str(txn) == "":
             return ApiError("unknown", "unreadable", "answer without a transaction id", 200)
@@ -328,6 +366,8 @@ def _kind(status: int, code: str) -> ErrorKind:
         return "retriable"
     if status == 403:
         return "declined"
+    if code in _DOMAIN_400:
+        return "declined"
     if status in (400, 404, 405):
         return "rejected"
     return "unknown"
@@ -366,6 +406,17 @@ def _account(item: dict[str, Any], usable_flag: str) -> Account:
         usable=status.get(usable_flag) is True,
         dormant=sub.get("dormant") is True,
     )
+
+
+def _loan(item: dict[str, Any]) -> Account:
+    account = _account(item, "waitingForDisbursal")
+    status = item.get("status")
+    active = isinstance(status, dict) and status.get("active") is True
+    try:  # ``loanBalance``: the client-accounts summary's outstanding total (unverified name)
+        outstanding: int | None = parse_amount(item["loanBalance"])
+    except (KeyError, ValueError):
+        outstanding = None  # absent or unreadable: the SACCO still decides on the repayment
+    return replace(account, repayable=active, outstanding_minor=outstanding)
 
 
 def _transaction(row: dict[str, Any]) -> Transaction:

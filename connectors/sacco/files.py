@@ -8,15 +8,25 @@ with exactly two decimals, times ISO-8601 UTC). A batch of instructions, switch 
     COL,line_no,payment_id,member_number,amount,purpose,reference
     DTL,1,pay_s0_1,12345,1500.00,DEPOSIT,INV-1
     DTL,2,pay_s0_2,67890,25000.00,LOAN_DISBURSEMENT,LN-77
+    DTL,3,pay_s0_3,12345,700.00,LOAN_REPAYMENT,12345LN
     TRL,<line count>,<amount sum>,<SHA-256 hex of the body>
 
-and a result file, SACCO -> switch (one per batch or several: a SACCO may answer in parts)::
+Purposes: ``DEPOSIT`` (to the member's savings), ``LOAN_DISBURSEMENT`` (from the member's
+approved loan), ``LOAN_REPAYMENT`` (money the member paid, posted to their active loan; the
+SACCO picks the loan, as with its paybill). And a result file, SACCO -> switch (one per batch
+or several: a SACCO may answer in parts)::
 
-    HDR,SWITCH-SACCO-RESULT/1,<result id>,<SACCO code>,<created>,<batch id>
-    COL,line_no,payment_id,member_number,amount,status,sacco_reference,reason
-    DTL,1,pay_s0_1,12345,1500.00,PAID,WAU0000123,
-    DTL,2,pay_s0_2,67890,25000.00,FAILED,,member account dormant
+    HDR,SWITCH-SACCO-RESULT/2,<result id>,<SACCO code>,<created>,<batch id>
+    COL,line_no,payment_id,member_number,amount,purpose,status,sacco_reference,reason
+    DTL,1,pay_s0_1,12345,1500.00,DEPOSIT,PAID,WAU0000123,
+    DTL,2,pay_s0_2,67890,25000.00,LOAN_DISBURSEMENT,FAILED,,member account dormant
+    DTL,3,pay_s0_3,12345,700.00,LOAN_REPAYMENT,FAILED,,no active loan
     TRL,<line count>,<amount sum>,<SHA-256 hex of the body>
+
+A result line echoes the purpose it was booked as, so money booked as something else (a
+repayment taken as a savings deposit) is refused like a wrong amount. Result files of the first
+version (``SWITCH-SACCO-RESULT/1``: no purpose column) are still read, and checked on the other
+columns: a SACCO that has not moved on, and the result files already in our journal.
 
 The body is the exact bytes of the DTL lines, each with its line ending, in file order. The
 checksum detects damage, not forgery (anyone who can write the folder can recompute it):
@@ -37,29 +47,37 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 BATCH_MAGIC = "SWITCH-SACCO-BATCH/1"
-RESULT_MAGIC = "SWITCH-SACCO-RESULT/1"
+RESULT_MAGIC = "SWITCH-SACCO-RESULT/2"
+RESULT_MAGIC_V1 = "SWITCH-SACCO-RESULT/1"
 BATCH_COLUMNS = ("line_no", "payment_id", "member_number", "amount", "purpose", "reference")
 RESULT_COLUMNS = (
     "line_no",
     "payment_id",
     "member_number",
     "amount",
+    "purpose",
     "status",
     "sacco_reference",
     "reason",
 )
+RESULT_COLUMNS_V1 = tuple(c for c in RESULT_COLUMNS if c != "purpose")
 MAX_REFERENCE = 100
 MAX_LINES = 10_000  # per batch file; the gateway splits larger ticks
 
-Purpose = Literal["deposit", "loan_disbursement"]
+Purpose = Literal["deposit", "loan_disbursement", "loan_repayment"]
 Status = Literal["PAID", "FAILED"]
-_PURPOSES: dict[str, Purpose] = {"DEPOSIT": "deposit", "LOAN_DISBURSEMENT": "loan_disbursement"}
+ResultVersion = Literal[1, 2]
+_PURPOSES: dict[str, Purpose] = {
+    "DEPOSIT": "deposit",
+    "LOAN_DISBURSEMENT": "loan_disbursement",
+    "LOAN_REPAYMENT": "loan_repayment",
+}
 _WIRE_PURPOSE = {v: k for k, v in _PURPOSES.items()}
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _AMOUNT = re.compile(r"^[0-9]{1,12}\.[0-9]{2}$")
@@ -144,6 +162,7 @@ class ResultLine:
     status: Status
     sacco_reference: str | None  # PAID: the SACCO's transaction reference
     reason: str | None  # FAILED: why, in the SACCO's words
+    purpose: Purpose | None = None  # as the SACCO booked it; None: a /1 file does not say
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,32 +261,30 @@ def write_batch(batch: Batch) -> bytes:
     return _with_trailer(head, body, sum(x.amount_minor for x in batch.lines))
 
 
-def write_result(result: ResultFile) -> bytes:
+def write_result(result: ResultFile, version: ResultVersion = 2) -> bytes:
+    """A result file; ``version=1`` writes the first layout (no purpose column)."""
+    if version == 2 and any(x.purpose is None for x in result.lines):
+        raise ValueError("a /2 result line needs its purpose")
     head = [
         _row(
             "HDR",
-            RESULT_MAGIC,
+            RESULT_MAGIC if version == 2 else RESULT_MAGIC_V1,
             result.result_id,
             result.sacco_code,
             format_time(result.created_at),
             result.batch_id,
         ),
-        _row("COL", *RESULT_COLUMNS),
+        _row("COL", *(RESULT_COLUMNS if version == 2 else RESULT_COLUMNS_V1)),
     ]
-    body = [
-        _row(
-            "DTL",
-            str(x.line_no),
-            x.payment_id,
-            x.member_number,
-            format_amount(x.amount_minor),
-            x.status,
-            x.sacco_reference or "",
-            x.reason or "",
-        )
-        for x in result.lines
-    ]
+    body = [_row("DTL", *_result_fields(x, version)) for x in result.lines]
     return _with_trailer(head, body, sum(x.amount_minor for x in result.lines))
+
+
+def _result_fields(x: ResultLine, version: ResultVersion) -> list[str]:
+    fields = [str(x.line_no), x.payment_id, x.member_number, format_amount(x.amount_minor)]
+    if version == 2:
+        fields.append(_WIRE_PURPOSE[x.purpose] if x.purpose else "")
+    return [*fields, x.status, x.sacco_reference or "", x.reason or ""]
 
 
 # --- reading: the shared skeleton -----------------------------------------------------------
@@ -279,9 +296,10 @@ class _Skeleton:
     details: list[tuple[int, list[str] | None, bytes]]  # (line, fields or None, raw bytes)
     errors: list[LineError]
     file_errors: list[LineError]
+    columns: tuple[int, tuple[str, ...]] | None = None  # the COL record seen: (line, names)
 
 
-def _records(data: bytes, columns: tuple[str, ...]) -> _Skeleton:
+def _records(data: bytes, columns: Collection[tuple[str, ...]]) -> _Skeleton:
     """Split a file into header, detail and trailer records and check the trailer."""
     raw_lines = data.split(b"\n")
     ends_with_newline = raw_lines[-1] == b""
@@ -305,8 +323,8 @@ def _records(data: bytes, columns: tuple[str, ...]) -> _Skeleton:
             sk.errors.append(LineError(number, "record", "comes after the trailer"))
         elif kind == "HDR" and sk.header is None and number == 1:
             sk.header = (number, fields)
-        elif kind == "COL" and tuple(fields[1:]) == columns:
-            continue
+        elif kind == "COL" and tuple(fields[1:]) in columns and sk.columns is None:
+            sk.columns = (number, tuple(fields[1:]))
         elif kind == "DTL":
             sk.details.append((number, fields, with_end))
         elif kind == "TRL":
@@ -372,7 +390,7 @@ def _amount_of(fields: list[str] | None) -> int | None:
 
 def parse_batch(data: bytes) -> Batch:
     """A batch file, all or nothing: FileFormatError lists every problem."""
-    sk = _records(data, BATCH_COLUMNS)
+    sk = _records(data, (BATCH_COLUMNS,))
     errors = [*sk.file_errors, *sk.errors]
     head = sk.header[1] if sk.header else []
     if sk.header and (len(head) != 5 or head[1] != BATCH_MAGIC):
@@ -411,7 +429,7 @@ def _batch_line(fields: list[str] | None) -> BatchLine:
 
 def parse_result(data: bytes, sacco_code: str, batches: Mapping[str, Batch]) -> ParsedResult:
     """Check a result file line by line against our batch (module docstring)."""
-    sk = _records(data, RESULT_COLUMNS)
+    sk = _records(data, (RESULT_COLUMNS, RESULT_COLUMNS_V1))
     head = sk.header[1] if sk.header else []
     header_error = _header_error(head, sacco_code, batches) if sk.header else None
     if sk.header is None or header_error is not None:
@@ -423,10 +441,14 @@ def parse_result(data: bytes, sacco_code: str, batches: Mapping[str, Batch]) -> 
         return ParsedResult(result_id, None, None, (), (why, *rejected), False)
     batch = batches[head[5]]
     ours = batch.by_payment()
+    version: ResultVersion = 2 if head[1] == RESULT_MAGIC else 1
     candidates: list[tuple[int, ResultLine]] = []
     errors = list(sk.errors)
+    expected = RESULT_COLUMNS if version == 2 else RESULT_COLUMNS_V1
+    if sk.columns is not None and sk.columns[1] != expected:
+        errors.append(LineError(sk.columns[0], "columns", f"not the /{version} columns"))
     for number, fields, _ in sk.details:
-        checked = _result_line(number, fields, ours)
+        checked = _result_line(number, fields, ours, version)
         if isinstance(checked, LineError):
             errors.append(checked)
         else:
@@ -441,7 +463,7 @@ def parse_result(data: bytes, sacco_code: str, batches: Mapping[str, Batch]) -> 
 def _header_error(
     head: list[str], sacco_code: str, batches: Mapping[str, Batch]
 ) -> LineError | None:
-    if len(head) != 6 or head[1] != RESULT_MAGIC:
+    if len(head) != 6 or head[1] not in (RESULT_MAGIC, RESULT_MAGIC_V1):
         return LineError(1, "header", f"expected HDR,{RESULT_MAGIC},<id>,<code>,<time>,<batch>")
     if head[3] != sacco_code:
         return LineError(1, "sacco_code", f"{head[3]!r} is not {sacco_code!r}")
@@ -459,12 +481,15 @@ def _pid(fields: list[str] | None) -> str | None:
 
 
 def _result_line(
-    number: int, fields: list[str] | None, ours: Mapping[str, BatchLine]
+    number: int, fields: list[str] | None, ours: Mapping[str, BatchLine], version: ResultVersion
 ) -> ResultLine | LineError:
-    if fields is None or len(fields) != 8:
+    width = 9 if version == 2 else 8
+    if fields is None or len(fields) != width:
         got = "unreadable" if fields is None else f"{len(fields)} fields"
-        return LineError(number, "record", f"expected 8 fields, got {got}", _pid(fields))
-    _, line_no, pid, member, amount, status, ref, reason = fields
+        return LineError(number, "record", f"expected {width} fields, got {got}", _pid(fields))
+    wire_purpose = fields[5] if version == 2 else None
+    rest = [*fields[:5], *fields[6:]] if version == 2 else fields
+    _, line_no, pid, member, amount, status, ref, reason = rest
 
     def bad(field: str, why: str) -> LineError:
         return LineError(number, field, why, pid[:64])
@@ -482,6 +507,8 @@ def _result_line(
         return bad("amount", str(exc))
     if amount_minor != line.amount_minor:
         return bad("amount", f"{amount}, ours is {format_amount(line.amount_minor)}")
+    if wire_purpose is not None and _PURPOSES.get(wire_purpose) != line.purpose:
+        return bad("purpose", f"{wire_purpose[:20]!r}, ours is {_WIRE_PURPOSE[line.purpose]}")
     if status not in ("PAID", "FAILED"):
         return bad("status", f"{status[:12]!r} is not PAID or FAILED")
     if status == "PAID" and not ref.strip():
@@ -497,6 +524,7 @@ def _result_line(
         "PAID" if paid else "FAILED",
         ref.strip() if paid else (ref.strip() or None),
         None if paid else reason.strip(),
+        line.purpose if wire_purpose is not None else None,
     )
 
 

@@ -6,11 +6,13 @@ API routes (under ``/fineract-provider/api/v1``)::
     GET  /clients?externalId={member}           GET /clients/{id}/accounts
     POST /savingsaccounts/{id}/transactions?command=deposit|withdrawal
     POST /loans/{id}?command=disburse           GET /runreports/{report}?R_externalId=...
+    POST /loans/{id}/transactions?command=repayment
 
 Control routes (not the SACCO's; for tests, bench and demo)::
 
     GET /__sim/config   PATCH /__sim/config   GET /__sim/stats   POST /__sim/reset
-    GET /__sim/ledger[?tenant=]   GET /__sim/members/{tenant}/{member}
+    GET /__sim/ledger[?tenant=]   GET /__sim/members/{tenant}/{member}  (balances, loan owed
+    and overpaid included; ``refuse_overpayment`` is a config knob)
 
 Members and triggers: :mod:`.book`. A money-moving call is booked (or refused) before any
 answer is written; latency, the slow trigger and dropped answers delay or lose the ANSWER, not
@@ -138,6 +140,20 @@ class Simulator:
         member = sacco.by_loan(_int(request.match_info["loan_id"]))
         return await self._money(request, sacco, member, "disbursement", "actualDisbursementDate")
 
+    async def loan_txn(self, request: web.Request) -> web.Response:
+        sacco = self._gate(request, "money")
+        command = request.query.get("command", "")
+        if command != "repayment":
+            return fineract_error(
+                400, "error.msg.command.unsupported", f"Unsupported command {command}"
+            )
+        member = sacco.by_loan(_int(request.match_info["loan_id"]))
+        if member is None:  # Fineract's answer for a loan id it does not have
+            self.stats.money_calls += 1
+            self.stats.refused += 1
+            return fineract_error(404, "error.msg.loan.id.invalid", "Loan does not exist")
+        return await self._money(request, sacco, member, "repayment", "transactionDate")
+
     async def _money(
         self, request: web.Request, sacco: Book, member: Member | None, kind: Kind, date_field: str
     ) -> web.Response:
@@ -147,7 +163,10 @@ class Simulator:
             return fineract_error(404, "error.msg.account.id.invalid", "Account does not exist")
         try:
             amount, external_id = _money_body(await request.read(), date_field)
-            txn, fresh = sacco.post(kind, member, amount, external_id, "api", time.time())
+            txn, fresh = sacco.post(
+                kind, member, amount, external_id, "api", time.time(),
+                refuse_overpayment=self.config.refuse_overpayment,
+            )  # fmt: skip
             if not fresh and (txn.kind, txn.amount_minor, txn.member_number) != (
                 kind,
                 amount,
@@ -329,25 +348,38 @@ def _accounts(member: Member) -> dict[str, Any]:
         "status": {"id": 300, "code": "savingsAccountStatusType.active", "value": "Active",
                    "active": True},
         "subStatus": {"dormant": member.dormant},
-        "accountBalance": f"{member.savings_minor // 100}.{member.savings_minor % 100:02d}",
+        "accountBalance": _decimal(member.savings_minor),
     }  # fmt: skip
-    loans = []
-    if member.loan_id is not None:
-        waiting = member.undisbursed_minor > 0
-        loans.append(
-            {
-                "id": member.loan_id,
-                "accountNo": member.loan_no(),
-                "productName": "Development Loan",
-                "status": {
-                    "id": 200 if waiting else 300,
-                    "code": "loanStatusType.approved" if waiting else "loanStatusType.active",
-                    "value": "Approved" if waiting else "Active",
-                    "waitingForDisbursal": waiting,
-                },
-            }
-        )
+    loans = [] if member.loan_id is None else [_loan(member)]
     return {"savingsAccounts": [savings], "loanAccounts": loans}
+
+
+def _loan(member: Member) -> dict[str, Any]:
+    """Fineract's loan status flags. A multi-tranche loan can owe money AND have tranches
+    waiting; the simulator shows both flags (Fineract's exact flags then are unverified)."""
+    waiting = member.undisbursed_minor > 0
+    if member.loan_active():
+        sid, code, value = 300, "active", "Active"
+    elif member.overpaid_minor > 0:
+        sid, code, value = 700, "overpaid", "Overpaid"
+    elif waiting:
+        sid, code, value = 200, "approved", "Approved"
+    else:
+        sid, code, value = 600, "closed.obligations.met", "Closed (obligations met)"
+    return {
+        "id": member.loan_id,
+        "accountNo": member.loan_no(),
+        "productName": "Development Loan",
+        "status": {
+            "id": sid,
+            "code": f"loanStatusType.{code}",
+            "value": value,
+            "waitingForDisbursal": waiting,
+            "active": member.loan_active(),
+            "overpaid": member.overpaid_minor > 0,
+        },
+        "loanBalance": _decimal(member.outstanding_minor),
+    }
 
 
 def _posted(member: Member, txn: Txn) -> dict[str, Any]:
@@ -360,6 +392,8 @@ def _posted(member: Member, txn: Txn) -> dict[str, Any]:
     if txn.kind == "disbursement":
         return {**body, "loanId": member.loan_id, "resourceId": member.loan_id,
                 "subResourceId": txn.transaction_id}  # fmt: skip
+    if txn.kind == "repayment":
+        return {**body, "loanId": member.loan_id, "resourceId": txn.transaction_id}
     return {**body, "savingsId": member.savings_id, "resourceId": txn.transaction_id}
 
 
@@ -376,6 +410,11 @@ def _report_row(sacco: Book, txn: Txn) -> dict[str, Any]:
         "reversed": txn.reversed,
         "transaction_date": time.strftime("%Y-%m-%d", time.gmtime(txn.booked_at)),
     }
+
+
+def _decimal(minor: int) -> str:
+    """A balance as Fineract shows it; unlike a transaction amount it may be zero."""
+    return f"{minor // 100}.{minor % 100:02d}"
 
 
 def _int(text: str) -> int:
@@ -418,6 +457,7 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     r.add_get(b + api.CLIENTS_PATH + "/{client_id}/accounts", sim.accounts)
     r.add_post(b + api.SAVINGS_PATH + "/{account_id}/transactions", sim.savings_txn)
     r.add_post(b + api.LOANS_PATH + "/{loan_id}", sim.loan_command)
+    r.add_post(b + api.LOANS_PATH + "/{loan_id}/transactions", sim.loan_txn)
     r.add_get(b + api.REPORTS_PATH + "{report}", sim.report)
     r.add_get("/__sim/config", sim.get_config)
     r.add_patch("/__sim/config", sim.patch_config)

@@ -12,7 +12,15 @@ from connectors.sacco.registry import SANDBOX_PASSWORD, SANDBOX_USERNAME
 
 BURST_STATUSES = frozenset({429, 500, 503})
 BURST_APIS = frozenset({"any", "money", "read"})
-KNOBS = ("latency", "slow_delay", "error_burst", "drop_answers", "outage", "check_auth")
+KNOBS = (
+    "latency",
+    "slow_delay",
+    "error_burst",
+    "drop_answers",
+    "outage",
+    "check_auth",
+    "refuse_overpayment",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +35,7 @@ class Tenant:
 @dataclass(slots=True)
 class ErrorBurst:
     """The next ``count`` calls answer ``status`` before anything is done. ``api``: ``any``,
-    ``money`` (deposits, withdrawals, disbursements) or ``read`` (lookups)."""
+    ``money`` (deposits, withdrawals, disbursements, repayments) or ``read`` (lookups)."""
 
     status: int = 500
     count: int = 0
@@ -50,6 +58,9 @@ class SimConfig:
     drop_answers: int = 0  # next N money-moving calls are booked but their answer is dropped
     outage: float = 0.0  # seconds every API path answers 503, counted from the PATCH
     check_auth: bool = True
+    # A repayment above the loan balance: booked, loan Overpaid (Fineract's default), or refused
+    # with a 403 (a SACCO that blocks overpayments; see book.py).
+    refuse_overpayment: bool = False
 
     def copy(self) -> SimConfig:
         return SimConfig(
@@ -117,4 +128,5 @@ _CHECKS = {
     "drop_answers": _count,
     "outage": _number,
     "check_auth": _flag,
+    "refuse_overpayment": _flag,
 }

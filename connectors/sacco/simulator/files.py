@@ -16,6 +16,8 @@ Knobs (:class:`FileSimConfig`, changeable while it runs):
   KES 1.00, line 2 loses two fields, an extra line names an unknown payment, line 3 is repeated
   with the opposite status, and the trailer's checksum is wrong; lines from 4 on are sound. The
   damaged payments come again, correct, in a follow-up file ``hold_for`` seconds later.
+* ``refuse_overpayment``: a ``LOAN_REPAYMENT`` line above the member's loan balance FAILS
+  instead of leaving the loan overpaid (:mod:`.book`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ from connectors.sacco.simulator.book import Book, Kind, Refused
 
 log = logging.getLogger(__name__)
 
+_KINDS: dict[files.Purpose, Kind] = {
+    "deposit": "deposit",
+    "loan_disbursement": "disbursement",
+    "loan_repayment": "repayment",
+}
+
 
 @dataclass(slots=True)
 class FileSimConfig:
@@ -42,6 +50,7 @@ class FileSimConfig:
     partial_results: int = 0
     malformed_results: int = 0
     hold_for: float = 0.0
+    refuse_overpayment: bool = False  # as the API simulator's knob (book.py)
 
 
 @dataclass(slots=True)
@@ -162,14 +171,15 @@ class FileSacco:
         if first is not None:
             return first
         member = sacco.book.member(line.member_number)
-        kind: Kind = "deposit" if line.purpose == "deposit" else "disbursement"
+        kind = _KINDS[line.purpose]
         status, reason = "FAILED", "unknown member"
         ref: str | None = None
         if member is not None:
             try:
                 txn, _ = sacco.book.post(
-                    kind, member, line.amount_minor, line.payment_id, "file", now
-                )
+                    kind, member, line.amount_minor, line.payment_id, "file", now,
+                    refuse_overpayment=self.config.refuse_overpayment,
+                )  # fmt: skip
                 status, ref = "PAID", f"{sacco.code[:3]}{txn.transaction_id:010d}"
             except Refused as exc:
                 reason = exc.message
@@ -180,7 +190,7 @@ class FileSacco:
         paid = status == "PAID"
         result = ResultLine(
             line.line_no, line.payment_id, line.member_number, line.amount_minor,
-            "PAID" if paid else "FAILED", ref, None if paid else reason,
+            "PAID" if paid else "FAILED", ref, None if paid else reason, line.purpose,
         )  # fmt: skip
         sacco.results[line.payment_id] = result
         return result
@@ -243,7 +253,7 @@ class FileSacco:
         if len(body) >= 3:
             third = lines[2]
             flipped = "FAILED,,flipped" if third.status == "PAID" else "PAID,SIM0000000000,"
-            copy = [*body[2].split(b",")[:5], flipped.encode()]
+            copy = [*body[2].split(b",")[:6], flipped.encode()]  # DTL .. purpose, new status
             extra.append(b",".join(copy))
             extra.append(body[2].replace(third.payment_id.encode(), b"pay_unknown_0", 1))
         body = body + extra

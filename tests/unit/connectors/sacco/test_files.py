@@ -12,8 +12,10 @@ from connectors.sacco import files
 from connectors.sacco.files import (
     FileFormatError,
     ParsedResult,
+    Purpose,
     ResultFile,
     ResultLine,
+    ResultVersion,
     parse_batch,
     parse_result,
     write_batch,
@@ -25,28 +27,30 @@ BATCH = batch(
     line(1, "10001", 150_050),
     line(2, "10002", 99),
     line(3, "10003", 2_500_000, "loan_disbursement"),
-    line(4, "10004", 10_000),
+    line(4, "10004", 10_000, "loan_repayment"),
 )
 
 
-def paid(n: int, amount: int, member: str) -> ResultLine:
-    return ResultLine(n, f"pay_s0_{n}", member, amount, "PAID", f"WAU{n:07d}", None)
+def paid(n: int, amount: int, member: str, purpose: Purpose | None = "deposit") -> ResultLine:
+    return ResultLine(n, f"pay_s0_{n}", member, amount, "PAID", f"WAU{n:07d}", None, purpose)
 
 
 def failed(n: int, amount: int, member: str, reason: str = "member account dormant") -> ResultLine:
-    return ResultLine(n, f"pay_s0_{n}", member, amount, "FAILED", None, reason)
+    return ResultLine(n, f"pay_s0_{n}", member, amount, "FAILED", None, reason, "deposit")
 
 
 GOOD = (
     paid(1, 150_050, "10001"),
     failed(2, 99, "10002"),
-    paid(3, 2_500_000, "10003"),
-    paid(4, 10_000, "10004"),
+    paid(3, 2_500_000, "10003", "loan_disbursement"),
+    paid(4, 10_000, "10004", "loan_repayment"),
 )
 
 
-def result_bytes(*lines: ResultLine, batch_id: str = "WAUMINI-1") -> bytes:
-    return write_result(ResultFile("R-1", "WAUMINI", batch_id, CREATED, lines))
+def result_bytes(
+    *lines: ResultLine, batch_id: str = "WAUMINI-1", version: ResultVersion = 2
+) -> bytes:
+    return write_result(ResultFile("R-1", "WAUMINI", batch_id, CREATED, lines), version)
 
 
 def parse(data: bytes) -> ParsedResult:
@@ -89,6 +93,7 @@ def test_batch_layout_and_round_trip() -> None:
     assert rows[2] == "DTL,1,pay_s0_1,10001,1500.50,DEPOSIT,INV-1"
     assert rows[3] == "DTL,2,pay_s0_2,10002,0.99,DEPOSIT,INV-2"
     assert rows[4] == "DTL,3,pay_s0_3,10003,25000.00,LOAN_DISBURSEMENT,INV-3"
+    assert rows[5] == "DTL,4,pay_s0_4,10004,100.00,LOAN_REPAYMENT,INV-4"
     body = "".join(r + "\n" for r in rows[2:6]).encode()
     assert rows[6] == f"TRL,4,26601.49,{hashlib.sha256(body).hexdigest()}"
     assert text.endswith("\n")
@@ -191,7 +196,9 @@ def test_missing_trailer_marks_the_file_truncated() -> None:
         (b"DTL,1,pay_s0_1", b"DTL,1,pay_s0_77", "payment_id", "not in the batch"),
         (b"PAID,WAU0000001,", b"DONE,WAU0000001,", "status", "not PAID or FAILED"),
         (b"PAID,WAU0000001,", b"PAID,,", "sacco_reference", "needs the SACCO's reference"),
-        (b"PAID,WAU0000001,", b"PAID,WAU0000001", "record", "expected 8 fields"),
+        (b"PAID,WAU0000001,", b"PAID,WAU0000001", "record", "expected 9 fields"),
+        (b"1500.50,DEPOSIT,", b"1500.50,LOAN_REPAYMENT,", "purpose", "ours is DEPOSIT"),
+        (b"1500.50,DEPOSIT,", b"1500.50,SHARES,", "purpose", "'SHARES', ours is DEPOSIT"),
         (b"DTL,1,pay_s0_1,10001", b'DTL,1,"pay_s0_1,10001', "record", "unreadable"),
     ],
 )
@@ -265,3 +272,58 @@ def test_bad_header_rejects_every_line(edit, field) -> None:  # type: ignore[no-
 def test_error_text_names_line_field_and_payment() -> None:
     parsed = parse(retrailer(result_bytes(*GOOD).replace(b"10001,1500.50", b"10001,1.00", 1)))
     assert str(parsed.errors[0]) == "line 3 (pay_s0_1): amount: 1.00, ours is 1500.50"
+
+
+# --- purposes and the first result layout ----------------------------------------------------
+
+
+def test_result_lines_echo_the_purpose() -> None:
+    text = result_bytes(*GOOD).decode().splitlines()
+    assert text[0].startswith("HDR,SWITCH-SACCO-RESULT/2,")
+    assert text[1] == (
+        "COL,line_no,payment_id,member_number,amount,purpose,status,sacco_reference,reason"
+    )
+    assert text[5] == "DTL,4,pay_s0_4,10004,100.00,LOAN_REPAYMENT,PAID,WAU0000004,"
+    assert parse(result_bytes(*GOOD)).lines[3].purpose == "loan_repayment"
+
+
+def test_a_repayment_booked_as_a_deposit_is_refused() -> None:
+    """The SACCO put the member's loan money on their savings: not settled, stays pending."""
+    data = result_bytes(*GOOD).replace(b"100.00,LOAN_REPAYMENT,", b"100.00,DEPOSIT,")
+    parsed = parse(retrailer(data))
+    assert [(e.line, e.field, e.payment_id) for e in parsed.errors] == [(6, "purpose", "pay_s0_4")]
+    assert parsed.missing(BATCH) == ["pay_s0_4"]
+
+
+def test_first_layout_result_files_are_still_read() -> None:
+    data = result_bytes(*GOOD, version=1)
+    text = data.decode().splitlines()
+    assert text[0].startswith("HDR,SWITCH-SACCO-RESULT/1,")
+    assert text[5] == "DTL,4,pay_s0_4,10004,100.00,PAID,WAU0000004,"
+    parsed = parse(data)
+    assert parsed.intact and parsed.errors == ()
+    assert [x.purpose for x in parsed.lines] == [None] * 4  # the file does not say
+    assert [x.status for x in parsed.lines] == [x.status for x in GOOD]
+
+
+def test_columns_of_the_other_layout_are_reported() -> None:
+    v1_columns = b"COL,line_no,payment_id,member_number,amount,status,sacco_reference,reason"
+    data = result_bytes(*GOOD).replace(result_bytes(*GOOD).split(b"\n")[1], v1_columns)
+    parsed = parse(data)
+    assert [(e.line, e.field) for e in parsed.errors] == [(2, "columns")]
+    assert len(parsed.lines) == 4  # each line is still checked by the header's layout
+
+
+def test_a_second_layout_line_needs_its_purpose() -> None:
+    with pytest.raises(ValueError, match="purpose"):
+        result_bytes(paid(1, 150_050, "10001", None))
+    assert b"RESULT/1" in result_bytes(paid(1, 150_050, "10001", None), version=1)
+
+
+def test_unknown_batch_purpose_is_refused() -> None:
+    data = write_batch(BATCH).replace(b",LOAN_REPAYMENT,", b",SHARES,")
+    with pytest.raises(FileFormatError) as caught:
+        parse_batch(data)
+    assert any("purpose 'SHARES'" in e.reason for e in caught.value.errors)
+    with pytest.raises(ValueError, match="purpose"):
+        files.BatchLine(1, "p", "1", 1, "shares", "")  # type: ignore[arg-type]

@@ -47,7 +47,7 @@ def test_post_never_books_twice_and_refuses_cleanly() -> None:
     with pytest.raises(Refused, match="Insufficient"):
         book.post("withdrawal", member, 6_000_000, "p2", "api", 0.0)
     assert member.savings_minor == 5_000_100  # nothing moved
-    assert book.totals() == {"deposit": 100, "withdrawal": 0, "disbursement": 0}
+    assert book.totals() == {"deposit": 100, "withdrawal": 0, "disbursement": 0, "repayment": 0}
 
 
 # --- the API simulator over HTTP --------------------------------------------------------------
