@@ -8,8 +8,9 @@ pure (switch/compliance.py); this class does the I/O around them.
   (two concurrent payments cannot both slip under a cap), and gives it back when it is refused
   or ends failed (:meth:`Compliance.release`), but only on the same Nairobi day: yesterday's
   counter is gone anyway. Phones are counted by a keyed blind index, never in clear. If Redis
-  fails, a call falls back to the in-memory counters (exact for the merchant, whose payments all
-  pass this shard; a phone's total then misses other shards) rather than refuse all traffic.
+  fails, screening falls back to the in-memory counters for :data:`REDIS_COOL_DOWN` seconds
+  (exact for the merchant, whose payments all pass this shard; a phone's total then misses other
+  shards) rather than refuse all traffic.
 - KYC state: read from the merchant's document, cached for :data:`KYC_TTL` seconds. An operator's
   change reaches the one shard that owns the merchant directly (``ShardCore.kyc_changed``, a Ray
   call the api awaits), so it applies at once; no pub/sub is needed while a merchant's payments
@@ -59,6 +60,7 @@ from switch.storage.mongo import Collections
 log = logging.getLogger(__name__)
 
 KYC_TTL = 30.0
+REDIS_COOL_DOWN = 5.0
 KES = 100
 Doc = dict[str, Any]
 
@@ -154,6 +156,7 @@ class Compliance:
         self._two_from = two_approvers_from
         self._clock = clock
         self._kyc: dict[str, tuple[float, Doc]] = {}
+        self._redis_back_at = 0.0
         self._events = GroupCommit(self._write_events, window=0.05) if events is not None else None
         self._events_col = events
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -162,7 +165,9 @@ class Compliance:
     def from_settings(cls, settings: Settings, cols: Collections, secret_key: bytes) -> Compliance:
         counters: CounterStore = MemoryCounters()
         if settings.redis_url:
-            redis = aioredis.from_url(settings.redis_url, socket_timeout=2)
+            redis = aioredis.from_url(
+                settings.redis_url, socket_timeout=1, socket_connect_timeout=1
+            )
             counters = DailyCounters(redis, prefix=f"switch:aml:{settings.mongodb_db}:")
         events = getattr(cols, "compliance_events", None)
         if events is None:
@@ -210,7 +215,7 @@ class Compliance:
         merchant = await self._merchant(merchant_id)
         limits = merchant_limits(self.limits, merchant)
         subjects = self._subjects(merchant_id, phone)
-        totals, recent = await self._count(subjects, payment_id, amount, limits, bool(phone))
+        totals, recent = await self._count(subjects, payment_id, amount, limits)
         before = Counters(
             phone_today=totals.get("phone", amount) - amount,
             merchant_today=totals["merchant"] - amount,
@@ -238,29 +243,36 @@ class Compliance:
         return subjects
 
     async def _count(
-        self, subjects: dict[str, str], payment_id: str, amount: int, limits: Limits, phone: bool
+        self, subjects: dict[str, str], payment_id: str, amount: int, limits: Limits
     ) -> tuple[dict[str, int], int]:
         """Add the amount to each subject's day and record the phone's velocity event."""
-        try:
-            return await self._count_in(self._counters, subjects, payment_id, amount, limits)
-        except (RedisError, OSError) as exc:
-            log.warning("AML counters unavailable (%s); counting in this shard only", exc)
-            return await self._count_in(self._memory, subjects, payment_id, amount, limits)
+        if self._clock() >= self._redis_back_at:
+            try:
+                return await self._count_in(self._counters, subjects, payment_id, amount, limits)
+            except (RedisError, OSError) as exc:
+                # One timeout per cool-down, not one per payment, while Redis is away.
+                self._redis_back_at = self._clock() + REDIS_COOL_DOWN
+                log.warning("AML counters unavailable (%s); counting in this shard only", exc)
+        return await self._count_in(self._memory, subjects, payment_id, amount, limits)
 
     @staticmethod
     async def _count_in(
         store: CounterStore, subjects: dict[str, str], payment_id: str, amount: int, limits: Limits
     ) -> tuple[dict[str, int], int]:
         names = list(subjects)
-        added = await asyncio.gather(*(store.add(subjects[n], amount) for n in names))
-        recent = 0
+        calls = [store.add(subjects[n], amount) for n in names]
         if "phone" in subjects and limits.velocity_count is not None:
-            recent = await store.hit(subjects["phone"], payment_id, limits.velocity_window_s)
-        return dict(zip(names, added, strict=True)), recent
+            calls.append(store.hit(subjects["phone"], payment_id, limits.velocity_window_s))
+        answers = await asyncio.gather(*calls)  # one round trip's time, not three
+        recent = answers[len(names)] if len(answers) > len(names) else 0
+        return dict(zip(names, answers[: len(names)], strict=True)), recent
 
     async def _give_back(self, subjects: dict[str, str], amount: int) -> None:
+        """Uncount from the store in use: Redis, or this shard's counters while it is away (an
+        amount counted in the other one makes that total a little high, never low)."""
+        store = self._counters if self._clock() >= self._redis_back_at else self._memory
         try:
-            await asyncio.gather(*(self._counters.release(s, amount) for s in subjects.values()))
+            await asyncio.gather(*(store.release(s, amount) for s in subjects.values()))
         except (RedisError, OSError) as exc:
             log.warning("AML counters not released (%s); today's totals stay high", exc)
 

@@ -7,6 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from actors.compliance import Compliance, MemoryCounters
 from switch.payments import new_payment
 from switch.security.aml import Limits
@@ -182,3 +184,43 @@ async def test_approvals_needed_from_the_configured_threshold() -> None:
     desk = _desk(Merchants(VERIFIED))
     assert desk.needed(99_999 * KES) == 1
     assert desk.needed(100_000 * KES) == 2
+
+
+class DeadRedis:
+    """A counter store whose Redis is away."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def add(self, subject: str, amount: int) -> int:
+        self.calls += 1
+        raise RedisError("connection refused")
+
+    async def release(self, subject: str, amount: int) -> int:
+        raise RedisError("connection refused")
+
+    async def hit(self, subject: str, event_id: str, window_s: int) -> int:
+        raise RedisError("connection refused")
+
+
+async def test_without_redis_the_shard_counts_by_itself_and_retries_after_a_cool_down() -> None:
+    dead, clock = DeadRedis(), Clock()
+    desk = Compliance(
+        Merchants(VERIFIED),  # type: ignore[arg-type]
+        None,
+        dead,
+        None,
+        Limits(phone_daily_max=500 * KES, velocity_count=None),
+        sandbox=False,
+        index_key=b"i" * 32,
+        clock=clock,
+    )
+    assert (await _screen(desk, 1, 400)).allowed
+    tried = dead.calls
+    over = await _screen(desk, 2, 200)  # the limit still holds, counted in this shard
+    assert over.field == "phone"
+    assert dead.calls == tried  # no second timeout within the cool-down
+    assert (await _screen(desk, 3, 100)).allowed  # the refused 200 was given back here
+    clock.now += 6
+    await _screen(desk, 4, 1)
+    assert dead.calls > tried  # Redis is tried again
