@@ -8,16 +8,20 @@ import time
 from aiohttp import web
 
 from api import (
+    audit,
     auth,
     batches,
     c2b,
     callbacks,
     clients,
+    hardening,
     live,
     lookups,
+    merchant_settings,
     operator,
     ops,
     payments,
+    ratelimit,
     reviews,
     transfers,
     users,
@@ -59,8 +63,11 @@ def create_app(state: AppState) -> web.Application:
         middlewares=[
             observe_middleware,
             error_middleware,
+            hardening.hardening_middleware,  # callback sources, 405 with Allow
             auth.bearer_middleware,
+            ratelimit.ratelimit_middleware,  # after the token is known: per client and merchant
             permission_middleware,
+            hardening.content_type_middleware,  # 415, once the caller is known
         ],
     )
     app[STATE] = state
@@ -85,4 +92,9 @@ def create_app(state: AppState) -> web.Application:
     ops.add_routes(app)
     users.add_routes(app)
     clients.add_routes(app)
+    # Security platform (issue 6): rate limits, response headers, audit read API, webhook URL.
+    ratelimit.install(app, state)
+    hardening.install(app, state)
+    audit.add_routes(app)
+    merchant_settings.add_routes(app)
     return app

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.auth import CLAIMS
 from api.errors import error_response, json_response, validation_details
 from api.models import PaymentCreate, PayoutCreate
+from api.ratelimit import check_prompt_limit
 from api.state import STATE
 from switch.errors import Unavailable
 from switch.idempotency import check_key, request_hash
@@ -87,6 +88,9 @@ async def create_payment(request: web.Request) -> web.Response:
     if isinstance(checked, web.Response):
         return checked
     key, raw, body = checked
+    limited = await check_prompt_limit(request, body.phone)  # prompts per phone (issue 6)
+    if limited is not None:
+        return limited
     # The hash covers the request as the client sent it, so a retry with any change is a 409.
     return await _create(
         request,

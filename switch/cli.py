@@ -52,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     books = sub.add_parser("ledger", help="the double-entry journal")
     bsub = books.add_subparsers(dest="action", required=True)
     bsub.add_parser("check", help="prove journal, balances and payments agree (exit 1 if not)")
+
+    audit = sub.add_parser("audit", help="the hash-chained audit trail")
+    asub = audit.add_subparsers(dest="action", required=True)
+    verify = asub.add_parser("verify", help="check the whole chain (exit 1 if tampered)")
+    verify.add_argument("--anchor", help="SEQ:HASH noted earlier (audit head); catches a cut tail")
+    asub.add_parser("head", help="print the newest record's seq and hash, to keep elsewhere")
+    asub.add_parser("client", help="an operator API client with scope audit:read (all records)")
     return parser
 
 
@@ -70,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ledger": _ledger,
         "operator": _operator,
         "user": _user,
+        "audit": _audit,
     }
     try:
         return _run(commands[args.command](settings, args))
@@ -188,3 +196,44 @@ async def _ledger(settings: Settings, args: Any) -> int:
         print(f"PROBLEM: {problem}")
     print("ledger OK" if report.ok else f"ledger has {len(report.problems)} problems")
     return 0 if report.ok else 1
+
+
+async def _audit(settings: Settings, args: Any) -> int:
+    """``audit verify | head | client`` (security platform, docs/security-platform.md)."""
+    from switch.security.audit import AuditLog
+
+    async with _database(settings) as cols:
+        trail = AuditLog(cols.audit)
+        if args.action == "head":
+            seq, digest = await trail.head()
+            print(orjson.dumps({"seq": seq, "hash": digest}).decode())
+            return 0
+        if args.action == "client":
+            return await _audit_client(cols, trail)
+        anchor = _anchor(args.anchor) if args.anchor else None
+        result = await trail.verify(anchor)
+        seq, digest = await trail.head()
+    if result.ok:
+        print(f"audit trail ok: {result.checked} records, head {seq}:{digest}")
+        return 0
+    print(f"audit trail TAMPERED: first bad record {result.first_bad_seq}: {result.reason}")
+    return 1
+
+
+def _anchor(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        raise ConfigError("--anchor must be SEQ:HASH as printed by `audit head`")
+    return int(seq), digest
+
+
+async def _audit_client(cols: Collections, trail: Any) -> int:
+    from switch.clients import create_client, public_view
+    from switch.merchants import OPERATOR
+    from switch.roles import AUDIT_READ
+
+    doc, secret = await create_client(cols, OPERATOR, "auditor", [AUDIT_READ], "system:cli")
+    view = public_view(doc)
+    await trail.append("system:cli", "client.create", f"client:{doc['_id']}", after=view)
+    print(orjson.dumps({**view, "client_secret": secret}, option=orjson.OPT_INDENT_2).decode())
+    return 0

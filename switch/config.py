@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from switch.errors import ConfigError
 from switch.fees import DEFAULT_FEES, Fee
@@ -118,6 +118,52 @@ class Settings(BaseModel):
     sim_host: str = "127.0.0.1"
     sim_port: int = Field(9100, ge=0, le=65535)
     sim_callback_delay: float = Field(1.0, ge=0)
+
+    # --- Security platform (issue 6; docs/security-platform.md) --------------------------------
+    # Rate limits (GCRA; Redis when REDIS_URL is set). Units per second, a payment or payout
+    # costs 2 units (switch.security.ratelimit.ENDPOINT_COSTS): the defaults let one client send
+    # ~1,000 payments/s, far above the bench's ~500/s per merchant.
+    rate_limits: bool = True
+    rate_client_per_s: float = Field(2000.0, gt=0)
+    rate_client_burst: int = Field(4000, ge=1)
+    rate_merchant_per_s: float = Field(4000.0, gt=0)
+    rate_merchant_burst: int = Field(8000, ge=1)
+    # Before a token exists (POST /v1/oauth/token, /v1/auth/login): per caller address.
+    rate_preauth_per_s: float = Field(20.0, gt=0)
+    rate_preauth_burst: int = Field(200, ge=1)
+    # STK/USSD prompts per customer phone, so nobody can spam a handset.
+    rate_prompts_per_minute: float = Field(3.0, gt=0)
+    rate_prompts_burst: int = Field(3, ge=1)
+    # TLS serving (both files, PEM) and HSTS (max-age seconds; 0 = no header).
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    hsts_max_age: int = Field(31_536_000, ge=0)
+    # Addresses, comma-separated CIDR blocks: reverse proxies whose X-Forwarded-For is believed,
+    # and per provider, who may call its callbacks (empty: anyone; the token still decides).
+    trusted_proxies: str = ""
+    callback_allowlist_mpesa: str = ""
+    callback_allowlist_airtel: str = ""
+    callback_allowlist_pesalink: str = ""
+    # Webhooks to private, loopback or metadata addresses (SSRF); sandbox mode turns it on.
+    webhook_allow_private: bool = False
+    # Request headers: bytes per line/field, and how many.
+    max_header_bytes: int = Field(8190, ge=1024, le=65536)
+    max_headers: int = Field(100, ge=10, le=1000)
+
+    @field_validator(
+        "trusted_proxies",
+        "callback_allowlist_mpesa",
+        "callback_allowlist_airtel",
+        "callback_allowlist_pesalink",
+    )
+    @classmethod
+    def _cidr_list(cls, value: str) -> str:
+        from switch.netguard import parse_networks
+
+        parse_networks(value)  # ValueError names the bad entry
+        return value
+
+    # --- end of the security platform block ----------------------------------------------------
 
 
 # Variable names that do not follow the SWITCH_<FIELD> rule.

@@ -97,6 +97,9 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/clients"): CLIENTS_MANAGE,
     ("POST", "/v1/clients/{client_id}/rotate"): CLIENTS_MANAGE,
     ("DELETE", "/v1/clients/{client_id}"): CLIENTS_MANAGE,
+    # The webhook URL is integration set-up, as sensitive as a credential (api/merchant_settings)
+    ("PATCH", "/v1/merchant"): CLIENTS_MANAGE,
+    ("GET", "/v1/audit"): AUDIT_READ,
     # Payments, payouts, reversals, balance, C2B
     ("POST", "/v1/payments"): PAYMENTS_WRITE,
     ("GET", "/v1/payments/{payment_id}"): PAYMENTS_READ,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from pymongo import AsyncMongoClient
 
 from actors.runtime import Actors, init_ray, ray_address, shutdown_ray
 from api.app import create_app
+from api.hardening import server_args
 from api.state import AppState
 from connectors.airtel.simulator import SimConfig as AirtelSimConfig
 from connectors.airtel.simulator import create_app as create_airtel_sim
@@ -31,6 +33,8 @@ from switch.config import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, Settings
 from switch.live import Hub
 from switch.storage.embedded import EmbeddedMongo
 from switch.storage.mongo import Collections, collections, connect, ensure_indexes
+from switch.tls import context_for
+from switch.tls import enabled as tls_enabled
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,11 @@ class Stack:
     hub: Hub | None = None
 
     async def start(self) -> Stack:
+        # Security platform (issue 6): TLS fails fast on bad files; sandbox webhooks may go to
+        # 127.0.0.1 (the simulators and test receivers live there), so the SSRF rule is lifted.
+        tls = context_for(self.settings)
+        if self.sandbox:
+            self._update(webhook_allow_private=True)
         if not self.settings.mongodb_uri:
             self._update(mongodb_uri=self._embedded_uri())
         if self.sandbox:
@@ -83,7 +92,13 @@ class Stack:
             hub = self.hub = Hub(self.settings.redis_url)
             hub.start()
         self.state = AppState(self.settings, key, cols, actors, hub)
-        await self._serve(create_app(self.state), self.settings.host, self.settings.port)
+        await self._serve(
+            create_app(self.state),
+            self.settings.host,
+            self.settings.port,
+            ssl_context=tls,
+            **server_args(self.settings),
+        )
         return self
 
     def _embedded_uri(self) -> str:
@@ -142,11 +157,20 @@ class Stack:
             self.sim_urls[name] = url
             self._update(**overrides(url))
 
-    async def _serve(self, app: web.Application, host: str, port: int) -> int:
-        runner = web.AppRunner(app, access_log=None)
+    async def _serve(
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None = None,
+        **runner_args: Any,
+    ) -> int:
+        runner = web.AppRunner(app, access_log=None, **runner_args)
         await runner.setup()
         # reuse_port lets several api processes (serve --workers N) share one listening port.
-        site = web.TCPSite(runner, host, port, backlog=2048, reuse_port=True)
+        site = web.TCPSite(
+            runner, host, port, backlog=2048, reuse_port=True, ssl_context=ssl_context
+        )
         await site.start()
         self.runners.append(runner)
         server = site._server
@@ -158,7 +182,8 @@ class Stack:
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.port}"
+        scheme = "https" if tls_enabled(self.settings) else "http"
+        return f"{scheme}://{self.settings.host}:{self.settings.port}"
 
     @property
     def sim_url(self) -> str:

@@ -59,6 +59,7 @@ class Collections:
     invitations: AsyncCollection[Doc]
     login_attempts: AsyncCollection[Doc]
     token_generations: AsyncCollection[Doc]
+    audit: AsyncCollection[Doc]  # hash-chained audit trail, _id = seq (switch/security/audit.py)
     compliance_events: AsyncCollection[Doc]  # holds, refusals, reviews (actors/compliance.py)
 
 
@@ -85,6 +86,7 @@ def collections(client: AsyncMongoClient[Doc], db_name: str) -> Collections:
         invitations=db["invitations"],
         login_attempts=db["login_attempts"],
         token_generations=db["token_generations"],
+        audit=db["audit"],
         compliance_events=db["compliance_events"],
     )
 
