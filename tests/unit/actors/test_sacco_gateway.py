@@ -23,6 +23,11 @@ from connectors.sacco.simulator import (
     Simulator,
     start_sandbox,
 )
+from connectors.sacco.simulator.book import (
+    OPENING_SAVINGS_MINOR,
+    OUTSTANDING_LOAN_MINOR,
+    OVERPAYMENT_REFUSED,
+)
 from connectors.transport import AiohttpTransport
 from switch.config import Settings
 from switch.messages import CallbackIn, SaccoOrder, StatusCheck
@@ -121,6 +126,9 @@ async def test_deposit_succeeds_with_receipt_and_member_name(api, tmp_path: Path
         ("10402", "withdrawal", Event.DECLINE,
          "error.msg.savingsaccount.transaction.insufficient.account.balance"),
         ("10405", "loan_disbursement", Event.DECLINE, "no_loan"),
+        ("10404", "loan_repayment", Event.REJECTED, "member_not_found"),
+        ("10405", "loan_repayment", Event.DECLINE, "no_active_loan"),
+        ("10406", "loan_repayment", Event.DECLINE, "no_active_loan"),
     ],
 )  # fmt: skip
 async def test_refusals_by_trigger_move_nothing(  # type: ignore[no-untyped-def]
@@ -161,6 +169,82 @@ async def test_slow_answer_is_lost_then_found_by_check(tmp_path: Path) -> None:
         assert found.amount_minor == 150_000
         assert sim.stats.money_calls == 1  # asked, never resent
         await gw.stop()
+
+
+# --- API SACCO: loan repayments ---------------------------------------------------------------
+
+
+async def test_repayment_reduces_the_members_loan(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sim, registry = api
+    gw = gateway(registry, tmp_path)
+    outcome = await one(gw, order(100, amount=1_500_000, purpose="loan_repayment"))
+    assert outcome.event == Event.SUCCEED
+    member = sim.book_of("STIMA").members["10001"]
+    txn = sim.book_of("STIMA").ledger["pay_s0_100"]
+    assert (txn.kind, txn.account_no) == ("repayment", member.loan_no())
+    assert outcome.refs.receipt == str(txn.transaction_id)
+    assert outcome.refs.receiver_name == member.name
+    assert outcome.refs.result_desc is None  # not an overpayment
+    assert member.outstanding_minor == OUTSTANDING_LOAN_MINOR - 1_500_000
+    assert member.savings_minor == OPENING_SAVINGS_MINOR  # not a deposit
+    again = await one(gw, order(100, amount=1_500_000, purpose="loan_repayment"))
+    assert again.refs.receipt == outcome.refs.receipt  # the first booking, not a second
+    assert member.outstanding_minor == OUTSTANDING_LOAN_MINOR - 1_500_000
+    found = await status(gw, "pay_s0_100")
+    assert (found.event, found.amount_minor) == (Event.SUCCEED, 1_500_000)
+    await gw.stop()
+
+
+async def test_no_active_loan_sends_nothing(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sim, registry = api
+    gw = gateway(registry, tmp_path)
+    outcome = await one(gw, order(101, "10405", purpose="loan_repayment"))
+    assert outcome.event == Event.DECLINE
+    assert "no active loan" in outcome.failure.message
+    assert sim.stats.money_calls == 0  # declined on the accounts read: nothing on the wire
+    await gw.stop()
+
+
+async def test_overpayment_is_booked_and_said(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sim, registry = api
+    gw = gateway(registry, tmp_path)
+    outcome = await one(gw, order(102, "10407", 150_000, "loan_repayment"))  # KES 1,000 owed
+    assert outcome.event == Event.SUCCEED
+    assert outcome.refs.result_desc == "loan overpaid by KES 500.00"
+    member = sim.book_of("STIMA").members["10407"]
+    assert (member.outstanding_minor, member.overpaid_minor) == (0, 50_000)
+    after = await one(gw, order(103, "10407", 10_000, "loan_repayment"))
+    assert after.event == Event.DECLINE  # an overpaid loan is not active any more
+    assert after.failure.provider_code == "no_active_loan"
+    await gw.stop()
+
+
+async def test_a_sacco_refusing_overpayments_declines(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sim, registry = api
+    sim.config.apply({"refuse_overpayment": True})
+    gw = gateway(registry, tmp_path)
+    outcome = await one(gw, order(104, "10407", 150_000, "loan_repayment"))
+    assert outcome.event == Event.DECLINE
+    assert outcome.failure.provider_code == OVERPAYMENT_REFUSED
+    assert sim.book_of("STIMA").ledger == {}
+    exact = await one(gw, order(105, "10407", 100_000, "loan_repayment"))
+    assert exact.event == Event.SUCCEED  # the exact balance is not an overpayment
+    assert sim.book_of("STIMA").members["10407"].outstanding_minor == 0
+    await gw.stop()
+
+
+async def test_lost_repayment_answer_is_found_not_resent(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sim, registry = api
+    sim.config.drop_answers = 1
+    gw = gateway(registry, tmp_path)
+    outcome = await one(gw, order(106, purpose="loan_repayment"))
+    assert outcome.event == Event.ANSWER_LOST
+    found = await status(gw, "pay_s0_106")
+    assert found.event == Event.SUCCEED
+    assert sim.stats.money_calls == 1
+    member = sim.book_of("STIMA").members["10001"]
+    assert member.outstanding_minor == OUTSTANDING_LOAN_MINOR - 150_000
+    await gw.stop()
 
 
 # --- API SACCO: idempotency and faults ------------------------------------------------------
@@ -337,6 +421,31 @@ async def test_file_lines_are_written_before_queued_then_settled(tmp_path: Path)
     await gw.stop()
 
 
+async def test_file_loan_repayments_are_batched_and_settled(tmp_path: Path) -> None:
+    shard = Shard()
+    gw = file_gateway(tmp_path, shard)
+    sim = FileSacco(tmp_path)
+    orders = [
+        order(24, "10001", 70_000, "loan_repayment", sacco="WAUMINI"),
+        order(25, "10405", 70_000, "loan_repayment", sacco="WAUMINI"),
+    ]
+    outcomes = await submit_flushed(gw, orders)
+    assert {o.event for o in outcomes} == {Event.QUEUED}
+    batch_id = outcomes[0].refs.conversation_id
+    written = (tmp_path / "WAUMINI" / "journal" / "sent" / f"{batch_id}.csv").read_text()
+    assert "DTL,1,pay_s0_24,10001,700.00,LOAN_REPAYMENT,INV-24" in written
+    await sim.process_once()
+    assert await gw.ingest() == 2
+    got = shard.by_id()
+    assert got["pay_s0_24"].outcome.event == Event.SUCCEED
+    assert got["pay_s0_25"].outcome.event == Event.DECLINE
+    assert "no loan" in got["pay_s0_25"].outcome.failure.message
+    member = sim.book("WAUMINI").members["10001"]
+    assert member.outstanding_minor == OUTSTANDING_LOAN_MINOR - 70_000
+    assert member.savings_minor == OPENING_SAVINGS_MINOR
+    await gw.stop()
+
+
 async def test_file_sacco_refuses_withdrawals(tmp_path: Path) -> None:
     gw = file_gateway(tmp_path, Shard())
     outcome = await one(gw, order(23, purpose="withdrawal", sacco="WAUMINI"))
@@ -485,7 +594,8 @@ async def test_staged_batch_is_published_after_a_restart(tmp_path: Path) -> None
     assert (tmp_path / "WAUMINI" / "outgoing" / f"{queued.refs.conversation_id}.csv").exists()
     assert list((tmp_path / "WAUMINI" / "journal" / "staged").iterdir()) == []
     await FileSacco(tmp_path).process_once()
-    assert await gw2.ingest() == 1
+    await gw2.ingest()  # or the running ingest loop got there first: the lock orders them
+    assert [i.payment_id for i in shard.items] == ["pay_s0_70"]
     await gw2.stop()
 
 

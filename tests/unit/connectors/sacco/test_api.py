@@ -219,3 +219,87 @@ def test_amounts() -> None:
 def test_only_api_saccos_get_a_connector() -> None:
     with pytest.raises(ValueError, match="not reached by API"):
         SaccoApiConnector(sandbox_registry()["WAUMINI"])
+
+
+# --- loan repayments ----------------------------------------------------------------------------
+
+
+def test_repayment_request_follows_sacco_md() -> None:
+    req = conn().repayment_request(7, 150_000, "pay_s0_9", "M-Pesa SG632NMUAB acc 12345LN", NOW)
+    assert req.method == "POST"
+    assert req.url == f"{BASE}/loans/7/transactions?command=repayment"
+    assert orjson.loads(req.body or b"") == {
+        "dateFormat": "dd MMMM yyyy",
+        "locale": "en",
+        "transactionDate": "07 June 2024",
+        "transactionAmount": "1500.00",
+        "paymentTypeId": 1,
+        "receiptNumber": "pay_s0_9",
+        "externalId": "pay_s0_9",
+        "note": "M-Pesa SG632NMUAB acc 12345LN",
+    }
+    with pytest.raises(ValueError, match="externalId"):
+        conn().repayment_request(7, 100, "pay/9", "", NOW)
+    with pytest.raises(ValueError, match="positive"):
+        conn().repayment_request(7, 0, "p", "", NOW)
+
+
+def loan(loan_id: int, status: dict[str, Any], balance: Any = "0.00") -> dict[str, Any]:
+    return {"id": loan_id, "accountNo": f"L{loan_id}", "status": status, "loanBalance": balance}
+
+
+ACTIVE = {"value": "Active", "active": True, "waitingForDisbursal": False}
+OVERPAID = {"value": "Overpaid", "active": False, "overpaid": True}
+APPROVED = {"value": "Approved", "active": False, "waitingForDisbursal": True}
+
+
+def loans_of(*items: dict[str, Any]) -> Any:
+    accounts = conn().parse_accounts(answer(200, {"savingsAccounts": [], "loanAccounts": items}))
+    assert not isinstance(accounts, ApiError)
+    return accounts
+
+
+def test_repayment_goes_to_the_oldest_active_loan() -> None:
+    accounts = loans_of(
+        loan(9, ACTIVE, "5000.00"), loan(4, OVERPAID), loan(6, ACTIVE, 1250.5), loan(2, APPROVED)
+    )
+    chosen = accounts.loan_to_repay()
+    assert chosen is not None
+    assert (chosen.account_id, chosen.outstanding_minor, chosen.repayable) == (6, 125_050, True)
+    assert accounts.loan_to_disburse().account_id == 2  # the disbursement choice is unchanged
+    assert [a.repayable for a in accounts.loans] == [True, False, True, False]
+
+
+def test_no_active_loan_means_nothing_to_repay() -> None:
+    assert loans_of().loan_to_repay() is None
+    assert loans_of(loan(4, OVERPAID), loan(2, APPROVED)).loan_to_repay() is None
+    closed = {"value": "Closed (obligations met)", "active": False}
+    assert loans_of(loan(3, closed)).loan_to_repay() is None
+
+
+def test_a_missing_or_odd_loan_balance_is_unknown_not_zero() -> None:
+    no_balance = {"id": 5, "status": ACTIVE}
+    odd = loan(6, ACTIVE, "12.345")
+    accounts = loans_of(no_balance, odd)
+    assert [a.outstanding_minor for a in accounts.loans] == [None, None]
+    assert accounts.loan_to_repay() is not None  # the SACCO still decides
+
+
+def test_parse_repayment_answer() -> None:
+    body = {"officeId": 1, "clientId": 3, "loanId": 6, "resourceId": 91,
+            "resourceExternalId": "pay_s0_9"}  # fmt: skip
+    assert conn().parse_posted(answer(200, body), "pay_s0_9") == Posted("pay_s0_9", "91")
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, "error.msg.loan.repayment.or.waiver.account.is.not.active"),
+        (403, "error.msg.loan.repayment.overpayment.not.allowed"),
+    ],
+)
+def test_repayment_refusals_are_declines(status: int, code: str) -> None:
+    """Both are business rules (nothing happened); a plain 400 stays a rejected request."""
+    error = parse_error(fineract_error(status, code))
+    assert (error.kind, error.code) == ("declined", code)
+    assert parse_error(fineract_error(400, "validation.msg.loan.id.invalid")).kind == "rejected"

@@ -5,15 +5,33 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest.mock import ANY
 
 import aiohttp
 import pytest
 
 from connectors.http import HttpRequest, OutcomeUnknown
 from connectors.sacco import files
-from connectors.sacco.api import ApiError, Member, MemberNotFound, Posted, SaccoApiConnector
+from connectors.sacco.api import (
+    Account,
+    ApiError,
+    Member,
+    MemberNotFound,
+    Posted,
+    SaccoApiConnector,
+    Transaction,
+    parse_error,
+)
 from connectors.sacco.simulator import FileSacco, FileSimConfig, SimConfig
-from connectors.sacco.simulator.book import Book, Refused, member_name
+from connectors.sacco.simulator.book import (
+    NOT_ACTIVE,
+    OPENING_SAVINGS_MINOR,
+    OUTSTANDING_LOAN_MINOR,
+    OVERPAYMENT_REFUSED,
+    Book,
+    Refused,
+    member_name,
+)
 from connectors.transport import AiohttpTransport
 from tests.unit.connectors.sacco.helpers import api_simulator, batch, line, registry_at
 
@@ -48,6 +66,51 @@ def test_post_never_books_twice_and_refuses_cleanly() -> None:
         book.post("withdrawal", member, 6_000_000, "p2", "api", 0.0)
     assert member.savings_minor == 5_000_100  # nothing moved
     assert book.totals() == {"deposit": 100, "withdrawal": 0, "disbursement": 0, "repayment": 0}
+
+
+def test_repayments_reduce_the_loan_and_overpay_into_credit() -> None:
+    book = Book("STIMA")
+    member = book.member("10001")
+    assert member is not None and member.loan_active()
+    assert member.outstanding_minor == OUTSTANDING_LOAN_MINOR
+    txn, fresh = book.post("repayment", member, 1_000_000, "r1", "api", 0.0)
+    assert fresh and txn.account_no == member.loan_no()
+    assert member.outstanding_minor == OUTSTANDING_LOAN_MINOR - 1_000_000
+    assert member.savings_minor == OPENING_SAVINGS_MINOR  # savings untouched
+    again, fresh_again = book.post("repayment", member, 1_000_000, "r1", "api", 0.0)
+    assert again is txn and not fresh_again
+    assert member.outstanding_minor == OUTSTANDING_LOAN_MINOR - 1_000_000  # once only
+    small = book.member("10407")
+    assert small is not None and small.outstanding_minor == 100_000
+    with pytest.raises(Refused) as refused:
+        book.post("repayment", small, 150_000, "r2", "api", 0.0, refuse_overpayment=True)
+    assert (refused.value.status, refused.value.code) == (403, OVERPAYMENT_REFUSED)
+    assert (small.outstanding_minor, small.overpaid_minor, "r2" in book.ledger) == (
+        100_000, 0, False,
+    )  # fmt: skip
+    book.post("repayment", small, 150_000, "r3", "api", 0.0)  # Fineract's default: booked
+    assert (small.outstanding_minor, small.overpaid_minor) == (0, 50_000)
+    assert not small.loan_active()
+    with pytest.raises(Refused) as closed:
+        book.post("repayment", small, 100, "r4", "api", 0.0)
+    assert (closed.value.status, closed.value.code) == (400, NOT_ACTIVE)
+    book.post("disbursement", small, 80_000, "d1", "api", 0.0)  # the credit is used up first
+    assert (small.outstanding_minor, small.overpaid_minor) == (30_000, 0)
+    assert book.totals()["repayment"] == 1_150_000
+
+
+@pytest.mark.parametrize(
+    ("member", "status", "code"),
+    [("10405", 404, "error.msg.loan.id.invalid"), ("10406", 400, NOT_ACTIVE)],
+)
+def test_repayment_without_an_active_loan_is_refused(member: str, status: int, code: str) -> None:
+    book = Book("STIMA")
+    found = book.member(member)
+    assert found is not None
+    with pytest.raises(Refused) as refused:
+        book.post("repayment", found, 100, "r1", "api", 0.0)
+    assert (refused.value.status, refused.value.code) == (status, code)
+    assert book.ledger == {}
 
 
 # --- the API simulator over HTTP --------------------------------------------------------------
@@ -125,6 +188,87 @@ async def test_api_simulator_auth_tenant_and_faults() -> None:
         missing = await transport.send(HttpRequest("GET", base + "/nowhere", conn._headers))
         assert missing.status == 404
         assert "errors" in (missing.json() or {})
+    await transport.close()
+
+
+async def test_api_simulator_loan_repayments() -> None:
+    transport = AiohttpTransport()
+    async with api_simulator() as (sim, base):
+        conn = SaccoApiConnector(registry_at(base)["STIMA"])
+
+        async def loan_of(number: str) -> Account | None:
+            member = conn.parse_member(await transport.send(conn.member_request(number)), number)
+            assert isinstance(member, Member)
+            resp = await transport.send(conn.accounts_request(member.client_id))
+            accounts = conn.parse_accounts(resp)
+            assert not isinstance(accounts, ApiError)
+            return accounts.loan_to_repay()
+
+        loan = await loan_of("10001")
+        assert loan is not None and loan.outstanding_minor == OUTSTANDING_LOAN_MINOR
+        req = conn.repayment_request(loan.account_id, 70_000, "pay_r1", "12345LN", NOW)
+        posted = conn.parse_posted(await transport.send(req), "pay_r1")
+        assert isinstance(posted, Posted)
+        assert conn.parse_posted(await transport.send(req), "pay_r1") == posted  # replay
+        other = conn.repayment_request(loan.account_id, 80_000, "pay_r1", "", NOW)
+        duplicate = conn.parse_posted(await transport.send(other), "pay_r1")
+        assert isinstance(duplicate, ApiError) and duplicate.kind == "duplicate"
+        after = await loan_of("10001")
+        assert after is not None and after.outstanding_minor == OUTSTANDING_LOAN_MINOR - 70_000
+        found = conn.parse_lookup(await transport.send(conn.lookup_request("pay_r1")), "pay_r1")
+        assert isinstance(found, Transaction)
+        assert (found.kind, found.amount_minor, found.account_no) == (
+            "repayment", 70_000, sim.book_of("STIMA").members["10001"].loan_no(),
+        )  # fmt: skip
+        assert await loan_of("10405") is None and await loan_of("10406") is None
+        # A loan id the SACCO does not have, and a command it does not take.
+        missing = await transport.send(conn.repayment_request(999_999, 100, "pay_r2", "", NOW))
+        assert parse_error(missing).kind == "rejected"
+        waive = HttpRequest.json(
+            "POST", req.url.replace("repayment", "waiveinterest"), {}, conn._headers
+        )
+        assert (await transport.send(waive)).status == 400
+        # A loan that is not active (406, approved, nothing owed), addressed directly.
+        idle = sim.book_of("STIMA").member("10406")
+        assert idle is not None and idle.loan_id is not None
+        resp = await transport.send(conn.repayment_request(idle.loan_id, 100, "pay_r3", "", NOW))
+        assert conn.parse_posted(resp, "pay_r3") == ApiError("declined", NOT_ACTIVE, ANY, 400)
+        assert sim.stats.booked == 1
+    await transport.close()
+
+
+async def test_api_simulator_overpayment_knob_and_control_routes() -> None:
+    transport = AiohttpTransport()
+    async with api_simulator() as (sim, base):
+        conn = SaccoApiConnector(registry_at(base)["STIMA"])
+        small = sim.book_of("STIMA").member("10407")
+        assert small is not None and small.loan_id is not None
+        root = base.split("/fineract")[0] + "/__sim"
+        async with aiohttp.ClientSession() as http:
+            async with http.patch(root + "/config", json={"refuse_overpayment": True}) as r:
+                assert (await r.json())["refuse_overpayment"] is True
+            async with http.patch(root + "/config", json={"refuse_overpayment": 1}) as r:
+                assert r.status == 400
+            req = conn.repayment_request(small.loan_id, 150_000, "pay_o1", "", NOW)
+            refused = conn.parse_posted(await transport.send(req), "pay_o1")
+            assert isinstance(refused, ApiError)
+            assert (refused.kind, refused.code) == ("declined", OVERPAYMENT_REFUSED)
+            async with http.patch(root + "/config", json={"refuse_overpayment": False}) as r:
+                assert r.status == 200
+            assert isinstance(conn.parse_posted(await transport.send(req), "pay_o1"), Posted)
+            async with http.get(root + "/members/stima/10407") as r:
+                seen = await r.json()
+                assert (seen["outstanding_minor"], seen["overpaid_minor"]) == (0, 50_000)
+            async with http.get(root + "/ledger?tenant=stima") as r:
+                (row,) = await r.json()
+                assert (row["kind"], row["amount_minor"]) == ("repayment", 150_000)
+        resp = await transport.send(conn.accounts_request(small.client_id))
+        accounts = conn.parse_accounts(resp)
+        assert not isinstance(accounts, ApiError)
+        (overpaid,) = accounts.loans
+        assert (overpaid.status, overpaid.repayable, overpaid.outstanding_minor) == (
+            "Overpaid", False, 0,
+        )  # fmt: skip
     await transport.close()
 
 
@@ -247,3 +391,46 @@ def test_command_line_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse_args(["--help"])
     assert "STIMA" in capsys.readouterr().out
+
+
+async def test_file_sacco_loan_repayments(tmp_path: Path) -> None:
+    sim = FileSacco(tmp_path)
+    b = batch(
+        line(1, "10001", 70_000, "loan_repayment"),
+        line(2, "10405", 70_000, "loan_repayment"),
+        line(3, "10406", 70_000, "loan_repayment"),
+        line(4, "10407", 150_000, "loan_repayment"),
+    )
+    publish(tmp_path, b)
+    await sim.process_once()
+    (parsed,) = results(tmp_path, b)
+    assert parsed.intact and not parsed.errors
+    by_id = {x.payment_id: x for x in parsed.lines}
+    assert {x.purpose for x in parsed.lines} == {"loan_repayment"}  # echoed in the result
+    assert [by_id[f"pay_s0_{n}"].status for n in range(1, 5)] == [
+        "PAID",
+        "FAILED",
+        "FAILED",
+        "PAID",
+    ]
+    assert "no loan" in (by_id["pay_s0_2"].reason or "")
+    assert "not active" in (by_id["pay_s0_3"].reason or "")
+    book = sim.book("WAUMINI")
+    assert book.members["10001"].outstanding_minor == OUTSTANDING_LOAN_MINOR - 70_000
+    assert book.members["10001"].savings_minor == OPENING_SAVINGS_MINOR
+    assert book.members["10407"].overpaid_minor == 50_000
+
+
+async def test_file_sacco_refusing_overpayments(tmp_path: Path) -> None:
+    sim = FileSacco(tmp_path, config=FileSimConfig(refuse_overpayment=True))
+    b = batch(
+        line(1, "10407", 150_000, "loan_repayment"), line(2, "10407", 100_000, "loan_repayment")
+    )
+    publish(tmp_path, b)
+    await sim.process_once()
+    (parsed,) = results(tmp_path, b)
+    assert [(x.status, x.reason) for x in parsed.lines] == [
+        ("FAILED", "Repayment exceeds the outstanding loan balance; overpayments are not allowed."),
+        ("PAID", None),
+    ]
+    assert sim.book("WAUMINI").members["10407"].outstanding_minor == 0
