@@ -17,7 +17,7 @@ from switch.messages import (
 from switch.money import to_whole_shillings
 from switch.payments import Payment
 
-Purpose = Literal["deposit", "loan_disbursement", "withdrawal"]
+Purpose = Literal["deposit", "loan_disbursement", "withdrawal", "loan_repayment"]
 CallbackUrl = Callable[[str, str], str]  # (kind, payment id) -> URL with its token
 
 

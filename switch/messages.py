@@ -150,7 +150,7 @@ class SaccoOrder:
     sacco_code: str
     member_number: str
     amount_minor: int
-    purpose: Literal["deposit", "loan_disbursement", "withdrawal"]
+    purpose: Literal["deposit", "loan_disbursement", "withdrawal", "loan_repayment"]
     reference: str
     callback_url: str
 
