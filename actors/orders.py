@@ -43,11 +43,13 @@ def order_for(payment: Payment, url: CallbackUrl) -> Order:
             narration=payment.description,
             callback_url=url("pesalink", payment.id),
         )
-    if payment.method in ("sacco", "sacco_withdrawal"):
+    if payment.method in ("sacco", "sacco_withdrawal", "sacco_posting"):
         d = payment.destination
         purpose: Purpose = "withdrawal"
         if payment.method == "sacco":
             purpose = "loan_disbursement" if d["purpose"] == "loan_disbursement" else "deposit"
+        elif payment.method == "sacco_posting":
+            purpose = "loan_repayment" if d["purpose"] == "loan_repayment" else "deposit"
         return SaccoOrder(
             payment_id=payment.id,
             sacco_code=d["sacco_code"],

@@ -53,9 +53,10 @@ from switch.messages import (
     WalletOrder,
 )
 from switch.metrics import REGISTRY
+from switch.pii import Sealer, sealer_for
 from switch.rails import provider_of
 from switch.states import Event
-from switch.storage.mongo import collections, connect
+from switch.storage.mongo import Collections, collections, connect
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +233,9 @@ class GatewayActor:
         self.started = True
         return self.core
 
+    async def start(self) -> None:
+        await self._ready()
+
     async def submit(self, orders: list[Order]) -> list[SubmitResult]:
         result: list[SubmitResult] = await (await self._ready()).submit(orders)
         return result
@@ -317,6 +321,11 @@ class RayProviderPort:
         return result
 
 
+def _sealer(settings: Settings, cols: Collections, secret_key: bytes) -> Sealer:
+    masters = settings.master_keys
+    return sealer_for(cols.keys, masters, settings.master_key_id or next(iter(masters)), secret_key)
+
+
 @ray.remote
 class ShardActor:
     """One merchant shard. Starts (and after a crash, recovers) on its first call."""
@@ -346,6 +355,7 @@ class ShardActor:
                 AiohttpTransport(),
                 self.secret_key,
                 Publisher(self.settings.redis_url) if self.settings.redis_url else None,
+                _sealer(self.settings, cols, self.secret_key),
                 compliance=await asyncio.to_thread(
                     Compliance.from_settings, self.settings, cols, self.secret_key
                 ),
@@ -370,6 +380,14 @@ class ShardActor:
 
     async def create_transfers(self, requests: list[CreateTransfer]) -> list[Reply]:
         return await (await self._core()).create_transfers(requests)
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def by_phone(self, merchant_id: str, phone: str, limit: int) -> Reply:
+        return await (await self._core()).by_phone(merchant_id, phone, limit)
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def erase(self, merchant_id: str, phone: str) -> Reply:
+        return await (await self._core()).erase(merchant_id, phone)
 
     @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def get_transfers(self, requests: list[tuple[str, str]]) -> list[Reply]:
@@ -457,6 +475,12 @@ class BatchActor:
         return await (await self._core()).create(merchant_id, key, request_hash, items)
 
     @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
+    async def ping(self) -> dict[str, Any]:
+        """Start the core (resuming unfinished batches) and report its counters."""
+        stats: dict[str, Any] = (await self._core()).stats()
+        return stats
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def get(self, merchant_id: str, batch_id: str, offset: int, limit: int) -> Reply:
         return await (await self._core()).get(merchant_id, batch_id, offset, limit)
 
@@ -528,8 +552,16 @@ class Actors:
         return {name: await actor.node.remote() for name, actor in self._all().items()}
 
     async def start_gateways(self) -> None:
-        """Start the gateways that run loops of their own (the SACCO outbox)."""
-        await asyncio.gather(*(g.metrics.remote() for g in self.gateways.values()))
+        """Start the gateways that run loops of their own (the SACCO outbox and result files)."""
+        await asyncio.gather(*(g.start.remote() for g in self.gateways.values()))
+
+    async def by_phone(self, shard: int, merchant_id: str, phone: str, limit: int) -> Reply:
+        result: Reply = await self.shards[shard].by_phone.remote(merchant_id, phone, limit)
+        return result
+
+    async def erase(self, shard: int, merchant_id: str, phone: str) -> Reply:
+        result: Reply = await self.shards[shard].erase.remote(merchant_id, phone)
+        return result
 
     async def transfer(self, shard: int, items: list[CreateTransfer]) -> list[Reply]:
         result: list[Reply] = await self.shards[shard].create_transfers.remote(items)
@@ -548,6 +580,8 @@ class Actors:
         return result
 
     async def ping_all(self) -> list[dict[str, int]]:
+        """Every shard answers (and the batch actor is started: it resumes unfinished batches)."""
+        await self.batch.ping.remote()
         return [await s.ping.remote() for s in self.shards]
 
     async def create(self, shard: int, items: list[CreatePayment]) -> list[Reply]:

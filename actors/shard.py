@@ -79,9 +79,10 @@ from switch.payments import (
     now_utc,
     view,
 )
+from switch.pii import Sealer, erased_fields, with_index
 from switch.policies import reversal_refusal, reversal_was_ours
 from switch.postings import postings
-from switch.rails import provider_of
+from switch.rails import RAILS, provider_of
 from switch.reviews import Refused, quiet_last, review_step, screened
 from switch.signing import callback_token
 from switch.states import Event, State, Status, is_final
@@ -123,12 +124,14 @@ class ShardCore:
         webhook_transport: Transport,
         secret_key: bytes,
         publisher: Publisher | None = None,
+        sealer: Sealer | None = None,
         compliance: Compliance | None = None,
     ) -> None:
         self.shard = shard
         # KYC, AML and sanctions screening of new payments (actors/compliance.py); None (unit
         # tests of other paths) lets every payment through.
         self.compliance = compliance
+        self.sealer = sealer  # personal data sealed at rest (switch/pii.py); None in unit tests
         self.publisher = publisher
         self.published: dict[str, int] = {}
         self.settings = settings
@@ -160,6 +163,7 @@ class ShardCore:
             self.persisted,
             self.persisted_seq,
             self._after_commit,
+            seal=self._seal if sealer is not None else None,
         )
         self.reads: GroupCommit[str, Doc | None] = GroupCommit(self._read_docs)
         self.transfers = TransferDriver(shard, secret_key, self._create, self._get, self._persisted)
@@ -213,6 +217,19 @@ class ShardCore:
         async for doc in self.cols.balances.find({"shard": self.shard}):
             self.balances.accounts[doc["_id"]] = int(doc["balance"])
 
+    def _seal(self, doc: Doc, payment: Payment) -> Doc:
+        assert self.sealer is not None
+        if "merchant_id" in doc:  # a new document: index the phone before sealing it
+            with_index(doc, self.sealer)
+        return self.sealer.seal(doc, payment.id, payment.merchant_id)
+
+    async def _opened(self, doc: Doc) -> Payment:
+        """A stored payment, its personal fields opened."""
+        if self.sealer is not None:
+            await self.sealer.ready_for(doc)
+            self.sealer.open(doc)
+        return from_doc(doc)
+
     async def _recover(self) -> None:
         """Reload what is in flight or owes a webhook; a payment caught mid-send may have reached
         the provider, so it becomes ``unknown`` (never resent)."""
@@ -220,7 +237,7 @@ class ShardCore:
         found = set()
         for start in range(0, len(listed), 500):
             async for doc in self.cols.payments.find({"_id": {"$in": listed[start : start + 500]}}):
-                self._resume(from_doc(doc))
+                self._resume(await self._opened(doc))
                 found.add(doc["_id"])
         for never_stored in set(listed) - found:  # cannot happen (one transaction); tidy up
             self.writer.drop_inflight(never_stored)
@@ -234,6 +251,8 @@ class ShardCore:
             self._transition(payment, Event.ANSWER_LOST, "recovery")
         elif payment.pending_notifications:
             self.webhooks.enqueue(payment.id)
+        if payment.method == "mpesa_c2b":
+            self._spawn(self._post_to_sacco(payment))
         if self.transfers.on_settled(payment):
             self._spawn(self._drive_transfer(payment))
         elif is_final(payment.state) and not payment.pending_notifications:
@@ -260,6 +279,8 @@ class ShardCore:
         entry = self.idem.get(key)
         if entry is not None:
             return await self._replay(entry, payment_id, req.request_hash)
+        if self.sealer is not None:
+            await self.sealer.ready(req.merchant_id)  # in memory after the merchant's first
         route = await self._route(req)
         if isinstance(route, NoRoute):
             return error_reply(422, "no_route", route.reason, route.field)
@@ -595,7 +616,9 @@ class ShardCore:
             return None
         if payment_id in self.payments:  # arrived while we read
             return self.payments[payment_id]
-        payment = from_doc(doc)
+        payment = await self._opened(doc)
+        if payment_id in self.payments:  # arrived while we opened it
+            return self.payments[payment_id]
         self._mark_stored(payment)
         return self._remember(payment)
 
@@ -691,7 +714,10 @@ class ShardCore:
         key = scoped_key(item.merchant_id, f"c2b:{item.trans_id}")
         payment_id = payment_id_for(self.shard, self.secret_key, key)
         if payment_id in self.payments:
+            await self._post_to_sacco(self.payments[payment_id])
             return "duplicate"
+        if self.sealer is not None:
+            await self.sealer.ready(item.merchant_id)
         fee = fee_for(self.settings.fees, "mpesa_c2b", item.amount_minor)
         paid = received_payment(item, payment_id, key, fee, now_utc())
         credit = ledger.collection(
@@ -704,7 +730,38 @@ class ShardCore:
             raise RuntimeError(f"could not store C2B payment {item.trans_id}")
         self._remember(paid)
         PAYMENTS.labels(paid.method, paid.status.value).inc()
+        await self._post_to_sacco(paid)
         return "applied"
+
+    async def _post_to_sacco(self, paid: Payment) -> None:
+        """A SACCO member's paybill payment: post it to the member's account (a loan repayment
+        or a deposit) in the SACCO's core. The posting's key comes from the receipt, so a
+        repeated confirmation or a restart never posts twice; the money is already in the
+        SACCO's balance, so the posting moves nothing on the switch's books."""
+        member = paid.metadata.get("member") or {}
+        if not member.get("member_number"):
+            return
+        purpose = "loan_repayment" if member.get("product") == "loan_repayment" else "deposit"
+        reply = await self._create(
+            CreatePayment(
+                merchant_id=paid.merchant_id,
+                idem_key=f"{paid.provider.receipt}:posting",
+                request_hash="c2b-posting",
+                method="sacco_posting",
+                amount_minor=paid.amount_minor,
+                phone="",
+                reference=str(paid.provider.receipt),
+                description=f"M-Pesa {paid.provider.receipt} {member.get('product', '')}",
+                metadata={"c2b_payment": paid.id},
+                destination={
+                    "sacco_code": member["sacco_code"],
+                    "member_number": member["member_number"],
+                    "purpose": purpose,
+                },
+            )
+        )
+        if reply.status >= 300:
+            log.warning("posting of %s to the SACCO not created yet: %s", paid.id, reply.body)
 
     async def apply_callbacks(self, items: list[CallbackIn]) -> list[CallbackVerdict]:
         return list(await asyncio.gather(*(self._callback(i) for i in items)))
@@ -742,7 +799,10 @@ class ShardCore:
         age = time.time() - payment.created_at.timestamp()
         if age < self.settings.payout_not_found_after:
             return ProviderOutcome(None)
-        message = "M-Pesa has no record of this payout; no money moved."
+        name = {"mpesa": "M-Pesa", "airtel": "Airtel Money", "pesalink": "The bank"}.get(
+            provider_of(payment.method), "The SACCO"
+        )
+        message = f"{name} has no record of this payment; no money moved."
         return ProviderOutcome(Event.DECLINE, failure=Failure("declined", message))
 
     # --- persistence -----------------------------------------------------------------------
@@ -770,6 +830,50 @@ class ShardCore:
             if self.transfers.on_settled(payment):
                 self._spawn(self._drive_transfer(payment))
         self._publish(committed.updated)
+
+    # --- personal data (switch/pii.py) ----------------------------------------------------
+
+    async def by_phone(self, merchant_id: str, phone: str, limit: int) -> Reply:
+        """A merchant's payments to or from a phone, newest first, found by the blind index."""
+        if self.sealer is None:
+            return error_reply(501, "not_supported", "personal data sealing is off")
+        query = {"merchant_id": merchant_id, "phone_bidx": self.sealer.bidx(phone)}
+        cursor = self.cols.payments.find(query).sort("created_at", -1).limit(limit)
+        found = [await self._opened(doc) async for doc in cursor]
+        current = [self.payments.get(p.id, p) for p in found]
+        return Reply(200, {"object": "list", "data": [view(p) for p in current]})
+
+    async def erase(self, merchant_id: str, phone: str) -> Reply:
+        """Honour an erasure request: the person's phone, account numbers and names are
+        overwritten in every final payment of this merchant; amounts, dates, receipts and
+        statuses stay (payment records must be kept). Payments still in flight are not touched:
+        the answer says how many, and the request can be repeated once they are final."""
+        if self.sealer is None:
+            return error_reply(501, "not_supported", "personal data sealing is off")
+        bidx = self.sealer.bidx(phone)
+        query = {"merchant_id": merchant_id, "phone_bidx": bidx}
+        ids = [d["_id"] async for d in self.cols.payments.find(query, {"_id": 1})]
+        busy = [i for i in ids if i in self.in_flight]
+        done = [i for i in ids if i not in self.in_flight]
+        for payment_id in done:
+            doc = await self.cols.payments.find_one({"_id": payment_id})
+            if doc is None:
+                continue
+            await self.cols.payments.update_one(
+                {"_id": payment_id}, {"$set": erased_fields(doc, bidx)}
+            )
+            self.payments.pop(payment_id, None)  # read back erased from now on
+            self.persisted.pop(payment_id, None)
+            self.persisted_seq.pop(payment_id, None)
+        return Reply(
+            200,
+            {
+                "object": "erasure",
+                "erased": len(done),
+                "in_flight": len(busy),
+                "kept": ["amounts", "dates", "statuses", "provider receipts", "references"],
+            },
+        )
 
     # --- transfers (actors/transfers.py) ---------------------------------------------------
 
@@ -904,7 +1008,7 @@ class ShardCore:
             payment = self.payments.get(res.payment_id)
             if payment is None or res.outcome is None or is_final(payment.state):
                 continue
-            if is_payout(payment.method):
+            if RAILS[payment.method].direction != "collection":  # payouts and postings
                 item = CallbackIn(payment.id, res.outcome, None, not_found=res.not_found)
                 self._apply_outcome(payment, self._payout_not_found(payment, item), "query")
                 continue

@@ -74,7 +74,9 @@ class ShardWriter:
         seqs: dict[str, int],
         on_commit: Callable[[Committed], None],
         window: float = 0.001,
+        seal: Callable[[Doc, Payment], Doc] | None = None,
     ) -> None:
+        self.seal = seal or (lambda doc, _payment: doc)  # personal data sealed (switch/pii.py)
         self.shard = shard
         self.client = client
         self.cols = cols
@@ -217,7 +219,7 @@ class ShardWriter:
                     session=session,
                 )
                 await self.cols.payments.insert_many(
-                    [to_doc(p, self.shard) for p in inserted], session=session
+                    [self.seal(to_doc(p, self.shard), p) for p in inserted], session=session
                 )
             if updated:
                 await self.cols.payments.bulk_write(
@@ -242,6 +244,7 @@ class ShardWriter:
         added since the last write (the embedded server updates about a third faster than with
         the whole document)."""
         fields, added = changes_since(payment, self.seqs.get(payment.id, 0))
+        self.seal({"provider": fields["provider"], "history": added}, payment)  # in place
         change: dict[str, Any] = {"$set": fields}
         if added:
             change["$push"] = {"history": {"$each": added}}

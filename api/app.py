@@ -21,6 +21,7 @@ from api import (
     operator,
     ops,
     payments,
+    privacy,
     ratelimit,
     reviews,
     transfers,
@@ -87,6 +88,7 @@ def create_app(state: AppState) -> web.Application:
     transfers.add_routes(app)
     batches.add_routes(app)
     lookups.add_routes(app)
+    privacy.add_routes(app)
     operator.add_routes(app)
     reviews.add_routes(app)  # review queue, KYC states, suspicious-activity report
     ops.add_routes(app)

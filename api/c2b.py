@@ -41,6 +41,7 @@ from switch.c2b import AccountRule, conflict, route
 from switch.messages import C2bIn
 from switch.metrics import CALLBACKS
 from switch.payments import now_utc
+from switch.repayments import NoMatch, RepaymentTarget, match_bill_ref
 
 log = logging.getLogger(__name__)
 ROUTES_TTL = 10.0
@@ -59,6 +60,14 @@ class C2bRegistrationIn(BaseModel):
     accounts: AccountRule = Field(
         default_factory=AccountRule, description="Which account numbers are yours."
     )
+    sacco_code: str | None = Field(
+        None,
+        pattern=r"^[A-Z][A-Z0-9]{2,9}$",
+        description="This paybill is a registered SACCO's: account numbers are member numbers "
+        "(optionally with a product code, e.g. 12345LN for a loan repayment). Payments that "
+        "name no member are refused at validation; each one is posted to the member's account "
+        "in the SACCO's core system.",
+    )
 
 
 def url_token(key: bytes, shortcode: str) -> str:
@@ -70,6 +79,7 @@ class Routes:
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[float, list[tuple[str, AccountRule]]]] = {}
+        self.sacco_of: dict[tuple[str, str], str] = {}  # (shortcode, merchant) -> SACCO code
 
     async def of(self, state: AppState, shortcode: str) -> list[tuple[str, AccountRule]]:
         hit = self._cache.get(shortcode)
@@ -80,6 +90,9 @@ class Routes:
             (m["merchant_id"], AccountRule.model_validate(m["rule"]))
             for m in doc.get("merchants", [])
         ]
+        for m in doc.get("merchants", []):
+            if m.get("sacco_code"):
+                self.sacco_of[(shortcode, m["merchant_id"])] = m["sacco_code"]
         self._cache[shortcode] = (time.monotonic() + ROUTES_TTL, rules)
         return rules
 
@@ -101,6 +114,10 @@ async def register(request: web.Request) -> web.Response:
         return error_response(
             422, "validation_failed", "the request has invalid fields", validation_details(exc)
         )
+    if body.sacco_code is not None and body.sacco_code not in state.saccos:
+        reason = f"no SACCO {body.sacco_code} is registered"
+        details = [{"field": "sacco_code", "reason": reason}]
+        return error_response(422, "validation_failed", "the request has invalid fields", details)
     routes = request.app[ROUTES]
     routes.forget(body.shortcode)
     clash = conflict(await routes.of(state, body.shortcode), merchant_id, body.accounts)
@@ -123,13 +140,15 @@ async def register(request: web.Request) -> web.Response:
     )
     if "error" in answer:
         return error_response(502, "provider_refused", answer["error"])
-    await _save_route(state, body.shortcode, merchant_id, body.accounts)
+    await _save_route(state, body.shortcode, merchant_id, body.accounts, body.sacco_code)
     routes.forget(body.shortcode)
     return json_response({**body.model_dump(), **urls, "provider": answer})
 
 
-async def _save_route(state: AppState, shortcode: str, merchant_id: str, rule: AccountRule) -> None:
-    entry = {"merchant_id": merchant_id, "rule": rule.model_dump()}
+async def _save_route(
+    state: AppState, shortcode: str, merchant_id: str, rule: AccountRule, sacco: str | None
+) -> None:
+    entry = {"merchant_id": merchant_id, "rule": rule.model_dump(), "sacco_code": sacco}
     await state.cols.c2b_routes.update_one(
         {"_id": shortcode}, {"$pull": {"merchants": {"merchant_id": merchant_id}}}, upsert=True
     )
@@ -152,8 +171,11 @@ async def validation(request: web.Request) -> web.Response:
     except MalformedCallback as exc:
         log.warning("malformed C2B validation: %s", exc)
         return web.Response(body=c2b_reject("C2B00016"), content_type="application/json")
-    rules = await request.app[ROUTES].of(request.app[STATE], request.match_info["shortcode"])
+    shortcode = request.match_info["shortcode"]
+    rules = await request.app[ROUTES].of(request.app[STATE], shortcode)
     owner = route(rules, payment.bill_ref)
+    if owner is not None and isinstance(_member(request, shortcode, owner, payment), NoMatch):
+        owner = None  # a SACCO's paybill: the reference names no member
     CALLBACKS.labels("mpesa_c2b", "validated" if owner else "refused").inc()
     answer = c2b_accept() if owner else c2b_reject("C2B00012")
     return web.Response(body=answer, content_type="application/json")
@@ -186,11 +208,34 @@ async def confirmation(request: web.Request) -> web.Response:
             transaction_type=payment.transaction_type,
             # Daraja sends the number masked (v2) or hashed (v1), never in clear.
             payer={"msisdn": payment.msisdn, "first_name": payment.first_name},
+            member=_member_doc(_member(request, shortcode, owner, payment)),
         )
         shard = state.router.shard_of_merchant(owner)
         verdict = await state.router.c2b[shard].call(item)
         CALLBACKS.labels("mpesa_c2b", verdict).inc()
     return web.Response(body=c2b_confirmation_ack(), content_type="application/json")
+
+
+def _member(
+    request: web.Request, shortcode: str, owner: str, payment: C2bPayment
+) -> RepaymentTarget | NoMatch | None:
+    """On a SACCO's paybill, the member account the payment names; None on other paybills."""
+    sacco = request.app[ROUTES].sacco_of.get((shortcode, owner))
+    if sacco is None:
+        return None
+    return match_bill_ref(payment.bill_ref, request.app[STATE].saccos, paybill_sacco=sacco)
+
+
+def _member_doc(found: RepaymentTarget | NoMatch | None) -> dict[str, str] | None:
+    if found is None:
+        return None
+    if isinstance(found, NoMatch):
+        return {"unmatched": found.reason}  # accepted anyway (Completed): kept for allocation
+    return {
+        "sacco_code": found.sacco_code,
+        "member_number": found.member_number,
+        "product": found.product,
+    }
 
 
 async def _keep_unmatched(

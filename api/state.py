@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from actors.runtime import Actors
 from api.batcher import MicroBatcher
+from connectors.sacco.registry import Sacco
 from routing.shards import shard_for
 from switch.config import Settings
 from switch.live import Hub
@@ -56,7 +58,8 @@ class AppState:
     cols: Collections
     actors: Actors
     hub: Hub | None = None
-    saccos: frozenset[str] = frozenset()  # registered SACCO codes (connectors/sacco/registry)
+    # The SACCO registry (connectors/sacco/registry.py): code -> Sacco.
+    saccos: Mapping[str, Sacco] = field(default_factory=dict)
     # Security platform (issue 6): made on first use by api.ratelimit / api.audit when None.
     limiter: InProcessLimiter | RedisLimiter | None = None
     audit: AuditLog | None = None

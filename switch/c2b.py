@@ -95,7 +95,11 @@ def received_payment(item: C2bIn, payment_id: str, key: str, fee: int, at: datet
         phone="",  # Daraja sends the payer's number masked or hashed: see metadata.payer
         reference=item.bill_ref,
         description=item.transaction_type,
-        metadata={"payer": item.payer, "shortcode": item.shortcode},
+        metadata={
+            "payer": item.payer,
+            "shortcode": item.shortcode,
+            **({"member": item.member} if item.member else {}),
+        },
         idem_key=key,
         request_hash="c2b",
         at=at,

@@ -89,6 +89,12 @@ class Settings(BaseModel):
     sacco_outbox_dir: str = "./var/sacco"
     sacco_flush_interval: float = Field(5.0, gt=0)
 
+    # Personal data at rest (switch/pii.py): master keys by id (Base64 of 32 bytes) and the one
+    # that wraps new data keys. Unset: a key is made once and kept in the database (fine for a
+    # sandbox, NOT for production, where the master key must live outside MongoDB).
+    master_keys: dict[str, str] = Field(default_factory=dict)
+    master_key_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
     fees: dict[str, Fee] = Field(default_factory=lambda: dict(DEFAULT_FEES))
 
     # KYC, AML and sanctions (switch/compliance.py, actors/compliance.py). ``sandbox`` is set by
@@ -168,13 +174,14 @@ class Settings(BaseModel):
 
 # Variable names that do not follow the SWITCH_<FIELD> rule.
 _ALIASES = {"mongodb_uri": "MONGODB_URI", "redis_url": "REDIS_URL", "ray_address": "RAY_ADDRESS"}
-_JSON_FIELDS = {"fees"}
+_JSON_FIELDS = {"fees", "master_keys"}
 _SECRET_FIELDS = {
     "secret_key",
     "mpesa_consumer_secret",
     "mpesa_passkey",
     "mpesa_initiator_password",
     "mongodb_uri",
+    "master_keys",
     "airtel_client_secret",
     "airtel_pin",
     "airtel_callback_key",

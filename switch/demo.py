@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from switch.config import Settings
+from switch.demo_rails import run_rails
 from switch.merchants import create_merchant
 from switch.signing import verify_webhook
 from switch.stack import Stack
@@ -69,6 +70,8 @@ async def run_demo(settings: Settings) -> int:
             "sim_callback_delay": 1.0,
             "stk_query_after": 3.0,
             "sweep_interval": 1.0,
+            "sacco_flush_interval": 0.5,
+            "sandbox": True,
         }
     )
     print("starting: embedded SecantusDB, local Ray, Daraja simulator, api ...", flush=True)
@@ -100,14 +103,15 @@ async def _run(stack: Stack, receiver: Receiver, hook_url: str) -> int:
         )
         replay_same = await _replay(http, base, auth, created[0][0])
         finals = await _wait_final(http, base, auth, [c[0]["id"] for c in created], receiver)
-    rows, ok = _table(created, finals, receiver, started)
-    print(_render(rows))
-    print(
-        f"\nidempotent replay of payment 1 returned the same id: {replay_same}; "
-        f"webhooks received: {sum(len(v) for v in receiver.events.values())}, "
-        f"bad signatures: {receiver.bad_signatures}"
-    )
-    ok = ok and replay_same and receiver.bad_signatures == 0
+        rows, ok = _table(created, finals, receiver, started)
+        print(_render(rows))
+        print(
+            f"\nidempotent replay of payment 1 returned the same id: {replay_same}; "
+            f"webhooks received: {sum(len(v) for v in receiver.events.values())}, "
+            f"bad signatures: {receiver.bad_signatures}"
+        )
+        rails_ok = await run_rails(http, base, auth)
+    ok = ok and rails_ok and replay_same and receiver.bad_signatures == 0
     print("demo " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 

@@ -221,6 +221,9 @@ class C2bIn:
     bill_ref: str
     transaction_type: str
     payer: dict[str, str]
+    # On a SACCO's paybill: the member account the BillRefNumber names (switch/repayments.py),
+    # {"sacco_code", "member_number", "product"}; the shard posts it to the SACCO's core.
+    member: dict[str, str] | None = None
 
 
 CallbackVerdict = Literal["applied", "duplicate", "mismatch", "unknown_payment", "pending"]

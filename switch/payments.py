@@ -200,7 +200,7 @@ def to_doc(p: Payment, shard: int) -> dict[str, Any]:
         "amount_minor": p.amount_minor,
         "fee_minor": p.fee_minor,
         "command": p.command,
-        "destination": p.destination,
+        "destination": dict(p.destination),  # a copy: the document is sealed in place
         "route": p.route,
         "transfer": p.transfer,
         "currency": p.currency,
@@ -279,7 +279,15 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_OBJECTS = {"payout": "payout", "reversal": "reversal", "collection": "payment"}
+_OBJECTS = {
+    "payout": "payout",
+    "reversal": "reversal",
+    "collection": "payment",
+    "posting": "posting",
+}
+
+
+ERASED = "[erased]"  # what an erasure request leaves of personal data (switch/pii.py)
 
 
 def is_payout(method: str) -> bool:
@@ -314,7 +322,7 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
         "amount": format_minor(p.amount_minor),
         "fee": format_minor(p.fee_minor),
         "currency": p.currency,
-        "phone": mask_msisdn(p.phone) if p.phone else None,
+        "phone": mask_msisdn(p.phone) if p.phone and p.phone != ERASED else (p.phone or None),
         "reference": p.reference,
         "description": p.description,
         "metadata": p.metadata,
@@ -351,6 +359,6 @@ def masked_destination(destination: dict[str, Any]) -> dict[str, Any]:
     shown = dict(destination)
     for key in ("account_number", "member_number"):
         value = shown.get(key)
-        if isinstance(value, str) and len(value) > 4:
+        if isinstance(value, str) and len(value) > 4 and value != ERASED:
             shown[key] = "*" * (len(value) - 4) + value[-4:]
     return shown

@@ -6,7 +6,7 @@ from __future__ import annotations
 from switch import ledger
 from switch.ledger import Entry
 from switch.payments import Payment, is_payout
-from switch.rails import provider_of
+from switch.rails import provider_of, rail
 from switch.states import State
 
 
@@ -15,6 +15,8 @@ def postings(before: Payment, after: Payment, shard: int) -> list[Entry]:
     that succeeds spends its reservation, one that fails releases it."""
     if is_payout(after.method):
         return _outgoing(after, shard)
+    if rail(after.method).direction != "collection":
+        return []  # a posting to a SACCO's core moves nothing on the switch's books
     if after.state == State.SUCCEEDED and before.state != State.SUCCEEDED:
         return [
             ledger.collection(

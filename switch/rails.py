@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Provider = Literal["mpesa", "airtel", "pesalink", "sacco"]
-Direction = Literal["collection", "payout", "reversal"]
+Direction = Literal["collection", "payout", "reversal", "posting"]
 Destination = Literal["phone", "bank", "sacco"]
 
 
@@ -119,6 +119,18 @@ RAILS: dict[str, Rail] = {
             "check",
             "SACCO member account",
         ),
+        # A member's paybill payment (already in the SACCO's balance) posted to the member's
+        # account in the SACCO's core system: no money moves on the switch's books.
+        Rail(
+            "sacco_posting",
+            "sacco",
+            "posting",
+            "sacco",
+            1 * KES,
+            999_999 * KES,
+            "check",
+            "SACCO core posting",
+        ),
         # The source leg of a transfer out of a SACCO member account (a debit by the SACCO).
         Rail(
             "sacco_withdrawal",
@@ -133,7 +145,7 @@ RAILS: dict[str, Rail] = {
     )
 }
 
-PAYOUT_METHODS = frozenset(m for m, r in RAILS.items() if r.direction != "collection")
+PAYOUT_METHODS = frozenset(m for m, r in RAILS.items() if r.direction in ("payout", "reversal"))
 COLLECTION_METHODS = frozenset(m for m, r in RAILS.items() if r.direction == "collection")
 PROVIDERS: tuple[Provider, ...] = ("mpesa", "airtel", "pesalink", "sacco")
 

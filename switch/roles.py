@@ -26,6 +26,7 @@ CLIENTS_MANAGE: Final = "clients:manage"
 USERS_MANAGE: Final = "users:manage"
 AUDIT_READ: Final = "audit:read"
 OPERATOR: Final = "operator"
+PRIVACY_MANAGE: Final = "privacy:manage"
 
 SCOPES: Final[dict[str, str]] = {
     PAYMENTS_WRITE: "create STK Push payments and reversals",
@@ -39,6 +40,7 @@ SCOPES: Final[dict[str, str]] = {
     USERS_MANAGE: "invite people into the organisation (people only, with TOTP)",
     AUDIT_READ: "read the audit trail",
     OPERATOR: "the switch operator's own routes (provider float); never a merchant's",
+    PRIVACY_MANAGE: "erase a customer's personal data (people only, with TOTP)",
 }
 
 # What an API client may be given: everything a merchant's software needs, nothing that manages
@@ -56,7 +58,7 @@ CLIENT_SCOPES: Final = frozenset(
     }
 )
 # Permissions that need a session whose login passed TOTP.
-MFA_REQUIRED: Final = frozenset({CLIENTS_MANAGE, USERS_MANAGE})
+MFA_REQUIRED: Final = frozenset({CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE})
 
 # Clients made before scopes existed (``python -m switch merchant create``) hold this scope
 # string; they keep every merchant scope they could use then.
@@ -68,8 +70,8 @@ ROLE_NAMES: Final[tuple[Role, ...]] = ("owner", "admin", "developer", "finance",
 
 _READS = frozenset({PAYMENTS_READ, PAYOUTS_READ, BALANCE_READ, REPORTS_READ})
 ROLES: Final[dict[str, frozenset[str]]] = {
-    "owner": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE},
-    "admin": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE},
+    "owner": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE},
+    "admin": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE},
     # Builds the integration: test payments, C2B set-up, API clients; moves no money out.
     "developer": _READS | {PAYMENTS_WRITE, C2B_MANAGE, CLIENTS_MANAGE},
     # Runs the money: payouts and reversals, balances and reports; no credentials.
@@ -102,6 +104,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/audit"): AUDIT_READ,
     # Payments, payouts, reversals, balance, C2B
     ("POST", "/v1/payments"): PAYMENTS_WRITE,
+    ("GET", "/v1/payments"): PAYMENTS_READ,
+    ("POST", "/v1/privacy/erasures"): PRIVACY_MANAGE,
     ("GET", "/v1/payments/{payment_id}"): PAYMENTS_READ,
     ("GET", "/v1/payments/{payment_id}/events"): PAYMENTS_READ,
     ("GET", "/v1/events"): PAYMENTS_READ,

@@ -11,6 +11,7 @@ import logging
 import secrets
 import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +30,9 @@ from connectors.mpesa.simulator.sandbox import CERT_PATH as SANDBOX_CERT_PATH
 from connectors.pesalink.simulator import SimConfig as PesaLinkSimConfig
 from connectors.pesalink.simulator import create_app as create_pesalink_sim
 from connectors.pesalink.simulator.sandbox import switch_settings as pesalink_settings
+from connectors.sacco.registry import registry_from
+from connectors.sacco.simulator.sandbox import SaccoSandbox
+from connectors.sacco.simulator.sandbox import start_sandbox as start_sacco_sandbox
 from switch.config import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, Settings
 from switch.live import Hub
 from switch.storage.embedded import EmbeddedMongo
@@ -53,6 +57,20 @@ async def load_secret_key(cols: Collections, settings: Settings) -> bytes:
     return base64.b64decode(doc["value"])
 
 
+async def load_master_keys(cols: Collections) -> dict[str, str]:
+    """No master key configured: make one and keep it in the database. Sealing then protects
+    against a leaked collection dump but not a leaked database: production sets
+    SWITCH_MASTER_KEYS (and SWITCH_MASTER_KEY_ID) from a secrets manager."""
+    log.warning("no SWITCH_MASTER_KEYS configured: using a master key kept in the database")
+    fresh = base64.b64encode(secrets.token_bytes(32)).decode()
+    await cols.settings.update_one(
+        {"_id": "master_key"}, {"$setOnInsert": {"value": fresh}}, upsert=True
+    )
+    doc = await cols.settings.find_one({"_id": "master_key"})
+    assert doc is not None
+    return {"db": str(doc["value"])}
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -61,6 +79,7 @@ class Stack:
     airtel_config: AirtelSimConfig | None = None
     pesalink_config: PesaLinkSimConfig | None = None
     sim_urls: dict[str, str] = field(default_factory=dict)  # provider -> simulator base URL
+    sacco: SaccoSandbox | None = None
     embedded: EmbeddedMongo | None = None
     client: AsyncMongoClient[dict[str, Any]] | None = None
     runners: list[web.AppRunner] = field(default_factory=list)
@@ -82,16 +101,20 @@ class Stack:
         await ensure_indexes(self.client, self.settings.mongodb_db)
         cols = collections(self.client, self.settings.mongodb_db)
         key = await load_secret_key(cols, self.settings)
+        if not self.settings.master_keys:
+            self._update(master_keys=await load_master_keys(cols), master_key_id="db")
         init_ray(self.settings)
         if not self.settings.ray_address:
             self._update(ray_address=ray_address())
         actors = Actors(self.settings, key)
         await actors.ping_all()
+        await actors.start_gateways()  # the SACCO gateway reads result files from the start
         hub = None
         if self.settings.redis_url:
             hub = self.hub = Hub(self.settings.redis_url)
             hub.start()
-        self.state = AppState(self.settings, key, cols, actors, hub)
+        saccos = registry_from(self.settings.sacco_registry_file)
+        self.state = AppState(self.settings, key, cols, actors, hub, saccos=saccos)
         await self._serve(
             create_app(self.state),
             self.settings.host,
@@ -156,6 +179,14 @@ class Stack:
             url = f"http://{self.settings.sim_host}:{port}"
             self.sim_urls[name] = url
             self._update(**overrides(url))
+        # SACCOs: a core-banking API simulator and a file SACCO reading the outbox folder.
+        data = Path(self.settings.data_dir)
+        wanted = self.settings.sim_port + 3 if self.settings.sim_port else 0
+        self.sacco = await start_sacco_sandbox(
+            self.settings.sim_host, wanted, data / "sacco", data / "sacco-registry.json"
+        )
+        self.sim_urls["sacco"] = self.sacco.api_base_url
+        self._update(**self.sacco.settings())
 
     async def _serve(
         self,
@@ -193,6 +224,9 @@ class Stack:
         for runner in reversed(self.runners):
             await runner.cleanup()
         self.runners.clear()
+        if self.sacco is not None:
+            await self.sacco.stop()
+            self.sacco = None
         if self.hub is not None:
             await self.hub.stop()
         shutdown_ray()

@@ -23,6 +23,13 @@ MONEY_WRITES = WriteConcern(w="majority", j=True)
 # ``_id`` (which carries the shard, and is derived from the idempotency key, so the primary key is
 # the idempotency guard); what a restarted shard must resume is listed in ``inflight``.
 INDEXES: dict[str, list[IndexModel]] = {
+    # The one index on payments: look-ups by phone (the keyed blind index of switch/pii.py, for
+    # a merchant's support desk and for erasure requests). A measured cost on every insert.
+    "payments": [
+        IndexModel(
+            [("merchant_id", ASCENDING), ("phone_bidx", ASCENDING)], name="phone", sparse=True
+        )
+    ],
     # The suspicious-activity report reads a merchant's events by time (few writes: holds,
     # refusals and review decisions only).
     "compliance_events": [IndexModel([("merchant_id", ASCENDING), ("at", ASCENDING)], name="cev")],
@@ -55,6 +62,7 @@ class Collections:
     c2b_unmatched: AsyncCollection[Doc]
     provider_balances: AsyncCollection[Doc]
     batches: AsyncCollection[Doc]
+    keys: AsyncCollection[Doc]  # wrapped data keys (switch/pii.py)
     users: AsyncCollection[Doc]
     invitations: AsyncCollection[Doc]
     login_attempts: AsyncCollection[Doc]
@@ -82,6 +90,7 @@ def collections(client: AsyncMongoClient[Doc], db_name: str) -> Collections:
         c2b_unmatched=db["c2b_unmatched"],
         provider_balances=db["provider_balances"],
         batches=db["batches"],
+        keys=db["keys"],
         users=db["users"],
         invitations=db["invitations"],
         login_attempts=db["login_attempts"],

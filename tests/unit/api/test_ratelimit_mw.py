@@ -14,6 +14,7 @@ from api.auth import CLAIMS
 from api.errors import Handler, error_middleware
 from api.ratelimit import (
     RATE,
+    Leases,
     Policies,
     RateRuntime,
     SeenKeys,
@@ -280,3 +281,49 @@ def test_default_policies_do_not_throttle_the_bench() -> None:
     assert p.client.rate >= 2 * 500 * 1.5 and p.merchant.rate >= p.client.rate
     assert p.prompts.rate == pytest.approx(3 / 60) and p.prompts.burst == 3
 
+
+class CountingLimiter(InProcessLimiter):
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock=clock)
+        self.calls = 0
+
+    async def check(self, key: str, limit: RateLimit, cost: int = 1) -> Decision:
+        self.calls += 1
+        return await super().check(key, limit, cost)
+
+
+async def test_leases_spare_the_limiter_and_never_over_admit() -> None:
+    clock = Clock()
+    inner = CountingLimiter(clock)
+    leases = Leases(inner, clock=clock)
+    limit = RateLimit(100, 1005, "client")  # leases of 10 units
+    allowed = [(await leases.check("k", limit, 1)) for _ in range(1010)]
+    admitted = [d for d in allowed if d.allowed]
+    assert len(admitted) == 1005  # exactly the burst: leased, then unit by unit at the edge
+    assert inner.calls < 1010 // 5  # ~one call per lease, not one per request
+    assert [d.remaining for d in admitted[:3]] == [1004, 1003, 1002]
+    clock.now += 0.1  # 10 units come back
+    assert (await leases.check("k", limit, 1)).allowed
+
+
+async def test_small_budgets_are_charged_exactly() -> None:
+    clock = Clock()
+    inner = CountingLimiter(clock)
+    leases = Leases(inner, clock=clock)
+    limit = RateLimit(1, 150, "preauth")  # 150 // 100 = 1: no lease
+    for _ in range(3):
+        await leases.check("ip", limit, 1)
+    assert inner.calls == 3
+
+
+async def test_unspent_leases_lapse() -> None:
+    clock = Clock()
+    inner = CountingLimiter(clock)
+    leases = Leases(inner, clock=clock)
+    limit = RateLimit(1000, 2000, "client")  # leases of 20
+    await leases.check("k", limit, 1)
+    await leases.check("k", limit, 1)
+    assert inner.calls == 1
+    clock.now += 1.5
+    await leases.check("k", limit, 1)
+    assert inner.calls == 2  # a fresh lease after the old one lapsed

@@ -85,3 +85,74 @@ def test_orders_by_method() -> None:
     reversal = order_for(_payment("mpesa_reversal"), url)
     assert isinstance(reversal, ReversalOrderMsg)
     assert (reversal.receipt, reversal.receiver_party) == ("RCPT1", "174379")
+
+
+# --- the other rails ---------------------------------------------------------------------------
+
+
+def test_airtel_pesalink_and_sacco_payments_are_checked_by_enquiry_never_resent() -> None:
+    for method, state in (
+        ("airtel_ussd", State.AWAITING_CUSTOMER),
+        ("airtel_payout", State.AWAITING_RESULT),
+        ("bank_transfer", State.UNKNOWN),
+        ("sacco", State.AWAITING_RESULT),
+    ):
+        p = _payment(method, state)
+        assert _act(p, 30) is None, method
+        assert _act(p, 61) == Action.CHECK, method
+        assert _act(p, 61, since=5) is None, method
+        assert _act(p, 10_000) == Action.CHECK, method  # the shard expires collections itself
+    assert _act(_payment("airtel_payout", State.SUCCEEDED), 10_000) is None
+
+
+def test_orders_for_every_rail() -> None:
+    from switch.messages import BankOrder, SaccoOrder, WalletOrder
+
+    def url(kind: str, pid: str) -> str:
+        return f"https://switch.example/callbacks/{kind}/{pid}/tok"
+
+    wallet = order_for(_payment("airtel_payout"), url)
+    assert isinstance(wallet, WalletOrder) and wallet.kind == "payout"
+    assert wallet.amount_minor == 15000
+    bank = replace(
+        _payment("bank_transfer"),
+        phone="",
+        destination={"bank_code": "68", "account_number": "0123", "account_name": "Jane"},
+    )
+    order = order_for(bank, url)
+    assert isinstance(order, BankOrder)
+    assert (order.bank_code, order.account_number, order.phone) == ("68", "0123", None)
+    assert order.callback_url.startswith("https://switch.example/callbacks/pesalink/")
+    sacco = replace(
+        _payment("sacco"),
+        destination={
+            "sacco_code": "STIMA",
+            "member_number": "10001",
+            "purpose": "loan_disbursement",
+        },
+    )
+    s_order = order_for(sacco, url)
+    assert isinstance(s_order, SaccoOrder) and s_order.purpose == "loan_disbursement"
+    posting = replace(
+        _payment("sacco_posting"),
+        destination={"sacco_code": "STIMA", "member_number": "10001", "purpose": "loan_repayment"},
+    )
+    assert order_for(posting, url).purpose == "loan_repayment"  # type: ignore[union-attr]
+    withdrawal = replace(
+        _payment("sacco_withdrawal"),
+        destination={"sacco_code": "STIMA", "member_number": "10001", "purpose": "deposit"},
+    )
+    assert order_for(withdrawal, url).purpose == "withdrawal"  # type: ignore[union-attr]
+
+
+def test_postings_per_rail() -> None:
+    from switch.postings import postings
+
+    paid = _payment("airtel_ussd", State.SUCCEEDED)
+    [credit] = postings(_payment("airtel_ussd"), paid, 0)
+    assert credit.lines[0].account == "provider:airtel:float:s0"
+    posting = _payment("sacco_posting", State.SUCCEEDED)
+    assert postings(_payment("sacco_posting"), posting, 0) == []  # nothing moves on our books
+    settled = replace(_payment("bank_transfer", State.SUCCEEDED), fee_minor=5000)
+    [settle] = postings(_payment("bank_transfer"), settled, 0)
+    assert "provider:pesalink:float:s0" in {line.account for line in settle.lines}

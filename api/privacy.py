@@ -1,0 +1,77 @@
+"""Personal data: ``GET /v1/payments?phone=`` (a customer's payments, found through the keyed
+blind index without decrypting anything) and ``POST /v1/privacy/erasures`` (a data subject's
+erasure request under the Data Protection Act 2019, honoured as far as payment-record retention
+allows). See switch/pii.py."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, StrictStr, field_validator
+
+from api.auth import CLAIMS
+from api.errors import error_response
+from api.payments import parse_body, reply_response
+from api.state import STATE
+from switch.errors import Unavailable
+from switch.phone import normalise_msisdn
+
+
+class ErasureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phone: StrictStr
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return normalise_msisdn(value)
+
+
+async def list_by_phone(request: web.Request) -> web.Response:
+    raw = request.query.get("phone")
+    if not raw:
+        return error_response(
+            422,
+            "validation_failed",
+            "a phone is required",
+            [{"field": "phone", "reason": "give ?phone=07XXXXXXXX"}],
+        )
+    try:
+        phone = normalise_msisdn(raw)
+    except ValueError as exc:
+        details = [{"field": "phone", "reason": str(exc)}]
+        return error_response(422, "validation_failed", "invalid phone", details)
+    try:
+        limit = min(max(int(request.query.get("limit", "50")), 1), 200)
+    except ValueError:
+        details = [{"field": "limit", "reason": "a whole number, 1 to 200"}]
+        return error_response(422, "validation_failed", "invalid limit", details)
+    state = request.app[STATE]
+    merchant_id = request[CLAIMS].merchant_id
+    try:
+        reply = await state.actors.by_phone(
+            state.router.shard_of_merchant(merchant_id), merchant_id, phone, limit
+        )
+    except Exception as exc:
+        raise Unavailable("the payment shard is unavailable; retry") from exc
+    return reply_response(reply)
+
+
+async def erase(request: web.Request) -> web.Response:
+    body = await parse_body(request, ErasureIn)
+    if isinstance(body, web.Response):
+        return body
+    state = request.app[STATE]
+    merchant_id = request[CLAIMS].merchant_id
+    try:
+        reply = await state.actors.erase(
+            state.router.shard_of_merchant(merchant_id), merchant_id, body.phone
+        )
+    except Exception as exc:
+        raise Unavailable("the payment shard is unavailable; retry") from exc
+    return reply_response(reply)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/payments", list_by_phone)
+    app.router.add_post("/v1/privacy/erasures", erase)

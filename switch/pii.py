@@ -1,0 +1,151 @@
+"""Personal data at rest: the fields of a payment document that name a person are sealed with the
+merchant's data key (AES-GCM, switch/security/crypto.py) before MongoDB sees them, and opened
+when a document is read back. Each ciphertext is bound to its payment id (the AAD), so a sealed
+phone copied into another payment does not open.
+
+Sealed: the phone, a bank or SACCO account number and holder name, and the recipient's name the
+provider returns (in ``provider`` and in the history entries that recorded it). A keyed blind
+index of the phone (``phone_bidx``) allows look-ups by phone without decrypting anything.
+
+Keys: one data key per merchant (``m_<merchant id>``), wrapped by the master key, loaded once per
+process and kept in memory, so sealing costs no database read on the hot path. Erasure of one
+person (switch/erasure.py) overwrites that person's sealed fields; destroying a merchant's key
+erases every customer of that merchant at once, backups included (crypto-shredding).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from switch.payments import ERASED
+from switch.security.crypto import (
+    DataKey,
+    KeyRing,
+    KeyStore,
+    blind_index,
+    decrypt_field,
+    derive_key,
+    encrypt_field,
+    is_token,
+    load_master_key,
+    parse_token,
+)
+
+Doc = dict[str, Any]
+KEY_TTL = 300.0  # seconds a merchant's newest key is trusted before asking the store again
+
+
+def merchant_key_id(merchant_id: str) -> str:
+    return f"m_{merchant_id}"[:64]
+
+
+def _paths(doc: Doc) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every (container, key) of a payment document (or a partial update) holding personal
+    data."""
+    if "phone" in doc:
+        yield doc, "phone"
+    destination = doc.get("destination")
+    if isinstance(destination, dict):
+        for key in ("account_number", "account_name"):
+            if key in destination:
+                yield destination, key
+    provider = doc.get("provider")
+    if isinstance(provider, dict) and "receiver_name" in provider:
+        yield provider, "receiver_name"
+    for entry in doc.get("history") or ():
+        refs = (entry.get("detail") or {}).get("provider")
+        if isinstance(refs, dict) and "receiver_name" in refs:
+            yield refs, "receiver_name"
+
+
+class Sealer:
+    """Seals and opens payment documents with keys already in memory (``ready`` first)."""
+
+    def __init__(
+        self, ring: KeyRing, index_key: bytes, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ring = ring
+        self.index_key = index_key
+        self.clock = clock
+        self.newest: dict[str, tuple[float, DataKey]] = {}
+        self.versions: dict[tuple[str, int], DataKey] = {}
+
+    def bidx(self, phone: str) -> str:
+        return blind_index(phone, self.index_key)
+
+    async def ready(self, merchant_id: str) -> None:
+        """Make sure this merchant's newest key is in memory (a dict look-up when it is)."""
+        key_id = merchant_key_id(merchant_id)
+        held = self.newest.get(key_id)
+        if held is not None and self.clock() - held[0] < KEY_TTL:
+            return
+        dek = await self.ring.create(key_id)
+        self.newest[key_id] = (self.clock(), dek)
+        self.versions[(dek.key_id, dek.version)] = dek
+
+    async def ready_for(self, doc: Doc) -> None:
+        """Load every key version the sealed fields of ``doc`` were written with."""
+        for container, key in _paths(doc):
+            value = container[key]
+            if is_token(value):
+                ref = parse_token(value)
+                if (ref.key_id, ref.version) not in self.versions:
+                    dek = await self.ring.get(ref.key_id, ref.version)
+                    self.versions[(dek.key_id, dek.version)] = dek
+
+    def seal(self, doc: Doc, payment_id: str, merchant_id: str) -> Doc:
+        """``doc`` with its personal fields sealed (in place; returned for chaining)."""
+        dek = self.newest[merchant_key_id(merchant_id)][1]
+        aad = payment_id.encode()
+        for container, key in _paths(doc):
+            value = container[key]
+            if isinstance(value, str) and value and value != ERASED and not is_token(value):
+                container[key] = encrypt_field(value, dek, aad)
+        return doc
+
+    def open(self, doc: Doc) -> Doc:
+        """``doc`` with its sealed fields opened (in place). Keys must be ready (ready_for)."""
+        aad = str(doc["_id"]).encode()
+        for container, key in _paths(doc):
+            value = container[key]
+            if is_token(value):
+                ref = parse_token(value)
+                container[key] = decrypt_field(value, self.versions[(ref.key_id, ref.version)], aad)
+        return doc
+
+
+def with_index(doc: Doc, sealer: Sealer) -> Doc:
+    """Add the phone's blind index to a new payment document (before sealing)."""
+    phone = doc.get("phone")
+    if isinstance(phone, str) and phone:
+        doc["phone_bidx"] = sealer.bidx(phone)
+    return doc
+
+
+def sealer_for(cols_keys: Any, masters: dict[str, str], current: str, secret_key: bytes) -> Sealer:
+    """The sealer of a process: the master keys from the settings (Base64), the data keys in
+    MongoDB's ``keys`` collection, the blind-index key derived from the switch's secret key (so
+    rotating the master key leaves the index alone)."""
+    ring = KeyRing(
+        {kid: load_master_key(value) for kid, value in masters.items()},
+        current,
+        KeyStore(cols_keys),
+    )
+    return Sealer(ring, derive_key(secret_key, "phone-blind-index"))
+
+
+def erased_fields(doc: Doc, bidx: str) -> Doc:
+    """The ``$set`` that erases a person from a stored payment: every sealed field becomes
+    ``[erased]`` (names in the provider refs and history included) and the blind index no longer
+    matches the phone; amounts, dates, statuses and receipts stay."""
+    for container, key in _paths(doc):
+        container[key] = ERASED
+    return {
+        "phone": ERASED if doc.get("phone") else doc.get("phone"),
+        "phone_bidx": f"erased:{bidx[:16]}",
+        "destination": doc.get("destination") or {},
+        "provider": doc.get("provider") or {},
+        "history": doc.get("history") or [],
+    }

@@ -1,0 +1,87 @@
+"""Sealing personal data in payment documents (pure, with an in-memory key store)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from switch.payments import ProviderRefs, apply, changes_since, from_doc, new_payment, to_doc
+from switch.pii import Sealer, with_index
+from switch.security.crypto import DecryptError, KeyRing, MemoryKeyStore
+from switch.states import Event
+
+T0 = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+def _sealer() -> Sealer:
+    ring = KeyRing({"m1": secrets.token_bytes(32)}, "m1", MemoryKeyStore())
+    return Sealer(ring, b"i" * 32)
+
+
+def _payout():
+    p = new_payment(
+        payment_id="pay_s0_A",
+        merchant_id="mch_1",
+        method="bank_transfer",
+        amount_minor=50_000,
+        phone="254712345678",
+        reference="R",
+        description="d",
+        metadata={},
+        idem_key="k",
+        request_hash="h",
+        at=T0,
+        destination={"bank_code": "68", "account_number": "0123456789", "account_name": "Jane"},
+    )
+    paid = apply(
+        p,
+        Event.SUCCEED,
+        source="callback",
+        at=T0,
+        provider=ProviderRefs(receipt="R1", receiver_name="JANE DOE"),
+    )
+    assert paid is not None
+    return paid
+
+
+async def test_a_sealed_document_holds_no_personal_data_and_opens_again() -> None:
+    sealer = _sealer()
+    await sealer.ready("mch_1")
+    payment = _payout()
+    doc = sealer.seal(with_index(to_doc(payment, 0), sealer), payment.id, payment.merchant_id)
+    text = str(doc)
+    for secret in ("254712345678", "0123456789", "Jane", "JANE DOE"):
+        assert secret not in text
+    assert doc["phone_bidx"] == sealer.bidx("254712345678")
+    assert payment.destination["account_number"] == "0123456789"  # the payment is untouched
+    fresh = _sealer()
+    fresh.ring = sealer.ring
+    await fresh.ready_for(doc)
+    opened = from_doc(fresh.open(doc))
+    assert opened.phone == payment.phone
+    assert opened.destination == payment.destination
+    assert opened.provider.receiver_name == "JANE DOE"
+
+
+async def test_updates_seal_the_names_they_add() -> None:
+    sealer = _sealer()
+    await sealer.ready("mch_1")
+    payment = _payout()
+    fields, added = changes_since(payment, 1)
+    sealer.seal({"provider": fields["provider"], "history": added}, payment.id, "mch_1")
+    assert "JANE DOE" not in str(fields) + str(added)
+
+
+async def test_a_ciphertext_is_bound_to_its_payment() -> None:
+    sealer = _sealer()
+    await sealer.ready("mch_1")
+    payment = _payout()
+    doc = sealer.seal(to_doc(payment, 0), payment.id, payment.merchant_id)
+    moved = replace(payment, id="pay_s0_B")
+    other = sealer.seal(to_doc(moved, 0), moved.id, moved.merchant_id)
+    other["phone"] = doc["phone"]  # copied from another payment
+    with pytest.raises(DecryptError):
+        sealer.open(other)
