@@ -155,3 +155,38 @@ async def test_a_sacco_paybill_refuses_an_unknown_sacco(merchant: Api) -> None:
     ) as resp:
         assert resp.status == 422
         assert (await resp.json())["error"]["details"][0]["field"] == "sacco_code"
+
+
+async def test_a_loan_repayment_by_paybill_reduces_the_members_loan(
+    merchant: Api, sim: str, stack: Stack
+) -> None:
+    assert stack.state is not None
+    shortcode = _shortcode()
+    body = {"shortcode": shortcode, "accounts": {"type": "any"}, "sacco_code": "STIMA"}
+    async with merchant.http.put(
+        f"{merchant.base}/v1/c2b/registration", json=body, headers=merchant.auth
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    number = member()
+    paid = await _customer_pays(merchant, sim, shortcode, f"{number}LN", "1200")
+    assert paid["validation"] == "accepted"
+    cols = stack.state.cols
+    posting = None
+    for _ in range(100):
+        c2b = await cols.payments.find_one({"method": "mpesa_c2b", "reference": f"{number}LN"})
+        if c2b is not None:
+            posting = await cols.payments.find_one(
+                {"method": "sacco_posting", "metadata.c2b_payment": c2b["_id"]}
+            )
+        if posting is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert posting is not None
+    assert posting["destination"]["purpose"] == "loan_repayment"
+    done = await merchant.wait_for(posting["_id"])
+    assert done["status"] == "succeeded", done
+    async with merchant.http.get(
+        f"{stack.sim_urls['sacco'].split('/fineract')[0]}/__sim/ledger"
+    ) as resp:
+        ledger = await resp.text()
+    assert posting["_id"] in ledger
