@@ -122,7 +122,11 @@ async def test_a_name_that_does_not_resolve_is_refused() -> None:
 
 async def test_ip_literals_are_judged_without_dns() -> None:
     lookup = _lookup({})
-    for url in ("http://169.254.169.254/latest/meta-data/", "http://[::1]:8080/", "http://10.0.0.1/"):
+    for url in (
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8080/",
+        "http://10.0.0.1/",
+    ):
         with pytest.raises(UnsafeUrl):
             await check_webhook_url(url, allow_private=False, lookup=lookup)
     assert await check_webhook_url("https://8.8.8.8/h", allow_private=False, lookup=lookup)
@@ -162,9 +166,7 @@ class _Rebinding(AbstractResolver):
     ) -> list[ResolveResult]:
         address = self.answers.pop(0)
         return [
-            ResolveResult(
-                hostname=host, host=address, port=port, family=family, proto=0, flags=0
-            )
+            ResolveResult(hostname=host, host=address, port=port, family=family, proto=0, flags=0)
         ]
 
     async def close(self) -> None:
