@@ -53,6 +53,7 @@ from switch.messages import (
     WalletOrder,
 )
 from switch.metrics import REGISTRY
+from switch.netguard import GuardedTransport
 from switch.pii import Sealer, sealer_for
 from switch.rails import provider_of
 from switch.states import Event
@@ -352,7 +353,8 @@ class ShardActor:
                 client,
                 cols,
                 RayProviderPort(mpesa_name(self.settings)),
-                AiohttpTransport(),
+                # Webhooks: every URL checked against SSRF at delivery too (DNS rebinding).
+                GuardedTransport(allow_private=self.settings.webhook_allow_private),
                 self.secret_key,
                 Publisher(self.settings.redis_url) if self.settings.redis_url else None,
                 _sealer(self.settings, cols, self.secret_key),

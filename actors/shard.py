@@ -188,6 +188,7 @@ class ShardCore:
     async def start(self) -> None:
         for committer in self._committers():
             committer.start()
+        await self.writer.reclaim()
         self.writer.start()
         self.webhooks.start()
         if self.compliance is not None:

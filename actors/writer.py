@@ -91,17 +91,42 @@ class ShardWriter:
         self.committing = 0  # new payments in the transaction under way
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # One session for every transaction of this writer: its id is recorded, so the next
+        # incarnation of the shard can abort whatever transaction a crash left open.
+        self.session: Any = None
 
     # --- what the shard asks for -----------------------------------------------------------
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
+    async def reclaim(self) -> None:
+        """Abort the transaction a dead predecessor may have left open, then record our own
+        session. A shard killed in the middle of a commit leaves its transaction holding the
+        documents it touched until the server's transaction lifetime ends (60 s), and every
+        change to them meets WriteConflict until then; killing the dead session releases them
+        at once (the transaction was never committed, so nothing of it was applied)."""
+        key = {"_id": f"writer-session-{self.shard}"}
+        previous = await self.cols.settings.find_one(key)
+        if previous and previous.get("lsid"):
+            try:
+                await self.client.admin.command({"killSessions": [previous["lsid"]]})
+                log.info("shard %d aborted its predecessor's open transaction", self.shard)
+            except PyMongoError as exc:
+                log.warning("shard %d could not kill its old session: %s", self.shard, exc)
+        self.session = self.client.start_session()
+        await self.cols.settings.update_one(
+            key, {"$set": {"lsid": self.session.session_id}}, upsert=True
+        )
+
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.session is not None:
+            await self.session.end_session()
+            self.session = None
 
     async def insert(self, payment: Payment, entries: list[Entry] | None = None) -> str:
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -212,7 +237,10 @@ class ShardWriter:
         inserted = [n.payment for n in tick.inserts]
         updated = [self.payment_of(pid) for pid in tick.updates]
         entries = tick.entries + [e for n in tick.inserts for e in n.entries]
-        async with self.client.start_session() as session, await session.start_transaction():
+        if self.session is None:  # built directly (tests): a session of its own
+            self.session = self.client.start_session()
+        session = self.session
+        async with await session.start_transaction():
             if inserted:
                 await self.cols.inflight.bulk_write(
                     [InsertOne({"_id": p.id, "shard": self.shard}) for p in inserted],

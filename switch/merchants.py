@@ -58,7 +58,12 @@ async def create_operator_client(cols: Collections) -> dict[str, str]:
     return {"client_id": client_id, "client_secret": secret, "scope": "operator"}
 
 
-async def create_merchant(cols: Collections, name: str, webhook_url: str | None) -> NewMerchant:
+async def create_merchant(
+    cols: Collections, name: str, webhook_url: str | None, kyc_status: str = "verified"
+) -> NewMerchant:
+    """A merchant onboarded by the operator (``python -m switch merchant create``): the operator
+    is the KYC authority and has checked the business, so it starts ``verified``. Self-service
+    sign-ups (POST /v1/users) start ``pending`` instead (switch/users.py)."""
     check_merchant(name, webhook_url)
     created = NewMerchant(
         merchant_id=new_id("mch"),
@@ -76,6 +81,7 @@ async def create_merchant(cols: Collections, name: str, webhook_url: str | None)
             "webhook_url": webhook_url,
             "webhook_secret": created.webhook_secret,
             "status": "active",
+            "kyc_status": kyc_status,
             "created_at": at,
         }
     )

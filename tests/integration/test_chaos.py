@@ -6,8 +6,9 @@ reservation, and the books balance.
 Clients behave like real ones: a 503 is retried with the SAME Idempotency-Key and body, after
 the Retry-After the switch asks for. Tests that need to freeze a database or restart Redis run
 a switch process of their own (like test_restart.py), so the session's stack is never held up.
-What the chaos found is tested too: bugs since fixed as plain tests, the open one as an
-``xfail(strict=True)`` test that names its cause.
+What the chaos found is tested too, as plain tests of the bugs since fixed (the last one: a
+shard killed in the middle of a commit left its transaction open for the server's 60 s lifetime;
+the restarted shard now kills its predecessor's session first, actors/writer.py reclaim).
 """
 
 from __future__ import annotations
@@ -362,8 +363,6 @@ async def test_chaos_under_load_loses_nothing_and_pays_nothing_twice(
     # Every request was accepted in the end: clients retried 503s with the same key.
     answers = Counter(a for s in sent for a in s.answers)
     refused = [s for s in sent if s.id is None]
-    if refused and all(s.refusals[-1] == "storage_unavailable" for s in refused):
-        await _known_bug_stuck_shard(merchants[0], [s for s in sent if s.id])
     assert not refused, (
         f"{len(refused)} requests never accepted ({answers}); retried for: "
         f"{Counter(c for s in refused for c in s.refusals)}; last answer: {refused[0].last}"
@@ -373,13 +372,7 @@ async def test_chaos_under_load_loses_nothing_and_pays_nothing_twice(
     assert len(set(ids)) == len(ids)
 
     # None lost: every accepted payment exists and reaches a final status.
-    try:
-        await wait_final(sent, within=FINAL_DEADLINE)
-    except AssertionError:
-        stuck = [s for s in sent if s.final is None]
-        if all(s.last_read == (503, "storage_unavailable") for s in stuck):
-            await _known_bug_stuck_shard(merchants[0], [s for s in sent if s.id])
-        raise
+    await wait_final(sent, within=FINAL_DEADLINE)
     settle_seconds = time.monotonic() - load_done
     stored = {d["_id"]: d async for d in cols.payments.find({"_id": {"$in": ids}}, {"_id": 1})}
     assert set(stored) == set(ids)
@@ -481,28 +474,12 @@ async def test_chaos_under_load_loses_nothing_and_pays_nothing_twice(
     )
 
 
-async def _known_bug_stuck_shard(api: Api, accepted: list[Sent]) -> None:
-    """The shard was killed in the middle of a commit (a matter of timing under load, about one
-    run in ten): it stores nothing (or nothing about the payments that commit touched) until the
-    dead transaction expires. Wait for that, so the tests after this one find a working shard,
-    and report the known bug (shown every time by TestAShardKilledInTheMiddleOfACommit)."""
-    since = time.monotonic()
-    probe = Sent(api, "payments", payment_body(plain_phone(), "101"), uuid.uuid4().hex)
-    await send(probe, since + 90)
-    await wait_final([*accepted, probe], within=75)
-    pytest.xfail(
-        "BUG: the shard actor was killed in the middle of a commit and could not store "
-        f"changes until its dead transaction expired, {time.monotonic() - since:.0f} s more "
-        "(see TestAShardKilledInTheMiddleOfACommit)"
-    )
-
-
 async def _balance(api: Api) -> tuple[int, dict[str, Any]]:
     async with api.http.get(f"{api.base}/v1/balance", headers=api.auth) as resp:
         return resp.status, await resp.json()
 
 
-# --- what the chaos found (fixed bugs stay as tests; the open one is xfail) ---------------------
+# --- what the chaos found (fixed bugs stay as tests) ----------------------------------------------
 
 
 async def test_a_paid_payout_replayed_after_a_shard_restart_is_the_same_payout(
@@ -617,17 +594,6 @@ class TestAShardKilledInTheMiddleOfACommit:
             f"{Counter(probe.refusals)}"
         )
 
-    @pytest.mark.xfail(
-        reason="BUG: a shard killed in the middle of its commit leaves an open transaction that "
-        "holds its documents for the server's transaction lifetime (60 s; closing the "
-        "connection does not abort it). The restarted shard's update of one of them fails with "
-        "WriteConflict and is requeued into every later tick, so for about a minute no change "
-        "is stored on that shard: new payments are stored (ShardWriter._salvage_inserts) but "
-        "neither they nor the payments the dead commit touched move on (reads answer 503 "
-        "storage_unavailable) (actors/writer.py ShardWriter._run/_requeue; actors/shard.py "
-        "ShardCore.start)",
-        strict=True,
-    )
     async def test_the_payments_it_was_writing_move_on_within_seconds(
         self, mid_commit_crash: MidCommitCrash
     ) -> None:
