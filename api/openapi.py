@@ -1,8 +1,15 @@
-"""The OpenAPI 3.1 document, generated from the request and response models in
-:mod:`api.models`, so the document cannot drift from what the handlers validate."""
+"""The OpenAPI 3.1 document of every route, generated from the handlers' request models and the
+response models, so the document cannot drift from what the handlers validate.
+
+The routes are rows in :mod:`api.openapi_paths`; here each row becomes an operation, with what
+every route of its kind shares: security from :data:`switch.roles.ROUTES` (public routes say
+``security: []``), the error answers of the middlewares (401/403 from the bearer and permission
+checks, 429 from rate limits, 400/413/415/422 for a JSON body) and the Idempotency-Key header
+with its 400 and 409. A unit test fails when ``create_app`` registers a route missing here."""
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -14,203 +21,248 @@ from api.models import (
     Error,
     OAuthError,
     Payment,
-    PaymentCreate,
     Payout,
     PayoutCreate,
     TokenResponse,
     WebhookEvent,
 )
+from api.openapi_models import RESPONSE_MODELS
+from api.openapi_paths import (
+    REF,
+    REQUEST_MODELS,
+    Answer,
+    Op,
+    Schema,
+    json_answer,
+    operations,
+    ref,
+)
+from switch.idempotency import MAX_KEY_LENGTH
+from switch.roles import CLIENT_SCOPES, PUBLIC, ROUTES, SCOPES, SESSION
 
-REF = "#/components/schemas/{model}"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": REF.format(model=name)}
-
-
-def _json(name: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    texts = {
-        400: "Bad request (missing Idempotency-Key, malformed JSON)",
-        401: "Missing, forged or expired bearer token",
-        404: "No such payment for this merchant",
-        409: "Idempotency-Key reused with a different body",
-        422: "Invalid fields: each one named with the reason",
-        503: "A shard is unavailable; retry with the same Idempotency-Key",
-    }
-    return {str(c): _json("Error", texts[c]) for c in codes}
-
-
-def _sse(description: str) -> dict[str, Any]:
-    """SSE frames: ``event`` is the webhook type, ``data`` a WebhookEvent as JSON."""
-    return {
-        "description": description,
-        "content": {"text/event-stream": {"schema": _ref("WebhookEvent")}},
-    }
-
-
-IDEMPOTENCY_HEADER = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": True,
-    "description": "Your unique key for this request (at most 255 printable ASCII characters). "
-    "The same key and body return the first answer; the same key with another body is a 409.",
-    "schema": {"type": "string", "maxLength": 255},
+ERROR_TEXTS = {
+    400: "Bad request: malformed JSON, or a missing or unusable Idempotency-Key",
+    401: "Missing, forged, expired or revoked bearer token",
+    403: "This token does not allow the route (scope, role, or two-factor needed)",
+    404: "No such object for this merchant",
+    409: "Idempotency-Key reused with a different body, or a conflicting state",
+    413: "Body too large (64 KiB)",
+    415: "Send the body as application/json",
+    422: "Invalid fields: each one named with the reason",
+    429: "Too many requests: wait for Retry-After (RateLimit headers say the budget)",
+    501: "Not available in this deployment",
+    502: "The provider refused the request",
+    503: "Temporarily unavailable (a shard, the database or an open circuit); retry after "
+    "Retry-After",
 }
+RETRY_AFTER = {
+    "description": "Seconds to wait before retrying.",
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}
+IDEMPOTENCY_KEY = (
+    "Your unique key for this request (1 to 255 printable ASCII characters). The same key and "
+    "body return the first answer; the same key with another body is a 409."
+)
+BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+def idempotency_header(required: bool) -> Schema:
+    return {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": required,
+        "description": IDEMPOTENCY_KEY
+        + ("" if required else " Required unless `dry_run` is true."),
+        # Printable ASCII; no space at either end (HTTP would strip it).
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_KEY_LENGTH,
+            "pattern": r"^[!-~]([ -~]*[!-~])?$",
+        },
+    }
+
+
+def path_parameters(path: str) -> list[Schema]:
+    """Each ``{name}`` of the path, a string (ids are opaque to clients)."""
+    names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{") and seg.endswith("}")]
+    return [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+    ]
+
+
+def error_answer(code: int, text: str | None = None) -> Answer:
+    answer = json_answer(text or ERROR_TEXTS[code], "Error")
+    if code in (429, 503):
+        return Answer(answer.description, answer.content, {"Retry-After": RETRY_AFTER})
+    return answer
+
+
+def security_of(op: Op) -> list[dict[str, list[str]]]:
+    """Public routes: none. People-only routes: a session token. Others: a session token or an
+    OAuth 2.0 client-credentials token holding the route's scope."""
+    needed = ROUTES.get((op.method, op.path))
+    if needed is None or needed == PUBLIC:
+        return []
+    if needed == SESSION or needed not in CLIENT_SCOPES:
+        return [{"bearer": []}]
+    return [{"bearer": []}, {"clientCredentials": [needed]}]
+
+
+def _error_codes(op: Op, public: bool) -> set[int]:
+    codes = set(op.errors)
+    if op.path.startswith("/v1/"):
+        codes.add(429)
+        if not public:
+            codes |= {401, 403}
+    if op.body is not None and op.method in BODY_METHODS:
+        codes |= {400, 413, 415, 422}
+    if op.idempotency:
+        codes |= {400, 409}
+    return codes
+
+
+def _operation(op: Op) -> dict[str, Any]:
+    needed = ROUTES.get((op.method, op.path))
+    public = needed in (None, PUBLIC)
+    responses: dict[int, Answer] = dict(op.answers)
+    for code in _error_codes(op, public):
+        responses.setdefault(code, error_answer(code, op.error_texts.get(code)))
+    params = [*path_parameters(op.path), *op.params]
+    if op.idempotency:
+        params.append(idempotency_header(op.idempotency == "required"))
+    out: dict[str, Any] = {
+        "tags": [op.tag],
+        "summary": op.summary,
+        "operationId": _operation_id(op),
+        "responses": {str(c): _answer(a) for c, a in sorted(responses.items())},
+        "security": security_of(op),
+    }
+    description = op.description
+    if needed not in (None, PUBLIC):
+        who = "a signed-in person (any role)" if needed == SESSION else f"`{needed}`"
+        description = f"Needs {who}. {description}".strip()
+    if description:
+        out["description"] = description
+    if needed is not None:
+        out["x-permission"] = needed
+    if params:
+        out["parameters"] = params
+    if op.body is not None:
+        content = (
+            {"application/json": {"schema": ref(op.body.__name__)}}
+            if isinstance(op.body, type)
+            else {media: {"schema": schema} for media, schema in op.body.items()}
+        )
+        out["requestBody"] = {"required": op.body_required, "content": content}
+    return out
+
+
+def _operation_id(op: Op) -> str:
+    words = [p.strip("{}") for p in op.path.split("/") if p and p != "v1"]
+    return op.method.lower() + "_" + "_".join(w.replace("-", "_").replace(".", "_") for w in words)
+
+
+def _answer(answer: Answer) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": answer.description}
+    if answer.content:
+        out["content"] = {media: {"schema": s} for media, s in answer.content.items()}
+    if answer.headers:
+        out["headers"] = answer.headers
+    return out
+
+
+def _token_operation() -> dict[str, Any]:
+    """RFC 6749 §4.4: credentials as HTTP Basic or in the form; OAuth's own error shape."""
+    oauth = {"application/json": {"schema": ref("OAuthError")}}
+    return {
+        "tags": ["Authentication"],
+        "summary": "Get an access token (OAuth 2.0 client credentials)",
+        "operationId": "post_oauth_token",
+        "security": [{"clientBasic": []}, {}],
+        "x-permission": PUBLIC,
+        "description": "Send your client id and secret as HTTP Basic credentials, or as "
+        "`client_id` and `client_secret` in the form.",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["grant_type"],
+                        "properties": {
+                            "grant_type": {"const": "client_credentials"},
+                            "client_id": {"type": "string"},
+                            "client_secret": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": _answer(json_answer("An access token", TokenResponse)),
+            "400": {"description": "Unsupported grant type", "content": oauth},
+            "401": {"description": "Unknown client or wrong secret", "content": oauth},
+            "413": _answer(error_answer(413)),
+            "429": _answer(error_answer(429, "Too many attempts from this address")),
+        },
+    }
 
 
 def _paths() -> dict[str, Any]:
-    return {
-        "/v1/oauth/token": {
-            "post": {
-                "summary": "Get an access token (OAuth 2.0 client credentials)",
-                "security": [{"clientBasic": []}],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/x-www-form-urlencoded": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["grant_type"],
-                                "properties": {
-                                    "grant_type": {"const": "client_credentials"},
-                                    "client_id": {"type": "string"},
-                                    "client_secret": {"type": "string"},
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": _json("TokenResponse", "An access token"),
-                    "400": _json("OAuthError", "Unsupported grant type"),
-                    "401": _json("OAuthError", "Unknown client or wrong secret"),
-                },
-            }
+    paths: dict[str, Any] = {"/v1/oauth/token": {"post": _token_operation()}}
+    for op in operations():
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    return paths
+
+
+def _batch_item(schemas: dict[str, Any]) -> dict[str, Any]:
+    """A batch line: a payout body (the PayoutCreate schema itself) plus its ``item_id``."""
+    item: dict[str, Any] = copy.deepcopy(schemas[PayoutCreate.__name__])
+    item["title"] = "PayoutBatchItem"
+    item["properties"] = {
+        "item_id": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]{1,64}$",
+            "description": "Your id of the line, unique in the batch.",
         },
-        "/v1/payments": {
-            "post": {
-                "summary": "Create a payment (collect money)",
-                "parameters": [IDEMPOTENCY_HEADER],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("PaymentCreate")}},
-                },
-                "responses": {
-                    "202": _json("Payment", "Stored; the provider is being asked"),
-                    **_errors(400, 401, 409, 422, 503),
-                },
-            }
-        },
-        "/v1/payments/{payment_id}": {
-            "get": {
-                "summary": "Get a payment",
-                "parameters": [
-                    {
-                        "name": "payment_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
-                "responses": {"200": _json("Payment", "The payment"), **_errors(401, 404, 503)},
-            }
-        },
-        "/v1/payouts": {
-            "post": {
-                "summary": "Pay out to a phone (M-Pesa B2C); amount plus fee reserved first",
-                "parameters": [IDEMPOTENCY_HEADER],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("PayoutCreate")}},
-                },
-                "responses": {
-                    "202": _json("Payout", "Reserved and stored; M-Pesa is being asked"),
-                    "422": _json("Error", "Invalid fields, or insufficient_balance"),
-                    **_errors(400, 401, 409, 503),
-                },
-            }
-        },
-        "/v1/payouts/{payment_id}": {
-            "get": {
-                "summary": "Get a payout",
-                "parameters": [
-                    {
-                        "name": "payment_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
-                "responses": {"200": _json("Payout", "The payout"), **_errors(401, 404, 503)},
-            }
-        },
-        "/v1/balance": {
-            "get": {
-                "summary": "Your balance: available and reserved",
-                "responses": {"200": _json("Balance", "The balance"), **_errors(401, 503)},
-            }
-        },
-        "/v1/payments/{payment_id}/events": {
-            "get": {
-                "summary": "Follow a payment live (Server-Sent Events until its final status)",
-                "parameters": [
-                    {
-                        "name": "payment_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
-                "responses": {
-                    "200": _sse("The current state, then each status change"),
-                    **_errors(401, 404),
-                },
-            }
-        },
-        "/v1/events": {
-            "get": {
-                "summary": "Every status change of your payments (Server-Sent Events; needs Redis)",
-                "responses": {
-                    "200": _sse("Status changes as they are persisted"),
-                    "501": _json("Error", "No Redis configured"),
-                    **_errors(401),
-                },
-            }
-        },
+        **item["properties"],
     }
+    item["required"] = ["item_id", *item.get("required", [])]
+    return item
 
 
-@cache
-def openapi_document() -> dict[str, Any]:
-    models: list[type[BaseModel]] = [
-        PaymentCreate,
-        PayoutCreate,
+def _schemas() -> dict[str, Any]:
+    served: list[type[BaseModel]] = [
+        Payment,
         Payout,
         Balance,
-        Payment,
         Error,
         TokenResponse,
         OAuthError,
         WebhookEvent,
+        *RESPONSE_MODELS,
     ]
     _, schemas = models_json_schema(
-        [
-            (m, "validation" if m in (PaymentCreate, PayoutCreate) else "serialization")
-            for m in models
-        ],
+        [(m, "validation") for m in REQUEST_MODELS] + [(m, "serialization") for m in served],
         ref_template=REF,
     )
+    defs: dict[str, Any] = schemas["$defs"]
+    defs["PayoutBatchItem"] = _batch_item(defs)
+    return defs
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Kenya payment switch",
             "version": "0.1.0",
-            "description": "Collect and pay out over Kenyan rails. Authenticate with "
-            "POST /v1/oauth/token, then send `Authorization: Bearer <token>`.",
+            "description": "Collect and pay out over Kenyan rails. Software authenticates with "
+            "POST /v1/oauth/token (client credentials); people sign in with POST "
+            "/v1/auth/login. Send either token as `Authorization: Bearer <token>`. Every error "
+            "has the body `{error: {code, message, details}}`.",
         },
         "servers": [{"url": "/"}],
         "paths": _paths(),
@@ -219,16 +271,30 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "A payment changed status (Standard Webhooks signature)",
                     "requestBody": {
-                        "content": {"application/json": {"schema": _ref("WebhookEvent")}}
+                        "content": {"application/json": {"schema": ref("WebhookEvent")}}
                     },
                     "responses": {"200": {"description": "Received"}},
                 }
             }
         },
         "components": {
-            "schemas": schemas["$defs"],
+            "schemas": _schemas(),
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API client's token (POST /v1/oauth/token) or a "
+                    "person's session token (POST /v1/auth/login).",
+                },
+                "clientCredentials": {
+                    "type": "oauth2",
+                    "flows": {
+                        "clientCredentials": {
+                            "tokenUrl": "/v1/oauth/token",
+                            "scopes": {s: SCOPES[s] for s in sorted(CLIENT_SCOPES)},
+                        }
+                    },
+                },
                 "clientBasic": {"type": "http", "scheme": "basic"},
             },
         },
