@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--drain-timeout", type=float, default=60.0, help="seconds to wait for completions"
     )
+    run.add_argument(
+        "--fund",
+        type=int,
+        help="KES collected per merchant before the load (default: 200000 for mixed, else 0)",
+    )
     run.add_argument("--keep-logs", action="store_true", help="keep the temporary folder")
     run.add_argument(
         "--baseline",
@@ -82,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             drain_timeout=args.drain_timeout,
             keep_logs=args.keep_logs,
             baselines=tuple(args.baseline),
+            fund=args.fund,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 from bench.records import Record
 from bench.sink import Arrival
 
-FINAL_STATUSES = frozenset({"succeeded", "failed", "expired"})
+# Payments and payouts; transfers add refunded and refund_failed (switch/transfers.py).
+FINAL_STATUSES = frozenset({"succeeded", "failed", "expired", "refunded", "refund_failed"})
 SAMPLE = 10
 
 
@@ -38,6 +39,7 @@ class Accepted:
     phone: str
     t: float  # when the request was sent (or due)
     merchant: int = -1  # the index of the bench merchant whose request it was; -1: none
+    op: str = ""  # the operation that made it (bench/records.py, bench/ops.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ class Stored:
     idem: str
     status: str
     merchant: int = -1  # the index of the bench merchant it is stored under; -1: unknown
+    method: str = ""  # the rail it travels on (auto collections: the one the switch chose)
+    transfer_id: str = ""  # set on a transfer's legs
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,7 @@ def collect_accepted(records: Iterable[Record]) -> tuple[dict[str, Accepted], di
     for r in records:
         if not r.accepted:
             continue
-        by_id.setdefault(r.id, Accepted(r.id, r.key, r.phone, r.t, r.merchant))
+        by_id.setdefault(r.id, Accepted(r.id, r.key, r.phone, r.t, r.merchant, r.op))
         if r.key:
             per_key.setdefault(r.key, set()).add(r.id)
     return by_id, per_key
@@ -100,10 +104,13 @@ class CheckReport:
 
     @property
     def lost_ids(self) -> set[str]:
+        """Not stored, stored elsewhere, or final without its final webhook. Not final at all is
+        in flight (:attr:`not_final_in_db`), not lost; without a database, no final arrival is
+        lost."""
+        in_flight = set(self.not_final_in_db)
         return {
             *self.missing_in_db,
-            *self.not_final_in_db,
-            *self.no_final_arrival,
+            *(pid for pid in self.no_final_arrival if pid not in in_flight),
             *self.wrong_merchant,
         }
 
@@ -127,9 +134,11 @@ class CheckReport:
             "completed": self.completed,
             "lost": self.lost,
             "duplicated": self.duplicated,
+            "in_flight": len(self.not_final_in_db),
+            "in_flight_sample": self.not_final_in_db[:SAMPLE],
             "lost_detail": {
                 "missing_in_db": len(self.missing_in_db),
-                "not_final_in_db": len(self.not_final_in_db),
+                "not_final_in_db": len(self.not_final_in_db),  # in flight, not counted as lost
                 "no_final_webhook": len(self.no_final_arrival),
                 "wrong_merchant": len(self.wrong_merchant),
                 "sample_ids": sorted(self.lost_ids)[:SAMPLE],
@@ -184,8 +193,9 @@ def check(
         report.not_final_in_db = sorted(
             pid for pid in accepted if pid in by_id and by_id[pid].status not in FINAL_STATUSES
         )
-        report.db_payments_per_key = _extra(Counter(s.idem for s in stored).values())
-        report.unknown_in_db = sum(1 for s in stored if s.id not in accepted)
+        report.db_payments_per_key = _extra(Counter(s.idem for s in stored if s.idem).values())
+        # Transfer legs are the switch's own payments, not answers the bench got.
+        report.unknown_in_db = sum(1 for s in stored if s.id not in accepted and not s.transfer_id)
         misplaced.update(s.id for s in stored if _elsewhere(accepted, s.id, s.merchant))
     report.wrong_merchant = sorted(misplaced)
 

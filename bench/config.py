@@ -16,6 +16,10 @@ SCENARIOS: dict[str, tuple[str, str]] = {
 }
 
 
+MAX_FUND = 250_000  # one M-Pesa STK collection at most
+DEFAULT_MIXED_FUND = 200_000
+
+
 @dataclass(frozen=True)
 class RunConfig:
     scenario: str = "stk"
@@ -34,6 +38,7 @@ class RunConfig:
     drain_timeout: float = 60.0  # seconds to wait for completions after the load stops
     keep_logs: bool = False
     baselines: tuple[Path, ...] = ()  # earlier result files to compare with in the summary
+    fund: int | None = None  # KES collected per merchant before the load; None: the scenario's
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -46,6 +51,16 @@ class RunConfig:
             raise ValueError("duration must be > 0")
         if self.rate is not None and self.rate <= 0:
             raise ValueError("rate must be > 0")
+        if self.fund is not None and not 0 <= self.fund <= MAX_FUND:
+            raise ValueError(f"fund must be within 0..{MAX_FUND} shillings (one STK collection)")
+
+    @property
+    def fund_shillings(self) -> int:
+        """What each merchant is funded with before the load: ``mixed`` pays out, so by default
+        its merchants start with KES 200,000 each; the other scenarios only collect."""
+        if self.fund is not None:
+            return self.fund
+        return DEFAULT_MIXED_FUND if self.scenario == "mixed" else 0
 
     @property
     def locust_scenario(self) -> str:

@@ -11,8 +11,10 @@ Scenarios (``BENCH_SCENARIO``, or the user class name on the command line):
 - ``stk``          StkUser: STK Push collections, a new Idempotency-Key each time.
 - ``retry_storm``  RetryStormUser: each key sent as ``BENCH_STORM_COPIES`` (10) concurrent copies;
                    every copy must answer 202 with the same payment id.
-- ``mixed``        MixedUser: STK Push plus GET of a recent payment. A rail is added as an
-                   ``op_<name>`` method plus an entry in ``weights``.
+- ``mixed``        MixedUser: every rail (bench/ops.py): M-Pesa STK, Airtel USSD and ``auto``
+                   collections; M-Pesa B2C, Airtel, PesaLink (to an account and to a phone) and
+                   SACCO (API and file) payouts; transfers between account kinds; GETs of recent
+                   objects. Each is an ``op_<name>`` method plus an entry in ``weights``.
 - ``daraja``       DarajaUser: STK Push straight to the Daraja simulator (the ceiling of the rail).
 
 Merchants: ``BENCH_TOKENS`` holds one bearer token per merchant, comma-separated (``BENCH_TOKEN``,
@@ -47,6 +49,7 @@ from gevent.pool import Group
 from locust import FastHttpUser, events, task
 from locust.user.task import LOCUST_STATE_STOPPING
 
+from bench.ops import MIXED_WEIGHTS, OPS, READ_PATHS, Destinations, build
 from bench.records import (
     CREATE,
     DARAJA,
@@ -149,11 +152,21 @@ events.test_stop.add_listener(_on_test_stop)  # type: ignore[no-untyped-call]
 events.quitting.add_listener(_on_quitting)  # type: ignore[no-untyped-call]
 
 
-def error_kind(status: int, error: object | None) -> str:
+def error_kind(status: int, error: object | None, code: str = "") -> str:
+    """``http_<status>`` (``http_<status>:<code>`` when the body names an error code),
+    ``timeout`` or ``conn_<exception>``."""
     if status > 0:
-        return f"http_{status}"
+        return f"http_{status}:{code}" if code else f"http_{status}"
     name = type(error).__name__ if error is not None else "no_answer"
     return "timeout" if "timeout" in name.lower() else f"conn_{name}"
+
+
+def _error_code(response: Any) -> str:
+    """The switch's ``{"error": {"code": ...}}``, or RFC 6749's ``{"error": "..."}``."""
+    err = _json_of(response).get("error")
+    if isinstance(err, dict):
+        err = err.get("code")
+    return str(err)[:40] if isinstance(err, str) else ""
 
 
 def _json_of(response: Any) -> dict[str, Any]:
@@ -239,7 +252,7 @@ class BenchUser(FastHttpUser):
                 payment_id = str(_json_of(resp).get("id") or "")
                 error = "" if payment_id else NO_ID
             else:
-                error = error_kind(status, getattr(resp, "error", None))
+                error = error_kind(status, getattr(resp, "error", None), _error_code(resp))
             if error:
                 resp.failure(error)
             else:
@@ -340,9 +353,103 @@ class RetryStormUser(BenchUser):
     weights: ClassVar[dict[str, int]] = {"storm": 1}
 
 
+DESTINATIONS = Destinations()
+_pair_seq = itertools.count(0)
+
+
 class MixedUser(BenchUser):
-    # Later rails (B2C, Airtel, PesaLink...) join as op_<name> methods and weights here.
-    weights: ClassVar[dict[str, int]] = {"stk": 3, "get": 1}
+    """Every rail (bench/ops.py). Creates are remembered with their kind for the GETs."""
+
+    weights: ClassVar[dict[str, int]] = MIXED_WEIGHTS
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.recent_objects: deque[tuple[str, str]] = deque(maxlen=200)  # (id, kind)
+
+    def _create(self, due: float | None, op: str) -> None:
+        ref = f"B{next(_ref_seq)}"
+        body, destination = build(op, DESTINATIONS, ref, next(_pair_seq))
+        spec = OPS[op]
+        t0 = time.time() if due is None else due
+        key = uuid.uuid4().hex
+        headers = {**self.auth, "Idempotency-Key": key}
+        data = orjson.dumps(body).decode()
+        with self.client.post(
+            spec.path, data=data, headers=headers, name=f"{op} POST {spec.path}",
+            catch_response=True,
+        ) as resp:  # fmt: skip
+            latency = time.time() - t0
+            status = resp.status_code
+            object_id, error = "", ""
+            if status == 202:
+                object_id = str(_json_of(resp).get("id") or "")
+                error = "" if object_id else NO_ID
+            else:
+                error = error_kind(status, getattr(resp, "error", None), _error_code(resp))
+            if error:
+                resp.failure(error)
+            else:
+                resp.success()
+        RECORDER.add(
+            Record(t0, latency, op, status, object_id, key, destination, error, self.merchant)
+        )
+        if object_id:
+            self.recent_objects.append((object_id, spec.kind))
+
+    def op_mpesa_stk(self, due: float | None) -> None:
+        self._create(due, "mpesa_stk")
+
+    def op_airtel_ussd(self, due: float | None) -> None:
+        self._create(due, "airtel_ussd")
+
+    def op_auto_collect(self, due: float | None) -> None:
+        self._create(due, "auto_collect")
+
+    def op_mpesa_b2c(self, due: float | None) -> None:
+        self._create(due, "mpesa_b2c")
+
+    def op_airtel_payout(self, due: float | None) -> None:
+        self._create(due, "airtel_payout")
+
+    def op_bank_account(self, due: float | None) -> None:
+        self._create(due, "bank_account")
+
+    def op_bank_phone(self, due: float | None) -> None:
+        self._create(due, "bank_phone")
+
+    def op_sacco_api(self, due: float | None) -> None:
+        self._create(due, "sacco_api")
+
+    def op_sacco_file(self, due: float | None) -> None:
+        self._create(due, "sacco_file")
+
+    def op_transfer(self, due: float | None) -> None:
+        self._create(due, "transfer")
+
+    def op_get(self, due: float | None) -> None:
+        """GET a recent payment, payout or transfer of this user's merchant."""
+        if not self.recent_objects:
+            self._create(due, "mpesa_stk")
+            return
+        object_id, kind = random.choice(self.recent_objects)
+        path = READ_PATHS[kind]
+        t0 = time.time() if due is None else due
+        with self.client.get(
+            path + object_id, headers=self.auth, name=f"GET {path}{{id}}", catch_response=True
+        ) as resp:
+            latency = time.time() - t0
+            status = resp.status_code
+            error = ""
+            if status != 200:
+                error = error_kind(status, getattr(resp, "error", None), _error_code(resp))
+            if not error and _json_of(resp).get("id") != object_id:
+                error = "wrong_object"
+            if error:
+                resp.failure(error)
+            else:
+                resp.success()
+        # The id read rides along (a GET is never counted as accepted; records.PAYMENT_OPS).
+        RECORDER.add(Record(t0, latency, GET, status, object_id, "", "", error, self.merchant))
 
 
 class DarajaUser(BenchUser):

@@ -28,6 +28,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_block(count: int, tries: int = 50) -> int:
+    """The first of ``count`` consecutive free ports: the sandbox puts its simulators on
+    SWITCH_SIM_PORT and the next ones (Daraja, Airtel, PesaLink, SACCO)."""
+    for _ in range(tries):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise ProcessFailed(f"no {count} consecutive free ports found")
+
+
 def log_tail(path: Path, lines: int = 30) -> str:
     try:
         text = path.read_text(errors="replace")

@@ -10,13 +10,17 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.ops import OPS
+
 # Operations. ``create`` and ``storm`` make a payment; ``daraja`` pushes to the simulator directly.
 CREATE = "create"
 STORM = "storm"
 GET = "get"
 DARAJA = "daraja"
 SKIPPED = "skipped"  # open loop: due but not sent (see INFLIGHT_CAP)
-PAYMENT_OPS = frozenset({CREATE, STORM, DARAJA})
+# Every operation that creates something the checks follow (the mixed scenario's collections,
+# payouts and transfers included; bench/ops.py).
+PAYMENT_OPS = frozenset({CREATE, STORM, DARAJA, *(o.name for o in OPS.values() if o.kind != GET)})
 
 # Error kinds the load generator itself decides (HTTP errors are ``http_<status>``).
 INFLIGHT_CAP = "inflight_cap"  # open loop: a scheduled request skipped, the in-flight cap was hit

@@ -15,6 +15,7 @@ from typing import Any
 from bench.checks import Accepted, CheckReport
 from bench.config import RunConfig
 from bench.cpu import ProcCpu, by_role
+from bench.perop import per_op, per_rail, table
 from bench.records import GET, INFLIGHT_CAP, PAYMENT_OPS, STORM, Record
 from bench.sink import Arrival
 from bench.stats import rate, summary_ms, timeline
@@ -44,6 +45,8 @@ class RunData:
     phases: dict[str, float] = field(default_factory=dict)
     merchants: int = 0  # the bench's merchants sharing the load (0: the target has none)
     shards: int | None = None  # the switch's shard count, when the bench knows it
+    money: dict[str, Any] | None = None  # per-rail checks and the ledger (bench/railcheck.py)
+    funding: list[str] = field(default_factory=list)  # the funding payments (bench/mixed.py)
 
 
 _SHARD = re.compile(r"^pay_s([0-9]+)_")  # payment ids carry their shard: pay_s3_01JDX4...
@@ -146,6 +149,9 @@ def build_result(data: RunData) -> dict[str, Any]:
             if pid in data.first_final
         ),
     )
+    money = data.money
+    paid_twice = int((money or {}).get("paid_twice", 0))
+    ops = per_op(records, data.accepted, data.first_final)
     return {
         "scenario": cfg.scenario,
         "target": cfg.target,
@@ -171,7 +177,14 @@ def build_result(data: RunData) -> dict[str, Any]:
         "completed": completed,
         "completed_per_s": rate(completed, t0, last_final) if completed else None,
         "lost": check.lost if check is not None else None,
-        "duplicated": check.duplicated if check is not None else None,
+        "duplicated": check.duplicated + paid_twice if check is not None else None,
+        "in_flight": len(check.not_final_in_db) if check is not None else None,
+        "per_op": ops if len(ops) > 1 else None,
+        "per_rail": per_rail(records, data.accepted, data.first_final) if len(ops) > 1 else None,
+        "money": money,
+        "funding": {"payments": len(data.funding), "shillings_each": cfg.fund_shillings}
+        if data.funding
+        else None,
         "api_latency_ms": summary_ms(r.latency for r in creates if not r.error),
         "get_latency_ms": summary_ms(r.latency for r in gets if not r.error) if gets else None,
         "completion_latency_ms": summary_ms(completion) if check is not None else None,
@@ -217,6 +230,26 @@ def warnings(data: RunData) -> list[str]:
         out.append(
             f"{data.merchants} merchants but {cfg.users} users: "
             f"{data.merchants - cfg.users} merchants get no load"
+        )
+    if data.check is not None and data.check.not_final_in_db:
+        out.append(
+            f"{len(data.check.not_final_in_db)} accepted objects still in flight at the end "
+            "(listed with reasons under money.rails)"
+        )
+    money = data.money or {}
+    if money.get("unread_records"):
+        out.append(f"simulator records not read: {money['unread_records']}")
+    ledger = money.get("ledger") or {}
+    if ledger and not ledger.get("balanced"):
+        out.append(f"the switch's ledger check found {ledger.get('problems')} problems")
+    if money.get("transfers_not_settled"):
+        out.append(f"{money['transfers_not_settled']} transfers neither succeeded nor refunded")
+    busy, ours = data.machine_busy_s, sum(p.cpu_s for p in data.cpu)
+    cpus = int(data.machine.get("cpus") or 1)
+    if busy is not None and busy - ours > 0.05 * data.cpu_window_s * cpus:
+        out.append(
+            f"other work on the machine used {busy - ours:.1f} CPU-s of the "
+            f"{data.cpu_window_s * cpus:.0f} available in the window: figures are indicative"
         )
     sent = sum(1 for r in data.records if r.status >= 0)
     counted = data.locust.get("requests")
@@ -301,6 +334,7 @@ def render_markdown(result: Mapping[str, Any], comparison: str = "") -> str:
             "Phases (s): " + ", ".join(f"{k} {v:g}" for k, v in result["phases_s"].items()) + "."
         )
     lines += [f"\n**Warning: {w}.**" for w in result.get("warnings", [])]
+    lines += _mixed_sections(result)
     lines += ["", "## Errors", ""]
     errors = result["errors"]
     lines += [f"- {kind}: {n}" for kind, n in errors.items()] or ["none"]
@@ -332,6 +366,74 @@ def render_markdown(result: Mapping[str, Any], comparison: str = "") -> str:
     if comparison:
         lines += ["", "## Compared", "", comparison]
     return "\n".join(lines) + "\n"
+
+
+def _mixed_sections(result: Mapping[str, Any]) -> list[str]:
+    """Per operation and per rail figures, and the money checks per rail."""
+    lines: list[str] = []
+    if result.get("funding"):
+        f = result["funding"]
+        lines += [
+            "",
+            f"Before the load each merchant was funded with one M-Pesa STK collection of KES "
+            f"{f['shillings_each']:,} ({f['payments']} payments, not counted in the figures).",
+        ]
+    if result.get("per_op"):
+        lines += ["", "## Per operation", "", *table(result["per_op"], "operation")]
+    if result.get("per_rail"):
+        lines += ["", "## Per rail", "", *table(result["per_rail"], "rail")]
+        lines += [
+            "",
+            "Completion: request to the final webhook (transfers: to the webhook of the leg that "
+            "ends them). Rates are over the whole load window.",
+        ]
+    money = result.get("money")
+    if money and money.get("rails"):
+        lines += ["", "## Money checks per rail", ""]
+        lines += [
+            "| rail | accepted | final | completed | lost | in flight | paid twice | statuses |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for rail, r in money["rails"].items():
+            statuses = ", ".join(f"{k} {v}" for k, v in r["statuses"].items())
+            if len(r.get("methods") or {}) > 1:
+                statuses += " (" + ", ".join(f"{k} {v}" for k, v in r["methods"].items()) + ")"
+            lines.append(
+                f"| {rail} | {r['accepted']:,} | {r['final']:,} | {r['completed']:,} | "
+                f"{r['lost']} | {r['in_flight']} | {r['paid_twice']} | {statuses} |"
+            )
+        for rail, r in money["rails"].items():
+            for item in r.get("in_flight_sample") or []:
+                lines.append(f"- in flight ({rail}): `{item['id']}` {item['reason']}")
+        lines += ["", "Simulators' own records (bookings, extra per id, extra per destination):"]
+        for book, t in (money.get("simulator_records") or {}).items():
+            lines.append(
+                f"- {book}: {t['bookings']:,} bookings, {t['extra_per_id']} extra per id, "
+                f"{t['extra_per_destination']} extra per destination"
+            )
+        for name, answers in (money.get("callbacks_answered") or {}).items():
+            lines.append(
+                f"- callbacks of {name}, as the switch answered them: {answers['statuses']}"
+                + (f", errors {answers['errors']}" if answers["errors"] else "")
+            )
+        transfers = money.get("transfers")
+        if transfers:
+            lines.append(
+                f"- transfers: {transfers['statuses']}; not settled {transfers['not_settled']}, "
+                f"legs disagreeing with the status {transfers['legs_disagree']}"
+            )
+        ledger = money.get("ledger")
+        if ledger:
+            verdict = "balanced" if ledger["balanced"] else f"{ledger['problems']} problems"
+            lines.append(
+                f"- the switch's ledger check (switch/reconcile.py): {verdict} over "
+                f"{ledger['entries']:,} journal entries, {ledger['accounts']} accounts, "
+                f"{ledger['payments']:,} payments"
+            )
+            lines += [f"  - `{p}`" for p in ledger.get("problems_sample") or []]
+        if money.get("unread_records"):
+            lines.append(f"- NOT read: {money['unread_records']}")
+    return lines
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -371,5 +473,23 @@ def headline(result: Mapping[str, Any]) -> Sequence[str]:
         ),
         "errors: " + (", ".join(f"{k} {v}" for k, v in result["errors"].items()) or "none"),
         *([spread_text(result["merchants"])] if result.get("merchants") else []),
+        *_rail_headline(result),
         *(f"WARNING: {w}" for w in result.get("warnings", [])),
     ]
+
+
+def _rail_headline(result: Mapping[str, Any]) -> list[str]:
+    rows = result.get("per_rail") or {}
+    out = [
+        f"  {rail}: accepted {_fmt(r['accepted'])} ({_fmt(r['accepted_per_s'])}/s), completed "
+        f"{_fmt(r['completed'])}, API p99 {_fmt(r['api_ms']['p99'], ' ms')}"
+        for rail, r in rows.items()
+    ]
+    money = result.get("money") or {}
+    if money.get("ledger"):
+        out.append(
+            f"paid twice {money.get('paid_twice')}, in flight {money.get('in_flight')}, "
+            f"transfers not settled {money.get('transfers_not_settled')}, ledger "
+            + ("balanced" if money["ledger"]["balanced"] else "NOT balanced")
+        )
+    return out

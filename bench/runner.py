@@ -3,8 +3,11 @@
 1. start the webhook sink (in this process) and the system under load (child processes), with
    its merchants (``--merchants``) and a token for each;
 2. run locust headless as its own process, printing a progress line from its request records;
+   (``mixed``: then fund each merchant with one collection, bench/mixed.py);
 3. wait (bounded) for the accepted payments to complete (final webhook, or Daraja callback);
 4. check that nothing was lost or duplicated (records, sink, MongoDB, the simulator's record);
+   ``mixed``: per rail, against every simulator's own record, transfers, and the switch's
+   ledger check (bench/railcheck.py);
 5. write ``<out>/<YYYY-MM-DD>-<scenario>.json``, ``.md`` and ``.png``.
 
 Every wait has a deadline; every child is stopped on the way out, also on errors and Ctrl-C.
@@ -26,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from pymongo import AsyncMongoClient
 
 from bench.checks import (
     Accepted,
@@ -43,7 +45,17 @@ from bench.config import RunConfig
 from bench.cpu import CpuMeter
 from bench.loadgen import READY_LINE, STOP_TIMEOUT, locust_totals, start_locust
 from bench.logscan import scan_log
+from bench.mixed import (
+    SimRecords,
+    dump_json,
+    fund_merchants,
+    simulator_records,
+    stored_and_books,
+    transfer_stored,
+    transfer_views,
+)
 from bench.procs import REPO_ROOT, Child, ProcessFailed, free_port, log_tail
+from bench.railcheck import money_summary, paid_twice, rail_reports, transfer_problems
 from bench.records import Record, RecordTail
 from bench.report import RunData, build_result, headline, result_name, write_outputs
 from bench.sink import Sink
@@ -125,6 +137,8 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
     cpu = CpuMeter()
     target: Target | None = None
     locust: Child | None = None
+    funding: list[str] = []
+    money: dict[str, Any] | None = None
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         try:
             await sink.start(free_port())
@@ -136,6 +150,11 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
             for child in target.children:
                 cpu.add_root(child.pid, "")
             phases.done("start")
+            if cfg.fund_shillings and target.kind == "switch":
+                print(f"funding {len(target.tokens)} merchants with KES {cfg.fund_shillings:,} "
+                      "each", flush=True)  # fmt: skip
+                funding = await fund_merchants(http, target.url, target.tokens, cfg.fund_shillings)
+                phases.done("fund")
             locust, records_dir = start_locust(
                 cfg, workdir, target.url, target.tokens, f"{sink.url}/daraja"
             )
@@ -148,7 +167,9 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
             simulator = await _settle_simulator(cfg, http, target, cpu)
             cpu.stop()
             phases.done("drain")
-            report, callbacks = await _checks(cfg, target, http, accepted, per_key, sink)
+            report, callbacks, money = await _checks(
+                cfg, target, http, accepted, per_key, sink, set(funding)
+            )
             if simulator is not None and callbacks is not None:
                 simulator["callbacks"] = callbacks
             locust_stats = locust_totals(locust.log.read_text(errors="replace"))
@@ -196,6 +217,8 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
         phases=phases.seconds,
         merchants=len(target.merchants) if target is not None else 0,
         shards=_shard_count(cfg),
+        money=money,
+        funding=funding,
     )
     result = build_result(data)
     comparison = ""
@@ -302,8 +325,9 @@ async def _drain(
 async def _settle_simulator(
     cfg: RunConfig, http: aiohttp.ClientSession, target: Target, cpu: CpuMeter
 ) -> dict[str, Any] | None:
-    """Wait (bounded) until the simulator has no customer still to act and no callback waiting
-    for the switch's answer, so that stopping the switch cuts nothing short; its counters."""
+    """Wait (bounded) until the simulators have no customer still to act and no callback waiting
+    for the switch's answer, so that stopping the switch cuts nothing short; the Daraja
+    simulator's counters (the others' go into ``rail_simulators``)."""
     if not target.sim_url:
         return None
     deadline = time.monotonic() + SIM_SETTLE_TIMEOUT
@@ -314,7 +338,33 @@ async def _settle_simulator(
         await asyncio.sleep(TICK / 2)
         cpu.sample()
         stats = await _sim_stats(http, target)
+    if stats is not None and cfg.scenario == "mixed":
+        stats["rail_simulators"] = await _settle_rail_simulators(http, target, deadline, cpu)
     return stats
+
+
+async def _settle_rail_simulators(
+    http: aiohttp.ClientSession, target: Target, deadline: float, cpu: CpuMeter
+) -> dict[str, Any]:
+    """The Airtel, PesaLink and SACCO simulators: until no callback or timer is pending."""
+    out: dict[str, Any] = {}
+    for name, base in target.sim_urls.items():
+        if name == "mpesa":
+            continue
+        stats: dict[str, Any] | None = None
+        while True:
+            try:
+                stats = await fetch_sim_stats(http, base)
+            except (aiohttp.ClientError, TimeoutError):
+                stats = None
+                break
+            busy = stats.get("callbacks_in_flight") or stats.get("pending_timers")
+            if not busy or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(TICK / 2)
+            cpu.sample()
+        out[name] = stats
+    return out
 
 
 async def _checks(
@@ -324,42 +374,74 @@ async def _checks(
     accepted: dict[str, Accepted],
     per_key: dict[str, set[str]],
     sink: Sink,
-) -> tuple[CheckReport | None, dict[str, Any] | None]:
+    funding: set[str],
+) -> tuple[CheckReport | None, dict[str, Any] | None, dict[str, Any] | None]:
+    """bench.checks over everything; for the switch also the ledger check, and for ``mixed``
+    the per-rail checks against every simulator's own record and the transfers' views."""
     if not cfg.checks_payments:
-        return None, None
-    stored = await _stored_payments(target) if target.kind == "switch" else None
+        return None, None, None
+    stored: list[Stored] | None = None
+    books: dict[str, Any] | None = None
+    views: dict[str, dict[str, Any] | None] = {}
+    if target.kind == "switch":
+        stored, books = await _stored_payments(target, funding)
+        views = await transfer_views(http, target.url, target.tokens, accepted)
+        stored += transfer_stored(views, accepted)
     raw = await fetch_sim_pushes(http, target.sim_url)
     by_checkout = target.kind == "daraja"
     pushes = [Push(push_ref(p, by_checkout), str(p.get("phone", ""))) for p in raw]
-    return check(accepted, per_key, sink.arrivals, stored, pushes), callback_summary(raw)
+    report = check(accepted, per_key, sink.arrivals, stored, pushes)
+    money = None
+    dump = target.data_dir.parent / "sim-records" if cfg.keep_logs and target.data_dir else None
+    if dump is not None:
+        await asyncio.to_thread(dump_json, dump / "mpesa_stk.json", raw)
+    if target.kind == "switch" and stored is not None:
+        sims = (
+            await simulator_records(http, target.sim_urls, _outbox(target), dump)
+            if cfg.scenario == "mixed"
+            else SimRecords()
+        )
+        money = money_summary(
+            rail_reports(accepted, stored, report, sink.first_final),
+            paid_twice(sims.bookings),
+            transfer_problems(views) if views else None,
+            books,
+        )
+        money["unread_records"] = sims.unread
+        money["callbacks_answered"] = sims.callbacks
+        money["funding_payments"] = len(funding)
+    return report, callback_summary(raw), money
 
 
-async def _stored_payments(target: Target) -> list[Stored]:
+def _outbox(target: Target) -> Path | None:
+    """The sandbox's SACCO outbox (switch/stack.py: ``<data dir>/sacco``)."""
+    return None if target.data_dir is None else target.data_dir / "sacco"
+
+
+async def _stored_payments(
+    target: Target, funding: set[str]
+) -> tuple[list[Stored], dict[str, Any]]:
+    """The bench merchants' payments (less the funding ones) and the switch's ledger check."""
     uri = target.mongo_uri()
     if uri is None:
         raise ProcessFailed("cannot find the switch's database to check the payments")
     index = {str(m["merchant_id"]): i for i, m in enumerate(target.merchants)}
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        uri, serverSelectionTimeoutMS=10_000
+    docs, books = await asyncio.wait_for(
+        stored_and_books(uri, target.db_name, list(index)), DB_TIMEOUT
     )
-    try:
-        cursor = client[target.db_name]["payments"].find(
-            {"merchant_id": {"$in": list(index)}},
-            {"_id": 1, "idem": 1, "status": 1, "merchant_id": 1},
-            batch_size=5000,
-        )
-        docs = await asyncio.wait_for(cursor.to_list(None), DB_TIMEOUT)
-    finally:
-        await client.close()
-    return [
+    stored = [
         Stored(
             str(d["_id"]),
             str(d.get("idem", "")),
             str(d.get("status", "")),
             index.get(str(d.get("merchant_id", "")), -1),
+            str(d.get("method", "")),
+            str((d.get("transfer") or {}).get("id", "")),
         )
         for d in docs
+        if str(d["_id"]) not in funding
     ]
+    return stored, books
 
 
 async def _sim_stats(http: aiohttp.ClientSession, target: Target) -> dict[str, Any] | None:
@@ -381,9 +463,11 @@ async def _main(cfg: RunConfig) -> int:
         print(line)
     for path in paths.values():
         print(f"wrote {path}")
-    failed = bool(result["lost"]) or bool(result["duplicated"])
+    money = result.get("money") or {}
+    failed = bool(result["lost"]) or bool(result["duplicated"]) or money.get("ok") is False
     if failed:
-        print("MONEY CHECK FAILED: payments lost or duplicated", file=sys.stderr)
+        print("MONEY CHECK FAILED: lost, duplicated or paid twice, a transfer not settled, or "
+              "the books unbalanced", file=sys.stderr)  # fmt: skip
     return 1 if failed else 0
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from bench.config import RunConfig
-from bench.procs import Child, ProcessFailed, free_port
+from bench.procs import Child, ProcessFailed, free_port, free_port_block
 
 READY_LINE = "switch listening on"
 # The simulator's public sandbox credentials.
@@ -29,6 +29,8 @@ SIM_KEY, SIM_SECRET = "sandbox-key", "sandbox-secret"
 START_TIMEOUT = 120.0
 CLI_TIMEOUT = 60.0
 CLI_PARALLEL = 8  # merchant create processes at once (each starts a Python and imports the switch)
+# The sandbox's simulators, in the order of their ports from SWITCH_SIM_PORT (switch/stack.py).
+SIM_ORDER = ("mpesa", "airtel", "pesalink", "sacco")
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Target:
     url: str  # where the load goes
     tokens: list[str] = field(default_factory=list)  # one bearer token per merchant (or target)
     sim_url: str = ""  # the Daraja simulator (switch sandbox or standalone)
+    sim_urls: dict[str, str] = field(default_factory=dict)  # switch: every simulator by provider
     merchants: list[dict[str, Any]] = field(default_factory=list)  # as ``merchant create`` says
     data_dir: Path | None = None
     children: list[Child] = field(default_factory=list)
@@ -82,7 +85,7 @@ async def _start_switch(
 ) -> Target:
     data_dir = workdir / "var"
     data_dir.mkdir(parents=True, exist_ok=True)
-    port, sim_port = free_port(), free_port()
+    port, sim_port = free_port(), free_port_block(len(SIM_ORDER))
     env = {
         "SWITCH_DATA_DIR": str(data_dir),
         "SWITCH_PORT": str(port),
@@ -108,6 +111,7 @@ async def _start_switch(
         "switch",
         f"http://127.0.0.1:{port}",
         sim_url=f"http://127.0.0.1:{sim_port}",
+        sim_urls={name: f"http://127.0.0.1:{sim_port + i}" for i, name in enumerate(SIM_ORDER)},
         data_dir=data_dir,
         children=[switch],
         db_name=os.environ.get("SWITCH_MONGODB_DB") or "switch",
@@ -118,8 +122,9 @@ async def _start_switch(
             return switch.log_contains(READY_LINE) and await _http_ok(http, f"{target.url}/healthz")
 
         await switch.wait_ready(ready, START_TIMEOUT, "'switch listening on'")
-        if cfg.sim_latency:
-            await _patch_sim(http, target.sim_url, {"latency": cfg.sim_latency})
+        if cfg.sim_latency:  # every simulator has the knob
+            for base in target.sim_urls.values():
+                await _patch_sim(http, base, {"latency": cfg.sim_latency})
         target.merchants = await create_merchants(data_dir, sink_url, cfg.merchants)
         target.tokens = list(
             await asyncio.gather(*(_switch_token(http, target.url, m) for m in target.merchants))

@@ -63,7 +63,24 @@ def test_losses_are_counted_once_per_payment() -> None:
     assert report.missing_in_db == ["pay_2"]
     assert report.not_final_in_db == ["pay_1"]
     assert report.no_final_arrival == ["pay_2"]
-    assert report.lost == 2
+    # pay_1 is still in flight (listed, not lost); pay_2 is lost once, not once per finding.
+    assert report.lost == 1
+    assert report.as_json()["in_flight"] == 1
+
+
+def test_a_final_payment_without_its_final_webhook_is_lost() -> None:
+    accepted, per_key, arrivals, stored, pushes = _clean_world()
+    arrivals = [a for a in arrivals if a.payment_id != "pay_2"]
+    report = check(accepted, per_key, arrivals, stored, pushes)
+    assert report.lost_ids == {"pay_2"}
+    assert report.not_final_in_db == []
+
+
+def test_without_a_database_a_push_without_its_callback_is_lost() -> None:
+    accepted, per_key, arrivals, _stored, pushes = _clean_world()
+    arrivals = [a for a in arrivals if a.payment_id != "pay_1"]
+    report = check(accepted, per_key, arrivals, None, pushes)
+    assert report.lost_ids == {"pay_1"}
 
 
 def test_every_kind_of_duplicate_is_counted() -> None:

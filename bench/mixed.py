@@ -1,0 +1,256 @@
+"""The runner's I/O for the ``mixed`` scenario: funding the merchants before the load, and after
+it gathering what the money checks need (bench/railcheck.py): each transfer's view, every
+simulator's own record, the file SACCO's result files and the switch's books.
+
+Funding (the choice made for payouts): each bench merchant gets one M-Pesa STK collection of
+``--fund`` shillings before locust starts, and the runner waits until it succeeded. Payouts then
+never depend on which collections of the load happened to finish first, the mix can weigh
+payouts as much as collections, and an ``insufficient_balance`` during the load means the
+merchant really ran dry (the report shows it by code). The funding payments are not part of the
+figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pymongo import AsyncMongoClient
+
+from bench.checks import Accepted, Stored
+from bench.ops import FILE_SACCO
+from bench.procs import ProcessFailed
+from bench.railcheck import (
+    Booking,
+    airtel_bookings,
+    b2c_bookings,
+    callback_answers,
+    ledger_json,
+    pesalink_bookings,
+    sacco_api_bookings,
+    sacco_file_bookings,
+)
+from connectors.sacco.files import FileFormatError, parse_batch, parse_result
+from switch.reconcile import check as ledger_check
+
+Parser = Callable[[Any], list[Booking]]
+FUND_TIMEOUT = 90.0
+READ_PARALLEL = 16
+TRANSFER_FINAL = frozenset({"succeeded", "failed", "refunded", "refund_failed"})
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=120)
+
+
+def funding_phone(index: int) -> str:
+    """A Safaricom number the load generator never makes (it uses 071x) and that is no sandbox
+    trigger (the last four are ``<digit>777``)."""
+    return f"0729{index % 1000:03d}777"
+
+
+async def fund_merchants(
+    http: aiohttp.ClientSession, url: str, tokens: Sequence[str], shillings: int
+) -> list[str]:
+    """One collection of ``shillings`` per merchant, all at once; returns their payment ids once
+    every one succeeded."""
+    if shillings <= 0:
+        return []
+    return list(
+        await asyncio.gather(*(_fund_one(http, url, t, i, shillings) for i, t in enumerate(tokens)))
+    )
+
+
+async def _fund_one(
+    http: aiohttp.ClientSession, url: str, token: str, index: int, shillings: int
+) -> str:
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"fund-{uuid.uuid4().hex}"}
+    body = {
+        "method": "mpesa_stk",
+        "amount": str(shillings),
+        "currency": "KES",
+        "phone": funding_phone(index),
+        "reference": f"FUND{index}",
+    }
+    async with http.post(f"{url}/v1/payments", json=body, headers=headers) as resp:
+        created = await resp.json(content_type=None)
+        if resp.status != 202:
+            raise ProcessFailed(f"funding merchant {index} refused: {resp.status} {created}")
+    payment_id = str(created["id"])
+    deadline = time.monotonic() + FUND_TIMEOUT
+    status = ""
+    while time.monotonic() < deadline:
+        async with http.get(f"{url}/v1/payments/{payment_id}", headers=headers) as resp:
+            status = str((await resp.json(content_type=None)).get("status", ""))
+        if status == "succeeded":
+            return payment_id
+        if status in ("failed", "expired"):
+            break
+        await asyncio.sleep(0.3)
+    raise ProcessFailed(f"funding payment {payment_id} of merchant {index} ended {status!r}")
+
+
+async def transfer_views(
+    http: aiohttp.ClientSession,
+    url: str,
+    tokens: Sequence[str],
+    accepted: Mapping[str, Accepted],
+) -> dict[str, dict[str, Any] | None]:
+    """``GET /v1/transfers/{id}`` of every accepted transfer, as its merchant (None: not found)."""
+    gate = asyncio.Semaphore(READ_PARALLEL)
+
+    async def one(a: Accepted) -> tuple[str, dict[str, Any] | None]:
+        headers = {"Authorization": f"Bearer {tokens[a.merchant]}"}
+        async with gate, http.get(f"{url}/v1/transfers/{a.id}", headers=headers) as resp:
+            body = await resp.json(content_type=None)
+            return a.id, body if resp.status == 200 and isinstance(body, dict) else None
+
+    found = await asyncio.gather(*(one(a) for a in accepted.values() if a.op == "transfer"))
+    return dict(found)
+
+
+def transfer_stored(
+    views: Mapping[str, dict[str, Any] | None], accepted: Mapping[str, Accepted]
+) -> list[Stored]:
+    """Transfers as :class:`Stored` rows for bench.checks (a transfer is its legs; its view is
+    what the switch says of it). A transfer without a view is missing."""
+    return [
+        Stored(
+            tid, accepted[tid].key, str(view.get("status", "")), accepted[tid].merchant, "transfer"
+        )
+        for tid, view in views.items()
+        if view is not None
+    ]
+
+
+async def _get_json(http: aiohttp.ClientSession, url: str) -> Any:
+    async with http.get(url, timeout=HTTP_TIMEOUT) as resp:
+        resp.raise_for_status()
+        return await resp.json(content_type=None)
+
+
+@dataclass
+class SimRecords:
+    """What the simulators' own records say: money movements, how the switch answered their
+    callbacks, and what could not be read (named, so a check that did not happen is never
+    reported as clean)."""
+
+    bookings: list[Booking] = field(default_factory=list)
+    callbacks: dict[str, Any] = field(default_factory=dict)
+    unread: list[str] = field(default_factory=list)
+
+
+async def simulator_records(
+    http: aiohttp.ClientSession,
+    sim_urls: Mapping[str, str],
+    outbox_dir: Path | None,
+    dump_dir: Path | None = None,
+) -> SimRecords:
+    """``dump_dir``: also keep each raw record there as ``<name>.json`` (``--keep-logs``)."""
+    out = SimRecords()
+    # name -> (simulator, path, bookings parser, (statuses key, error key) of its callbacks)
+    sources: dict[str, tuple[str, str, Parser, tuple[str, str] | None]] = {
+        "mpesa_b2c": ("mpesa", "/__sim/b2c", b2c_bookings, ("result_statuses", "result_error")),
+        "airtel_ledger": ("airtel", "/__sim/ledger", airtel_bookings, None),
+        "airtel_ussd": ("airtel", "/__sim/collections", _none,
+                        ("callback_statuses", "callback_error")),
+        "bank_transfer": ("pesalink", "/__sim/transfers", pesalink_bookings,
+                          ("callback_statuses", "callback_error")),
+        "sacco_api": ("sacco", "/__sim/ledger", sacco_api_bookings, None),
+    }  # fmt: skip
+    for name, (sim, path, parse, answers) in sources.items():
+        base = sim_urls.get(sim)
+        if not base:
+            out.unread.append(name)
+            continue
+        try:
+            raw = await _get_json(http, base + path)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            out.unread.append(f"{name}: {exc}")
+            continue
+        if dump_dir is not None:
+            await asyncio.to_thread(dump_json, dump_dir / f"{name}.json", raw)
+        out.bookings.extend(parse(raw))
+        if answers is not None and isinstance(raw, list):
+            out.callbacks[name] = callback_answers(raw, *answers)
+    if outbox_dir is None:
+        out.unread.append("sacco_file")
+    else:
+        paid, problems = await asyncio.to_thread(file_sacco_paid, outbox_dir / FILE_SACCO)
+        out.bookings.extend(sacco_file_bookings(FILE_SACCO, paid))
+        out.unread.extend(f"sacco_file: {p}" for p in problems)
+    return out
+
+
+def dump_json(path: Path, raw: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(raw))
+
+
+def _none(_raw: Any) -> list[Booking]:
+    return []
+
+
+def file_sacco_paid(root: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The file SACCO's own answers: every PAID line of every result file it wrote (waiting in
+    ``incoming/``, read into ``archive/`` or set aside in ``rejected/``), checked against the
+    batches it took (``sacco/taken/``). Returns (payment id, member, SACCO reference) per line
+    and the files that could not be read."""
+    problems: list[str] = []
+    batches = {}
+    for path in sorted((root / "sacco" / "taken").glob("*.csv")):
+        try:
+            batch = parse_batch(path.read_bytes())
+        except FileFormatError as exc:
+            problems.append(f"{path.name}: {exc}")
+            continue
+        batches[batch.batch_id] = batch
+    paid: list[tuple[str, str, str]] = []
+    for folder in ("incoming", "archive", "rejected"):
+        for path in sorted((root / folder).glob("*.csv")):
+            try:
+                parsed = parse_result(path.read_bytes(), FILE_SACCO, batches)
+            except (KeyError, ValueError) as exc:
+                problems.append(f"{path.name}: {exc}")
+                continue
+            paid.extend(
+                (x.payment_id, x.member_number, x.sacco_reference or "")
+                for x in parsed.lines
+                if x.status == "PAID"
+            )
+    return paid, problems
+
+
+async def stored_and_books(
+    uri: str, db_name: str, merchant_ids: Iterable[str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The bench merchants' payments (id, key, status, merchant, method, transfer) and the
+    switch's ledger check over the whole database (it holds only this run's data)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        uri, serverSelectionTimeoutMS=10_000
+    )
+    try:
+        db = client[db_name]
+        projection = {"_id": 1, "idem": 1, "status": 1, "merchant_id": 1, "method": 1}
+        docs = (
+            await db["payments"]
+            .find(
+                {"merchant_id": {"$in": list(merchant_ids)}},
+                {**projection, "transfer.id": 1},
+                batch_size=5000,
+            )
+            .to_list(None)
+        )
+        entries = await db["journal"].find({}).to_list(None)
+        balances = await db["balances"].find({}).to_list(None)
+        payments = await db["payments"].find({}, {"history": 0}).to_list(None)
+    finally:
+        await client.close()
+    report = ledger_check(entries, balances, payments)
+    books = ledger_json(report.ok, report.entries, report.accounts, report.payments,
+                        report.problems)  # fmt: skip
+    return docs, books
