@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--anchor", help="SEQ:HASH noted earlier (audit head); catches a cut tail")
     asub.add_parser("head", help="print the newest record's seq and hash, to keep elsewhere")
     asub.add_parser("client", help="an operator API client with scope audit:read (all records)")
+    keys = sub.add_parser("keys", help="the keys that seal personal data (switch/pii.py)")
+    ksub = keys.add_subparsers(dest="action", required=True)
+    ksub.add_parser(
+        "rotate",
+        help="re-wrap every data key under SWITCH_MASTER_KEY_ID (list old and new keys in "
+        "SWITCH_MASTER_KEYS; remove the old one after this succeeds)",
+    )
     return parser
 
 
@@ -78,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "operator": _operator,
         "user": _user,
         "audit": _audit,
+        "keys": _keys,
     }
     try:
         return _run(commands[args.command](settings, args))
@@ -236,4 +244,21 @@ async def _audit_client(cols: Collections, trail: Any) -> int:
     view = public_view(doc)
     await trail.append("system:cli", "client.create", f"client:{doc['_id']}", after=view)
     print(orjson.dumps({**view, "client_secret": secret}, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+async def _keys(settings: Settings, args: Any) -> int:
+    """``keys rotate``: master-key rotation. Data keys are re-wrapped, data is not touched."""
+    from switch.pii import sealer_for
+
+    if not settings.master_keys or not settings.master_key_id:
+        print(
+            "error: set SWITCH_MASTER_KEYS (old and new keys) and SWITCH_MASTER_KEY_ID (the new)",
+            file=sys.stderr,
+        )
+        return 2
+    async with _database(settings) as cols:
+        sealer = sealer_for(cols.keys, settings.master_keys, settings.master_key_id, b"rotate")
+        count = await sealer.ring.rotate_master()
+    print(f"{count} data keys re-wrapped under master key {settings.master_key_id}")
     return 0
