@@ -217,6 +217,12 @@ def file_sacco_paid(root: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
             except (KeyError, ValueError) as exc:
                 problems.append(f"{path.name}: {exc}")
                 continue
+            if parsed.errors:  # the sound lines still count; the others are named
+                first = parsed.errors[0]
+                problems.append(
+                    f"{path.name}: {len(parsed.errors)} errors, first line {first.line} "
+                    f"{first.field}: {first.reason}"
+                )
             paid.extend(
                 (x.payment_id, x.member_number, x.sacco_reference or "")
                 for x in parsed.lines

@@ -1,0 +1,163 @@
+"""The mixed scenario's operations: every rail has an operation, every generated destination is
+fresh and dodges every simulator trigger, and every body is one the public API accepts."""
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from api.models import PaymentCreate, PayoutCreate
+from api.transfers import TransferCreate
+from bench.ops import (
+    MIXED_WEIGHTS,
+    OPS,
+    TRANSFER_PAIRS,
+    Destinations,
+    build,
+    kind_of,
+    rail_of,
+)
+from bench.records import PAYMENT_OPS
+from connectors.airtel.simulator.triggers import (
+    COLLECTION_REFUSALS,
+    COLLECTION_TRIGGERS,
+    DISBURSEMENT_TRIGGERS,
+)
+from connectors.mpesa.simulator.triggers import B2C_TRIGGERS, TRIGGERS
+from connectors.pesalink.simulator.directory import NOT_LINKED_SUFFIX
+from connectors.pesalink.simulator.triggers import TRIGGERS as PESALINK_TRIGGERS
+from connectors.sacco.registry import DEFAULT_MEMBER_PATTERN
+from connectors.sacco.simulator.book import (
+    DORMANT,
+    NO_FUNDS,
+    NO_LOAN,
+    NOTHING_OWED,
+    SLOW,
+    SMALL_LOAN,
+    UNKNOWN,
+)
+from routing.operators import operator_of
+from switch.phone import normalise_msisdn
+
+PHONE_TRIGGERS = {
+    *TRIGGERS,
+    *B2C_TRIGGERS,
+    *COLLECTION_TRIGGERS,
+    *COLLECTION_REFUSALS,
+    *DISBURSEMENT_TRIGGERS,
+    *PESALINK_TRIGGERS,  # a phone resolves to an account ending in its last four digits
+    NOT_LINKED_SUFFIX,
+}
+MEMBER_TRIGGERS = {UNKNOWN, DORMANT, NO_FUNDS, NO_LOAN, SLOW, NOTHING_OWED, SMALL_LOAN}
+LOCUSTFILE = Path(__file__).resolve().parents[3] / "bench" / "locustfile.py"
+N = 3000
+
+
+def test_the_mix_covers_every_rail_and_each_operation_has_a_locust_method() -> None:
+    rails = {OPS[name].rail for name in MIXED_WEIGHTS}
+    assert rails == {
+        "mpesa_stk",
+        "airtel_ussd",
+        "auto",
+        "mpesa_b2c",
+        "airtel_payout",
+        "bank_transfer",
+        "sacco",
+        "transfer",
+        "get",
+    }
+    assert set(MIXED_WEIGHTS) == set(OPS)
+    assert all(w > 0 for w in MIXED_WEIGHTS.values())
+    source = LOCUSTFILE.read_text()
+    for name in MIXED_WEIGHTS:
+        assert re.search(rf"def op_{name}\(self, due", source), name
+    # every create is followed by the checks; reads are not
+    assert {n for n in OPS if n != "get"} <= PAYMENT_OPS
+    assert "get" not in PAYMENT_OPS
+
+
+def test_rails_and_kinds_of_the_single_rail_scenarios() -> None:
+    assert rail_of("create") == rail_of("storm") == "mpesa_stk"
+    assert rail_of("bank_phone") == "bank_transfer"
+    assert kind_of("sacco_file") == "payout"
+    assert kind_of("create") == "collection"
+    assert kind_of("daraja") is None
+
+
+def test_destinations_are_fresh_and_dodge_every_trigger() -> None:
+    dest = Destinations()
+    phones = [dest.phone(p) for p in ("071", "073", "077") for _ in range(N)]
+    accounts = [dest.account() for _ in range(N)]
+    members = [dest.member() for _ in range(N)]
+    national = [normalise_msisdn(p)[-9:] for p in phones]
+    assert len(set(national)) == len(national)
+    assert len(set(accounts)) == len(accounts)
+    assert len(set(members)) == len(members)
+    assert not {p[-4:] for p in phones} & PHONE_TRIGGERS
+    assert not {a[-4:] for a in accounts} & set(PESALINK_TRIGGERS)
+    assert not {m[-3:] for m in members} & MEMBER_TRIGGERS
+    assert all(re.fullmatch(DEFAULT_MEMBER_PATTERN, m) for m in members)
+    assert {operator_of(normalise_msisdn(p)) for p in phones[:N]} == {"safaricom"}
+    assert {operator_of(normalise_msisdn(p)) for p in phones[N : 2 * N]} == {"airtel"}
+    assert {operator_of(normalise_msisdn(p)) for p in phones[2 * N :]} == {"telkom"}
+
+
+def test_a_million_destinations_is_the_limit() -> None:
+    dest = Destinations(start=10**6 - 1)
+    dest.member()
+    with pytest.raises(RuntimeError):
+        dest.member()
+
+
+@pytest.mark.parametrize("op", [n for n, o in OPS.items() if o.kind == "collection"])
+def test_collection_bodies_pass_the_api_models(op: str) -> None:
+    dest = Destinations()
+    for pair in range(4):
+        body, phone = build(op, dest, f"B{pair}", pair)
+        PaymentCreate.model_validate(body)
+        assert body["phone"] == phone
+
+
+def test_auto_collections_alternate_operators() -> None:
+    dest = Destinations()
+    ops = {operator_of(normalise_msisdn(build("auto_collect", dest, "B1", i)[1])) for i in range(2)}
+    assert ops == {"safaricom", "airtel"}
+
+
+@pytest.mark.parametrize("op", [n for n, o in OPS.items() if o.kind == "payout"])
+def test_payout_bodies_pass_the_api_model(op: str) -> None:
+    body, destination = build(op, Destinations(), "B1")
+    payout = PayoutCreate.model_validate(body)
+    assert destination in str(body)
+    if op == "sacco_file":
+        assert payout.sacco is not None and payout.sacco.sacco_code == "WAUMINI"
+
+
+def test_transfer_bodies_cycle_through_every_pair_and_pass_the_api_model() -> None:
+    dest = Destinations()
+    seen = set()
+    for pair in range(len(TRANSFER_PAIRS)):
+        body, ids = build("transfer", dest, "B1", pair)
+        TransferCreate.model_validate(body)
+        seen.add((body["source"]["type"], body["destination"]["type"]))
+        assert ">" in ids
+    assert ("bank", "mpesa") not in seen  # PesaLink only pushes: never a source
+    assert {s for s, _ in seen} == {"mpesa", "airtel", "sacco"}
+    assert {d for _, d in seen} == {"bank", "mpesa", "airtel", "sacco"}
+
+
+def test_an_unknown_operation_is_refused() -> None:
+    with pytest.raises(ValueError, match="no create operation"):
+        build("get", Destinations(), "B1")
+
+
+def test_a_member_number_the_registry_refuses_is_not_what_the_bench_sends() -> None:
+    body, member = build("sacco_api", Destinations(), "B1")
+    assert re.fullmatch(DEFAULT_MEMBER_PATTERN, member)
+    bad = {**body, "sacco": {**body["sacco"], "member_number": "M" + member}}
+    # The public model accepts it (the registry's pattern is only checked later, by the
+    # gateway): one of the findings of the mixed run, kept visible here.
+    PayoutCreate.model_validate(bad)
+    with pytest.raises(ValidationError):
+        PayoutCreate.model_validate({**body, "sacco": {**body["sacco"], "member_number": "M 1"}})
