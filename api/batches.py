@@ -33,6 +33,7 @@ from api.models import PayoutCreate
 from api.payments import payout_command
 from api.state import STATE
 from switch.batches import (
+    MAX_ITEMS,
     BatchItem,
     Checked,
     Parsed,
@@ -205,8 +206,9 @@ def _page(request: web.Request) -> tuple[int, int] | web.Response:
     except ValueError:
         offset, limit = -1, -1
     details = []
-    if offset < 0:
-        details.append({"field": "offset", "reason": "must be a whole number, 0 or more"})
+    # Bounded: the offset is echoed in the answer, and a number past 64 bits cannot be encoded.
+    if not 0 <= offset <= MAX_ITEMS:
+        details.append({"field": "offset", "reason": f"must be a whole number, 0 to {MAX_ITEMS}"})
     if not 1 <= limit <= MAX_PAGE:
         details.append({"field": "limit", "reason": f"must be a whole number, 1 to {MAX_PAGE}"})
     if details:

@@ -27,6 +27,7 @@ from api.privacy import ErasureIn
 from api.reviews import MAX_LIST, KycBody, LimitsBody, ReviewBody
 from api.transfers import TransferCreate
 from api.users import InvitationIn, LoginIn, PasswordChange, ProfilePatch, SignUp, TotpConfirm
+from switch.batches import MAX_ITEMS
 from switch.security.audit import MAX_PAGE as AUDIT_MAX_PAGE
 
 REF = "#/components/schemas/{model}"
@@ -316,6 +317,8 @@ def _clients() -> list[Op]:
             "Audit",
             "The audit trail about your organisation, oldest first",
             {200: json_answer("A page of records", out.AuditPage)},
+            errors=(422,),
+            error_texts={422: "An unknown or invalid query parameter"},
             params=(
                 query(
                     "after_seq",
@@ -361,7 +364,7 @@ def _payments() -> list[Op]:
             "Payments",
             "A customer's payments, newest first (found by phone through a blind index)",
             {200: json_answer("The payments", out.PaymentList)},
-            errors=(501, 503),
+            errors=(422, 501, 503),
             params=(
                 query(
                     "phone",
@@ -371,7 +374,10 @@ def _payments() -> list[Op]:
                 ),
                 limit_param(200, 50),
             ),
-            error_texts={501: "Personal data sealing is off"},
+            error_texts={
+                422: "A missing or invalid phone or limit",
+                501: "Personal data sealing is off",
+            },
         ),
         Op(
             "GET",
@@ -529,7 +535,12 @@ def _payouts() -> list[Op]:
                     "additionalProperties": False,
                     "required": ["items"],
                     "properties": {
-                        "items": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": item}
+                        "items": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": MAX_ITEMS,
+                            "items": item,
+                        }
                     },
                 },
                 "text/csv": {
@@ -560,7 +571,11 @@ def _payouts() -> list[Op]:
             {200: json_answer("The batch", out.Batch)},
             errors=(404, 422, 503),
             params=(
-                query("offset", {"type": "integer", "minimum": 0}, "Items to skip."),
+                query(
+                    "offset",
+                    {"type": "integer", "minimum": 0, "maximum": MAX_ITEMS},
+                    "Items to skip.",
+                ),
                 limit_param(BATCH_MAX_PAGE, 100),
             ),
         ),
@@ -712,8 +727,12 @@ def _ops() -> list[Op]:
             "/docs/assets/{filename}",
             "Operations",
             "Swagger UI's files",
-            {200: Answer("The file", {"*/*": {}})},
-            errors=(403, 404),
+            # aiohttp's static files: its own answers, in whatever type the file has.
+            {
+                200: Answer("The file", {"*/*": {}}),
+                403: Answer("Not a file", {"*/*": {}}),
+                404: Answer("No such file", {"*/*": {}}),
+            },
         ),
     ]
 
