@@ -307,6 +307,7 @@ def render_markdown(result: Mapping[str, Any], comparison: str = "") -> str:
         f"{cfg['callback_delay']:g} s, simulator latency {cfg['sim_latency']:g} s; "
         f"{result['machine'].get('cpus', '?')} CPUs, commit {result['machine'].get('git') or '?'}.",
         *([f"\n{spread_text(result['merchants'])}."] if result.get("merchants") else []),
+        *_command_line(result["machine"]),
         "",
         "| metric | value |",
         "|---|---|",
@@ -353,7 +354,8 @@ def render_markdown(result: Mapping[str, Any], comparison: str = "") -> str:
     lines.append(f"| total | {sum(counts.values())} | {cpu['total_s']:.2f} | {per_total} | |")
     lines.append(
         f"\nWindow {cpu['window_s']} s (load and drain) over {cpu['payments']} payments. In "
-        "sandbox mode the Daraja simulator runs inside the api process. Other work on the "
+        "sandbox mode the simulators (Daraja, Airtel, PesaLink, both SACCOs) run inside the api "
+        "process. Other work on the "
         f"machine in the window: {_fmt(cpu.get('outside_bench_s'), ' CPU s')}."
     )
     log = result.get("switch_log")
@@ -366,6 +368,17 @@ def render_markdown(result: Mapping[str, Any], comparison: str = "") -> str:
     if comparison:
         lines += ["", "## Compared", "", comparison]
     return "\n".join(lines) + "\n"
+
+
+def _command_line(machine: Mapping[str, Any]) -> list[str]:
+    """The command that produced the run and the machine's load around it."""
+    out = []
+    if machine.get("command"):
+        out.append(f"\nCommand: `{machine['command']}`.")
+    before, after = machine.get("loadavg_before"), machine.get("loadavg_after")
+    if before and after:
+        out.append(f"Load average (1/5/15 min) before {before}, after {after}.")
+    return out
 
 
 def _mixed_sections(result: Mapping[str, Any]) -> list[str]:

@@ -213,6 +213,8 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
             "platform": platform.platform(),
             "loadavg_before": [round(x, 2) for x in load_before],
             "git": _git_version(),
+            "command": "python -m bench " + " ".join(sys.argv[1:]),
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         },
         phases=phases.seconds,
         merchants=len(target.merchants) if target is not None else 0,
