@@ -159,14 +159,17 @@ class GatewayCore(Generic[C]):
         """``parse``'s value for an answer, else the outcome the retry policy reaches."""
         stale: str | None = None
         last = "no attempt made"
+        permitted = False  # this call holds the breaker's permission (in half-open: the probe)
         for attempt in range(1, self.retries + 2):
-            if not self.breaker.allow(time.monotonic()):
+            if not permitted and not self.breaker.allow(time.monotonic()):
                 return self._circuit_open()
+            permitted = True
             try:
                 token = await self.token(stale)
                 resp = await self._send(operation, build(token))
             except (TokenUnavailable, NotSent) as exc:
                 self.breaker.failure(time.monotonic())
+                permitted = False
                 last = f"not sent: {exc}"
                 await self._pause(attempt)
                 continue
@@ -179,6 +182,8 @@ class GatewayCore(Generic[C]):
                 return parsed
             step = self._step(parsed)
             if step == "refresh":
+                # A refused token says nothing about the provider: resend with a fresh one,
+                # keeping the permission (a probe must report back, or the circuit stays shut).
                 stale, last = token, f"{parsed.code} {parsed.message}"
                 continue
             if step in ("refuse", "duplicate"):
@@ -187,6 +192,7 @@ class GatewayCore(Generic[C]):
                     return self._lost(self._duplicate_detail(parsed))
                 return self._rejected(parsed.code, parsed.message)
             self.breaker.failure(time.monotonic())
+            permitted = False
             if step == "resend":
                 last = f"{parsed.code} {parsed.message}"
                 await self._pause(attempt)

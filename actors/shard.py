@@ -227,6 +227,7 @@ class ShardCore:
     async def _opened(self, doc: Doc) -> Payment:
         """A stored payment, its personal fields opened."""
         if self.sealer is not None:
+            await self.sealer.ready(doc["merchant_id"])  # its changes are sealed with it
             await self.sealer.ready_for(doc)
             self.sealer.open(doc)
         return from_doc(doc)
@@ -823,9 +824,13 @@ class ShardCore:
         for entry in committed.entries:
             self.balances.post(entry)
         for payment in (*committed.inserted, *committed.updated):
-            for version, fut in self.waiters.pop(payment.id, []):
+            waiting = self.waiters.pop(payment.id, [])
+            later = [(v, f) for v, f in waiting if v > payment.version and not f.done()]
+            for version, fut in waiting:
                 if version <= payment.version and not fut.done():
                     fut.set_result(None)
+            if later:  # changes made after this commit's snapshot: their own commit will come
+                self.waiters[payment.id] = later
             if payment.pending_notifications:
                 self.webhooks.enqueue(payment.id)
             if self.transfers.on_settled(payment):

@@ -29,15 +29,19 @@ class Breaker:
     failures: int = 0
     opened_at: float = 0.0
     probing: bool = False
+    probe_started: float = 0.0
 
     def allow(self, now: float) -> bool:
-        """May a request be sent now? In half-open, only one probe at a time."""
+        """May a request be sent now? In half-open, only one probe at a time; a probe that never
+        reported back (its caller was cancelled) is written off after a cool-down, so the
+        circuit cannot stay shut for ever."""
         if self.state == Circuit.OPEN and now - self.opened_at >= self.cool_down:
             self.state = Circuit.HALF_OPEN
         if self.state == Circuit.CLOSED:
             return True
-        if self.state == Circuit.HALF_OPEN and not self.probing:
-            self.probing = True
+        stale_probe = self.probing and now - self.probe_started >= self.cool_down
+        if self.state == Circuit.HALF_OPEN and (not self.probing or stale_probe):
+            self.probing, self.probe_started = True, now
             return True
         return False
 

@@ -97,13 +97,24 @@ class Sealer:
 
     def seal(self, doc: Doc, payment_id: str, merchant_id: str) -> Doc:
         """``doc`` with its personal fields sealed (in place; returned for chaining)."""
-        dek = self.newest[merchant_key_id(merchant_id)][1]
+        dek = self._sealing_key(merchant_key_id(merchant_id))
         aad = payment_id.encode()
         for container, key in _paths(doc):
             value = container[key]
             if isinstance(value, str) and value and value != ERASED and not is_token(value):
                 container[key] = encrypt_field(value, dek, aad)
         return doc
+
+    def _sealing_key(self, key_id: str) -> DataKey:
+        held = self.newest.get(key_id)
+        if held is not None:
+            return held[1]
+        # Not made ready (a path that forgot to): any version of the merchant's key in memory
+        # still seals correctly; none at all is a bug that must not write personal data clear.
+        loaded = [dek for (kid, _), dek in self.versions.items() if kid == key_id]
+        if not loaded:
+            raise RuntimeError(f"no data key of {key_id} in memory: call ready() first")
+        return max(loaded, key=lambda dek: dek.version)
 
     def open(self, doc: Doc) -> Doc:
         """``doc`` with its sealed fields opened (in place). Keys must be ready (ready_for)."""

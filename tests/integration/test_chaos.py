@@ -181,7 +181,11 @@ async def wait_final(sent: list[Sent], within: float) -> None:
         async with gate:
             status, body = await (s.api.for_payouts() if s.kind == "payouts" else s.api).get(s.id)
         assert status in (200, 503), body  # 503: a shard restarting, or a change not stored yet
-        s.last_read = (status, body.get("error", {}).get("code", ""))
+        s.last_read = (
+            status,
+            body.get("error", {}).get("code", "")
+            or "/".join(h["state"] for h in body.get("history", [])),
+        )
         finals = ("succeeded", "failed") if s.kind == "payouts" else FINAL
         if status == 200 and body["status"] in finals:
             s.final = body
@@ -191,7 +195,7 @@ async def wait_final(sent: list[Sent], within: float) -> None:
         if not todo:
             return
         if time.monotonic() > deadline:
-            stuck = [(s.id, s.kind) for s in todo[:5]]
+            stuck = [(s.id, s.kind, s.last_read) for s in todo[:5]]
             raise AssertionError(f"{len(todo)} payments not final after {within} s: {stuck}")
         await asyncio.gather(*(poll(s) for s in todo))
         await asyncio.sleep(0.3)

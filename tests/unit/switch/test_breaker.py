@@ -40,3 +40,11 @@ def test_a_failed_probe_opens_again() -> None:
     assert b.state == Circuit.OPEN
     assert not b.allow(12)
     assert b.retry_after(12) == 1
+
+
+def test_a_probe_that_never_reports_back_is_written_off_after_a_cool_down() -> None:
+    b = Breaker(threshold=1, cool_down=10.0)
+    b.failure(0.0)
+    assert b.allow(10.0)  # the probe
+    assert not b.allow(11.0)  # one probe at a time
+    assert b.allow(20.5)  # its caller vanished: another probe may go
