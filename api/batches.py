@@ -20,7 +20,7 @@ The handlers reach the batch executor (``actors.batches.BatchCore``, behind an a
 from __future__ import annotations
 
 import logging
-from collections.abc import Container
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -30,8 +30,9 @@ from pydantic import ValidationError
 from api.auth import CLAIMS
 from api.errors import error_response, json_response, validation_details
 from api.models import PayoutCreate
-from api.payments import payout_command
+from api.payments import payout_command, sacco_problem
 from api.state import STATE
+from connectors.sacco.registry import Sacco
 from switch.batches import (
     MAX_ITEMS,
     BatchItem,
@@ -81,7 +82,7 @@ def add_routes(app: web.Application) -> None:
 # --- validating one payout ------------------------------------------------------------------------
 
 
-def payout_checker(merchant_id: str, saccos: Container[str]) -> Validate:
+def payout_checker(merchant_id: str, saccos: Mapping[str, Sacco]) -> Validate:
     """Validates one item's body as ``POST /v1/payouts`` does (the same model, rules and
     messages; ``saccos``: the registered SACCO codes) and builds its command with the same
     function; the batch fills in the key."""
@@ -92,9 +93,10 @@ def payout_checker(merchant_id: str, saccos: Container[str]) -> Validate:
         except ValidationError as exc:
             errors = tuple((d["field"], d["reason"]) for d in validation_details(exc))
             return Checked(errors=errors)
-        if body.sacco is not None and body.sacco.sacco_code not in saccos:
-            code = body.sacco.sacco_code
-            return Checked(errors=(("sacco.sacco_code", f"no SACCO {code} is registered"),))
+        if body.sacco is not None:
+            found = sacco_problem(saccos, body.sacco.sacco_code, body.sacco.member_number, "sacco")
+            if found is not None:
+                return Checked(errors=(found,))
         command = payout_command(merchant_id, "", raw, body)
         return Checked(method=body.method, amount_minor=body.amount_minor, command=command)
 

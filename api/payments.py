@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -14,6 +15,7 @@ from api.errors import error_response, json_response, validation_details
 from api.models import PaymentCreate, PayoutCreate
 from api.ratelimit import check_prompt_limit
 from api.state import STATE
+from connectors.sacco.registry import Sacco
 from switch.errors import Unavailable
 from switch.idempotency import check_key, request_hash
 from switch.ids import shard_of
@@ -139,20 +141,32 @@ def payout_command(
     )
 
 
+def sacco_problem(
+    saccos: Mapping[str, Sacco], code: str, member_number: str, where: str
+) -> tuple[str, str] | None:
+    """(field, reason) when the SACCO is not registered or the member number does not have
+    its format (so nothing is reserved for a payout that can only fail)."""
+    sacco = saccos.get(code)
+    if sacco is None:
+        return f"{where}.sacco_code", f"no SACCO {code} is registered"
+    if not sacco.member_number_ok(member_number):
+        return (
+            f"{where}.member_number",
+            f"not a {code} member number (format {sacco.member_number_pattern})",
+        )
+    return None
+
+
 def _unknown_sacco(request: web.Request, body: PayoutCreate) -> web.Response | None:
-    if body.sacco is None or body.sacco.sacco_code in request.app[STATE].saccos:
+    if body.sacco is None:
         return None
-    return error_response(
-        422,
-        "validation_failed",
-        "the request has invalid fields",
-        [
-            {
-                "field": "sacco.sacco_code",
-                "reason": f"no SACCO {body.sacco.sacco_code} is registered",
-            }
-        ],
+    found = sacco_problem(
+        request.app[STATE].saccos, body.sacco.sacco_code, body.sacco.member_number, "sacco"
     )
+    if found is None:
+        return None
+    details = [{"field": found[0], "reason": found[1]}]
+    return error_response(422, "validation_failed", "the request has invalid fields", details)
 
 
 class ReversalIn(BaseModel):

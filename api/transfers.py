@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, m
 from api.auth import CLAIMS
 from api.errors import error_response
 from api.models import MetadataValue
-from api.payments import reply_response, validated
+from api.payments import reply_response, sacco_problem, validated
 from api.state import STATE
 from connectors.pesalink import normalise_bank_code
 from routing.operators import operator_of
@@ -139,9 +139,13 @@ async def create_transfer(request: web.Request) -> web.Response:
     state = request.app[STATE]
     for side in ("source", "destination"):
         account: Account = getattr(body, side)
-        if account.sacco_code and account.sacco_code not in state.saccos:
-            reason = f"no SACCO {account.sacco_code} is registered"
-            details = [{"field": f"{side}.sacco_code", "reason": reason}]
+        found = (
+            sacco_problem(state.saccos, account.sacco_code, account.member_number or "", side)
+            if account.sacco_code
+            else None
+        )
+        if found is not None:
+            details = [{"field": found[0], "reason": found[1]}]
             return error_response(
                 422, "validation_failed", "the request has invalid fields", details
             )

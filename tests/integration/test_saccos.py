@@ -190,3 +190,13 @@ async def test_a_loan_repayment_by_paybill_reduces_the_members_loan(
     ) as resp:
         ledger = await resp.text()
     assert posting["_id"] in ledger
+
+
+async def test_a_member_number_of_the_wrong_format_is_refused_before_money_moves(
+    merchant: Api,
+) -> None:
+    await _fund(merchant, 500)
+    status, body = await _post(merchant, "/v1/payouts", _sacco_payout("STIMA", "M-12"))
+    assert status == 422, body
+    assert body["error"]["details"][0]["field"] == "sacco.member_number"
+    assert (await merchant.balance())["reserved"] == "0"

@@ -18,13 +18,15 @@ from pymongo import AsyncMongoClient
 
 from actors.batches import BatchCore
 from api.batches import payout_checker
+from connectors.sacco.registry import sandbox_registry
 from switch.batches import BatchItem, batch_request_hash, parse_json
 from switch.messages import CreatePayment, Reply
 from switch.storage.embedded import EmbeddedMongo
 from switch.storage.mongo import INDEXES, MONEY_WRITES, Doc, connect
 
 MERCHANT = "mch_batch"
-CHECK = payout_checker(MERCHANT, frozenset({"STIMA"}))
+SACCOS = sandbox_registry("http://127.0.0.1:1/fineract-provider/api/v1")
+CHECK = payout_checker(MERCHANT, SACCOS)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from api.auth import CLAIMS
 from api.batches import BATCHES, add_routes, payout_checker
 from api.errors import Handler, error_middleware
 from api.state import STATE
+from connectors.sacco.registry import sandbox_registry
 from switch.batches import (
     MAX_ITEMS,
     Checked,
@@ -48,7 +49,8 @@ from switch.batches import (
 from switch.messages import CreatePayment, Reply
 from switch.tokens import Claims
 
-CHECK = payout_checker("mch_1", frozenset({"STIMA"}))
+SACCOS = sandbox_registry("http://127.0.0.1:1/fineract-provider/api/v1")
+CHECK = payout_checker("mch_1", SACCOS)
 
 
 def payout(item_id: str, phone: str = "0712345678", amount: str = "500", **extra: Any) -> dict:
@@ -147,14 +149,18 @@ def test_a_bank_or_sacco_item_validates_with_the_payout_model() -> None:
             "method": "sacco",
             "amount": "3000",
             "currency": "KES",
-            "sacco": {"sacco_code": "STIMA", "member_number": "M1", "purpose": "loan_disbursement"},
+            "sacco": {
+                "sacco_code": "STIMA",
+                "member_number": "10001",
+                "purpose": "loan_disbursement",
+            },
             "reference": "LOAN-1",
         },
     ]
     parsed = parse_json({"items": good}, CHECK)
     assert parsed.ok, parsed.errors
     assert [i.method for i in parsed.items] == ["bank_transfer", "sacco"]
-    unknown = {**good[1], "sacco": {"sacco_code": "NOPE", "member_number": "M1"}}
+    unknown = {**good[1], "sacco": {"sacco_code": "NOPE", "member_number": "10001"}}
     both = {**good[0], "phone": "0712345678"}
     bad = parse_json({"items": [unknown, both]}, CHECK)
     lines = errors_by_line(bad)
@@ -231,14 +237,14 @@ def test_csv_destination_columns_become_objects() -> None:
     }
     data = (
         b"item_id,method,amount,sacco_code,member_number,purpose,reference\n"
-        b"s1,sacco,2500,STIMA,M-77,loan_disbursement,LOAN-9\n"
+        b"s1,sacco,2500,STIMA,10077,loan_disbursement,LOAN-9\n"
         b"b1,bank_transfer,2500,,,,LOAN-9\n"
     )
     parsed = parse_csv(data, CHECK)
     assert parsed.lines[0].item is not None
     assert parsed.lines[0].item.command.destination == {
         "sacco_code": "STIMA",
-        "member_number": "M-77",
+        "member_number": "10077",
         "purpose": "loan_disbursement",
     }
     assert errors_by_line(parsed)[3] == [
@@ -621,7 +627,7 @@ async def client() -> AsyncIterator[tuple[TestClient[web.Request, web.Applicatio
 
     port = FakePort()
     app = web.Application(client_max_size=64 * 1024, middlewares=[error_middleware, claims])
-    app[STATE] = SimpleNamespace(saccos=frozenset({"STIMA"}))
+    app[STATE] = SimpleNamespace(saccos=SACCOS)
     app[BATCHES] = port
     add_routes(app)
     async with TestClient(TestServer(app)) as test_client:
