@@ -281,6 +281,21 @@ class ShardCore:
         entry = self.idem.get(key)
         if entry is not None:
             return await self._replay(entry, payment_id, req.request_hash)
+        # Claim the key before the first await, so concurrent copies of this request wait for
+        # this one's answer instead of racing it through routing and screening.
+        claim = IdemEntry(req.request_hash, asyncio.get_running_loop().create_future())
+        self.idem[key] = claim
+        try:
+            return await self._create_claimed(req, key, payment_id, claim)
+        finally:
+            if not claim.ready.done():  # refused or failed before anything was stored
+                if self.idem.get(key) is claim:
+                    del self.idem[key]
+                claim.ready.set_result(False)
+
+    async def _create_claimed(
+        self, req: CreatePayment, key: str, payment_id: str, claim: IdemEntry
+    ) -> Reply:
         if self.sealer is not None:
             await self.sealer.ready(req.merchant_id)  # in memory after the merchant's first
         route = await self._route(req)
@@ -309,6 +324,7 @@ class ShardCore:
                 if stored is not None:
                     done = IdemEntry(stored.request_hash, _done_future(True))
                     self.idem[key] = done
+                    claim.ready.set_result(True)  # the copies waiting on the claim: it exists
                     return await self._replay(done, payment_id, req.request_hash)
                 return short
             entries = [ledger.payout_reserve(req.merchant_id, payment_id, req.amount_minor, fee)]
@@ -331,7 +347,7 @@ class ShardCore:
             transfer=req.transfer,
         )
         payment = screened(payment, screening, self._approvals_needed(payment.amount_minor))
-        reply = await self._admit(payment, key, req.request_hash, entries)
+        reply = await self._admit(payment, key, req.request_hash, entries, claim)
         if reply.replayed or reply.status >= 300:
             self._unscreen(req, screening)  # not stored by this request: uncount it
         return reply
@@ -423,10 +439,15 @@ class ShardCore:
         return await self._admit(reversal, key, req.request_hash, [reserve])
 
     async def _admit(
-        self, payment: Payment, key: str, request_hash: str, entries: list[Entry]
+        self,
+        payment: Payment,
+        key: str,
+        request_hash: str,
+        entries: list[Entry],
+        claim: IdemEntry | None = None,
     ) -> Reply:
         """Store a new payment (with its journal entries), then hand it to the provider."""
-        entry = IdemEntry(request_hash, asyncio.get_running_loop().create_future())
+        entry = claim or IdemEntry(request_hash, asyncio.get_running_loop().create_future())
         self.idem[key] = entry
         result = await self._store_new(payment, entries)
         if result == "duplicate":
@@ -434,13 +455,13 @@ class ShardCore:
             stored = await self._get(payment.id)
             entry.ready.set_result(stored is not None)
             if stored is None:
-                del self.idem[key]
+                self.idem.pop(key, None)
                 return error_reply(503, "storage_unavailable", "could not read it; retry")
             self.idem[key] = IdemEntry(stored.request_hash, _done_future(True))
             unique = payment.method == "mpesa_reversal"
             return await self._replay(self.idem[key], payment.id, request_hash, unique)
         if result != "ok":
-            del self.idem[key]
+            self.idem.pop(key, None)
             entry.ready.set_result(False)
             return error_reply(503, "storage_unavailable", "could not store it; retry")
         self._remember(payment)

@@ -16,7 +16,15 @@ async def test_health_and_readiness(merchant: Api) -> None:
         body = await r.json()
         assert r.status == 200
         assert body["checks"] == {"mongodb": "ok", "shards": "ok"}
-        assert set(body["nodes"]) == {"mpesa", "shard-0", "shard-1"}
+        assert set(body["nodes"]) == {
+            "mpesa",
+            "gateway-airtel",
+            "gateway-pesalink",
+            "gateway-sacco",
+            "batches",
+            "shard-0",
+            "shard-1",
+        }
 
 
 async def test_metrics_cover_requests_payments_providers_and_webhooks(merchant: Api) -> None:
