@@ -82,22 +82,28 @@ class MemoryCounters:
 
     def __init__(self, clock: Callable[[], datetime] = _utc_now) -> None:
         self._now = clock
-        self._days: dict[tuple[str, str], int] = {}
+        self._day = ""
+        self._days: dict[str, int] = {}  # today's totals by subject
         self._events: dict[str, dict[str, float]] = {}
+        self._hits = 0
 
     async def add(self, subject: str, amount: int) -> int:
         day = nairobi_day(self._now()).isoformat()
-        if any(d != day for d, _ in self._days):  # a new day: yesterday's totals are done
-            self._days = {k: v for k, v in self._days.items() if k[0] == day}
-        key = (day, subject)
-        self._days[key] = self._days.get(key, 0) + amount
-        return self._days[key]
+        if day != self._day:  # a new day: yesterday's totals are done (O(1) per payment)
+            self._day, self._days = day, {}
+        self._days[subject] = self._days.get(subject, 0) + amount
+        return self._days[subject]
 
     async def release(self, subject: str, amount: int) -> int:
         return await self.add(subject, -amount)
 
     async def hit(self, subject: str, event_id: str, window_s: int) -> int:
         now = self._now().timestamp()
+        self._hits += 1
+        if self._hits % 10_000 == 0:  # forget subjects whose events are all out of the window
+            self._events = {
+                k: v for k, v in self._events.items() if max(v.values(), default=0) > now - window_s
+            }
         seen = self._events.setdefault(subject, {})
         for old in [e for e, t in seen.items() if t <= now - window_s]:
             del seen[old]
