@@ -10,6 +10,7 @@ Shards cache a merchant's endpoint for up to a minute, so deliveries follow with
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
@@ -28,6 +29,10 @@ from switch.tokens import Claims
 
 log = logging.getLogger(__name__)
 
+RailName = Literal[
+    "mpesa_b2c", "airtel_payout", "bank_transfer", "sacco", "mpesa_stk", "airtel_ussd"
+]
+
 
 class MerchantPatch(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -36,6 +41,22 @@ class MerchantPatch(BaseModel):
         description="Where signed webhooks go: an http(s) URL on a public address, or null to "
         "stop webhooks.",
         max_length=MAX_URL,
+    )
+
+
+class RoutingPreferences(BaseModel):
+    """How ``"method": "auto"`` chooses for this merchant (routing/router.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prefer: list[RailName] = Field(
+        default_factory=list, max_length=10, description="Rails to try first, in order."
+    )
+    avoid: list[RailName] = Field(
+        default_factory=list, max_length=10, description="Rails auto never chooses."
+    )
+    failover: bool = Field(
+        True, description="Take the next rail while a provider's circuit is open."
     )
 
 
@@ -84,5 +105,35 @@ async def patch_merchant(request: web.Request) -> web.Response:
     return json_response(body)
 
 
+async def put_routing(request: web.Request) -> web.Response:
+    """Set the merchant's routing preferences. Shards cache them for up to a minute."""
+    parsed = await parse_body(request, RoutingPreferences)
+    if isinstance(parsed, web.Response):
+        return parsed
+    state, claims = request.app[STATE], request[CLAIMS]
+    preferences = parsed.model_dump()
+    before = await state.cols.merchants.find_one_and_update(
+        {"_id": claims.merchant_id},
+        {"$set": {"routing": preferences, "updated_at": now_utc()}},
+        projection={"routing": 1},
+        return_document=ReturnDocument.BEFORE,
+    )
+    if before is None:
+        raise NotFound("no such merchant")
+    try:
+        await audit_log(state).append(
+            actor(claims),
+            "merchant.routing",
+            f"merchant:{claims.merchant_id}",
+            before={"routing": before.get("routing")},
+            after={"routing": preferences},
+            request_id=request_id.get(None) or None,
+        )
+    except Exception:
+        log.exception("audit of a routing change for %s not recorded", claims.merchant_id)
+    return json_response({"object": "routing_preferences", **preferences})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_patch("/v1/merchant", patch_merchant)
+    app.router.add_put("/v1/merchant/routing", put_routing)

@@ -259,7 +259,17 @@ class Readiness(BaseModel):
     nodes: dict[str, Any]
 
 
+class RoutingView(BaseModel):
+    """A merchant's routing preferences for ``"method": "auto"``."""
+
+    object: Literal["routing_preferences"]
+    prefer: list[str]
+    avoid: list[str]
+    failover: bool
+
+
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    RoutingView,
     User,
     Session,
     TotpConfirmed,

@@ -18,7 +18,7 @@ from api.batches import MAX_PAGE as BATCH_MAX_PAGE
 from api.c2b import C2bRegistrationIn
 from api.clients import ClientIn
 from api.lookups import LookupRequest
-from api.merchant_settings import MerchantPatch
+from api.merchant_settings import MerchantPatch, RoutingPreferences
 from api.models import Balance, PaymentCreate, PayoutCreate
 from api.models import Payment as PaymentModel
 from api.models import Payout as PayoutModel
@@ -309,6 +309,15 @@ def _clients() -> list[Op]:
             "Change your webhook URL (checked against server-side request forgery)",
             {200: json_answer("Your merchant", out.MerchantView)},
             body=MerchantPatch,
+            errors=(404,),
+        ),
+        Op(
+            "PUT",
+            "/v1/merchant/routing",
+            "API clients",
+            "Set how `auto` chooses a rail: preferred and avoided rails, failover on or off",
+            {200: json_answer("Your routing preferences", out.RoutingView)},
+            body=RoutingPreferences,
             errors=(404,),
         ),
         Op(
@@ -758,6 +767,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     InvitationIn,
     ClientIn,
     MerchantPatch,
+    RoutingPreferences,
     PaymentCreate,
     ReversalIn,
     ErasureIn,

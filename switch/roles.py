@@ -101,6 +101,7 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("DELETE", "/v1/clients/{client_id}"): CLIENTS_MANAGE,
     # The webhook URL is integration set-up, as sensitive as a credential (api/merchant_settings)
     ("PATCH", "/v1/merchant"): CLIENTS_MANAGE,
+    ("PUT", "/v1/merchant/routing"): CLIENTS_MANAGE,
     ("GET", "/v1/audit"): AUDIT_READ,
     # Payments, payouts, reversals, balance, C2B
     ("POST", "/v1/payments"): PAYMENTS_WRITE,

@@ -344,3 +344,42 @@ async def test_a_bank_account_cannot_be_a_source(merchant: Api) -> None:
     assert status == 422
     assert refused["error"]["details"][0]["field"] == "source"
     assert "PesaLink only pushes" in refused["error"]["details"][0]["reason"]
+
+
+async def test_a_merchant_can_prefer_pesalink_for_its_auto_payouts(stack: Stack) -> None:
+    """Routing preferences are the merchant's own (PUT /v1/merchant/routing, a person with
+    two-factor sign-in) and decide what auto picks first."""
+    import aiohttp
+
+    from .test_users import owner_with_totp
+
+    async with aiohttp.ClientSession() as http:
+        owner = await owner_with_totp(http, stack.api_url)
+        prefs = {"prefer": ["bank_transfer"], "avoid": [], "failover": True}
+        status, body, _ = await owner.call("PUT", "/v1/merchant/routing", prefs)
+        assert status == 200, body
+        assert body["prefer"] == ["bank_transfer"]
+        key = {"Idempotency-Key": uuid.uuid4().hex}
+        pay = {
+            "method": "mpesa_stk",
+            "amount": "900",
+            "currency": "KES",
+            "phone": unique_phone(),
+            "reference": "FUND",
+        }
+        status, paid, _ = await owner.call("POST", "/v1/payments", pay, key)
+        assert status == 202, paid
+        for _ in range(100):
+            status, shown, _ = await owner.call("GET", f"/v1/payments/{paid['id']}")
+            if shown["status"] == "succeeded":
+                break
+            await asyncio.sleep(0.2)
+        key = {"Idempotency-Key": uuid.uuid4().hex}
+        status, routed, _ = await owner.call(
+            "POST", "/v1/payouts", _payout("auto", phone=unique_phone()), key
+        )
+        assert status == 202, routed
+        assert routed["method"] == "bank_transfer"
+        bad = {"prefer": ["carrier_pigeon"]}
+        status, refused, _ = await owner.call("PUT", "/v1/merchant/routing", bad)
+        assert status == 422, refused

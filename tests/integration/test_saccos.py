@@ -36,6 +36,22 @@ async def _fund(api: Api, shillings: int) -> None:
     assert (await api.wait_for(paid["id"]))["status"] == "succeeded"
 
 
+async def _posting_for(stack: Stack, bill_ref: str) -> dict[str, Any]:
+    """The SACCO posting the switch made for the C2B payment with this account reference."""
+    assert stack.state is not None
+    cols = stack.state.cols
+    for _ in range(100):
+        c2b = await cols.payments.find_one({"method": "mpesa_c2b", "reference": bill_ref})
+        if c2b is not None:
+            posting = await cols.payments.find_one(
+                {"method": "sacco_posting", "metadata.c2b_payment": c2b["_id"]}
+            )
+            if posting is not None:
+                return posting
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no SACCO posting for the C2B payment {bill_ref}")
+
+
 def _sacco_payout(code: str, number: str, purpose: str = "deposit", amount: str = "400") -> Any:
     return {
         "method": "sacco",
@@ -128,18 +144,7 @@ async def test_a_members_paybill_payment_is_posted_to_the_member(
     assert paid["validation"] == "accepted"
     refused = await _customer_pays(merchant, sim, shortcode, "not a member!", "700")
     assert refused["validation"] != "accepted"
-    cols = stack.state.cols
-    posting = None
-    for _ in range(100):
-        c2b = await cols.payments.find_one({"method": "mpesa_c2b", "reference": number})
-        if c2b is not None:
-            posting = await cols.payments.find_one(
-                {"method": "sacco_posting", "metadata.c2b_payment": c2b["_id"]}
-            )
-        if posting is not None:
-            break
-        await asyncio.sleep(0.1)
-    assert posting is not None
+    posting = await _posting_for(stack, number)
     done = await merchant.wait_for(posting["_id"])
     assert done["status"] == "succeeded", done
     assert done["object"] == "posting"
@@ -170,18 +175,7 @@ async def test_a_loan_repayment_by_paybill_reduces_the_members_loan(
     number = member()
     paid = await _customer_pays(merchant, sim, shortcode, f"{number}LN", "1200")
     assert paid["validation"] == "accepted"
-    cols = stack.state.cols
-    posting = None
-    for _ in range(100):
-        c2b = await cols.payments.find_one({"method": "mpesa_c2b", "reference": f"{number}LN"})
-        if c2b is not None:
-            posting = await cols.payments.find_one(
-                {"method": "sacco_posting", "metadata.c2b_payment": c2b["_id"]}
-            )
-        if posting is not None:
-            break
-        await asyncio.sleep(0.1)
-    assert posting is not None
+    posting = await _posting_for(stack, f"{number}LN")
     assert posting["destination"]["purpose"] == "loan_repayment"
     done = await merchant.wait_for(posting["_id"])
     assert done["status"] == "succeeded", done
