@@ -12,10 +12,10 @@ reported as the seconds left.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
 
+from connectors import simkit
 from connectors.airtel.security import HASH_FORMS, PIN_PADDINGS, HashForm, PinPadding
 
 SANDBOX_CLIENT_ID = "sandbox-client-id"
@@ -47,19 +47,12 @@ ACTIONS = ("expire_tokens",)
 
 
 @dataclass(slots=True)
-class ErrorBurst:
+class ErrorBurst(simkit.ErrorBurst):
     """The next ``count`` money-moving requests fail with ``status`` before any processing.
 
     ``api`` chooses which: ``any`` (collection push, disbursement and refund, the default),
     ``collection``, ``disbursement`` or ``refund``.
     """
-
-    status: int = 500
-    count: int = 0
-    api: str = "any"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "count": self.count, "api": self.api}
 
 
 @dataclass(slots=True)
@@ -86,112 +79,44 @@ class SimConfig:
     float_cents: int = 1_000_000_000  # the disbursement wallet: KES 10,000,000.00
 
     def copy(self) -> SimConfig:
-        return SimConfig(**{**asdict(self), "error_burst": ErrorBurst(**asdict(self.error_burst))})
+        return replace(self, error_burst=ErrorBurst(**asdict(self.error_burst)))
 
     def restore(self, other: SimConfig) -> None:
         """Take every value of ``other`` in place, so references to this config stay live."""
-        fresh = other.copy()
-        for name in (f.name for f in fields(self)):
-            setattr(self, name, getattr(fresh, name))
+        simkit.restore(self, other.copy())
 
     def knobs(self) -> dict[str, Any]:
         """The run-time knobs as JSON; credentials stay out of it."""
-        return {k: _jsonable(getattr(self, k)) for k in KNOBS}
+        return simkit.knobs_json(self, KNOBS)
 
     def apply(self, patch: Any) -> None:
         """Validate the whole patch first, then change the knobs; ValueError names the culprit."""
-        if not isinstance(patch, dict):
-            raise ValueError("the body must be a JSON object of knobs")
-        unknown = sorted(set(patch) - set(KNOBS))
-        if unknown:
-            raise ValueError(f"unknown knobs: {unknown}; known: {list(KNOBS)}")
-        checked = {k: _CHECKS[k](k, v) for k, v in patch.items()}
-        for k, v in checked.items():
-            setattr(self, k, v)
-
-
-def _jsonable(value: Any) -> Any:
-    return value.to_json() if isinstance(value, ErrorBurst) else value
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"{name} must be a number >= 0")
-    return float(value)
-
-
-def _positive(name: str, value: Any) -> float:
-    if _number(name, value) <= 0:
-        raise ValueError(f"{name} must be > 0")
-    return float(value)
-
-
-def _count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0")
-    return value
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false")
-    return value
-
-
-def _url(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{name} must be an http(s) URL or null")
-    return str(value)
-
-
-def _choice(allowed: tuple[str, ...]) -> Any:
-    def check(name: str, value: Any) -> str:
-        if value not in allowed:
-            raise ValueError(f"{name} must be one of {list(allowed)}")
-        return str(value)
-
-    return check
+        simkit.apply_patch(self, patch, KNOBS, _CHECKS)
 
 
 def _burst(name: str, value: Any) -> ErrorBurst:
-    if not isinstance(value, dict) or set(value) - {"status", "count", "api"}:
-        raise ValueError(f'{name} must look like {{"status": 503, "count": 3}}')
-    status = value.get("status", 500)
-    if isinstance(status, bool) or status not in BURST_STATUSES:
-        raise ValueError(f"{name}.status must be one of {sorted(BURST_STATUSES)}")
-    api = value.get("api", "any")
-    if api not in BURST_APIS:
-        raise ValueError(f"{name}.api must be one of {sorted(BURST_APIS)}")
-    return ErrorBurst(status, _count(f"{name}.count", value.get("count", 1)), api)
+    example = '{"status": 503, "count": 3}'
+    return ErrorBurst(*simkit.burst_fields(name, value, BURST_STATUSES, BURST_APIS, example))
 
 
-_CHECKS = {
-    "latency": _number,
-    "callback_delay": _number,
-    "callback_url": _url,
-    "callback_timeout": _positive,
-    "callback_auth": _flag,
-    "hash_form": _choice(HASH_FORMS),
-    "duplicate_callbacks": _count,
-    "lose_callbacks": _count,
-    "drop_sync_answer": _count,
+_CHECKS: dict[str, simkit.Check] = {
+    "latency": simkit.number,
+    "callback_delay": simkit.number,
+    "callback_url": simkit.url,
+    "callback_timeout": simkit.positive,
+    "callback_auth": simkit.flag,
+    "hash_form": simkit.choice(HASH_FORMS),
+    "duplicate_callbacks": simkit.count,
+    "lose_callbacks": simkit.count,
+    "drop_sync_answer": simkit.count,
     "error_burst": _burst,
-    "outage": _number,
-    "token_ttl": _positive,
-    "pin_padding": _choice(PIN_PADDINGS),
-    "float_cents": _count,
+    "outage": simkit.number,
+    "token_ttl": simkit.positive,
+    "pin_padding": simkit.choice(PIN_PADDINGS),
+    "float_cents": simkit.count,
 }
 
 
 def take_actions(patch: Any) -> tuple[Any, frozenset[str]]:
     """Split the one-shot :data:`ACTIONS` out of a PATCH body; each must be ``true``."""
-    if not isinstance(patch, dict):
-        return patch, frozenset()
-    for name in ACTIONS:
-        if name in patch and patch[name] is not True:
-            raise ValueError(f"{name} is an action: send true")
-    rest = {k: v for k, v in patch.items() if k not in ACTIONS}
-    return rest, frozenset(k for k in ACTIONS if k in patch)
+    return simkit.take_actions(patch, ACTIONS)

@@ -11,8 +11,10 @@ debited by each payout; ``outage`` is reported as the seconds left.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from connectors import simkit
 
 SANDBOX_SHORTCODE = "174379"
 SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
@@ -45,15 +47,11 @@ ACTIONS = ("expire_tokens",)
 
 
 @dataclass(slots=True)
-class ErrorBurst:
+class ErrorBurst(simkit.ErrorBurst):
     """The next ``count`` money-moving requests fail with ``status`` before any processing.
 
     ``api`` chooses which: ``any`` (STK push and B2C, the default), ``stk`` or ``b2c``.
     """
-
-    status: int = 500
-    count: int = 0
-    api: str = "any"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status, "count": self.count}
@@ -89,101 +87,45 @@ class SimConfig:
     c2b_validation_timeout: float = 8.0  # seconds; "about 8 seconds" (doc §6)
 
     def copy(self) -> SimConfig:
-        return SimConfig(**{**asdict(self), "error_burst": ErrorBurst(**asdict(self.error_burst))})
+        return replace(self, error_burst=ErrorBurst(**asdict(self.error_burst)))
 
     def restore(self, other: SimConfig) -> None:
         """Take every value of ``other`` in place, so references to this config stay live."""
-        fresh = other.copy()
-        for name in (f.name for f in fields(self)):
-            setattr(self, name, getattr(fresh, name))
+        simkit.restore(self, other.copy())
 
     def knobs(self) -> dict[str, Any]:
         """The run-time knobs as JSON; credentials stay out of it."""
-        return {k: _jsonable(getattr(self, k)) for k in KNOBS}
+        return simkit.knobs_json(self, KNOBS)
 
     def apply(self, patch: Any) -> None:
         """Validate the whole patch first, then change the knobs; ValueError names the culprit."""
-        if not isinstance(patch, dict):
-            raise ValueError("the body must be a JSON object of knobs")
-        unknown = sorted(set(patch) - set(KNOBS))
-        if unknown:
-            raise ValueError(f"unknown knobs: {unknown}; known: {list(KNOBS)}")
-        checked = {k: _CHECKS[k](k, v) for k, v in patch.items()}
-        for k, v in checked.items():
-            setattr(self, k, v)
-
-
-def _jsonable(value: Any) -> Any:
-    return value.to_json() if isinstance(value, ErrorBurst) else value
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"{name} must be a number >= 0")
-    return float(value)
-
-
-def _positive(name: str, value: Any) -> float:
-    if _number(name, value) <= 0:
-        raise ValueError(f"{name} must be > 0")
-    return float(value)
-
-
-def _count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0")
-    return value
-
-
-def _size(name: str, value: Any) -> int:
-    if _count(name, value) < 1:
-        raise ValueError(f"{name} must be an integer >= 1")
-    return int(value)
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false")
-    return value
+        simkit.apply_patch(self, patch, KNOBS, _CHECKS)
 
 
 def _burst(name: str, value: Any) -> ErrorBurst:
-    if not isinstance(value, dict) or set(value) - {"status", "count", "api"}:
-        raise ValueError(f'{name} must look like {{"status": 503, "count": 3}}')
-    status = value.get("status", 500)
-    if status not in BURST_STATUSES or isinstance(status, bool):
-        raise ValueError(f"{name}.status must be one of {sorted(BURST_STATUSES)}")
-    api = value.get("api", "any")
-    if api not in BURST_APIS:
-        raise ValueError(f"{name}.api must be one of {sorted(BURST_APIS)}")
-    return ErrorBurst(status, _count(f"{name}.count", value.get("count", 1)), api)
+    example = '{"status": 503, "count": 3}'
+    return ErrorBurst(*simkit.burst_fields(name, value, BURST_STATUSES, BURST_APIS, example))
 
 
-_CHECKS = {
-    "latency": _number,
-    "callback_delay": _number,
-    "duplicate_callbacks": _count,
-    "token_ttl": _positive,
-    "lock_subscriber": _flag,
-    "callback_timeout": _positive,
-    "max_records": _size,
+_CHECKS: dict[str, simkit.Check] = {
+    "latency": simkit.number,
+    "callback_delay": simkit.number,
+    "duplicate_callbacks": simkit.count,
+    "token_ttl": simkit.positive,
+    "lock_subscriber": simkit.flag,
+    "callback_timeout": simkit.positive,
+    "max_records": simkit.size,
     "error_burst": _burst,
-    "b2c_float_cents": _count,
-    "drop_sync_answer": _count,
-    "lose_result_callbacks": _count,
-    "duplicate_result_callbacks": _count,
-    "queue_timeouts": _count,
-    "outage": _number,
-    "c2b_validation_timeout": _positive,
+    "b2c_float_cents": simkit.count,
+    "drop_sync_answer": simkit.count,
+    "lose_result_callbacks": simkit.count,
+    "duplicate_result_callbacks": simkit.count,
+    "queue_timeouts": simkit.count,
+    "outage": simkit.number,
+    "c2b_validation_timeout": simkit.positive,
 }
 
 
 def take_actions(patch: Any) -> tuple[Any, frozenset[str]]:
     """Split the one-shot :data:`ACTIONS` out of a PATCH body; each must be ``true``."""
-    if not isinstance(patch, dict):
-        return patch, frozenset()
-    for name in ACTIONS:
-        if name in patch and patch[name] is not True:
-            raise ValueError(f"{name} is an action: send true")
-    rest = {k: v for k, v in patch.items() if k not in ACTIONS}
-    return rest, frozenset(k for k in ACTIONS if k in patch)
+    return simkit.take_actions(patch, ACTIONS)

@@ -9,9 +9,10 @@ debited by each transfer; ``outage`` is reported as the seconds left.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from connectors import simkit
 from connectors.pesalink.banks import DEFAULT_MINIMUM_CENTS
 from connectors.pesalink.simulator.sandbox import PUBLIC_KEY_PEM
 
@@ -45,21 +46,11 @@ ACTIONS = ("expire_tokens",)
 
 
 @dataclass(slots=True)
-class ErrorBurst:
+class ErrorBurst(simkit.ErrorBurst):
     """The next ``count`` calls fail with ``status`` before anything is processed.
 
     ``api``: ``any`` (every PesaLink call but the token), ``transfer``, ``lookup`` or ``status``.
     """
-
-    status: int = 500
-    count: int = 0
-    api: str = "any"
-
-    def hits(self, api: str) -> bool:
-        return self.count > 0 and self.api in ("any", api)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "count": self.count, "api": self.api}
 
 
 @dataclass(slots=True)
@@ -86,99 +77,45 @@ class SimConfig:
     max_records: int = 200_000  # oldest transfers are forgotten beyond this (load tests)
 
     def copy(self) -> SimConfig:
-        return SimConfig(**{**asdict(self), "error_burst": ErrorBurst(**asdict(self.error_burst))})
+        return replace(self, error_burst=ErrorBurst(**asdict(self.error_burst)))
 
     def restore(self, other: SimConfig) -> None:
         """Take every value of ``other`` in place, so references to this config stay live."""
-        fresh = other.copy()
-        for name in (f.name for f in fields(self)):
-            setattr(self, name, getattr(fresh, name))
+        simkit.restore(self, other.copy())
 
     def knobs(self) -> dict[str, Any]:
         """The run-time knobs as JSON; credentials stay out of it."""
-        out = {k: getattr(self, k) for k in KNOBS}
-        out["error_burst"] = self.error_burst.to_json()
-        return out
+        return simkit.knobs_json(self, KNOBS)
 
     def apply(self, patch: Any) -> None:
         """Validate the whole patch first, then change the knobs; ValueError names the culprit."""
-        if not isinstance(patch, dict):
-            raise ValueError("the body must be a JSON object of knobs")
-        unknown = sorted(set(patch) - set(KNOBS))
-        if unknown:
-            raise ValueError(f"unknown knobs: {unknown}; known: {list(KNOBS)}")
-        checked = {k: _CHECKS[k](k, v) for k, v in patch.items()}
-        for k, v in checked.items():
-            setattr(self, k, v)
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"{name} must be a number >= 0")
-    return float(value)
-
-
-def _positive(name: str, value: Any) -> float:
-    if _number(name, value) <= 0:
-        raise ValueError(f"{name} must be > 0")
-    return float(value)
-
-
-def _count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0")
-    return value
-
-
-def _size(name: str, value: Any) -> int:
-    if _count(name, value) < 1:
-        raise ValueError(f"{name} must be an integer >= 1")
-    return int(value)
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false")
-    return value
+        simkit.apply_patch(self, patch, KNOBS, _CHECKS)
 
 
 def _burst(name: str, value: Any) -> ErrorBurst:
-    if not isinstance(value, dict) or set(value) - {"status", "count", "api"}:
-        raise ValueError(f'{name} must look like {{"status": 503, "count": 3, "api": "any"}}')
-    status = value.get("status", 500)
-    if isinstance(status, bool) or status not in BURST_STATUSES:
-        raise ValueError(f"{name}.status must be one of {sorted(BURST_STATUSES)}")
-    api = value.get("api", "any")
-    if api not in BURST_APIS:
-        raise ValueError(f"{name}.api must be one of {sorted(BURST_APIS)}")
-    return ErrorBurst(status, _count(f"{name}.count", value.get("count", 1)), api)
+    example = '{"status": 503, "count": 3, "api": "any"}'
+    return ErrorBurst(*simkit.burst_fields(name, value, BURST_STATUSES, BURST_APIS, example))
 
 
-_CHECKS = {
-    "latency": _number,
-    "callback_delay": _number,
-    "pending_for": _number,
-    "token_ttl": _positive,
-    "drop_sync_answer": _count,
+_CHECKS: dict[str, simkit.Check] = {
+    "latency": simkit.number,
+    "callback_delay": simkit.number,
+    "pending_for": simkit.number,
+    "token_ttl": simkit.positive,
+    "drop_sync_answer": simkit.count,
     "error_burst": _burst,
-    "outage": _number,
-    "lose_callbacks": _count,
-    "duplicate_callbacks": _count,
-    "callback_timeout": _positive,
-    "minimum_cents": _size,
-    "daily_limit_cents": _count,
-    "source_balance_cents": _count,
-    "check_signatures": _flag,
-    "max_records": _size,
+    "outage": simkit.number,
+    "lose_callbacks": simkit.count,
+    "duplicate_callbacks": simkit.count,
+    "callback_timeout": simkit.positive,
+    "minimum_cents": simkit.size,
+    "daily_limit_cents": simkit.count,
+    "source_balance_cents": simkit.count,
+    "check_signatures": simkit.flag,
+    "max_records": simkit.size,
 }
 
 
 def take_actions(patch: Any) -> tuple[Any, frozenset[str]]:
     """Split the one-shot :data:`ACTIONS` out of a PATCH body; each must be ``true``."""
-    if not isinstance(patch, dict):
-        return patch, frozenset()
-    for name in ACTIONS:
-        if name in patch and patch[name] is not True:
-            raise ValueError(f"{name} is an action: send true")
-    rest = {k: v for k, v in patch.items() if k not in ACTIONS}
-    return rest, frozenset(k for k in ACTIONS if k in patch)
+    return simkit.take_actions(patch, ACTIONS)

@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from connectors import simkit
 from connectors.sacco.registry import SANDBOX_PASSWORD, SANDBOX_USERNAME
 
 BURST_STATUSES = frozenset({429, 500, 503})
@@ -33,16 +34,9 @@ class Tenant:
 
 
 @dataclass(slots=True)
-class ErrorBurst:
+class ErrorBurst(simkit.ErrorBurst):
     """The next ``count`` calls answer ``status`` before anything is done. ``api``: ``any``,
     ``money`` (deposits, withdrawals, disbursements, repayments) or ``read`` (lookups)."""
-
-    status: int = 500
-    count: int = 0
-    api: str = "any"
-
-    def hits(self, api: str) -> bool:
-        return self.count > 0 and self.api in ("any", api)
 
 
 def _default_tenants() -> dict[str, Tenant]:
@@ -63,70 +57,32 @@ class SimConfig:
     refuse_overpayment: bool = False
 
     def copy(self) -> SimConfig:
-        return SimConfig(
-            **{**{f.name: getattr(self, f.name) for f in fields(self)},
-               "tenants": dict(self.tenants),
-               "error_burst": ErrorBurst(**asdict(self.error_burst))}
-        )  # fmt: skip
+        return replace(
+            self, tenants=dict(self.tenants), error_burst=ErrorBurst(**asdict(self.error_burst))
+        )
 
     def restore(self, other: SimConfig) -> None:
-        fresh = other.copy()
-        for f in fields(self):
-            setattr(self, f.name, getattr(fresh, f.name))
+        simkit.restore(self, other.copy())
 
     def knobs(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in KNOBS}
-        out["error_burst"] = asdict(self.error_burst)
-        return out
+        return simkit.knobs_json(self, KNOBS)
 
     def apply(self, patch: Any) -> None:
         """Validate the whole patch first, then change the knobs; ValueError names the culprit."""
-        if not isinstance(patch, dict):
-            raise ValueError("the body must be a JSON object of knobs")
-        unknown = sorted(set(patch) - set(KNOBS))
-        if unknown:
-            raise ValueError(f"unknown knobs: {unknown}; known: {list(KNOBS)}")
-        checked = {k: _CHECKS[k](k, v) for k, v in patch.items()}
-        for k, v in checked.items():
-            setattr(self, k, v)
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"{name} must be a number >= 0")
-    return float(value)
-
-
-def _count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0")
-    return value
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false")
-    return value
+        simkit.apply_patch(self, patch, KNOBS, _CHECKS)
 
 
 def _burst(name: str, value: Any) -> ErrorBurst:
-    if not isinstance(value, dict) or set(value) - {"status", "count", "api"}:
-        raise ValueError(f'{name} must look like {{"status": 503, "count": 3, "api": "any"}}')
-    status = value.get("status", 500)
-    if isinstance(status, bool) or status not in BURST_STATUSES:
-        raise ValueError(f"{name}.status must be one of {sorted(BURST_STATUSES)}")
-    api = value.get("api", "any")
-    if api not in BURST_APIS:
-        raise ValueError(f"{name}.api must be one of {sorted(BURST_APIS)}")
-    return ErrorBurst(status, _count(f"{name}.count", value.get("count", 1)), api)
+    example = '{"status": 503, "count": 3, "api": "any"}'
+    return ErrorBurst(*simkit.burst_fields(name, value, BURST_STATUSES, BURST_APIS, example))
 
 
-_CHECKS = {
-    "latency": _number,
-    "slow_delay": _number,
+_CHECKS: dict[str, simkit.Check] = {
+    "latency": simkit.number,
+    "slow_delay": simkit.number,
     "error_burst": _burst,
-    "drop_answers": _count,
-    "outage": _number,
-    "check_auth": _flag,
-    "refuse_overpayment": _flag,
+    "drop_answers": simkit.count,
+    "outage": simkit.number,
+    "check_auth": simkit.flag,
+    "refuse_overpayment": simkit.flag,
 }
