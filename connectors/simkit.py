@@ -9,9 +9,10 @@ the error burst shape, and the knobs as JSON. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from dataclasses import Field, dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -37,6 +38,41 @@ class ErrorBurst:
 
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "count": self.count, "api": self.api}
+
+
+class KnobConfig:
+    """Mixin for a simulator's ``SimConfig`` dataclass: copy, restore, knobs as JSON, apply.
+
+    The subclass names its run-time knobs in ``KNOB_NAMES`` (the order error messages and
+    ``GET /__sim/config`` show) and gives each a check in ``KNOB_CHECKS``; its other fields
+    (credentials) are never reported nor patched.
+    """
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # set by @dataclass on the subclass
+    KNOB_NAMES: ClassVar[tuple[str, ...]]
+    KNOB_CHECKS: ClassVar[Mapping[str, Check]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if set(cls.KNOB_NAMES) != set(cls.KNOB_CHECKS):  # a knob without a check, or the reverse
+            raise TypeError(f"{cls.__name__}: KNOB_NAMES and KNOB_CHECKS name different knobs")
+
+    def copy(self) -> Self:
+        """A copy that shares no mutable value (burst counters, dicts) with this one."""
+        return replace(self, **{f.name: copy.copy(getattr(self, f.name)) for f in fields(self)})
+
+    def restore(self, other: Self) -> None:
+        """Take every value of ``other`` in place, so references to this config stay live."""
+        restore(self, other.copy())
+
+    def knobs(self) -> dict[str, Any]:
+        """The run-time knobs as JSON; credentials stay out of it."""
+        return knobs_json(self, self.KNOB_NAMES)
+
+    def apply(self, patch: Any) -> None:
+        """Validate the whole patch first, then change the knobs; ValueError names the culprit."""
+        apply_patch(self, patch, self.KNOB_NAMES, self.KNOB_CHECKS)
 
 
 def number(name: str, value: Any) -> float:
@@ -106,6 +142,20 @@ def burst_fields(
     if api not in apis:
         raise ValueError(f"{name}.api must be one of {sorted(apis)}")
     return status, count(f"{name}.count", value.get("count", 1)), api
+
+
+def burst_check(
+    make: Callable[[int, int, str], ErrorBurst],
+    statuses: frozenset[int],
+    apis: frozenset[str],
+    example: str,
+) -> Check:
+    """The check of an ``error_burst`` knob: :func:`burst_fields` made into ``make(...)``."""
+
+    def check(name: str, value: Any) -> ErrorBurst:
+        return make(*burst_fields(name, value, statuses, apis, example))
+
+    return check
 
 
 def apply_patch(

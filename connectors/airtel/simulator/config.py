@@ -12,8 +12,8 @@ reported as the seconds left.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from connectors import simkit
 from connectors.airtel.security import HASH_FORMS, PIN_PADDINGS, HashForm, PinPadding
@@ -55,8 +55,30 @@ class ErrorBurst(simkit.ErrorBurst):
     """
 
 
+_BURST_EXAMPLE = '{"status": 503, "count": 3}'
+_CHECKS: dict[str, simkit.Check] = {
+    "latency": simkit.number,
+    "callback_delay": simkit.number,
+    "callback_url": simkit.url,
+    "callback_timeout": simkit.positive,
+    "callback_auth": simkit.flag,
+    "hash_form": simkit.choice(HASH_FORMS),
+    "duplicate_callbacks": simkit.count,
+    "lose_callbacks": simkit.count,
+    "drop_sync_answer": simkit.count,
+    "error_burst": simkit.burst_check(ErrorBurst, BURST_STATUSES, BURST_APIS, _BURST_EXAMPLE),
+    "outage": simkit.number,
+    "token_ttl": simkit.positive,
+    "pin_padding": simkit.choice(PIN_PADDINGS),
+    "float_cents": simkit.count,
+}
+
+
 @dataclass(slots=True)
-class SimConfig:
+class SimConfig(simkit.KnobConfig):
+    KNOB_NAMES: ClassVar[tuple[str, ...]] = KNOBS
+    KNOB_CHECKS: ClassVar[dict[str, simkit.Check]] = _CHECKS
+
     client_id: str = SANDBOX_CLIENT_ID
     client_secret: str = field(default=SANDBOX_CLIENT_SECRET, repr=False)
     pin: str = field(default=SANDBOX_PIN, repr=False)
@@ -77,44 +99,6 @@ class SimConfig:
     token_ttl: float = TOKEN_LIFETIME
     pin_padding: PinPadding = "pkcs1v15"  # the only padding the PIN check accepts (doc §8)
     float_cents: int = 1_000_000_000  # the disbursement wallet: KES 10,000,000.00
-
-    def copy(self) -> SimConfig:
-        return replace(self, error_burst=ErrorBurst(**asdict(self.error_burst)))
-
-    def restore(self, other: SimConfig) -> None:
-        """Take every value of ``other`` in place, so references to this config stay live."""
-        simkit.restore(self, other.copy())
-
-    def knobs(self) -> dict[str, Any]:
-        """The run-time knobs as JSON; credentials stay out of it."""
-        return simkit.knobs_json(self, KNOBS)
-
-    def apply(self, patch: Any) -> None:
-        """Validate the whole patch first, then change the knobs; ValueError names the culprit."""
-        simkit.apply_patch(self, patch, KNOBS, _CHECKS)
-
-
-def _burst(name: str, value: Any) -> ErrorBurst:
-    example = '{"status": 503, "count": 3}'
-    return ErrorBurst(*simkit.burst_fields(name, value, BURST_STATUSES, BURST_APIS, example))
-
-
-_CHECKS: dict[str, simkit.Check] = {
-    "latency": simkit.number,
-    "callback_delay": simkit.number,
-    "callback_url": simkit.url,
-    "callback_timeout": simkit.positive,
-    "callback_auth": simkit.flag,
-    "hash_form": simkit.choice(HASH_FORMS),
-    "duplicate_callbacks": simkit.count,
-    "lose_callbacks": simkit.count,
-    "drop_sync_answer": simkit.count,
-    "error_burst": _burst,
-    "outage": simkit.number,
-    "token_ttl": simkit.positive,
-    "pin_padding": simkit.choice(PIN_PADDINGS),
-    "float_cents": simkit.count,
-}
 
 
 def take_actions(patch: Any) -> tuple[Any, frozenset[str]]:

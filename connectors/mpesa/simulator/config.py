@@ -11,8 +11,8 @@ debited by each payout; ``outage`` is reported as the seconds left.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from connectors import simkit
 
@@ -60,8 +60,31 @@ class ErrorBurst(simkit.ErrorBurst):
         return out
 
 
+_BURST_EXAMPLE = '{"status": 503, "count": 3}'
+_CHECKS: dict[str, simkit.Check] = {
+    "latency": simkit.number,
+    "callback_delay": simkit.number,
+    "duplicate_callbacks": simkit.count,
+    "token_ttl": simkit.positive,
+    "lock_subscriber": simkit.flag,
+    "callback_timeout": simkit.positive,
+    "max_records": simkit.size,
+    "error_burst": simkit.burst_check(ErrorBurst, BURST_STATUSES, BURST_APIS, _BURST_EXAMPLE),
+    "b2c_float_cents": simkit.count,
+    "drop_sync_answer": simkit.count,
+    "lose_result_callbacks": simkit.count,
+    "duplicate_result_callbacks": simkit.count,
+    "queue_timeouts": simkit.count,
+    "outage": simkit.number,
+    "c2b_validation_timeout": simkit.positive,
+}
+
+
 @dataclass(slots=True)
-class SimConfig:
+class SimConfig(simkit.KnobConfig):
+    KNOB_NAMES: ClassVar[tuple[str, ...]] = KNOBS
+    KNOB_CHECKS: ClassVar[dict[str, simkit.Check]] = _CHECKS
+
     consumer_key: str = "sandbox-key"
     consumer_secret: str = field(default="sandbox-secret", repr=False)
     shortcode: str = SANDBOX_SHORTCODE
@@ -85,45 +108,6 @@ class SimConfig:
     queue_timeouts: int = 0  # next N initiator requests time out in the queue (QueueTimeOutURL)
     outage: float = 0.0  # seconds every Daraja endpoint answers 503, counted from the PATCH
     c2b_validation_timeout: float = 8.0  # seconds; "about 8 seconds" (doc §6)
-
-    def copy(self) -> SimConfig:
-        return replace(self, error_burst=ErrorBurst(**asdict(self.error_burst)))
-
-    def restore(self, other: SimConfig) -> None:
-        """Take every value of ``other`` in place, so references to this config stay live."""
-        simkit.restore(self, other.copy())
-
-    def knobs(self) -> dict[str, Any]:
-        """The run-time knobs as JSON; credentials stay out of it."""
-        return simkit.knobs_json(self, KNOBS)
-
-    def apply(self, patch: Any) -> None:
-        """Validate the whole patch first, then change the knobs; ValueError names the culprit."""
-        simkit.apply_patch(self, patch, KNOBS, _CHECKS)
-
-
-def _burst(name: str, value: Any) -> ErrorBurst:
-    example = '{"status": 503, "count": 3}'
-    return ErrorBurst(*simkit.burst_fields(name, value, BURST_STATUSES, BURST_APIS, example))
-
-
-_CHECKS: dict[str, simkit.Check] = {
-    "latency": simkit.number,
-    "callback_delay": simkit.number,
-    "duplicate_callbacks": simkit.count,
-    "token_ttl": simkit.positive,
-    "lock_subscriber": simkit.flag,
-    "callback_timeout": simkit.positive,
-    "max_records": simkit.size,
-    "error_burst": _burst,
-    "b2c_float_cents": simkit.count,
-    "drop_sync_answer": simkit.count,
-    "lose_result_callbacks": simkit.count,
-    "duplicate_result_callbacks": simkit.count,
-    "queue_timeouts": simkit.count,
-    "outage": simkit.number,
-    "c2b_validation_timeout": simkit.positive,
-}
 
 
 def take_actions(patch: Any) -> tuple[Any, frozenset[str]]:

@@ -9,8 +9,8 @@ debited by each transfer; ``outage`` is reported as the seconds left.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from connectors import simkit
 from connectors.pesalink.banks import DEFAULT_MINIMUM_CENTS
@@ -53,8 +53,31 @@ class ErrorBurst(simkit.ErrorBurst):
     """
 
 
+_BURST_EXAMPLE = '{"status": 503, "count": 3, "api": "any"}'
+_CHECKS: dict[str, simkit.Check] = {
+    "latency": simkit.number,
+    "callback_delay": simkit.number,
+    "pending_for": simkit.number,
+    "token_ttl": simkit.positive,
+    "drop_sync_answer": simkit.count,
+    "error_burst": simkit.burst_check(ErrorBurst, BURST_STATUSES, BURST_APIS, _BURST_EXAMPLE),
+    "outage": simkit.number,
+    "lose_callbacks": simkit.count,
+    "duplicate_callbacks": simkit.count,
+    "callback_timeout": simkit.positive,
+    "minimum_cents": simkit.size,
+    "daily_limit_cents": simkit.count,
+    "source_balance_cents": simkit.count,
+    "check_signatures": simkit.flag,
+    "max_records": simkit.size,
+}
+
+
 @dataclass(slots=True)
-class SimConfig:
+class SimConfig(simkit.KnobConfig):
+    KNOB_NAMES: ClassVar[tuple[str, ...]] = KNOBS
+    KNOB_CHECKS: ClassVar[dict[str, simkit.Check]] = _CHECKS
+
     api_key: str = field(default=SANDBOX_API_KEY, repr=False)
     merchant_code: str = SANDBOX_MERCHANT_CODE
     consumer_secret: str = field(default=SANDBOX_CONSUMER_SECRET, repr=False)
@@ -75,45 +98,6 @@ class SimConfig:
     source_balance_cents: int = 10_000_000_000  # KES 100,000,000.00 at the sending bank
     check_signatures: bool = True  # False lets a client without the sandbox key in
     max_records: int = 200_000  # oldest transfers are forgotten beyond this (load tests)
-
-    def copy(self) -> SimConfig:
-        return replace(self, error_burst=ErrorBurst(**asdict(self.error_burst)))
-
-    def restore(self, other: SimConfig) -> None:
-        """Take every value of ``other`` in place, so references to this config stay live."""
-        simkit.restore(self, other.copy())
-
-    def knobs(self) -> dict[str, Any]:
-        """The run-time knobs as JSON; credentials stay out of it."""
-        return simkit.knobs_json(self, KNOBS)
-
-    def apply(self, patch: Any) -> None:
-        """Validate the whole patch first, then change the knobs; ValueError names the culprit."""
-        simkit.apply_patch(self, patch, KNOBS, _CHECKS)
-
-
-def _burst(name: str, value: Any) -> ErrorBurst:
-    example = '{"status": 503, "count": 3, "api": "any"}'
-    return ErrorBurst(*simkit.burst_fields(name, value, BURST_STATUSES, BURST_APIS, example))
-
-
-_CHECKS: dict[str, simkit.Check] = {
-    "latency": simkit.number,
-    "callback_delay": simkit.number,
-    "pending_for": simkit.number,
-    "token_ttl": simkit.positive,
-    "drop_sync_answer": simkit.count,
-    "error_burst": _burst,
-    "outage": simkit.number,
-    "lose_callbacks": simkit.count,
-    "duplicate_callbacks": simkit.count,
-    "callback_timeout": simkit.positive,
-    "minimum_cents": simkit.size,
-    "daily_limit_cents": simkit.count,
-    "source_balance_cents": simkit.count,
-    "check_signatures": simkit.flag,
-    "max_records": simkit.size,
-}
 
 
 def take_actions(patch: Any) -> tuple[Any, frozenset[str]]:

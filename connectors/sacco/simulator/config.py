@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from connectors import simkit
 from connectors.sacco.registry import SANDBOX_PASSWORD, SANDBOX_USERNAME
@@ -43,8 +43,23 @@ def _default_tenants() -> dict[str, Tenant]:
     return {"stima": Tenant("STIMA")}
 
 
+_BURST_EXAMPLE = '{"status": 503, "count": 3, "api": "any"}'
+_CHECKS: dict[str, simkit.Check] = {
+    "latency": simkit.number,
+    "slow_delay": simkit.number,
+    "error_burst": simkit.burst_check(ErrorBurst, BURST_STATUSES, BURST_APIS, _BURST_EXAMPLE),
+    "drop_answers": simkit.count,
+    "outage": simkit.number,
+    "check_auth": simkit.flag,
+    "refuse_overpayment": simkit.flag,
+}
+
+
 @dataclass(slots=True)
-class SimConfig:
+class SimConfig(simkit.KnobConfig):
+    KNOB_NAMES: ClassVar[tuple[str, ...]] = KNOBS
+    KNOB_CHECKS: ClassVar[dict[str, simkit.Check]] = _CHECKS
+
     tenants: dict[str, Tenant] = field(default_factory=_default_tenants)
     latency: float = 0.0  # seconds added to every answer, after the work is done
     slow_delay: float = 15.0  # seconds a "slow" member's money-moving answer takes (trigger 504)
@@ -55,34 +70,3 @@ class SimConfig:
     # A repayment above the loan balance: booked, loan Overpaid (Fineract's default), or refused
     # with a 403 (a SACCO that blocks overpayments; see book.py).
     refuse_overpayment: bool = False
-
-    def copy(self) -> SimConfig:
-        return replace(
-            self, tenants=dict(self.tenants), error_burst=ErrorBurst(**asdict(self.error_burst))
-        )
-
-    def restore(self, other: SimConfig) -> None:
-        simkit.restore(self, other.copy())
-
-    def knobs(self) -> dict[str, Any]:
-        return simkit.knobs_json(self, KNOBS)
-
-    def apply(self, patch: Any) -> None:
-        """Validate the whole patch first, then change the knobs; ValueError names the culprit."""
-        simkit.apply_patch(self, patch, KNOBS, _CHECKS)
-
-
-def _burst(name: str, value: Any) -> ErrorBurst:
-    example = '{"status": 503, "count": 3, "api": "any"}'
-    return ErrorBurst(*simkit.burst_fields(name, value, BURST_STATUSES, BURST_APIS, example))
-
-
-_CHECKS: dict[str, simkit.Check] = {
-    "latency": simkit.number,
-    "slow_delay": simkit.number,
-    "error_burst": _burst,
-    "drop_answers": simkit.count,
-    "outage": simkit.number,
-    "check_auth": simkit.flag,
-    "refuse_overpayment": simkit.flag,
-}
