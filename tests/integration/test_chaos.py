@@ -264,10 +264,11 @@ def require_own_ray() -> None:
     the cluster a ``ray start`` on the machine recorded, whose actors of the same names may be
     another switch's (a bench's)."""
     if not ray_started_here():
-        pytest.skip(
-            reason="the session joined a Ray cluster it did not start; its actors may be another "
+        why = (
+            "the session joined a Ray cluster it did not start; its actors may be another "
             "switch's: run with RAY_ADDRESS=local"
         )
+        pytest.skip(reason=why)
 
 
 def _actor_process(namespace: str, name: str) -> tuple[str, int]:
