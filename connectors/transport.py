@@ -23,14 +23,18 @@ class Transport(Protocol):
 class AiohttpTransport:
     """Keeps one warm connection pool per process (per provider actor)."""
 
+    allow_redirects = True  # subclasses that must not be led elsewhere turn it off
+
     def __init__(self, limit: int = 256) -> None:
         self._limit = limit
         self._session: aiohttp.ClientSession | None = None
 
+    def _connector(self) -> aiohttp.TCPConnector:
+        return aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=300)
+
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector)
+            self._session = aiohttp.ClientSession(connector=self._connector())
         return self._session
 
     async def send(self, request: HttpRequest) -> HttpResponse:
@@ -42,6 +46,7 @@ class AiohttpTransport:
                 headers=request.headers,
                 data=request.body,
                 timeout=timeout,
+                allow_redirects=self.allow_redirects,
             ) as resp:
                 body = await resp.read()
                 return HttpResponse(resp.status, body, dict(resp.headers))

@@ -34,7 +34,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
+from connectors.http import HttpRequest, HttpResponse, NotSent
+from connectors.transport import AiohttpTransport
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -216,23 +217,21 @@ class GuardedResolver(AbstractResolver):
             await self._inner.close()
 
 
-class GuardedTransport:
-    """The webhook transport (connectors.transport.Transport protocol): every request's URL is
-    checked, names go through :class:`GuardedResolver`, redirects are not followed. A refused
-    request raises NotSent (nothing left the process), which the dispatcher records as a failed
-    attempt and retries like any unreachable endpoint."""
+class GuardedTransport(AiohttpTransport):
+    """The webhook transport: every request's URL is checked, names go through
+    :class:`GuardedResolver`, redirects are not followed. A refused request raises NotSent
+    (nothing left the process), which the dispatcher records as a failed attempt and retries like
+    any unreachable endpoint."""
+
+    allow_redirects = False
 
     def __init__(self, allow_private: bool = False, limit: int = 256) -> None:
+        super().__init__(limit)
         self.allow_private = allow_private
-        self._limit = limit
-        self._session: aiohttp.ClientSession | None = None
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            resolver = None if self.allow_private else GuardedResolver()
-            connector = aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=60, resolver=resolver)
-            self._session = aiohttp.ClientSession(connector=connector)
-        return self._session
+    def _connector(self) -> aiohttp.TCPConnector:
+        resolver = None if self.allow_private else GuardedResolver()
+        return aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=60, resolver=resolver)
 
     def _check(self, url: str) -> None:
         try:
@@ -245,26 +244,7 @@ class GuardedTransport:
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         self._check(request.url)
-        timeout = aiohttp.ClientTimeout(total=request.timeout)
-        try:
-            async with self._client().request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                data=request.body,
-                timeout=timeout,
-                allow_redirects=False,
-            ) as resp:
-                body = await resp.read()
-                return HttpResponse(resp.status, body, dict(resp.headers))
-        except aiohttp.ClientConnectorError as exc:
-            raise NotSent(str(exc)) from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise OutcomeUnknown(f"{type(exc).__name__}: {exc}") from exc
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        return await super().send(request)
 
 
 # --- who is calling -----------------------------------------------------------------------------
