@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import ClassVar
 
-from actors.gateway import GatewayCore
+from actors.gateway import GatewayCore, Wording
 from connectors.airtel import (
     AirtelAccount,
     AirtelConnector,
@@ -36,21 +37,12 @@ PAYOUT_METHOD = "airtel_payout"
 class AirtelGatewayCore(GatewayCore[AirtelConnector]):
     provider = "airtel"
     provider_name = "Airtel Money"
-
-    def _rejected(self, code: str, message: str) -> ProviderOutcome:
-        return out.rejected(code, message)
-
-    def _unavailable(self, last_error: str, retry_after: float | None = None) -> ProviderOutcome:
-        return out.unavailable(last_error, retry_after)
-
-    def _lost(self, detail: str) -> ProviderOutcome:
-        return out.answer_lost(detail)
+    wording: ClassVar[Wording] = out
 
     # --- submit ----------------------------------------------------------------------------------
 
     async def submit(self, orders: list[WalletOrder]) -> list[SubmitResult]:
-        outcomes = await asyncio.gather(*(self._submit_one(o) for o in orders))
-        return [SubmitResult(o.payment_id, out) for o, out in zip(orders, outcomes, strict=True)]
+        return await self._each(orders, self._submit_one)
 
     async def _submit_one(self, order: WalletOrder) -> ProviderOutcome:
         if order.kind == "payout":

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
 from connectors.transport import Transport
+from switch import outcomes as mpesa_outcomes
 from switch.breaker import Breaker
-from switch.messages import ProviderOutcome
+from switch.messages import ProviderOutcome, SubmitResult
 from switch.metrics import PROVIDER_CALLS, PROVIDER_LATENCY
-from switch.outcomes import answer_lost
 from switch.retry import backoff
 
 Step = Literal["refresh", "resend", "refuse", "duplicate", "lost"]
@@ -82,15 +82,35 @@ class TokenConnector(Protocol):
     def parse_token(self, resp: HttpResponse, now: float) -> Token | ProviderFault: ...
 
 
+class HasPaymentId(Protocol):
+    @property
+    def payment_id(self) -> str: ...
+
+
+OrderT = TypeVar("OrderT", bound=HasPaymentId)
 C = TypeVar("C", bound=TokenConnector)
 T = TypeVar("T")
 
 
+class Wording(Protocol):
+    """A provider's outcomes module (switch/outcomes*.py): how its refusals read."""
+
+    def rejected(self, provider_code: str, provider_message: str, /) -> ProviderOutcome: ...
+
+    def unavailable(
+        self, last_error: str, retry_after: float | None = None, /
+    ) -> ProviderOutcome: ...
+
+    def answer_lost(self, detail: str, /) -> ProviderOutcome: ...
+
+
 class GatewayCore(Generic[C]):
-    """One provider account: ``provider`` labels the metrics, ``provider_name`` the messages."""
+    """One provider account: ``provider`` labels the metrics, ``provider_name`` the messages,
+    ``wording`` (its outcomes module) the failures."""
 
     provider: ClassVar[str] = "provider"
     provider_name: ClassVar[str] = "The provider"
+    wording: ClassVar[Wording] = mpesa_outcomes
 
     def __init__(
         self,
@@ -110,19 +130,26 @@ class GatewayCore(Generic[C]):
         self._token: Token | None = None
         self._token_lock = asyncio.Lock()
 
-    # --- hooks: how a refusal reads in this provider's words ------------------------------------
+    # --- how a refusal reads in this provider's words (its switch/outcomes* module) ------------
 
     def _rejected(self, code: str, message: str) -> ProviderOutcome:
         """The provider refused the request: nothing happened."""
-        raise NotImplementedError
+        return self.wording.rejected(code, message)
 
     def _unavailable(self, last_error: str, retry_after: float | None = None) -> ProviderOutcome:
         """Nothing was accepted (retries spent, no token, circuit open)."""
-        raise NotImplementedError
+        return self.wording.unavailable(last_error, retry_after)
 
     def _lost(self, detail: str) -> ProviderOutcome:
         """Sent, or maybe sent, and no usable answer."""
-        return answer_lost(detail)
+        return self.wording.answer_lost(detail)
+
+    async def _each(
+        self, orders: Sequence[OrderT], one: Callable[[OrderT], Awaitable[ProviderOutcome]]
+    ) -> list[SubmitResult]:
+        """Every order of a batch at once, each answered with its own outcome."""
+        outcomes = await asyncio.gather(*(one(o) for o in orders))
+        return [SubmitResult(o.payment_id, out) for o, out in zip(orders, outcomes, strict=True)]
 
     def _step(self, fault: ProviderFault) -> Step:
         """What the retry loop does with a refusal; an unknown kind may hide work."""

@@ -47,7 +47,6 @@ from switch.outcomes import (
     from_stk_result,
     queued,
     rejected,
-    unavailable,
 )
 from switch.payments import ProviderRefs
 from switch.states import Event
@@ -59,13 +58,7 @@ __all__ = ["MpesaGatewayCore", "TokenUnavailable"]
 
 class MpesaGatewayCore(GatewayCore[DarajaConnector]):
     provider = "mpesa"
-    provider_name = "M-Pesa"
-
-    def _rejected(self, code: str, message: str) -> ProviderOutcome:
-        return rejected(code, message)
-
-    def _unavailable(self, last_error: str, retry_after: float | None = None) -> ProviderOutcome:
-        return unavailable(last_error, retry_after=retry_after)
+    provider_name = "M-Pesa"  # wording: switch/outcomes.py, the base class's default
 
     def _step(self, fault: ProviderFault) -> Step:
         # A duplicate OriginatorConversationID is read where it can occur (B2C, _map_b2c);
@@ -75,8 +68,7 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
     # --- STK push --------------------------------------------------------------------------
 
     async def submit(self, orders: list[Order]) -> list[SubmitResult]:
-        outcomes = await asyncio.gather(*(self._submit_any(o) for o in orders))
-        return [SubmitResult(o.payment_id, out) for o, out in zip(orders, outcomes, strict=True)]
+        return await self._each(orders, self._submit_any)
 
     async def _submit_any(self, order: Order) -> ProviderOutcome:
         if isinstance(order, B2cOrderMsg):

@@ -14,8 +14,9 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
-from actors.gateway import GatewayCore
+from actors.gateway import GatewayCore, Wording
 from connectors.http import HttpRequest, HttpResponse
 from connectors.pesalink import (
     AccountInvalid,
@@ -68,21 +69,12 @@ class Unreachable:
 class PesaLinkGatewayCore(GatewayCore[PesaLinkConnector]):
     provider = "pesalink"
     provider_name = "PesaLink"
-
-    def _rejected(self, code: str, message: str) -> ProviderOutcome:
-        return out.rejected(code, message)
-
-    def _unavailable(self, last_error: str, retry_after: float | None = None) -> ProviderOutcome:
-        return out.unavailable(last_error, retry_after)
-
-    def _lost(self, detail: str) -> ProviderOutcome:
-        return out.answer_lost(detail)
+    wording: ClassVar[Wording] = out
 
     # --- submit ----------------------------------------------------------------------------------
 
     async def submit(self, orders: list[BankOrder]) -> list[SubmitResult]:
-        outcomes = await asyncio.gather(*(self._submit_one(o) for o in orders))
-        return [SubmitResult(o.payment_id, out) for o, out in zip(orders, outcomes, strict=True)]
+        return await self._each(orders, self._submit_one)
 
     async def _submit_one(self, order: BankOrder) -> ProviderOutcome:
         async with self._slots:
