@@ -141,10 +141,20 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
             return self.connector.b2c_request(token, wire)
 
         async with self._slots:
-            return await self._with_retries("b2c", build, self._map_b2c)
+            return await self._with_retries(
+                "b2c", build, lambda resp: self._map_b2c(resp, order.payment_id)
+            )
 
-    def _map_b2c(self, resp: HttpResponse) -> ProviderOutcome | ProviderError:
+    def _map_b2c(self, resp: HttpResponse, ours: str) -> ProviderOutcome | ProviderError:
         parsed = self.connector.parse_b2c_ack(resp)
+        if not isinstance(parsed, ProviderError) and parsed.originator_conversation_id != ours:
+            # B2C v3 echoes our OriginatorConversationID (doc §8): an acknowledgement naming
+            # another request says nothing about this one. Not a failure either (ours may have
+            # been taken): the result callback or Transaction Status will tell.
+            log.warning(
+                "B2C acknowledgement for %s names %r", ours, parsed.originator_conversation_id
+            )
+            return answer_lost("the acknowledgement named another request")
         if isinstance(parsed, ProviderError):
             if parsed.kind == "duplicate":
                 # Daraja already has this payout: never resend, learn its fate by status query.
@@ -158,10 +168,14 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
         return list(await asyncio.gather(*(self._ask_one(r) for r in requests)))
 
     async def _ask_one(self, req: StatusRequest) -> bool:
+        # A payout is found by our OriginatorConversationID; a C2B payment by its receipt on the
+        # shortcode it credited (doc §10: TransactionID, PartyA, IdentifierType 4).
         query = StatusQuery(
             result_url=req.result_url,
             queue_timeout_url=req.timeout_url,
-            original_conversation_id=req.payment_id,
+            transaction_id=req.transaction_id,
+            original_conversation_id=None if req.transaction_id else req.payment_id,
+            party_a=req.party_a,
         )
 
         def build(token: str) -> HttpRequest:
@@ -245,5 +259,12 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
         if isinstance(parsed, StkPending):
             return ProviderOutcome(None)
         if isinstance(parsed, StkResult):
+            if parsed.checkout_request_id != checkout_id:
+                # The answer must echo the CheckoutRequestID asked about (doc §5); one about
+                # another request (or none) settles nothing: ask again later.
+                log.warning(
+                    "STK query for %s answered about %r", checkout_id, parsed.checkout_request_id
+                )
+                return ProviderOutcome(None)
             return from_stk_result(parsed)
         return parsed

@@ -83,10 +83,13 @@ from switch.messages import (
 from switch.metrics import PROVIDER_CALLS, PROVIDER_LATENCY
 from switch.outcomes import answer_lost
 from switch.payments import Failure, ProviderRefs
+from switch.rails import RAILS
 from switch.retry import backoff
 from switch.states import Event
 
 log = logging.getLogger(__name__)
+# A result file speaks only of the SACCO payments the switch put in its batch files.
+_FILE_METHODS = frozenset(m for m, r in RAILS.items() if r.provider == "sacco")
 
 Deliver = Callable[[list[CallbackIn]], Awaitable[list[str]]]
 """Hands result lines to the payments' shards; one verdict per item (applied, duplicate, ...)."""
@@ -599,7 +602,10 @@ class SaccoGatewayCore:
         self, side: _FileSide, batch_id: str, lines: list[ResultLine], name: str
     ) -> bool:
         items = [
-            CallbackIn(x.payment_id, from_result_line(side.sacco, batch_id, x), None) for x in lines
+            CallbackIn(
+                x.payment_id, from_result_line(side.sacco, batch_id, x), None, methods=_FILE_METHODS
+            )
+            for x in lines
         ]
         try:
             verdicts = await self.deliver(items)

@@ -731,9 +731,11 @@ class ShardCore:
         return list(await asyncio.gather(*(self._c2b(i) for i in items)))
 
     async def _c2b(self, item: C2bIn) -> CallbackVerdict:
-        """A customer paid a paybill or till: store a succeeded collection with its credit in
-        one transaction. Its id comes from the M-Pesa receipt, so a repeated confirmation is
-        refused by the primary key and changes nothing."""
+        """A confirmation says a customer paid a paybill or till. Daraja signs nothing, so it
+        credits nobody: the payment is stored as awaiting M-Pesa's record, and Transaction
+        Status is asked about its receipt; only that record (same receipt, amount and
+        shortcode: :func:`switch.outcomes.c2b_record_mismatch`) settles it. Its id comes from
+        the receipt, so a repeated confirmation is refused by the primary key."""
         key = scoped_key(item.merchant_id, f"c2b:{item.trans_id}")
         payment_id = payment_id_for(self.shard, self.secret_key, key)
         if payment_id in self.payments:
@@ -742,18 +744,16 @@ class ShardCore:
         if self.sealer is not None:
             await self.sealer.ready(item.merchant_id)
         fee = fee_for(self.settings.fees, "mpesa_c2b", item.amount_minor)
-        paid = received_payment(item, payment_id, key, fee, now_utc())
-        credit = ledger.collection(
-            item.merchant_id, payment_id, item.amount_minor, fee, "mpesa", self.shard
-        )
-        result = await self.writer.insert(paid, [credit])
+        received = received_payment(item, payment_id, key, fee, now_utc())
+        result = await self.writer.insert(received)
         if result == "duplicate":
             return "duplicate"
         if result != "ok":
             raise RuntimeError(f"could not store C2B payment {item.trans_id}")
-        self._remember(paid)
-        PAYMENTS.labels(paid.method, paid.status.value).inc()
-        await self._post_to_sacco(paid)
+        self._remember(received)
+        PAYMENTS.labels(received.method, received.status.value).inc()
+        # Not awaited: Daraja waits for the acknowledgement; the record's answer comes later.
+        self._spawn(self._ask_status([self._status_request(received)], time.time()))
         return "applied"
 
     async def _post_to_sacco(self, paid: Payment) -> None:
@@ -762,7 +762,7 @@ class ShardCore:
         repeated confirmation or a restart never posts twice; the money is already in the
         SACCO's balance, so the posting moves nothing on the switch's books."""
         member = paid.metadata.get("member") or {}
-        if not member.get("member_number"):
+        if paid.state != State.SUCCEEDED or not member.get("member_number"):
             return
         purpose = "loan_repayment" if member.get("product") == "loan_repayment" else "deposit"
         reply = await self._create(
@@ -794,17 +794,27 @@ class ShardCore:
         if payment is None:
             return "unknown_payment"
         problem = callback_mismatch(payment, item)
+        if problem and payment.method in item.methods and payment.method == "mpesa_c2b":
+            # M-Pesa's own record of the receipt contradicts the confirmation: credit nobody.
+            log.warning("C2B %s: M-Pesa's record does not match: %s", payment.id, problem)
+            message = f"M-Pesa's record does not match the confirmation ({problem}); not credited."
+            if self._transition(
+                payment, Event.DECLINE, "callback", failure=Failure("declined", message)
+            ):
+                await self._persisted(self.payments[payment.id])
+            return "mismatch"
         if problem:
             log.warning("callback for %s refused: %s", payment.id, problem)
             return "mismatch"
         outcome = self._payout_not_found(payment, item)
         if outcome.event is None:
-            if is_payout(payment.method):
+            if RAILS[payment.method].recovery == "transaction_status":
                 self.last_query.pop(payment.id, None)  # no answer yet: ask again next sweep
             return "pending"
         if not self._apply_outcome(payment, outcome, "callback"):
             return "duplicate"
         await self._persisted(self.payments[payment.id])
+        await self._post_to_sacco(self.payments[payment.id])
         return "applied"
 
     def _payout_not_found(self, payment: Payment, item: CallbackIn) -> ProviderOutcome:
@@ -1007,7 +1017,7 @@ class ShardCore:
             if action == Action.QUERY and payment.provider.checkout_request_id:
                 to_query.append(QueryRequest(pid, payment.provider.checkout_request_id))
             elif action == Action.ASK_STATUS:
-                to_ask.append(self._status_request(pid))
+                to_ask.append(self._status_request(payment))
             elif action == Action.CHECK:
                 ref = payment.provider.conversation_id
                 to_check.append(StatusCheck(pid, payment.method, ref))
@@ -1052,11 +1062,19 @@ class ShardCore:
         self.resent.add(payment.id)
         self._queue_order(payment)
 
-    def _status_request(self, payment_id: str) -> StatusRequest:
+    def _status_request(self, payment: Payment) -> StatusRequest:
+        if payment.method == "mpesa_c2b":  # by receipt, on the paybill or till it credited
+            return StatusRequest(
+                payment.id,
+                self._callback_url("c2b/status", payment.id),
+                self._callback_url("c2b/timeout", payment.id),
+                transaction_id=payment.provider.receipt,
+                party_a=str(payment.metadata.get("shortcode") or "") or None,
+            )
         return StatusRequest(
-            payment_id,
-            self._callback_url("b2c/status", payment_id),
-            self._callback_url("b2c/timeout", payment_id),
+            payment.id,
+            self._callback_url("b2c/status", payment.id),
+            self._callback_url("b2c/timeout", payment.id),
         )
 
     async def _ask_status(self, requests: list[StatusRequest], now: float) -> None:

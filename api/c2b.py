@@ -7,6 +7,12 @@ moved: the owning shard stores a succeeded collection and credits the merchant).
 that matches no merchant is kept in ``c2b_unmatched`` for manual allocation: received money is
 never dropped.
 
+Daraja signs nothing, so a confirmation is believed step by step: the URL's token is a secret
+shared with M-Pesa only (a merchant never sees it: the registration answer masks it), the caller
+must come from Safaricom's addresses (api/hardening.py), a receipt belongs to one merchant for
+ever (``c2b_receipts``), and the owning shard credits nobody until M-Pesa's own record
+(Transaction Status by receipt) shows the same receipt, amount and shortcode.
+
 The URL token is hex: Safaricom refuses URLs containing words such as "exe", "cmd" or "sql"
 (doc §6), which a base64 token could spell by chance.
 """
@@ -23,6 +29,7 @@ from typing import Literal
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pymongo.errors import DuplicateKeyError
 
 from api.auth import CLAIMS
 from api.errors import error_response, json_response, validation_details
@@ -71,7 +78,13 @@ class C2bRegistrationIn(BaseModel):
 
 
 def url_token(key: bytes, shortcode: str) -> str:
-    return hmac.new(key, b"c2b:" + shortcode.encode(), hashlib.sha256).hexdigest()[:40]
+    # "v2": tokens of the first version were shown to merchants; none of them is valid now.
+    return hmac.new(key, b"c2b-url:v2:" + shortcode.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def masked(url: str) -> str:
+    """A callback URL as a merchant may see it: its secret token replaced."""
+    return url.rsplit("/", 1)[0] + "/********"
 
 
 class Routes:
@@ -142,7 +155,8 @@ async def register(request: web.Request) -> web.Response:
         return error_response(502, "provider_refused", answer["error"])
     await _save_route(state, body.shortcode, merchant_id, body.accounts, body.sacco_code)
     routes.forget(body.shortcode)
-    return json_response({**body.model_dump(), **urls, "provider": answer})
+    shown = {name: masked(url) for name, url in urls.items()}
+    return json_response({**body.model_dump(), **shown, "provider": answer})
 
 
 async def _save_route(
@@ -194,7 +208,9 @@ async def confirmation(request: web.Request) -> web.Response:
         return web.Response(status=400)
     shortcode = request.match_info["shortcode"]
     owner = route(await request.app[ROUTES].of(state, shortcode), payment.bill_ref)
-    if owner is None:
+    if owner is not None and not await _claim_receipt(state, payment.trans_id, owner, shortcode):
+        CALLBACKS.labels("mpesa_c2b", "receipt_taken").inc()
+    elif owner is None:
         await _keep_unmatched(state, shortcode, payment.trans_id, payment)
         CALLBACKS.labels("mpesa_c2b", "unmatched").inc()
     else:
@@ -236,6 +252,21 @@ def _member_doc(found: RepaymentTarget | NoMatch | None) -> dict[str, str] | Non
         "member_number": found.member_number,
         "product": found.product,
     }
+
+
+async def _claim_receipt(state: AppState, receipt: str, merchant_id: str, shortcode: str) -> bool:
+    """One receipt is one merchant's, for ever: a confirmation that names a receipt already
+    routed to another merchant (a replay with another account number) credits nobody."""
+    doc = {"_id": receipt, "merchant_id": merchant_id, "shortcode": shortcode, "at": now_utc()}
+    try:
+        await state.cols.c2b_receipts.insert_one(doc)
+        return True
+    except DuplicateKeyError:
+        first = await state.cols.c2b_receipts.find_one({"_id": receipt}) or {}
+    if first.get("merchant_id") == merchant_id:
+        return True  # Daraja sending it again: the shard answers "duplicate"
+    log.warning("C2B receipt %s already belongs to another merchant; ignored", receipt)
+    return False
 
 
 async def _keep_unmatched(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -91,6 +92,19 @@ def _b2c_status(payment_id: str, body: bytes) -> CallbackIn:
     return CallbackIn(payment_id, from_status_result(result), None, not_found=not_found)
 
 
+def _c2b_status(payment_id: str, body: bytes) -> CallbackIn:
+    """A Transaction Status answer about a C2B receipt: M-Pesa's own record of the payment a
+    confirmation reported, with the party it credited (checked by the shard)."""
+    result = parse_transaction_status(body)
+    return CallbackIn(
+        payment_id,
+        from_status_result(result),
+        None,
+        not_found=result.lookup == "not_found",
+        credit_party=result.credit_party,
+    )
+
+
 def _reversal_result(payment_id: str, body: bytes) -> CallbackIn:
     return CallbackIn(payment_id, from_reversal_result(parse_reversal_result(body)), None)
 
@@ -101,7 +115,13 @@ def _queue_timeout(payment_id: str, _body: bytes) -> CallbackIn:
     return CallbackIn(payment_id, ProviderOutcome(None), None)
 
 
-def _route(read: Reader) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _pesalink(payment_id: str, body: bytes) -> CallbackIn:
+    return pesalink_callback(payment_id, body)
+
+
+def _route(
+    read: Reader, methods: frozenset[str]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
         owner = _owner(request)
         if owner is None:
@@ -112,23 +132,29 @@ def _route(read: Reader) -> Callable[[web.Request], Awaitable[web.Response]]:
         except (MalformedCallback, PesaLinkMalformed) as exc:
             log.warning("malformed callback %s for %s: %s", request.path[:60], payment_id, exc)
             return _refuse(400, "malformed")
-        return await _deliver(request, shard, item)
+        return await _deliver(request, shard, replace(item, methods=methods))
 
     return handle
 
 
-def _pesalink(payment_id: str, body: bytes) -> CallbackIn:
-    return pesalink_callback(payment_id, body)
+_STK = frozenset({"mpesa_stk"})
+_B2C = frozenset({"mpesa_b2c"})
+_C2B = frozenset({"mpesa_c2b"})
+_REVERSAL = frozenset({"mpesa_reversal"})
+_AIRTEL_COLLECTION = frozenset({"airtel_ussd"})
 
-
-ROUTES: dict[str, Reader] = {
-    "stk": _stk,
-    "b2c/result": _b2c_result,
-    "b2c/status": _b2c_status,
-    "b2c/timeout": _queue_timeout,
-    "reversal/result": _reversal_result,
-    "reversal/timeout": _queue_timeout,
-    "pesalink": _pesalink,
+# Route kind -> how to read it, and the only methods it may act on (a B2C result can never
+# settle an STK collection, whatever id its URL names).
+ROUTES: dict[str, tuple[Reader, frozenset[str]]] = {
+    "stk": (_stk, _STK),
+    "b2c/result": (_b2c_result, _B2C),
+    "b2c/status": (_b2c_status, _B2C),
+    "b2c/timeout": (_queue_timeout, _B2C),
+    "c2b/status": (_c2b_status, _C2B),
+    "c2b/timeout": (_queue_timeout, _C2B),
+    "reversal/result": (_reversal_result, _REVERSAL),
+    "reversal/timeout": (_queue_timeout, _REVERSAL),
+    "pesalink": (_pesalink, frozenset({"bank_transfer"})),
 }
 
 
@@ -157,10 +183,13 @@ async def airtel(request: web.Request) -> web.Response:
         if checked.outcome is None:
             return _refuse(503, "unconfirmed")
         item = CallbackIn(item.payment_id, checked.outcome, None, not_found=checked.not_found)
-    return await _deliver(request, shard, item)
+    # Airtel's callback and its enquiry speak only of Airtel collections: the shard refuses it
+    # for a payment of any other rail (an M-Pesa payout's id, say), so its "no record" can never
+    # fail a payout that M-Pesa paid.
+    return await _deliver(request, shard, replace(item, methods=_AIRTEL_COLLECTION))
 
 
 def add_routes(app: web.Application) -> None:
-    for kind, read in ROUTES.items():
-        app.router.add_post(f"/callbacks/{kind}/{{payment_id}}/{{token}}", _route(read))
+    for kind, (read, methods) in ROUTES.items():
+        app.router.add_post(f"/callbacks/{kind}/{{payment_id}}/{{token}}", _route(read, methods))
     app.router.add_post("/callbacks/airtel", airtel)

@@ -89,10 +89,24 @@ class Guards:
     hsts: str | None
 
 
+# Safaricom's callback source range, as allow-listed by the widely used open-source Daraja SDKs
+# (the addresses 196.201.212.69 ... 196.201.214.208 all lie in it). Unverified: Safaricom's API
+# pages do not publish it; set SWITCH_CALLBACK_ALLOWLIST_MPESA to your own list if it differs.
+SAFARICOM_CALLBACK_NETWORKS = "196.201.212.0/22"
+
+
+def mpesa_callers(settings: Settings) -> str:
+    """Who may call the M-Pesa callbacks: the setting, else Safaricom's range outside sandbox
+    mode (C2B confirmations carry no per-payment token). ``0.0.0.0/0,::/0`` lets anyone in."""
+    if settings.callback_allowlist_mpesa or settings.sandbox:
+        return settings.callback_allowlist_mpesa
+    return SAFARICOM_CALLBACK_NETWORKS
+
+
 def guards_from(settings: Settings) -> Guards:
     return Guards(
         callers={
-            "mpesa": AllowList.parse(settings.callback_allowlist_mpesa),
+            "mpesa": AllowList.parse(mpesa_callers(settings)),
             "airtel": AllowList.parse(settings.callback_allowlist_airtel),
             "pesalink": AllowList.parse(settings.callback_allowlist_pesalink),
         },

@@ -132,6 +132,8 @@ MPESA_CALLBACKS = (
     ("b2c/result", "B2C payout result (ResultURL)"),
     ("b2c/status", "Transaction Status answer about a payout"),
     ("b2c/timeout", "B2C request timed out in M-Pesa's queue (QueueTimeOutURL)"),
+    ("c2b/status", "Transaction Status answer about a C2B receipt (checked before any credit)"),
+    ("c2b/timeout", "That status query timed out in M-Pesa's queue (QueueTimeOutURL)"),
     ("reversal/result", "Reversal result (ResultURL)"),
     ("reversal/timeout", "Reversal timed out in M-Pesa's queue (QueueTimeOutURL)"),
     ("pesalink", "PesaLink transfer result"),

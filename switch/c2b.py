@@ -85,8 +85,10 @@ def conflict(
 
 
 def received_payment(item: C2bIn, payment_id: str, key: str, fee: int, at: datetime) -> Payment:
-    """A confirmed C2B payment as a collection that has already succeeded. Its id comes from the
-    M-Pesa receipt, so a repeated confirmation is refused by the primary key."""
+    """A C2B confirmation as a collection awaiting M-Pesa's own record: nobody is credited until
+    Transaction Status shows the same receipt, amount and shortcode (the credit is the posting of
+    that success, switch/postings.py). Its id comes from the M-Pesa receipt, so a repeated
+    confirmation is refused by the primary key."""
     received = new_payment(
         payment_id=payment_id,
         merchant_id=item.merchant_id,
@@ -106,6 +108,6 @@ def received_payment(item: C2bIn, payment_id: str, key: str, fee: int, at: datet
         fee_minor=fee,
     )
     refs = ProviderRefs(receipt=item.trans_id, transaction_date=item.trans_time)
-    paid = apply(received, Event.SUCCEED, source="callback", at=at, provider=refs)
-    assert paid is not None  # submitting -> succeeded is in the table
-    return paid
+    verifying = apply(received, Event.QUEUED, source="callback", at=at, provider=refs)
+    assert verifying is not None  # submitting -> awaiting_result is in the table
+    return verifying

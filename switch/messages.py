@@ -83,12 +83,15 @@ class B2cOrderMsg:
 
 @dataclass(frozen=True, slots=True)
 class StatusRequest:
-    """Ask Transaction Status about a payout (by our OriginatorConversationID); the answer comes
-    to ``result_url``."""
+    """Ask Transaction Status about a payout (by our OriginatorConversationID) or, with
+    ``transaction_id``, about a payment a customer made to ``party_a`` (a C2B receipt); the
+    answer comes to ``result_url``."""
 
     payment_id: str
     result_url: str
     timeout_url: str
+    transaction_id: str | None = None
+    party_a: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,11 +210,18 @@ class CallbackIn:
     # that it cannot still be queued (the shard decides; it knows the age).
     not_found: bool = False
     originator_conversation_id: str | None = None
+    # The methods this callback may act on (its provider and kind): a callback never settles a
+    # payment of another rail, and "no record" counts only from that payment's own provider.
+    methods: frozenset[str] = frozenset()
+    # Transaction Status about a C2B receipt: the party credited ("600100 - Org"), checked
+    # against the paybill or till the confirmation named.
+    credit_party: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class C2bIn:
-    """A confirmed C2B payment, routed to its merchant: money already received."""
+    """A C2B confirmation, routed to its merchant: M-Pesa says a customer paid. Daraja signs
+    nothing, so nobody is credited until M-Pesa's own record (Transaction Status) agrees."""
 
     merchant_id: str
     trans_id: str  # the M-Pesa receipt

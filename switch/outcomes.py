@@ -109,6 +109,8 @@ def from_reversal_result(result: ReversalResult) -> ProviderOutcome:
 
 def callback_mismatch(payment: Payment, item: CallbackIn) -> str | None:
     """Why a callback cannot belong to this payment, or None when it fits."""
+    if item.methods and payment.method not in item.methods:
+        return f"a callback for {'/'.join(sorted(item.methods))} cannot act on a {payment.method}"
     if item.originator_conversation_id and item.originator_conversation_id != payment.id:
         return "OriginatorConversationID differs"
     stored = payment.provider.checkout_request_id
@@ -120,4 +122,22 @@ def callback_mismatch(payment: Payment, item: CallbackIn) -> str | None:
             return f"amount {outcome.amount_minor} != {payment.amount_minor}"
         if outcome.phone and outcome.phone != payment.phone:
             return "phone differs"
+        if payment.method == "mpesa_c2b":
+            return c2b_record_mismatch(payment, item)
+    return None
+
+
+def c2b_record_mismatch(payment: Payment, item: CallbackIn) -> str | None:
+    """M-Pesa's record (Transaction Status) must show the very payment the confirmation
+    reported: the same receipt and amount, credited to the same paybill or till. Anything less
+    credits nobody."""
+    refs = item.outcome.refs
+    if refs is None or refs.receipt != payment.provider.receipt:
+        return "the record's receipt differs from the confirmation's"
+    if item.outcome.amount_minor is None:
+        return "the record shows no amount"
+    shortcode = str(payment.metadata.get("shortcode", ""))
+    credited = (item.credit_party or "").split(" - ", 1)[0].strip()
+    if not shortcode or credited != shortcode:
+        return f"the record credits {credited or 'nobody'}, not {shortcode}"
     return None

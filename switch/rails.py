@@ -52,7 +52,8 @@ RAILS: dict[str, Rail] = {
             "phone",
             1 * KES,
             250_000 * KES,
-            "none",
+            # A confirmation credits nobody until Transaction Status shows the receipt.
+            "transaction_status",
             "M-Pesa paybill / till (C2B)",
         ),
         Rail(

@@ -145,6 +145,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/callbacks/b2c/result/{payment_id}/{token}"): PUBLIC,
     ("POST", "/callbacks/b2c/status/{payment_id}/{token}"): PUBLIC,
     ("POST", "/callbacks/b2c/timeout/{payment_id}/{token}"): PUBLIC,
+    ("POST", "/callbacks/c2b/status/{payment_id}/{token}"): PUBLIC,
+    ("POST", "/callbacks/c2b/timeout/{payment_id}/{token}"): PUBLIC,
     ("POST", "/callbacks/reversal/result/{payment_id}/{token}"): PUBLIC,
     ("POST", "/callbacks/reversal/timeout/{payment_id}/{token}"): PUBLIC,
     ("POST", "/callbacks/balance/{query_id}/{token}"): PUBLIC,

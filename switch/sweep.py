@@ -3,7 +3,8 @@
 - A collection with a CheckoutRequestID is asked about by STK query once it is older than
   ``stk_query_after`` (no more often than every ``gap`` seconds); one without (its answer was lost)
   expires after ``stk_expire_after``, as does one the query keeps calling pending.
-- A payout waiting for its result is asked about by Transaction Status; it never expires.
+- A payout waiting for its result is asked about by Transaction Status; it never expires. So is
+  a C2B confirmation until M-Pesa's record settles it (nobody is credited before).
 - A reversal waiting for its result is sent again (M-Pesa refuses a second reversal of a receipt).
 - Airtel, PesaLink and SACCO payments are checked by a synchronous enquiry (``check``); a
   collection still unanswered after ``stk_expire_after`` expires, a payout never does.
@@ -47,7 +48,7 @@ def sweep_action(
         return Action.CHECK if pending and due else None
     if p.method == "mpesa_reversal":
         return Action.RESEND if waiting and due else None
-    if p.method == "mpesa_b2c":
+    if rail.recovery == "transaction_status":  # payouts, and C2B receipts being verified
         return Action.ASK_STATUS if waiting and due else None
     if p.provider.checkout_request_id and age >= query_after:
         return Action.QUERY if since_asked >= gap else None

@@ -60,6 +60,8 @@ class Collections:
     balances: AsyncCollection[Doc]
     c2b_routes: AsyncCollection[Doc]
     c2b_unmatched: AsyncCollection[Doc]
+    # _id = M-Pesa receipt -> the merchant it was routed to: one receipt, one merchant, ever.
+    c2b_receipts: AsyncCollection[Doc]
     provider_balances: AsyncCollection[Doc]
     batches: AsyncCollection[Doc]
     keys: AsyncCollection[Doc]  # wrapped data keys (switch/pii.py)
@@ -88,6 +90,7 @@ def collections(client: AsyncMongoClient[Doc], db_name: str) -> Collections:
         balances=db["balances"],
         c2b_routes=db["c2b_routes"],
         c2b_unmatched=db["c2b_unmatched"],
+        c2b_receipts=db["c2b_receipts"],
         provider_balances=db["provider_balances"],
         batches=db["batches"],
         keys=db["keys"],

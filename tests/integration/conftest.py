@@ -42,6 +42,9 @@ TIMINGS = {
     # The tests' webhook receivers listen on 127.0.0.1, which the SSRF guard refuses outside
     # sandbox mode (switch processes started by tests run plain ``serve``).
     "SWITCH_WEBHOOK_ALLOW_PRIVATE": "true",
+    # Outside sandbox mode M-Pesa callbacks are taken only from Safaricom's addresses; the
+    # tests' simulator calls from loopback.
+    "SWITCH_CALLBACK_ALLOWLIST_MPESA": "127.0.0.0/8,::1/128",
 }
 
 

@@ -13,7 +13,7 @@ from api.c2b import url_token
 from switch.stack import Stack
 
 from .conftest import Receiver
-from .helpers import Api
+from .helpers import Api, unique_phone
 
 pytestmark = pytest.mark.integration
 
@@ -41,13 +41,53 @@ async def _customer_pays(api: Api, sim: str, shortcode: str, bill_ref: str, amou
         return await resp.json()
 
 
-async def _c2b_events(receiver: Receiver, hook: str, within: float = 10) -> list[dict]:
+async def _c2b_events(
+    receiver: Receiver,
+    hook: str,
+    within: float = 10,
+    kind: str = "payment.succeeded",
+    receipt: str | None = None,
+) -> list[dict]:
+    """The merchant's C2B webhooks of one type (a confirmation first says payment.processing
+    while M-Pesa's record is checked, then succeeded or failed)."""
     for _ in range(int(within * 10)):
-        events = [e for e in receiver.events.get(hook, []) if e["data"]["method"] == "mpesa_c2b"]
+        events = [
+            e
+            for e in receiver.events.get(hook, [])
+            if e["data"]["method"] == "mpesa_c2b"
+            and e["type"] == kind
+            and (receipt is None or e["data"]["provider"].get("receipt") == receipt)
+        ]
         if events:
             return events
         await asyncio.sleep(0.1)
     return []
+
+
+def _confirmation(shortcode: str, trans_id: str, amount: str, bill_ref: str) -> dict:
+    return {
+        "TransactionType": "Pay Bill",
+        "TransID": trans_id,
+        "TransTime": "20261206101010",
+        "TransAmount": amount,
+        "BusinessShortCode": shortcode,
+        "BillRefNumber": bill_ref,
+        "InvoiceNumber": "",
+        "OrgAccountBalance": "",
+        "ThirdPartyTransID": "",
+        "MSISDN": "2547 ***** 678",
+        "FirstName": "JOHN",
+        "MiddleName": "",
+        "LastName": "",
+    }
+
+
+async def _confirm(http, stack: Stack, shortcode: str, body: dict) -> int:
+    assert stack.state is not None
+    token = url_token(stack.state.secret_key, shortcode)
+    url = f"{stack.api_url}/callbacks/c2b/confirmation/{shortcode}/{token}"
+    async with http.post(url, data=orjson.dumps(body)) as resp:
+        return resp.status
 
 
 async def test_paybill_payments_reach_the_right_merchant_once(
@@ -58,6 +98,9 @@ async def test_paybill_payments_reach_the_right_merchant_once(
     assert status == 200, registered
     assert registered["provider"]["description"]
     assert "/callbacks/c2b/validation/" in registered["validation_url"]
+    # The URL's token is a secret between the switch and M-Pesa: never shown to a merchant.
+    assert stack.state is not None
+    assert url_token(stack.state.secret_key, shortcode) not in orjson.dumps(registered).decode()
 
     paid = await _customer_pays(merchant, sim, shortcode, "acme-001", "250")
     assert paid["validation"] == "accepted"
@@ -151,3 +194,57 @@ async def test_a_confirmation_nobody_claims_is_kept_not_lost(stack: Stack, http)
     kept = await stack.state.cols.c2b_unmatched.find_one({"_id": trans_id})
     assert kept is not None
     assert kept["payment"]["amount_cents"] == 7500
+
+
+async def test_a_forged_confirmation_credits_nobody(
+    merchant: Api, receiver: Receiver, stack: Stack, http
+) -> None:
+    """Even with the URL's secret (leaked, say), a confirmation of a payment M-Pesa never made
+    credits nobody: Transaction Status has no record of the receipt, so it fails."""
+    shortcode = _shortcode()
+    assert (await _register(merchant, shortcode, {"type": "any"}))[0] == 200
+    before = (await merchant.balance())["available"]
+    trans_id = f"FK{uuid.uuid4().hex[:8].upper()}"
+    body = _confirmation(shortcode, trans_id, "200000.00", "anything")
+    assert await _confirm(http, stack, shortcode, body) == 200
+    [failed] = await _c2b_events(receiver, merchant.hook, kind="payment.failed", receipt=trans_id)
+    assert "no record" in failed["data"]["failure"]["message"]
+    assert (await merchant.balance())["available"] == before
+    assert not await _c2b_events(receiver, merchant.hook, within=0.5, receipt=trans_id)
+
+
+async def test_a_confirmation_of_someone_elses_receipt_credits_nobody(
+    merchant: Api, receiver: Receiver, stack: Stack, http
+) -> None:
+    """A real receipt (an STK payment to another shortcode) confirmed on the merchant's paybill:
+    M-Pesa's record credits another shortcode, so the confirmation is declined, uncredited."""
+    stk = await merchant.pay(unique_phone(), amount="120")
+    done = await merchant.wait_for(stk["id"])
+    assert done["status"] == "succeeded"
+    receipt = done["provider"]["receipt"]
+    shortcode = _shortcode()
+    assert (await _register(merchant, shortcode, {"type": "any"}))[0] == 200
+    before = (await merchant.balance())["available"]
+    assert await _confirm(http, stack, shortcode, _confirmation(shortcode, receipt, "120.00", "X"))
+    [failed] = await _c2b_events(receiver, merchant.hook, kind="payment.failed", receipt=receipt)
+    assert "does not match" in failed["data"]["failure"]["message"]
+    assert (await merchant.balance())["available"] == before
+
+
+async def test_a_receipt_belongs_to_one_merchant_only(
+    merchant: Api, receiver: Receiver, sim: str, stack: Stack, http
+) -> None:
+    from .test_payments_api import _other_merchant
+
+    shortcode = _shortcode()
+    assert (await _register(merchant, shortcode, {"type": "prefix", "prefix": "A"}))[0] == 200
+    other = await _other_merchant(stack, receiver, http)
+    assert (await _register(other, shortcode, {"type": "prefix", "prefix": "B"}))[0] == 200
+    paid = await _customer_pays(merchant, sim, shortcode, "A-1", "300")
+    assert await _c2b_events(receiver, merchant.hook, receipt=paid["trans_id"])
+    # The same receipt replayed with the other merchant's account number.
+    body = _confirmation(shortcode, paid["trans_id"], "300.00", "B-1")
+    assert await _confirm(http, stack, shortcode, body) == 200
+    await asyncio.sleep(2.0)
+    assert (await other.balance())["available"] == "0"
+    assert not await _c2b_events(receiver, other.hook, within=0.2, kind="payment.processing")

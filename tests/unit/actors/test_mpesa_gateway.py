@@ -8,12 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import pytest
 
 from actors.mpesa_gateway import MpesaGatewayCore
 from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
 from connectors.mpesa import DarajaAccount, DarajaConnector
 from connectors.transport import MockTransport
-from switch.messages import QueryRequest, StkOrder
+from switch.messages import ProviderOutcome, QueryRequest, StkOrder
 from switch.payments import Failure, ProviderRefs
 from switch.states import Event
 
@@ -308,18 +309,31 @@ async def test_query_1032_is_a_decline() -> None:
     assert result.outcome.refs.checkout_request_id == "ws_CO_13012021093521236557"
 
 
-async def test_query_success() -> None:
-    final = {
+def _final_query_answer(checkout: str) -> dict[str, str]:
+    return {
         "ResponseCode": "0",
         "MerchantRequestID": "22205-34066-1",
-        "CheckoutRequestID": "ws_CO_1",
+        "CheckoutRequestID": checkout,
         "ResultCode": "0",
         "ResultDesc": "The service request is processed successfully.",
     }
+
+
+async def test_query_success() -> None:
+    final = _final_query_answer(QUERY.checkout_request_id)
     (result,) = await gateway(FakeDaraja(query=[answer(200, final)])).query([QUERY])
     assert result.outcome is not None
     assert result.outcome.event == Event.SUCCEED
     assert result.outcome.failure is None
+
+
+@pytest.mark.parametrize("echoed", ["ws_CO_someone_else", ""])
+async def test_a_query_answer_about_another_request_settles_nothing(echoed: str) -> None:
+    """The answer must echo the CheckoutRequestID asked about; otherwise it is not about ours."""
+    final = _final_query_answer(echoed)
+    (result,) = await gateway(FakeDaraja(query=[answer(200, final)])).query([QUERY])
+    # Either "still pending" or "the query said nothing": asked again later, never settled.
+    assert result.outcome is None or result.outcome.event is None
 
 
 async def test_query_400_says_nothing_about_the_payment() -> None:
@@ -341,3 +355,29 @@ async def test_queries_keep_their_order() -> None:
     reqs = [QueryRequest(f"pay_s0_{i}", f"ws_CO_{i}") for i in range(3)]
     results = await gateway(daraja).query(reqs)
     assert [r.payment_id for r in results] == ["pay_s0_0", "pay_s0_1", "pay_s0_2"]
+
+
+def _b2c_ack(originator: str) -> HttpResponse:
+    return answer(
+        200,
+        {
+            "ConversationID": "AG_20261206_0000",
+            "OriginatorConversationID": originator,
+            "ResponseCode": "0",
+            "ResponseDescription": "Accept the service request successfully.",
+        },
+    )
+
+
+def test_a_b2c_acknowledgement_of_our_request_queues_it() -> None:
+    outcome = gateway(FakeDaraja())._map_b2c(_b2c_ack("pay_s0_9"), "pay_s0_9")
+    assert isinstance(outcome, ProviderOutcome)
+    assert outcome.event == Event.QUEUED
+
+
+def test_a_b2c_acknowledgement_naming_another_request_is_not_taken_as_ours() -> None:
+    """Daraja B2C v3 echoes our OriginatorConversationID; an acknowledgement that names another
+    says nothing about ours: outcome unknown (Transaction Status asks), never queued."""
+    outcome = gateway(FakeDaraja())._map_b2c(_b2c_ack("pay_s0_other"), "pay_s0_9")
+    assert isinstance(outcome, ProviderOutcome)
+    assert outcome.event == Event.ANSWER_LOST
