@@ -76,7 +76,7 @@ READ_GROUP = 500  # payment ids per ``$in`` read
 MAX_PAGE = 1000
 
 # Items of one rail with the provider at once, over every batch. Assumed values: Daraja's B2C
-# throttling is not published (../shared/providers/), and the gateways cap their own
+# throttling is not published in Daraja's documentation, and the gateways cap their own
 # concurrency; these only keep a batch from queueing thousands of orders at once.
 DEFAULT_LIMITS: dict[str, int] = {
     "mpesa_b2c": 50,

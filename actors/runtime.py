@@ -30,7 +30,7 @@ from switch.breaker import Breaker
 from switch.config import Settings
 from switch.ids import shard_of
 from switch.live import Publisher
-from switch.logs import setup_logging
+from switch.logs import quiet_ray_console, setup_logging
 from switch.messages import (
     B2cOrderMsg,
     BankOrder,
@@ -85,6 +85,7 @@ ACTOR_OPTIONS: dict[str, Any] = {
 def init_ray(settings: Settings) -> None:
     if ray.is_initialized():
         return
+    quiet_ray_console()  # no colour prefix on forwarded JSON lines (switch/logs.py)
     ray.init(
         # "local": start our own instance unless RAY_ADDRESS says which cluster to join, rather
         # than silently joining whatever cluster `ray start` last left on this machine.
@@ -132,7 +133,7 @@ class MpesaActor:
     """Gateway for one Daraja account."""
 
     def __init__(self, settings: Settings) -> None:
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, mpesa_name(settings))
         account = DarajaAccount(
             base_url=settings.mpesa_base_url,
             consumer_key=settings.mpesa_consumer_key,
@@ -223,7 +224,7 @@ class GatewayActor:
     """Gateway for one Airtel, PesaLink or SACCO account (M-Pesa has its own, richer shell)."""
 
     def __init__(self, provider: str, settings: Settings) -> None:
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, provider)
         self.provider = provider
         self.core = _build_gateway(provider, settings)
         self.started = False
@@ -332,7 +333,7 @@ class ShardActor:
     """One merchant shard. Starts (and after a crash, recovers) on its first call."""
 
     def __init__(self, shard: int, settings: Settings, secret_key: bytes) -> None:
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, shard_name(shard))
         self.shard = shard
         self.settings = settings
         self.secret_key = secret_key
@@ -442,7 +443,7 @@ class BatchActor:
     """Bulk payouts (actors/batches.py): one per switch, resuming running batches on start."""
 
     def __init__(self, settings: Settings, secret_key: bytes) -> None:
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, "batches")
         self.settings = settings
         self.secret_key = secret_key
         self.core: BatchCore | None = None

@@ -169,10 +169,28 @@ class WebhookDispatcher:
             WEBHOOKS.labels("abandoned").inc()
             self._attempts.pop(key, None)
             self._log_attempt(payment, msg_id, attempt, "abandoned", error)
+            log.error(
+                "webhook %s for merchant %s abandoned after %d attempts: %s",
+                msg_id,
+                payment.merchant_id,
+                attempt,
+                error,
+            )
             return None
         self._attempts[key] = attempt
         self._log_attempt(payment, msg_id, attempt, "retrying", error)
-        return webhook_delay(attempt, self._policy.base, self._policy.cap)
+        delay = webhook_delay(attempt, self._policy.base, self._policy.cap)
+        # The URL is not logged: merchants sometimes put a secret in it.
+        log.warning(
+            "webhook %s for merchant %s failed (attempt %d of %d): %s; retrying in %.1f s",
+            msg_id,
+            payment.merchant_id,
+            attempt,
+            self._policy.max_attempts,
+            error,
+            delay,
+        )
+        return delay
 
     async def _send(self, request: HttpRequest) -> str | None:
         try:

@@ -3,6 +3,7 @@ routes."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from aiohttp import web
@@ -31,10 +32,11 @@ from api.errors import Handler, error_middleware
 from api.permissions import permission_middleware
 from api.state import STATE, AppState
 from switch.ids import random_token
-from switch.logs import request_id
+from switch.logs import access_message, loggable_path, mask_text, request_id
 from switch.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 MAX_BODY = 64 * 1024
+access_log = logging.getLogger("api.access")
 
 
 @web.middleware
@@ -52,10 +54,31 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         raise
     finally:
+        elapsed = time.perf_counter() - started
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
         HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
-        HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
+        HTTP_LATENCY.labels(route).observe(elapsed)
+        _log_request(request, resource is not None, status, elapsed)
+
+
+def _log_request(request: web.Request, matched: bool, status: int, elapsed: float) -> None:
+    """One INFO line per request. The path only (a query may carry a phone number), with the
+    callback tokens cut out; a stream's line is written when it ends."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    path = mask_text(loggable_path(request.path, request.match_info if matched else None))
+    access_log.info(
+        access_message(request.method, path, status, elapsed),
+        extra={
+            "http": {
+                "method": request.method,
+                "path": path,
+                "status": status,
+                "ms": round(elapsed * 1000, 1),
+            }
+        },
+    )
 
 
 def create_app(state: AppState) -> web.Application:

@@ -121,7 +121,7 @@ async def merchant_events(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     if state.hub is None:
         return error_response(
-            501, "live_stream_unavailable", "the merchant event stream needs REDIS_URL"
+            501, "live_stream_unavailable", "the merchant event stream needs Redis (REDIS_URL)"
         )
     merchant_id = request[CLAIMS].merchant_id
     queue = state.hub.follow(merchant_id)

@@ -1,4 +1,5 @@
-"""Which mobile operator holds an MSISDN's range (../shared/providers/kenya-reference.md §2).
+"""Which mobile operator holds an MSISDN's range (the Communications Authority
+of Kenya's National Numbering Plan, as operators publish their prefixes).
 
 Mobile number portability exists, so a prefix names the original holder, not always the current
 one. Ranges are matched longest prefix first.

@@ -14,7 +14,7 @@ import orjson
 
 from switch.config import Settings, from_env
 from switch.errors import ConfigError, ValidationFailed
-from switch.logs import setup_logging
+from switch.logs import quiet_ray_console, setup_logging
 from switch.storage.mongo import Collections
 
 
@@ -70,13 +70,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_ray_console()  # before anything imports Ray (switch/logs.py says why)
     args = _parser().parse_args(argv)
     try:
         settings = from_env(host=getattr(args, "host", None), port=getattr(args, "port", None))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, "api" if args.command in ("serve", "demo") else "cli")
     commands: dict[str, Callable[[Settings, Any], Coroutine[Any, Any, int]]] = {
         "serve": _serve,
         "demo": _demo,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from switch.errors import ConfigError
 from switch.fees import DEFAULT_FEES, Fee
 
-# Public Daraja sandbox values (../shared/providers/mpesa-daraja.md §13): used by sandbox mode.
+# Public Daraja sandbox values (Safaricom's Daraja test credentials): used by sandbox mode.
 SANDBOX_SHORTCODE = "174379"
 SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
 
@@ -66,7 +66,7 @@ class Settings(BaseModel):
     breaker_threshold: int = Field(5, ge=1, le=1000)
     breaker_cool_down: float = Field(10.0, gt=0, le=3600)
 
-    # Airtel Money Africa Open API (../shared/providers/airtel-money.md).
+    # Airtel Money Africa Open API (https://developers.airtel.africa/documentation).
     airtel_base_url: str = Field("https://openapiuat.airtel.africa", pattern=r"^https?://")
     airtel_client_id: str = "sandbox-client"
     airtel_client_secret: str = "sandbox-secret"  # noqa: S105 - the simulator's public value
@@ -74,7 +74,7 @@ class Settings(BaseModel):
     airtel_public_key_file: str | None = None  # Airtel's RSA key for the PIN (PEM or Base64 DER)
     airtel_callback_key: str | None = None  # when set, callbacks must carry a matching hash
 
-    # PesaLink through a participant bank's API (../shared/providers/pesalink.md).
+    # PesaLink through a participant bank's API (e.g. Jenga, https://developer.jengahq.io).
     pesalink_base_url: str = Field("https://uat.pesalink.example", pattern=r"^https?://")
     pesalink_api_key: str = "sandbox-api-key"
     pesalink_merchant_code: str = "0000000000"

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -21,6 +21,39 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 PREFIX = "switch:events:"
+# Where ``serve`` and ``demo`` look for Redis when REDIS_URL is unset: the machines this runs on
+# have one there, and a user who starts the sandbox expects /v1/events to work without config.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+async def redis_answers(url: str, wait_s: float = 0.5) -> bool:
+    """True if a Redis at ``url`` answers PING within ``wait_s`` seconds."""
+    client = aioredis.from_url(url, socket_timeout=wait_s, socket_connect_timeout=wait_s)
+    try:
+        return bool(await client.ping())
+    except (RedisError, OSError):
+        return False
+    finally:
+        await client.aclose()
+
+
+async def resolve_redis_url(
+    configured: str | None, answers: Callable[[str], Awaitable[bool]] = redis_answers
+) -> str | None:
+    """REDIS_URL if set (used as given: a configured Redis that is down is an outage to see, not
+    to route around); otherwise the default local Redis if it answers, else None (everything
+    Redis carries falls back to in-process, with a log line saying so)."""
+    if configured:
+        return configured
+    if await answers(DEFAULT_REDIS_URL):
+        log.info("REDIS_URL unset: using the local Redis at %s", DEFAULT_REDIS_URL)
+        return DEFAULT_REDIS_URL
+    log.warning(
+        "REDIS_URL unset and no Redis answers at %s: live events, rate limits and client "
+        "revocation are per process; GET /v1/events answers 501",
+        DEFAULT_REDIS_URL,
+    )
+    return None
 
 
 def channel(merchant_id: str) -> str:

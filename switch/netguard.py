@@ -301,8 +301,8 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: AllowList) -
     return hops[0] if hops else peer
 
 
-# Safaricom's callback source addresses as open-source Daraja SDKs allow-list them (see
-# ../shared/providers/mpesa-daraja.md): *unverified*, not found on Daraja's official pages, and
+# Safaricom's callback source addresses as open-source Daraja SDKs allow-list them (see e.g.
+# github.com/safaricom/mpesa-php-sdk forks): *unverified*, not found on Daraja's official pages, and
 # all within 196.201.212.0/22. A documented example for SWITCH_CALLBACK_ALLOWLIST_MPESA, not a
 # default: a wrong allow-list silently drops payments.
 SAFARICOM_CALLBACK_IPS: tuple[str, ...] = (

@@ -1,7 +1,8 @@
 """Kenyan MSISDNs: normalise to the provider form (2547XXXXXXXX / 2541XXXXXXXX) and mask.
 
-Rule (../shared/providers/kenya-reference.md §1): strip spaces, dashes and '+'; a leading 0 or
-nothing before the 9-digit national number becomes 254; the national number starts with 7 or 1.
+Rule (Kenya's numbering plan, +254 and a 9-digit national number): strip spaces, dashes and '+'; a
+leading 0 or nothing before the 9-digit national number becomes 254; the national number starts with
+7 or 1.
 """
 
 from __future__ import annotations

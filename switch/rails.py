@@ -34,7 +34,7 @@ KES = 100
 RAILS: dict[str, Rail] = {
     r.method: r
     for r in (
-        # ../shared/providers/mpesa-daraja.md §4, §8: STK 1-250,000; B2C 10-250,000.
+        # Daraja's documentation (M-Pesa Express, B2C): STK 1-250,000; B2C 10-250,000.
         Rail(
             "mpesa_stk",
             "mpesa",
@@ -76,7 +76,7 @@ RAILS: dict[str, Rail] = {
             "resend",
             "M-Pesa reversal",
         ),
-        # airtel-money.md: wallet caps as M-Pesa's (CBK tier); the minimum is KES 10 for
+        # Airtel's Kenya tariffs: wallet caps as M-Pesa's (CBK tier); the minimum is KES 10 for
         # disbursements (unverified: the portal documents none; we follow M-Pesa's B2C).
         Rail(
             "airtel_ussd",
@@ -98,7 +98,7 @@ RAILS: dict[str, Rail] = {
             "check",
             "Airtel Money disbursement",
         ),
-        # pesalink.md §1: up to KES 999,999 per transaction; the bank's minimum is KES 10.
+        # IPSL's PesaLink FAQs: up to KES 999,999 per transaction; the bank's minimum is KES 10.
         Rail(
             "bank_transfer",
             "pesalink",

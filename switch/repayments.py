@@ -1,7 +1,7 @@
 """Which SACCO member account an M-Pesa C2B payment is for (pure).
 
-SACCO members pay by paybill with the account reference (``BillRefNumber``, at most 20
-characters) set to their member number, optionally followed by a product code (sacco.md §2:
+SACCO members pay by paybill with the account reference (``BillRefNumber``, at most 20 characters)
+set to their member number, optionally followed by a product code (as SACCOs instruct their members:
 ``12345`` or ``12345LN``; common practice, unverified). Two set-ups are read:
 
 * the paybill belongs to one SACCO (``paybill_sacco`` given): ``<member>[<product>]``;
@@ -24,7 +24,7 @@ from connectors.sacco.registry import Sacco
 
 Product = Literal["deposit", "loan_repayment", "shares"]
 PRODUCTS: dict[str, Product] = {"SV": "deposit", "LN": "loan_repayment", "SH": "shares"}
-MAX_BILL_REF = 20  # C2B BillRefNumber (sacco.md §2)
+MAX_BILL_REF = 20  # C2B BillRefNumber (Daraja's C2B documentation)
 _IGNORED = re.compile(r"[\s\-./#]+")
 
 

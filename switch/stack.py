@@ -34,7 +34,7 @@ from connectors.sacco.registry import registry_from
 from connectors.sacco.simulator.sandbox import SaccoSandbox
 from connectors.sacco.simulator.sandbox import start_sandbox as start_sacco_sandbox
 from switch.config import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, Settings
-from switch.live import Hub
+from switch.live import Hub, resolve_redis_url
 from switch.storage.embedded import EmbeddedMongo
 from switch.storage.mongo import Collections, collections, connect, ensure_indexes
 from switch.tls import context_for
@@ -103,6 +103,8 @@ class Stack:
         key = await load_secret_key(cols, self.settings)
         if not self.settings.master_keys:
             self._update(master_keys=await load_master_keys(cols), master_key_id="db")
+        # Before the actors start: the shards publish live events to the same Redis.
+        self._update(redis_url=await resolve_redis_url(self.settings.redis_url))
         init_ray(self.settings)
         if not self.settings.ray_address:
             self._update(ray_address=ray_address())

@@ -4,7 +4,7 @@ parses answers.
 Flows: OAuth client credentials (doc §2), USSD-push collection (§4) and its enquiry (§5), the
 collection callback with its optional hash (§6), refund (§7), v1 disbursement with the encrypted
 PIN and its enquiry (§8), and the encryption-key lookup (§8). The same parser reads a collection's
-callback and its enquiry. Sections cited as "doc §N" are in ``shared/providers/airtel-money.md``.
+callback and its enquiry. Sections cited as "doc §N": see ``transformers``.
 
 Not covered: the v2 signed endpoints (``x-signature``/``x-key``; whether Kenya requires them is
 unverified, doc §8), balance and KYC (doc §9).

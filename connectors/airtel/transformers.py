@@ -1,6 +1,9 @@
 """Airtel Money Open API (Kenya) wire types and their mapping to ours. Pure: no I/O.
 
-Sections cited as "doc §N" are in ``shared/providers/airtel-money.md``. What the connector returns:
+"doc §N" tags name the topic in Airtel's Open API documentation
+(https://developers.airtel.africa/documentation): §2 token, §3 response envelope, §4 USSD push, §5
+enquiry, §6 callback, §7 refund, §8 disbursement, §10 response codes, §11 Kenya specifics. What the
+connector returns:
 
 * a value for an acceptance or a transaction's state (``AccessToken``, ``CollectionAccepted``,
   ``TransactionResult``, ``RefundResult``, ``EncryptionKey``);
@@ -39,7 +42,7 @@ COUNTRY = "KE"  # doc §11: X-Country and every country field
 CURRENCY = "KES"  # doc §11: X-Currency and every currency field
 
 # The switch's provider form (2547XXXXXXXX / 2541XXXXXXXX) or the bare national number; Airtel
-# takes the 9-digit national number without the country code (doc §1, kenya-reference §1).
+# takes the 9-digit national number without the country code (doc §1).
 _PHONE = re.compile(r"^(?:254)?([17]\d{8})$")
 # Our own guard, not Airtel's (its id rules are unverified): ids go into URL paths (doc §5, §8).
 _TRANSACTION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -67,7 +70,7 @@ def national_msisdn(phone: str) -> str:
 def wire_amount(amount_cents: int) -> int:
     """Integer cents -> Airtel's ``amount``: a JSON number of whole shillings (doc §4, §8).
 
-    Kenyan mobile-money amounts are whole shillings (kenya-reference); whether Airtel accepts
+    Kenyan mobile-money amounts are whole shillings; whether Airtel accepts
     decimals is unverified, so cents that are not a whole shilling are refused here.
     """
     if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):

@@ -2,8 +2,10 @@
 
 Flows: OAuth token, M-Pesa Express (STK push) and its query, B2C v3 payouts, Transaction Status,
 Reversal, Account Balance, C2B register URL and (sandbox) simulate. Initiator results and C2B
-callbacks are parsed by the same functions whether they come from a callback or a replay. Sections
-cited as "doc §N" are in ``shared/providers/mpesa-daraja.md``.
+callbacks are parsed by the same functions whether they come from a callback or a replay. "doc §N"
+tags name the topic in Safaricom's Daraja documentation (https://developer.safaricom.co.ke/APIs): §2
+OAuth, §3 error envelope, §4 STK Push, §5 STK query, §6 C2B, §7 initiator mechanics, §8 B2C, §10
+Transaction Status, §11 Reversal, §12 Account Balance, §13 sandbox test data.
 """
 
 from __future__ import annotations

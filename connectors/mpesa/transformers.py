@@ -1,7 +1,10 @@
 """M-Pesa Daraja wire types and the mappings between them and ours: STK Push, OAuth and the error
 envelope shared by every API. Pure: no I/O. Initiator APIs live in ``initiator``, C2B in ``c2b``.
 
-Every fact about the wire comes from ``shared/providers/mpesa-daraja.md`` (cited as "doc §N").
+Every fact about the wire comes from Daraja's documentation; "doc §N" tags name the topic in
+Safaricom's Daraja documentation (https://developer.safaricom.co.ke/APIs): §2 OAuth, §3 error
+envelope, §4 STK Push, §5 STK query, §6 C2B, §7 initiator mechanics, §8 B2C, §10 Transaction Status,
+§11 Reversal, §12 Account Balance, §13 sandbox test data.
 Three kinds of answer leave this module:
 
 * a value for a synchronous acceptance (``StkAccepted``, ``AccessToken``, ``StkPending``);

@@ -1,7 +1,7 @@
 """CBK bank codes of PesaLink participants and PesaLink's published limits. Pure.
 
-Facts cited as "ref §N" are in ``shared/providers/kenya-reference.md``, "doc §N" in
-``shared/providers/pesalink.md``.
+Sources: "ref §3" is CBK's list of bank codes (as PesaLink participants publish them), "doc §N"
+IPSL's PesaLink FAQs (https://ipsl.co.ke/pesalink/pesalink-faqs) and the participant banks' APIs.
 
 A bank code is the CBK-assigned number, written in three ways for the same bank (doc §4):
 ``"1"``, ``"01"`` and ``"0001"`` are all KCB. :func:`normalise_bank_code` turns any of them into

@@ -3,7 +3,9 @@
 There is no public IPSL API (doc §1): a business reaches PesaLink through a participant bank's
 API, so the wire is the bank's. This package speaks ONE bank-style API, shaped on Equity/Finserve
 Jenga v3 as doc §5 suggests, because it is the one whose authentication and transfer body the doc
-shows. Cited as "doc §N": ``shared/providers/pesalink.md``; "ref §N": ``kenya-reference.md``.
+shows. Cited as "doc §N": §1 IPSL's PesaLink facts (https://ipsl.co.ke/pesalink/pesalink-faqs), §3
+the banks' API shapes (Jenga: https://developer.jengahq.io), §5 simulator guidance; "ref §3":
+CBK bank codes.
 
 | Flow                         | Wire                                              | Provenance   |
 |------------------------------|---------------------------------------------------|--------------|

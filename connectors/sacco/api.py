@@ -1,14 +1,15 @@
-"""A SACCO's core-banking API, Apache Fineract shaped (sacco.md §3). Pure: builds
+"""A SACCO's core-banking API, Apache Fineract shaped
+(https://fineract.apache.org/docs/current/, the API reference). Pure: builds
 :class:`HttpRequest` values and parses :class:`HttpResponse` values into small result types.
 
 | Flow                 | Wire                                                   | Source       |
 |----------------------|--------------------------------------------------------|--------------|
-| auth                 | Basic user:password + Fineract-Platform-TenantId       | sacco.md §3  |
+| auth                 | Basic user:password + Fineract-Platform-TenantId       | Fineract API |
 | member by number     | GET /clients?externalId={member number}                | unverified 1 |
 | member's accounts    | GET /clients/{clientId}/accounts                       | Fineract     |
-| deposit, withdrawal  | POST /savingsaccounts/{id}/transactions?command=...    | sacco.md §3  |
-| loan disbursement    | POST /loans/{loanId}?command=disburse                  | sacco.md §3  |
-| loan repayment       | POST /loans/{loanId}/transactions?command=repayment    | sacco.md §3  |
+| deposit, withdrawal  | POST /savingsaccounts/{id}/transactions?command=...    | Fineract API |
+| loan disbursement    | POST /loans/{loanId}?command=disburse                  | Fineract API |
+| loan repayment       | POST /loans/{loanId}/transactions?command=repayment    | Fineract API |
 | status by externalId | GET /runreports/SwitchTransactionByExternalId?...      | unverified 2 |
 | errors               | {httpStatusCode, userMessageGlobalisationCode, errors} | Fineract     |
 
@@ -20,8 +21,8 @@
 
 Money safety: every money-moving call carries our payment id as ``externalId`` (and
 ``receiptNumber``), the same on every attempt; the SACCO answers a repeated ``externalId`` with
-the first result or a duplicate error (Fineract's enforcement depends on its version, sacco.md
-§3, unverified), and :meth:`SaccoApiConnector.lookup_request` finds it afterwards. Amounts are
+the first result or a duplicate error (Fineract's enforcement depends on its version,
+unverified), and :meth:`SaccoApiConnector.lookup_request` finds it afterwards. Amounts are
 sent as decimal strings with ``locale`` (Fineract parses numbers by locale), never floats.
 
 Loan repayments go to the member's active loan (:meth:`Accounts.loan_to_repay`); a member
@@ -57,7 +58,7 @@ from connectors.http import HttpRequest, HttpResponse
 from connectors.sacco.registry import Sacco
 
 EAT = timezone(timedelta(hours=3), "EAT")
-DATE_FORMAT = "dd MMMM yyyy"  # Fineract's Java pattern, as in sacco.md §3
+DATE_FORMAT = "dd MMMM yyyy"  # Fineract's Java pattern, as in Fineract's API reference
 LOCALE = "en"
 TENANT_HEADER = "Fineract-Platform-TenantId"
 LOOKUP_REPORT = "SwitchTransactionByExternalId"
@@ -243,7 +244,7 @@ class SaccoApiConnector:
     def repayment_request(
         self, loan_id: int, amount_minor: int, external_id: str, note: str, now: datetime
     ) -> HttpRequest:
-        """sacco.md §3: our payment id is both ``externalId`` (idempotency, lookup) and
+        """Fineract API: our payment id is both ``externalId`` (idempotency, lookup) and
         ``receiptNumber`` (what the SACCO's staff see on the loan statement)."""
         body = {
             **_dated("transactionDate", now),

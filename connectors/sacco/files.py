@@ -1,6 +1,6 @@
 """The CSV files exchanged with a file-integration SACCO (pure: bytes in, bytes out).
 
-sacco.md §4.2 recommends one explicit CSV schema; this is ours (UTF-8, comma-separated, one
+SACCOs exchange files in schemas of their own; this is ours (UTF-8, comma-separated, one
 record per physical line ending in LF, a record type in the first column, amounts in shillings
 with exactly two decimals, times ISO-8601 UTC). A batch of instructions, switch -> SACCO::
 

@@ -1,9 +1,10 @@
 """The SACCO registry: which SACCOs the switch reaches, and how (pure, plus one file read).
 
-There is no industry-wide SACCO API (sacco.md intro): each SACCO is either reached through its
-core-banking API (``integration="api"``, Fineract-shaped, :mod:`connectors.sacco.api`) or by
-exchanging CSV files (``integration="file"``, :mod:`connectors.sacco.files`). The registry is a
-JSON list (``settings.sacco_registry_file``), one object per SACCO::
+There is no industry-wide SACCO API (SASRA regulates SACCOs but sets no API): each SACCO is either
+reached through its core-banking API (``integration="api"``, Fineract-shaped,
+:mod:`connectors.sacco.api`) or by exchanging CSV files (``integration="file"``,
+:mod:`connectors.sacco.files`). The registry is a JSON list (``settings.sacco_registry_file``), one
+object per SACCO::
 
     [{"code": "STIMA", "name": "Stima Sandbox SACCO", "integration": "api",
       "base_url": "http://127.0.0.1:9400/fineract-provider/api/v1", "tenant": "stima",

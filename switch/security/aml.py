@@ -1,6 +1,6 @@
 """Transaction limits and velocity rules (pure), and the Redis counters they read.
 
-Defaults are the mobile-money caps in ../shared/providers/kenya-reference.md §4: KES 250,000
+Defaults are Kenya's published mobile-money caps: KES 250,000
 per transaction (CBK statement of 8 Sep 2023, and Daraja's documented maximum) and KES 500,000 a
 day per customer (announced by Safaricom, effective 15 Aug 2023, as approved by CBK per the
 press; the file attributes it to Safaricom, not to a CBK tariff). No published cap exists for a
@@ -29,7 +29,7 @@ from typing import Literal
 
 import redis.asyncio as aioredis
 
-NAIROBI = timezone(timedelta(hours=3), "EAT")  # no daylight saving (kenya-reference §1)
+NAIROBI = timezone(timedelta(hours=3), "EAT")  # no daylight saving (East Africa Time, UTC+3)
 KES = 100  # cents per shilling
 
 Action = Literal["allow", "hold", "refuse"]

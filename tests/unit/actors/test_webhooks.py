@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 
 from actors.webhooks import Endpoint, RetryPolicy, WebhookDispatcher, event_body, event_id
 from api.models import WebhookEvent
@@ -273,6 +275,24 @@ async def test_max_attempts_abandons_the_event() -> None:
         (2, "retrying", "HTTP 500"),
         (3, "abandoned", "HTTP 500"),
     ]
+
+
+async def test_failed_attempts_are_logged_at_warning_and_abandonment_at_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    p = replace(succeeded(), notified_seq=2)
+    merchant = Merchant([500], p)
+    with caplog.at_level(logging.INFO, logger="actors.webhooks"):
+        await run(merchant, merchant.build(max_attempts=2))
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "actors.webhooks"]
+    msg_id = event_id(PAY_ID, 3)
+    assert [level for level, _ in lines] == [logging.WARNING, logging.ERROR]
+    assert lines[0][1].startswith(f"webhook {msg_id} for merchant mch_1 failed (attempt 1 of 2): ")
+    assert "HTTP 500" in lines[0][1]
+    assert (
+        lines[1][1] == f"webhook {msg_id} for merchant mch_1 abandoned after 2 attempts: HTTP 500"
+    )
+    assert all(URL not in message for _, message in lines)
 
 
 async def test_transport_errors_are_retried() -> None:

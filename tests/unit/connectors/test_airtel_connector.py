@@ -1,6 +1,7 @@
 """AirtelConnector: requests it builds and answers it parses, with MockTransport for the flow.
 
-Payloads are recorded from shared/providers/airtel-money.md (doc §N)."""
+Payloads are recorded from Airtel's Open API documentation (doc §N: see
+connectors/airtel/transformers.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Airtel transformers against the recorded payloads of shared/providers/airtel-money.md."""
+"""Airtel transformers against the payloads recorded from Airtel's Open API documentation."""
 
 from __future__ import annotations
 

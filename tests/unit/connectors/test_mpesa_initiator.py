@@ -1,5 +1,6 @@
 """Initiator APIs with recorded payloads: SecurityCredential, B2C v3, Transaction Status, Reversal,
-Account Balance. Every sample marked "doc §N" is copied from shared/providers/mpesa-daraja.md."""
+Account Balance. Every sample marked "doc §N" is copied from Daraja's documentation (tags:
+connectors/mpesa/transformers.py)."""
 
 from __future__ import annotations
 

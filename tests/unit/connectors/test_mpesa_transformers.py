@@ -1,4 +1,4 @@
-"""Transformers against the recorded payloads of shared/providers/mpesa-daraja.md."""
+"""Transformers against the payloads recorded from Daraja's documentation."""
 
 from __future__ import annotations
 

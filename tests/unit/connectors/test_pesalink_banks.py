@@ -1,4 +1,4 @@
-"""PesaLink bank codes (CBK list of kenya-reference.md §3) and limits (pesalink.md §1)."""
+"""PesaLink bank codes (CBK's list) and limits (IPSL's PesaLink FAQs)."""
 
 from __future__ import annotations
 

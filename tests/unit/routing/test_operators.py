@@ -1,4 +1,4 @@
-"""Operator ranges (kenya-reference.md §2)."""
+"""Operator ranges (operators' published prefixes)."""
 
 from __future__ import annotations
 
