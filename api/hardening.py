@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,8 @@ BODY_TYPES: Mapping[tuple[str, str], frozenset[str]] = {
 }
 UNCHECKED = frozenset({("POST", "/v1/oauth/token")})
 WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+log = logging.getLogger(__name__)
 
 
 def server_args(settings: Settings) -> dict[str, Any]:
@@ -144,6 +147,7 @@ def _callback_refusal(request: web.Request, route: str, guards: Guards) -> web.R
     if allow.allows(caller):
         return None
     CALLBACKS.labels(provider, "source_refused").inc()
+    log.warning("%s callback from %s refused: not on its allow-list", provider, caller)
     return error_response(403, "forbidden", "callbacks are not accepted from this address")
 
 
