@@ -115,21 +115,7 @@ async def test_paybill_payments_reach_the_right_merchant_once(
     # The same confirmation again (Daraja retries, or a replay): nothing changes.
     assert stack.state is not None
     token = url_token(stack.state.secret_key, shortcode)
-    body = {
-        "TransactionType": "Pay Bill",
-        "TransID": paid["trans_id"],
-        "TransTime": paid["trans_time"],
-        "TransAmount": "250.00",
-        "BusinessShortCode": shortcode,
-        "BillRefNumber": "acme-001",
-        "InvoiceNumber": "",
-        "OrgAccountBalance": "",
-        "ThirdPartyTransID": "",
-        "MSISDN": "2547 ***** 678",
-        "FirstName": "JOHN",
-        "MiddleName": "",
-        "LastName": "",
-    }
+    body = _confirmation(shortcode, paid["trans_id"], "250.00", "acme-001")
     url = f"{stack.api_url}/callbacks/c2b/confirmation/{shortcode}/{token}"
     async with http.post(url, data=orjson.dumps(body)) as resp:
         assert resp.status == 200
@@ -173,21 +159,7 @@ async def test_a_confirmation_nobody_claims_is_kept_not_lost(stack: Stack, http)
     shortcode = _shortcode()
     token = url_token(stack.state.secret_key, shortcode)
     trans_id = f"UK{uuid.uuid4().hex[:8].upper()}"
-    body = {
-        "TransactionType": "Pay Bill",
-        "TransID": trans_id,
-        "TransTime": "20261127101010",
-        "TransAmount": "75.00",
-        "BusinessShortCode": shortcode,
-        "BillRefNumber": "X",
-        "InvoiceNumber": "",
-        "OrgAccountBalance": "",
-        "ThirdPartyTransID": "",
-        "MSISDN": "2547 ***** 678",
-        "FirstName": "JOHN",
-        "MiddleName": "",
-        "LastName": "",
-    }
+    body = _confirmation(shortcode, trans_id, "75.00", "X")
     url = f"{stack.api_url}/callbacks/c2b/confirmation/{shortcode}/{token}"
     async with http.post(url, data=orjson.dumps(body)) as resp:
         assert resp.status == 200
