@@ -311,7 +311,9 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
         provider["conversation_id"] = refs.get("conversation_id")
     else:
         provider["merchant_request_id"] = refs.get("merchant_request_id")
-        provider["checkout_request_id"] = refs.get("checkout_request_id")
+        # Daraja's CheckoutRequestID carries the customer's number: shown masked, like the phone
+        # (the switch keeps it sealed, for STK queries and matching callbacks).
+        provider["checkout_request_id"] = mask_reference(refs.get("checkout_request_id"))
     provider["receipt"] = refs.get("receipt")
     provider["result_code"] = refs.get("result_code")
     body: dict[str, Any] = {
@@ -352,6 +354,16 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
     if review is not None:
         body["review"] = review
     return body
+
+
+def mask_reference(value: str | None) -> str | None:
+    """A provider reference that may embed a phone number: its first six and last two
+    characters (``ws_CO_****************78``), enough to match a support ticket."""
+    if not value or value == ERASED:
+        return value
+    if len(value) <= 8:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 8) + value[-2:]
 
 
 def masked_destination(destination: dict[str, Any]) -> dict[str, Any]:
