@@ -4,6 +4,7 @@ documents MongoDB stores and the views the API shows."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -202,12 +203,12 @@ def to_doc(p: Payment, shard: int) -> dict[str, Any]:
         "command": p.command,
         "destination": dict(p.destination),  # a copy: the document is sealed in place
         "route": p.route,
-        "transfer": p.transfer,
+        "transfer": copy.deepcopy(p.transfer),  # copies too: its parties are sealed in place
         "currency": p.currency,
         "phone": p.phone,
         "reference": p.reference,
         "description": p.description,
-        "metadata": p.metadata,
+        "metadata": copy.deepcopy(p.metadata),  # (a SACCO member, a C2B payer: switch/pii.py)
         "idem": p.idem_key,
         "request_hash": p.request_hash,
         "state": p.state.value,
