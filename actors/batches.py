@@ -32,7 +32,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pymongo import ReplaceOne, UpdateOne
@@ -64,6 +64,7 @@ from switch.batches import (
 from switch.idempotency import scoped_key
 from switch.messages import CreatePayment, Reply
 from switch.payments import now_utc
+from switch.pii import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,11 @@ class BatchCore:
         retry_base: float = 0.5,
         retry_max: float = 30.0,
         chunk_items: int = CHUNK_ITEMS,
+        sealer: Sealer | None = None,
     ) -> None:
+        # Recipient names are copied from the payments sealed (switch/pii.py) and stay sealed in
+        # the batch's chunks; answers to the merchant open them (None: unit tests, no sealing).
+        self.sealer = sealer
         self.batches = batches
         self.payments = payments
         self.secret_key = secret_key
@@ -315,7 +320,7 @@ class BatchCore:
             page = await self._records(header, offset, end)
         body = batch_view(header)
         body.update(
-            items=[item_view(r) for r in page],
+            items=[item_view(r) for r in await self._opened(page)],
             offset=offset,
             limit=limit,
             has_more=end < int(header["item_count"]),
@@ -328,8 +333,22 @@ class BatchCore:
             return None
         header, run = found
         if run is not None:
-            return results_csv(list(run.records))
-        return results_csv(await self._records(header, 0, int(header["item_count"])))
+            return results_csv(await self._opened(list(run.records)))
+        return results_csv(
+            await self._opened(await self._records(header, 0, int(header["item_count"])))
+        )
+
+    async def _opened(self, records: list[ItemRecord]) -> list[ItemRecord]:
+        """The records with their recipients' names opened, for the merchant's eyes."""
+        if self.sealer is None:
+            return records
+        shown = []
+        for r in records:
+            if r.recipient_name and r.payment_id:
+                name = await self.sealer.reveal(r.recipient_name, r.payment_id)
+                r = replace(r, recipient_name=name)
+            shown.append(r)
+        return shown
 
     async def _find(self, merchant_id: str, batch_id: str) -> tuple[Doc, Run | None] | None:
         if not is_batch_id(batch_id):

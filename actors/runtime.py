@@ -467,6 +467,7 @@ class BatchActor:
                     self.secret_key,
                     create,
                     lambda merchant_id: shard_for(merchant_id, count),
+                    sealer=_sealer(self.settings, cols, self.secret_key),
                 )
                 await core.start()
                 self.core = core

@@ -87,7 +87,7 @@ from switch.reviews import Refused, quiet_last, review_step, screened
 from switch.signing import callback_token
 from switch.states import Event, State, Status, is_final
 from switch.storage.mongo import Collections, Doc
-from switch.sweep import Action, sweep_action
+from switch.sweep import NEVER_ASKED, Action, Asked, sweep_action
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class ShardCore:
         self.persisted_seq: dict[str, int] = {}  # last history entry durable in MongoDB
         self.balances = Balances()  # as committed
         self.waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
-        self.last_query: dict[str, float] = {}
+        self.last_query: dict[str, Asked] = {}  # the sweeper's last ask about a payment
         self.merchants: dict[str, tuple[float, Endpoint]] = {}
         self.orders: list[Order] = []
         self.reserving: dict[str, int] = {}  # merchant -> payout reservations not yet committed
@@ -808,9 +808,7 @@ class ShardCore:
             return "mismatch"
         outcome = self._payout_not_found(payment, item)
         if outcome.event is None:
-            if RAILS[payment.method].recovery == "transaction_status":
-                self.last_query.pop(payment.id, None)  # no answer yet: ask again next sweep
-            return "pending"
+            return "pending"  # no answer yet: the sweeper asks again, backing off
         if not self._apply_outcome(payment, outcome, "callback"):
             return "duplicate"
         await self._persisted(self.payments[payment.id])
@@ -1006,13 +1004,16 @@ class ShardCore:
         to_check: list[StatusCheck] = []
         for pid in list(self.in_flight):
             payment = self.payments[pid]
+            asked = self.last_query.get(pid, NEVER_ASKED)
             action = sweep_action(
                 payment,
                 now - payment.created_at.timestamp(),
-                now - self.last_query.get(pid, 0),
+                now - asked.at,
                 query_after=self.settings.stk_query_after,
                 expire_after=self.settings.stk_expire_after,
                 gap=self._query_gap(),
+                asks=asked.asks,
+                max_gap=self.settings.sweep_max_gap,
             )
             if action == Action.QUERY and payment.provider.checkout_request_id:
                 to_query.append(QueryRequest(pid, payment.provider.checkout_request_id))
@@ -1035,7 +1036,7 @@ class ShardCore:
     async def _check(self, requests: list[StatusCheck], now: float) -> None:
         """Airtel, PesaLink and SACCO enquiries: answered at once, applied like a callback."""
         for r in requests:
-            self.last_query[r.payment_id] = now
+            self._asked(r.payment_id, now)
         try:
             results = await self.provider.check(requests)
         except Exception:
@@ -1058,7 +1059,7 @@ class ShardCore:
         (R000001), so this cannot give the money back twice, and that refusal then tells us the
         first one went through. (Transaction Status cannot tell: a reversed receipt still reads
         Completed.)"""
-        self.last_query[payment.id] = now
+        self._asked(payment.id, now)
         self.resent.add(payment.id)
         self._queue_order(payment)
 
@@ -1079,18 +1080,24 @@ class ShardCore:
 
     async def _ask_status(self, requests: list[StatusRequest], now: float) -> None:
         for r in requests:
-            self.last_query[r.payment_id] = now
+            self._asked(r.payment_id, now)
         try:
             await self.provider.ask_status(requests)
         except Exception:
             log.exception("Transaction Status queries failed; will ask again")
 
     def _query_gap(self) -> float:
+        """The first gap between asks about one payment; it doubles while asks go unanswered
+        (switch.sweep.query_gap)."""
         return max(self.settings.sweep_interval, self.settings.stk_query_after / 4)
+
+    def _asked(self, payment_id: str, now: float) -> None:
+        before = self.last_query.get(payment_id, NEVER_ASKED)
+        self.last_query[payment_id] = Asked(now, before.asks + 1)
 
     async def _query(self, requests: list[QueryRequest], now: float) -> None:
         for r in requests:
-            self.last_query[r.payment_id] = now
+            self._asked(r.payment_id, now)
         try:
             results = await self.provider.query(requests)
         except Exception:

@@ -5,15 +5,23 @@ allows). See switch/pii.py."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StrictStr, field_validator
 
+from api.audit import audit_log
 from api.auth import CLAIMS
 from api.errors import error_response
+from api.merchant_settings import actor
 from api.payments import parse_body, reply_response
 from api.state import STATE
 from switch.errors import Unavailable
-from switch.phone import normalise_msisdn
+from switch.logs import request_id
+from switch.phone import mask_msisdn, normalise_msisdn
+
+log = logging.getLogger(__name__)
 
 
 class ErasureIn(BaseModel):
@@ -69,7 +77,30 @@ async def erase(request: web.Request) -> web.Response:
         )
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry") from exc
+    if reply.status == 200:
+        await _audit(request, merchant_id, body.phone, reply.body)
     return reply_response(reply)
+
+
+async def _audit(request: web.Request, merchant_id: str, phone: str, done: dict[str, Any]) -> None:
+    """Every erasure is in the audit trail: who asked, for which (masked) number, what was
+    erased. Unrecorded, the request is answered 503: repeating it is harmless (what is erased
+    stays erased) and records it; the number itself is never written there."""
+    try:
+        await audit_log(request.app[STATE]).append(
+            actor(request[CLAIMS]),
+            "privacy.erasure",
+            f"merchant:{merchant_id}",
+            after={
+                "phone": mask_msisdn(phone),
+                "erased": done.get("erased"),
+                "in_flight": done.get("in_flight"),
+            },
+            request_id=request_id.get(None) or None,
+        )
+    except Exception as exc:
+        log.exception("erasure for %s not recorded in the audit log", merchant_id)
+        raise Unavailable("the erasure is done but not recorded yet; repeat the request") from exc
 
 
 def add_routes(app: web.Application) -> None:

@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, default=1, help="api processes sharing the port (default 1)"
     )
+    # Internal: an extra worker's inherited listening sockets (switch/workers.py).
+    serve.add_argument("--listen-fds", help=argparse.SUPPRESS)
 
     demo = sub.add_parser("demo", help="STK Push payments end to end on the embedded stack")
     demo.add_argument("--port", type=int, default=8089, help="api port for the demo")
@@ -106,13 +108,15 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 
 
 async def _serve(settings: Settings, args: Any) -> int:
+    from switch.listen import adopt
     from switch.stack import Stack
     from switch.workers import spawn_workers, stop_workers
 
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
-    stack = await Stack(settings, sandbox=args.sandbox).start()
-    workers = spawn_workers(stack.settings, args.workers - 1)
+    inherited = adopt([int(fd) for fd in args.listen_fds.split(",")]) if args.listen_fds else []
+    stack = await Stack(settings, sandbox=args.sandbox, listeners=inherited).start()
+    workers = [] if inherited else spawn_workers(stack.settings, args.workers - 1, stack.listeners)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -115,6 +115,9 @@ class Settings(BaseModel):
     stk_query_after: float = Field(60.0, gt=0)
     stk_expire_after: float = Field(300.0, gt=0)
     sweep_interval: float = Field(5.0, gt=0)
+    # The longest wait between two asks about one payment: unanswered asks back off up to this
+    # (a payout whose result never comes is still asked about every ten minutes).
+    sweep_max_gap: float = Field(600.0, gt=0)
 
     webhook_timeout: float = Field(5.0, gt=0, le=60)
     webhook_retry_base: float = Field(2.0, gt=0)

@@ -4,6 +4,7 @@ documents MongoDB stores and the views the API shows."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -202,12 +203,12 @@ def to_doc(p: Payment, shard: int) -> dict[str, Any]:
         "command": p.command,
         "destination": dict(p.destination),  # a copy: the document is sealed in place
         "route": p.route,
-        "transfer": p.transfer,
+        "transfer": copy.deepcopy(p.transfer),  # copies too: its parties are sealed in place
         "currency": p.currency,
         "phone": p.phone,
         "reference": p.reference,
         "description": p.description,
-        "metadata": p.metadata,
+        "metadata": copy.deepcopy(p.metadata),  # (a SACCO member, a C2B payer: switch/pii.py)
         "idem": p.idem_key,
         "request_hash": p.request_hash,
         "state": p.state.value,
@@ -311,7 +312,9 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
         provider["conversation_id"] = refs.get("conversation_id")
     else:
         provider["merchant_request_id"] = refs.get("merchant_request_id")
-        provider["checkout_request_id"] = refs.get("checkout_request_id")
+        # Daraja's CheckoutRequestID carries the customer's number: shown masked, like the phone
+        # (the switch keeps it sealed, for STK queries and matching callbacks).
+        provider["checkout_request_id"] = mask_reference(refs.get("checkout_request_id"))
     provider["receipt"] = refs.get("receipt")
     provider["result_code"] = refs.get("result_code")
     body: dict[str, Any] = {
@@ -352,6 +355,16 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
     if review is not None:
         body["review"] = review
     return body
+
+
+def mask_reference(value: str | None) -> str | None:
+    """A provider reference that may embed a phone number: its first six and last two
+    characters (``ws_CO_****************78``), enough to match a support ticket."""
+    if not value or value == ERASED:
+        return value
+    if len(value) <= 8:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 8) + value[-2:]
 
 
 def masked_destination(destination: dict[str, Any]) -> dict[str, Any]:

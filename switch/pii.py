@@ -3,9 +3,13 @@ merchant's data key (AES-GCM, switch/security/crypto.py) before MongoDB sees the
 when a document is read back. Each ciphertext is bound to its payment id (the AAD), so a sealed
 phone copied into another payment does not open.
 
-Sealed: the phone, a bank or SACCO account number and holder name, and the recipient's name the
-provider returns (in ``provider`` and in the history entries that recorded it). A keyed blind
-index of the phone (``phone_bidx``) allows look-ups by phone without decrypting anything.
+Sealed: the phone, a bank account number and holder name, a SACCO member number (the
+destination's, and the member a C2B payment was posted for in ``metadata.member``), the parties of
+a transfer leg (``transfer.source`` and ``transfer.destination``), a C2B payer's number and
+names (``metadata.payer``), the recipient's name the
+provider returns and M-Pesa's CheckoutRequestID (Daraja builds it from the customer's number), in
+``provider`` and in the history entries that recorded them. A keyed blind index of the phone
+(``phone_bidx``) allows look-ups by phone without decrypting anything.
 
 Keys: one data key per merchant (``m_<merchant id>``), wrapped by the master key, loaded once per
 process and kept in memory, so sealing costs no database read on the hot path. Erasure of one
@@ -41,23 +45,35 @@ def merchant_key_id(merchant_id: str) -> str:
     return f"m_{merchant_id}"[:64]
 
 
+_PARTY = ("phone", "account_number", "account_name", "member_number")  # who pays or is paid
+_REFS = ("receiver_name", "checkout_request_id")  # provider refs that name or number a person
+
+
+def _keys(container: Any, keys: tuple[str, ...]) -> Iterator[tuple[dict[str, Any], str]]:
+    if isinstance(container, dict):
+        for key in keys:
+            if key in container:
+                yield container, key
+
+
 def _paths(doc: Doc) -> Iterator[tuple[dict[str, Any], str]]:
     """Every (container, key) of a payment document (or a partial update) holding personal
     data."""
-    if "phone" in doc:
-        yield doc, "phone"
-    destination = doc.get("destination")
-    if isinstance(destination, dict):
-        for key in ("account_number", "account_name"):
-            if key in destination:
-                yield destination, key
-    provider = doc.get("provider")
-    if isinstance(provider, dict) and "receiver_name" in provider:
-        yield provider, "receiver_name"
+    yield from _keys(doc, ("phone",))
+    yield from _keys(doc.get("destination"), _PARTY)
+    metadata = doc.get("metadata")
+    if isinstance(metadata, dict):
+        yield from _keys(metadata.get("member"), ("member_number", "name"))
+        yield from _keys(
+            metadata.get("payer"), ("msisdn", "first_name", "middle_name", "last_name")
+        )
+    transfer = doc.get("transfer")
+    if isinstance(transfer, dict):
+        for party in ("source", "destination"):  # accounts as switch/transfers.py keeps them
+            yield from _keys(transfer.get(party), _PARTY)
+    yield from _keys(doc.get("provider"), _REFS)
     for entry in doc.get("history") or ():
-        refs = (entry.get("detail") or {}).get("provider")
-        if isinstance(refs, dict) and "receiver_name" in refs:
-            yield refs, "receiver_name"
+        yield from _keys((entry.get("detail") or {}).get("provider"), _REFS)
 
 
 class Sealer:
@@ -116,6 +132,17 @@ class Sealer:
             raise RuntimeError(f"no data key of {key_id} in memory: call ready() first")
         return max(loaded, key=lambda dek: dek.version)
 
+    async def reveal(self, value: str | None, payment_id: str) -> str | None:
+        """One field sealed with payment ``payment_id`` (a copy kept elsewhere, e.g. a batch
+        item's recipient name), opened; anything not sealed comes back as it is."""
+        if not isinstance(value, str) or not is_token(value):
+            return value
+        ref = parse_token(value)
+        if (ref.key_id, ref.version) not in self.versions:
+            dek = await self.ring.get(ref.key_id, ref.version)
+            self.versions[(dek.key_id, dek.version)] = dek
+        return decrypt_field(value, self.versions[(ref.key_id, ref.version)], payment_id.encode())
+
     def open(self, doc: Doc) -> Doc:
         """``doc`` with its sealed fields opened (in place). Keys must be ready (ready_for)."""
         aad = str(doc["_id"]).encode()
@@ -149,14 +176,14 @@ def sealer_for(cols_keys: Any, masters: dict[str, str], current: str, secret_key
 
 def erased_fields(doc: Doc, bidx: str) -> Doc:
     """The ``$set`` that erases a person from a stored payment: every sealed field becomes
-    ``[erased]`` (names in the provider refs and history included) and the blind index no longer
-    matches the phone; amounts, dates, statuses and receipts stay."""
+    ``[erased]`` (names, member numbers, transfer parties and CheckoutRequestIDs in the provider
+    refs and history included) and the blind index no longer matches the phone; amounts, dates,
+    statuses and receipts stay."""
     for container, key in _paths(doc):
-        container[key] = ERASED
-    return {
-        "phone": ERASED if doc.get("phone") else doc.get("phone"),
-        "phone_bidx": f"erased:{bidx[:16]}",
-        "destination": doc.get("destination") or {},
-        "provider": doc.get("provider") or {},
-        "history": doc.get("history") or [],
-    }
+        if container[key]:
+            container[key] = ERASED
+    fields: Doc = {"phone_bidx": f"erased:{bidx[:16]}"}
+    for top in ("phone", "destination", "metadata", "transfer", "provider", "history"):
+        if top in doc:
+            fields[top] = doc[top]
+    return fields

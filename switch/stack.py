@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
-import ssl
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from connectors.sacco.registry import registry_from
 from connectors.sacco.simulator.sandbox import SaccoSandbox
 from connectors.sacco.simulator.sandbox import start_sandbox as start_sacco_sandbox
 from switch.config import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, Settings
+from switch.listen import bind_listeners, free_to_bind, port_of
 from switch.live import Hub, resolve_redis_url
 from switch.storage.embedded import EmbeddedMongo
 from switch.storage.mongo import Collections, collections, connect, ensure_indexes
@@ -85,11 +86,15 @@ class Stack:
     runners: list[web.AppRunner] = field(default_factory=list)
     state: AppState | None = None
     hub: Hub | None = None
+    # The api's listening sockets: bound by start() before anything else, or inherited by an
+    # extra worker of ``serve --workers N`` from its server (switch/listen.py).
+    listeners: list[socket.socket] = field(default_factory=list)
 
     async def start(self) -> Stack:
         # Security platform (issue 6): TLS fails fast on bad files; sandbox webhooks may go to
         # 127.0.0.1 (the simulators and test receivers live there), so the SSRF rule is lifted.
         tls = context_for(self.settings)
+        self._claim_ports()
         if self.sandbox:
             self._update(webhook_allow_private=True)
         if not self.settings.mongodb_uri:
@@ -117,14 +122,24 @@ class Stack:
             hub.start()
         saccos = registry_from(self.settings.sacco_registry_file)
         self.state = AppState(self.settings, key, cols, actors, hub, saccos=saccos)
-        await self._serve(
-            create_app(self.state),
-            self.settings.host,
-            self.settings.port,
-            ssl_context=tls,
-            **server_args(self.settings),
+        runner = web.AppRunner(
+            create_app(self.state), access_log=None, **server_args(self.settings)
         )
+        await runner.setup()
+        self.runners.append(runner)
+        for sock in self.listeners:
+            await web.SockSite(runner, sock, ssl_context=tls).start()
         return self
+
+    def _claim_ports(self) -> None:
+        """Bind the api's port (and check the sandbox simulators' fixed ports) before anything
+        starts: a port in use is a one-line error, not a traceback after the database started."""
+        if not self.listeners:
+            self.listeners = bind_listeners(self.settings.host, self.settings.port)
+            self._update(port=port_of(self.listeners))
+        if self.sandbox and self.settings.sim_port:
+            for offset in range(4):  # Daraja, Airtel, PesaLink, SACCO (_start_simulators)
+                free_to_bind(self.settings.sim_host, self.settings.sim_port + offset)
 
     def _embedded_uri(self) -> str:
         """Share a server another command already runs on this data folder, or start one."""
@@ -195,15 +210,11 @@ class Stack:
         app: web.Application,
         host: str,
         port: int,
-        ssl_context: ssl.SSLContext | None = None,
-        **runner_args: Any,
     ) -> int:
-        runner = web.AppRunner(app, access_log=None, **runner_args)
+        """A simulator on its own port (no SO_REUSEPORT: nothing else may share it)."""
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        # reuse_port lets several api processes (serve --workers N) share one listening port.
-        site = web.TCPSite(
-            runner, host, port, backlog=2048, reuse_port=True, ssl_context=ssl_context
-        )
+        site = web.TCPSite(runner, host, port, backlog=2048)
         await site.start()
         self.runners.append(runner)
         server = site._server
@@ -226,6 +237,9 @@ class Stack:
         for runner in reversed(self.runners):
             await runner.cleanup()
         self.runners.clear()
+        for sock in self.listeners:
+            sock.close()
+        self.listeners.clear()
         if self.sacco is not None:
             await self.sacco.stop()
             self.sacco = None

@@ -1,12 +1,14 @@
-"""Extra api processes for ``serve --workers N``. The first process starts the database, the
-simulators, Ray and the actors; each extra worker joins that Ray instance (RAY_ADDRESS), finds the
-actors by name and serves the api on the same port (SO_REUSEPORT), so the kernel spreads
-connections over all of them."""
+"""Extra api processes for ``serve --workers N``. The first process binds the api's port, then
+starts the database, the simulators, Ray and the actors; each extra worker joins that Ray instance
+(RAY_ADDRESS), finds the actors by name and serves the api on the first process's own listening
+sockets, inherited by file descriptor, so the kernel spreads connections over all of them. No
+socket uses SO_REUSEPORT: another server cannot join the port (switch/listen.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -27,10 +29,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def spawn_workers(settings: Settings, count: int) -> list[subprocess.Popen[bytes]]:
+def spawn_workers(
+    settings: Settings, count: int, listeners: list[socket.socket]
+) -> list[subprocess.Popen[bytes]]:
     env = settings_env(settings)
-    cmd = [sys.executable, "-m", "switch", "serve"]
-    return [subprocess.Popen(cmd, env=env) for _ in range(count)]  # noqa: S603 - our own command
+    fds = [s.fileno() for s in listeners]
+    cmd = [sys.executable, "-m", "switch", "serve", "--listen-fds", ",".join(map(str, fds))]
+    return [
+        subprocess.Popen(cmd, env=env, pass_fds=fds)  # noqa: S603 - our own command
+        for _ in range(count)
+    ]
 
 
 def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:

@@ -149,6 +149,10 @@ async def test_a_batch_of_50_payouts_runs_to_completion(wired: Api, sim: str) ->
     assert rows[0]["item_id"] == "emp-000" and rows[0]["payment_id"] == ids[0]
     assert {r["status"] for r in rows} == {"succeeded"}
     assert all(r["provider_receipt"] and r["recipient_name"] for r in rows)
+    # Names are shown to the merchant in clear (issue 10, finding 7), as the payout shows them.
+    assert rows[7]["recipient_name"] == payout["recipient_name"]
+    assert not any(r["recipient_name"].startswith("enc1.") for r in rows)
+    assert all(i["recipient_name"] and "enc1." not in i["recipient_name"] for i in page["items"])
 
 
 async def test_a_dry_run_reports_every_bad_line_and_a_bad_batch_creates_nothing(

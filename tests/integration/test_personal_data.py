@@ -3,13 +3,16 @@ the raw documents), opened for the API, and findable only through the keyed blin
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+import aiohttp
 import pytest
 
 from switch.stack import Stack
 
-from .helpers import Api, unique_phone
+from .helpers import Api, stk_body, unique_phone
+from .test_users import owner_with_totp
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +124,54 @@ async def test_look_up_by_phone_and_erase_a_customer(merchant: Api, stack: Stack
         f"{merchant.base}/v1/payments", params={"phone": phone}, headers=merchant.auth
     ) as r:
         assert (await r.json())["data"] == []
+
+
+async def test_erasure_through_the_api_covers_the_checkout_id_and_is_audited(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    """Issue 10, finding 7: Daraja's CheckoutRequestID ends with the customer's number. It is
+    sealed at rest, shown masked, erased with the person, and every erasure is audited."""
+    assert stack.state is not None
+    cols = stack.state.cols
+    owner = await owner_with_totp(http, stack.api_url)  # privacy:manage, signed in with TOTP
+    phone = unique_phone()
+    national = phone[1:]  # the 9 digits Daraja puts in the CheckoutRequestID
+    status, created, _ = await owner.call(
+        "POST", "/v1/payments", stk_body(phone, amount="75"), {"Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert status == 202, created
+    for _ in range(100):
+        status, shown, _ = await owner.call("GET", f"/v1/payments/{created['id']}")
+        if shown["status"] == "succeeded":
+            break
+        await asyncio.sleep(0.2)
+    assert shown["status"] == "succeeded", shown
+    checkout = shown["provider"]["checkout_request_id"]
+    assert (
+        checkout.startswith("ws_CO_") and national not in checkout and national[:6] not in checkout
+    )
+    raw = await cols.payments.find_one({"_id": created["id"]})
+    assert raw is not None
+    assert raw["provider"]["checkout_request_id"].startswith("enc1.")
+    assert national not in str(raw)
+
+    status, answer, _ = await owner.call("POST", "/v1/privacy/erasures", {"phone": phone})
+    assert status == 200, answer
+    assert answer["erased"] == 1
+    raw = await cols.payments.find_one({"_id": created["id"]})
+    assert raw is not None
+    assert raw["provider"]["checkout_request_id"] == "[erased]"
+    assert "enc1." not in str(raw)  # nothing sealed is left to open: the person is gone
+    assert raw["amount_minor"] == 7500 and raw["status"] == "succeeded"
+    status, shown, _ = await owner.call("GET", f"/v1/payments/{created['id']}")
+    assert shown["provider"]["checkout_request_id"] == "[erased]"
+    [record] = [
+        r
+        async for r in cols.audit.find(
+            {"action": "privacy.erasure", "target": f"merchant:{owner.merchant_id}"}
+        )
+    ]
+    assert record["actor"].startswith("user:")
+    assert record["after"]["erased"] == 1
+    assert record["after"]["phone"].endswith(phone[-2:])
+    assert national not in str(record)  # the audit names the request, not the number

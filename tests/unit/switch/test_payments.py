@@ -357,7 +357,7 @@ def test_view_provider_and_failure(fresh: Payment) -> None:
     assert v["provider"] == {
         "name": "mpesa",
         "merchant_request_id": "mr-1",
-        "checkout_request_id": "ws_CO_1",
+        "checkout_request_id": "*******",  # masked: it may carry the phone
         "receipt": None,
         "result_code": "1032",
     }
@@ -368,3 +368,13 @@ def test_view_provider_and_failure(fresh: Payment) -> None:
 def test_iso_converts_to_utc_with_milliseconds() -> None:
     eat = timezone(timedelta(hours=3))
     assert iso(datetime(2025, 1, 1, 3, 0, 0, 5000, tzinfo=eat)) == "2025-01-01T00:00:00.005Z"
+
+
+def test_a_checkout_request_id_is_shown_without_the_customers_number() -> None:
+    """Daraja's CheckoutRequestID ends with the customer's number (issue 10, finding 7)."""
+    from switch.payments import ERASED, mask_reference
+
+    shown = mask_reference("ws_CO_27112026100000254712345678")
+    assert shown is not None and "712345" not in shown
+    assert shown.startswith("ws_CO_") and shown.endswith("78")
+    assert mask_reference(ERASED) == ERASED and mask_reference(None) is None

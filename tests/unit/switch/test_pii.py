@@ -85,3 +85,35 @@ async def test_a_ciphertext_is_bound_to_its_payment() -> None:
     other["phone"] = doc["phone"]  # copied from another payment
     with pytest.raises(DecryptError):
         sealer.open(other)
+
+
+def test_member_numbers_transfer_parties_payers_and_checkout_ids_are_sealed_and_erased() -> None:
+    """Issue 10, finding 7: every field naming or numbering a person is sealed and erased."""
+    from switch.pii import _paths, erased_fields
+
+    doc = {
+        "_id": "pay_s0_X",
+        "phone": "254712345678",
+        "destination": {"sacco_code": "S1", "member_number": "M-0042"},
+        "metadata": {
+            "member": {"member_number": "M-0042", "product": "deposit"},
+            "payer": {"msisdn": "254712345678", "first_name": "Achieng"},
+        },
+        "transfer": {
+            "id": "trf_1",
+            "source": {"type": "sacco", "sacco_code": "S1", "member_number": "M-0042"},
+            "destination": {"type": "mpesa", "phone": "254700000001"},
+        },
+        "provider": {"checkout_request_id": "ws_CO_27112026100000254712345678"},
+        "history": [{"detail": {"provider": {"checkout_request_id": "ws_CO_2711202610"}}}],
+    }
+    personal = {"254712345678", "M-0042", "Achieng", "254700000001"}
+    found = {c[k] for c, k in _paths(doc)}
+    assert personal <= found
+    assert "ws_CO_27112026100000254712345678" in found
+    erased = erased_fields(doc, "b" * 32)
+    text = str(erased)
+    assert not any(value in text for value in personal)
+    assert "ws_CO_" not in text
+    assert erased["destination"]["sacco_code"] == "S1"  # not personal: kept
+    assert erased["metadata"]["member"]["product"] == "deposit"

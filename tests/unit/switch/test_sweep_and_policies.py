@@ -5,8 +5,9 @@ from actors.orders import order_for
 from switch.messages import B2cOrderMsg, ReversalOrderMsg, StkOrder
 from switch.payments import Payment, ProviderRefs, apply, new_payment
 from switch.policies import reversal_refusal, reversal_was_ours
+from switch.postings import postings
 from switch.states import Event, State
-from switch.sweep import Action, sweep_action
+from switch.sweep import Action, query_gap, sweep_action
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -156,3 +157,55 @@ def test_postings_per_rail() -> None:
     settled = replace(_payment("bank_transfer", State.SUCCEEDED), fee_minor=5000)
     [settle] = postings(_payment("bank_transfer"), settled, 0)
     assert "provider:pesalink:float:s0" in {line.account for line in settle.lines}
+
+
+# --- expiry by the clock and back-off (issue 10, finding 5) -------------------------------------
+
+
+def test_a_collection_expires_by_the_clock_even_when_every_query_fails() -> None:
+    stk = replace(_payment(), provider=ProviderRefs(checkout_request_id="ws_CO_1"))
+    airtel = _payment("airtel_ussd", State.AWAITING_CUSTOMER)
+    for p, ask in ((stk, Action.QUERY), (airtel, Action.CHECK)):
+        # Past the deadline, last asked before it: one last ask...
+        assert _act(p, 301, since=20) == ask, p.method
+        # ...and once that ask failed (or said pending), it expires, however many asks failed.
+        assert _act(p, 306, since=5) == Action.EXPIRE, p.method
+        assert sweep_action(
+            p, 10_000, 5, query_after=60, expire_after=300, gap=15, asks=40, max_gap=600
+        ) == (Action.EXPIRE), p.method
+
+
+def test_payouts_never_expire_by_the_clock() -> None:
+    for method in ("mpesa_b2c", "airtel_payout", "bank_transfer", "sacco"):
+        p = _payment(method, State.AWAITING_RESULT)
+        for since in (0, 5, 600, 1e9):
+            assert _act(p, 10**7, since=since) != Action.EXPIRE, method
+
+
+def test_asks_about_one_payment_back_off_up_to_a_cap() -> None:
+    assert [query_gap(15, n, 600) for n in range(8)] == [15, 15, 30, 60, 120, 240, 480, 600]
+    assert query_gap(15, 10**6, 600) == 600  # no overflow
+    payout = _payment("mpesa_b2c", State.AWAITING_RESULT)
+
+    def ask(since: float, asks: int) -> Action | None:
+        return sweep_action(
+            payout, 10**6, since, query_after=60, expire_after=300, gap=15, asks=asks, max_gap=600
+        )
+
+    assert ask(16, 1) == Action.ASK_STATUS
+    assert ask(16, 3) is None  # three unanswered asks: wait 60 s
+    assert ask(61, 3) == Action.ASK_STATUS
+    assert ask(599, 20) is None
+    assert ask(600, 20) == Action.ASK_STATUS
+
+
+def test_an_expired_collection_later_found_paid_is_credited_once() -> None:
+    expired = apply(_payment(), Event.EXPIRE, source="sweeper", at=T0)
+    assert expired is not None and expired.state == State.EXPIRED
+    assert postings(_payment(), expired, 0) == []  # expiry moves no money
+    paid = apply(
+        expired, Event.SUCCEED, source="callback", at=T0, provider=ProviderRefs(receipt="R1")
+    )
+    assert paid is not None and paid.state == State.SUCCEEDED
+    assert len(postings(expired, paid, 0)) == 1  # the customer's money, credited once
+    assert apply(paid, Event.SUCCEED, source="query", at=T0) is None  # a second word: nothing
