@@ -66,7 +66,7 @@ from switch.messages import (
     StatusRequest,
     SubmitResult,
 )
-from switch.metrics import PAYMENTS
+from switch.metrics import ILLEGAL_EVENTS, PAYMENTS
 from switch.money import format_minor
 from switch.outcomes import callback_mismatch
 from switch.payments import (
@@ -77,6 +77,7 @@ from switch.payments import (
     is_payout,
     new_payment,
     now_utc,
+    offer,
     view,
 )
 from switch.pii import Sealer, erased_fields, with_index
@@ -718,6 +719,12 @@ class ShardCore:
     def _transition(self, payment: Payment, event: Event, source: str, **kw: Any) -> bool:
         updated = apply(payment, event, source=source, at=now_utc(), **kw)
         if updated is None:
+            refused = offer(payment, event)
+            if refused.verdict == "illegal":  # never silently dropped
+                ILLEGAL_EVENTS.labels(payment.method, payment.state.value, event.value).inc()
+                log.warning(
+                    "%s from %s refused for %s: %s", event, source, payment.id, refused.reason
+                )
             return False
         self._remember(updated)
         if updated.status != payment.status:

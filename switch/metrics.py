@@ -33,6 +33,12 @@ PAYMENTS = Counter(
     ["method", "status"],
     registry=REGISTRY,
 )
+ILLEGAL_EVENTS = Counter(
+    "switch_illegal_events",
+    "Events the payment state table does not allow (never applied), by method, state and event",
+    ["method", "state", "event"],
+    registry=REGISTRY,
+)
 PROVIDER_CALLS = Counter(
     "switch_provider_calls",
     "Provider calls by operation and outcome",

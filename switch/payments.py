@@ -13,7 +13,7 @@ from switch.money import format_minor
 from switch.phone import mask_msisdn
 from switch.rails import PAYOUT_METHODS, RAILS
 from switch.reviews import summary as review_summary
-from switch.states import Event, State, Status, advance, status_of
+from switch.states import Event, Outcome, State, Status, advance, status_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +147,9 @@ def apply(
     failure: Failure | None = None,
     detail: dict[str, Any] | None = None,
 ) -> Payment | None:
-    """The payment after ``event``, or None when the event changes nothing (a duplicate)."""
-    outcome = advance(payment.state, event)
+    """The payment after ``event``, or None when the event changes nothing (a duplicate, or an
+    illegal event: :func:`offer` says which)."""
+    outcome = offer(payment, event)
     if not outcome.changed:
         return None
     kept_failure = failure if outcome.state in _FAILURE_STATES else None
@@ -177,6 +178,12 @@ def apply(
         failure=kept_failure,
         version=payment.version + 1,
     )
+
+
+def offer(payment: Payment, event: Event) -> Outcome:
+    """What ``event`` would do to ``payment`` under the state table (payouts by its payout
+    rules)."""
+    return advance(payment.state, event, payout=RAILS[payment.method].direction != "collection")
 
 
 _FAILURE_STATES = (State.DECLINED, State.REJECTED, State.EXPIRED)

@@ -11,7 +11,10 @@ one-line meaning. The table is data, in one place (h11's habit).
 
 Collections wait for the customer (STK prompt); payouts wait for the provider's result. A payout
 never expires on the switch's own clock: money may have moved, so only the provider's answer (a
-result callback or Transaction Status) settles it.
+result callback or Transaction Status) settles it; that rule is in the table
+(``PAYOUT_FORBIDDEN``). An event the table does not allow is either a repeat (``duplicate``) or
+``illegal``: never applied, always logged and counted by the caller
+(``switch_illegal_events_total``).
 
 A payment is inserted directly as ``submitting``: the insert is the "persist before you call"
 write, and a restarted shard treats ``submitting`` as "may have been sent" (never resent blind).
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 
 class State(StrEnum):
@@ -105,30 +109,48 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.HELD, Event.REJECT): State.REJECTED,
 }
 
+# Money may have moved on a payout whose answer is late, so the switch's own clock never settles
+# one: no expiry (only the provider's answer, a result or Transaction Status, says). Payouts and
+# reversals (and SACCO postings, which wait for the core's answer) follow the table less these.
+PAYOUT_FORBIDDEN = frozenset(
+    {*((s, Event.EXPIRE) for s in _IN_FLIGHT), (State.EXPIRED, Event.SUCCEED)}
+)
+
 FINAL = frozenset({State.SUCCEEDED, State.DECLINED, State.REJECTED, State.EXPIRED})
+
+# An event offered again after it took effect: the provider repeating itself.
+DUPLICATES = frozenset(
+    {
+        (State.AWAITING_CUSTOMER, Event.ACCEPTED),
+        (State.AWAITING_RESULT, Event.QUEUED),
+        *((target, event) for (_, event), target in TRANSITIONS.items() if target in FINAL),
+    }
+)
+
+Verdict = Literal["changed", "duplicate", "illegal"]
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The result of offering an event to a state."""
+    """The result of offering an event to a state. ``illegal``: the table has no such move and
+    it is no repeat (a provider contradicting itself, or a bug): the caller logs and counts it,
+    and nothing is stored."""
 
     state: State
-    changed: bool  # False: a duplicate or an event that does not apply; nothing to store
+    changed: bool  # False: a duplicate or an illegal event; nothing to store
     reason: str = ""
+    verdict: Verdict = "changed"
 
 
-def advance(state: State, event: Event) -> Outcome:
+def advance(state: State, event: Event, *, payout: bool = False) -> Outcome:
+    """``payout``: the payment is a payout, a reversal or a posting (see PAYOUT_FORBIDDEN)."""
     target = TRANSITIONS.get((state, event))
-    if target is not None:
+    if target is not None and not (payout and (state, event) in PAYOUT_FORBIDDEN):
         return Outcome(target, True)
-    if state in FINAL:
-        return Outcome(state, False, f"{state} is final; {event} ignored")
-    if (state, event) in (
-        (State.AWAITING_CUSTOMER, Event.ACCEPTED),
-        (State.AWAITING_RESULT, Event.QUEUED),
-    ):
-        return Outcome(state, False, "duplicate acceptance")
-    return Outcome(state, False, f"{event} does not apply to {state}")
+    if (state, event) in DUPLICATES:
+        return Outcome(state, False, f"{event} again on {state}: a duplicate", "duplicate")
+    kind = "a payout" if payout else "a payment"
+    return Outcome(state, False, f"{event} does not apply to {kind} in {state}", "illegal")
 
 
 def status_of(state: State) -> Status:

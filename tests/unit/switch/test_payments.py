@@ -144,7 +144,8 @@ def test_no_status_change_between_two_processing_states(
     lost = apply(fresh, Event.ANSWER_LOST, source="provider", at=at(1))
     assert lost is not None
     monkeypatch.setattr(
-        "switch.payments.advance", lambda _s, _e: Outcome(State.AWAITING_CUSTOMER, True)
+        "switch.payments.advance",
+        lambda _s, _e, payout=False: Outcome(State.AWAITING_CUSTOMER, True),
     )
     out = apply(lost, Event.ACCEPTED, source="provider", at=at(2))
     assert out is not None

@@ -64,18 +64,31 @@ def test_every_transition_changes_state(state: State, event: Event, target: Stat
     ("state", "event"),
     [(s, e) for s in FINAL for e in Event if not (s == State.EXPIRED and e == Event.SUCCEED)],
 )
-def test_final_states_ignore_events(state: State, event: Event) -> None:
+def test_final_states_change_no_more(state: State, event: Event) -> None:
+    """The event that made the state final, again, is a duplicate; any other is illegal (a
+    provider contradicting itself): neither changes anything, and the caller counts the latter."""
     outcome = advance(state, event)
     assert outcome.state == state
     assert outcome.changed is False
-    assert outcome.reason == f"{state} is final; {event} ignored"
+    repeat = any(t == state and e == event for (_, e), t in TRANSITIONS.items())
+    assert outcome.verdict == ("duplicate" if repeat else "illegal")
 
 
 def test_duplicate_acceptance_is_not_a_change() -> None:
     outcome = advance(State.AWAITING_CUSTOMER, Event.ACCEPTED)
     assert outcome.state == State.AWAITING_CUSTOMER
     assert outcome.changed is False
-    assert outcome.reason == "duplicate acceptance"
+    assert outcome.verdict == "duplicate"
+
+
+@pytest.mark.parametrize("state", [s for s in State if (s, Event.EXPIRE) in TRANSITIONS])
+def test_a_payout_never_expires_by_the_table(state: State) -> None:
+    """Money may have moved: only the provider's answer settles a payout."""
+    assert advance(state, Event.EXPIRE).changed is True  # a collection may expire
+    outcome = advance(state, Event.EXPIRE, payout=True)
+    assert (outcome.changed, outcome.verdict) == (False, "illegal")
+    assert advance(State.EXPIRED, Event.SUCCEED, payout=True).verdict == "illegal"
+    assert advance(state, Event.SUCCEED, payout=True).changed is True
 
 
 @pytest.mark.parametrize(
@@ -90,7 +103,8 @@ def test_duplicate_acceptance_is_not_a_change() -> None:
 )
 def test_events_that_do_not_apply_to_an_in_flight_state(state: State, event: Event) -> None:
     outcome = advance(state, event)
-    assert outcome == type(outcome)(state, False, f"{event} does not apply to {state}")
+    reason = f"{event} does not apply to a payment in {state}"
+    assert outcome == type(outcome)(state, False, reason, "illegal")
 
 
 def test_late_success_after_expiry_is_recorded() -> None:
@@ -154,7 +168,8 @@ def test_final_states() -> None:
 def test_no_provider_event_applies_to_a_held_payment(event: Event) -> None:
     """It was never sent: a callback, a query answer or the sweeper's expiry changes nothing."""
     outcome = advance(State.HELD, event)
-    assert outcome == type(outcome)(State.HELD, False, f"{event} does not apply to held")
+    reason = f"{event} does not apply to a payment in held"
+    assert outcome == type(outcome)(State.HELD, False, reason, "illegal")
 
 
 def test_a_held_payment_is_in_flight_not_final() -> None:
