@@ -10,6 +10,7 @@ fails when ``create_app`` registers a route this table does not name. Two pseudo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final, Literal
 
 PUBLIC: Final = "public"
@@ -177,6 +178,20 @@ def client_token_scope(stored_scope: str, explicit: bool) -> str:
     if explicit or stored_scope != LEGACY_SCOPE:
         return stored_scope
     return MERCHANT_API_SCOPES
+
+
+def grant_refusals(wanted: Iterable[str], held: str) -> list[dict[str, str]]:
+    """Why a caller whose token holds ``held`` may not hand out an API client with the scopes
+    ``wanted``, by creating it or by rotating it (its new secret carries them all): one detail
+    per scope that is not a client scope or that the caller lacks; empty when it may."""
+    have = set(held.split())
+    details = []
+    for scope in sorted(set(wanted)):
+        if scope not in CLIENT_SCOPES:
+            details.append({"field": "scopes", "reason": f"not a client scope: {scope}"})
+        elif scope not in have:
+            details.append({"field": "scopes", "reason": f"your role lacks {scope}"})
+    return details
 
 
 def allowed(scope: str, permission: str) -> bool:

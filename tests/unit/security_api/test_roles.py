@@ -21,6 +21,7 @@ from switch.roles import (
     ROUTES,
     SESSION,
     client_token_scope,
+    grant_refusals,
     permission_for,
     role_scope,
 )
@@ -105,3 +106,21 @@ def test_legacy_merchant_clients_keep_every_merchant_scope() -> None:
 
 def test_client_scopes_never_include_people_management() -> None:
     assert not {"clients:manage", "users:manage", "operator"} & CLIENT_SCOPES
+
+
+def test_a_developer_may_not_hand_out_a_payouts_client() -> None:
+    """Issue 10, finding 3: creating and rotating a client both hand out its scopes."""
+    developer = role_scope("developer")
+    assert grant_refusals(["payments:write", "payments:read"], developer) == []
+    assert grant_refusals(["payouts:write", "payments:read"], developer) == [
+        {"field": "scopes", "reason": "your role lacks payouts:write"}
+    ]
+    # A legacy client's tokens carry every merchant scope: a developer may not rotate it.
+    legacy = client_token_scope(LEGACY_SCOPE, explicit=False).split()
+    assert {"reason": "your role lacks payouts:write", "field": "scopes"} in grant_refusals(
+        legacy, developer
+    )
+    assert grant_refusals(legacy, role_scope("owner")) == []
+    assert grant_refusals(["operator"], role_scope("owner")) == [
+        {"field": "scopes", "reason": "not a client scope: operator"}
+    ]
