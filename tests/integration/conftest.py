@@ -42,6 +42,10 @@ TIMINGS = {
     # The tests' webhook receivers listen on 127.0.0.1, which the SSRF guard refuses outside
     # sandbox mode (switch processes started by tests run plain ``serve``).
     "SWITCH_WEBHOOK_ALLOW_PRIVATE": "true",
+    # Every test signs its people up from 127.0.0.1; test_rate_limits checks the sign-up limit
+    # on an app of its own with the default budget.
+    "SWITCH_RATE_SIGNUP_PER_HOUR": "3600000",
+    "SWITCH_RATE_SIGNUP_BURST": "100000",
 }
 
 

@@ -74,6 +74,9 @@ def test_only_sign_in_routes_callbacks_and_ops_are_public() -> None:
         ("developer", "clients:manage", True),
         ("developer", "payouts:write", False),
         ("developer", "users:manage", False),
+        ("developer", "reversals:write", False),
+        ("finance", "reversals:write", True),
+        ("viewer", "reversals:write", False),
         ("admin", "users:manage", True),
         ("owner", "audit:read", True),
         ("owner", "operator", False),
@@ -124,3 +127,13 @@ def test_a_developer_may_not_hand_out_a_payouts_client() -> None:
     assert grant_refusals(["operator"], role_scope("owner")) == [
         {"field": "scopes", "reason": "not a client scope: operator"}
     ]
+
+
+def test_a_developer_cannot_reverse_a_payment() -> None:
+    """Issue 10, finding 8: the developer role moves no money out, and a reversal does."""
+    needed = permission_for("POST", "/v1/payments/{payment_id}/reversal")
+    assert needed == "reversals:write"
+    assert needed not in role_scope("developer").split()
+    assert all(needed in role_scope(r).split() for r in ("owner", "admin", "finance"))
+    # A legacy merchant client keeps the right it had under payments:write.
+    assert needed in client_token_scope(LEGACY_SCOPE, explicit=False).split()
