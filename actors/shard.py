@@ -347,7 +347,8 @@ class ShardCore:
             route=route.to_doc() if req.method == "auto" else None,
             transfer=req.transfer,
         )
-        payment = screened(payment, screening, self._approvals_needed(payment.amount_minor))
+        needed = self._approvals_needed(payment.amount_minor)
+        payment = screened(payment, screening, needed, req.maker)
         reply = await self._admit(payment, key, req.request_hash, entries, claim)
         if reply.replayed or reply.status >= 300:
             self._unscreen(req, screening)  # not stored by this request: uncount it
@@ -577,6 +578,17 @@ class ShardCore:
             return error_reply(404, "not_found", f"no payment {payment_id}")
         step = review_step(payment, decision, reviewer, reason)
         if isinstance(step, Refused):
+            if step.code == "maker_cannot_approve" and self.compliance is not None:
+                self.compliance.record(  # a maker trying to approve its own: on the record
+                    "self_approval_refused",
+                    payment_id=payment.id,
+                    merchant_id=payment.merchant_id,
+                    method=payment.method,
+                    amount=payment.amount_minor,
+                    phone=payment.phone,
+                    reason=decision,
+                    reviewer=reviewer,
+                )
             return error_reply(step.status, step.code, step.message, step.field)
         failure = Failure(*step.failure) if step.failure else None
         self._transition(payment, step.event, "review", detail=step.detail, failure=failure)

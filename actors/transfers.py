@@ -69,7 +69,13 @@ class TransferDriver:
     async def create(self, req: CreateTransfer) -> Reply:
         """Start a transfer: its debit leg is the first payment; the rest follows by itself."""
         tid = self.transfer_id(req.merchant_id, req.idem_key)
-        spec = {"id": tid, "source": req.source, "destination": req.destination}
+        # The maker rides in the spec every leg carries, so a held onward leg has it too.
+        spec = {
+            "id": tid,
+            "source": req.source,
+            "destination": req.destination,
+            "maker": req.maker,
+        }
         debit = leg_spec(spec, "debit")
         reply = await self._create(
             CreatePayment(
@@ -84,6 +90,7 @@ class TransferDriver:
                 metadata=req.metadata,
                 destination=debit.destination,
                 transfer={**spec, "leg": "debit"},
+                maker=req.maker,
             )
         )
         if reply.status >= 300:
@@ -154,6 +161,7 @@ class TransferDriver:
                 destination=how.destination,
                 transfer={**spec, "leg": leg},
                 direction="payout",
+                maker=str(spec.get("maker") or ""),
             )
         )
         if reply.status >= 300:

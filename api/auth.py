@@ -20,7 +20,7 @@ from aiohttp import web
 
 from api.errors import Handler, error_response, json_response
 from api.state import STATE, AppState
-from switch.clients import GenerationFeed, current_generation
+from switch.clients import GenerationFeed, current_generation, secret_holder
 from switch.roles import PUBLIC, client_token_scope, permission_for
 from switch.signing import check_client_secret
 from switch.tokens import Claims, mint, verify
@@ -72,7 +72,10 @@ async def token(request: web.Request) -> web.Response:
     ttl = state.settings.token_ttl
     scope = client_token_scope(str(doc.get("scope", "")), "scopes" in doc)
     expires = int(time.time()) + ttl
-    access = mint(state.secret_key, doc["merchant_id"], doc["_id"], scope, expires, gen=gen)
+    issuer = secret_holder(doc) or ""
+    access = mint(
+        state.secret_key, doc["merchant_id"], doc["_id"], scope, expires, gen=gen, issuer=issuer
+    )
     body = {"access_token": access, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
     return json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from api.auth import CLAIMS
 from api.errors import error_response, json_response, validation_details
 from api.models import PayoutCreate
-from api.payments import payout_command, sacco_problem
+from api.payments import maker_of, payout_command, sacco_problem
 from api.state import STATE
 from connectors.sacco.registry import Sacco
 from switch.batches import (
@@ -82,10 +82,11 @@ def add_routes(app: web.Application) -> None:
 # --- validating one payout ------------------------------------------------------------------------
 
 
-def payout_checker(merchant_id: str, saccos: Mapping[str, Sacco]) -> Validate:
+def payout_checker(merchant_id: str, saccos: Mapping[str, Sacco], maker: str = "") -> Validate:
     """Validates one item's body as ``POST /v1/payouts`` does (the same model, rules and
     messages; ``saccos``: the registered SACCO codes) and builds its command with the same
-    function; the batch fills in the key."""
+    function; the batch fills in the key. ``maker``: who uploads the batch (api.payments.maker_of),
+    the maker of each payout for the four-eyes review of a hold."""
 
     def check(raw: dict[str, Any]) -> Checked:
         try:
@@ -97,7 +98,7 @@ def payout_checker(merchant_id: str, saccos: Mapping[str, Sacco]) -> Validate:
             found = sacco_problem(saccos, body.sacco.sacco_code, body.sacco.member_number, "sacco")
             if found is not None:
                 return Checked(errors=(found,))
-        command = payout_command(merchant_id, "", raw, body)
+        command = payout_command(merchant_id, "", raw, body, maker)
         return Checked(method=body.method, amount_minor=body.amount_minor, command=command)
 
     return check
@@ -155,7 +156,7 @@ async def create_batch(request: web.Request) -> web.Response:
             413, "body_too_large", f"a batch upload is at most {MAX_BATCH_BODY // 2**20} MiB"
         )
     merchant_id = request[CLAIMS].merchant_id
-    validate = payout_checker(merchant_id, request.app[STATE].saccos)
+    validate = payout_checker(merchant_id, request.app[STATE].saccos, await maker_of(request))
     parsed = _parse(request.content_type, data, validate)
     if isinstance(parsed, web.Response):
         return parsed

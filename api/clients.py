@@ -2,7 +2,11 @@
 /v1/clients/{id}/rotate``, ``DELETE /v1/clients/{id}``. Rotating or revoking raises the client's
 token generation and announces it on the process's :class:`~switch.clients.GenerationFeed`, so its
 tokens stop at once in every api process. A client can only be given scopes that are client
-scopes and that the person creating it holds (a developer cannot mint a payouts client).
+scopes and that the person creating it holds (a developer cannot mint a payouts client). Rotating
+hands its caller the client's new secret, hence every right of the client: the same rule applies
+to the scopes the client's tokens carry, so a developer cannot rotate a payouts client to get
+payout rights. Both routes also need ``clients:manage`` with a two-factor session
+(:mod:`api.permissions`).
 """
 
 from __future__ import annotations
@@ -21,14 +25,16 @@ from switch.clients import (
     Generations,
     bump_generation,
     create_client,
+    find_active_client,
     list_clients,
     public_view,
     revoke_client,
     rotate_client,
+    token_scopes,
 )
 from switch.errors import NotFound, ValidationFailed
 from switch.logs import request_id
-from switch.roles import CLIENT_SCOPES, SCOPES
+from switch.roles import SCOPES, grant_refusals
 from switch.users import Forbidden
 
 Scope = Annotated[str, StringConstraints(min_length=1, max_length=40)]
@@ -50,17 +56,16 @@ def _check_scopes(wanted: list[str], held: str) -> None:
             "the request has invalid fields",
             [{"field": "scopes", "reason": f"unknown scope: {s}"} for s in unknown],
         )
-    ungrantable = sorted(set(wanted) - CLIENT_SCOPES)
-    if ungrantable:
+    _check_grant(wanted, held, "give a client")
+
+
+def _check_grant(wanted: list[str], held: str, doing: str) -> None:
+    """403 unless every scope of ``wanted`` is a client scope that ``held`` holds."""
+    details = grant_refusals(wanted, held)
+    if details:
         raise Forbidden(
-            "these scopes cannot be given to an API client",
-            [{"field": "scopes", "reason": f"not a client scope: {s}"} for s in ungrantable],
-        )
-    beyond = sorted(set(wanted) - set(held.split()))
-    if beyond:
-        raise Forbidden(
-            "you cannot give a client a scope your role does not hold",
-            [{"field": "scopes", "reason": f"your role lacks {s}"} for s in beyond],
+            f"you cannot {doing} a scope that is not a client scope or that your role lacks",
+            details,
         )
 
 
@@ -88,8 +93,14 @@ async def list_all(request: web.Request) -> web.Response:
 async def rotate(request: web.Request) -> web.Response:
     claims, client_id = request[CLAIMS], request.match_info["client_id"]
     cols = request.app[STATE].cols
+    current = await find_active_client(cols, claims.merchant_id, client_id)
+    if current is None:
+        raise NotFound("no such active client")
+    # The new secret carries every right of the client: refused (nothing changes) unless the
+    # caller could have created it.
+    _check_grant(token_scopes(current), claims.scope, "rotate a client holding")
     try:
-        doc, secret = await rotate_client(cols, claims.merchant_id, client_id)
+        doc, secret = await rotate_client(cols, current, actor_of(claims))
     except LookupError:
         raise NotFound("no such active client") from None
     await request.app[FEED].announce(client_id, await bump_generation(cols, client_id))

@@ -7,7 +7,9 @@ Redis when REDIS_URL is set, in this process otherwise).
   refusal is a 429 with ``Retry-After`` in the usual error body.
 - Before authentication, ``POST /v1/oauth/token`` and ``POST /v1/auth/login`` are charged to the
   caller's address (behind a trusted proxy, the address it reports), so guessing secrets costs
-  time even across accounts. The per-account lock-out is :mod:`switch.users`' job.
+  time even across accounts. The per-account lock-out is :mod:`switch.users`' job. Sign-up
+  (``POST /v1/users``) has a budget of its own per address, far smaller: each one costs a scrypt
+  hash and may create a merchant.
 - Payment prompts: :func:`check_prompt_limit`, called by ``POST /v1/payments`` once the body is
   valid, allows a few STK/USSD prompts per customer phone per minute. The phone is keyed by a
   blind index (no number in Redis), and a retry carrying an Idempotency-Key already counted is
@@ -63,6 +65,7 @@ LEASE_TTL = 1.0  # seconds an unspent lease stays usable
 # Routes limited before any token exists, per caller address (cost 1 each: the point is to
 # bound guessing, and one address may hold many merchants' integrations behind NAT).
 PREAUTH_ROUTES = frozenset({("POST", "/v1/oauth/token"), ("POST", "/v1/auth/login")})
+SIGNUP_ROUTE = ("POST", "/v1/users")
 SEEN_TTL = 120.0  # seconds a counted prompt's Idempotency-Key is remembered
 
 
@@ -72,6 +75,7 @@ class Policies:
     merchant: RateLimit
     preauth: RateLimit
     prompts: RateLimit
+    signup: RateLimit
     costs: Mapping[str, int] = field(default_factory=lambda: ENDPOINT_COSTS)
 
 
@@ -83,6 +87,9 @@ def policies_from(settings: Settings) -> Policies:
         preauth=RateLimit(settings.rate_preauth_per_s, settings.rate_preauth_burst, "preauth"),
         prompts=RateLimit(
             settings.rate_prompts_per_minute / 60, settings.rate_prompts_burst, "stk-phone"
+        ),
+        signup=RateLimit(
+            settings.rate_signup_per_hour / 3600, settings.rate_signup_burst, "signup"
         ),
     )
 
@@ -103,6 +110,8 @@ def checks_for(
         ]
     if (method, route) in PREAUTH_ROUTES:
         return [(f"ip:{ip or 'unknown'}", p.preauth, 1)]
+    if (method, route) == SIGNUP_ROUTE:
+        return [(f"signup:{ip or 'unknown'}", p.signup, 1)]
     return []
 
 

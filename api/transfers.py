@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, m
 from api.auth import CLAIMS
 from api.errors import error_response
 from api.models import MetadataValue
-from api.payments import reply_response, sacco_problem, validated
+from api.payments import maker_of, reply_response, sacco_problem, validated
 from api.state import STATE
 from connectors.pesalink import normalise_bank_code
 from routing.operators import operator_of
@@ -160,6 +160,7 @@ async def create_transfer(request: web.Request) -> web.Response:
         reference=body.reference,
         description=body.description or body.reference,
         metadata=dict(body.metadata),
+        maker=await maker_of(request),
     )
     shard = state.router.shard_of_merchant(merchant_id)
     try:

@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from switch.ids import new_id, random_token
 from switch.payments import iso, now_utc
+from switch.roles import client_token_scope
 from switch.signing import hash_client_secret
 from switch.storage.mongo import Collections
 
@@ -215,17 +216,51 @@ async def list_clients(cols: Collections, merchant_id: str) -> list[Doc]:
     return sorted(docs, key=lambda d: (d.get("created_at") is None, d.get("created_at"), d["_id"]))
 
 
-async def rotate_client(cols: Collections, merchant_id: str, client_id: str) -> tuple[Doc, str]:
-    """A new secret; the old one and every token minted with it stop at once. Raises
-    LookupError when the merchant has no such active client."""
+def token_scopes(doc: Doc) -> list[str]:
+    """The scopes the client's tokens carry (a legacy client's expanded), what its secret is
+    worth to whoever holds it. Pure."""
+    return client_token_scope(str(doc.get("scope", "")), "scopes" in doc).split()
+
+
+def secret_holder(doc: Doc) -> str | None:
+    """The person who issued the client's current secret (its last rotation, else its creation),
+    ``user:<id>``; None for a client no person made (the operator's command line). Pure."""
+    for key in ("rotated_by", "created_by"):
+        who = doc.get(key)
+        if isinstance(who, str) and who.startswith("user:"):
+            return who
+    return None
+
+
+async def find_active_client(cols: Collections, merchant_id: str, client_id: str) -> Doc | None:
+    return await cols.clients.find_one(
+        {"_id": client_id, "merchant_id": merchant_id, "status": "active"}
+    )
+
+
+async def rotate_client(cols: Collections, current: Doc, rotated_by: str) -> tuple[Doc, str]:
+    """A new secret for the active client ``current`` (as read for the caller's checks); the old
+    one and every token minted with it stop at once. Raises LookupError when the client was
+    revoked, or its scope changed, since it was read."""
     secret = new_secret()
     doc = await cols.clients.find_one_and_update(
-        {"_id": client_id, "merchant_id": merchant_id, "status": "active"},
-        {"$set": {"secret_hash": hash_client_secret(secret), "rotated_at": now_utc()}},
+        {
+            "_id": current["_id"],
+            "merchant_id": current["merchant_id"],
+            "status": "active",
+            "scope": current.get("scope"),
+        },
+        {
+            "$set": {
+                "secret_hash": hash_client_secret(secret),
+                "rotated_at": now_utc(),
+                "rotated_by": rotated_by,
+            }
+        },
         return_document=ReturnDocument.AFTER,
     )
     if doc is None:
-        raise LookupError(client_id)
+        raise LookupError(current["_id"])
     return doc, secret
 
 

@@ -140,6 +140,10 @@ class Settings(BaseModel):
     # Before a token exists (POST /v1/oauth/token, /v1/auth/login): per caller address.
     rate_preauth_per_s: float = Field(20.0, gt=0)
     rate_preauth_burst: int = Field(200, ge=1)
+    # Sign-ups (POST /v1/users: a new organisation, or joining one) per caller address: each
+    # costs a scrypt hash and may create a merchant.
+    rate_signup_per_hour: float = Field(20.0, gt=0)
+    rate_signup_burst: int = Field(5, ge=1)
     # STK/USSD prompts per customer phone, so nobody can spam a handset.
     rate_prompts_per_minute: float = Field(3.0, gt=0)
     rate_prompts_burst: int = Field(3, ge=1)

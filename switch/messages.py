@@ -30,6 +30,9 @@ class CreatePayment:
     # switch/transfers.py); None for ordinary payments.
     transfer: dict[str, Any] | None = None
     direction: Literal["collection", "payout"] = "collection"  # what ``auto`` routes
+    # Who made it, for the four-eyes review of a hold (switch.reviews.maker_for); "" when the
+    # switch itself did (a SACCO posting).
+    maker: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class CreateTransfer:
     reference: str
     description: str
     metadata: dict[str, Any]
+    maker: str = ""  # as CreatePayment's: every leg is the maker's
 
 
 @dataclass(frozen=True, slots=True)

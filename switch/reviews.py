@@ -10,10 +10,21 @@ payment and needs no other collection:
   approval, more needed; the state stays ``held``), ``approve`` (the last approval: to
   ``submitting``) or ``reject`` (to ``rejected``).
 
-Four-eyes rules: the same reviewer cannot approve twice; a rejection needs a reason; one
-rejection is enough. The approving entry does not notify the merchant (``status_changed`` is
-cleared): the merchant was told ``held`` and hears next of ``processing`` or the outcome, as with
-any payment's brief ``pending``.
+Four-eyes rules: the maker of a held payment never approves it nor counts toward its approvals,
+so a payment needing two approvals needs two people other than the maker; the same reviewer
+cannot approve twice; a rejection needs a reason; one rejection is enough, and the maker may
+reject (withdraw) its own payment: that moves no money.
+
+The maker (:func:`maker_for`, kept as ``maker`` in the hold record) is the person who created
+the payment: the signed-in user of a session token, or, for an API client's token, the person
+who issued the client's current secret (who created it, or last rotated it: only they have held
+that secret, so the client acts for them). A client no person made (the operator's command line)
+is its own maker, ``client:<id>``, which no reviewer can be. Payments held before the maker was
+recorded have none, so no reviewer is excluded from them.
+
+The approving entry does not notify the merchant (``status_changed`` is cleared): the merchant
+was told ``held`` and hears next of ``processing`` or the outcome, as with any payment's brief
+``pending``.
 
 This module imports :mod:`switch.payments` only for types, so that module's view can use
 :func:`summary` without an import cycle.
@@ -53,7 +64,19 @@ class Refused:
     field: str | None = None
 
 
-def screened(payment: Payment, screening: Screening, needed: int) -> Payment:
+def maker_for(kind: str, subject: str, issuer: str | None) -> str | None:
+    """Who made a payment created with a token of ``kind`` for ``subject`` (a user id or a client
+    id) and, for a client token, the ``issuer`` of the client's secret ("" when no person
+    issued it). None when that is not known from the token (minted before it said; look the
+    client up, :func:`switch.clients.secret_holder`)."""
+    if kind == "session":
+        return f"user:{subject}"
+    if issuer is None:
+        return None
+    return issuer or f"client:{subject}"
+
+
+def screened(payment: Payment, screening: Screening, needed: int, maker: str = "") -> Payment:
     """A new payment as screening lets it be stored: the day its amount was counted goes into
     the first entry (so a failure gives it back to that day's totals), and a hold makes it
     ``held``."""
@@ -61,12 +84,13 @@ def screened(payment: Payment, screening: Screening, needed: int) -> Payment:
         first = payment.history[0]
         entry = replace(first, detail={**first.detail, "aml": {"day": screening.day}})
         payment = replace(payment, history=(entry, *payment.history[1:]))
-    return as_held(payment, screening, needed) if screening.action == "hold" else payment
+    return as_held(payment, screening, needed, maker) if screening.action == "hold" else payment
 
 
-def as_held(payment: Payment, screening: Screening, needed: int) -> Payment:
+def as_held(payment: Payment, screening: Screening, needed: int, maker: str = "") -> Payment:
     """A new payment (as ``new_payment`` built it) inserted as ``held`` instead of
-    ``submitting``; its first entry notifies the merchant (``payment.held``/``payout.held``)."""
+    ``submitting``; its first entry notifies the merchant (``payment.held``/``payout.held``).
+    ``maker``: who made it (:func:`maker_for`); "" when nobody did (the switch itself)."""
     first = payment.history[0]
     review = {
         "reason": screening.reason,
@@ -74,6 +98,7 @@ def as_held(payment: Payment, screening: Screening, needed: int) -> Payment:
         "message": screening.message,
         "needed": needed,
         "hits": [dict(h) for h in screening.hits],
+        "maker": maker or None,
     }
     entry = replace(
         first,
@@ -123,7 +148,15 @@ def review_step(
         return Step(Event.REJECT, detail, ("review_rejected", message))
     if decision != "approve":
         return Refused(422, "validation_failed", "approve or reject", "decision")
-    done = approvers(payment.history)
+    maker = hold.get("maker")
+    if maker and reviewer == maker:
+        return Refused(
+            403,
+            "maker_cannot_approve",
+            "you made this payment (or issued the API client that did); four eyes: another "
+            "person must approve it. You may reject it.",
+        )
+    done = [a for a in approvers(payment.history) if a != maker]
     if reviewer in done:
         return Refused(
             409,

@@ -10,6 +10,7 @@ fails when ``create_app`` registers a route this table does not name. Two pseudo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final, Literal
 
 PUBLIC: Final = "public"
@@ -18,6 +19,7 @@ SESSION: Final = "session"
 PAYMENTS_WRITE: Final = "payments:write"
 PAYMENTS_READ: Final = "payments:read"
 PAYOUTS_WRITE: Final = "payouts:write"
+REVERSALS_WRITE: Final = "reversals:write"
 PAYOUTS_READ: Final = "payouts:read"
 BALANCE_READ: Final = "balance:read"
 REPORTS_READ: Final = "reports:read"
@@ -29,10 +31,11 @@ OPERATOR: Final = "operator"
 PRIVACY_MANAGE: Final = "privacy:manage"
 
 SCOPES: Final[dict[str, str]] = {
-    PAYMENTS_WRITE: "create STK Push payments and reversals",
+    PAYMENTS_WRITE: "create STK Push payments",
     PAYMENTS_READ: "read payments, reversals and their live events",
     PAYOUTS_WRITE: "send B2C payouts (money leaves the merchant's balance)",
     PAYOUTS_READ: "read payouts",
+    REVERSALS_WRITE: "reverse a collected payment (money goes back out of the merchant's balance)",
     BALANCE_READ: "read the merchant's balance",
     REPORTS_READ: "read reports and exports",
     C2B_MANAGE: "claim paybill/till accounts for C2B payments",
@@ -51,6 +54,7 @@ CLIENT_SCOPES: Final = frozenset(
         PAYMENTS_READ,
         PAYOUTS_WRITE,
         PAYOUTS_READ,
+        REVERSALS_WRITE,
         BALANCE_READ,
         REPORTS_READ,
         C2B_MANAGE,
@@ -75,7 +79,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     # Builds the integration: test payments, C2B set-up, API clients; moves no money out.
     "developer": _READS | {PAYMENTS_WRITE, C2B_MANAGE, CLIENTS_MANAGE},
     # Runs the money: payouts and reversals, balances and reports; no credentials.
-    "finance": _READS | {PAYMENTS_WRITE, PAYOUTS_WRITE},
+    "finance": _READS | {PAYMENTS_WRITE, PAYOUTS_WRITE, REVERSALS_WRITE},
     "viewer": _READS,
 }
 # Who may invite whom: nobody invites an owner; only an owner invites an admin.
@@ -113,8 +117,9 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/balance"): BALANCE_READ,
     ("POST", "/v1/payouts"): PAYOUTS_WRITE,
     ("GET", "/v1/payouts/{payment_id}"): PAYOUTS_READ,
-    # A reversal sends collected money back: the payments writer may ask for one.
-    ("POST", "/v1/payments/{payment_id}/reversal"): PAYMENTS_WRITE,
+    # A reversal sends collected money back out of the merchant's balance: its own permission,
+    # which the developer role (and so any client a developer makes) lacks (issue 10).
+    ("POST", "/v1/payments/{payment_id}/reversal"): REVERSALS_WRITE,
     ("GET", "/v1/reversals/{payment_id}"): PAYMENTS_READ,
     ("PUT", "/v1/c2b/registration"): C2B_MANAGE,
     # Transfers and bulk payouts move money out like a payout. A lookup shows an account
@@ -179,6 +184,20 @@ def client_token_scope(stored_scope: str, explicit: bool) -> str:
     if explicit or stored_scope != LEGACY_SCOPE:
         return stored_scope
     return MERCHANT_API_SCOPES
+
+
+def grant_refusals(wanted: Iterable[str], held: str) -> list[dict[str, str]]:
+    """Why a caller whose token holds ``held`` may not hand out an API client with the scopes
+    ``wanted``, by creating it or by rotating it (its new secret carries them all): one detail
+    per scope that is not a client scope or that the caller lacks; empty when it may."""
+    have = set(held.split())
+    details = []
+    for scope in sorted(set(wanted)):
+        if scope not in CLIENT_SCOPES:
+            details.append({"field": "scopes", "reason": f"not a client scope: {scope}"})
+        elif scope not in have:
+            details.append({"field": "scopes", "reason": f"your role lacks {scope}"})
+    return details
 
 
 def allowed(scope: str, permission: str) -> bool:

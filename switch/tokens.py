@@ -5,8 +5,10 @@ Two kinds share the format: ``client`` tokens (OAuth 2.0 client credentials, sco
 scopes) and ``session`` tokens (a person's login, scope = the role's permissions, ``role`` and
 ``mfa`` set). ``gen`` is the subject's token generation when the token was minted: rotating or
 revoking a client, or changing a password, raises the generation, and each api process refuses
-tokens of an older one (see :mod:`switch.clients`). Tokens minted before these claims existed
-read as ``kind=client, gen=0``.
+tokens of an older one (see :mod:`switch.clients`). A client token's ``issuer`` is the person who
+issued the client's current secret (``user:<id>``; empty when no person did): a payment it
+creates is that person's for the four-eyes review (switch/reviews.py). Tokens minted before these
+claims existed read as ``kind=client, gen=0, issuer=None`` (not known: look it up).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Claims:
     gen: int = 0
     role: str = ""
     mfa: bool = False
+    issuer: str | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -59,6 +62,7 @@ def mint(
     gen: int = 0,
     role: str = "",
     mfa: bool = False,
+    issuer: str | None = None,
 ) -> str:
     claims: dict[str, object] = {
         "m": merchant_id,
@@ -71,6 +75,8 @@ def mint(
     }
     if kind == "session":
         claims |= {"r": role, "f": mfa}
+    elif issuer is not None:
+        claims["o"] = issuer
     payload = _b64(orjson.dumps(claims))
     return f"{_PREFIX}.{payload}.{_mac(key, payload)}"
 
@@ -94,6 +100,7 @@ def verify(key: bytes, token: str, now: float) -> Claims | None:
             gen=int(raw.get("g", 0)),
             role=str(raw.get("r", "")),
             mfa=raw.get("f") is True,
+            issuer=str(raw["o"]) if "o" in raw else None,
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

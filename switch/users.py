@@ -11,7 +11,15 @@ Errors (all :class:`~switch.errors.ClientError`, so the api's error middleware a
 
 Lock-out is counted per email address whether or not an account has it (in ``login_attempts``,
 keyed by an HMAC of the address), so neither the answers nor the lock reveal which addresses
-exist; an unknown address costs the same scrypt verification as a known one.
+exist; an unknown address costs the same scrypt verification as a known one. Each attempt is
+reserved before its password is checked, by one atomic update that succeeds only while the
+address is not locked and has fewer than :data:`MAX_FAILURES` attempts in the window
+(:func:`reserve_filter`); so concurrent guesses, in any number of api processes, check at most
+:data:`MAX_FAILURES` passwords before the lock. A failure keeps its reservation; a success
+clears them all; an answer that checked nothing decisive (a code still needed) gives it back.
+
+Sign-up looks for the address before the scrypt hash, so a taken address costs no hashing (the
+unique index still decides a race).
 """
 
 from __future__ import annotations
@@ -99,11 +107,36 @@ def normalise_email(text: str) -> str | None:
     return email if len(email) <= 254 and _EMAIL.match(email) else None
 
 
-def after_failure(failures: list[float], now: float) -> tuple[list[float], float | None]:
-    """The failures still inside the window with this one added, and the lock's end when this
-    failure reaches the limit."""
-    recent = [t for t in failures if t > now - FAILURE_WINDOW] + [now]
-    return recent, (now + LOCK_FOR if len(recent) >= MAX_FAILURES else None)
+def reserve_filter(key: str, now: float) -> Doc:
+    """Matches the address's attempts document only while another attempt may start: not
+    locked, and fewer than MAX_FAILURES attempts (reserved or failed) in the window; attempts
+    older than the window are pulled out first. With ``upsert`` a first attempt inserts it, and
+    a refused one collides with the existing document (DuplicateKeyError). Pure."""
+    return {
+        "_id": key,
+        "locked_until": {"$not": {"$gt": now}},
+        f"attempts.{MAX_FAILURES - 1}": {"$exists": False},
+    }
+
+
+def lock_after_failure(attempts: list[Doc], now: float) -> float | None:
+    """The lock's end when the attempts in the window (this failed one among them) reach the
+    limit; None otherwise. Pure."""
+    recent = [a for a in attempts if float(a.get("at", 0)) > now - FAILURE_WINDOW]
+    return now + LOCK_FOR if len(recent) >= MAX_FAILURES else None
+
+
+def wait_of_refusal(doc: Doc | None, now: float) -> float:
+    """How long a refused reservation should wait: the lock's rest, else until the oldest attempt
+    in the window leaves it (attempts still being checked fill the window). Pure."""
+    doc = doc or {}
+    until = float(doc.get("locked_until") or 0)
+    if until > now:
+        return until - now
+    times = [float(a.get("at", now)) for a in doc.get("attempts", [])]
+    if not times:  # a success cleared them meanwhile: try again at once
+        return 1.0
+    return max(1.0, min(LOCK_FOR, min(times) + FAILURE_WINDOW - now))
 
 
 def attempt_key(secret_key: bytes, email: str) -> str:
@@ -197,6 +230,8 @@ async def _new_user(
     cols: Collections, email: str, name: str, password: str, merchant_id: str, role: str
 ) -> Doc:
     _problems_as_details("password", passwords.password_problems(password, email))
+    if await cols.users.find_one({"email": email}, {"_id": 1}) is not None:  # before scrypt
+        raise Conflict("email_taken", "an account with this email already exists")
     doc = {
         "_id": new_id("usr"),
         "email": email,
@@ -294,26 +329,42 @@ async def join(
 # --- login -----------------------------------------------------------------------------------
 
 
-async def _locked_for(cols: Collections, key: str, now: float) -> float | None:
-    doc = await cols.login_attempts.find_one({"_id": key})
-    until = float(doc.get("locked_until") or 0) if doc else 0.0
-    return until - now if until > now else None
+async def _reserve(cols: Collections, key: str, now: float) -> str:
+    """Reserve one attempt for the address (see the module docstring); its id. Raises LockedOut
+    when it is locked or its window is full."""
+    await cols.login_attempts.update_one(
+        {"_id": key}, {"$pull": {"attempts": {"at": {"$lte": now - FAILURE_WINDOW}}}}
+    )
+    attempt = secrets.token_hex(8)
+    try:
+        await cols.login_attempts.update_one(
+            reserve_filter(key, now),
+            {"$push": {"attempts": {"at": now, "id": attempt}}},
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        raise LockedOut(
+            wait_of_refusal(await cols.login_attempts.find_one({"_id": key}), now)
+        ) from None
+    return attempt
 
 
-async def _fail(cols: Collections, key: str, now: float) -> float | None:
-    """Count a failure; the seconds locked when this one reached the limit."""
-    doc = await cols.login_attempts.find_one({"_id": key}) or {}
-    failures, locked_until = after_failure(list(doc.get("failures", [])), now)
-    update: Doc = {"failures": failures}
-    if locked_until is not None:
-        update = {"failures": [], "locked_until": locked_until}
-    await cols.login_attempts.update_one({"_id": key}, {"$set": update}, upsert=True)
-    return None if locked_until is None else locked_until - now
+async def _give_back(cols: Collections, key: str, attempt: str) -> None:
+    await cols.login_attempts.update_one({"_id": key}, {"$pull": {"attempts": {"id": attempt}}})
 
 
 async def _failed(cols: Collections, key: str, now: float) -> ClientError:
-    locked = await _fail(cols, key, now)
-    return LockedOut(locked) if locked is not None else InvalidCredentials(WRONG)
+    """A reserved attempt failed: it stays counted; the lock when it reaches the limit."""
+    doc = await cols.login_attempts.find_one({"_id": key}) or {}
+    if float(doc.get("locked_until") or 0) > now:  # a concurrent failure locked it meanwhile
+        return LockedOut(float(doc["locked_until"]) - now)
+    locked_until = lock_after_failure(list(doc.get("attempts", [])), now)
+    if locked_until is None:
+        return InvalidCredentials(WRONG)
+    await cols.login_attempts.update_one(
+        {"_id": key}, {"$set": {"attempts": [], "locked_until": locked_until}}, upsert=True
+    )
+    return LockedOut(locked_until - now)
 
 
 async def accept_code(cols: Collections, user_id: str, step: int) -> bool:
@@ -332,9 +383,7 @@ async def login(
     now = time.time()
     address = normalise_email(email) or email.strip().lower()
     attempts = attempt_key(key, address)
-    locked = await _locked_for(cols, attempts, now)
-    if locked is not None:
-        raise LockedOut(locked)
+    attempt = await _reserve(cols, attempts, now)
     user = await cols.users.find_one({"email": address})
     # The same reads and the same scrypt work whether or not the email exists.
     gen = await current_generation(cols, user["_id"] if user else "usr_unknown")
@@ -344,7 +393,8 @@ async def login(
         raise await _failed(cols, attempts, now)
     second = user.get("totp", {})
     if second.get("enabled"):
-        if not code:
+        if not code:  # the password was right: this attempt guessed nothing, give it back
+            await _give_back(cols, attempts, attempt)
             raise TotpRequired("this account needs the code from its authenticator app (totp)")
         secret = totp.unseal(key, second["secret"], user["_id"]) or ""
         step = totp.match(secret, code, now, second.get("last_step"))
@@ -387,11 +437,10 @@ async def change_password(
     user, _ = await get_user(cols, user_id)
     now = time.time()
     attempts = attempt_key(key, user["email"])
-    locked = await _locked_for(cols, attempts, now)
-    if locked is not None:
-        raise LockedOut(locked)
+    attempt = await _reserve(cols, attempts, now)
     if not await asyncio.to_thread(passwords.verify_password, old, user["password_hash"]):
         raise await _failed(cols, attempts, now)
+    await _give_back(cols, attempts, attempt)  # right: as before, a change does not reset it
     _problems_as_details("new_password", passwords.password_problems(new, user["email"]))
     if new == old:
         _problems_as_details("new_password", ["must differ from the current password"])

@@ -45,6 +45,10 @@ TIMINGS = {
     # Outside sandbox mode M-Pesa callbacks are taken only from Safaricom's addresses; the
     # tests' simulator calls from loopback.
     "SWITCH_CALLBACK_ALLOWLIST_MPESA": "127.0.0.0/8,::1/128",
+    # Every test signs its people up from 127.0.0.1; test_rate_limits checks the sign-up limit
+    # on an app of its own with the default budget.
+    "SWITCH_RATE_SIGNUP_PER_HOUR": "3600000",
+    "SWITCH_RATE_SIGNUP_BURST": "100000",
 }
 
 

@@ -166,6 +166,39 @@ async def test_developer_clients_are_limited_to_the_developers_scopes(
     )
 
 
+async def test_a_developer_cannot_rotate_a_client_holding_more_than_its_role(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    """Issue 10, finding 3: rotation hands out the client's rights, so it is checked as creation
+    is; refused with 403 and nothing changes (the old secret still works)."""
+    owner = await owner_with_totp(http, stack.api_url)
+    payouts = await new_client(owner, ["payouts:write", "balance:read"], "payouts backend")
+    developer = await invite(owner, "developer")
+    status, err, _ = await developer.call("POST", f"/v1/clients/{payouts['id']}/rotate")
+    assert (status, err["error"]["code"]) == (403, "mfa_required")
+    await developer.enrol_totp()
+    status, err, _ = await developer.call("POST", f"/v1/clients/{payouts['id']}/rotate")
+    assert status == 403, err
+    assert err["error"]["code"] == "forbidden"
+    assert err["error"]["details"] == [
+        {"field": "scopes", "reason": "your role lacks payouts:write"}
+    ]
+    assert "client_secret" not in err
+    assert stack.state is not None
+    stored = await stack.state.cols.clients.find_one({"_id": payouts["id"]})
+    assert stored is not None and "rotated_at" not in stored
+    status, token = await client_token(http, stack.api_url, payouts["id"], payouts["client_secret"])
+    assert status == 200
+    assert await balance_status(http, stack.api_url, token["access_token"]) == 200
+    # A client within the developer's role it may rotate; the rotation records who did it.
+    own = await new_client(owner, ["payments:read"], "reader")
+    status, rotated, _ = await developer.call("POST", f"/v1/clients/{own['id']}/rotate")
+    assert status == 200, rotated
+    _, me, _ = await developer.call("GET", "/v1/users/me")
+    stored = await stack.state.cols.clients.find_one({"_id": own["id"]})
+    assert stored is not None and stored["rotated_by"] == f"user:{me['id']}"
+
+
 async def test_generations_reach_another_api_process(stack: Stack) -> None:
     """Two feeds stand for two api processes: one announces, the other hears it over Redis;
     without Redis, the periodic reload carries it."""

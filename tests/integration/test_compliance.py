@@ -13,7 +13,7 @@ import csv
 import io
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -167,6 +167,70 @@ async def test_above_the_threshold_two_different_people_must_approve(
     assert second["review"]["status"] == "approved"
     assert (await merchant.for_payouts().wait_for(held["id"]))["status"] == "succeeded"
     assert len(await _sim_payouts(merchant, sim, phone)) == 1
+
+
+async def test_the_maker_never_approves_its_own_held_payout(
+    stack: Stack, http: aiohttp.ClientSession, merchant: Api, sim: str
+) -> None:
+    """Issue 10, finding 4: four eyes. A finance user's own held payout needs another person;
+    above the threshold, two people other than the maker. The refusal is on the record."""
+    await _fund(merchant, 150_000)
+    finance = await _person(stack, http, merchant, "finance")
+    as_finance = replace(merchant, token=finance.token)
+    phone, held = await _held_payout(as_finance, "100000", LISTED)
+    assert held["review"]["approvals_needed"] == 2
+    path = f"/v1/reviews/{held['id']}/approve"
+    status, body = await finance.call("POST", path, {"reason": "mine, fine"})
+    assert (status, body["error"]["code"]) == (403, "maker_cannot_approve"), body
+    admin = await _person(stack, http, merchant, "admin")
+    status, first = await admin.call("POST", path, {})
+    assert (status, first["status"]) == (200, "held"), first
+    status, body = await finance.call("POST", path, {})  # not after another's approval either
+    assert (status, body["error"]["code"]) == (403, "maker_cannot_approve")
+    await asyncio.sleep(0.5)
+    assert await _sim_payouts(merchant, sim, phone) == []
+    owner = await _person(stack, http, merchant, "owner")
+    status, second = await owner.call("POST", path, {})
+    assert (status, second["review"]["status"]) == (200, "approved"), second
+    assert (await merchant.for_payouts().wait_for(held["id"]))["status"] == "succeeded"
+    assert stack.state is not None
+    refused = await stack.state.cols.compliance_events.find_one(
+        {"payment_id": held["id"], "kind": "self_approval_refused"}
+    )
+    assert refused is not None and refused["reviewer"].startswith("user:usr_")
+    assert refused["reviewer"] not in [a["by"] for a in second["review"]["approvals"]]
+
+    # The maker may withdraw (reject) its own held payout: that moves no money.
+    _, withdrawn = await _held_payout(as_finance, "200", LISTED_TOO)
+    status, body = await finance.call(
+        "POST", f"/v1/reviews/{withdrawn['id']}/reject", {"reason": "wrong recipient"}
+    )
+    assert (status, body["review"]["status"]) == (200, "rejected"), body
+
+
+async def test_a_payout_by_an_api_client_is_made_by_who_issued_its_secret(
+    stack: Stack, http: aiohttp.ClientSession, merchant: Api
+) -> None:
+    """An API client acts for the person who issued its current secret (created or last
+    rotated it): that person may not approve the client's held payouts."""
+    await _fund(merchant, 1000)
+    admin = await _person(stack, http, merchant, "admin")
+    status, client = await admin.call(
+        "POST", "/v1/clients", {"name": "payouts backend", "scopes": ["payouts:write"]}
+    )
+    assert status == 201, client
+    auth = basic_auth(client["id"], client["client_secret"])
+    form = {"grant_type": "client_credentials"}
+    async with http.post(f"{stack.api_url}/v1/oauth/token", data=form, headers=auth) as resp:
+        assert resp.status == 200
+        token = (await resp.json())["access_token"]
+    _, held = await _held_payout(replace(merchant, token=token), "200", LISTED)
+    path = f"/v1/reviews/{held['id']}/approve"
+    status, body = await admin.call("POST", path, {})
+    assert (status, body["error"]["code"]) == (403, "maker_cannot_approve"), body
+    finance = await _person(stack, http, merchant, "finance")
+    status, body = await finance.call("POST", path, {})
+    assert (status, body["review"]["status"]) == (200, "approved"), body
 
 
 async def test_a_rejected_held_payout_releases_its_reservation(

@@ -23,6 +23,7 @@ PROBES: dict[str, tuple[str, str, Any]] = {
     "payments:read": ("GET", "/v1/payments/pay_s0_01M8FAB1BAFSNTMGPC5G8EQJ3J", None),
     "payouts:write": ("POST", "/v1/payouts", {}),
     "payouts:read": ("GET", "/v1/payouts/pay_s0_01M8FAB1BAFSNTMGPC5G8EQJ3J", None),
+    "reversals:write": ("POST", "/v1/payments/pay_s0_01M8FAB1BAFSNTMGPC5G8EQJ3J/reversal", {}),
     "balance:read": ("GET", "/v1/balance", None),
     "clients:manage": ("GET", "/v1/clients", None),
     "users:manage": ("POST", "/v1/invitations", {"email": "bad"}),
@@ -31,13 +32,13 @@ PROBES: dict[str, tuple[str, str, Any]] = {
 
 MATRIX = {
     "owner": {"payments:write", "payments:read", "payouts:write", "payouts:read", "balance:read",
-              "clients:manage", "users:manage"},
+              "clients:manage", "users:manage", "reversals:write"},
     "admin": {"payments:write", "payments:read", "payouts:write", "payouts:read", "balance:read",
-              "clients:manage", "users:manage"},
+              "clients:manage", "users:manage", "reversals:write"},
     "developer": {"payments:write", "payments:read", "payouts:read", "balance:read",
                   "clients:manage"},
     "finance": {"payments:write", "payments:read", "payouts:write", "payouts:read",
-                "balance:read"},
+                "balance:read", "reversals:write"},
     "viewer": {"payments:read", "payouts:read", "balance:read"},
 }  # fmt: skip
 

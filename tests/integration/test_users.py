@@ -10,14 +10,15 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import pytest
 
-from switch import totp
+from switch import passwords, totp
 from switch.stack import Stack
 from switch.tokens import mint
-from switch.users import attempt_key
+from switch.users import MAX_FAILURES, attempt_key
 
 from .helpers import Api
 
@@ -276,6 +277,43 @@ async def test_unknown_emails_lock_the_same_way(stack: Stack, http: aiohttp.Clie
     assert statuses == [401, 401, 401, 401, 429, 429]
 
 
+async def test_concurrent_guesses_cannot_pass_the_lock_out(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    """Issue 10, finding 8: 24 guesses at once; each reserves its attempt before its password is
+    checked, so at most five passwords are checked (four wrong answers, then the lock)."""
+    person = await sign_up(http, stack.api_url)
+    wrong = {"email": person.email, "password": "Wrong-password-1"}
+    checked: list[str] = []
+    real = passwords.verify_password
+
+    def counted(password: str, stored: str) -> bool:
+        checked.append(password)
+        return real(password, stored)
+
+    with mock.patch.object(passwords, "verify_password", side_effect=counted):
+        answers = await asyncio.gather(
+            *(post(http, stack.api_url, "/v1/auth/login", wrong) for _ in range(24))
+        )
+    assert 1 <= len(checked) <= MAX_FAILURES, len(checked)
+    codes = [answer["error"]["code"] for _, answer, _ in answers]
+    assert set(codes) <= {"invalid_credentials", "too_many_attempts"}
+    assert codes.count("invalid_credentials") <= MAX_FAILURES - 1
+    if len(checked) == MAX_FAILURES:  # every reservation was taken and failed: locked
+        assert (await person.login())[0] == 429
+
+
+async def test_sign_up_with_a_taken_email_hashes_nothing(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    """Issue 10, finding 8: the taken address is found before the scrypt hash."""
+    person = await sign_up(http, stack.api_url)
+    body = {"email": person.email, "password": PASSWORD, "name": "B", "organisation": "Other"}
+    with mock.patch.object(passwords, "hash_password", side_effect=AssertionError("hashed")):
+        status, answer, _ = await post(http, stack.api_url, "/v1/users", body)
+    assert (status, answer["error"]["code"]) == (409, "email_taken")
+
+
 async def test_a_success_resets_the_count(stack: Stack, http: aiohttp.ClientSession) -> None:
     person = await sign_up(http, stack.api_url)
     wrong = {"email": person.email, "password": "Wrong-password-1"}
@@ -348,7 +386,7 @@ async def test_password_change_ends_other_sessions(
     attempts = await stack.state.cols.login_attempts.find_one(
         {"_id": attempt_key(stack.state.secret_key, person.email)}
     )
-    assert attempts is not None and len(attempts["failures"]) == 1  # counts towards lock-out
+    assert attempts is not None and len(attempts["attempts"]) == 1  # counts towards lock-out
     status, err, _ = await person.call(
         "POST", "/v1/users/me/password", {"old_password": PASSWORD, "new_password": "weak"}
     )

@@ -46,6 +46,7 @@ def _policies(api_burst: int = 4) -> Policies:
         merchant=RateLimit(10, api_burst + 2, "merchant"),
         preauth=RateLimit(1, 2, "preauth"),
         prompts=RateLimit(3 / 60, 3, "stk-phone"),
+        signup=RateLimit(2 / 3600, 2, "signup"),
         costs={"POST /v1/payments": 2, "GET /v1/audit": 50},
     )
 
@@ -111,6 +112,7 @@ async def _started(policies: Policies) -> AsyncIterator[Rig]:
     app.router.add_get("/v1/events", _stream)
     app.router.add_post("/v1/payments", _pay)
     app.router.add_post("/v1/oauth/token", _ok)
+    app.router.add_post("/v1/users", _ok)
     app.router.add_get("/healthz", _ok)
     client = TestClient(TestServer(app))
     await client.start_server()
@@ -196,6 +198,24 @@ async def test_public_routes_are_not_limited_but_sign_in_is_per_address(rig: Rig
         assert resp.status == 200
 
 
+async def test_sign_up_is_limited_per_address(rig: Rig) -> None:
+    """Issue 10, finding 8: sign-ups (a scrypt hash and maybe a merchant each) have a small
+    budget per address, apart from the sign-in one."""
+    client, clock = rig
+    statuses = []
+    for _ in range(3):
+        async with client.post("/v1/users") as resp:
+            statuses.append(resp.status)
+            refused = dict(resp.headers)
+    assert statuses == [200, 200, 429]
+    assert refused["RateLimit-Policy"].startswith('"signup";q=2')
+    async with client.post("/v1/oauth/token") as resp:  # the sign-in budget is another one
+        assert resp.status == 200
+    clock.now += 1800.0  # 2 an hour: one more after half an hour
+    async with client.post("/v1/users") as resp:
+        assert resp.status == 200
+
+
 async def _pay_as(
     client: Client, phone: str, key: str, merchant: str = "mch_1"
 ) -> tuple[int, dict[str, str]]:
@@ -266,6 +286,9 @@ def test_checks_for_each_kind_of_caller() -> None:
         ("ip:1.2.3.4", p.preauth, 1)
     ]
     assert checks_for("POST", "/callbacks/stk/{payment_id}/{token}", None, None, "x", p) == []
+    assert checks_for("POST", "/v1/users", None, None, "1.2.3.4", p) == [
+        ("signup:1.2.3.4", p.signup, 1)
+    ]
 
 
 def test_combined_headers_keep_the_longest_wait() -> None:

@@ -21,6 +21,7 @@ from switch.roles import (
     ROUTES,
     SESSION,
     client_token_scope,
+    grant_refusals,
     permission_for,
     role_scope,
 )
@@ -73,6 +74,9 @@ def test_only_sign_in_routes_callbacks_and_ops_are_public() -> None:
         ("developer", "clients:manage", True),
         ("developer", "payouts:write", False),
         ("developer", "users:manage", False),
+        ("developer", "reversals:write", False),
+        ("finance", "reversals:write", True),
+        ("viewer", "reversals:write", False),
         ("admin", "users:manage", True),
         ("owner", "audit:read", True),
         ("owner", "operator", False),
@@ -105,3 +109,31 @@ def test_legacy_merchant_clients_keep_every_merchant_scope() -> None:
 
 def test_client_scopes_never_include_people_management() -> None:
     assert not {"clients:manage", "users:manage", "operator"} & CLIENT_SCOPES
+
+
+def test_a_developer_may_not_hand_out_a_payouts_client() -> None:
+    """Issue 10, finding 3: creating and rotating a client both hand out its scopes."""
+    developer = role_scope("developer")
+    assert grant_refusals(["payments:write", "payments:read"], developer) == []
+    assert grant_refusals(["payouts:write", "payments:read"], developer) == [
+        {"field": "scopes", "reason": "your role lacks payouts:write"}
+    ]
+    # A legacy client's tokens carry every merchant scope: a developer may not rotate it.
+    legacy = client_token_scope(LEGACY_SCOPE, explicit=False).split()
+    assert {"reason": "your role lacks payouts:write", "field": "scopes"} in grant_refusals(
+        legacy, developer
+    )
+    assert grant_refusals(legacy, role_scope("owner")) == []
+    assert grant_refusals(["operator"], role_scope("owner")) == [
+        {"field": "scopes", "reason": "not a client scope: operator"}
+    ]
+
+
+def test_a_developer_cannot_reverse_a_payment() -> None:
+    """Issue 10, finding 8: the developer role moves no money out, and a reversal does."""
+    needed = permission_for("POST", "/v1/payments/{payment_id}/reversal")
+    assert needed == "reversals:write"
+    assert needed not in role_scope("developer").split()
+    assert all(needed in role_scope(r).split() for r in ("owner", "admin", "finance"))
+    # A legacy merchant client keeps the right it had under payments:write.
+    assert needed in client_token_scope(LEGACY_SCOPE, explicit=False).split()

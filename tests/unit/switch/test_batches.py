@@ -622,7 +622,7 @@ class FakePort:
 async def client() -> AsyncIterator[tuple[TestClient[web.Request, web.Application], FakePort]]:
     @web.middleware
     async def claims(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request[CLAIMS] = Claims("mch_1", "cli_1", "payouts:write", 0, "t")
+        request[CLAIMS] = Claims("mch_1", "cli_1", "payouts:write", 0, "t", issuer="user:usr_1")
         return await handler(request)
 
     port = FakePort()
@@ -643,6 +643,8 @@ async def test_post_creates_a_valid_batch_with_its_key(client: Any) -> None:
     [(merchant, key, digest, items)] = port.created
     assert (merchant, key, [i.item_id for i in items]) == ("mch_1", "k1", ["a1", "a2"])
     assert digest == batch_request_hash(items)
+    # Each payout's maker is the person who issued the client's secret (four eyes on a hold).
+    assert {i.command.maker for i in items} == {"user:usr_1"}
     replay = await http.post("/v1/payouts/batches", json=body, headers={"Idempotency-Key": "r"})
     assert replay.headers["Idempotent-Replayed"] == "true"
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from switch.compliance import Screening
 from switch.payments import Failure, Payment, apply, new_payment, view
-from switch.reviews import Refused, Step, quiet_last, review_step, screened
+from switch.reviews import Refused, Step, maker_for, quiet_last, review_step, screened
 from switch.states import Event, State
 
 AT = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -130,3 +130,35 @@ def test_only_held_payments_are_reviewed() -> None:
 def test_an_unknown_decision_is_refused() -> None:
     answer = review_step(screened(_payout(), HOLD, 1), "maybe", "user:a", None)
     assert isinstance(answer, Refused) and answer.field == "decision"
+
+
+def test_the_maker_never_approves_its_own_held_payment() -> None:
+    """Issue 10, finding 4: four eyes. The maker is refused, whatever the count needed."""
+    for needed in (1, 2):
+        p = screened(_payout(), HOLD, needed, maker="user:maker")
+        refused = review_step(p, "approve", "user:maker", "looks fine")
+        assert isinstance(refused, Refused)
+        assert (refused.status, refused.code) == (403, "maker_cannot_approve")
+
+
+def test_above_the_threshold_two_people_other_than_the_maker() -> None:
+    p = screened(_payout(), HOLD, 2, maker="user:maker")
+    p = _decide(p, "approve", "user:a")
+    assert p.state == State.HELD
+    assert isinstance(review_step(p, "approve", "user:maker", None), Refused)
+    assert isinstance(review_step(p, "approve", "user:a", None), Refused)
+    p = _decide(p, "approve", "user:b")
+    assert p.state == State.SUBMITTING
+    assert [a["by"] for a in view(p)["review"]["approvals"]] == ["user:a", "user:b"]
+
+
+def test_the_maker_may_withdraw_its_own_held_payment() -> None:
+    p = _decide(screened(_payout(), HOLD, 1, maker="user:maker"), "reject", "user:maker", "typo")
+    assert p.state == State.REJECTED
+
+
+def test_the_maker_of_a_payment() -> None:
+    assert maker_for("session", "usr_1", None) == "user:usr_1"
+    assert maker_for("client", "cli_1", "user:usr_2") == "user:usr_2"
+    assert maker_for("client", "cli_1", "") == "client:cli_1"  # no person issued its secret
+    assert maker_for("client", "cli_1", None) is None  # an older token: look the client up

@@ -96,3 +96,12 @@ def test_genuine_mac_over_bad_claims_is_refused() -> None:
 
 def test_non_ascii_garbage() -> None:
     assert verify(KEY, "sk1.abc.é", NOW) is None
+
+
+def test_a_client_token_names_who_issued_its_secret() -> None:
+    issued = verify(KEY, mint(KEY, "m", "c", "s", EXPIRES, issuer="user:u1"), NOW)
+    nobody = verify(KEY, mint(KEY, "m", "c", "s", EXPIRES, issuer=""), NOW)
+    older = verify(KEY, mint(KEY, "m", "c", "s", EXPIRES), NOW)
+    assert issued is not None and issued.issuer == "user:u1"
+    assert nobody is not None and nobody.issuer == ""
+    assert older is not None and older.issuer is None
