@@ -83,7 +83,7 @@ from switch.payments import (
 from switch.pii import Sealer, erased_fields, with_index
 from switch.policies import reversal_refusal, reversal_was_ours
 from switch.postings import postings
-from switch.rails import RAILS, provider_of
+from switch.rails import RAILS, display_name, provider_of
 from switch.reviews import Refused, quiet_last, review_step, screened
 from switch.signing import callback_token
 from switch.states import Event, State, Status, is_final
@@ -849,10 +849,8 @@ class ShardCore:
         age = time.time() - payment.created_at.timestamp()
         if age < self.settings.payout_not_found_after:
             return ProviderOutcome(None)
-        name = {"mpesa": "M-Pesa", "airtel": "Airtel Money", "pesalink": "The bank"}.get(
-            provider_of(payment.method), "The SACCO"
-        )
-        message = f"{name} has no record of this payment; no money moved."
+        name = display_name(provider_of(payment.method))
+        message = f"{name[:1].upper()}{name[1:]} has no record of this payment; no money moved."
         return ProviderOutcome(Event.DECLINE, failure=Failure("declined", message))
 
     # --- persistence -----------------------------------------------------------------------
@@ -1132,9 +1130,7 @@ class ShardCore:
                     self._expire(payment, "timeout")
 
     def _expire(self, payment: Payment, code: str) -> None:
-        name = {"mpesa": "M-Pesa", "airtel": "Airtel Money", "sacco": "the SACCO"}.get(
-            provider_of(payment.method), "the provider"
-        )
+        name = display_name(provider_of(payment.method))
         message = (
             f"The customer did not complete the {name} prompt in time."
             if code == "timeout"

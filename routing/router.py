@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routing.operators import operator_of
+from switch.providers import providers
 from switch.rails import RAILS, Direction
 
+_OPERATORS_OF = {p.name: frozenset(p.phone_operators) for p in providers()}
 _OPERATOR_NAMES = {
     "safaricom": "Safaricom",
     "airtel": "Airtel",
@@ -23,14 +25,6 @@ _OPERATOR_NAMES = {
     "equitel": "Equitel",
     "other": "an unsupported operator",
 }
-
-# Payouts to a phone: the operator's wallet first, then PesaLink to the bank account the number
-# is linked to in the PesaLink directory (works for every operator's numbers).
-_PHONE_PAYOUTS = {
-    "safaricom": ("mpesa_b2c", "bank_transfer"),
-    "airtel": ("airtel_payout", "bank_transfer"),
-}
-_PHONE_COLLECTIONS = {"safaricom": ("mpesa_stk",), "airtel": ("airtel_ussd",)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +68,31 @@ class NoRoute:
 
 
 def candidates(direction: Direction, destination: dict[str, Any], phone: str) -> tuple[str, ...]:
-    """Every rail that can reach this destination, best first (before preferences)."""
+    """Every rail that can reach this destination, best first (before preferences), as the
+    providers describe themselves (switch/providers.py). To a phone: the rails of the phone's
+    own operator first, then, for a payout, those that reach any phone through a directory
+    (PesaLink's, to the bank account the number is linked to)."""
     if destination.get("bank_code"):
-        return ("bank_transfer",) if direction == "payout" else ()
+        return _rails(direction, "bank")
     if destination.get("sacco_code"):
-        return ("sacco",) if direction == "payout" else ("sacco_withdrawal",)
+        return _rails(direction, "sacco")
     operator = operator_of(phone) if phone else "other"
-    if direction == "collection":
-        return _PHONE_COLLECTIONS.get(operator, ())
-    return _PHONE_PAYOUTS.get(operator, ("bank_transfer",))
+    own = tuple(
+        m for m in _rails(direction, "phone") if operator in _OPERATORS_OF[RAILS[m].provider]
+    )
+    if direction != "payout":
+        return own
+    return own + tuple(m for m in _rails(direction) if RAILS[m].reaches_any_phone)
+
+
+def _rails(direction: Direction, destination: str | None = None) -> tuple[str, ...]:
+    return tuple(
+        m
+        for m, r in RAILS.items()
+        if r.routable
+        and r.direction == direction
+        and (destination is None or r.destination == destination)
+    )
 
 
 def choose(

@@ -14,7 +14,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from switch.errors import ConfigError
-from switch.fees import DEFAULT_FEES, Fee
+from switch.fees import Fee
+from switch.rails import default_fees
 
 # Public Daraja sandbox values (Safaricom's Daraja test credentials): used by sandbox mode.
 SANDBOX_SHORTCODE = "174379"
@@ -95,7 +96,7 @@ class Settings(BaseModel):
     master_keys: dict[str, str] = Field(default_factory=dict)
     master_key_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
-    fees: dict[str, Fee] = Field(default_factory=lambda: dict(DEFAULT_FEES))
+    fees: dict[str, Fee] = Field(default_factory=default_fees)
 
     # KYC, AML and sanctions (switch/compliance.py, actors/compliance.py). ``sandbox`` is set by
     # ``serve --sandbox``: KYC-pending merchants may move (simulated) money, and without a

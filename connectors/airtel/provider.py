@@ -1,0 +1,40 @@
+"""Airtel Money (Airtel Africa's Open API) as the switch sees it: its rails, limits and fees."""
+
+from __future__ import annotations
+
+from switch.fees import Fee
+from switch.providers import ProviderSpec, Rail
+
+KES = 100
+
+PROVIDER = ProviderSpec(
+    name="airtel",
+    display_name="Airtel Money",
+    phone_operators=("airtel",),
+    rails=(
+        # Airtel's Kenya tariffs: wallet caps as M-Pesa's (CBK tier); the minimum is KES 10 for
+        # disbursements (unverified: the portal documents none; we follow M-Pesa's B2C).
+        Rail(
+            "airtel_ussd",
+            "airtel",
+            "collection",
+            "phone",
+            1 * KES,
+            250_000 * KES,
+            "check",
+            "Airtel Money USSD push",
+            fee=Fee(bps=150, max=20_000),  # assumed sandbox default: 1.5 %, at most KES 200
+        ),
+        Rail(
+            "airtel_payout",
+            "airtel",
+            "payout",
+            "phone",
+            10 * KES,
+            250_000 * KES,
+            "check",
+            "Airtel Money disbursement",
+            fee=Fee(fixed=1_500),
+        ),
+    ),
+)

@@ -1,0 +1,64 @@
+"""M-Pesa (Safaricom's Daraja) as the switch sees it: its rails, limits and default fees."""
+
+from __future__ import annotations
+
+from switch.fees import Fee
+from switch.providers import ProviderSpec, Rail
+
+KES = 100
+_COLLECTION_FEE = Fee(bps=150, max=20_000)  # assumed sandbox default: 1.5 %, at most KES 200
+
+PROVIDER = ProviderSpec(
+    name="mpesa",
+    display_name="M-Pesa",
+    phone_operators=("safaricom",),
+    rails=(
+        # Daraja's documentation (M-Pesa Express, B2C): STK 1-250,000; B2C 10-250,000.
+        Rail(
+            "mpesa_stk",
+            "mpesa",
+            "collection",
+            "phone",
+            1 * KES,
+            250_000 * KES,
+            "stk_query",
+            "M-Pesa STK Push",
+            fee=_COLLECTION_FEE,
+        ),
+        Rail(
+            "mpesa_c2b",
+            "mpesa",
+            "collection",
+            "phone",
+            1 * KES,
+            250_000 * KES,
+            # A confirmation credits nobody until Transaction Status shows the receipt.
+            "transaction_status",
+            "M-Pesa paybill / till (C2B)",
+            fee=_COLLECTION_FEE,
+            routable=False,  # the customer pays on their own; nothing to initiate
+        ),
+        Rail(
+            "mpesa_b2c",
+            "mpesa",
+            "payout",
+            "phone",
+            10 * KES,
+            250_000 * KES,
+            "transaction_status",
+            "M-Pesa B2C",
+            fee=Fee(fixed=1_500),  # KES 15 a payout
+        ),
+        Rail(
+            "mpesa_reversal",
+            "mpesa",
+            "reversal",
+            "phone",
+            1 * KES,
+            250_000 * KES,
+            "resend",
+            "M-Pesa reversal",
+            routable=False,
+        ),
+    ),
+)

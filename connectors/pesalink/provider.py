@@ -1,0 +1,29 @@
+"""PesaLink (IPSL's instant bank transfers) as the switch sees it: its rail, limits and fee."""
+
+from __future__ import annotations
+
+from switch.fees import Fee
+from switch.providers import ProviderSpec, Rail
+
+KES = 100
+
+PROVIDER = ProviderSpec(
+    name="pesalink",
+    display_name="PesaLink",
+    rails=(
+        # IPSL's PesaLink FAQs: up to KES 999,999 per transaction; the bank's minimum is KES 10.
+        Rail(
+            "bank_transfer",
+            "pesalink",
+            "payout",
+            "bank",
+            10 * KES,
+            999_999 * KES,
+            "check",
+            "PesaLink bank transfer",
+            fee=Fee(fixed=5_000),  # KES 50 a transfer
+            # The PesaLink directory links a phone to a bank account, whatever its operator.
+            reaches_any_phone=True,
+        ),
+    ),
+)

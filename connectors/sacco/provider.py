@@ -1,0 +1,52 @@
+"""SACCO member accounts (a SACCO's core API, or CSV files) as the switch sees them."""
+
+from __future__ import annotations
+
+from switch.fees import Fee
+from switch.providers import ProviderSpec, Rail
+
+KES = 100
+
+PROVIDER = ProviderSpec(
+    name="sacco",
+    display_name="the SACCO",
+    rails=(
+        # SACCO member accounts: no published cap; the switch uses PesaLink's (our choice).
+        Rail(
+            "sacco",
+            "sacco",
+            "payout",
+            "sacco",
+            1 * KES,
+            999_999 * KES,
+            "check",
+            "SACCO member account",
+            fee=Fee(fixed=1_000),
+        ),
+        # A member's paybill payment (already in the SACCO's balance) posted to the member's
+        # account in the SACCO's core system: no money moves on the switch's books.
+        Rail(
+            "sacco_posting",
+            "sacco",
+            "posting",
+            "sacco",
+            1 * KES,
+            999_999 * KES,
+            "check",
+            "SACCO core posting",
+            routable=False,
+        ),
+        # The source leg of a transfer out of a SACCO member account (a debit by the SACCO).
+        # Free: a transfer's money only passes through.
+        Rail(
+            "sacco_withdrawal",
+            "sacco",
+            "collection",
+            "sacco",
+            1 * KES,
+            999_999 * KES,
+            "check",
+            "SACCO member account debit",
+        ),
+    ),
+)
