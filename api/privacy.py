@@ -8,9 +8,11 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StrictStr, field_validator
 
+from api import openapi_models as out
 from api.auth import CLAIMS
 from api.errors import error_response
 from api.payments import parse_body, reply_response
+from api.routes import Route, json_answer, limit_param, query
 from api.state import STATE
 from switch.errors import Unavailable
 from switch.phone import normalise_msisdn
@@ -72,6 +74,36 @@ async def erase(request: web.Request) -> web.Response:
     return reply_response(reply)
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/payments", list_by_phone)
-    app.router.add_post("/v1/privacy/erasures", erase)
+SEALING_OFF = "Personal data sealing is off"
+ROUTE_TABLE = (
+    Route(
+        "GET",
+        "/v1/payments",
+        list_by_phone,
+        "Payments",
+        "A customer's payments, newest first (found by phone through a blind index)",
+        {200: json_answer("The payments", out.PaymentList)},
+        errors=(422, 501, 503),
+        params=(
+            query(
+                "phone",
+                {"type": "string", "minLength": 1},
+                "The customer's phone, any Kenyan form.",
+                required=True,
+            ),
+            limit_param(200, 50),
+        ),
+        error_texts={422: "A missing or invalid phone or limit", 501: SEALING_OFF},
+    ),
+    Route(
+        "POST",
+        "/v1/privacy/erasures",
+        erase,
+        "Personal data",
+        "Erase a customer's personal data (as far as record retention allows)",
+        {200: json_answer("What was erased", out.Erasure)},
+        body=ErasureIn,
+        errors=(501, 503),
+        error_texts={501: SEALING_OFF},
+    ),
+)
