@@ -8,28 +8,11 @@ import time
 
 from aiohttp import web
 
-from api import (
-    audit,
-    auth,
-    batches,
-    c2b,
-    callbacks,
-    clients,
-    hardening,
-    live,
-    lookups,
-    merchant_settings,
-    operator,
-    ops,
-    payments,
-    privacy,
-    ratelimit,
-    reviews,
-    transfers,
-    users,
-)
+from api import auth, batches, c2b, clients, hardening, openapi, ops, ratelimit, users
 from api.errors import Handler, error_middleware
 from api.permissions import permission_middleware
+from api.route_table import ROUTE_TABLE
+from api.routes import register
 from api.state import STATE, AppState
 from switch.ids import random_token
 from switch.logs import access_message, loggable_path, mask_text, request_id
@@ -96,30 +79,12 @@ def create_app(state: AppState) -> web.Application:
     )
     app[STATE] = state
     app[batches.BATCHES] = state.actors.batches
-    app.router.add_post(auth.TOKEN_PATH, auth.token)
-    app.router.add_post("/v1/payments", payments.create_payment)
-    app.router.add_get("/v1/payments/{payment_id}", payments.get_payment)
-    app.router.add_get("/v1/payments/{payment_id}/events", live.payment_events)
-    app.router.add_get("/v1/events", live.merchant_events)
-    app.router.add_get("/v1/balance", payments.get_balance)
-    app.router.add_post("/v1/payouts", payments.create_payout)
-    app.router.add_get("/v1/payouts/{payment_id}", payments.get_payout)
-    app.router.add_post("/v1/payments/{payment_id}/reversal", payments.reverse_payment)
-    app.router.add_get("/v1/reversals/{payment_id}", payments.get_reversal)
-    callbacks.add_routes(app)
-    c2b.add_routes(app)
-    transfers.add_routes(app)
-    batches.add_routes(app)
-    lookups.add_routes(app)
-    privacy.add_routes(app)
-    operator.add_routes(app)
-    reviews.add_routes(app)  # review queue, KYC states, suspicious-activity report
-    ops.add_routes(app)
-    users.add_routes(app)
-    clients.add_routes(app)
-    # Security platform (issue 6): rate limits, response headers, audit read API, webhook URL.
+    app[ops.OPENAPI] = openapi.openapi_document()
+    register(app, ROUTE_TABLE)
+    c2b.install(app)
+    users.install(app)
+    clients.install(app)
+    # Security platform (issue 6): rate limits, response headers.
     ratelimit.install(app, state)
     hardening.install(app, state)
-    audit.add_routes(app)
-    merchant_settings.add_routes(app)
     return app

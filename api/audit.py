@@ -17,8 +17,10 @@ from typing import Any
 
 from aiohttp import web
 
+from api import openapi_models as out
 from api.auth import CLAIMS
 from api.errors import json_response
+from api.routes import Route, json_answer, limit_param, query
 from api.state import STATE, AppState
 from switch.errors import ValidationFailed
 from switch.merchants import OPERATOR
@@ -118,5 +120,31 @@ async def list_audit(request: web.Request) -> web.Response:
     return json_response(body)
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/audit", list_audit)
+ROUTE_TABLE = (
+    Route(
+        "GET",
+        "/v1/audit",
+        list_audit,
+        "Audit",
+        "The audit trail about your organisation, oldest first",
+        {200: json_answer("A page of records", out.AuditPage)},
+        errors=(422,),
+        error_texts={422: "An unknown or invalid query parameter"},
+        params=(
+            query(
+                "after_seq",
+                {"type": "integer", "minimum": 0, "maximum": 2**62},
+                "Records after this sequence number.",
+            ),
+            limit_param(MAX_PAGE, DEFAULT_PAGE),
+            *(
+                query(
+                    name,
+                    {"type": "string", "pattern": _VALUE.pattern},
+                    f"Only records with this {name}.",
+                )
+                for name in FILTERS
+            ),
+        ),
+    ),
+)

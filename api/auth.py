@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from api.errors import Handler, error_response, json_response
+from api.models import TokenResponse
+from api.routes import Answer, Route, json_answer, ref
 from api.state import STATE, AppState
 from switch.clients import GenerationFeed, current_generation, secret_holder
 from switch.roles import PUBLIC, client_token_scope, permission_for
@@ -114,3 +116,36 @@ async def bearer_middleware(request: web.Request, handler: Handler) -> web.Strea
         )
     request[CLAIMS] = claims
     return await handler(request)
+
+
+# RFC 6749 §4.4: credentials as HTTP Basic or in the form; OAuth's own error shape.
+_OAUTH_ERROR = {"application/json": ref("OAuthError")}
+ROUTE_TABLE = (
+    Route(
+        "POST",
+        TOKEN_PATH,
+        token,
+        "Authentication",
+        "Get an access token (OAuth 2.0 client credentials)",
+        {
+            200: json_answer("An access token", TokenResponse),
+            400: Answer("Unsupported grant type", _OAUTH_ERROR),
+            401: Answer("Unknown client or wrong secret", _OAUTH_ERROR),
+        },
+        body={
+            "application/x-www-form-urlencoded": {
+                "type": "object",
+                "required": ["grant_type"],
+                "properties": {
+                    "grant_type": {"const": "client_credentials"},
+                    "client_id": {"type": "string"},
+                    "client_secret": {"type": "string"},
+                },
+            }
+        },
+        description="Send your client id and secret as HTTP Basic credentials, or as "
+        "`client_id` and `client_secret` in the form.",
+        error_texts={429: "Too many attempts from this address"},
+        security=({"clientBasic": []}, {}),
+    ),
+)

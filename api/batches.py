@@ -27,10 +27,12 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
+from api import openapi_models as out
 from api.auth import CLAIMS
 from api.errors import error_response, json_response, validation_details
 from api.models import PayoutCreate
 from api.payments import maker_of, payout_command, sacco_problem
+from api.routes import Route, any_of, csv_answer, json_answer, limit_param, query, ref
 from api.state import STATE
 from connectors.sacco.registry import Sacco
 from switch.batches import (
@@ -71,12 +73,6 @@ class BatchPort(Protocol):
 
 
 BATCHES = web.AppKey[BatchPort]("batches")
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/payouts/batches", create_batch)
-    app.router.add_get("/v1/payouts/batches/{batch_id}", get_batch)
-    app.router.add_get("/v1/payouts/batches/{batch_id}/results.csv", get_batch_results)
 
 
 # --- validating one payout ------------------------------------------------------------------------
@@ -253,3 +249,77 @@ async def get_batch_results(request: web.Request) -> web.Response:
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="{batch_id}-results.csv"'},
     )
+
+
+ROUTE_TABLE = (
+    Route(
+        "POST",
+        "/v1/payouts/batches",
+        create_batch,
+        "Payouts",
+        "Bulk payouts: up to 10,000 payouts as JSON or CSV",
+        {
+            200: json_answer("Dry run: every line's verdict, nothing created", out.BatchValidation),
+            202: json_answer("The batch, stored; its payouts are being sent", out.Batch),
+            422: json_answer(
+                "A line is invalid: nothing was created (the error and the line report)",
+                any_of(out.BatchRefused, "Error"),
+            ),
+        },
+        body={
+            "application/json": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["items"],
+                "properties": {
+                    "items": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": MAX_ITEMS,
+                        "items": ref("PayoutBatchItem"),
+                    }
+                },
+            },
+            "text/csv": {
+                "type": "string",
+                "description": "A header row (item_id, method, amount, currency, phone, "
+                "bank_code, account_number, account_name, sacco_code, member_number, "
+                "purpose, command, reference, remarks), then one payout per row.",
+            },
+        },
+        errors=(409, 503),
+        params=(
+            query(
+                "dry_run",
+                {"type": "string", "enum": ["true", "false", "1", "0"]},
+                "Validate every line and change nothing (no Idempotency-Key needed).",
+            ),
+        ),
+        idempotency="optional",
+        error_texts={413: "Larger than 5 MiB"},
+    ),
+    Route(
+        "GET",
+        "/v1/payouts/batches/{batch_id}",
+        get_batch,
+        "Payouts",
+        "A batch: counts by status, totals and a page of its items",
+        {200: json_answer("The batch", out.Batch)},
+        errors=(404, 422, 503),
+        params=(
+            query(
+                "offset", {"type": "integer", "minimum": 0, "maximum": MAX_ITEMS}, "Items to skip."
+            ),
+            limit_param(MAX_PAGE, DEFAULT_PAGE),
+        ),
+    ),
+    Route(
+        "GET",
+        "/v1/payouts/batches/{batch_id}/results.csv",
+        get_batch_results,
+        "Payouts",
+        "A batch's results, one row per item",
+        {200: csv_answer("The results file")},
+        errors=(404, 503),
+    ),
+)

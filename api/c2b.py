@@ -31,8 +31,10 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pymongo.errors import DuplicateKeyError
 
+from api import openapi_models as out
 from api.auth import CLAIMS
 from api.errors import error_response, json_response, validation_details
+from api.routes import Route, callback_route, json_answer
 from api.state import STATE, AppState
 from connectors.mpesa import (
     C2bPayment,
@@ -279,8 +281,29 @@ async def _keep_unmatched(
     )
 
 
-def add_routes(app: web.Application) -> None:
+def install(app: web.Application) -> None:
     app[ROUTES] = Routes()
-    app.router.add_put("/v1/c2b/registration", register)
-    app.router.add_post("/callbacks/c2b/validation/{shortcode}/{token}", validation)
-    app.router.add_post("/callbacks/c2b/confirmation/{shortcode}/{token}", confirmation)
+
+
+ROUTE_TABLE = (
+    Route(
+        "PUT",
+        "/v1/c2b/registration",
+        register,
+        "Payments",
+        "Claim a paybill or till's accounts for C2B payments",
+        {200: json_answer("Claimed; M-Pesa was given the switch's URLs", out.C2bRegistrationOut)},
+        body=C2bRegistrationIn,
+        errors=(409, 502),
+        error_texts={
+            409: "Another merchant already claims these accounts",
+            502: "M-Pesa refused the URL registration",
+        },
+    ),
+    callback_route(
+        "/callbacks/c2b/validation/{shortcode}/{token}", validation, "M-Pesa C2B validation"
+    ),
+    callback_route(
+        "/callbacks/c2b/confirmation/{shortcode}/{token}", confirmation, "M-Pesa C2B confirmation"
+    ),
+)

@@ -12,6 +12,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from api.errors import json_response
+from api.routes import Route, callback_route
 from api.state import STATE
 from connectors.airtel import CallbackHashMismatch
 from connectors.airtel import MalformedCallback as AirtelMalformed
@@ -189,7 +190,36 @@ async def airtel(request: web.Request) -> web.Response:
     return await _deliver(request, shard, replace(item, methods=_AIRTEL_COLLECTION))
 
 
-def add_routes(app: web.Application) -> None:
-    for kind, (read, methods) in ROUTES.items():
-        app.router.add_post(f"/callbacks/{kind}/{{payment_id}}/{{token}}", _route(read, methods))
-    app.router.add_post("/callbacks/airtel", airtel)
+SUMMARIES = {
+    "stk": "STK Push result (the CallBackURL of one payment)",
+    "b2c/result": "B2C payout result (ResultURL)",
+    "b2c/status": "Transaction Status answer about a payout",
+    "b2c/timeout": "B2C request timed out in M-Pesa's queue (QueueTimeOutURL)",
+    "c2b/status": "Transaction Status answer about a C2B receipt (checked before any credit)",
+    "c2b/timeout": "That status query timed out in M-Pesa's queue (QueueTimeOutURL)",
+    "reversal/result": "Reversal result (ResultURL)",
+    "reversal/timeout": "Reversal timed out in M-Pesa's queue (QueueTimeOutURL)",
+    "pesalink": "PesaLink transfer result",
+}
+ROUTE_TABLE: tuple[Route, ...] = (
+    *(
+        callback_route(
+            f"/callbacks/{kind}/{{payment_id}}/{{token}}",
+            _route(read, methods),
+            SUMMARIES[kind],
+            description="Called by the provider, not by you: the URL carries a per-payment "
+            "token checked without a database read.",
+        )
+        for kind, (read, methods) in ROUTES.items()
+    ),
+    callback_route(
+        "/callbacks/airtel",
+        airtel,
+        "Airtel Money collection result (one URL, set on Airtel's portal)",
+        errors=(401, 503),
+        error_texts={
+            401: "The body's hash does not match (callback key configured)",
+            503: "Airtel could not confirm the result yet; it retries",
+        },
+    ),
+)

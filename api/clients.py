@@ -16,8 +16,10 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from api import openapi_models as out
 from api.auth import CLAIMS, FEED
 from api.errors import json_response
+from api.routes import Route, json_answer
 from api.state import STATE
 from api.users import AUDITOR, actor_of, read_model
 from switch.clients import (
@@ -143,12 +145,47 @@ async def _stop(app: web.Application) -> None:
     await app[FEED].stop()
 
 
-def add_routes(app: web.Application) -> None:
+def install(app: web.Application) -> None:
     state = app[STATE]
     app[FEED] = GenerationFeed(Generations(), state.cols, state.settings.redis_url)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)
-    app.router.add_post("/v1/clients", create)
-    app.router.add_get("/v1/clients", list_all)
-    app.router.add_post("/v1/clients/{client_id}/rotate", rotate)
-    app.router.add_delete("/v1/clients/{client_id}", revoke)
+
+
+ROUTE_TABLE = (
+    Route(
+        "POST",
+        "/v1/clients",
+        create,
+        "API clients",
+        "Create an API client; its secret is shown once",
+        {201: json_answer("The client and its secret", out.ClientWithSecret)},
+        body=ClientIn,
+    ),
+    Route(
+        "GET",
+        "/v1/clients",
+        list_all,
+        "API clients",
+        "Your organisation's API clients",
+        {200: json_answer("The clients", out.ClientList)},
+    ),
+    Route(
+        "POST",
+        "/v1/clients/{client_id}/rotate",
+        rotate,
+        "API clients",
+        "A new secret; the old secret and its tokens stop at once",
+        {200: json_answer("The client and its new secret", out.ClientWithSecret)},
+        errors=(404,),
+    ),
+    Route(
+        "DELETE",
+        "/v1/clients/{client_id}",
+        revoke,
+        "API clients",
+        "Revoke an API client; its tokens stop at once",
+        {200: json_answer("The client, revoked", out.Client)},
+        errors=(404,),
+    ),
+)

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from api.auth import CLAIMS
 from api.errors import error_response
+from api.routes import Route, sse_answer
 from api.state import STATE, AppState
 from switch.ids import shard_of
 
@@ -142,3 +143,26 @@ async def merchant_events(request: web.Request) -> web.StreamResponse:
     finally:
         state.hub.unfollow(merchant_id, queue)
     return response
+
+
+ROUTE_TABLE = (
+    Route(
+        "GET",
+        "/v1/payments/{payment_id}/events",
+        payment_events,
+        "Payments",
+        "Follow a payment live (Server-Sent Events until its final status)",
+        {200: sse_answer("The current state, then each status change")},
+        errors=(404, 503),
+    ),
+    Route(
+        "GET",
+        "/v1/events",
+        merchant_events,
+        "Payments",
+        "Every status change of your payments (Server-Sent Events; needs Redis)",
+        {200: sse_answer("Status changes as they are persisted")},
+        errors=(501,),
+        error_texts={501: "No Redis configured"},
+    ),
+)

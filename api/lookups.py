@@ -9,9 +9,11 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from api import openapi_models as out
 from api.errors import error_response, json_response
 from api.models import BankAccount, SaccoAccount
 from api.payments import parse_body
+from api.routes import Route, json_answer
 from api.state import STATE
 from switch.errors import Unavailable
 from switch.phone import normalise_msisdn
@@ -68,5 +70,16 @@ async def lookup(request: web.Request) -> web.Response:
     return json_response({"object": "account_lookup", **found})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/lookups", lookup)
+ROUTE_TABLE = (
+    Route(
+        "POST",
+        "/v1/lookups",
+        lookup,
+        "Payouts",
+        "Whose account is this? The holder's name before any money moves",
+        {200: json_answer("The account holder", out.AccountLookup)},
+        body=LookupRequest,
+        errors=(503,),
+        error_texts={422: "Invalid fields, or no such account"},
+    ),
+)

@@ -16,10 +16,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from pymongo import ReturnDocument
 
+from api import openapi_models as out
 from api.audit import audit_log
 from api.auth import CLAIMS
 from api.errors import json_response
 from api.payments import parse_body
+from api.routes import Route, json_answer
 from api.state import STATE
 from switch.errors import NotFound, ValidationFailed
 from switch.logs import request_id
@@ -134,6 +136,25 @@ async def put_routing(request: web.Request) -> web.Response:
     return json_response({"object": "routing_preferences", **preferences})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_patch("/v1/merchant", patch_merchant)
-    app.router.add_put("/v1/merchant/routing", put_routing)
+ROUTE_TABLE = (
+    Route(
+        "PATCH",
+        "/v1/merchant",
+        patch_merchant,
+        "API clients",
+        "Change your webhook URL (checked against server-side request forgery)",
+        {200: json_answer("Your merchant", out.MerchantView)},
+        body=MerchantPatch,
+        errors=(404,),
+    ),
+    Route(
+        "PUT",
+        "/v1/merchant/routing",
+        put_routing,
+        "API clients",
+        "Set how `auto` chooses a rail: preferred and avoided rails, failover on or off",
+        {200: json_answer("Your routing preferences", out.RoutingView)},
+        body=RoutingPreferences,
+        errors=(404,),
+    ),
+)

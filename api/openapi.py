@@ -1,11 +1,12 @@
-"""The OpenAPI 3.1 document of every route, generated from the handlers' request models and the
-response models, so the document cannot drift from what the handlers validate.
+"""The OpenAPI 3.1 document of every route, generated from the route table the router registers
+and from the handlers' request models and the response models, so the document cannot drift from
+what the app serves and the handlers validate.
 
-The routes are rows in :mod:`api.openapi_paths`; here each row becomes an operation, with what
-every route of its kind shares: security from :data:`switch.roles.ROUTES` (public routes say
+Each :class:`api.routes.Route` of :data:`api.route_table.ROUTE_TABLE` becomes an operation, with
+what every route of its kind shares: security from :data:`switch.roles.ROUTES` (public routes say
 ``security: []``), the error answers of the middlewares (401/403 from the bearer and permission
-checks, 429 from rate limits, 400/413/415/422 for a JSON body) and the Idempotency-Key header
-with its 400 and 409. A unit test fails when ``create_app`` registers a route missing here."""
+checks, 429 from rate limits, 413 for any body and 400/415/422 for a JSON one) and the
+Idempotency-Key header with its 400 and 409."""
 
 from __future__ import annotations
 
@@ -27,16 +28,8 @@ from api.models import (
     WebhookEvent,
 )
 from api.openapi_models import RESPONSE_MODELS
-from api.openapi_paths import (
-    REF,
-    REQUEST_MODELS,
-    Answer,
-    Op,
-    Schema,
-    json_answer,
-    operations,
-    ref,
-)
+from api.route_table import REQUEST_MODELS, ROUTE_TABLE
+from api.routes import REF, Answer, Route, Schema, json_answer, ref
 from switch.idempotency import MAX_KEY_LENGTH
 from switch.roles import CLIENT_SCOPES, PUBLIC, ROUTES, SCOPES, SESSION
 
@@ -98,7 +91,7 @@ def error_answer(code: int, text: str | None = None) -> Answer:
     return answer
 
 
-def security_of(op: Op) -> list[dict[str, list[str]]]:
+def security_of(op: Route) -> list[dict[str, list[str]]]:
     """Public routes: none. People-only routes: a session token. Others: a session token or an
     OAuth 2.0 client-credentials token holding the route's scope."""
     needed = ROUTES.get((op.method, op.path))
@@ -109,20 +102,22 @@ def security_of(op: Op) -> list[dict[str, list[str]]]:
     return [{"bearer": []}, {"clientCredentials": [needed]}]
 
 
-def _error_codes(op: Op, public: bool) -> set[int]:
+def _error_codes(op: Route, public: bool) -> set[int]:
     codes = set(op.errors)
     if op.path.startswith("/v1/"):
         codes.add(429)
         if not public:
             codes |= {401, 403}
     if op.body is not None and op.method in BODY_METHODS:
-        codes |= {400, 413, 415, 422}
+        codes.add(413)
+        if op.takes_json:  # a form (the token route) is read by its handler, OAuth's way
+            codes |= {400, 415, 422}
     if op.idempotency:
         codes |= {400, 409}
     return codes
 
 
-def _operation(op: Op) -> dict[str, Any]:
+def _operation(op: Route) -> dict[str, Any]:
     needed = ROUTES.get((op.method, op.path))
     public = needed in (None, PUBLIC)
     responses: dict[int, Answer] = dict(op.answers)
@@ -136,7 +131,7 @@ def _operation(op: Op) -> dict[str, Any]:
         "summary": op.summary,
         "operationId": _operation_id(op),
         "responses": {str(c): _answer(a) for c, a in sorted(responses.items())},
-        "security": security_of(op),
+        "security": security_of(op) if op.security is None else list(op.security),
     }
     description = op.description
     if needed not in (None, PUBLIC):
@@ -158,7 +153,7 @@ def _operation(op: Op) -> dict[str, Any]:
     return out
 
 
-def _operation_id(op: Op) -> str:
+def _operation_id(op: Route) -> str:
     words = [p.strip("{}") for p in op.path.split("/") if p and p != "v1"]
     return op.method.lower() + "_" + "_".join(w.replace("-", "_").replace(".", "_") for w in words)
 
@@ -172,46 +167,9 @@ def _answer(answer: Answer) -> dict[str, Any]:
     return out
 
 
-def _token_operation() -> dict[str, Any]:
-    """RFC 6749 §4.4: credentials as HTTP Basic or in the form; OAuth's own error shape."""
-    oauth = {"application/json": {"schema": ref("OAuthError")}}
-    return {
-        "tags": ["Authentication"],
-        "summary": "Get an access token (OAuth 2.0 client credentials)",
-        "operationId": "post_oauth_token",
-        "security": [{"clientBasic": []}, {}],
-        "x-permission": PUBLIC,
-        "description": "Send your client id and secret as HTTP Basic credentials, or as "
-        "`client_id` and `client_secret` in the form.",
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["grant_type"],
-                        "properties": {
-                            "grant_type": {"const": "client_credentials"},
-                            "client_id": {"type": "string"},
-                            "client_secret": {"type": "string"},
-                        },
-                    }
-                }
-            },
-        },
-        "responses": {
-            "200": _answer(json_answer("An access token", TokenResponse)),
-            "400": {"description": "Unsupported grant type", "content": oauth},
-            "401": {"description": "Unknown client or wrong secret", "content": oauth},
-            "413": _answer(error_answer(413)),
-            "429": _answer(error_answer(429, "Too many attempts from this address")),
-        },
-    }
-
-
 def _paths() -> dict[str, Any]:
-    paths: dict[str, Any] = {"/v1/oauth/token": {"post": _token_operation()}}
-    for op in operations():
+    paths: dict[str, Any] = {}
+    for op in ROUTE_TABLE:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
     return paths
 

@@ -11,8 +11,10 @@ import logging
 
 from aiohttp import web
 
+from api import openapi_models as out
 from api.auth import CLAIMS
 from api.errors import error_response, json_response
+from api.routes import Route, callback_route, json_answer
 from api.state import STATE
 from connectors.mpesa import MalformedCallback, parse_account_balance
 from switch.ids import new_id
@@ -86,7 +88,27 @@ async def balance_callback(request: web.Request) -> web.Response:
     return json_response({"ResultCode": 0, "ResultDesc": "Accepted"})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/operator/provider-balance", ask_balance)
-    app.router.add_get("/v1/operator/provider-balance/{query_id}", get_balance)
-    app.router.add_post("/callbacks/balance/{query_id}/{token}", balance_callback)
+ROUTE_TABLE = (
+    Route(
+        "POST",
+        "/v1/operator/provider-balance",
+        ask_balance,
+        "Operator",
+        "Ask M-Pesa for the provider float (answered at a callback)",
+        {202: json_answer("Asked", out.ProviderBalanceQuery)},
+        errors=(502,),
+        error_texts={502: "M-Pesa did not take the query"},
+    ),
+    Route(
+        "GET",
+        "/v1/operator/provider-balance/{query_id}",
+        get_balance,
+        "Operator",
+        "A provider-float query and its answer",
+        {200: json_answer("The query", out.ProviderBalanceQuery)},
+        errors=(404,),
+    ),
+    callback_route(
+        "/callbacks/balance/{query_id}/{token}", balance_callback, "M-Pesa Account Balance result"
+    ),
+)

@@ -6,17 +6,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import swagger_ui_bundle
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Metric, generate_latest
 
+from api import openapi_models as out
 from api.errors import json_response
-from api.openapi import openapi_document
+from api.routes import STATIC_FILE, Answer, Route, json_answer
 from api.state import STATE, AppState
 from switch.metrics import REGISTRY
 
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+# The document, built from the route table by ``create_app`` (it imports every api module,
+# this one included, so this module cannot import it).
+OPENAPI = web.AppKey("openapi_document", dict[str, Any])
 
 DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Kenya switch API</title>
@@ -89,18 +94,64 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response(body, 200 if ready else 503)
 
 
-async def openapi(_: web.Request) -> web.Response:
-    return json_response(openapi_document())
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(request.app[OPENAPI])
 
 
 async def docs(_: web.Request) -> web.Response:
     return web.Response(text=DOCS_PAGE, content_type="text/html")
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/openapi.json", openapi)
-    app.router.add_get("/docs", docs)
-    app.router.add_static("/docs/assets", SWAGGER_DIR)
+ROUTE_TABLE = (
+    Route(
+        "GET",
+        "/metrics",
+        metrics,
+        "Operations",
+        "Prometheus metrics of the api and its actors",
+        {200: Answer("Prometheus text format", {"text/plain": {"type": "string"}})},
+    ),
+    Route(
+        "GET", "/healthz", healthz, "Operations", "Alive", {200: json_answer("Alive", out.Health)}
+    ),
+    Route(
+        "GET",
+        "/readyz",
+        readyz,
+        "Operations",
+        "Ready: the database and the actors answer",
+        {
+            200: json_answer("Ready", out.Readiness),
+            503: json_answer("Not ready: which check failed", out.Readiness),
+        },
+    ),
+    Route(
+        "GET",
+        "/openapi.json",
+        openapi,
+        "Operations",
+        "This document",
+        {200: json_answer("OpenAPI 3.1", {"type": "object"})},
+    ),
+    Route(
+        "GET",
+        "/docs",
+        docs,
+        "Operations",
+        "Interactive documentation (Swagger UI)",
+        {200: Answer("The page", {"text/html": {"type": "string"}})},
+    ),
+    Route(
+        "GET",
+        "/docs/assets" + STATIC_FILE,
+        SWAGGER_DIR,
+        "Operations",
+        "Swagger UI's files",
+        # aiohttp's static files: its own answers, in whatever type the file has.
+        {
+            200: Answer("The file", {"*/*": {}}),
+            403: Answer("Not a file", {"*/*": {}}),
+            404: Answer("No such file", {"*/*": {}}),
+        },
+    ),
+)

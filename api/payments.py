@@ -10,10 +10,12 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from api import openapi_models as out
 from api.auth import CLAIMS
 from api.errors import error_response, json_response, validation_details
-from api.models import PaymentCreate, PayoutCreate
+from api.models import Balance, Payment, PaymentCreate, Payout, PayoutCreate
 from api.ratelimit import check_prompt_limit
+from api.routes import Route, any_of, json_answer
 from api.state import STATE
 from connectors.sacco.registry import Sacco
 from switch.clients import secret_holder
@@ -255,3 +257,83 @@ async def get_balance(request: web.Request) -> web.Response:
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry") from exc
     return reply_response(reply)
+
+
+KYC_403 = "Not allowed: scope, or the merchant's KYC state or limits"
+ROUTE_TABLE = (
+    Route(
+        "POST",
+        "/v1/payments",
+        create_payment,
+        "Payments",
+        "Create a payment (collect money: M-Pesa STK Push or Airtel USSD push)",
+        {202: json_answer("Stored; the provider is being asked", Payment)},
+        body=PaymentCreate,
+        errors=(503,),
+        idempotency="required",
+        error_texts={
+            403: KYC_403,
+            429: "Too many requests, or too many payment prompts to this phone",
+        },
+    ),
+    Route(
+        "GET",
+        "/v1/payments/{payment_id}",
+        get_payment,
+        "Payments",
+        "Get a payment",
+        {200: json_answer("The payment", any_of(Payment, out.PaymentRecord))},
+        errors=(404, 503),
+    ),
+    Route(
+        "GET",
+        "/v1/balance",
+        get_balance,
+        "Payments",
+        "Your balance: available and reserved",
+        {200: json_answer("The balance", Balance)},
+        errors=(503,),
+    ),
+    Route(
+        "POST",
+        "/v1/payouts",
+        create_payout,
+        "Payouts",
+        "Pay out to a phone, a bank account or a SACCO member; amount plus fee reserved",
+        {202: json_answer("Reserved and stored; the provider is being asked", Payout)},
+        body=PayoutCreate,
+        errors=(503,),
+        idempotency="required",
+        error_texts={403: KYC_403, 422: "Invalid fields, no route, or insufficient_balance"},
+    ),
+    Route(
+        "GET",
+        "/v1/payouts/{payment_id}",
+        get_payout,
+        "Payouts",
+        "Get a payout",
+        {200: json_answer("The payout", Payout)},
+        errors=(404, 503),
+    ),
+    Route(
+        "POST",
+        "/v1/payments/{payment_id}/reversal",
+        reverse_payment,
+        "Payments",
+        "Give a succeeded collection back to the payer (whole amount, once)",
+        {202: json_answer("The reversal, stored; M-Pesa is being asked", out.Reversal)},
+        body=ReversalIn,
+        errors=(404, 503),
+        idempotency="required",
+        error_texts={422: "Invalid fields, or the payment cannot be reversed"},
+    ),
+    Route(
+        "GET",
+        "/v1/reversals/{payment_id}",
+        get_reversal,
+        "Payments",
+        "Get a reversal",
+        {200: json_answer("The reversal", out.Reversal)},
+        errors=(404, 503),
+    ),
+)

@@ -11,11 +11,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StrictStr, field_validator
 
+from api import openapi_models as out
 from api.audit import audit_log
 from api.auth import CLAIMS
 from api.errors import error_response
 from api.merchant_settings import actor
 from api.payments import parse_body, reply_response
+from api.routes import Route, json_answer, limit_param, query
 from api.state import STATE
 from switch.errors import Unavailable
 from switch.logs import request_id
@@ -103,6 +105,36 @@ async def _audit(request: web.Request, merchant_id: str, phone: str, done: dict[
         raise Unavailable("the erasure is done but not recorded yet; repeat the request") from exc
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/payments", list_by_phone)
-    app.router.add_post("/v1/privacy/erasures", erase)
+SEALING_OFF = "Personal data sealing is off"
+ROUTE_TABLE = (
+    Route(
+        "GET",
+        "/v1/payments",
+        list_by_phone,
+        "Payments",
+        "A customer's payments, newest first (found by phone through a blind index)",
+        {200: json_answer("The payments", out.PaymentList)},
+        errors=(422, 501, 503),
+        params=(
+            query(
+                "phone",
+                {"type": "string", "minLength": 1},
+                "The customer's phone, any Kenyan form.",
+                required=True,
+            ),
+            limit_param(200, 50),
+        ),
+        error_texts={422: "A missing or invalid phone or limit", 501: SEALING_OFF},
+    ),
+    Route(
+        "POST",
+        "/v1/privacy/erasures",
+        erase,
+        "Personal data",
+        "Erase a customer's personal data (as far as record retention allows)",
+        {200: json_answer("What was erased", out.Erasure)},
+        body=ErasureIn,
+        errors=(501, 503),
+        error_texts={501: SEALING_OFF},
+    ),
+)

@@ -33,10 +33,13 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import openapi_models as out
 from api.audit import audit_log
 from api.auth import CLAIMS
-from api.errors import error_response, json_response
+from api.errors import Handler, error_response, json_response
+from api.models import Payment, Payout
 from api.payments import parse_body, reply_response
+from api.routes import REPORT_DATES, Route, any_of, csv_answer, json_answer, limit_param
 from api.state import STATE, AppState
 from switch.errors import ValidationFailed
 from switch.ids import shard_of
@@ -323,14 +326,87 @@ async def operator_report(request: web.Request) -> web.Response:
     return await _report(request, None)
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/reviews", list_held)
-    app.router.add_post("/v1/reviews/{payment_id}/approve", approve)
-    app.router.add_post("/v1/reviews/{payment_id}/reject", reject)
-    app.router.add_get("/v1/operator/reviews", list_all_held)
-    app.router.add_post("/v1/operator/reviews/{payment_id}/approve", operator_approve)
-    app.router.add_post("/v1/operator/reviews/{payment_id}/reject", operator_reject)
-    app.router.add_put("/v1/operator/merchants/{merchant_id}/kyc", set_kyc)
-    app.router.add_put("/v1/operator/merchants/{merchant_id}/limits", set_limits)
-    app.router.add_get("/v1/reports/suspicious-activity", merchant_report)
-    app.router.add_get("/v1/operator/reports/suspicious-activity", operator_report)
+_HELD = json_answer("Held payments, oldest first", out.HeldList)
+_DECIDED = json_answer("The payment, decided", any_of(Payment, Payout))
+_CHANGED = json_answer("The merchant, changed", out.MerchantChange)
+
+
+def _listing_route(path: str, handler: Handler, tag: str, summary: str) -> Route:
+    return Route(
+        "GET",
+        path,
+        handler,
+        tag,
+        summary,
+        {200: _HELD},
+        errors=(422,),
+        params=(limit_param(MAX_LIST, 100),),
+    )
+
+
+def _decision_route(path: str, handler: Handler, tag: str) -> Route:
+    reject = path.endswith("/reject")
+    return Route(
+        "POST",
+        path,
+        handler,
+        tag,
+        ("Reject a held payment (a reason is required)" if reject else "Approve a held payment"),
+        {200: _DECIDED},
+        body=ReviewBody,
+        body_required=False,
+        errors=(404, 409),
+        error_texts={
+            403: "Not allowed, or not a person signed in",
+            409: "Not held, or this reviewer already approved it",
+        },
+    )
+
+
+def _report_route(path: str, handler: Handler, tag: str, whose: str) -> Route:
+    return Route(
+        "GET",
+        path,
+        handler,
+        tag,
+        f"{whose} suspicious-activity report (CSV)",
+        {200: csv_answer("Holds, refusals and review decisions, oldest first")},
+        errors=(422,),
+        params=REPORT_DATES,
+    )
+
+
+ROUTE_TABLE = (
+    _listing_route("/v1/reviews", list_held, "Compliance", "Your held payments"),
+    _decision_route("/v1/reviews/{payment_id}/approve", approve, "Compliance"),
+    _decision_route("/v1/reviews/{payment_id}/reject", reject, "Compliance"),
+    _listing_route(
+        "/v1/operator/reviews", list_all_held, "Operator", "Every merchant's held payments"
+    ),
+    _decision_route("/v1/operator/reviews/{payment_id}/approve", operator_approve, "Operator"),
+    _decision_route("/v1/operator/reviews/{payment_id}/reject", operator_reject, "Operator"),
+    Route(
+        "PUT",
+        "/v1/operator/merchants/{merchant_id}/kyc",
+        set_kyc,
+        "Operator",
+        "Set a merchant's KYC state (audited)",
+        {200: _CHANGED},
+        body=KycBody,
+        errors=(404,),
+    ),
+    Route(
+        "PUT",
+        "/v1/operator/merchants/{merchant_id}/limits",
+        set_limits,
+        "Operator",
+        "Set a merchant's own limits (whole shillings; null removes one)",
+        {200: _CHANGED},
+        body=LimitsBody,
+        errors=(404,),
+    ),
+    _report_route("/v1/reports/suspicious-activity", merchant_report, "Compliance", "Your"),
+    _report_route(
+        "/v1/operator/reports/suspicious-activity", operator_report, "Operator", "Every merchant's"
+    ),
+)

@@ -8,10 +8,12 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
+from api import openapi_models as out
 from api.auth import CLAIMS
 from api.errors import error_response
 from api.models import MetadataValue
 from api.payments import maker_of, reply_response, sacco_problem, validated
+from api.routes import Route, json_answer
 from api.state import STATE
 from connectors.pesalink import normalise_bank_code
 from routing.operators import operator_of
@@ -185,6 +187,25 @@ async def get_transfer(request: web.Request) -> web.Response:
     return reply_response(reply)
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/transfers", create_transfer)
-    app.router.add_get("/v1/transfers/{transfer_id}", get_transfer)
+ROUTE_TABLE = (
+    Route(
+        "POST",
+        "/v1/transfers",
+        create_transfer,
+        "Payouts",
+        "Move money from one account to another (refunded if the credit fails)",
+        {202: json_answer("The transfer, started", out.Transfer)},
+        body=TransferCreate,
+        errors=(503,),
+        idempotency="required",
+    ),
+    Route(
+        "GET",
+        "/v1/transfers/{transfer_id}",
+        get_transfer,
+        "Payouts",
+        "Get a transfer",
+        {200: json_answer("The transfer", out.Transfer)},
+        errors=(404, 503),
+    ),
+)

@@ -13,8 +13,10 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
 
+from api import openapi_models as out
 from api.auth import CLAIMS, FEED
 from api.errors import error_response, json_response, validation_details
+from api.routes import Route, json_answer
 from api.state import STATE
 from switch import users
 from switch.errors import ClientError, ValidationFailed
@@ -244,13 +246,83 @@ async def create_invitation(request: web.Request) -> web.Response:
     return json_response(answer, 201, NO_STORE)
 
 
-def add_routes(app: web.Application) -> None:
+def install(app: web.Application) -> None:
     app[AUDITOR] = users.Auditor(app[STATE].cols)
-    app.router.add_post("/v1/users", sign_up)
-    app.router.add_post("/v1/auth/login", login)
-    app.router.add_get("/v1/users/me", get_me)
-    app.router.add_patch("/v1/users/me", patch_me)
-    app.router.add_post("/v1/users/me/password", change_password)
-    app.router.add_post("/v1/users/me/totp", enrol_totp)
-    app.router.add_post("/v1/users/me/totp/confirm", confirm_totp)
-    app.router.add_post("/v1/invitations", create_invitation)
+
+
+ROUTE_TABLE = (
+    Route(
+        "POST",
+        "/v1/users",
+        sign_up,
+        "People",
+        "Sign up (a new organisation, you its owner) or join one by invitation",
+        {201: json_answer("The person, signed up", out.User)},
+        body=SignUp,
+        errors=(403, 404, 409),
+    ),
+    Route(
+        "POST",
+        "/v1/auth/login",
+        login,
+        "People",
+        "Sign in with email and password (and a TOTP code once enrolled)",
+        {200: json_answer("A session token", out.Session)},
+        body=LoginIn,
+        errors=(401,),
+        error_texts={
+            401: "Wrong email or password, or a TOTP code is needed",
+            429: "Locked out after repeated failures, or too many attempts from here",
+        },
+    ),
+    Route(
+        "GET", "/v1/users/me", get_me, "People", "Your profile", {200: json_answer("You", out.User)}
+    ),
+    Route(
+        "PATCH",
+        "/v1/users/me",
+        patch_me,
+        "People",
+        "Change your name",
+        {200: json_answer("You, changed", out.User)},
+        body=ProfilePatch,
+    ),
+    Route(
+        "POST",
+        "/v1/users/me/password",
+        change_password,
+        "People",
+        "Change your password (every other session ends)",
+        {200: json_answer("A new session token", out.Session)},
+        body=PasswordChange,
+    ),
+    Route(
+        "POST",
+        "/v1/users/me/totp",
+        enrol_totp,
+        "People",
+        "Start two-factor enrolment: a TOTP secret, shown once",
+        {200: json_answer("The secret and its otpauth URI", out.TotpEnrolment)},
+        errors=(409,),
+    ),
+    Route(
+        "POST",
+        "/v1/users/me/totp/confirm",
+        confirm_totp,
+        "People",
+        "Confirm two-factor enrolment with the first code",
+        {200: json_answer("Enabled; a session that passed two-factor", out.TotpConfirmed)},
+        body=TotpConfirm,
+        errors=(409,),
+    ),
+    Route(
+        "POST",
+        "/v1/invitations",
+        create_invitation,
+        "People",
+        "Invite a person into your organisation",
+        {201: json_answer("The invitation; its token is shown once", out.Invitation)},
+        body=InvitationIn,
+        errors=(409,),
+    ),
+)

@@ -16,8 +16,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.auth import CLAIMS
-from api.batches import BATCHES, add_routes, payout_checker
+from api.batches import BATCHES, ROUTE_TABLE, payout_checker
 from api.errors import Handler, error_middleware
+from api.routes import register
 from api.state import STATE
 from connectors.sacco.registry import sandbox_registry
 from switch.batches import (
@@ -629,7 +630,7 @@ async def client() -> AsyncIterator[tuple[TestClient[web.Request, web.Applicatio
     app = web.Application(client_max_size=64 * 1024, middlewares=[error_middleware, claims])
     app[STATE] = SimpleNamespace(saccos=SACCOS)
     app[BATCHES] = port
-    add_routes(app)
+    register(app, ROUTE_TABLE)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client, port
 

@@ -1,0 +1,50 @@
+"""Every route of the api, in the order the router registers them (aiohttp matches in that
+order): each module's ``ROUTE_TABLE``, declared beside its handlers. ``create_app`` registers
+these and :mod:`api.openapi` documents these, so a route cannot be served undocumented."""
+
+from __future__ import annotations
+
+from api import (
+    audit,
+    auth,
+    batches,
+    c2b,
+    callbacks,
+    clients,
+    live,
+    lookups,
+    merchant_settings,
+    operator,
+    ops,
+    payments,
+    privacy,
+    reviews,
+    transfers,
+    users,
+)
+from api.routes import Route, registered_path
+
+ROUTE_TABLE: tuple[Route, ...] = (
+    *auth.ROUTE_TABLE,
+    *payments.ROUTE_TABLE,
+    *live.ROUTE_TABLE,
+    *callbacks.ROUTE_TABLE,
+    *c2b.ROUTE_TABLE,
+    *transfers.ROUTE_TABLE,
+    *batches.ROUTE_TABLE,
+    *lookups.ROUTE_TABLE,
+    *privacy.ROUTE_TABLE,
+    *operator.ROUTE_TABLE,
+    *reviews.ROUTE_TABLE,
+    *ops.ROUTE_TABLE,
+    *users.ROUTE_TABLE,
+    *clients.ROUTE_TABLE,
+    *audit.ROUTE_TABLE,
+    *merchant_settings.ROUTE_TABLE,
+)
+
+# Registered paths that the document spells otherwise (a static directory is one route).
+DOCUMENTED_AS = {registered_path(r): r.path for r in ROUTE_TABLE if registered_path(r) != r.path}
+
+# The request bodies that are pydantic models: the document's schemas for them.
+REQUEST_MODELS = tuple(dict.fromkeys(r.body for r in ROUTE_TABLE if isinstance(r.body, type)))
