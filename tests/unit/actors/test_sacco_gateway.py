@@ -379,7 +379,7 @@ async def submit_flushed(gw: SaccoGatewayCore, orders: list[SaccoOrder]):  # typ
     task = asyncio.ensure_future(gw.submit(orders))
     await asyncio.sleep(0.01)
     assert not task.done()  # nobody hears QUEUED before the batch is written
-    await gw.flush()
+    await gw.files.flush()
     return [r.outcome for r in await task]
 
 
@@ -402,7 +402,7 @@ async def test_file_lines_are_written_before_queued_then_settled(tmp_path: Path)
     # Sent again: never a second line.
     assert (await one(gw, order(20, "10001", sacco="WAUMINI"))).refs.conversation_id == batch_id
     await sim.process_once()
-    assert await gw.ingest() == 3
+    assert await gw.files.ingest() == 3
     got = shard.by_id()
     assert got["pay_s0_20"].outcome.event == Event.SUCCEED
     assert got["pay_s0_20"].outcome.refs.receipt.startswith("WAU")
@@ -414,8 +414,8 @@ async def test_file_lines_are_written_before_queued_then_settled(tmp_path: Path)
     assert len(list((tmp_path / "WAUMINI" / "archive").iterdir())) == 1
     assert (await status(gw, "pay_s0_21", None)).event == Event.DECLINE
     assert (await one(gw, order(20, "10001", sacco="WAUMINI"))).event == Event.SUCCEED
-    assert gw.awaiting_results() == {"WAUMINI": []}
-    assert await gw.ingest() == 0  # nothing delivered twice
+    assert gw.files.awaiting_results() == {"WAUMINI": []}
+    assert await gw.files.ingest() == 0  # nothing delivered twice
     assert len(shard.items) == 3
     assert len(sim.book("WAUMINI").ledger) == 2
     await gw.stop()
@@ -435,7 +435,7 @@ async def test_file_loan_repayments_are_batched_and_settled(tmp_path: Path) -> N
     written = (tmp_path / "WAUMINI" / "journal" / "sent" / f"{batch_id}.csv").read_text()
     assert "DTL,1,pay_s0_24,10001,700.00,LOAN_REPAYMENT,INV-24" in written
     await sim.process_once()
-    assert await gw.ingest() == 2
+    assert await gw.files.ingest() == 2
     got = shard.by_id()
     assert got["pay_s0_24"].outcome.event == Event.SUCCEED
     assert got["pay_s0_25"].outcome.event == Event.DECLINE
@@ -461,18 +461,18 @@ async def test_damaged_result_file_delivers_sound_lines_and_keeps_the_rest(tmp_p
     orders = [order(30 + n, f"1000{n}", sacco="WAUMINI") for n in range(1, 6)]
     await submit_flushed(gw, orders)
     await sim.process_once()
-    assert await gw.ingest() == 2  # lines 4 and 5; 1-3 damaged
+    assert await gw.files.ingest() == 2  # lines 4 and 5; 1-3 damaged
     assert sorted(shard.by_id()) == ["pay_s0_34", "pay_s0_35"]
-    waiting = [w.line.payment_id for w in gw.awaiting_results()["WAUMINI"]]
+    waiting = [w.line.payment_id for w in gw.files.awaiting_results()["WAUMINI"]]
     assert waiting == ["pay_s0_31", "pay_s0_32", "pay_s0_33"]  # pending, not lost
     assert (await status(gw, "pay_s0_31", "WAUMINI")).event is None
     for held in sim.saccos["WAUMINI"].held:
         held.due = 0  # the SACCO sends its correction
     await sim.process_once()
-    assert await gw.ingest() == 3
+    assert await gw.files.ingest() == 3
     assert sorted(shard.by_id()) == [f"pay_s0_3{n}" for n in range(1, 6)]
     assert len(shard.items) == 5  # each exactly once
-    assert gw.awaiting_results() == {"WAUMINI": []}
+    assert gw.files.awaiting_results() == {"WAUMINI": []}
     await gw.stop()
 
 
@@ -482,12 +482,12 @@ async def test_partial_result_file_then_the_rest(tmp_path: Path) -> None:
     sim = FileSacco(tmp_path, config=FileSimConfig(partial_results=1, hold_for=3600))
     await submit_flushed(gw, [order(40 + n, f"1000{n}", sacco="WAUMINI") for n in range(1, 5)])
     await sim.process_once()
-    assert await gw.ingest() == 2
-    assert [w.line.line_no for w in gw.awaiting_results()["WAUMINI"]] == [2, 4]
-    assert gw.awaiting_results(older_than=3600) == {"WAUMINI": []}
+    assert await gw.files.ingest() == 2
+    assert [w.line.line_no for w in gw.files.awaiting_results()["WAUMINI"]] == [2, 4]
+    assert gw.files.awaiting_results(older_than=3600) == {"WAUMINI": []}
     sim.saccos["WAUMINI"].held[0].due = 0
     await sim.process_once()
-    assert await gw.ingest() == 2
+    assert await gw.files.ingest() == 2
     assert len(shard.by_id()) == 4
     await gw.stop()
 
@@ -498,10 +498,10 @@ async def test_failed_delivery_keeps_the_file_for_the_next_tick(tmp_path: Path) 
     sim = FileSacco(tmp_path)
     await submit_flushed(gw, [order(50, sacco="WAUMINI")])
     await sim.process_once()
-    assert await gw.ingest() == 0
+    assert await gw.files.ingest() == 0
     assert len(list((tmp_path / "WAUMINI" / "incoming").iterdir())) == 1  # not archived
     assert (await status(gw, "pay_s0_50", "WAUMINI")).event is None
-    assert await gw.ingest() == 1
+    assert await gw.files.ingest() == 1
     assert shard.by_id()["pay_s0_50"].outcome.event == Event.SUCCEED
     await gw.stop()
 
@@ -513,9 +513,9 @@ async def test_unreadable_result_file_is_set_aside(tmp_path: Path) -> None:
     incoming = tmp_path / "WAUMINI" / "incoming"
     incoming.mkdir(parents=True)
     (incoming / "junk.csv").write_bytes(b"hello,world\n")
-    assert await gw.ingest() == 0
+    assert await gw.files.ingest() == 0
     assert (tmp_path / "WAUMINI" / "rejected" / "junk.csv").exists()
-    assert [w.line.payment_id for w in gw.awaiting_results()["WAUMINI"]] == ["pay_s0_51"]
+    assert [w.line.payment_id for w in gw.files.awaiting_results()["WAUMINI"]] == ["pay_s0_51"]
     await gw.stop()
 
 
@@ -594,7 +594,7 @@ async def test_staged_batch_is_published_after_a_restart(tmp_path: Path) -> None
     assert (tmp_path / "WAUMINI" / "outgoing" / f"{queued.refs.conversation_id}.csv").exists()
     assert list((tmp_path / "WAUMINI" / "journal" / "staged").iterdir()) == []
     await FileSacco(tmp_path).process_once()
-    await gw2.ingest()  # or the running ingest loop got there first: the lock orders them
+    await gw2.files.ingest()  # or the running ingest loop got there first: the lock orders them
     assert [i.payment_id for i in shard.items] == ["pay_s0_70"]
     await gw2.stop()
 
@@ -613,7 +613,7 @@ async def test_running_loops_write_and_ingest_by_themselves(tmp_path: Path) -> N
     shard = Shard()
     settings = Settings(sacco_outbox_dir=str(tmp_path), sacco_flush_interval=0.02)
     gw = sacco_gateway_from(settings, shard)
-    assert sorted(gw.connectors) == ["STIMA"] and sorted(gw.file_sides) == ["WAUMINI"]
+    assert sorted(gw.api) == ["STIMA"] and sorted(gw.files.sides) == ["WAUMINI"]
     sim = FileSacco(tmp_path, config=FileSimConfig(poll_interval=0.02))
     await gw.start()
     sim.start()
