@@ -15,7 +15,10 @@ Retry policy (money-safety rule 2, :mod:`actors.gateway`): reads move nothing, s
 resent on any fault (``idempotent``); the money-moving call is resent only when it provably did
 not take effect (connection never opened, HTTP 429/503). A timeout, a dropped connection or a
 5xx becomes ``answer_lost``. A "duplicate externalId" answer is never resent: the SACCO's record,
-asked by externalId, decides. Outcomes read as :mod:`switch.outcomes_sacco` says.
+asked by externalId, decides. Every call, reads included, passes this SACCO's circuit breaker:
+while it is open, a status or member lookup is not sent either (answered "ask again later" /
+``provider_unavailable``), as for the other providers. Outcomes read as
+:mod:`switch.outcomes_sacco` says.
 """
 
 from __future__ import annotations

@@ -313,11 +313,7 @@ async def test_sandbox_mode_end_to_end(tmp_path: Path) -> None:
     api_result, file_result = await gw.submit([order(95), order(96, sacco="WAUMINI")])
     assert api_result.outcome.event == Event.SUCCEED
     assert file_result.outcome.event == Event.QUEUED
-    for _ in range(200):
-        if shard.items:
-            break
-        await asyncio.sleep(0.02)
-    assert shard.by_id()["pay_s0_96"].outcome.event == Event.SUCCEED
+    assert (await shard.delivered())["pay_s0_96"].outcome.event == Event.SUCCEED
     assert "pay_s0_95" in sandbox.api.book_of("STIMA").ledger
     assert "pay_s0_96" in sandbox.files.book("WAUMINI").ledger
     await gw.stop()

@@ -3,6 +3,7 @@ real transport (the file SACCO needs no network; the API simulator runs on a loc
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,14 @@ class Shard:
 
     def by_id(self) -> dict[str, Any]:  # Any: tests read optional fields directly
         return {i.payment_id: i for i in self.items}
+
+    async def delivered(self, seconds: float = 4.0) -> dict[str, Any]:
+        """What the running loops delivered, once they delivered something."""
+        for _ in range(int(seconds / 0.02)):
+            if self.items:
+                break
+            await asyncio.sleep(0.02)
+        return self.by_id()
 
 
 def order(

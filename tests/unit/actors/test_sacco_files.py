@@ -196,11 +196,7 @@ async def test_restart_rebuilds_from_the_journal(tmp_path: Path) -> None:
     assert unsent.event is None
     assert unsent.failure.code == "not_found"  # provably never written: safe to submit again
     await sim.process_once()
-    for _ in range(100):  # the ingest loop runs by itself
-        if shard.items:
-            break
-        await asyncio.sleep(0.02)
-    assert shard.by_id()["pay_s0_60"].outcome.event == Event.SUCCEED
+    assert (await shard.delivered(2.0))["pay_s0_60"].outcome.event == Event.SUCCEED
     await gw2.stop()
 
     gw3 = file_gateway(tmp_path, shard)  # and once more: the result is remembered too
@@ -272,10 +268,6 @@ async def test_running_loops_write_and_ingest_by_themselves(tmp_path: Path) -> N
     sim.start()
     (result,) = await gw.submit([order(90, sacco="WAUMINI")])
     assert result.outcome.event == Event.QUEUED
-    for _ in range(200):
-        if shard.items:
-            break
-        await asyncio.sleep(0.02)
-    assert shard.by_id()["pay_s0_90"].outcome.event == Event.SUCCEED
+    assert (await shard.delivered())["pay_s0_90"].outcome.event == Event.SUCCEED
     await sim.stop()
     await gw.stop()
