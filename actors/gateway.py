@@ -11,14 +11,22 @@ payout, so it becomes ``answer_lost``: the switch then waits for the callback or
 query. A "duplicate id" answer means the provider already holds a request with our id: never
 resent, also ``answer_lost``, so the status check decides.
 
+A read (a lookup, a status query) moves nothing, so ``_with_retries(..., idempotent=True)``
+also resends after a timeout, a dropped connection or an answer that may hide work.
+
 Every connector's ``ProviderError`` has the same shape (``kind``, ``code``, ``message``,
-``http_status``) and the same ``kind`` vocabulary; :meth:`GatewayCore._step` turns a kind into
+``http_status``) and the same ``kind`` vocabulary; :meth:`GatewayLoop._step` turns a kind into
 what the loop does, and a gateway overrides it only if its provider needs another reading.
+
+:class:`GatewayLoop` is the loop for a provider that authenticates every request itself (HTTP
+Basic, as the SACCOs' Fineract API does: :mod:`actors.sacco_api_gateway`); :class:`GatewayCore`
+adds the OAuth-style access-token cache the mobile-money and bank APIs need.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
@@ -88,7 +96,8 @@ class HasPaymentId(Protocol):
 
 
 OrderT = TypeVar("OrderT", bound=HasPaymentId)
-C = TypeVar("C", bound=TokenConnector)
+C = TypeVar("C")
+TC = TypeVar("TC", bound=TokenConnector)
 T = TypeVar("T")
 
 
@@ -104,9 +113,10 @@ class Wording(Protocol):
     def answer_lost(self, detail: str, /) -> ProviderOutcome: ...
 
 
-class GatewayCore(Generic[C]):
+class GatewayLoop(Generic[C]):
     """One provider account: ``provider`` labels the metrics, ``provider_name`` the messages,
-    ``wording`` (its outcomes module) the failures."""
+    ``wording`` (its outcomes module) the failures. Requests carry no token (see
+    :class:`GatewayCore` for providers that issue one)."""
 
     provider: ClassVar[str] = "provider"
     provider_name: ClassVar[str] = "The provider"
@@ -127,10 +137,12 @@ class GatewayCore(Generic[C]):
         self.retry_base = retry_base
         self._slots = asyncio.Semaphore(concurrency)
         self.breaker = breaker or Breaker()
-        self._token: Token | None = None
-        self._token_lock = asyncio.Lock()
 
     # --- how a refusal reads in this provider's words (its switch/outcomes* module) ------------
+
+    def _refused(self, fault: ProviderFault) -> ProviderOutcome:
+        """A refusal the loop does not resend (step ``refuse``): nothing happened."""
+        return self._rejected(fault.code, fault.message)
 
     def _rejected(self, code: str, message: str) -> ProviderOutcome:
         """The provider refused the request: nothing happened."""
@@ -155,25 +167,9 @@ class GatewayCore(Generic[C]):
         """What the retry loop does with a refusal; an unknown kind may hide work."""
         return _STEPS.get(fault.kind, "lost")
 
-    # --- token -----------------------------------------------------------------------------------
-
     async def token(self, stale: str | None = None) -> str:
-        """A valid token; ``stale`` names one the provider refused, forcing a fresh one (once,
-        however many requests saw it refused)."""
-        async with self._token_lock:
-            current = self._token
-            fresh_enough = current and current.expires_at > time.time()
-            if current and fresh_enough and current.value != stale:
-                return current.value
-            try:
-                resp = await self._send("oauth", self.connector.token_request())
-            except (NotSent, OutcomeUnknown) as exc:
-                raise TokenUnavailable(str(exc)) from exc
-            parsed = self.connector.parse_token(resp, time.time())
-            if isinstance(parsed, ProviderFault):
-                raise TokenUnavailable(f"{parsed.code} {parsed.message}")
-            self._token = parsed
-            return parsed.value
+        """What a request is built with: nothing here, the connector signs every request."""
+        return ""
 
     # --- the retry loop --------------------------------------------------------------------------
 
@@ -182,8 +178,12 @@ class GatewayCore(Generic[C]):
         operation: str,
         build: Callable[[str], HttpRequest],
         parse: Callable[[HttpResponse], T | ProviderFault],
+        *,
+        idempotent: bool = False,
     ) -> T | ProviderOutcome:
-        """``parse``'s value for an answer, else the outcome the retry policy reaches."""
+        """``parse``'s value for an answer, else the outcome the retry policy reaches.
+        ``idempotent``: the request moves nothing (a read), so what may have been taken is
+        resent too instead of ending as ``answer_lost``."""
         stale: str | None = None
         last = "no attempt made"
         permitted = False  # this call holds the breaker's permission (in half-open: the probe)
@@ -202,7 +202,12 @@ class GatewayCore(Generic[C]):
                 continue
             except OutcomeUnknown as exc:
                 self.breaker.failure(time.monotonic())
-                return self._lost(f"{operation}: {exc}")
+                if not idempotent:
+                    return self._lost(f"{operation}: {exc}")
+                permitted = False
+                last = f"{operation}: {exc}"
+                await self._pause(attempt)
+                continue
             parsed = parse(resp)
             if not isinstance(parsed, ProviderFault):
                 self.breaker.success()
@@ -217,10 +222,10 @@ class GatewayCore(Generic[C]):
                 self.breaker.success()  # the provider answered: it is up
                 if step == "duplicate":
                     return self._lost(self._duplicate_detail(parsed))
-                return self._rejected(parsed.code, parsed.message)
+                return self._refused(parsed)
             self.breaker.failure(time.monotonic())
             permitted = False
-            if step == "resend":
+            if step == "resend" or idempotent:
                 last = f"{parsed.code} {parsed.message}"
                 await self._pause(attempt)
                 continue
@@ -260,3 +265,34 @@ class GatewayCore(Generic[C]):
 
     async def close(self) -> None:
         await self.transport.close()
+
+
+class GatewayCore(GatewayLoop[TC]):
+    """A provider whose requests carry an access token from its OAuth-style token flow: one
+    token shared by every request until it expires or the provider refuses it."""
+
+    _token: Token | None = None
+
+    @functools.cached_property
+    def _token_lock(self) -> asyncio.Lock:
+        return asyncio.Lock()
+
+    # --- token -----------------------------------------------------------------------------------
+
+    async def token(self, stale: str | None = None) -> str:
+        """A valid token; ``stale`` names one the provider refused, forcing a fresh one (once,
+        however many requests saw it refused)."""
+        async with self._token_lock:
+            current = self._token
+            fresh_enough = current and current.expires_at > time.time()
+            if current and fresh_enough and current.value != stale:
+                return current.value
+            try:
+                resp = await self._send("oauth", self.connector.token_request())
+            except (NotSent, OutcomeUnknown) as exc:
+                raise TokenUnavailable(str(exc)) from exc
+            parsed = self.connector.parse_token(resp, time.time())
+            if isinstance(parsed, ProviderFault):
+                raise TokenUnavailable(f"{parsed.code} {parsed.message}")
+            self._token = parsed
+            return parsed.value
