@@ -493,6 +493,7 @@ class BatchCore:
                     group.create_task(self._send_rail(run, rail))
                 group.create_task(self._follow(run))
             await self._flush(run, state="completed", completed_at=now_utc())
+            self.erased.pop(run.id, None)  # never prepared again
             log.info("payout batch %s completed: %s", run.id, run.header["counts"])
         finally:
             self.runs.pop(run.id, None)
@@ -640,14 +641,22 @@ class BatchCore:
             if r.item_id in wanted and r.payment_id in (None, wanted[r.item_id])
         }
         # Noted before any await: a run prepared from chunks read earlier applies it too.
-        self.erased.setdefault(batch_id, {}).update(mine)
+        if header["state"] != "completed":
+            self.erased.setdefault(batch_id, {}).update(mine)
         run = self.runs.get(batch_id)
         if run is not None:  # it owns the chunks: change it and let it write them
             for item_id, payment_id in mine.items():
                 index = run.index_of(item_id)
-                if index is not None:
-                    run.sealed.pop(index, None)
-                    run.set(erased_item(run.records[index], payment_id))
+                if index is None:
+                    continue
+                old = run.records[index]
+                new = erased_item(old, payment_id)
+                run.sealed.pop(index, None)
+                run.set(new)
+                if new.at_provider and not old.at_provider:  # queued -> its payment: it counts
+                    rail = rail_of(new.method)
+                    self.window(rail).hold(1)
+                    run.held[rail] = run.held.get(rail, 0) + 1
             await self._flush(run)
             return len(mine)
         # Not running: only the erased fields are set, so a run starting meanwhile (whose own
