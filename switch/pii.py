@@ -21,9 +21,9 @@ names and Daraja's masked or hashed number sealed with a switch-owned key (owner
 
 Keys: one data key per merchant (``m_<merchant id>``), wrapped by the master key, loaded once per
 process and kept in memory, so sealing costs no database read on the hot path. Erasure of one
-person (switch/erasure.py) overwrites that person's sealed fields; destroying a merchant's key
-erases every customer of that merchant at once, backups included (crypto-shredding). Erasing a
-payment made by a batch item erases the item's copy first (actors/shard.py ``erase``). Erasure by
+person (actors/shard.py ``erase``, :func:`erased_fields`) overwrites that person's sealed fields,
+in the copies kept by batch items first; destroying a merchant's key erases every customer of
+that merchant at once, backups included (crypto-shredding). Erasure by
 phone cannot reach an unmatched C2B confirmation: Daraja never sends the payer's number in clear
 (masked or hashed), so no blind index of it can be kept; such a record is found by its receipt
 and erased by hand when the payment is allocated or refunded.
