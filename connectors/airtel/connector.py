@@ -43,8 +43,8 @@ from connectors.airtel.transformers import (
     parse_callback,
     parse_error,
     result_from_fields,
-    seconds,
 )
+from connectors.common import seconds
 from connectors.http import HttpRequest, HttpResponse
 
 UAT_BASE_URL = "https://openapiuat.airtel.africa"  # doc §1
@@ -120,8 +120,7 @@ class AirtelConnector:
         if not isinstance(token, str) or not token or lifetime is None:
             # Nothing moves money here, so a garbled 200 is simply worth asking again.
             return ProviderError("retriable", "", "token answer without a usable token", 200)
-        margin = min(TOKEN_SAFETY_MARGIN, lifetime / 4)
-        return AccessToken(token, now + lifetime - margin)
+        return AccessToken.lasting(token, lifetime, now, min(TOKEN_SAFETY_MARGIN, lifetime / 4))
 
     # --- Collection: USSD push (doc §4) --------------------------------------------------------
 

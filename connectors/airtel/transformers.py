@@ -28,15 +28,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import orjson
 
+# The shared types, re-exported: this package names them as its own.
+from connectors.common import AccessToken as AccessToken
+from connectors.common import ErrorKind as ErrorKind
+from connectors.common import ProviderError as ProviderError
+from connectors.common import describe_bare
+from connectors.common import text as _text
 from connectors.http import HttpResponse
 
 Outcome = Literal["succeeded", "failed", "pending"]
-ErrorKind = Literal["invalid_token", "retriable", "rejected", "unknown", "duplicate"]
 
 COUNTRY = "KE"  # doc §11: X-Country and every country field
 CURRENCY = "KES"  # doc §11: X-Currency and every currency field
@@ -136,19 +140,6 @@ class DisbursementOrder:
 
 
 @dataclass(frozen=True, slots=True)
-class AccessToken:
-    value: str
-    expires_at: float  # epoch seconds (time.time()), already shortened by a safety margin
-
-    def __repr__(self) -> str:
-        # A bearer token is a secret: keep it out of logs and error messages.
-        return f"AccessToken(value='***', expires_at={self.expires_at})"
-
-    def is_valid(self, now: float) -> bool:
-        return now < self.expires_at
-
-
-@dataclass(frozen=True, slots=True)
 class CollectionAccepted:
     """The USSD prompt was sent (doc §4): NOT a payment. Wait for the callback or enquire."""
 
@@ -204,26 +195,6 @@ class EncryptionKey:
     key_id: str
     key: str  # Base64 DER (SPKI)
     valid_upto: str  # as sent; its format is not documented
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderError:
-    """A synchronous gateway answer that is not an acceptance (doc §3, §10).
-
-    ``kind`` tells the caller what it may do next:
-
-    * ``invalid_token``: refresh the token and resend; the request was not processed (HTTP 401).
-    * ``retriable``: not accepted; may be resent after a backoff (429, 503, ...).
-    * ``rejected``: final; nothing happened.
-    * ``unknown``: Airtel MAY have acted; enquire by our id, never resend blind.
-    * ``duplicate``: Airtel already holds a transaction with this id (``ESB000041``,
-      ``DP00900001017``, doc §4, §10); enquire by our id, never resend.
-    """
-
-    kind: ErrorKind
-    code: str  # response_code, else result_code, else OAuth ``error``; '' when none
-    message: str  # Airtel's text, or a description of the bare answer
-    http_status: int
 
 
 # --- ONE status table: transaction statuses (doc §5) and product codes (doc §10) ----------------
@@ -459,13 +430,7 @@ def envelope(resp: HttpResponse) -> Envelope:
 def parse_error(resp: HttpResponse) -> ProviderError:
     env = envelope(resp)
     kind = classify_error(resp.status, env.response_code, env.result_code, env.error)
-    return ProviderError(kind, env.code, env.message or _describe_bare(resp), resp.status)
-
-
-def _describe_bare(resp: HttpResponse) -> str:
-    if not resp.body:
-        return f"HTTP {resp.status} with an empty body"
-    return f"HTTP {resp.status} with an unrecognised body ({len(resp.body)} bytes)"
+    return ProviderError(kind, env.code, env.message or describe_bare(resp), resp.status)
 
 
 # --- Transactions: callbacks (doc §6), enquiries (doc §5, §8) and payout answers share this ----
@@ -538,17 +503,6 @@ def callback_ack() -> bytes:
 # --- small readers -----------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    """A string, or a number as text; '' for anything else (codes arrive as both)."""
-    if isinstance(value, bool) or value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int | float):
-        return str(value)
-    return ""
-
-
 def _object(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
@@ -560,21 +514,4 @@ def _truthy(value: Any) -> bool:
 
 def _opt_id(value: Any) -> str | None:
     """airtel_money_id is 'MP210603.1234.L06941' in the portal and numeric in SDK fixtures."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
-def seconds(value: Any) -> float | None:
-    """``expires_in`` is "180" in the portal sample and 180 in an SDK fixture (doc §2)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        exact = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return float(exact) if exact.is_finite() and exact >= 0 else None
+    return _text(value) or None

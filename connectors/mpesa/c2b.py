@@ -18,12 +18,13 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import orjson
 
+from connectors.common import cents
+from connectors.common import text as _text
 from connectors.http import HttpResponse
 from connectors.mpesa.transformers import MalformedCallback, ProviderError, parse_error
 
@@ -214,7 +215,10 @@ def parse_c2b_payment(body: bytes) -> C2bPayment:
         shortcode=_text(doc.get("BusinessShortCode")),
         bill_ref=_text(doc.get("BillRefNumber")),
         invoice_number=_text(doc.get("InvoiceNumber")),
-        org_account_balance_cents=_cents(doc.get("OrgAccountBalance"), "OrgAccountBalance"),
+        # A balance may be below zero; a payment's TransAmount may not.
+        org_account_balance_cents=_cents(
+            doc.get("OrgAccountBalance"), "OrgAccountBalance", signed=True
+        ),
         third_party_trans_id=_text(doc.get("ThirdPartyTransID")),
         msisdn=msisdn,
         msisdn_form=msisdn_form(msisdn),
@@ -284,25 +288,11 @@ def _object(body: bytes) -> dict[str, Any]:
     return doc
 
 
-def _text(value: Any) -> str:
+def _cents(value: Any, name: str, *, signed: bool = False) -> int | None:
     """Strings as sent; numbers tolerated although the doc says every value is a string."""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        return str(Decimal(str(value)))
-    return ""
-
-
-def _cents(value: Any, name: str) -> int | None:
-    text = _text(value).replace(",", "")
-    if not text:
+    if not _text(value):
         return None
     try:
-        exact = Decimal(text) * 100
-    except InvalidOperation as exc:
-        raise MalformedC2b(f"{name} {text!r} is not an amount") from exc
-    if not exact.is_finite() or exact != exact.to_integral_value():
-        raise MalformedC2b(f"{name} {text!r} is not an amount in whole cents")
-    return int(exact)
+        return cents(value, grouped=True, signed=signed)
+    except ValueError as exc:
+        raise MalformedC2b(f"{name} is not an amount in whole cents: {exc}") from None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from connectors.common import seconds
 from connectors.http import HttpRequest, HttpResponse
 from connectors.mpesa import c2b, initiator
 from connectors.mpesa.c2b import C2bAccepted, C2bRegistration, C2bSimulation
@@ -55,7 +56,8 @@ C2B_REGISTER_PATHS = {1: "/mpesa/c2b/v1/registerurl", 2: "/mpesa/c2b/v2/register
 C2B_SIMULATE_PATHS = {1: "/mpesa/c2b/v1/simulate", 2: "/mpesa/c2b/v2/simulate"}
 
 TOKEN_SAFETY_MARGIN = 60.0  # seconds: refresh before Daraja's clock says the token is dead
-DEFAULT_TOKEN_LIFETIME = 3600  # doc §2, used only if an answer omits expires_in
+# doc §2, used only if an answer omits expires_in ("3599" in real answers, 3599 in newer docs)
+DEFAULT_TOKEN_LIFETIME = 3600
 MAX_ACCOUNT_REFERENCE = 12  # doc §4
 MAX_TRANSACTION_DESC = 13  # doc §4
 TRANSACTION_TYPES = frozenset({"CustomerPayBillOnline", "CustomerBuyGoodsOnline"})
@@ -116,11 +118,11 @@ class DarajaConnector:
             return parse_error(resp)
         body = resp.json()
         token = body.get("access_token") if isinstance(body, dict) else None
-        lifetime = _seconds(body.get("expires_in", DEFAULT_TOKEN_LIFETIME)) if token else None
+        lifetime = seconds(body.get("expires_in", DEFAULT_TOKEN_LIFETIME)) if token else None
         if not isinstance(token, str) or not token or lifetime is None:
             # Nothing moves money here, so a garbled 200 is simply worth asking again.
             return ProviderError("retriable", "", "token answer without a usable token", 200)
-        return AccessToken(token, now + max(lifetime - TOKEN_SAFETY_MARGIN, 0.0))
+        return AccessToken.lasting(token, lifetime, now, TOKEN_SAFETY_MARGIN)
 
     # --- M-Pesa Express (doc §4) ---------------------------------------------------------------
 
@@ -357,16 +359,6 @@ def _is_being_processed(status: int, body: Any) -> bool:
         and body.get("errorCode") == "500.001.1001"
         and "being processed" in str(body.get("errorMessage", "")).lower()
     )
-
-
-def _seconds(value: Any) -> float | None:
-    """``expires_in`` is "3599" in real answers and 3599 in newer docs (doc §2)."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _desc(body: dict[str, Any]) -> str:

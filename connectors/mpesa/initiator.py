@@ -27,7 +27,6 @@ import base64
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, get_args
 
 import orjson
@@ -35,6 +34,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from connectors import common
+from connectors.common import text as _text
 from connectors.http import HttpResponse
 from connectors.mpesa.transformers import (
     EAT,
@@ -323,17 +324,6 @@ def _code(value: Any) -> str:
     return code
 
 
-def _text(value: Any) -> str:
-    """A string or a whole JSON number as text; '' for anything else (absent, null, odd)."""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return ""
-
-
 # --- Values inside results ---------------------------------------------------------------------
 
 
@@ -341,15 +331,10 @@ def cents(value: ParamValue) -> int | None:
     """Integer cents from ``8959269.60``, ``"300"``, ``-1980.00``; None when absent or empty."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise MalformedResult(f"{value!r} is not an amount")
     try:
-        exact = Decimal(str(value).replace(",", "").strip()) * 100
-    except InvalidOperation as exc:
-        raise MalformedResult(f"{value!r} is not an amount") from exc
-    if not exact.is_finite() or exact != exact.to_integral_value():
-        raise MalformedResult(f"{value!r} is not an amount in whole cents")
-    return int(exact)
+        return common.cents(value, grouped=True, signed=True)
+    except ValueError as exc:
+        raise MalformedResult(f"not an amount in whole cents: {exc}") from None
 
 
 def public_name(value: ParamValue) -> tuple[str | None, str | None]:

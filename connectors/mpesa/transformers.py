@@ -24,20 +24,23 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
 from typing import Any, Literal
 
 import orjson
 
+# The shared types, re-exported: this package names them as its own.
+from connectors.common import EAT as EAT
+from connectors.common import AccessToken as AccessToken
+from connectors.common import ErrorKind as ErrorKind
+from connectors.common import ProviderError as ProviderError
+from connectors.common import describe_bare, whole
 from connectors.http import HttpResponse
 
 Outcome = Literal["succeeded", "failed", "expired", "pending"]
-ErrorKind = Literal["invalid_token", "retriable", "rejected", "unknown", "duplicate"]
 
-# Daraja timestamps are Kenya local time; the docs never say so, but callback samples and every
-# integrator use EAT (doc §1, "time zone not stated in the docs — unverified"). Kenya has no DST.
-EAT = timezone(timedelta(hours=3), "EAT")
+# Daraja timestamps are Kenya local time (``EAT``); the docs never say so, but callback samples
+# and every integrator use it (doc §1, "time zone not stated in the docs — unverified").
 
 _MSISDN = re.compile(r"^254[17]\d{8}$")
 
@@ -61,19 +64,6 @@ class StkPushOrder:
             raise ValueError("amount must be a whole number of shillings, at least 1")
         if not _MSISDN.match(self.phone):
             raise ValueError("phone must be 12 digits: 2547XXXXXXXX or 2541XXXXXXXX")
-
-
-@dataclass(frozen=True, slots=True)
-class AccessToken:
-    value: str
-    expires_at: float  # epoch seconds (time.time()), already shortened by a safety margin
-
-    def __repr__(self) -> str:
-        # A bearer token is a secret: keep it out of logs and error messages.
-        return f"AccessToken(value='***', expires_at={self.expires_at})"
-
-    def is_valid(self, now: float) -> bool:
-        return now < self.expires_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,26 +94,6 @@ class StkResult:
     receipt: str | None
     phone: str | None  # '2547...' string
     transaction_date: str | None  # 'YYYYMMDDHHmmss', EAT
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderError:
-    """A synchronous gateway answer that is not an acceptance (doc §3).
-
-    ``kind`` tells the caller what it may do next:
-
-    * ``invalid_token``: refresh the token and resend; the request was proven not processed.
-    * ``retriable``: not accepted; may be resent after a backoff.
-    * ``rejected``: final; nothing happened.
-    * ``unknown``: the provider MAY have acted; ask for the status, never resend blind.
-    * ``duplicate``: B2C v3 already holds a request with this OriginatorConversationID
-      (``500.002.1001``, doc §3, §8); ask Transaction Status for it, never resend.
-    """
-
-    kind: ErrorKind
-    code: str  # Daraja errorCode, or '' when the body carried none
-    message: str  # errorMessage with any token redacted, or a description of the bare answer
-    http_status: int
 
 
 # --- STK result codes: one exhaustive table (doc §4, "STK ResultCodes") -----------------------
@@ -235,7 +205,7 @@ def classify_error(http_status: int, code: str, message: str) -> ErrorKind:
 def parse_error(resp: HttpResponse) -> ProviderError:
     code, message = _envelope(resp.json())
     if not message:
-        message = _describe_bare(resp)
+        message = describe_bare(resp)
     return ProviderError(classify_error(resp.status, code, message), code, message, resp.status)
 
 
@@ -252,13 +222,6 @@ def _envelope(body: Any) -> tuple[str, str]:
 def redact(message: str) -> str:
     """401.002.01 echoes the bearer token (doc §2); secrets never reach an error message."""
     return _TOKEN_IN_MESSAGE.sub(r"\1 - ***", message)
-
-
-def _describe_bare(resp: HttpResponse) -> str:
-    # Wrong consumer key/secret gives HTTP 400 with an empty body (doc §2, unverified).
-    if not resp.body:
-        return f"HTTP {resp.status} with an empty body"
-    return f"HTTP {resp.status} with an unrecognised body ({len(resp.body)} bytes)"
 
 
 # --- STK results: callbacks (doc §4) and queries (doc §5) share this code ----------------------
@@ -366,15 +329,10 @@ def _opt_str(value: Any, name: str) -> str | None:
 
 def _whole(value: Any, name: str) -> int:
     """An exact whole number from a JSON number or numeric string (Amount arrives as 1.00)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise MalformedCallback(f"{name} is not a number")
     try:
-        exact = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise MalformedCallback(f"{name} {value!r} is not a number") from exc
-    if not exact.is_finite() or exact != exact.to_integral_value():
-        raise MalformedCallback(f"{name} {value!r} is not a whole number")
-    return int(exact)
+        return whole(value)
+    except ValueError as exc:
+        raise MalformedCallback(f"{name}: {exc}") from None
 
 
 def _amount(value: Any) -> int | None:

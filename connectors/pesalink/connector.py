@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from connectors.common import exact_number
 from connectors.http import HttpRequest, HttpResponse
 from connectors.pesalink import signature
 from connectors.pesalink.banks import (
@@ -120,7 +121,7 @@ class PesaLinkConnector:
             # Nothing moves money here, so a garbled 200 is simply worth asking again.
             return ProviderError("retriable", "", "token answer without an accessToken", 200)
         lifetime = _lifetime(body.get("expiresIn"), body.get("issuedAt"), now)
-        return AccessToken(token, now + max(lifetime - TOKEN_SAFETY_MARGIN, 0.0))
+        return AccessToken.lasting(token, lifetime, now, TOKEN_SAFETY_MARGIN)
 
     # --- account (name) lookup (note 3) --------------------------------------------------------
 
@@ -338,14 +339,12 @@ def _reason(body: Any) -> str:
 def _lifetime(expires_in: Any, issued_at: Any, now: float) -> float:
     """Seconds the token lives: ``expiresIn`` as seconds, or as an ISO time (then measured from
     ``issuedAt`` if given, so a skewed clock on either side does not matter)."""
-    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-        return float(expires_in)
+    try:
+        return float(exact_number(expires_in))  # below zero: the token is stale at once
+    except ValueError:
+        pass  # not a finite number ("inf" would keep a token forever): an ISO time, or default
     if not isinstance(expires_in, str):
         return DEFAULT_TOKEN_LIFETIME
-    try:
-        return float(expires_in)
-    except ValueError:
-        pass
     try:
         expiry = datetime.fromisoformat(expires_in)
         start = datetime.fromisoformat(issued_at) if isinstance(issued_at, str) else None

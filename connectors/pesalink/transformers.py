@@ -50,20 +50,23 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import timedelta, timezone
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import orjson
 
+# The shared types, re-exported: this package names them as its own. EAT: ref §1, UTC+3.
+from connectors.common import EAT as EAT
+from connectors.common import AccessToken as AccessToken
+from connectors.common import ErrorKind as ErrorKind
+from connectors.common import ProviderError as ProviderError
+from connectors.common import cents, decimal_text, describe_bare
+from connectors.common import text as _text
 from connectors.http import HttpResponse
 from connectors.pesalink.banks import normalise_bank_code
 
 Outcome = Literal["succeeded", "failed", "pending"]
-ErrorKind = Literal["invalid_token", "retriable", "rejected", "unknown", "duplicate"]
 TransferMode = Literal["account", "phone"]
 
-EAT = timezone(timedelta(hours=3), "EAT")  # ref §1: UTC+3, no DST
 COUNTRY = "KE"
 CURRENCY = "KES"  # domestic only (doc §1); the simulator refuses anything else (doc §5)
 TRANSFER_TYPE = "PesaLink"  # transfer.type (doc §3.1)
@@ -181,38 +184,6 @@ def transfer_outcome(status: str, reason_code: str | None = None) -> tuple[Outco
 
 
 # --- Values ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AccessToken:
-    value: str
-    expires_at: float  # epoch seconds (time.time()), already shortened by a safety margin
-
-    def __repr__(self) -> str:
-        # A bearer token is a secret: keep it out of logs and error messages.
-        return f"AccessToken(value='***', expires_at={self.expires_at})"
-
-    def is_valid(self, now: float) -> bool:
-        return now < self.expires_at
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderError:
-    """An answer that is not what was asked for. ``kind`` tells the caller what it may do next:
-
-    * ``invalid_token``: refresh the token and resend; the request was proven not processed.
-    * ``retriable``: not processed; may be resent after a backoff (same reference for a transfer).
-    * ``rejected``: final; nothing happened.
-    * ``unknown``: the bank MAY have moved the money: enquire by reference, never resend blind.
-    * ``duplicate``: a transfer with this reference exists already: enquire, never resend.
-
-    Lookups and enquiries move no money, so their parsers never say ``unknown``: ask again.
-    """
-
-    kind: ErrorKind
-    code: str  # the envelope's code as text ('' if none), or the ISO 20022 reason if given
-    message: str
-    http_status: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,23 +368,18 @@ def national_msisdn(msisdn: str) -> str:
     return "0" + normalise_msisdn(msisdn)[3:]
 
 
-def format_amount(cents: int) -> str:
+def format_amount(amount_cents: int) -> str:
     """Cents -> '500.00': a string with two decimals, as doc §3.1's ``transfer.amount``."""
-    major, minor = divmod(cents, 100)
-    return f"{major}.{minor:02d}"
+    return decimal_text(amount_cents)
 
 
 def parse_amount(value: Any) -> int:
-    """'500.00', '500', 500 or 500.5 -> cents, exactly; ValueError beyond two decimals."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"amount {value!r} is not a number")
+    """'500.00', '500', 500 or 500.5 -> cents, exactly; ValueError beyond two decimals or below
+    zero (no transfer moves a negative amount)."""
     try:
-        exact = Decimal(str(value).strip()) * 100
-    except InvalidOperation as exc:
-        raise ValueError(f"amount {value!r} is not a number") from exc
-    if not exact.is_finite() or exact != exact.to_integral_value():
-        raise ValueError(f"amount {value!r} has more than two decimals")
-    return int(exact)
+        return cents(value)
+    except ValueError as exc:
+        raise ValueError(f"amount: {exc}") from None
 
 
 def mask_account(number: str) -> str:
@@ -474,21 +440,16 @@ def parse_error(resp: HttpResponse) -> ProviderError:
         text = body.get("message")
         message = text if isinstance(text, str) else ""
     if not message:
-        message = _describe_bare(resp)
+        message = describe_bare(resp)
     return ProviderError(classify_error(resp.status, code), code, message, resp.status)
 
 
 def read_only(error: ProviderError) -> ProviderError:
-    """For a call that moves no money, "the bank may have acted" just means "ask again"."""
+    """For a call that moves no money, "the bank may have acted" just means "ask again": lookups
+    and enquiries never say ``unknown``. (A lookup's ``code`` may be an ISO 20022 reason.)"""
     if error.kind != "unknown":
         return error
     return ProviderError("retriable", error.code, error.message, error.http_status)
-
-
-def _describe_bare(resp: HttpResponse) -> str:
-    if not resp.body:
-        return f"HTTP {resp.status} with an empty body"
-    return f"HTTP {resp.status} with an unrecognised body ({len(resp.body)} bytes)"
 
 
 # --- Transfer results: the synchronous answer, the enquiry and the callback share this ---------
@@ -547,14 +508,6 @@ def _status_word(data: dict[str, Any]) -> str:
             return STATE_CODES.get(int(state), f"STATECODE {state}")
         except ValueError:
             return f"STATECODE {state}"
-    return ""
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)  # ids arrive as numbers in some samples
     return ""
 
 

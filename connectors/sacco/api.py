@@ -49,15 +49,15 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
+from connectors.common import EAT as EAT
+from connectors.common import Refusal, cents, decimal_text
 from connectors.http import HttpRequest, HttpResponse
 from connectors.sacco.registry import Sacco
 
-EAT = timezone(timedelta(hours=3), "EAT")
 DATE_FORMAT = "dd MMMM yyyy"  # Fineract's Java pattern, as in Fineract's API reference
 LOCALE = "en"
 TENANT_HEADER = "Fineract-Platform-TenantId"
@@ -76,12 +76,11 @@ TxnKind = Literal["deposit", "withdrawal", "disbursement", "repayment"]
 _DOMAIN_400 = frozenset({"error.msg.loan.repayment.or.waiver.account.is.not.active"})
 
 
-@dataclass(frozen=True, slots=True)
-class ApiError:
-    kind: ErrorKind
-    code: str  # Fineract's userMessageGlobalisationCode, or "http_<status>"
-    message: str
-    http_status: int
+class ApiError(Refusal[ErrorKind]):
+    """A refusal in the SACCO's vocabulary (module docstring); ``code`` is Fineract's
+    userMessageGlobalisationCode, or "http_<status>"."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,22 +323,16 @@ def format_amount(minor: int) -> str:
     """Cents to Fineract's decimal string: 150050 -> "1500.50"."""
     if minor <= 0:
         raise ValueError("amount must be positive")
-    major, cents = divmod(minor, 100)
-    return f"{major}.{cents:02d}"
+    return decimal_text(minor)
 
 
 def parse_amount(value: Any) -> int:
-    """A Fineract amount (number or decimal string) to cents; ValueError if not exact."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"amount {value!r} is not a number")
-    text = value if isinstance(value, str) else repr(value)
+    """A Fineract amount (number or decimal string, "1,500.00" too) to cents; ValueError if it
+    is not an exact, finite amount of cents at least zero."""
     try:
-        cents = Decimal(text.replace(",", "")) * 100
-    except InvalidOperation:
-        raise ValueError(f"amount {value!r} is not a number") from None
-    if cents != cents.to_integral_value() or cents < 0:
-        raise ValueError(f"amount {value!r} is not a whole number of cents")
-    return int(cents)
+        return cents(value, grouped=True)
+    except ValueError as exc:
+        raise ValueError(f"amount: {exc}") from None
 
 
 def parse_error(resp: HttpResponse) -> ApiError:

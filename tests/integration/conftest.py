@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from switch.merchants import create_merchant
 from switch.reconcile import check
 from switch.signing import verify_webhook
 from switch.stack import Stack
+from tests.simharness import free_port
 
 from .helpers import Api
 
@@ -50,12 +50,6 @@ TIMINGS = {
     "SWITCH_RATE_SIGNUP_PER_HOUR": "3600000",
     "SWITCH_RATE_SIGNUP_BURST": "100000",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def stack_environment(tmp: str, **extra: str) -> dict[str, str]:

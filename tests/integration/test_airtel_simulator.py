@@ -8,13 +8,11 @@ the whole file runs in a few seconds.
 from __future__ import annotations
 
 import asyncio
-import socket
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -39,53 +37,24 @@ from connectors.airtel.simulator import SIMULATOR, SimConfig, Simulator, create_
 from connectors.airtel.simulator.config import SANDBOX_CALLBACK_KEY
 from connectors.http import HttpRequest, HttpResponse, OutcomeUnknown
 from connectors.transport import AiohttpTransport
+from tests.simharness import Receiver, SimClient, Stage, by_json, command_line, staged
 
 pytestmark = pytest.mark.integration
 
 DELAY = 0.2  # seconds until the simulated customer acts
 PAYER = "254733123456"  # pays (no trigger)
+ROUTE = "/airtel/callback"  # the switch's callback route, set in Airtel's portal
 
 
 @dataclass
-class Receiver:
-    """The switch's callback endpoint: records every body, answers with ``status``."""
-
-    status: int = 200
-    bodies: list[bytes] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.bodies.append(await request.read())
-        self.arrived.set()
-        return web.Response(
-            status=self.status, body=callback_ack(), content_type="application/json"
-        )
-
-    def for_id(self, txn_id: str) -> list[bytes]:
-        return [b for b in self.bodies if orjson.loads(b)["transaction"]["id"] == txn_id]
-
-    async def wait_for(self, txn_id: str, count: int = 1, timeout: float = 2.0) -> list[bytes]:
-        deadline = time.monotonic() + timeout
-        while len(self.for_id(txn_id)) < count:
-            self.arrived.clear()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"{len(self.for_id(txn_id))} callbacks for {txn_id}")
-            try:
-                await asyncio.wait_for(self.arrived.wait(), left)
-            except TimeoutError:
-                continue
-        return self.for_id(txn_id)
-
-
-@dataclass
-class Rig:
+class Rig(SimClient):
     sim: Simulator
     base_url: str
     receiver: Receiver
     transport: AiohttpTransport
     airtel: AirtelConnector
     _token: AccessToken | None = None
+    http_timeout: ClassVar[float] = 3.0
 
     def connector(self, **change: Any) -> AirtelConnector:
         fields = {
@@ -167,18 +136,6 @@ class Rig:
         request = self.airtel.refund_request(await self.token(), airtel_money_id)
         return self.airtel.parse_refund(await self.send(request), airtel_money_id)
 
-    async def http(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> HttpResponse:
-        raw = None if body is None else orjson.dumps(body)
-        request = HttpRequest(method, self.base_url + path, headers or {}, raw, 3.0)
-        return await self.send(request)
-
-    async def control(self, method: str, path: str, body: Any = None) -> Any:
-        resp = await self.http(method, "/__sim" + path, body)
-        assert resp.status == 200, (resp.status, resp.body)
-        return resp.json()
-
     async def entries(self, txn_id: str) -> list[dict[str, Any]]:
         ledger = await self.control("GET", "/ledger")
         return [e for e in ledger["entries"] if e["transaction_id"] == txn_id]
@@ -188,28 +145,22 @@ def new_id(prefix: str = "ORD") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
-
-
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    receiver = Receiver()
-    cb_app = web.Application()
-    cb_app.router.add_post("/airtel/callback", receiver.handle)
-    cb_runner, cb_url = await serve(cb_app)
-    # Callback authentication on: every callback of the file is verified by its hash.
-    config = SimConfig(
-        callback_delay=DELAY, callback_url=cb_url + "/airtel/callback", callback_auth=True
-    )
-    sim_app = create_app(config)
-    sim_runner, sim_url = await serve(sim_app)
-    transport = AiohttpTransport()
+    receiver = Receiver(answer=callback_ack(), key=by_json("transaction", "id"))
+
+    def simulator(hooks_url: str) -> web.Application:
+        # Callback authentication on: every callback of the file is verified by its hash.
+        return create_app(
+            SimConfig(callback_delay=DELAY, callback_url=hooks_url + ROUTE, callback_auth=True)
+        )
+
+    async with staged(receiver, ROUTE, simulator) as stage:
+        yield await _rig(stage, receiver)
+
+
+async def _rig(stage: Stage, receiver: Receiver) -> Rig:
+    sim_url, transport = stage.base_url, stage.transport
     # The PIN key comes from Airtel's own endpoint, as a client would fetch it (doc §8).
     bootstrap = AirtelConnector(
         AirtelAccount(sim_url, "sandbox-client-id", "sandbox-client-secret")
@@ -228,10 +179,7 @@ async def rig() -> AsyncIterator[Rig]:
         callback_key=SANDBOX_CALLBACK_KEY,
     )
     airtel = AirtelConnector(account, timeout=3.0)
-    yield Rig(sim_app[SIMULATOR], sim_url, receiver, transport, airtel)
-    await transport.close()
-    await sim_runner.cleanup()
-    await cb_runner.cleanup()
+    return Rig(stage.app[SIMULATOR], sim_url, receiver, transport, airtel)
 
 
 # --- OAuth (doc §2) ------------------------------------------------------------------------------
@@ -380,7 +328,7 @@ async def test_no_callback_trigger_is_learnt_by_enquiry(rig: Rig) -> None:
     result = await rig.settled(txn_id)
     assert (result.status, result.outcome) == ("TS", "succeeded")
     await asyncio.sleep(DELAY)
-    assert rig.receiver.for_id(txn_id) == []
+    assert rig.receiver.of(txn_id) == []
     assert len(await rig.entries(txn_id)) == 1
 
 
@@ -440,7 +388,7 @@ async def test_a_second_push_with_the_same_id_is_refused(rig: Rig) -> None:
     )
     await rig.callback(txn_id)
     await asyncio.sleep(DELAY)
-    assert len(rig.receiver.for_id(txn_id)) == 1
+    assert len(rig.receiver.of(txn_id)) == 1
     assert len(await rig.entries(txn_id)) == 1
 
 
@@ -478,7 +426,7 @@ async def test_lost_callbacks_are_learnt_by_enquiry(rig: Rig) -> None:
     lost, kept = await rig.accepted(), await rig.accepted()
     await rig.receiver.wait_for(kept)
     assert (await rig.settled(lost)).outcome == "succeeded"
-    assert rig.receiver.for_id(lost) == []
+    assert rig.receiver.of(lost) == []
     assert (await rig.control("GET", "/stats"))["callbacks_lost"] == 1
     assert (await rig.control("GET", "/config"))["lose_callbacks"] == 0  # counted down
 
@@ -744,36 +692,6 @@ async def test_public_key_is_served_as_pem(rig: Rig) -> None:
 
 
 async def test_python_dash_m_serves_the_simulator() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "connectors.airtel.simulator",
-        "--port",
-        str(port),
-        "--callback-delay",
-        "0.5",
-        "--token-ttl",
-        "60",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    transport = AiohttpTransport()
-    try:
-        url = f"http://127.0.0.1:{port}/__sim/config"
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                resp = await transport.send(HttpRequest("GET", url, {}, None, 1.0))
-                break
-            except Exception:
-                assert time.monotonic() < deadline, "the simulator did not start"
-                await asyncio.sleep(0.1)
-        config = resp.json()
+    args = ("--callback-delay", "0.5", "--token-ttl", "60")
+    async with command_line("connectors.airtel.simulator", *args) as (_, config):
         assert (config["callback_delay"], config["token_ttl"]) == (0.5, 60.0)
-    finally:
-        await transport.close()
-        proc.terminate()
-        await proc.wait()

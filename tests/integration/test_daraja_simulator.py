@@ -10,15 +10,13 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
 
-from connectors.http import HttpRequest, HttpResponse
 from connectors.mpesa import (
     AccessToken,
     DarajaAccount,
@@ -34,6 +32,7 @@ from connectors.mpesa import (
 from connectors.mpesa.simulator import SIMULATOR, SimConfig, Simulator, create_app
 from connectors.mpesa.simulator.config import SANDBOX_PASSKEY
 from connectors.transport import AiohttpTransport
+from tests.simharness import Receiver, SimClient, staged
 
 pytestmark = pytest.mark.integration
 
@@ -42,30 +41,7 @@ PAYER = "254708374149"
 
 
 @dataclass
-class Receiver:
-    """The switch's callback endpoint: records every body, answers with ``status``."""
-
-    status: int = 200
-    bodies: list[bytes] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.bodies.append(await request.read())
-        self.arrived.set()
-        return web.Response(
-            status=self.status, body=callback_ack(), content_type="application/json"
-        )
-
-    async def wait_for(self, count: int, timeout: float = 3.0) -> list[bytes]:
-        deadline = time.monotonic() + timeout
-        while len(self.bodies) < count:
-            self.arrived.clear()
-            await asyncio.wait_for(self.arrived.wait(), max(deadline - time.monotonic(), 0.01))
-        return self.bodies
-
-
-@dataclass
-class Rig:
+class Rig(SimClient):
     sim: Simulator
     base_url: str
     callback_url: str
@@ -115,44 +91,23 @@ class Rig:
         request = daraja.stk_query_request(await self.token(), cid, datetime.now(UTC))
         return daraja.parse_stk_query(await self.transport.send(request), checkout_request_id=cid)
 
-    async def http(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> HttpResponse:
-        raw = body if isinstance(body, bytes) else (None if body is None else orjson.dumps(body))
-        request = HttpRequest(method, self.base_url + path, headers or {}, raw, 5.0)
-        return await self.transport.send(request)
-
-    async def control(self, method: str, path: str, body: Any = None) -> Any:
-        resp = await self.http(method, "/__sim" + path, body)
-        assert resp.status == 200, resp
-        return resp.json()
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
-
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    receiver = Receiver()
-    cb_app = web.Application()
-    cb_app.router.add_post("/hooks/stk", receiver.handle)
-    cb_runner, cb_url = await serve(cb_app)
-    sim_app = create_app(SimConfig(callback_delay=DELAY))
-    sim_runner, sim_url = await serve(sim_app)
-    transport = AiohttpTransport()
-    daraja = DarajaConnector(
-        DarajaAccount(sim_url, "sandbox-key", "sandbox-secret", "174379", SANDBOX_PASSKEY), 5.0
-    )
-    yield Rig(sim_app[SIMULATOR], sim_url, cb_url + "/hooks/stk", receiver, transport, daraja)
-    await transport.close()
-    await sim_runner.cleanup()
-    await cb_runner.cleanup()
+    receiver = Receiver(answer=callback_ack())
+    simulator = create_app(SimConfig(callback_delay=DELAY))
+    async with staged(receiver, "/hooks/stk", lambda _: simulator) as stage:
+        account = DarajaAccount(
+            stage.base_url, "sandbox-key", "sandbox-secret", "174379", SANDBOX_PASSKEY
+        )
+        yield Rig(
+            simulator[SIMULATOR],
+            stage.base_url,
+            stage.hooks_url + "/hooks/stk",
+            receiver,
+            stage.transport,
+            DarajaConnector(account, 5.0),
+        )
 
 
 def stk_callback(body: bytes) -> dict[str, Any]:
@@ -219,7 +174,7 @@ async def test_payment_end_to_end(rig: Rig) -> None:
     assert accepted.customer_message == "Success. Request accepted for processing"
     assert await rig.query(cid) == StkPending(cid)  # the customer has not acted yet
 
-    [body] = await rig.receiver.wait_for(1)
+    [body] = await rig.receiver.wait_for(count=1)
     result = parse_stk_callback(body)
     assert (result.outcome, result.result_code, result.checkout_request_id) == (
         "succeeded",
@@ -242,7 +197,7 @@ async def test_payment_end_to_end(rig: Rig) -> None:
 
 async def test_callback_wire_types_match_the_doc(rig: Rig) -> None:
     await rig.accepted()
-    [body] = await rig.receiver.wait_for(1)
+    [body] = await rig.receiver.wait_for(count=1)
     cb = stk_callback(body)
     assert cb["ResultCode"] == 0  # a number
     items = cb["CallbackMetadata"]["Item"]
@@ -270,7 +225,7 @@ async def test_callback_wire_types_match_the_doc(rig: Rig) -> None:
 )
 async def test_declining_triggers(rig: Rig, last_four: str, code: str, outcome: str) -> None:
     cid = (await rig.accepted("25470837" + last_four)).checkout_request_id
-    [body] = await rig.receiver.wait_for(1)
+    [body] = await rig.receiver.wait_for(count=1)
     assert "CallbackMetadata" not in stk_callback(body)
     result = parse_stk_callback(body)
     assert (result.checkout_request_id, result.result_code, result.outcome) == (cid, code, outcome)
@@ -294,7 +249,7 @@ async def test_paid_without_callback_is_learnt_by_query(rig: Rig) -> None:
 
 async def test_amount_over_the_maximum_is_declined(rig: Rig) -> None:
     await rig.accepted(PAYER, 250_001)
-    [body] = await rig.receiver.wait_for(1)
+    [body] = await rig.receiver.wait_for(count=1)
     assert parse_stk_callback(body).result_code == "3"
 
 
@@ -308,7 +263,7 @@ async def test_a_second_push_to_a_busy_phone_is_refused(rig: Rig) -> None:
     assert (second.kind, second.code, second.http_status) == ("rejected", "500.001.1001", 500)
     assert second.message.startswith("Unable to lock subscriber")
     await rig.accepted("254708374150")  # another phone is not locked
-    await rig.receiver.wait_for(2)
+    await rig.receiver.wait_for(count=2)
     await rig.accepted(PAYER)  # the customer acted: the lock is gone
 
 
@@ -460,7 +415,7 @@ async def test_error_burst_fails_the_next_pushes_before_processing(
         assert isinstance(failed, ProviderError)
         assert (failed.http_status, failed.kind, failed.code) == (status, kind, code)
     accepted = await rig.accepted()  # the phone was never locked by the failed pushes
-    await rig.receiver.wait_for(1)
+    await rig.receiver.wait_for(count=1)
     await asyncio.sleep(0.1)
     assert len(rig.receiver.bodies) == 1
     records = await rig.control("GET", "/stk")
@@ -472,7 +427,7 @@ async def test_error_burst_fails_the_next_pushes_before_processing(
 async def test_duplicate_callbacks(rig: Rig) -> None:
     await rig.control("PATCH", "/config", {"duplicate_callbacks": 2})
     cid = (await rig.accepted()).checkout_request_id
-    bodies = await rig.receiver.wait_for(3)
+    bodies = await rig.receiver.wait_for(count=3)
     assert len(set(bodies)) == 1
     assert parse_stk_callback(bodies[0]).checkout_request_id == cid
     record = await rig.control("GET", f"/stk/{cid}")
@@ -482,7 +437,7 @@ async def test_duplicate_callbacks(rig: Rig) -> None:
 async def test_a_failed_callback_is_recorded_and_not_retried(rig: Rig) -> None:
     rig.receiver.status = 500
     cid = (await rig.accepted()).checkout_request_id
-    await rig.receiver.wait_for(1)
+    await rig.receiver.wait_for(count=1)
     await asyncio.sleep(0.3)
     assert len(rig.receiver.bodies) == 1
     record = await rig.control("GET", f"/stk/{cid}")

@@ -15,13 +15,12 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
 import pytest
-from aiohttp import web
 
 from connectors.http import HttpRequest, HttpResponse, OutcomeUnknown
 from connectors.mpesa import (
@@ -56,6 +55,7 @@ from connectors.mpesa import (
 from connectors.mpesa.simulator import SIMULATOR, SimConfig, Simulator, certificate_pem, create_app
 from connectors.mpesa.simulator.config import SANDBOX_PASSKEY
 from connectors.transport import AiohttpTransport
+from tests.simharness import Receiver, SimClient, by_path, staged
 
 pytestmark = pytest.mark.integration
 
@@ -66,39 +66,11 @@ START_FLOAT = 1_000_000_000  # cents: the simulator's default B2C float
 
 
 @dataclass
-class Hooks:
-    """The switch's endpoints: records bodies per name; answers can be scripted per name."""
-
-    bodies: dict[str, list[bytes]] = field(default_factory=dict)
-    answers: dict[str, tuple[int, bytes]] = field(default_factory=dict)
-    delays: dict[str, float] = field(default_factory=dict)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        self.bodies.setdefault(name, []).append(await request.read())
-        self.arrived.set()
-        await asyncio.sleep(self.delays.get(name, 0.0))
-        status, body = self.answers.get(name, (200, c2b_confirmation_ack()))
-        return web.Response(status=status, body=body, content_type="application/json")
-
-    async def wait_for(self, name: str, count: int = 1, timeout: float = 3.0) -> list[bytes]:
-        deadline = time.monotonic() + timeout
-        while len(self.bodies.get(name, [])) < count:
-            self.arrived.clear()
-            await asyncio.wait_for(self.arrived.wait(), max(deadline - time.monotonic(), 0.01))
-        return self.bodies[name]
-
-    def count(self, name: str) -> int:
-        return len(self.bodies.get(name, []))
-
-
-@dataclass
-class Rig:
+class Rig(SimClient):
     sim: Simulator
     base_url: str
     hooks_url: str
-    hooks: Hooks
+    hooks: Receiver
     transport: AiohttpTransport
     daraja: DarajaConnector
 
@@ -189,17 +161,6 @@ class Rig:
         record: dict[str, Any] = await self.control("POST", "/c2b/pay", {**body, **change})
         return record
 
-    async def http(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> HttpResponse:
-        raw = body if isinstance(body, bytes) else (None if body is None else orjson.dumps(body))
-        return await self.send(HttpRequest(method, self.base_url + path, headers or {}, raw, 5.0))
-
-    async def control(self, method: str, path: str, body: Any = None) -> Any:
-        resp = await self.http(method, "/__sim" + path, body)
-        assert resp.status == 200, resp
-        return resp.json()
-
 
 def _account_fields(base_url: str) -> dict[str, Any]:
     return {
@@ -215,29 +176,14 @@ def _account_fields(base_url: str) -> dict[str, Any]:
     }
 
 
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
-
-
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    hooks = Hooks()
-    hooks_app = web.Application()
-    hooks_app.router.add_post("/hooks/{name}", hooks.handle)
-    hooks_runner, hooks_url = await serve(hooks_app)
-    sim_app = create_app(SimConfig(callback_delay=DELAY, c2b_validation_timeout=0.4))
-    sim_runner, sim_url = await serve(sim_app)
-    transport = AiohttpTransport()
-    daraja = DarajaConnector(DarajaAccount(**_account_fields(sim_url)), 5.0)
-    yield Rig(sim_app[SIMULATOR], sim_url, hooks_url, hooks, transport, daraja)
-    await transport.close()
-    await sim_runner.cleanup()
-    await hooks_runner.cleanup()
+    hooks = Receiver(answer=c2b_confirmation_ack(), key=by_path("name"))
+    simulator = create_app(SimConfig(callback_delay=DELAY, c2b_validation_timeout=0.4))
+    async with staged(hooks, "/hooks/{name}", lambda _: simulator) as stage:
+        daraja = DarajaConnector(DarajaAccount(**_account_fields(stage.base_url)), 5.0)
+        url = stage.base_url
+        yield Rig(simulator[SIMULATOR], url, stage.hooks_url, hooks, stage.transport, daraja)
 
 
 def envelope(body: bytes) -> dict[str, Any]:
@@ -343,7 +289,7 @@ FAILING_TRIGGERS = [
 async def test_failing_triggers_move_no_money(rig: Rig, last_four: str, code: str) -> None:
     order, result = await rig.paid("25471234" + last_four)
     assert (result.result_code, result.outcome, result.receipt) == (code, "failed", None)
-    assert "ResultParameters" not in envelope(rig.hooks.bodies["result"][0])
+    assert "ResultParameters" not in envelope(rig.hooks.of("result")[0])
     payout = await rig.control("GET", f"/b2c/{order.originator_conversation_id}")
     assert (payout["state"], payout["paid"], payout["receipt"]) == ("failed", False, None)
     assert payout["transaction_id"].endswith("0000000")  # a placeholder (doc §7)
@@ -587,7 +533,7 @@ async def test_transaction_status_by_receipt(rig: Rig) -> None:
     assert status.credit_party == f"{RECIPIENT} - JANE WANJIKU DOE"  # the second DebitPartyName
     assert status.reason_type == "Business Payment to Customer via API"
     assert status.initiated_at is not None
-    body = envelope(rig.hooks.bodies["status"][0])
+    body = envelope(rig.hooks.of("status")[0])
     keys = [p["Key"] for p in body["ResultParameters"]["ResultParameter"]]
     assert keys.count("DebitPartyName") == 2
     assert body["ReferenceData"]["ReferenceItem"] == {"Key": "Occasion"}  # no Value
@@ -647,7 +593,7 @@ async def test_reversal_of_a_c2b_payment_then_again(rig: Rig) -> None:
     assert (again.result_code, again.outcome, again.reversal_receipt) == ("R000001", "failed", None)
     [payment] = await rig.control("GET", "/c2b")
     assert payment["reversed_by"] == first.reversal_receipt
-    wire = envelope(rig.hooks.bodies["reversal"][1])
+    wire = envelope(rig.hooks.of("reversal")[1])
     assert wire["ResultCode"] == "R000001"  # a string
 
 
@@ -698,7 +644,7 @@ async def test_account_balance_of_the_b2c_shortcode(rig: Rig) -> None:
     utility = balance.account("utility account")
     assert utility is not None
     assert (utility.currency, utility.available_cents) == ("KES", START_FLOAT - 100_000)
-    wire = envelope(rig.hooks.bodies["balance"][0])
+    wire = envelope(rig.hooks.of("balance")[0])
     assert (wire["ResultType"], wire["ResultCode"]) == ("0", "0")  # strings (doc §7)
     assert balance.completed_at is not None
 
@@ -773,8 +719,8 @@ async def test_customer_pays_validation_accepts_then_confirmation(rig: Rig) -> N
     record = await rig.customer_pays(amount=500, bill_ref="ACC001")
     assert (record["state"], record["validation"]) == ("completed", "accepted")
     assert record["confirmation_statuses"] == [200]
-    [validation] = rig.hooks.bodies["validate"]
-    [confirmation] = rig.hooks.bodies["confirm"]
+    [validation] = rig.hooks.of("validate")
+    [confirmation] = rig.hooks.of("confirm")
     assert all(isinstance(v, str) for v in orjson.loads(confirmation).values())  # doc §6
     v, c = parse_c2b_payment(validation), parse_c2b_payment(confirmation)
     assert (v.trans_id, v.amount_cents, v.bill_ref) == (record["trans_id"], 50_000, "ACC001")
@@ -797,7 +743,7 @@ async def test_customer_pays_validation_accepts_then_confirmation(rig: Rig) -> N
 async def test_v1_registration_hashes_the_msisdn(rig: Rig) -> None:
     await rig.register(version=1)
     await rig.customer_pays(msisdn="254712345678")
-    [confirmation] = rig.hooks.bodies["confirm"]
+    [confirmation] = rig.hooks.of("confirm")
     payment = parse_c2b_payment(confirmation)
     assert payment.msisdn == hashlib.sha256(b"254712345678").hexdigest()
     assert (payment.msisdn_form, payment.paid_by("254712345678")) == ("hashed", True)
@@ -845,7 +791,7 @@ async def test_unregistered_shortcode_is_paid_silently(rig: Rig) -> None:
         None,
         "",
     )
-    assert rig.hooks.bodies == {}
+    assert rig.hooks.bodies == []
 
 
 async def test_simulate_api_pays_in_the_background(rig: Rig) -> None:
@@ -886,7 +832,7 @@ async def test_control_endpoints_and_reset(rig: Rig) -> None:
 
 async def test_raw_result_parse_of_a_live_result(rig: Rig) -> None:
     await rig.paid()
-    result = parse_result(rig.hooks.bodies["result"][0])
+    result = parse_result(rig.hooks.of("result")[0])
     assert result.is_final
     assert result.parameters["B2CRecipientIsRegisteredCustomer"] == "Y"
     assert result.reference_items["QueueTimeoutURL"]

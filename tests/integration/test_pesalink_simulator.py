@@ -7,23 +7,19 @@ after a final state and "pending" triggers last ``PENDING`` seconds, so the file
 from __future__ import annotations
 
 import asyncio
-import socket
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
-from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors.http import HttpRequest, HttpResponse, OutcomeUnknown
+from connectors.http import HttpResponse, OutcomeUnknown
 from connectors.pesalink import (
     MAX_PER_TRANSACTION_CENTS,
     AccessToken,
@@ -48,6 +44,7 @@ from connectors.pesalink.connector import (
 from connectors.pesalink.simulator import SIGNING_KEY_PEM, SIMULATOR, SimConfig, create_app
 from connectors.pesalink.simulator.config import KNOBS
 from connectors.transport import AiohttpTransport
+from tests.simharness import Receiver, SimClient, command_line, staged
 
 pytestmark = pytest.mark.integration
 
@@ -55,29 +52,6 @@ DELAY = 0.05  # seconds from a final state to its callback
 PENDING = 0.3  # seconds a pending trigger stays pending
 BALANCE = 10_000_000_000  # the simulator's default source balance, cents
 DOC_ACCOUNT = ("57", "99901288715910", "Tom Doe")  # doc §3.1 destination sample
-
-
-@dataclass
-class Receiver:
-    """The switch's callback endpoint: records every body, answers with ``status``."""
-
-    status: int = 200
-    bodies: list[bytes] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.bodies.append(await request.read())
-        self.arrived.set()
-        return web.Response(
-            status=self.status, body=callback_ack(), content_type="application/json"
-        )
-
-    async def wait_for(self, count: int, timeout: float = 3.0) -> list[bytes]:
-        deadline = time.monotonic() + timeout
-        while len(self.bodies) < count:
-            self.arrived.clear()
-            await asyncio.wait_for(self.arrived.wait(), max(deadline - time.monotonic(), 0.01))
-        return self.bodies
 
 
 def ref() -> str:
@@ -99,7 +73,7 @@ def connector_for(base_url: str, timeout: float = 5.0, **change: Any) -> PesaLin
 
 
 @dataclass
-class Rig:
+class Rig(SimClient):
     base_url: str
     callback_url: str
     receiver: Receiver
@@ -149,13 +123,6 @@ class Rig:
         request = self.bank.status_request(await self.token(), reference)
         return self.bank.parse_status(await self.transport.send(request), reference)
 
-    async def http(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> HttpResponse:
-        raw = body if isinstance(body, bytes) else (None if body is None else orjson.dumps(body))
-        request = HttpRequest(method, self.base_url + path, headers or {}, raw, 5.0)
-        return await self.transport.send(request)
-
     async def signed(self, path: str, body: dict[str, Any], *fields: str) -> HttpResponse:
         """A hand-made request with a valid token and signature: for what the connector refuses
         to build (another bank code form, an amount over the limit, another currency)."""
@@ -178,11 +145,6 @@ class Rig:
             path, body, *signed, body["destination"]["name"], body["source"]["accountNumber"]
         )
 
-    async def control(self, method: str, path: str, body: Any = None) -> Any:
-        resp = await self.http(method, "/__sim" + path, body)
-        assert resp.status == 200, resp
-        return resp.json()
-
     async def ledger(self, reference: str | None = None) -> list[dict[str, Any]]:
         query = f"?reference={reference}" if reference else ""
         records: list[dict[str, Any]] = await self.control("GET", "/transfers" + query)
@@ -193,30 +155,15 @@ class Rig:
         return int(stats["source_balance_cents"])
 
 
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
-
-
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    receiver = Receiver()
-    cb_app = web.Application()
-    cb_app.router.add_post("/hooks/pesalink", receiver.handle)
-    cb_runner, cb_url = await serve(cb_app)
-    sim_app = create_app(SimConfig(callback_delay=DELAY, pending_for=PENDING))
-    sim_runner, sim_url = await serve(sim_app)
-    transport = AiohttpTransport()
-    rig = Rig(sim_url, cb_url + "/hooks/pesalink", receiver, transport, connector_for(sim_url))
-    assert sim_app[SIMULATOR].config.callback_delay == DELAY
-    yield rig
-    await transport.close()
-    await sim_runner.cleanup()
-    await cb_runner.cleanup()
+    receiver = Receiver(answer=callback_ack())
+    simulator = create_app(SimConfig(callback_delay=DELAY, pending_for=PENDING))
+    async with staged(receiver, "/hooks/pesalink", lambda _: simulator) as stage:
+        url, hooks = stage.base_url, stage.hooks_url + "/hooks/pesalink"
+        rig = Rig(url, hooks, receiver, stage.transport, connector_for(url))
+        assert simulator[SIMULATOR].config.callback_delay == DELAY
+        yield rig
 
 
 def paid(result: object) -> TransferResult:
@@ -355,7 +302,7 @@ async def test_a_transfer_pays_once_books_it_and_calls_back(rig: Rig) -> None:
         123_456,
         "SUCCESS",
     )
-    callback = parse_callback((await rig.receiver.wait_for(1))[0])
+    callback = parse_callback((await rig.receiver.wait_for(count=1))[0])
     enquiry = await rig.enquire(order.end_to_end_id)
     assert callback == enquiry == result  # one parser, one truth
     [booked] = await rig.ledger(order.end_to_end_id)
@@ -381,7 +328,7 @@ async def test_failing_triggers_are_final_and_debit_nothing(
     result = await rig.send(order)
     assert isinstance(result, TransferResult)
     assert (result.outcome, result.status, result.reason_code) == ("failed", "FAILED", reason)
-    assert parse_callback((await rig.receiver.wait_for(1))[0]) == result
+    assert parse_callback((await rig.receiver.wait_for(count=1))[0]) == result
     [booked] = await rig.ledger(order.end_to_end_id)
     assert (booked["state"], booked["debited"]) == ("failed", False)
     assert await rig.balance() == BALANCE
@@ -416,7 +363,7 @@ async def test_pending_then_paid_by_callback_and_enquiry(rig: Rig) -> None:
     still = await rig.enquire(order.end_to_end_id)
     assert isinstance(still, TransferResult) and still.outcome == "pending"
     assert await rig.balance() == BALANCE - 50_000  # debited at acceptance
-    final = parse_callback((await rig.receiver.wait_for(1))[0])
+    final = parse_callback((await rig.receiver.wait_for(count=1))[0])
     assert final.outcome == "succeeded" and final.completed_at is not None
     assert await rig.enquire(order.end_to_end_id) == final
 
@@ -426,7 +373,7 @@ async def test_pending_then_failed_gives_the_money_back(rig: Rig) -> None:
     first = await rig.send(order)
     assert isinstance(first, TransferResult) and first.outcome == "pending"
     assert await rig.balance() == BALANCE - 50_000
-    final = parse_callback((await rig.receiver.wait_for(1))[0])
+    final = parse_callback((await rig.receiver.wait_for(count=1))[0])
     assert (final.outcome, final.reason_code) == ("failed", "AB05")
     assert await rig.balance() == BALANCE
     [booked] = await rig.ledger(order.end_to_end_id)
@@ -623,7 +570,7 @@ async def test_lost_and_duplicated_callbacks(rig: Rig) -> None:
     lost, doubled = rig.order(), rig.order()
     paid(await rig.send(lost))
     paid(await rig.send(doubled))
-    bodies = await rig.receiver.wait_for(2)
+    bodies = await rig.receiver.wait_for(count=2)
     await asyncio.sleep(DELAY * 2)
     assert {parse_callback(b).end_to_end_id for b in bodies} == {doubled.end_to_end_id}
     assert len(rig.receiver.bodies) == 2
@@ -676,32 +623,5 @@ async def test_unknown_routes_answer_the_bank_envelope(rig: Rig) -> None:
 
 
 async def test_the_command_line_serves_the_simulator() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "connectors.pesalink.simulator",
-        "--port",
-        str(port),
-        "--pending-for",
-        "1",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/__sim/config") as resp:
-                        config = await resp.json()
-                        break
-                except aiohttp.ClientConnectorError:
-                    assert time.monotonic() < deadline, "the simulator did not start"
-                    await asyncio.sleep(0.05)
+    async with command_line("connectors.pesalink.simulator", "--pending-for", "1") as (_, config):
         assert (config["pending_for"], config["source_account"]) == (1.0, "0020100014605")
-    finally:
-        proc.terminate()
-        await proc.wait()

@@ -9,16 +9,15 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 from aiohttp import web
 
 from actors.airtel_gateway import AirtelGatewayCore, airtel_gateway_from
-from connectors.airtel import AirtelAccount, AirtelConnector, CallbackHashMismatch
+from connectors.airtel import AirtelAccount, AirtelConnector, CallbackHashMismatch, callback_ack
 from connectors.airtel.simulator import SIMULATOR, SimConfig, Simulator, create_app
 from connectors.airtel.simulator.sandbox import public_key_pem, switch_settings
 from connectors.transport import AiohttpTransport
@@ -27,44 +26,17 @@ from switch.config import Settings
 from switch.messages import ProviderOutcome, QueryResult, StatusCheck, WalletOrder
 from switch.outcomes_airtel import airtel_callback
 from switch.states import Event
+from tests.simharness import Receiver, SimClient, by_json, staged
 
 DELAY = 0.15  # seconds until the simulated customer acts (and a pending payout settles)
 PAYER = "254733123456"  # no trigger: pays
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
+ROUTE = "/callbacks/airtel"
 
 
 @dataclass
-class Receiver:
-    """The switch's POST /callbacks/airtel: keeps every body."""
-
-    bodies: list[bytes] = field(default_factory=list)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.bodies.append(await request.read())
-        return web.json_response({"status": "received"})
-
-    async def wait_for(self, txn_id: str, timeout: float = 3.0) -> bytes:
-        deadline = time.monotonic() + timeout
-        while True:
-            for body in self.bodies:
-                if orjson.loads(body)["transaction"]["id"] == txn_id:
-                    return body
-            assert time.monotonic() < deadline, f"no callback for {txn_id}"
-            await asyncio.sleep(0.02)
-
-
-@dataclass
-class Rig:
+class Rig(SimClient):
     sim: Simulator
-    url: str
+    base_url: str
     receiver: Receiver
     transport: AiohttpTransport
 
@@ -72,7 +44,7 @@ class Rig:
         self, retries: int = 3, timeout: float = 3.0, breaker: Breaker | None = None, **acct: Any
     ) -> AirtelGatewayCore:
         fields: dict[str, Any] = {
-            "base_url": self.url,
+            "base_url": self.base_url,
             "client_id": "sandbox-client-id",
             "client_secret": "sandbox-client-secret",
             "pin": "1234",
@@ -84,28 +56,16 @@ class Rig:
             connector, self.transport, retries=retries, retry_base=0.001, breaker=breaker
         )
 
-    async def control(self, patch: dict[str, Any]) -> None:
-        async with (
-            aiohttp.ClientSession() as s,
-            s.patch(self.url + "/__sim/config", json=patch) as r,
-        ):
-            assert r.status == 200, await r.text()
-
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    receiver = Receiver()
-    cb_app = web.Application()
-    cb_app.router.add_post("/callbacks/airtel", receiver.handle)
-    cb_runner, cb_url = await serve(cb_app)
-    config = SimConfig(callback_delay=DELAY, callback_url=cb_url + "/callbacks/airtel")
-    app = create_app(config)
-    runner, url = await serve(app)
-    transport = AiohttpTransport()
-    yield Rig(app[SIMULATOR], url, receiver, transport)
-    await transport.close()
-    await runner.cleanup()
-    await cb_runner.cleanup()
+    receiver = Receiver(answer=callback_ack(), key=by_json("transaction", "id"))
+
+    def simulator(hooks_url: str) -> web.Application:
+        return create_app(SimConfig(callback_delay=DELAY, callback_url=hooks_url + ROUTE))
+
+    async with staged(receiver, ROUTE, simulator) as stage:
+        yield Rig(stage.app[SIMULATOR], stage.base_url, receiver, stage.transport)
 
 
 def new_id() -> str:
@@ -163,7 +123,7 @@ async def test_collection_is_accepted_then_paid_by_enquiry_and_callback(rig: Rig
     assert final.refs is not None and final.refs.receipt == record.airtel_money_id
     assert record.airtel_money_id
     # The callback Airtel sends to its one configured URL reads the same way.
-    item = airtel_callback(await rig.receiver.wait_for(order.payment_id), None)
+    item = airtel_callback((await rig.receiver.wait_for(order.payment_id))[0], None)
     assert item.payment_id == order.payment_id
     assert item.outcome.event == Event.SUCCEED
     assert item.outcome.refs is not None and item.outcome.refs.receipt == record.airtel_money_id
@@ -208,7 +168,7 @@ async def test_declined_collection_callback_is_a_decline(rig: Rig) -> None:
     gw = rig.gateway()
     order = wallet(phone="254733121007")  # too little money
     await submit_one(gw, order)
-    item = airtel_callback(await rig.receiver.wait_for(order.payment_id), None)
+    item = airtel_callback((await rig.receiver.wait_for(order.payment_id))[0], None)
     assert item.outcome.event == Event.DECLINE
     assert failure_of(item.outcome) == ("declined", "TF")
 
@@ -233,10 +193,10 @@ async def test_an_amount_airtel_cannot_take_is_refused_before_sending(rig: Rig) 
 
 
 async def test_hashed_callbacks_are_verified(rig: Rig) -> None:
-    await rig.control({"callback_auth": True})
+    await rig.control("PATCH", "/config", {"callback_auth": True})
     order = wallet()
     await submit_one(rig.gateway(), order)
-    body = await rig.receiver.wait_for(order.payment_id)
+    body = (await rig.receiver.wait_for(order.payment_id))[0]
     key = "sandbox-callback-key"
     assert airtel_callback(body, key).outcome.event == Event.SUCCEED
     with pytest.raises(CallbackHashMismatch):
@@ -336,7 +296,7 @@ async def test_duplicate_collection_id_is_answer_lost_not_resent(rig: Rig) -> No
 
 
 async def test_dropped_payout_answer_is_answer_lost_and_the_enquiry_finds_it(rig: Rig) -> None:
-    await rig.control({"drop_sync_answer": 1})
+    await rig.control("PATCH", "/config", {"drop_sync_answer": 1})
     gw = rig.gateway()
     order = wallet("payout")
     outcome = await submit_one(gw, order)
@@ -349,7 +309,7 @@ async def test_dropped_payout_answer_is_answer_lost_and_the_enquiry_finds_it(rig
 async def test_timeout_is_answer_lost_never_resent(rig: Rig) -> None:
     gw = rig.gateway(timeout=0.2)
     await gw.token()  # the slow answers below are the push's, not the token's
-    await rig.control({"latency": 0.5})
+    await rig.control("PATCH", "/config", {"latency": 0.5})
     order = wallet()
     outcome = await submit_one(gw, order)
     assert outcome.event == Event.ANSWER_LOST
@@ -361,7 +321,7 @@ async def test_timeout_is_answer_lost_never_resent(rig: Rig) -> None:
 
 @pytest.mark.parametrize("status", [429, 503])
 async def test_throttling_is_retried(rig: Rig, status: int) -> None:
-    await rig.control({"error_burst": {"status": status, "count": 2}})
+    await rig.control("PATCH", "/config", {"error_burst": {"status": status, "count": 2}})
     gw = rig.gateway()
     outcome = await submit_one(gw, wallet())
     assert outcome.event == Event.ACCEPTED
@@ -370,14 +330,14 @@ async def test_throttling_is_retried(rig: Rig, status: int) -> None:
 
 
 async def test_generic_500_is_answer_lost_not_resent(rig: Rig) -> None:
-    await rig.control({"error_burst": {"status": 500, "count": 1}})
+    await rig.control("PATCH", "/config", {"error_burst": {"status": 500, "count": 1}})
     outcome = await submit_one(rig.gateway(), wallet("payout"))
     assert outcome.event == Event.ANSWER_LOST
     assert rig.sim.state.stats.disbursement_requests == 1
 
 
 async def test_throttled_too_long_is_provider_unavailable(rig: Rig) -> None:
-    await rig.control({"error_burst": {"status": 503, "count": 10}})
+    await rig.control("PATCH", "/config", {"error_burst": {"status": 503, "count": 10}})
     outcome = await submit_one(rig.gateway(retries=2), wallet())
     assert outcome.event == Event.REJECTED
     assert failure_of(outcome) == ("provider_unavailable", None)
@@ -387,7 +347,7 @@ async def test_throttled_too_long_is_provider_unavailable(rig: Rig) -> None:
 async def test_expired_token_is_refreshed_once_and_the_push_resent(rig: Rig) -> None:
     gw = rig.gateway()
     assert (await submit_one(gw, wallet())).event == Event.ACCEPTED
-    await rig.control({"expire_tokens": True})
+    await rig.control("PATCH", "/config", {"expire_tokens": True})
     outcomes = await gw.submit([wallet() for _ in range(4)])
     assert all(r.outcome.event == Event.ACCEPTED for r in outcomes)
     assert rig.sim.state.stats.tokens_issued == 2
@@ -395,7 +355,7 @@ async def test_expired_token_is_refreshed_once_and_the_push_resent(rig: Rig) -> 
 
 
 async def test_breaker_opens_and_fails_fast(rig: Rig) -> None:
-    await rig.control({"outage": 30})
+    await rig.control("PATCH", "/config", {"outage": 30})
     gw = rig.gateway(retries=0, breaker=Breaker(threshold=2, cool_down=30))
     for _ in range(2):
         outcome = await submit_one(gw, wallet())
@@ -419,7 +379,7 @@ async def test_unknown_id_is_not_found(rig: Rig, method: str) -> None:
 
 
 async def test_failed_enquiry_says_nothing(rig: Rig) -> None:
-    await rig.control({"outage": 30})
+    await rig.control("PATCH", "/config", {"outage": 30})
     result = await check_one(rig.gateway(retries=0), "pay_s0_x", "airtel_ussd")
     assert result == QueryResult("pay_s0_x", None)
 
@@ -445,7 +405,7 @@ async def test_checks_keep_their_order(rig: Rig) -> None:
 
 
 async def test_factory_from_sandbox_settings_pays_out(rig: Rig) -> None:
-    settings = Settings(**switch_settings(rig.url), provider_timeout=3.0, provider_retries=1)
+    settings = Settings(**switch_settings(rig.base_url), provider_timeout=3.0, provider_retries=1)
     gw = airtel_gateway_from(settings, rig.transport)
     assert gw.breaker.threshold == settings.breaker_threshold
     assert gw.connector.account.callback_key is None

@@ -10,16 +10,15 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
 
 from actors.pesalink_gateway import PesaLinkGatewayCore, pesalink_gateway_from
 from connectors.http import HttpRequest, HttpResponse
-from connectors.pesalink import PesaLinkAccount, PesaLinkConnector
+from connectors.pesalink import PesaLinkAccount, PesaLinkConnector, callback_ack
 from connectors.pesalink.simulator import SIMULATOR, SimConfig, Simulator, create_app
 from connectors.pesalink.simulator.config import SANDBOX_SOURCE_ACCOUNT
 from connectors.pesalink.simulator.directory import holder_name
@@ -30,37 +29,11 @@ from switch.config import Settings
 from switch.messages import BankOrder, ProviderOutcome, QueryResult, StatusCheck
 from switch.outcomes_pesalink import pesalink_callback
 from switch.states import Event
+from tests.simharness import Receiver, by_path, staged
 
 PENDING_FOR = 0.2  # seconds a pending trigger stays pending
 BANK = "68"  # Equity
 JANE = "JANE WANJIKU DOE"  # holder of the accounts 0712345678 is linked to
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
-
-
-@dataclass
-class Receiver:
-    """The switch's callback route: keeps every body by the payment id in its path."""
-
-    bodies: dict[str, list[bytes]] = field(default_factory=dict)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.bodies.setdefault(request.match_info["pid"], []).append(await request.read())
-        return web.json_response({"status": True, "code": 0, "message": "received"})
-
-    async def wait_for(self, payment_id: str, timeout: float = 3.0) -> bytes:
-        deadline = time.monotonic() + timeout
-        while not self.bodies.get(payment_id):
-            assert time.monotonic() < deadline, f"no callback for {payment_id}"
-            await asyncio.sleep(0.02)
-        return self.bodies[payment_id][0]
 
 
 class Tap:
@@ -142,18 +115,11 @@ class Rig:
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    receiver = Receiver()
-    cb_app = web.Application()
-    cb_app.router.add_post("/callbacks/pesalink/{pid}", receiver.handle)
-    cb_runner, cb_url = await serve(cb_app)
+    receiver = Receiver(answer=callback_ack(), key=by_path("pid"))
     app = create_app(SimConfig(callback_delay=0.05, pending_for=PENDING_FOR))
-    runner, url = await serve(app)
-    sim = app[SIMULATOR]
-    tap = Tap(AiohttpTransport(), sim)
-    yield Rig(sim, url, cb_url, receiver, tap)
-    await tap.close()
-    await runner.cleanup()
-    await cb_runner.cleanup()
+    async with staged(receiver, "/callbacks/pesalink/{pid}", lambda _: app) as stage:
+        sim = app[SIMULATOR]
+        yield Rig(sim, stage.base_url, stage.hooks_url, receiver, Tap(stage.transport, sim))
 
 
 async def submit_one(gw: PesaLinkGatewayCore, order: BankOrder) -> ProviderOutcome:
@@ -215,7 +181,7 @@ async def test_transfer_to_an_account_is_paid_with_the_bank_reference(rig: Rig) 
 async def test_the_callback_reads_into_a_callback_for_the_payment(rig: Rig) -> None:
     order = rig.order()
     await submit_one(rig.gateway(), order)
-    item = pesalink_callback(order.payment_id, await rig.receiver.wait_for(order.payment_id))
+    item = pesalink_callback(order.payment_id, (await rig.receiver.wait_for(order.payment_id))[0])
     assert item.payment_id == order.payment_id
     assert item.originator_conversation_id == order.payment_id
     assert item.outcome.event == Event.SUCCEED
@@ -355,7 +321,7 @@ async def test_pending_then_paid(rig: Rig) -> None:
     assert outcome.refs.conversation_id == rig.sim.state.transfers[order.payment_id].transaction_id
     final = await settled(gw, order.payment_id)
     assert final.event == Event.SUCCEED
-    item = pesalink_callback(order.payment_id, await rig.receiver.wait_for(order.payment_id))
+    item = pesalink_callback(order.payment_id, (await rig.receiver.wait_for(order.payment_id))[0])
     assert item.outcome.event == Event.SUCCEED
 
 
@@ -368,7 +334,7 @@ async def test_pending_then_failed(rig: Rig) -> None:
     assert final.event == Event.DECLINE
     assert failure_of(final) == ("declined", "AB05")
     assert rig.sim.config.source_balance_cents == balance  # refunded at the failure
-    item = pesalink_callback(order.payment_id, await rig.receiver.wait_for(order.payment_id))
+    item = pesalink_callback(order.payment_id, (await rig.receiver.wait_for(order.payment_id))[0])
     assert item.outcome.event == Event.DECLINE
 
 
@@ -527,6 +493,6 @@ async def test_factory_from_sandbox_settings_signs_with_the_sandbox_key(rig: Rig
     assert rig.sim.config.check_signatures
     order = rig.order()
     assert (await submit_one(gw, order)).event == Event.SUCCEED
-    assert orjson.loads(await rig.receiver.wait_for(order.payment_id))["data"]["status"] == (
+    assert orjson.loads((await rig.receiver.wait_for(order.payment_id))[0])["data"]["status"] == (
         "SUCCESS"
     )
