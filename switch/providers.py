@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from switch.fees import Fee
 
@@ -60,6 +60,9 @@ class ProviderSpec:
     rails: tuple[Rail, ...]
     # Mobile operators (routing.operators) whose subscribers its phone rails serve.
     phone_operators: tuple[str, ...] = field(default=())
+    # The heavier parts, named "module:attribute" and imported when first used (see resolve):
+    # orders: (Payment, CallbackUrl) -> Order, what the shard hands the gateway for a payment.
+    orders: str = ""
 
 
 PROVIDER_MODULES: tuple[str, ...] = (
@@ -109,6 +112,16 @@ def provider(name: str) -> ProviderSpec:
         if spec.name == name:
             return spec
     raise KeyError(f"no provider {name!r}")
+
+
+def resolve(path: str) -> Any:
+    """The object a "module:attribute" path names (a provider's order builder, gateway factory,
+    simulator...), imported now: those parts import the domain, so naming them by path keeps the
+    registry free of import cycles."""
+    module, _, name = path.partition(":")
+    if not module or not name:
+        raise ValueError(f"{path!r}: expected 'module:attribute'")
+    return getattr(importlib.import_module(module), name)
 
 
 def rails() -> dict[str, Rail]:

@@ -12,6 +12,7 @@ PROVIDER = ProviderSpec(
     name="mpesa",
     display_name="M-Pesa",
     phone_operators=("safaricom",),
+    orders="connectors.mpesa.orders:order_for",
     rails=(
         # Daraja's documentation (M-Pesa Express, B2C): STK 1-250,000; B2C 10-250,000.
         Rail(

@@ -10,6 +10,7 @@ KES = 100
 PROVIDER = ProviderSpec(
     name="pesalink",
     display_name="PesaLink",
+    orders="connectors.pesalink.orders:order_for",
     rails=(
         # IPSL's PesaLink FAQs: up to KES 999,999 per transaction; the bank's minimum is KES 10.
         Rail(
