@@ -16,6 +16,7 @@ from api.routes import Route, callback_route
 from api.state import STATE
 from connectors.airtel import CallbackHashMismatch
 from connectors.airtel import MalformedCallback as AirtelMalformed
+from connectors.airtel.outcomes import airtel_callback
 from connectors.mpesa import (
     MalformedCallback,
     parse_b2c_result,
@@ -23,18 +24,17 @@ from connectors.mpesa import (
     parse_stk_callback,
     parse_transaction_status,
 )
-from connectors.pesalink import MalformedCallback as PesaLinkMalformed
-from switch.ids import shard_of
-from switch.messages import CallbackIn, ProviderOutcome, StatusCheck
-from switch.metrics import CALLBACKS
-from switch.outcomes import (
+from connectors.mpesa.outcomes import (
     from_b2c_result,
     from_reversal_result,
     from_status_result,
     from_stk_result,
 )
-from switch.outcomes_airtel import airtel_callback
-from switch.outcomes_pesalink import pesalink_callback
+from connectors.pesalink import MalformedCallback as PesaLinkMalformed
+from connectors.pesalink.outcomes import pesalink_callback
+from switch.ids import shard_of
+from switch.messages import CallbackIn, ProviderOutcome, StatusCheck
+from switch.metrics import CALLBACKS
 from switch.signing import verify_callback_token
 
 log = logging.getLogger(__name__)

@@ -49,6 +49,10 @@ class Rail:
     # Reaches any phone through a directory (PesaLink's phone-to-account look-up): a candidate
     # for payouts to a phone after the phone's own operator's wallet.
     reaches_any_phone: bool = False
+    # "module:function" (payment, callback) -> why it does not settle the payment, or None: a
+    # rail's own proof a success needs beyond amount and phone (M-Pesa's record of a C2B
+    # receipt must name the same receipt and shortcode).
+    settle_check: str = ""
 
 
 @dataclass(frozen=True, slots=True)

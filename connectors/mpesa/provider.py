@@ -38,6 +38,7 @@ PROVIDER = ProviderSpec(
             "M-Pesa paybill / till (C2B)",
             fee=_COLLECTION_FEE,
             routable=False,  # the customer pays on their own; nothing to initiate
+            settle_check="connectors.mpesa.outcomes:c2b_record_mismatch",
         ),
         Rail(
             "mpesa_b2c",

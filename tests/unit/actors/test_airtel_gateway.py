@@ -19,13 +19,13 @@ from aiohttp import web
 
 from actors.airtel_gateway import AirtelGatewayCore, airtel_gateway_from
 from connectors.airtel import AirtelAccount, AirtelConnector, CallbackHashMismatch
+from connectors.airtel.outcomes import airtel_callback
 from connectors.airtel.simulator import SIMULATOR, SimConfig, Simulator, create_app
 from connectors.airtel.simulator.sandbox import public_key_pem, switch_settings
 from connectors.transport import AiohttpTransport
 from switch.breaker import Breaker
 from switch.config import Settings
 from switch.messages import ProviderOutcome, QueryResult, StatusCheck, WalletOrder
-from switch.outcomes_airtel import airtel_callback
 from switch.states import Event
 
 DELAY = 0.15  # seconds until the simulated customer acts (and a pending payout settles)
