@@ -56,6 +56,17 @@ class Rail:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackKind:
+    """A callback the provider makes to a URL the switch gave it for one payment:
+    ``POST /callbacks/<path>/{payment_id}/{token}`` (the token authenticates the URL)."""
+
+    path: str  # "b2c/result"
+    reader: str  # "module:function" (payment id, body) -> CallbackIn; ValueError if malformed
+    methods: tuple[str, ...]  # the only rails it may act on
+    summary: str  # for the OpenAPI document
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderSpec:
     """What the switch needs to know about one provider, in one place."""
 
@@ -67,6 +78,7 @@ class ProviderSpec:
     # The heavier parts, named "module:attribute" and imported when first used (see resolve):
     # orders: (Payment, CallbackUrl) -> Order, what the shard hands the gateway for a payment.
     orders: str = ""
+    callbacks: tuple[CallbackKind, ...] = ()
 
 
 PROVIDER_MODULES: tuple[str, ...] = (
@@ -94,6 +106,7 @@ def check(specs: Iterable[ProviderSpec]) -> None:
     """ValueError when two providers share a name or a method, or a rail names another."""
     names: set[str] = set()
     methods: set[str] = set()
+    paths: set[str] = set()
     for spec in specs:
         if spec.name in names:
             raise ValueError(f"two providers are named {spec.name!r}")
@@ -104,6 +117,12 @@ def check(specs: Iterable[ProviderSpec]) -> None:
             if rail.method in methods:
                 raise ValueError(f"two rails are named {rail.method!r}")
             methods.add(rail.method)
+        for kind in spec.callbacks:
+            if kind.path in paths:
+                raise ValueError(f"two callbacks use /callbacks/{kind.path}")
+            paths.add(kind.path)
+            if not set(kind.methods) <= {r.method for r in spec.rails}:
+                raise ValueError(f"callback {kind.path} of {spec.name} names another's rail")
 
 
 @cache
