@@ -23,9 +23,9 @@ from connectors.airtel import (
     ProviderError,
     TransactionResult,
 )
+from connectors.airtel import outcomes as out
 from connectors.http import HttpRequest, HttpResponse
 from connectors.transport import AiohttpTransport, Transport
-from switch import outcomes_airtel as out
 from switch.breaker import Breaker
 from switch.config import Settings
 from switch.messages import ProviderOutcome, QueryResult, StatusCheck, SubmitResult, WalletOrder

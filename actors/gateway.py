@@ -33,7 +33,7 @@ from typing import ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checka
 
 from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
 from connectors.transport import Transport
-from switch import outcomes as mpesa_outcomes
+from switch import outcomes as generic_wording
 from switch.breaker import Breaker
 from switch.messages import ProviderOutcome, SubmitResult
 from switch.metrics import PROVIDER_CALLS, PROVIDER_LATENCY
@@ -102,7 +102,7 @@ T = TypeVar("T")
 
 
 class Wording(Protocol):
-    """A provider's outcomes module (switch/outcomes*.py): how its refusals read."""
+    """A provider's outcomes module (connectors/<name>/outcomes.py): how its refusals read."""
 
     def rejected(self, provider_code: str, provider_message: str, /) -> ProviderOutcome: ...
 
@@ -120,7 +120,7 @@ class GatewayLoop(Generic[C]):
 
     provider: ClassVar[str] = "provider"
     provider_name: ClassVar[str] = "The provider"
-    wording: ClassVar[Wording] = mpesa_outcomes
+    wording: ClassVar[Wording] = generic_wording
 
     def __init__(
         self,

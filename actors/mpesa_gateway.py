@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import ClassVar
 
-from actors.gateway import GatewayCore, ProviderFault, Step, TokenUnavailable
+from actors.gateway import GatewayCore, ProviderFault, Step, TokenUnavailable, Wording
 from connectors.http import HttpRequest, HttpResponse
 from connectors.mpesa import (
     B2cOrder,
@@ -30,6 +31,14 @@ from connectors.mpesa import (
     StkPushOrder,
     StkResult,
 )
+from connectors.mpesa import outcomes as mpesa_outcomes
+from connectors.mpesa.outcomes import (
+    accepted,
+    answer_lost,
+    from_stk_result,
+    queued,
+    rejected,
+)
 from switch.messages import (
     B2cOrderMsg,
     Order,
@@ -41,13 +50,6 @@ from switch.messages import (
     StkOrder,
     SubmitResult,
 )
-from switch.outcomes import (
-    accepted,
-    answer_lost,
-    from_stk_result,
-    queued,
-    rejected,
-)
 from switch.payments import ProviderRefs
 from switch.states import Event
 
@@ -58,7 +60,8 @@ __all__ = ["MpesaGatewayCore", "TokenUnavailable"]
 
 class MpesaGatewayCore(GatewayCore[DarajaConnector]):
     provider = "mpesa"
-    provider_name = "M-Pesa"  # wording: switch/outcomes.py, the base class's default
+    provider_name = "M-Pesa"
+    wording: ClassVar[Wording] = mpesa_outcomes
 
     def _step(self, fault: ProviderFault) -> Step:
         # A duplicate OriginatorConversationID is read where it can occur (B2C, _map_b2c);

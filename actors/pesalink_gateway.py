@@ -35,10 +35,10 @@ from connectors.pesalink import (
     normalise_bank_code,
     normalise_msisdn,
 )
+from connectors.pesalink import outcomes as out
 from connectors.pesalink.simulator.sandbox import SIGNING_KEY_PEM
 from connectors.pesalink.transformers import MAX_DESCRIPTION, mask_account
 from connectors.transport import AiohttpTransport, Transport
-from switch import outcomes_pesalink as out
 from switch.breaker import Breaker
 from switch.config import Settings
 from switch.messages import BankOrder, ProviderOutcome, QueryResult, StatusCheck, SubmitResult

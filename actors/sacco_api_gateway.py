@@ -18,7 +18,7 @@ not take effect (connection never opened, HTTP 429/503). A timeout, a dropped co
 asked by externalId, decides. Every call, reads included, passes this SACCO's circuit breaker:
 while it is open, a status or member lookup is not sent either (answered "ask again later" /
 ``provider_unavailable``), as for the other providers. Outcomes read as
-:mod:`switch.outcomes_sacco` says.
+:mod:`connectors.sacco.outcomes` says.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import ClassVar, TypeVar
 
 from actors.gateway import GatewayLoop, ProviderFault, Step
 from connectors.http import HttpRequest, HttpResponse
+from connectors.sacco import outcomes as out
 from connectors.sacco.api import (
     Accounts,
     ApiError,
@@ -42,7 +43,6 @@ from connectors.sacco.api import (
     TransactionNotFound,
 )
 from connectors.sacco.registry import Sacco
-from switch import outcomes_sacco as out
 from switch.messages import ProviderOutcome, SaccoOrder
 from switch.payments import ProviderRefs
 

@@ -29,12 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.sacco import files
+from connectors.sacco import outcomes as out
 from connectors.sacco.files import Batch, BatchLine, ResultLine
 from connectors.sacco.journal import Journal
 from connectors.sacco.outbox import FolderOutbox, Outbox
 from connectors.sacco.registry import Sacco
 from connectors.sacco.tracker import FileTracker, Written
-from switch import outcomes_sacco as out
 from switch.messages import CallbackIn, ProviderOutcome, SaccoOrder
 from switch.payments import ProviderRefs
 from switch.rails import RAILS

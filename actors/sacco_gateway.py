@@ -7,7 +7,7 @@ checks an order against the registry and routes it; the two ways live apart:
 - File SACCOs (CSV batch files through an outbox, result files back):
   :mod:`actors.sacco_files`, with the flush and ingest loops.
 
-Outcomes (:mod:`switch.outcomes_sacco`): SUCCEED (booked; receipt = the SACCO's transaction id,
+Outcomes (:mod:`connectors.sacco.outcomes`): SUCCEED (booked; receipt = the SACCO's transaction id,
 receiver_name = the member), QUEUED (a file line written to its batch), DECLINE (a business
 rule, or a FAILED result line), REJECTED (unknown member or SACCO, bad request, or nothing sent
 because the SACCO was unreachable or its circuit is open), ANSWER_LOST.
@@ -28,11 +28,11 @@ from pathlib import Path
 
 from actors.sacco_api_gateway import SaccoApiGateway
 from actors.sacco_files import Deliver, SaccoFiles
+from connectors.sacco import outcomes as out
 from connectors.sacco.api import SaccoApiConnector
 from connectors.sacco.outbox import Outbox
 from connectors.sacco.registry import Registry, registry_from
 from connectors.transport import AiohttpTransport, Transport
-from switch import outcomes_sacco as out
 from switch.breaker import Breaker
 from switch.config import Settings
 from switch.messages import ProviderOutcome, QueryResult, SaccoOrder, StatusCheck, SubmitResult

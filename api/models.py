@@ -7,6 +7,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
+from api.methods import (
+    COLLECT,
+    COLLECTING_OPERATORS,
+    OPERATORS_OF,
+    CollectMethod,
+    PaymentMethod,
+    PayoutMethod,
+    PayoutShownMethod,
+    ProviderName,
+    destinations_of,
+    payout_rails_to,
+)
 from connectors.pesalink import normalise_bank_code
 from routing.operators import operator_of
 from switch.money import parse_whole_shillings
@@ -28,22 +40,12 @@ def _amount_in_limits(value: str, methods: tuple[str, ...]) -> str:
     return value
 
 
-_COLLECT = ("mpesa_stk", "airtel_ussd")
-_OPERATOR_OF_METHOD = {
-    "mpesa_stk": "safaricom",
-    "mpesa_b2c": "safaricom",
-    "airtel_ussd": "airtel",
-    "airtel_payout": "airtel",
-}
-
-
 def _check_operator(method: str, phone: str) -> None:
-    wanted = _OPERATOR_OF_METHOD.get(method)
-    if wanted and operator_of(phone) != wanted:
-        raise ValueError(
-            f"phone: must be a{'n' if wanted == 'airtel' else ''} "
-            f"{wanted.capitalize()} number for {method}"
-        )
+    wanted = OPERATORS_OF.get(method, ())
+    if wanted and operator_of(phone) not in wanted:
+        names = " or ".join(w.capitalize() for w in wanted)
+        article = "an" if names[:1] in "AEIOU" else "a"
+        raise ValueError(f"phone: must be {article} {names} number for {method}")
 
 
 class PaymentCreate(BaseModel):
@@ -52,7 +54,7 @@ class PaymentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: Literal["mpesa_stk", "airtel_ussd", "auto"] = Field(
+    method: CollectMethod = Field(
         description="`mpesa_stk` (M-Pesa STK Push), `airtel_ussd` (Airtel Money USSD push) or "
         "`auto` (by the phone's operator)."
     )
@@ -84,7 +86,7 @@ class PaymentCreate(BaseModel):
     @field_validator("amount")
     @classmethod
     def _amount(cls, value: str) -> str:
-        return _amount_in_limits(value, _COLLECT)
+        return _amount_in_limits(value, COLLECT)
 
     @field_validator("phone")
     @classmethod
@@ -102,8 +104,9 @@ class PaymentCreate(BaseModel):
     @model_validator(mode="after")
     def _operator(self) -> PaymentCreate:
         _check_operator(self.method, self.phone)
-        if self.method == "auto" and operator_of(self.phone) not in ("safaricom", "airtel"):
-            raise ValueError("phone: the switch collects from Safaricom and Airtel numbers only")
+        if self.method == "auto" and operator_of(self.phone) not in COLLECTING_OPERATORS:
+            names = " and ".join(o.capitalize() for o in COLLECTING_OPERATORS)
+            raise ValueError(f"phone: the switch collects from {names} numbers only")
         return self
 
     @property
@@ -157,7 +160,7 @@ class PayoutCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: Literal["auto", "mpesa_b2c", "airtel_payout", "bank_transfer", "sacco"] = Field(
+    method: PayoutMethod = Field(
         description="`mpesa_b2c`, `airtel_payout`, `bank_transfer` (PesaLink, to `bank` or to "
         "the account a `phone` is linked to), `sacco`, or `auto` (from the destination)."
     )
@@ -193,21 +196,16 @@ class PayoutCreate(BaseModel):
         if len(given) != 1:
             raise ValueError("give exactly one destination: phone, bank or sacco")
         kind = given[0]
-        allowed = {
-            "mpesa_b2c": ("phone",),
-            "airtel_payout": ("phone",),
-            "bank_transfer": ("bank", "phone"),
-            "sacco": ("sacco",),
-            "auto": ("phone", "bank", "sacco"),
-        }[self.method]
+        allowed = (
+            ("phone", "bank", "sacco") if self.method == "auto" else destinations_of(self.method)
+        )
         if kind not in allowed:
             raise ValueError(f"{kind}: {self.method} pays to {' or '.join(allowed)}")
         if self.phone is not None:
             _check_operator(self.method, self.phone)
         methods: tuple[str, ...] = (self.method,)
         if self.method == "auto":
-            by_kind = {"bank": ("bank_transfer",), "sacco": ("sacco",)}
-            methods = by_kind.get(kind, ("mpesa_b2c", "airtel_payout", "bank_transfer"))
+            methods = payout_rails_to(kind)
         try:
             _amount_in_limits(self.amount, methods)
         except ValueError as exc:
@@ -227,7 +225,7 @@ class PayoutCreate(BaseModel):
 
 
 class ProviderInfo(BaseModel):
-    name: Literal["mpesa", "airtel", "pesalink", "sacco"]
+    name: ProviderName
     merchant_request_id: str | None = Field(None, description="STK Push only.")
     checkout_request_id: str | None = Field(None, description="STK Push only.")
     conversation_id: str | None = Field(
@@ -291,7 +289,7 @@ class Payment(BaseModel):
     id: str = Field(examples=["pay_s1_01JDX4Q8Z5V6W7X8Y9Z0A1B2C3"])
     object: Literal["payment"]
     status: Literal["held", "pending", "processing", "succeeded", "failed", "expired"]
-    method: Literal["mpesa_stk", "mpesa_c2b", "airtel_ussd", "sacco_withdrawal"]
+    method: PaymentMethod
     amount: str
     fee: str = Field(description="The switch's fee, deducted from the amount credited to you.")
     currency: Literal["KES"]
@@ -313,7 +311,7 @@ class Payout(BaseModel):
     id: str
     object: Literal["payout"]
     status: Literal["held", "pending", "processing", "succeeded", "failed"]
-    method: Literal["mpesa_b2c", "airtel_payout", "bank_transfer", "sacco"]
+    method: PayoutShownMethod
     amount: str
     fee: str = Field(description="Charged on top of the amount.")
     currency: Literal["KES"]

@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from switch.fees import Fee
 
@@ -49,6 +49,21 @@ class Rail:
     # Reaches any phone through a directory (PesaLink's phone-to-account look-up): a candidate
     # for payouts to a phone after the phone's own operator's wallet.
     reaches_any_phone: bool = False
+    # "module:function" (payment, callback) -> why it does not settle the payment, or None: a
+    # rail's own proof a success needs beyond amount and phone (M-Pesa's record of a C2B
+    # receipt must name the same receipt and shortcode).
+    settle_check: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackKind:
+    """A callback the provider makes to a URL the switch gave it for one payment:
+    ``POST /callbacks/<path>/{payment_id}/{token}`` (the token authenticates the URL)."""
+
+    path: str  # "b2c/result"
+    reader: str  # "module:function" (payment id, body) -> CallbackIn; ValueError if malformed
+    methods: tuple[str, ...]  # the only rails it may act on
+    summary: str  # for the OpenAPI document
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +75,10 @@ class ProviderSpec:
     rails: tuple[Rail, ...]
     # Mobile operators (routing.operators) whose subscribers its phone rails serve.
     phone_operators: tuple[str, ...] = field(default=())
+    # The heavier parts, named "module:attribute" and imported when first used (see resolve):
+    # orders: (Payment, CallbackUrl) -> Order, what the shard hands the gateway for a payment.
+    orders: str = ""
+    callbacks: tuple[CallbackKind, ...] = ()
 
 
 PROVIDER_MODULES: tuple[str, ...] = (
@@ -87,6 +106,7 @@ def check(specs: Iterable[ProviderSpec]) -> None:
     """ValueError when two providers share a name or a method, or a rail names another."""
     names: set[str] = set()
     methods: set[str] = set()
+    paths: set[str] = set()
     for spec in specs:
         if spec.name in names:
             raise ValueError(f"two providers are named {spec.name!r}")
@@ -97,6 +117,12 @@ def check(specs: Iterable[ProviderSpec]) -> None:
             if rail.method in methods:
                 raise ValueError(f"two rails are named {rail.method!r}")
             methods.add(rail.method)
+        for kind in spec.callbacks:
+            if kind.path in paths:
+                raise ValueError(f"two callbacks use /callbacks/{kind.path}")
+            paths.add(kind.path)
+            if not set(kind.methods) <= {r.method for r in spec.rails}:
+                raise ValueError(f"callback {kind.path} of {spec.name} names another's rail")
 
 
 @cache
@@ -109,6 +135,16 @@ def provider(name: str) -> ProviderSpec:
         if spec.name == name:
             return spec
     raise KeyError(f"no provider {name!r}")
+
+
+def resolve(path: str) -> Any:
+    """The object a "module:attribute" path names (a provider's order builder, gateway factory,
+    simulator...), imported now: those parts import the domain, so naming them by path keeps the
+    registry free of import cycles."""
+    module, _, name = path.partition(":")
+    if not module or not name:
+        raise ValueError(f"{path!r}: expected 'module:attribute'")
+    return getattr(importlib.import_module(module), name)
 
 
 def rails() -> dict[str, Rail]:

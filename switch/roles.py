@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final, Literal
 
+from switch.providers import providers
+
 PUBLIC: Final = "public"
 SESSION: Final = "session"
 
@@ -146,14 +148,7 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("PUT", "/v1/operator/merchants/{merchant_id}/limits"): OPERATOR,
     ("GET", "/v1/operator/reports/suspicious-activity"): OPERATOR,
     # Provider callbacks: each carries its own token, checked by its handler.
-    ("POST", "/callbacks/stk/{payment_id}/{token}"): PUBLIC,
-    ("POST", "/callbacks/b2c/result/{payment_id}/{token}"): PUBLIC,
-    ("POST", "/callbacks/b2c/status/{payment_id}/{token}"): PUBLIC,
-    ("POST", "/callbacks/b2c/timeout/{payment_id}/{token}"): PUBLIC,
-    ("POST", "/callbacks/c2b/status/{payment_id}/{token}"): PUBLIC,
-    ("POST", "/callbacks/c2b/timeout/{payment_id}/{token}"): PUBLIC,
-    ("POST", "/callbacks/reversal/result/{payment_id}/{token}"): PUBLIC,
-    ("POST", "/callbacks/reversal/timeout/{payment_id}/{token}"): PUBLIC,
+    # (and every provider's per-payment callbacks, from the registry: see below)
     ("POST", "/callbacks/balance/{query_id}/{token}"): PUBLIC,
     ("POST", "/callbacks/airtel"): PUBLIC,
     ("POST", "/callbacks/pesalink/{payment_id}/{token}"): PUBLIC,
@@ -167,6 +162,14 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/assets"): PUBLIC,
 }
+# Each provider's per-payment callbacks (switch/providers.py): the URL's token is the check.
+ROUTES.update(
+    {
+        ("POST", f"/callbacks/{kind.path}/{{payment_id}}/{{token}}"): PUBLIC
+        for spec in providers()
+        for kind in spec.callbacks
+    }
+)
 
 
 def permission_for(method: str, route: str) -> str | None:

@@ -11,6 +11,7 @@ PROVIDER = ProviderSpec(
     name="airtel",
     display_name="Airtel Money",
     phone_operators=("airtel",),
+    orders="connectors.airtel.orders:order_for",
     rails=(
         # Airtel's Kenya tariffs: wallet caps as M-Pesa's (CBK tier); the minimum is KES 10 for
         # disbursements (unverified: the portal documents none; we follow M-Pesa's B2C).

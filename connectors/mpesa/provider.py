@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from switch.fees import Fee
-from switch.providers import ProviderSpec, Rail
+from switch.providers import CallbackKind, ProviderSpec, Rail
 
 KES = 100
 _COLLECTION_FEE = Fee(bps=150, max=20_000)  # assumed sandbox default: 1.5 %, at most KES 200
@@ -12,6 +12,40 @@ PROVIDER = ProviderSpec(
     name="mpesa",
     display_name="M-Pesa",
     phone_operators=("safaricom",),
+    orders="connectors.mpesa.orders:order_for",
+    callbacks=tuple(
+        CallbackKind(path, f"connectors.mpesa.callbacks:{reader}", (method,), summary)
+        for path, reader, method, summary in (
+            ("stk", "stk", "mpesa_stk", "STK Push result (the CallBackURL of one payment)"),
+            ("b2c/result", "b2c_result", "mpesa_b2c", "B2C payout result (ResultURL)"),
+            ("b2c/status", "b2c_status", "mpesa_b2c", "Transaction Status answer about a payout"),
+            (
+                "b2c/timeout",
+                "queue_timeout",
+                "mpesa_b2c",
+                "B2C request timed out in M-Pesa's queue (QueueTimeOutURL)",
+            ),
+            (
+                "c2b/status",
+                "c2b_status",
+                "mpesa_c2b",
+                "Transaction Status answer about a C2B receipt (checked before any credit)",
+            ),
+            (
+                "c2b/timeout",
+                "queue_timeout",
+                "mpesa_c2b",
+                "That status query timed out in M-Pesa's queue (QueueTimeOutURL)",
+            ),
+            ("reversal/result", "reversal_result", "mpesa_reversal", "Reversal result (ResultURL)"),
+            (
+                "reversal/timeout",
+                "queue_timeout",
+                "mpesa_reversal",
+                "Reversal timed out in M-Pesa's queue (QueueTimeOutURL)",
+            ),
+        )
+    ),
     rails=(
         # Daraja's documentation (M-Pesa Express, B2C): STK 1-250,000; B2C 10-250,000.
         Rail(
@@ -37,6 +71,7 @@ PROVIDER = ProviderSpec(
             "M-Pesa paybill / till (C2B)",
             fee=_COLLECTION_FEE,
             routable=False,  # the customer pays on their own; nothing to initiate
+            settle_check="connectors.mpesa.outcomes:c2b_record_mismatch",
         ),
         Rail(
             "mpesa_b2c",

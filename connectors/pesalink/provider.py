@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from switch.fees import Fee
-from switch.providers import ProviderSpec, Rail
+from switch.providers import CallbackKind, ProviderSpec, Rail
 
 KES = 100
 
 PROVIDER = ProviderSpec(
     name="pesalink",
     display_name="PesaLink",
+    orders="connectors.pesalink.orders:order_for",
+    callbacks=(
+        CallbackKind(
+            "pesalink",
+            "connectors.pesalink.outcomes:pesalink_callback",
+            ("bank_transfer",),
+            "PesaLink transfer result",
+        ),
+    ),
     rails=(
         # IPSL's PesaLink FAQs: up to KES 999,999 per transaction; the bank's minimum is KES 10.
         Rail(

@@ -10,6 +10,7 @@ KES = 100
 PROVIDER = ProviderSpec(
     name="sacco",
     display_name="the SACCO",
+    orders="connectors.sacco.orders:order_for",
     rails=(
         # SACCO member accounts: no published cap; the switch uses PesaLink's (our choice).
         Rail(

@@ -18,13 +18,13 @@ from aiohttp import web
 
 from actors.airtel_gateway import AirtelGatewayCore, airtel_gateway_from
 from connectors.airtel import AirtelAccount, AirtelConnector, CallbackHashMismatch, callback_ack
+from connectors.airtel.outcomes import airtel_callback
 from connectors.airtel.simulator import SIMULATOR, SimConfig, Simulator, create_app
 from connectors.airtel.simulator.sandbox import public_key_pem, switch_settings
 from connectors.transport import AiohttpTransport
 from switch.breaker import Breaker
 from switch.config import Settings
 from switch.messages import ProviderOutcome, QueryResult, StatusCheck, WalletOrder
-from switch.outcomes_airtel import airtel_callback
 from switch.states import Event
 from tests.simharness import Receiver, SimClient, by_json, staged
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.callbacks import ROUTES
+from api.callbacks import KINDS
 from api.hardening import SAFARICOM_CALLBACK_NETWORKS, mpesa_callers
 from switch.c2b import received_payment
 from switch.config import from_env
@@ -65,9 +65,9 @@ def test_a_callback_of_another_rail_never_fits() -> None:
 
 
 def test_every_callback_route_names_the_methods_it_may_act_on() -> None:
-    for kind, (_read, methods) in ROUTES.items():
-        assert methods, kind
-        assert methods <= set(RAILS), kind
+    for provider, kind in KINDS:
+        assert kind.methods, kind
+        assert {RAILS[m].provider for m in kind.methods} == {provider}, kind
 
 
 def test_a_confirmation_is_stored_uncredited_awaiting_the_record() -> None:

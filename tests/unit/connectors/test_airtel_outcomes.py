@@ -14,8 +14,7 @@ from connectors.airtel import (
     TransactionResult,
     callback_hash,
 )
-from switch.messages import ProviderOutcome
-from switch.outcomes_airtel import (
+from connectors.airtel.outcomes import (
     airtel_callback,
     answer_lost,
     from_result,
@@ -25,6 +24,7 @@ from switch.outcomes_airtel import (
     rejected,
     unavailable,
 )
+from switch.messages import ProviderOutcome
 from switch.payments import Failure, ProviderRefs
 from switch.states import Event
 

@@ -8,8 +8,7 @@ import orjson
 import pytest
 
 from connectors.pesalink import MalformedCallback, TransferResult
-from switch.messages import ProviderOutcome
-from switch.outcomes_pesalink import (
+from connectors.pesalink.outcomes import (
     answer_lost,
     from_result,
     pesalink_callback,
@@ -19,6 +18,7 @@ from switch.outcomes_pesalink import (
     unavailable,
     with_holder,
 )
+from switch.messages import ProviderOutcome
 from switch.payments import Failure, ProviderRefs
 from switch.states import Event
 

@@ -1,0 +1,60 @@
+"""M-Pesa's callbacks with a per-payment URL, read into what the owning shard needs (pure).
+Each is named, with the methods it may act on, in the provider's description."""
+
+from __future__ import annotations
+
+from connectors.mpesa.initiator import (
+    parse_b2c_result,
+    parse_reversal_result,
+    parse_transaction_status,
+)
+from connectors.mpesa.outcomes import (
+    from_b2c_result,
+    from_reversal_result,
+    from_status_result,
+    from_stk_result,
+)
+from connectors.mpesa.transformers import parse_stk_callback
+from switch.messages import CallbackIn, ProviderOutcome
+
+
+def stk(payment_id: str, body: bytes) -> CallbackIn:
+    result = parse_stk_callback(body)
+    return CallbackIn(payment_id, from_stk_result(result), result.checkout_request_id or None)
+
+
+def b2c_result(payment_id: str, body: bytes) -> CallbackIn:
+    """The result of a payout (its ResultURL)."""
+    result = parse_b2c_result(body)
+    ours = result.originator_conversation_id or None
+    return CallbackIn(payment_id, from_b2c_result(result), None, originator_conversation_id=ours)
+
+
+def b2c_status(payment_id: str, body: bytes) -> CallbackIn:
+    """A Transaction Status answer about a payout."""
+    result = parse_transaction_status(body)
+    not_found = result.lookup == "not_found"
+    return CallbackIn(payment_id, from_status_result(result), None, not_found=not_found)
+
+
+def c2b_status(payment_id: str, body: bytes) -> CallbackIn:
+    """A Transaction Status answer about a C2B receipt: M-Pesa's own record of the payment a
+    confirmation reported, with the party it credited (checked by the shard)."""
+    result = parse_transaction_status(body)
+    return CallbackIn(
+        payment_id,
+        from_status_result(result),
+        None,
+        not_found=result.lookup == "not_found",
+        credit_party=result.credit_party,
+    )
+
+
+def reversal_result(payment_id: str, body: bytes) -> CallbackIn:
+    return CallbackIn(payment_id, from_reversal_result(parse_reversal_result(body)), None)
+
+
+def queue_timeout(payment_id: str, _body: bytes) -> CallbackIn:
+    """QueueTimeOutURL: the request timed out in M-Pesa's queue. Not an outcome (its payload is
+    not documented), so the shard just asks again soon."""
+    return CallbackIn(payment_id, ProviderOutcome(None), None)

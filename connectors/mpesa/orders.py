@@ -1,0 +1,44 @@
+"""What the shard hands the M-Pesa gateway for a stored payment (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from switch.messages import B2cOrderMsg, Order, ReversalOrderMsg, StkOrder
+from switch.money import to_whole_shillings
+from switch.payments import Payment
+
+CallbackUrl = Callable[[str, str], str]  # (kind, payment id) -> URL with its token
+
+
+def order_for(payment: Payment, url: CallbackUrl) -> Order:
+    amount = to_whole_shillings(payment.amount_minor)
+    if payment.method == "mpesa_reversal":
+        return ReversalOrderMsg(
+            payment_id=payment.id,
+            receipt=str(payment.metadata["receipt"]),
+            amount=amount,
+            receiver_party=str(payment.metadata["shortcode"]),
+            remarks=payment.description,
+            result_url=url("reversal/result", payment.id),
+            timeout_url=url("reversal/timeout", payment.id),
+        )
+    if payment.method == "mpesa_b2c":
+        return B2cOrderMsg(
+            payment_id=payment.id,
+            amount=amount,
+            phone=payment.phone,
+            command=payment.command or "BusinessPayment",
+            remarks=payment.description,
+            occasion=payment.reference,
+            result_url=url("b2c/result", payment.id),
+            timeout_url=url("b2c/timeout", payment.id),
+        )
+    return StkOrder(
+        payment_id=payment.id,
+        amount=amount,
+        phone=payment.phone,
+        account_reference=payment.reference,
+        description=payment.description,
+        callback_url=url("stk", payment.id),
+    )

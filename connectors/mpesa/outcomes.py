@@ -1,0 +1,124 @@
+"""M-Pesa's answers in the switch's terms: which event they are, which references they carry
+and how a failure reads. The gateway and the callback routes both go through here, so a
+synchronous answer, a callback and a status query map the same way."""
+
+from __future__ import annotations
+
+from connectors.mpesa.initiator import B2cResult, ReversalResult, TransactionStatusResult
+from connectors.mpesa.transformers import StkResult
+from switch.messages import CallbackIn, ProviderOutcome
+from switch.payments import Failure, Payment, ProviderRefs
+from switch.states import Event
+
+_EVENTS = {"succeeded": Event.SUCCEED, "failed": Event.DECLINE, "expired": Event.EXPIRE}
+
+
+def queued(conversation_id: str) -> ProviderOutcome:
+    """A payout the provider took; its result follows by callback."""
+    return ProviderOutcome(Event.QUEUED, refs=ProviderRefs(conversation_id=conversation_id))
+
+
+def accepted(merchant_request_id: str, checkout_request_id: str) -> ProviderOutcome:
+    refs = ProviderRefs(
+        merchant_request_id=merchant_request_id, checkout_request_id=checkout_request_id
+    )
+    return ProviderOutcome(Event.ACCEPTED, refs=refs)
+
+
+def rejected(provider_code: str, provider_message: str) -> ProviderOutcome:
+    message = f"M-Pesa refused the request: {provider_message}"
+    return ProviderOutcome(Event.REJECTED, failure=Failure("rejected", message, provider_code))
+
+
+def unavailable(last_error: str, retry_after: float | None = None) -> ProviderOutcome:
+    message = f"M-Pesa did not accept the request ({last_error}); nothing was charged"
+    failure = Failure("provider_unavailable", message)
+    return ProviderOutcome(Event.REJECTED, failure=failure, retry_after=retry_after)
+
+
+def answer_lost(detail: str) -> ProviderOutcome:
+    return ProviderOutcome(Event.ANSWER_LOST, failure=Failure("outcome_unknown", detail))
+
+
+def from_stk_result(result: StkResult) -> ProviderOutcome:
+    """A final (or still pending) STK result from a callback or a query."""
+    event = _EVENTS.get(result.outcome)
+    refs = ProviderRefs(
+        merchant_request_id=result.merchant_request_id or None,
+        checkout_request_id=result.checkout_request_id or None,
+        receipt=result.receipt,
+        result_code=result.result_code,
+        result_desc=result.result_desc,
+        transaction_date=result.transaction_date,
+    )
+    failure = None
+    if event == Event.DECLINE:
+        failure = Failure("declined", result.message, result.result_code)
+    elif event == Event.EXPIRE:
+        failure = Failure("timeout", result.message, result.result_code)
+    amount = result.amount * 100 if result.amount is not None else None
+    return ProviderOutcome(event, refs, failure, amount, result.phone)
+
+
+def from_b2c_result(result: B2cResult) -> ProviderOutcome:
+    """A B2C result callback. Only an explicit success or failure settles the payout."""
+    event = _EVENTS.get(result.outcome)
+    if event == Event.EXPIRE:
+        event = None  # a payout is never expired by a code: ask Transaction Status instead
+    refs = ProviderRefs(
+        conversation_id=result.conversation_id or None,
+        receipt=result.receipt,
+        result_code=result.result_code,
+        result_desc=result.result_desc,
+        receiver_name=result.receiver_name,
+    )
+    failure = (
+        Failure("declined", result.message, result.result_code) if event == Event.DECLINE else None
+    )
+    return ProviderOutcome(event, refs, failure, result.amount_cents, result.receiver_phone)
+
+
+def from_status_result(result: TransactionStatusResult) -> ProviderOutcome:
+    """A Transaction Status answer about a payout: ``found`` carries the original's outcome;
+    anything else says nothing yet (``not_found`` is judged by the shard, which knows the age)."""
+    if result.lookup != "found" or result.outcome not in ("succeeded", "failed"):
+        return ProviderOutcome(None)
+    event = _EVENTS[result.outcome]
+    refs = ProviderRefs(
+        receipt=result.receipt if event == Event.SUCCEED else None,
+        result_code=result.result_code,
+        result_desc=result.status,
+    )
+    declined = event == Event.DECLINE
+    failure = Failure("declined", result.message, result.result_code) if declined else None
+    return ProviderOutcome(event, refs, failure, result.amount_cents)
+
+
+def from_reversal_result(result: ReversalResult) -> ProviderOutcome:
+    """A reversal's result: the money went back to the payer, or it did not."""
+    event = {"succeeded": Event.SUCCEED, "failed": Event.DECLINE}.get(result.outcome)
+    refs = ProviderRefs(
+        conversation_id=result.conversation_id or None,
+        receipt=result.reversal_receipt,
+        result_code=result.result_code,
+        result_desc=result.result_desc,
+    )
+    declined = event == Event.DECLINE
+    failure = Failure("declined", result.message, result.result_code) if declined else None
+    return ProviderOutcome(event, refs, failure, result.amount_cents)
+
+
+def c2b_record_mismatch(payment: Payment, item: CallbackIn) -> str | None:
+    """M-Pesa's record (Transaction Status) must show the very payment the confirmation
+    reported: the same receipt and amount, credited to the same paybill or till. Anything less
+    credits nobody."""
+    refs = item.outcome.refs
+    if refs is None or refs.receipt != payment.provider.receipt:
+        return "the record's receipt differs from the confirmation's"
+    if item.outcome.amount_minor is None:
+        return "the record shows no amount"
+    shortcode = str(payment.metadata.get("shortcode", ""))
+    credited = (item.credit_party or "").split(" - ", 1)[0].strip()
+    if not shortcode or credited != shortcode:
+        return f"the record credits {credited or 'nobody'}, not {shortcode}"
+    return None

@@ -1,0 +1,32 @@
+"""What the shard hands the SACCO gateway for a stored payment (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from switch.messages import Order, SaccoOrder
+from switch.payments import Payment
+
+Purpose = Literal["deposit", "loan_disbursement", "withdrawal", "loan_repayment"]
+CallbackUrl = Callable[[str, str], str]  # (kind, payment id) -> URL with its token
+
+
+def order_for(payment: Payment, url: CallbackUrl) -> Order:
+    """A payout to a member (a deposit or a loan disbursement), a transfer's debit of a member
+    (a withdrawal), or a paybill payment posted to the member (a repayment or a deposit)."""
+    d = payment.destination
+    purpose: Purpose = "withdrawal"
+    if payment.method == "sacco":
+        purpose = "loan_disbursement" if d["purpose"] == "loan_disbursement" else "deposit"
+    elif payment.method == "sacco_posting":
+        purpose = "loan_repayment" if d["purpose"] == "loan_repayment" else "deposit"
+    return SaccoOrder(
+        payment_id=payment.id,
+        sacco_code=d["sacco_code"],
+        member_number=d["member_number"],
+        amount_minor=payment.amount_minor,
+        purpose=purpose,
+        reference=payment.reference,
+        callback_url=url("sacco", payment.id),
+    )
