@@ -10,7 +10,7 @@ Shards cache a merchant's endpoint for up to a minute, so deliveries follow with
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
@@ -20,6 +20,7 @@ from api import openapi_models as out
 from api.audit import audit_log
 from api.auth import CLAIMS
 from api.errors import json_response
+from api.methods import COLLECT, PAYOUT
 from api.payments import parse_body
 from api.routes import Route, json_answer
 from api.state import STATE
@@ -31,9 +32,10 @@ from switch.tokens import Claims
 
 log = logging.getLogger(__name__)
 
-RailName = Literal[
-    "mpesa_b2c", "airtel_payout", "bank_transfer", "sacco", "mpesa_stk", "airtel_ussd"
-]
+if TYPE_CHECKING:
+    RailName = str
+else:  # the rails ``auto`` may choose, from the provider registry
+    RailName = Literal[(*PAYOUT, *COLLECT)]
 
 
 class MerchantPatch(BaseModel):

@@ -3,7 +3,7 @@ saga (switch/transfers.py) run in the merchant's shard."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, m
 from api import openapi_models as out
 from api.auth import CLAIMS
 from api.errors import error_response
+from api.methods import OPERATORS_OF
 from api.models import MetadataValue
 from api.payments import maker_of, reply_response, sacco_problem, validated
 from api.routes import Route, json_answer
@@ -24,7 +25,13 @@ from switch.messages import CreateTransfer
 from switch.money import parse_whole_shillings
 from switch.phone import normalise_msisdn
 from switch.rails import RAILS
-from switch.transfers import BANK_SOURCE_REFUSAL, CREDIT_METHODS, DEBIT_METHODS
+from switch.transfers import ACCOUNT_TYPES, BANK_SOURCE_REFUSAL, CREDIT_METHODS, DEBIT_METHODS
+
+_NEEDED = {"bank": ("bank_code", "account_number"), "sacco": ("sacco_code", "member_number")}
+if TYPE_CHECKING:
+    AccountTypeName = str
+else:
+    AccountTypeName = Literal[ACCOUNT_TYPES]
 
 
 class Account(BaseModel):
@@ -34,7 +41,7 @@ class Account(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: Literal["mpesa", "airtel", "bank", "sacco"]
+    type: AccountTypeName
     phone: StrictStr | None = None
     bank_code: StrictStr | None = None
     account_number: Annotated[str, Field(pattern=r"^[0-9A-Za-z]{5,20}$")] | None = None
@@ -54,12 +61,7 @@ class Account(BaseModel):
 
     @model_validator(mode="after")
     def _fields(self) -> Account:
-        needed = {
-            "mpesa": ("phone",),
-            "airtel": ("phone",),
-            "bank": ("bank_code", "account_number"),
-            "sacco": ("sacco_code", "member_number"),
-        }[self.type]
+        needed = _NEEDED.get(self.type, ("phone",))  # a wallet: its phone
         missing = [f for f in needed if getattr(self, f) is None]
         if missing:
             raise ValueError(f"{missing[0]}: required for a {self.type} account")
@@ -78,9 +80,10 @@ class Account(BaseModel):
         if extra or (self.account_name and self.type != "bank"):
             name = extra[0] if extra else "account_name"
             raise ValueError(f"{name}: not part of a {self.type} account")
-        wanted = {"mpesa": "safaricom", "airtel": "airtel"}.get(self.type)
-        if wanted and self.phone and operator_of(self.phone) != wanted:
-            raise ValueError(f"phone: must be a {wanted.capitalize()} number for {self.type}")
+        wanted = OPERATORS_OF.get(DEBIT_METHODS.get(self.type, ""), ())
+        if wanted and self.phone and operator_of(self.phone) not in wanted:
+            names = " or ".join(w.capitalize() for w in wanted)
+            raise ValueError(f"phone: must be a {names} number for {self.type}")
         return self
 
 

@@ -27,6 +27,7 @@ from switch.messages import CreatePayment, Reply
 from switch.money import format_minor
 from switch.payments import ERASED, iso
 from switch.pii import erase_paths
+from switch.rails import RAILS as RAIL_TABLE
 
 MAX_ITEMS = 10_000
 ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -63,7 +64,7 @@ RESULT_COLUMNS = (
 
 # Rails with their own concurrency limit; "auto" items are routed by the shard, so the batch
 # only knows them as "auto".
-RAILS = ("mpesa_b2c", "airtel_payout", "bank_transfer", "sacco", "auto")
+RAILS = (*(m for m, r in RAIL_TABLE.items() if r.routable and r.direction == "payout"), "auto")
 
 # queued: not yet accepted by the shard (or to be resent); refused: the shard said no and created
 # nothing; the rest are the payout's own statuses ("held": stored, screening holds it for review;

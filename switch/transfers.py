@@ -26,23 +26,40 @@ from typing import Any, Literal
 from switch.money import format_minor
 from switch.payments import Payment, iso, masked_destination, view
 from switch.phone import mask_msisdn
+from switch.rails import RAILS
 from switch.states import State, Status
 
-AccountType = Literal["mpesa", "airtel", "bank", "sacco"]
 Leg = Literal["debit", "credit", "refund"]
 
-# The rail that takes money from each kind of source, and the one that pays each destination.
-DEBIT_METHODS: dict[str, str] = {
-    "mpesa": "mpesa_stk",
-    "airtel": "airtel_ussd",
-    "sacco": "sacco_withdrawal",
-}
-CREDIT_METHODS: dict[str, str] = {
-    "mpesa": "mpesa_b2c",
-    "airtel": "airtel_payout",
-    "bank": "bank_transfer",
-    "sacco": "sacco",
-}
+
+def _routable(direction: str, destination: str, provider: str | None = None) -> str | None:
+    for method, rail in RAILS.items():
+        if (rail.routable, rail.direction, rail.destination) == (True, direction, destination) and (
+            provider is None or rail.provider == provider
+        ):
+            return method
+    return None
+
+
+# Account types: a wallet of each provider that collects from phones ("mpesa", "airtel", ...),
+# then a bank account and a SACCO member account. For each, the rail that takes money from it
+# (a debit) and the one that pays it (a credit), from the provider registry.
+WALLETS = tuple(
+    dict.fromkeys(
+        r.provider for r in RAILS.values() if _routable("collection", "phone", r.provider)
+    )
+)
+ACCOUNT_TYPES = (*WALLETS, "bank", "sacco")
+
+
+def _rail_for(account_type: str, direction: str) -> str | None:
+    if account_type in WALLETS:
+        return _routable(direction, "phone", account_type)
+    return _routable(direction, account_type)
+
+
+DEBIT_METHODS = {t: m for t in ACCOUNT_TYPES if (m := _rail_for(t, "collection"))}
+CREDIT_METHODS = {t: m for t in ACCOUNT_TYPES if (m := _rail_for(t, "payout"))}
 BANK_SOURCE_REFUSAL = (
     "a bank account cannot be debited by the switch: PesaLink only pushes money. Send from the "
     "bank to a destination with a bank_transfer payout, or collect from a wallet or SACCO"
@@ -71,7 +88,7 @@ class LegSpec:
 
 def account_parts(account: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(phone, destination) of an account as the payment record keeps them."""
-    if account["type"] in ("mpesa", "airtel"):
+    if account["type"] in WALLETS:
         return account["phone"], {}
     keys: tuple[str, ...]
     if account["type"] == "bank":
