@@ -61,7 +61,7 @@ def _owner(request: web.Request) -> tuple[str, int] | None:
 
 async def _deliver(request: web.Request, shard: int, item: CallbackIn) -> web.Response:
     """Hand the callback to the owning shard; answer only once the change is persisted."""
-    verdict = await request.app[STATE].router.callbacks[shard].call(item)
+    verdict = await request.app[STATE].router.apply_callbacks[shard].call(item)
     CALLBACKS.labels("mpesa", verdict).inc()
     if verdict == "mismatch":
         return _refuse(400, "mismatch")
@@ -178,9 +178,7 @@ async def airtel(request: web.Request) -> web.Response:
     if shard is None or shard >= state.router.count:
         return _refuse(404, "unknown_payment")
     if key is None:
-        [checked] = await state.actors.check(
-            "airtel", [StatusCheck(item.payment_id, "airtel_ussd")]
-        )
+        [checked] = await state.actors.gateways.check([StatusCheck(item.payment_id, "airtel_ussd")])
         if checked.outcome is None:
             return _refuse(503, "unconfirmed")
         item = CallbackIn(item.payment_id, checked.outcome, None, not_found=checked.not_found)
