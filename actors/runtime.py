@@ -311,8 +311,9 @@ class RaySwitch:
         gateway_cls: Any = GatewayActor
         shard_cls: Any = ShardActor
         batch_cls: Any = BatchActor
+        # Named as /readyz has always listed them ("mpesa", "gateway-airtel", "shard-0"...).
         self._actors: dict[str, Any] = {
-            gateway_actor_name(p, settings): gateway_cls.options(
+            p if p == "mpesa" else gateway_name(p): gateway_cls.options(
                 name=gateway_actor_name(p, settings), **ACTOR_OPTIONS
             ).remote(p, settings)
             for p in ("mpesa", *GATEWAYS)
