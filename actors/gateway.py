@@ -138,7 +138,7 @@ class GatewayLoop(Generic[C]):
         self._slots = asyncio.Semaphore(concurrency)
         self.breaker = breaker or Breaker()
 
-    # --- how a refusal reads in this provider's words (its switch/outcomes* module) ------------
+    # --- how a refusal reads in this provider's words (its connectors/<name>/outcomes.py) ----
 
     def _refused(self, fault: ProviderFault) -> ProviderOutcome:
         """A refusal the loop does not resend (step ``refuse``): nothing happened."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import ClassVar
 
 from actors.gateway import GatewayCore, ProviderFault, Step, TokenUnavailable, Wording
@@ -22,6 +23,7 @@ from connectors.mpesa import (
     B2cOrder,
     BalanceQuery,
     C2bRegistration,
+    DarajaAccount,
     DarajaConnector,
     ProviderError,
     ReversalOrder,
@@ -39,6 +41,9 @@ from connectors.mpesa.outcomes import (
     queued,
     rejected,
 )
+from connectors.transport import AiohttpTransport, Transport
+from switch.breaker import Breaker
+from switch.config import Settings
 from switch.messages import (
     B2cOrderMsg,
     Order,
@@ -271,3 +276,31 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
                 return ProviderOutcome(None)
             return from_stk_result(parsed)
         return parsed
+
+
+def _read(path: str | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None
+
+
+def mpesa_gateway_from(settings: Settings, transport: Transport | None = None) -> MpesaGatewayCore:
+    """The gateway for the Daraja account the settings describe."""
+    account = DarajaAccount(
+        base_url=settings.mpesa_base_url,
+        consumer_key=settings.mpesa_consumer_key,
+        consumer_secret=settings.mpesa_consumer_secret,
+        shortcode=settings.mpesa_shortcode,
+        passkey=settings.mpesa_passkey,
+        transaction_type=settings.mpesa_transaction_type,
+        party_b=settings.mpesa_till,
+        initiator_name=settings.mpesa_initiator_name,
+        initiator_password=settings.mpesa_initiator_password,
+        certificate_pem=_read(settings.mpesa_certificate_file),
+        b2c_shortcode=settings.mpesa_b2c_shortcode,
+    )
+    return MpesaGatewayCore(
+        DarajaConnector(account, timeout=settings.provider_timeout),
+        transport or AiohttpTransport(limit=settings.provider_concurrency),
+        concurrency=settings.provider_concurrency,
+        retries=settings.provider_retries,
+        breaker=Breaker(settings.breaker_threshold, settings.breaker_cool_down),
+    )

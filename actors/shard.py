@@ -761,7 +761,7 @@ class ShardCore:
         """A confirmation says a customer paid a paybill or till. Daraja signs nothing, so it
         credits nobody: the payment is stored as awaiting M-Pesa's record, and Transaction
         Status is asked about its receipt; only that record (same receipt, amount and
-        shortcode: :func:`switch.outcomes.c2b_record_mismatch`) settles it. Its id comes from
+        shortcode: :func:`connectors.mpesa.outcomes.c2b_record_mismatch`) settles it. Its id comes from
         the receipt, so a repeated confirmation is refused by the primary key."""
         key = scoped_key(item.merchant_id, f"c2b:{item.trans_id}")
         payment_id = payment_id_for(self.shard, self.secret_key, key)

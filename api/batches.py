@@ -13,20 +13,21 @@ Body size: a batch may be far larger than the app's ``client_max_size`` (64 KiB)
 only enforced by ``request.read()``/``post()``, so this route reads ``request.content`` itself
 under :data:`MAX_BATCH_BODY` and the application needs no change.
 
-The handlers reach the batch executor (``actors.batches.BatchCore``, behind an actor) through a
-:class:`BatchPort` stored at ``app[BATCHES]``.
+The handlers reach the batch executor (``actors.batches.BatchCore``, behind an actor) through
+its port (``actors.ports.BatchPort``) stored at ``app[BATCHES]``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
+from actors.ports import BatchPort
 from api import openapi_models as out
 from api.auth import CLAIMS
 from api.errors import error_response, json_response, validation_details
@@ -37,7 +38,6 @@ from api.state import STATE
 from connectors.sacco.registry import Sacco
 from switch.batches import (
     MAX_ITEMS,
-    BatchItem,
     Checked,
     Parsed,
     Validate,
@@ -57,19 +57,6 @@ MAX_BATCH_BODY = 5 * 1024 * 1024  # 10,000 CSV rows are about 1.5 MB; JSON about
 CSV_TYPES = frozenset({"text/csv", "application/csv"})
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
-
-
-class BatchPort(Protocol):
-    """What the handlers need from the batch executor (``actors.batches.BatchCore`` has these
-    methods; a Ray actor handle wrapper forwards them)."""
-
-    async def create(
-        self, merchant_id: str, key: str, request_hash: str, items: list[BatchItem]
-    ) -> Reply: ...
-
-    async def get(self, merchant_id: str, batch_id: str, offset: int, limit: int) -> Reply: ...
-
-    async def results_csv(self, merchant_id: str, batch_id: str) -> bytes | None: ...
 
 
 BATCHES = web.AppKey[BatchPort]("batches")

@@ -149,7 +149,7 @@ async def register(request: web.Request) -> web.Response:
         problem = check_c2b_url(url)
         if problem:
             return error_response(422, "c2b_url_refused", f"{url}: {problem}")
-    answer = await state.actors.register_c2b(
+    answer = await state.actors.gateways.register_c2b(
         C2bRegistration(
             body.shortcode, urls["confirmation_url"], urls["validation_url"], body.response_type
         )
@@ -230,7 +230,7 @@ async def confirmation(request: web.Request) -> web.Response:
             member=_member_doc(_member(request, shortcode, owner, payment)),
         )
         shard = state.router.shard_of_merchant(owner)
-        verdict = await state.router.c2b[shard].call(item)
+        verdict = await state.router.c2b_confirmations[shard].call(item)
         CALLBACKS.labels("mpesa_c2b", verdict).inc()
     return web.Response(body=c2b_confirmation_ack(), content_type="application/json")
 

@@ -49,7 +49,7 @@ async def _deliver(
     request: web.Request, shard: int, item: CallbackIn, provider: str
 ) -> web.Response:
     """Hand the callback to the owning shard; answer only once the change is persisted."""
-    verdict = await request.app[STATE].router.callbacks[shard].call(item)
+    verdict = await request.app[STATE].router.apply_callbacks[shard].call(item)
     CALLBACKS.labels(provider, verdict).inc()
     if verdict == "mismatch":
         return _refuse(400, "mismatch", provider)
@@ -107,9 +107,7 @@ async def airtel(request: web.Request) -> web.Response:
     if shard is None or shard >= state.router.count:
         return _refuse(404, "unknown_payment", "airtel")
     if key is None:
-        [checked] = await state.actors.check(
-            "airtel", [StatusCheck(item.payment_id, "airtel_ussd")]
-        )
+        [checked] = await state.actors.gateways.check([StatusCheck(item.payment_id, "airtel_ussd")])
         if checked.outcome is None:
             return _refuse(503, "unconfirmed", "airtel")
         item = CallbackIn(item.payment_id, checked.outcome, None, not_found=checked.not_found)

@@ -34,7 +34,7 @@ async def _read(state: AppState, merchant_id: str, payment_id: str) -> dict[str,
     shard = shard_of(payment_id)
     if shard is None or shard >= state.router.count:
         return None
-    reply = await state.router.gets[shard].call((merchant_id, payment_id))
+    reply = await state.router.get_payments[shard].call((merchant_id, payment_id))
     return reply.body if reply.status == 200 else None
 
 

@@ -60,7 +60,7 @@ async def lookup(request: web.Request) -> web.Response:
     else:
         args = (None, None, body.phone)
     try:
-        found = await state.actors.lookup(body.provider, *args)
+        found = await state.actors.gateways.lookup(body.provider, *args)
     except Exception as exc:
         raise Unavailable("the lookup could not be made; retry") from exc
     if "error" in found:

@@ -43,7 +43,7 @@ async def ask_balance(request: web.Request) -> web.Response:
     await state.cols.provider_balances.insert_one(
         {"_id": query_id, "status": "requested", "requested_at": now_utc()}
     )
-    if not await state.actors.query_balance(url, url):
+    if not await state.actors.gateways.query_balance(url, url):
         await state.cols.provider_balances.update_one(
             {"_id": query_id}, {"$set": {"status": "failed"}}
         )

@@ -12,6 +12,7 @@ import swagger_ui_bundle
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Metric, generate_latest
 
+from actors.ports import ping
 from api import openapi_models as out
 from api.errors import json_response
 from api.routes import STATIC_FILE, Answer, Route, json_answer
@@ -84,7 +85,7 @@ async def readyz(request: web.Request) -> web.Response:
         checks["mongodb"] = f"down: {type(exc).__name__}"
     placement: dict[str, str] = {}
     try:
-        await asyncio.wait_for(state.actors.ping_all(), timeout=5)
+        await asyncio.wait_for(ping(state.actors), timeout=5)
         placement = await asyncio.wait_for(state.actors.placement(), timeout=5)
         checks["shards"] = "ok"
     except Exception as exc:

@@ -96,7 +96,7 @@ async def _create(request: web.Request, command: CreatePayment) -> web.Response:
     state = request.app[STATE]
     shard = state.router.shard_of_merchant(command.merchant_id)
     try:
-        reply = await state.router.creates[shard].call(command)
+        reply = await state.router.create_payments[shard].call(command)
     except Exception as exc:
         log.warning("shard %d did not answer a create: %s", shard, exc)
         raise Unavailable("the payment shard is unavailable; retry with the same key") from exc
@@ -213,7 +213,7 @@ async def reverse_payment(request: web.Request) -> web.Response:
     merchant_id = request[CLAIMS].merchant_id
     command = CreateReversal(merchant_id, payment_id, "", request_hash(raw), body.reason)
     try:
-        [reply] = await state.actors.reverse(shard, [command])
+        [reply] = await state.actors.shards[shard].create_reversals([command])
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry with the same key") from exc
     return reply_response(reply)
@@ -228,7 +228,9 @@ async def _read(request: web.Request, kind: str) -> web.Response:
     if shard is None or shard >= state.router.count:
         return missing
     try:
-        reply = await state.router.gets[shard].call((request[CLAIMS].merchant_id, object_id))
+        reply = await state.router.get_payments[shard].call(
+            (request[CLAIMS].merchant_id, object_id)
+        )
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry") from exc
     shown = reply.body.get("object")
@@ -253,7 +255,7 @@ async def get_balance(request: web.Request) -> web.Response:
     state = request.app[STATE]
     merchant_id = request[CLAIMS].merchant_id
     try:
-        reply = await state.actors.balance(state.router.shard_of_merchant(merchant_id), merchant_id)
+        reply = await state.router.of_merchant(merchant_id).balance(merchant_id)
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry") from exc
     return reply_response(reply)

@@ -59,9 +59,7 @@ async def list_by_phone(request: web.Request) -> web.Response:
     state = request.app[STATE]
     merchant_id = request[CLAIMS].merchant_id
     try:
-        reply = await state.actors.by_phone(
-            state.router.shard_of_merchant(merchant_id), merchant_id, phone, limit
-        )
+        reply = await state.router.of_merchant(merchant_id).by_phone(merchant_id, phone, limit)
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry") from exc
     return reply_response(reply)
@@ -74,9 +72,7 @@ async def erase(request: web.Request) -> web.Response:
     state = request.app[STATE]
     merchant_id = request[CLAIMS].merchant_id
     try:
-        reply = await state.actors.erase(
-            state.router.shard_of_merchant(merchant_id), merchant_id, body.phone
-        )
+        reply = await state.router.of_merchant(merchant_id).erase(merchant_id, body.phone)
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry") from exc
     if reply.status == 200:

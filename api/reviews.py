@@ -113,15 +113,16 @@ def _limit(request: web.Request) -> int:
 async def list_held(request: web.Request) -> web.Response:
     state = request.app[STATE]
     merchant_id = request[CLAIMS].merchant_id
-    shard = state.router.shard_of_merchant(merchant_id)
-    found = await state.actors.held(shard, merchant_id, _limit(request))
+    found = await state.router.of_merchant(merchant_id).held(merchant_id, _limit(request))
     return json_response({"object": "list", "data": found})
 
 
 async def list_all_held(request: web.Request) -> web.Response:
     state = request.app[STATE]
     limit = _limit(request)
-    found = await state.actors.held(None, None, limit)
+    found: list[dict[str, Any]] = []
+    for shard in state.actors.shards:  # an operator: every merchant's, on every shard
+        found.extend(await shard.held(None, limit))
     found.sort(key=lambda p: (p["created_at"], p["id"]))
     return json_response({"object": "list", "data": found[:limit]})
 
@@ -135,10 +136,10 @@ async def _decide(
     payment_id = request.match_info["payment_id"]
     shard = shard_of(payment_id)
     state = request.app[STATE]
-    if shard is None or shard >= state.settings.shards:
+    if shard is None or shard >= state.router.count:
         return error_response(404, "not_found", f"no payment {payment_id}")
-    reply = await state.actors.review(
-        shard, merchant_id, payment_id, decision, reviewer, body.reason
+    reply = await state.actors.shards[shard].review(
+        merchant_id, payment_id, decision, reviewer, body.reason
     )
     return reply_response(reply)
 
@@ -193,7 +194,7 @@ async def _change_merchant(
     await state.cols.merchants.update_one({"_id": merchant_id}, {"$set": changes})
     await _audit(state, request, action, merchant_id, before.get(field), value, reason)
     try:
-        await state.actors.kyc_changed(state.router.shard_of_merchant(merchant_id), merchant_id)
+        await state.router.of_merchant(merchant_id).kyc_changed(merchant_id)
     except Exception:  # the shard restarts with an empty cache; else its cache ends in 30 s
         log.warning("shard not told of %s for %s", action, merchant_id, exc_info=True)
     return json_response({"object": "merchant", "id": merchant_id, field: value, "reason": reason})

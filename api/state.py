@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from aiohttp import web
 
-from actors.runtime import Actors
+from actors.ports import ShardPort, SwitchPorts
 from api.batcher import MicroBatcher
 from connectors.sacco.registry import Sacco
 from routing.shards import shard_for
@@ -23,33 +22,39 @@ from switch.storage.mongo import Collections
 
 
 class ShardRouter:
-    """One micro-batcher per shard actor and per kind of call."""
+    """The shards by number, with one micro-batcher per shard for each busy operation (named
+    as the operation)."""
 
-    def __init__(self, actors: Actors, settings: Settings) -> None:
-        self.count = settings.shards
+    def __init__(self, shards: Sequence[ShardPort], settings: Settings) -> None:
+        self.shards = shards
+        self.count = len(shards)
         opts: dict[str, Any] = {
             "max_items": settings.batch_max,
             "max_delay": settings.batch_delay_ms / 1000,
         }
-        self.creates = [
-            MicroBatcher[CreatePayment, Reply](partial(actors.create, i), "create", **opts)
-            for i in range(self.count)
+        self.create_payments = [
+            MicroBatcher[CreatePayment, Reply](s.create_payments, "create_payments", **opts)
+            for s in shards
         ]
-        self.gets = [
-            MicroBatcher[tuple[str, str], Reply](partial(actors.get, i), "get", **opts)
-            for i in range(self.count)
+        self.get_payments = [
+            MicroBatcher[tuple[str, str], Reply](s.get_payments, "get_payments", **opts)
+            for s in shards
         ]
-        self.c2b = [
-            MicroBatcher[C2bIn, CallbackVerdict](partial(actors.c2b, i), "c2b", **opts)
-            for i in range(self.count)
+        self.c2b_confirmations = [
+            MicroBatcher[C2bIn, CallbackVerdict](s.c2b_confirmations, "c2b_confirmations", **opts)
+            for s in shards
         ]
-        self.callbacks = [
-            MicroBatcher[CallbackIn, CallbackVerdict](partial(actors.callbacks, i), "cb", **opts)
-            for i in range(self.count)
+        self.apply_callbacks = [
+            MicroBatcher[CallbackIn, CallbackVerdict](s.apply_callbacks, "apply_callbacks", **opts)
+            for s in shards
         ]
 
     def shard_of_merchant(self, merchant_id: str) -> int:
         return shard_for(merchant_id, self.count)
+
+    def of_merchant(self, merchant_id: str) -> ShardPort:
+        """The shard that is the single writer of this merchant's payments."""
+        return self.shards[self.shard_of_merchant(merchant_id)]
 
 
 @dataclass
@@ -57,7 +62,7 @@ class AppState:
     settings: Settings
     secret_key: bytes
     cols: Collections
-    actors: Actors
+    actors: SwitchPorts  # the Ray actors (switch/stack.py), or in-process ports in tests
     hub: Hub | None = None
     # The SACCO registry (connectors/sacco/registry.py): code -> Sacco.
     saccos: Mapping[str, Sacco] = field(default_factory=dict)
@@ -69,7 +74,7 @@ class AppState:
     router: ShardRouter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.router = ShardRouter(self.actors, self.settings)
+        self.router = ShardRouter(self.actors.shards, self.settings)
 
     def sealer(self) -> Sealer:
         """This process's sealer (switch/pii.py), with the master keys the actors use."""

@@ -167,9 +167,8 @@ async def create_transfer(request: web.Request) -> web.Response:
         metadata=dict(body.metadata),
         maker=await maker_of(request),
     )
-    shard = state.router.shard_of_merchant(merchant_id)
     try:
-        [reply] = await state.actors.transfer(shard, [command])
+        [reply] = await state.router.of_merchant(merchant_id).create_transfers([command])
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry with the same key") from exc
     return reply_response(reply)
@@ -182,8 +181,8 @@ async def get_transfer(request: web.Request) -> web.Response:
     if shard is None or shard >= state.router.count:
         return error_response(404, "not_found", f"no transfer {transfer_id}")
     try:
-        [reply] = await state.actors.get_transfer(
-            shard, [(request[CLAIMS].merchant_id, transfer_id)]
+        [reply] = await state.actors.shards[shard].get_transfers(
+            [(request[CLAIMS].merchant_id, transfer_id)]
         )
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry") from exc

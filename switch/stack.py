@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from pymongo import AsyncMongoClient
 
-from actors.runtime import Actors, init_ray, ray_address, shutdown_ray
+from actors.runtime import RaySwitch, init_ray, ray_address, shutdown_ray
 from api.app import create_app
 from api.hardening import server_args
 from api.state import AppState
@@ -113,9 +113,8 @@ class Stack:
         init_ray(self.settings)
         if not self.settings.ray_address:
             self._update(ray_address=ray_address())
-        actors = Actors(self.settings, key)
-        await actors.ping_all()
-        await actors.start_gateways()  # the SACCO gateway reads result files from the start
+        actors = RaySwitch(self.settings, key)  # the one place the api gets Ray ports
+        await actors.start()
         hub = None
         if self.settings.redis_url:
             hub = self.hub = Hub(self.settings.redis_url)

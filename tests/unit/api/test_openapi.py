@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from unittest import mock
 
 import pytest
 import schemathesis
@@ -17,16 +16,14 @@ from api.app import create_app
 from api.models import Error
 from api.openapi import openapi_document
 from api.route_table import DOCUMENTED_AS
-from api.state import AppState
-from switch.config import from_env
 from switch.roles import PUBLIC, ROUTES, SESSION
+from tests.unit.api.ports import in_process_state
 
 METHODS = ("get", "put", "post", "delete", "patch")
 
 
 def _app() -> web.Application:
-    cols: Any = mock.MagicMock()
-    return create_app(AppState(from_env({}), b"k" * 32, cols, mock.MagicMock()))
+    return create_app(in_process_state())
 
 
 def _registered() -> set[tuple[str, str]]:

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from aiohttp import web
 
 from api.app import create_app
 from api.route_table import DOCUMENTED_AS, REQUEST_MODELS, ROUTE_TABLE
 from api.routes import Route, json_answer, register, registered_path
-from api.state import AppState
-from switch.config import from_env
 from switch.roles import ROUTES
+from tests.unit.api.ports import in_process_state
 
 
 async def _ok(_: web.Request) -> web.Response:
@@ -50,8 +48,7 @@ def test_register_puts_each_route_on_the_router_in_order(tmp_path: Path) -> None
 
 
 def test_the_app_serves_each_declared_route_with_its_handler() -> None:
-    cols: Any = mock.MagicMock()
-    served = _routes(create_app(AppState(from_env({}), b"k" * 32, cols, mock.MagicMock())))
+    served = _routes(create_app(in_process_state()))
     for route in ROUTE_TABLE:
         key = (route.method, registered_path(route))
         assert key in served, key

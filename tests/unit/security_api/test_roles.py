@@ -3,15 +3,10 @@ role matrix as documented."""
 
 from __future__ import annotations
 
-from typing import Any
-from unittest import mock
-
 import pytest
 from aiohttp import web
 
 from api.app import create_app
-from api.state import AppState
-from switch.config import from_env
 from switch.roles import (
     CLIENT_SCOPES,
     LEGACY_SCOPE,
@@ -25,11 +20,11 @@ from switch.roles import (
     permission_for,
     role_scope,
 )
+from tests.unit.api.ports import in_process_state
 
 
 def _app() -> web.Application:
-    cols: Any = mock.MagicMock()
-    state = AppState(from_env({}), b"k" * 32, cols, mock.MagicMock())
+    state = in_process_state()
     return create_app(state)
 
 
