@@ -23,6 +23,12 @@ costs no actor call and does not churn the shards' caches with thousands of read
 Restarts: :meth:`BatchCore.start` resumes every batch not completed. An item's payment id comes
 from its key (``batch:<batch_id>:<item_id>``), so resending an item whose answer was lost is a
 replay, never a second payout.
+
+Personal data (switch/pii.py): each item's request is stored with its phone, account and member
+numbers and names sealed with the merchant's key, bound to the item's key; a run opens them to
+send exactly what was asked. The recipient's name is the payment's ciphertext, copied. Reads for
+the merchant open the names they show; the requests are never shown, so they stay sealed there.
+Erasing a person's payment erases the copy in its item (:meth:`BatchCore.erase_items`).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from switch.batches import (
     answered,
     batch_id_for,
     batch_view,
+    erased_item,
     is_batch_id,
     is_complete,
     item_view,
@@ -139,6 +146,7 @@ class Run:
     held: dict[str, int] = field(default_factory=dict)  # window slots this run holds
     dirty: set[int] = field(default_factory=set)  # chunk numbers to write
     writing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    sealed: dict[int, Doc] = field(default_factory=dict)  # item index -> its request, sealed
 
     @property
     def id(self) -> str:
@@ -148,9 +156,12 @@ class Run:
         self.records[record.index] = record
         self.dirty.add(record.index // self.chunk_items)
 
-    def chunk(self, n: int) -> list[Doc]:
+    def chunk(self, n: int, doc_of: Callable[[ItemRecord], Doc] = record_doc) -> list[Doc]:
         size = self.chunk_items
-        return [record_doc(r) for r in self.records[n * size : (n + 1) * size]]
+        return [doc_of(r) for r in self.records[n * size : (n + 1) * size]]
+
+    def index_of(self, item_id: str) -> int | None:
+        return next((r.index for r in self.records if r.item_id == item_id), None)
 
     def enqueue(self, rail: str, index: int) -> None:
         self.queues.setdefault(rail, deque()).append(index)
@@ -177,9 +188,13 @@ class BatchCore:
         chunk_items: int = CHUNK_ITEMS,
         sealer: Sealer | None = None,
     ) -> None:
-        # Recipient names are copied from the payments sealed (switch/pii.py) and stay sealed in
-        # the batch's chunks; answers to the merchant open them (None: unit tests, no sealing).
+        # Items' requests are sealed in the batch's chunks, recipient names copied sealed from
+        # the payments (switch/pii.py); answers to the merchant open the names (None: unit
+        # tests, no sealing).
         self.sealer = sealer
+        # Items erased while this process runs: batch id -> {item id: payment id}. A run
+        # prepared from chunks read just before an erasure applies them too.
+        self.erased: dict[str, dict[str, str]] = {}
         self.batches = batches
         self.payments = payments
         self.secret_key = secret_key
@@ -202,7 +217,7 @@ class BatchCore:
         """Resume every batch that is not completed (creates are idempotent: resending is safe)."""
         resumed = 0
         async for header in self.batches.find({"state": {"$in": ["created", "running"]}}):
-            records = await self._records(header, 0, int(header["item_count"]))
+            records = await self._records(header, 0, int(header["item_count"]), requests=True)
             self._launch(header, records)
             resumed += 1
         log.info("resumed %d payout batches", resumed)
@@ -244,6 +259,8 @@ class BatchCore:
                 return error_reply(422, "validation_failed", f"1 to {MAX_ITEMS} items")
             records = [new_record(i, item, batch_id) for i, item in enumerate(items)]
             header = self._header(batch_id, merchant_id, scoped, request_hash, records)
+            if self.sealer is not None:
+                await self.sealer.ready(merchant_id)
             try:
                 await self._store(header, records)
             except DuplicateKeyError:  # another process stored it first
@@ -295,7 +312,10 @@ class BatchCore:
                 {
                     "batch_id": header["_id"],
                     "n": n,
-                    "items": [record_doc(r) for r in records[start : start + size]],
+                    "items": [
+                        self._stored(r, header["merchant_id"])
+                        for r in records[start : start + size]
+                    ],
                 },
                 upsert=True,
             )
@@ -303,6 +323,29 @@ class BatchCore:
         ]
         await self.batches.bulk_write(chunks, ordered=False)
         await self.batches.insert_one(header)
+
+    def _stored(self, r: ItemRecord, merchant_id: str, run: Run | None = None) -> Doc:
+        """An item as its chunk holds it: the request's personal fields sealed, bound to the
+        item's key (stable: the item exists before its payment). A run keeps each sealed request
+        (it never changes), so rewriting a chunk encrypts nothing again."""
+        doc = record_doc(r)
+        if self.sealer is None:
+            return doc
+        sealed = run.sealed.get(r.index) if run is not None else None
+        if sealed is None:
+            sealed = self.sealer.seal(doc["command"], r.command.idem_key, merchant_id)
+            if run is not None:
+                run.sealed[r.index] = sealed
+        doc["command"] = sealed
+        return doc
+
+    async def _opened_request(self, doc: Doc) -> Doc:
+        """A stored item with its request opened (the run sends exactly what was asked)."""
+        if self.sealer is not None:
+            command = doc["command"]
+            await self.sealer.ready_for(command)
+            self.sealer.open(command, bound_to=command["idem_key"])
+        return doc
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -359,7 +402,12 @@ class BatchCore:
             return None
         return header, run
 
-    async def _records(self, header: Doc, start: int, end: int) -> list[ItemRecord]:
+    async def _records(
+        self, header: Doc, start: int, end: int, *, requests: bool = False
+    ) -> list[ItemRecord]:
+        """Items ``start`` to ``end`` as stored; ``requests``: with their requests opened (to
+        run them). Without, the requests stay sealed: views never show them, and a results file
+        of 10,000 items need not decrypt 20,000 fields."""
         size = int(header["chunk_items"])
         if end <= start:
             return []
@@ -367,7 +415,10 @@ class BatchCore:
         chunks = {d["_id"]: d async for d in self.batches.find({"_id": {"$in": ids}})}
         docs = [item for i in ids for item in chunks[i]["items"]]
         first = (start // size) * size
-        return [record_from_doc(d) for d in docs[start - first : end - first]]
+        wanted = docs[start - first : end - first]
+        if requests:
+            wanted = [await self._opened_request(d) for d in wanted]
+        return [record_from_doc(d) for d in wanted]
 
     # --- running -----------------------------------------------------------------------------
 
@@ -401,7 +452,8 @@ class BatchCore:
             header = await self.batches.find_one({"_id": batch_id})
             if header is None:
                 return None
-            return header, await self._records(header, 0, int(header["item_count"]))
+            count = int(header["item_count"])
+            return header, await self._records(header, 0, count, requests=True)
         except Exception:
             log.warning("could not reload payout batch %s yet", batch_id)
             return None
@@ -413,7 +465,11 @@ class BatchCore:
             self.shard_of_merchant(header["merchant_id"]),
             int(header["chunk_items"]),
         )
-        for r in records:
+        erased = self.erased.get(run.id, {})
+        for r in list(run.records):
+            if r.item_id in erased:
+                run.set(erased_item(r, erased[r.item_id]))
+        for r in run.records:
             rail = rail_of(r.method)
             run.held.setdefault(rail, 0)
             if r.status == "queued":
@@ -427,6 +483,8 @@ class BatchCore:
     async def _run(self, run: Run) -> None:
         self.runs[run.id] = run
         try:
+            if self.sealer is not None:  # the chunks it rewrites are sealed with it
+                await self.sealer.ready(run.header["merchant_id"])
             if run.header["state"] == "created":
                 await self._flush(run, state="running")
             # A task group: if one part fails, the others stop too before the batch is reloaded.
@@ -435,6 +493,7 @@ class BatchCore:
                     group.create_task(self._send_rail(run, rail))
                 group.create_task(self._follow(run))
             await self._flush(run, state="completed", completed_at=now_utc())
+            self.erased.pop(run.id, None)  # never prepared again
             log.info("payout batch %s completed: %s", run.id, run.header["counts"])
         finally:
             self.runs.pop(run.id, None)
@@ -454,6 +513,14 @@ class BatchCore:
             await self._send(run, rail, [queue.popleft() for _ in range(taken)])
 
     async def _send(self, run: Run, rail: str, picked: list[int]) -> None:
+        # An item erased while queued knows its payment already (erased_item): never resent.
+        skipped = [i for i in picked if run.records[i].status != "queued"]
+        if skipped:
+            run.unsent[rail] -= len(skipped)
+            await self._release(run, rail, len(skipped))
+            picked = [i for i in picked if run.records[i].status == "queued"]
+            if not picked:
+                return
         commands = [run.records[i].command for i in picked]
         replies: list[Reply | None]
         try:
@@ -526,8 +593,13 @@ class BatchCore:
             header["updated_at"] = now_utc()
             if header["state"] == "completed" and not is_complete(counts):
                 header["state"] = "running"  # cannot happen; never claim what is not so
+            merchant_id = run.header["merchant_id"]
+
+            def stored(r: ItemRecord) -> Doc:
+                return self._stored(r, merchant_id, run)
+
             ops = [
-                UpdateOne({"_id": chunk_id(run.id, n)}, {"$set": {"items": run.chunk(n)}})
+                UpdateOne({"_id": chunk_id(run.id, n)}, {"$set": {"items": run.chunk(n, stored)}})
                 for n in chunks
             ]
             fields = ("state", "counts", "totals", "updated_at", "completed_at")
@@ -538,3 +610,73 @@ class BatchCore:
                 run.dirty.update(chunks)
                 raise
             run.header = header
+
+    # --- erasure (switch/pii.py) -----------------------------------------------------------
+
+    async def erase_items(self, merchant_id: str, items: list[tuple[str, str, str]]) -> int:
+        """Erase the copies of a person's request in batch items: ``items`` are (batch id, item
+        id, payment id) of payments about to be erased (actors/shard.py ``erase`` asks first, so
+        a failure here leaves the payments findable for a repeat). How many items were erased;
+        an item of another merchant, or whose payment is another, is left alone."""
+        wanted: dict[str, dict[str, str]] = {}
+        for batch_id, item_id, payment_id in items:
+            wanted.setdefault(batch_id, {})[item_id] = payment_id
+        erased = 0
+        for batch_id, of_batch in wanted.items():
+            found = await self._find(merchant_id, batch_id)
+            if found is not None:
+                erased += await self._erase_in(found[0], of_batch)
+        return erased
+
+    async def _erase_in(self, header: Doc, wanted: dict[str, str]) -> int:
+        batch_id = str(header["_id"])
+        run = self.runs.get(batch_id)
+        if run is not None:
+            records = run.records
+        else:
+            records = await self._records(header, 0, int(header["item_count"]))
+        mine = {
+            r.item_id: wanted[r.item_id]
+            for r in records
+            if r.item_id in wanted and r.payment_id in (None, wanted[r.item_id])
+        }
+        # Noted before any await: a run prepared from chunks read earlier applies it too.
+        if header["state"] != "completed":
+            self.erased.setdefault(batch_id, {}).update(mine)
+        run = self.runs.get(batch_id)
+        if run is not None:  # it owns the chunks: change it and let it write them
+            for item_id, payment_id in mine.items():
+                index = run.index_of(item_id)
+                if index is None:
+                    continue
+                old = run.records[index]
+                new = erased_item(old, payment_id)
+                run.sealed.pop(index, None)
+                run.set(new)
+                if new.at_provider and not old.at_provider:  # queued -> its payment: it counts
+                    rail = rail_of(new.method)
+                    self.window(rail).hold(1)
+                    run.held[rail] = run.held.get(rail, 0) + 1
+            await self._flush(run)
+            return len(mine)
+        # Not running: only the erased fields are set, so a run starting meanwhile (whose own
+        # items are erased already, see _prepare) and this write cannot undo each other.
+        size = int(header["chunk_items"])
+        ops = []
+        for r in records:
+            if r.item_id not in mine:
+                continue
+            done = record_doc(erased_item(r, mine[r.item_id]))
+            path = f"items.{r.index % size}"
+            fields = {
+                f"{path}.command": done["command"],
+                f"{path}.recipient_name": done["recipient_name"],
+            }
+            if r.status == "queued":
+                fields.update(
+                    {f"{path}.{f}": done[f] for f in ("payment_id", "status", "last_error")}
+                )
+            ops.append(UpdateOne({"_id": chunk_id(batch_id, r.index // size)}, {"$set": fields}))
+        if ops:
+            await self.batches.bulk_write(ops, ordered=True)
+        return len(mine)

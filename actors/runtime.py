@@ -328,6 +328,13 @@ def _sealer(settings: Settings, cols: Collections, secret_key: bytes) -> Sealer:
     return sealer_for(cols.keys, masters, settings.master_key_id or next(iter(masters)), secret_key)
 
 
+async def _erase_batch_items(merchant_id: str, items: list[tuple[str, str, str]]) -> int:
+    """Ask the batch actor to erase the copies a person's payments left in batch items."""
+    handle = ray.get_actor("batches")
+    erased: int = await handle.erase_items.remote(merchant_id, items)
+    return erased
+
+
 @ray.remote
 class ShardActor:
     """One merchant shard. Starts (and after a crash, recovers) on its first call."""
@@ -362,6 +369,7 @@ class ShardActor:
                 compliance=await asyncio.to_thread(
                     Compliance.from_settings, self.settings, cols, self.secret_key
                 ),
+                erase_batch_items=_erase_batch_items,
             )
             await core.start()
             self.core = core
@@ -491,6 +499,10 @@ class BatchActor:
     @ray.method(max_task_retries=IDEMPOTENT_RETRIES)
     async def results_csv(self, merchant_id: str, batch_id: str) -> bytes | None:
         return await (await self._core()).results_csv(merchant_id, batch_id)
+
+    @ray.method(max_task_retries=IDEMPOTENT_RETRIES)  # erasing twice erases the same
+    async def erase_items(self, merchant_id: str, items: list[tuple[str, str, str]]) -> int:
+        return await (await self._core()).erase_items(merchant_id, items)
 
     async def metrics(self) -> list[Metric]:
         await self._core()

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ from actors.writer import Committed, ShardWriter
 from connectors.transport import Transport
 from routing.router import NoRoute, Preferences, Route, choose
 from switch import ledger
+from switch.batches import item_of_key
 from switch.c2b import received_payment
 from switch.compliance import ALLOW, Screening, Stage
 from switch.config import Settings
@@ -114,6 +115,10 @@ class IdemEntry:
     ready: asyncio.Future[bool]  # True once the payment is stored; False if storing failed
 
 
+# (merchant id, [(batch id, item id, payment id)]) -> how many batch items were erased.
+EraseBatchItems = Callable[[str, list[tuple[str, str, str]]], Awaitable[int]]
+
+
 class ShardCore:
     def __init__(
         self,
@@ -127,12 +132,15 @@ class ShardCore:
         publisher: Publisher | None = None,
         sealer: Sealer | None = None,
         compliance: Compliance | None = None,
+        erase_batch_items: EraseBatchItems | None = None,
     ) -> None:
         self.shard = shard
         # KYC, AML and sanctions screening of new payments (actors/compliance.py); None (unit
         # tests of other paths) lets every payment through.
         self.compliance = compliance
         self.sealer = sealer  # personal data sealed at rest (switch/pii.py); None in unit tests
+        # Erases the copies kept in payout batch items (actors/batches.py); None: no batches.
+        self.erase_batch_items = erase_batch_items
         self.publisher = publisher
         self.published: dict[str, int] = {}
         self.settings = settings
@@ -907,10 +915,25 @@ class ShardCore:
         ids = [d["_id"] async for d in self.cols.payments.find(query, {"_id": 1})]
         busy = [i for i in ids if i in self.in_flight]
         done = [i for i in ids if i not in self.in_flight]
-        for payment_id in done:
-            doc = await self.cols.payments.find_one({"_id": payment_id})
-            if doc is None:
-                continue
+        docs = [d async for d in self.cols.payments.find({"_id": {"$in": done}})]
+        # The copies first: should that fail, the payments still match the phone and a repeat
+        # of the request finds everything again.
+        items = [
+            (*found, doc["_id"])
+            for doc in docs
+            if (found := item_of_key(str(doc.get("idem") or ""), merchant_id)) is not None
+        ]
+        copies = 0
+        if items and self.erase_batch_items is not None:
+            try:
+                copies = await self.erase_batch_items(merchant_id, items)
+            except Exception:
+                log.exception("erasure for %s: the batch items could not be erased", merchant_id)
+                return error_reply(
+                    503, "unavailable", "the payout batches are unavailable; nothing was erased"
+                )
+        for doc in docs:
+            payment_id = doc["_id"]
             await self.cols.payments.update_one(
                 {"_id": payment_id}, {"$set": erased_fields(doc, bidx)}
             )
@@ -921,7 +944,8 @@ class ShardCore:
             200,
             {
                 "object": "erasure",
-                "erased": len(done),
+                "erased": len(docs),
+                "batch_items": copies,
                 "in_flight": len(busy),
                 "kept": ["amounts", "dates", "statuses", "provider receipts", "references"],
             },

@@ -50,6 +50,7 @@ from switch.c2b import AccountRule, conflict, route
 from switch.messages import C2bIn
 from switch.metrics import CALLBACKS
 from switch.payments import now_utc
+from switch.pii import UNMATCHED, unmatched_paths
 from switch.repayments import NoMatch, RepaymentTarget, match_bill_ref
 
 log = logging.getLogger(__name__)
@@ -274,7 +275,13 @@ async def _claim_receipt(state: AppState, receipt: str, merchant_id: str, shortc
 async def _keep_unmatched(
     state: AppState, shortcode: str, trans_id: str, payment: C2bPayment
 ) -> None:
+    """Kept with the payer's names and Daraja's masked (or hashed) number sealed: the payment
+    belongs to no merchant yet, so a key of the switch's own seals them, bound to the receipt
+    (switch/pii.py). Erasure by phone cannot find them: Daraja never sends the number."""
     doc = {"shortcode": shortcode, "received_at": now_utc(), "payment": asdict(payment)}
+    sealer = state.sealer()
+    await sealer.ready(UNMATCHED)
+    sealer.seal(doc, trans_id, UNMATCHED, paths=unmatched_paths)
     await state.cols.c2b_unmatched.update_one({"_id": trans_id}, {"$setOnInsert": doc}, upsert=True)
     log.warning(
         "C2B payment %s on %s matches no merchant; kept for allocation", trans_id, shortcode

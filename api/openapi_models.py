@@ -139,6 +139,10 @@ class PaymentList(BaseModel):
 class Erasure(BaseModel):
     object: Literal["erasure"]
     erased: int = Field(description="Final payments whose personal data was overwritten.")
+    batch_items: int = Field(
+        description="Payout batch items whose copy of the request (phone, account, names) was "
+        "overwritten with them."
+    )
     in_flight: int = Field(description="Payments not yet final: ask again once they are.")
     kept: list[str]
 

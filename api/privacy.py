@@ -96,6 +96,7 @@ async def _audit(request: web.Request, merchant_id: str, phone: str, done: dict[
             after={
                 "phone": mask_msisdn(phone),
                 "erased": done.get("erased"),
+                "batch_items": done.get("batch_items"),
                 "in_flight": done.get("in_flight"),
             },
             request_id=request_id.get(None) or None,

@@ -16,6 +16,7 @@ from routing.shards import shard_for
 from switch.config import Settings
 from switch.live import Hub
 from switch.messages import C2bIn, CallbackIn, CallbackVerdict, CreatePayment, Reply
+from switch.pii import Sealer, sealer_for
 from switch.security.audit import AuditLog
 from switch.security.ratelimit import InProcessLimiter, RedisLimiter
 from switch.storage.mongo import Collections
@@ -63,10 +64,22 @@ class AppState:
     # Security platform (issue 6): made on first use by api.ratelimit / api.audit when None.
     limiter: InProcessLimiter | RedisLimiter | None = None
     audit: AuditLog | None = None
+    # Personal data the api stores itself (unmatched C2B payers): made on first use by sealer().
+    data_sealer: Sealer | None = None
     router: ShardRouter = field(init=False)
 
     def __post_init__(self) -> None:
         self.router = ShardRouter(self.actors, self.settings)
+
+    def sealer(self) -> Sealer:
+        """This process's sealer (switch/pii.py), with the master keys the actors use."""
+        if self.data_sealer is None:
+            masters = self.settings.master_keys
+            if not masters:  # the stack always sets them: never store personal data in clear
+                raise RuntimeError("no master key configured: personal data cannot be sealed")
+            current = self.settings.master_key_id or next(iter(masters))
+            self.data_sealer = sealer_for(self.cols.keys, masters, current, self.secret_key)
+        return self.data_sealer
 
 
 STATE = web.AppKey("state", AppState)

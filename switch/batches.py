@@ -25,7 +25,8 @@ from typing import Any, Literal
 from switch.idempotency import request_hash
 from switch.messages import CreatePayment, Reply
 from switch.money import format_minor
-from switch.payments import iso
+from switch.payments import ERASED, iso
+from switch.pii import erase_paths
 
 MAX_ITEMS = 10_000
 ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -386,6 +387,18 @@ def item_key(batch_id: str, item_id: str) -> str:
     return f"batch:{batch_id}:{item_id}"
 
 
+def item_of_key(scoped_key: str, merchant_id: str) -> tuple[str, str] | None:
+    """(batch id, item id) of the item a payment was created for, from the payment's scoped
+    Idempotency-Key (``<merchant>:batch:<batch id>:<item id>``); None for other payments."""
+    prefix = f"{merchant_id}:batch:"
+    if not scoped_key.startswith(prefix):
+        return None
+    batch_id, _, item_id = scoped_key[len(prefix) :].partition(":")
+    if not is_batch_id(batch_id) or not ITEM_ID.fullmatch(item_id):
+        return None
+    return batch_id, item_id
+
+
 def rail_of(method: str) -> str:
     """The concurrency limit an item counts against (an unknown method: its own name)."""
     return method
@@ -533,6 +546,19 @@ def record_from_doc(doc: Mapping[str, Any]) -> ItemRecord:
     values = {k: v for k, v in doc.items() if k in known}
     values["command"] = command_from_doc(doc["command"])
     return ItemRecord(**values)
+
+
+def erased_item(r: ItemRecord, payment_id: str) -> ItemRecord:
+    """The item once its person is erased (their payment ``payment_id`` was): the phone,
+    account and member numbers and names of its request and the recipient's name become
+    ``[erased]``. An item still queued (its answer was lost) learns its payment id instead of
+    being sent again: the payment exists, and an erased request must never reach a shard."""
+    command = command_from_doc(erase_paths(command_doc(r.command)))
+    name = ERASED if r.recipient_name else r.recipient_name
+    erased = replace(r, command=command, recipient_name=name)
+    if r.status == "queued":
+        erased = replace(erased, payment_id=payment_id, status="pending", last_error=None)
+    return erased
 
 
 # --- counts, totals, views -----------------------------------------------------------------------

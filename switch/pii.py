@@ -11,10 +11,22 @@ provider returns and M-Pesa's CheckoutRequestID (Daraja builds it from the custo
 ``provider`` and in the history entries that recorded them. A keyed blind index of the phone
 (``phone_bidx``) allows look-ups by phone without decrypting anything.
 
+Copies kept elsewhere are sealed too. A payout batch item's request (its phone, bank account or
+member number, in the batch's chunk documents, actors/batches.py) is sealed with the merchant's
+key bound to the item's Idempotency-Key (``batch:<batch id>:<item id>``): the item exists before
+its payment does. Its recipient's name is the payment's own ciphertext, copied (bound to the
+payment id). A C2B confirmation that matches no merchant (``c2b_unmatched``) has the payer's
+names and Daraja's masked or hashed number sealed with a switch-owned key (owner
+:data:`UNMATCHED`, key ``m__unmatched``), bound to the M-Pesa receipt.
+
 Keys: one data key per merchant (``m_<merchant id>``), wrapped by the master key, loaded once per
 process and kept in memory, so sealing costs no database read on the hot path. Erasure of one
-person (switch/erasure.py) overwrites that person's sealed fields; destroying a merchant's key
-erases every customer of that merchant at once, backups included (crypto-shredding).
+person (actors/shard.py ``erase``, :func:`erased_fields`) overwrites that person's sealed fields,
+in the copies kept by batch items first; destroying a merchant's key erases every customer of
+that merchant at once, backups included (crypto-shredding). Erasure by
+phone cannot reach an unmatched C2B confirmation: Daraja never sends the payer's number in clear
+(masked or hashed), so no blind index of it can be kept; such a record is found by its receipt
+and erased by hand when the payment is allocated or refunded.
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ from switch.security.crypto import (
 )
 
 Doc = dict[str, Any]
+Paths = Callable[[Doc], Iterator[tuple[dict[str, Any], str]]]
 KEY_TTL = 300.0  # seconds a merchant's newest key is trusted before asking the store again
 
 
@@ -76,6 +89,27 @@ def _paths(doc: Doc) -> Iterator[tuple[dict[str, Any], str]]:
         yield from _keys((entry.get("detail") or {}).get("provider"), _REFS)
 
 
+# The owner of the key that seals C2B confirmations belonging to no merchant yet. Merchant ids
+# are ``mch_...``, so its key id (``m__unmatched``) is no merchant's.
+UNMATCHED = "_unmatched"
+_PAYER_NAMES = ("msisdn", "first_name", "middle_name", "last_name")
+
+
+def unmatched_paths(doc: Doc) -> Iterator[tuple[dict[str, Any], str]]:
+    """The personal fields of a ``c2b_unmatched`` document: the payer, as Daraja named them.
+    The account reference the customer typed (``bill_ref``) stays clear: it is what allocating
+    the payment by hand searches for."""
+    yield from _keys(doc.get("payment"), _PAYER_NAMES)
+
+
+def erase_paths(doc: Doc, paths: Paths = _paths) -> Doc:
+    """``doc`` with every personal field holding a value replaced by ``[erased]`` (in place)."""
+    for container, key in paths(doc):
+        if container[key]:
+            container[key] = ERASED
+    return doc
+
+
 class Sealer:
     """Seals and opens payment documents with keys already in memory (``ready`` first)."""
 
@@ -101,9 +135,9 @@ class Sealer:
         self.newest[key_id] = (self.clock(), dek)
         self.versions[(dek.key_id, dek.version)] = dek
 
-    async def ready_for(self, doc: Doc) -> None:
+    async def ready_for(self, doc: Doc, paths: Paths = _paths) -> None:
         """Load every key version the sealed fields of ``doc`` were written with."""
-        for container, key in _paths(doc):
+        for container, key in paths(doc):
             value = container[key]
             if is_token(value):
                 ref = parse_token(value)
@@ -111,11 +145,12 @@ class Sealer:
                     dek = await self.ring.get(ref.key_id, ref.version)
                     self.versions[(dek.key_id, dek.version)] = dek
 
-    def seal(self, doc: Doc, payment_id: str, merchant_id: str) -> Doc:
-        """``doc`` with its personal fields sealed (in place; returned for chaining)."""
+    def seal(self, doc: Doc, payment_id: str, merchant_id: str, paths: Paths = _paths) -> Doc:
+        """``doc`` with its personal fields sealed (in place; returned for chaining), bound to
+        ``payment_id`` (or, for another kind of document, to the id ``paths`` go with)."""
         dek = self._sealing_key(merchant_key_id(merchant_id))
         aad = payment_id.encode()
-        for container, key in _paths(doc):
+        for container, key in paths(doc):
             value = container[key]
             if isinstance(value, str) and value and value != ERASED and not is_token(value):
                 container[key] = encrypt_field(value, dek, aad)
@@ -143,10 +178,11 @@ class Sealer:
             self.versions[(dek.key_id, dek.version)] = dek
         return decrypt_field(value, self.versions[(ref.key_id, ref.version)], payment_id.encode())
 
-    def open(self, doc: Doc) -> Doc:
-        """``doc`` with its sealed fields opened (in place). Keys must be ready (ready_for)."""
-        aad = str(doc["_id"]).encode()
-        for container, key in _paths(doc):
+    def open(self, doc: Doc, bound_to: str | None = None, paths: Paths = _paths) -> Doc:
+        """``doc`` with its sealed fields opened (in place). Keys must be ready (ready_for).
+        They were bound to ``bound_to``, by default the document's ``_id``."""
+        aad = str(doc["_id"] if bound_to is None else bound_to).encode()
+        for container, key in paths(doc):
             value = container[key]
             if is_token(value):
                 ref = parse_token(value)
@@ -179,9 +215,7 @@ def erased_fields(doc: Doc, bidx: str) -> Doc:
     ``[erased]`` (names, member numbers, transfer parties and CheckoutRequestIDs in the provider
     refs and history included) and the blind index no longer matches the phone; amounts, dates,
     statuses and receipts stay."""
-    for container, key in _paths(doc):
-        if container[key]:
-            container[key] = ERASED
+    erase_paths(doc)
     fields: Doc = {"phone_bidx": f"erased:{bidx[:16]}"}
     for top in ("phone", "destination", "metadata", "transfer", "provider", "history"):
         if top in doc:

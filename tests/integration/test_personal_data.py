@@ -175,3 +175,98 @@ async def test_erasure_through_the_api_covers_the_checkout_id_and_is_audited(
     assert record["after"]["erased"] == 1
     assert record["after"]["phone"].endswith(phone[-2:])
     assert national not in str(record)  # the audit names the request, not the number
+
+
+async def test_a_batch_items_request_is_sealed_and_erased_with_its_payment(
+    merchant: Api, stack: Stack
+) -> None:
+    """Issue 10, finding 7: a payout batch keeps each item's request in its chunk documents.
+    Phones are sealed there; erasing a person overwrites their item too; the merchant's pages
+    and results file show the names of the others and ``[erased]`` for that person."""
+    from .test_batches import _completed, _fund, _get, _item, _post, _results
+
+    assert stack.state is not None
+    await _fund(merchant, 200)
+    phones = [unique_phone() for _ in range(3)]
+    items = [_item(f"pii-{n}", phone=phone) for n, phone in enumerate(phones)]
+    status, created, _ = await _post(merchant, {"items": items}, uuid.uuid4().hex)
+    assert status == 202, created
+    batch_id = created["id"]
+    body = await _completed(merchant, batch_id)
+    assert body["counts"]["succeeded"] == 3, body["counts"]
+    names = [i["recipient_name"] for i in body["items"]]
+    assert all(names) and not any(n.startswith("enc1.") for n in names)
+
+    cols = stack.state.cols
+    chunks = [d async for d in cols.batches.find({"batch_id": batch_id})]
+    raw = {r["item_id"]: r for d in chunks for r in d["items"]}
+    text = str(chunks)
+    assert not any("254" + p[1:] in text or p in text for p in phones)
+    assert all(r["command"]["phone"].startswith("enc1.") for r in raw.values())
+    assert all(r["recipient_name"].startswith("enc1.") for r in raw.values())
+
+    shard = stack.state.router.shard_of_merchant(merchant.merchant.merchant_id)
+    reply = await stack.state.actors.erase(
+        shard, merchant.merchant.merchant_id, "254" + phones[1][1:]
+    )
+    assert reply.status == 200, reply.body
+    assert (reply.body["erased"], reply.body["batch_items"]) == (1, 1)
+    chunks = [d async for d in cols.batches.find({"batch_id": batch_id})]
+    raw = {r["item_id"]: r for d in chunks for r in d["items"]}
+    assert raw["pii-1"]["command"]["phone"] == "[erased]" == raw["pii-1"]["recipient_name"]
+    assert raw["pii-1"]["status"] == "succeeded" and raw["pii-1"]["amount_minor"] == 1000
+    assert raw["pii-0"]["command"]["phone"].startswith("enc1.")
+
+    status, page = await _get(merchant, batch_id, limit=10)
+    assert status == 200
+    assert [i["recipient_name"] for i in page["items"]] == [names[0], "[erased]", names[2]]
+    _, rows = await _results(merchant, batch_id)
+    assert [r["recipient_name"] for r in rows] == [names[0], "[erased]", names[2]]
+
+
+async def test_an_unmatched_c2b_confirmation_keeps_its_payer_sealed(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    """Issue 10, finding 7: a confirmation no merchant claims is kept for allocation with the
+    payer's names and Daraja's masked number sealed (a switch-owned key, bound to the
+    receipt)."""
+    import orjson
+
+    from api.c2b import url_token
+    from switch.pii import UNMATCHED, sealer_for, unmatched_paths
+
+    from .test_c2b import _confirmation, _shortcode
+
+    assert stack.state is not None
+    shortcode = _shortcode()
+    trans_id = f"UP{uuid.uuid4().hex[:8].upper()}"
+    body = {
+        **_confirmation(shortcode, trans_id, "75.00", "NOBODY-1"),
+        "FirstName": "ACHIENG",
+        "MiddleName": "WAMBUI",
+        "LastName": "OTIENO",
+    }
+    token = url_token(stack.state.secret_key, shortcode)
+    url = f"{stack.api_url}/callbacks/c2b/confirmation/{shortcode}/{token}"
+    async with http.post(url, data=orjson.dumps(body)) as resp:
+        assert resp.status == 200
+    kept = await stack.state.cols.c2b_unmatched.find_one({"_id": trans_id})
+    assert kept is not None
+    text = str(kept)
+    assert not any(v in text for v in ("ACHIENG", "WAMBUI", "OTIENO", "2547 ***** 678"))
+    assert kept["payment"]["first_name"].startswith(f"enc1.m_{UNMATCHED}.")
+    assert kept["payment"]["amount_cents"] == 7500 and kept["payment"]["bill_ref"] == "NOBODY-1"
+    settings = stack.settings
+    sealer = sealer_for(
+        stack.state.cols.keys,
+        settings.master_keys,
+        settings.master_key_id or "db",
+        stack.state.secret_key,
+    )
+    await sealer.ready_for(kept, paths=unmatched_paths)
+    payer = sealer.open(kept, paths=unmatched_paths)["payment"]
+    assert (payer["first_name"], payer["last_name"], payer["msisdn"]) == (
+        "ACHIENG",
+        "OTIENO",
+        "2547 ***** 678",
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +22,8 @@ from api.batches import payout_checker
 from connectors.sacco.registry import sandbox_registry
 from switch.batches import BatchItem, batch_request_hash, parse_json
 from switch.messages import CreatePayment, Reply
+from switch.pii import Sealer
+from switch.security.crypto import KeyRing, MemoryKeyStore
 from switch.storage.embedded import EmbeddedMongo
 from switch.storage.mongo import INDEXES, MONEY_WRITES, Doc, connect
 
@@ -72,6 +75,7 @@ class FakeShard:
     calls: int = 0
     created: list[str] = field(default_factory=list)  # ids stored, once each
     sent_keys: list[str] = field(default_factory=list)
+    sent: dict[str, CreatePayment] = field(default_factory=dict)  # key -> last command sent
     outstanding: dict[str, str] = field(default_factory=dict)  # payment id -> method
     max_outstanding: dict[str, int] = field(default_factory=dict)
     shards_called: set[int] = field(default_factory=set)
@@ -96,6 +100,7 @@ class FakeShard:
 
     async def _one(self, cmd: CreatePayment) -> Reply:
         self.sent_keys.append(cmd.idem_key)
+        self.sent[cmd.idem_key] = cmd
         item_id = cmd.idem_key.rsplit(":", 1)[1]
         if item_id in self.busy_first:
             self.busy_first.discard(item_id)
@@ -380,4 +385,127 @@ async def test_payouts_held_for_review_do_not_block_their_rail(db: Db, running: 
     await db.payments.update_many({"status": "held"}, {"$set": {"status": "processing"}})
     body = await completed(core, batch_id)  # approved: back in the window, then paid
     assert body["counts"]["succeeded"] == 6
+    assert core.windows["mpesa_b2c"].used == 0
+
+
+# --- personal data (switch/pii.py) ---------------------------------------------------------------
+
+
+def sealer_on(store: MemoryKeyStore, master: bytes) -> Sealer:
+    """A process's sealer: its own memory, the keys in the shared store (a restart makes anew)."""
+    return Sealer(KeyRing({"m1": master}, "m1", store), b"i" * 32)
+
+
+def persons(batch: list[BatchItem]) -> list[str]:
+    """The personal values the batch's requests hold (normalised phones, account numbers)."""
+    values = [i.command.phone for i in batch if i.command.phone]
+    return values + [
+        i.command.destination["account_number"] for i in batch if i.command.destination
+    ]
+
+
+async def stored_items(db: Db, batch_id: str) -> dict[str, Doc]:
+    chunks = [d async for d in db.batches.find({"batch_id": batch_id})]
+    return {r["item_id"]: r for d in chunks for r in d["items"]}
+
+
+async def test_requests_are_sealed_in_the_chunks_and_a_restart_sends_exactly_what_was_asked(
+    db: Db, running: list[Any]
+) -> None:
+    """Issue 10, finding 7: a batch item's phone and account are sealed at rest; a core
+    restarted mid-run opens them and pays the right recipients."""
+    store, master = MemoryKeyStore(), secrets.token_bytes(32)
+    shard = FakeShard(db.payments, settle_per_tick=3)
+    first_core = core_for(db, shard, limits={"mpesa_b2c": 4}, sealer=sealer_on(store, master))
+    running.append(asyncio.create_task(shard.settle()))
+    batch = items(16) + items(5, "bank_transfer", prefix="b")
+    reply = await create(first_core, batch)
+    batch_id = reply.body["id"]
+    while len(shard.created) < 6:
+        await asyncio.sleep(0.01)
+    shard.hold.clear()  # the next create hangs and the core dies with it
+    await asyncio.sleep(0.1)
+    await first_core.stop()
+    assert len(shard.created) < 21
+
+    raw = await stored_items(db, batch_id)
+    text = str(raw)
+    assert not any(value in text for value in persons(batch)), "a request stored in clear"
+    phones = [r["command"]["phone"] for i, r in raw.items() if i.startswith("i")]
+    assert len(phones) == 16 and all(p.startswith("enc1.m_mch_batch.") for p in phones)
+    assert raw["b0"]["command"]["destination"]["account_number"].startswith("enc1.")
+    assert raw["b0"]["command"]["destination"]["bank_code"] == "68"  # not personal
+
+    shard.hold.set()
+    second_core = core_for(db, shard, limits={"mpesa_b2c": 4}, sealer=sealer_on(store, master))
+    running.append(second_core)
+    await second_core.start()
+    body = await completed(second_core, batch_id)
+    assert body["counts"]["succeeded"] == 21
+    assert len(shard.created) == 21 == len(set(shard.created))
+    for item in batch:  # every item reached the shard as asked, before and after the restart
+        sent = shard.sent[f"batch:{batch_id}:{item.item_id}"]
+        assert (sent.phone, sent.destination) == (item.command.phone, item.command.destination)
+    assert body["items"][0]["recipient_name"] == "JANE W"
+    text = str(await stored_items(db, batch_id))
+    assert not any(value in text for value in persons(batch))
+
+
+async def test_erasing_a_payment_erases_its_batch_items_copy(db: Db, running: list[Any]) -> None:
+    """Issue 10, finding 7: the item's request and recipient name are overwritten, in a
+    finished batch (in MongoDB) and in a running one (in memory, then written); the merchant's
+    answers show ``[erased]`` for that item only."""
+    shard = FakeShard(db.payments)
+    sealer = sealer_on(MemoryKeyStore(), secrets.token_bytes(32))
+    core = core_for(db, shard, sealer=sealer)
+    running += [core]
+    batch = items(3)
+    finished = (await create(core, batch)).body["id"]
+    settling = asyncio.create_task(shard.settle())
+    running.append(settling)
+    body = await completed(core, finished)
+    pid = body["items"][1]["payment_id"]
+    assert await core.erase_items("mch_other", [(finished, "i1", pid)]) == 0
+    assert await core.erase_items(MERCHANT, [(finished, "i1", "pay_s0_SOMEONEELSE")]) == 0
+    assert await core.erase_items(MERCHANT, [(finished, "i1", pid)]) == 1
+    raw = await stored_items(db, finished)
+    assert raw["i1"]["command"]["phone"] == "[erased]" == raw["i1"]["recipient_name"]
+    assert raw["i1"]["status"] == "succeeded" and raw["i1"]["amount_minor"] == 10_100
+    assert raw["i0"]["command"]["phone"].startswith("enc1.")
+    page = (await core.get(MERCHANT, finished, 0, 10)).body["items"]
+    assert [i["recipient_name"] for i in page] == ["JANE W", "[erased]", "JANE W"]
+    assert b",[erased]\r\n" in (await core.results_csv(MERCHANT, finished) or b"")
+
+    settling.cancel()  # a running batch: its payments stay with the provider
+    live = (await create(core, items(3, prefix="x"), key="k2")).body["id"]
+    while len(shard.created) < 6:
+        await asyncio.sleep(0.01)
+    pid = FakeShard.payment_id(f"batch:{live}:x0")
+    assert await core.erase_items(MERCHANT, [(live, "x0", pid)]) == 1
+    assert core.runs[live].records[0].command.phone == "[erased]"
+    assert (await stored_items(db, live))["x0"]["command"]["phone"] == "[erased]"
+    running.append(asyncio.create_task(shard.settle()))
+    await completed(core, live)
+    raw = await stored_items(db, live)  # the run's later writes keep it erased
+    assert raw["x0"]["command"]["phone"] == "[erased]"
+    assert raw["x1"]["command"]["phone"].startswith("enc1.")
+
+
+async def test_an_item_erased_while_waiting_to_be_resent_is_not_sent_again(
+    db: Db, running: list[Any]
+) -> None:
+    shard = FakeShard(db.payments, lose_answer_once=True)  # stored, but the answer is lost
+    sealer = sealer_on(MemoryKeyStore(), secrets.token_bytes(32))
+    core = core_for(db, shard, sealer=sealer, retry_base=1.0, retry_max=1.0)
+    running += [core, asyncio.create_task(shard.settle())]
+    batch_id = (await create(core, items(1))).body["id"]
+    while not shard.created:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert core.runs[batch_id].records[0].status == "queued"  # to be resent in 1 s
+    pid = shard.created[0]
+    assert await core.erase_items(MERCHANT, [(batch_id, "i0", pid)]) == 1
+    body = await completed(core, batch_id)
+    assert body["items"][0]["status"] == "succeeded" and body["items"][0]["payment_id"] == pid
+    assert shard.calls == 1  # its erased request never reached the shard
     assert core.windows["mpesa_b2c"].used == 0

@@ -31,9 +31,11 @@ from switch.batches import (
     batch_request_hash,
     batch_view,
     csv_row_body,
+    erased_item,
     is_batch_id,
     is_complete,
     item_key,
+    item_of_key,
     item_view,
     new_record,
     observed,
@@ -720,3 +722,56 @@ async def test_reads_check_the_id_and_the_paging(client: Any) -> None:
     assert "attachment" in results.headers["Content-Disposition"]
     missing = await http.get("/v1/payouts/batches/bat_" + "2" * 26 + "/results.csv")
     assert missing.status == 404
+
+
+# --- personal data (switch/pii.py) ---------------------------------------------------------------
+
+
+def test_a_payment_names_its_batch_item_through_its_scoped_key() -> None:
+    batch_id = batch_id_for(b"s" * 32, "mch_1:k1")
+    assert item_of_key(f"mch_1:{item_key(batch_id, 'emp-7')}", "mch_1") == (batch_id, "emp-7")
+    assert item_of_key(f"mch_2:{item_key(batch_id, 'emp-7')}", "mch_1") is None  # not its own
+    assert item_of_key("mch_1:some-client-key", "mch_1") is None
+    assert item_of_key("mch_1:batch:not-a-batch:emp-7", "mch_1") is None
+    assert item_of_key(f"mch_1:batch:{batch_id}:a:b", "mch_1") is None
+
+
+def test_erasing_an_item_overwrites_its_request_and_name_and_keeps_the_rest() -> None:
+    """Issue 10, finding 7: a batch item's copy of the person is erased with their payment."""
+    bank = {"bank_code": "68", "account_number": "0150123456789", "account_name": "Jane W"}
+    sacco = {"sacco_code": "STIMA", "member_number": "10001", "purpose": "loan_disbursement"}
+    items = [
+        payout("p1"),
+        {**payout("b1", phone=""), "method": "bank_transfer", "bank": bank},
+        {**payout("s1", phone=""), "method": "sacco", "sacco": sacco},
+    ]
+    for entry in items:
+        if not entry["phone"]:
+            del entry["phone"]
+    parsed = parse_json({"items": items}, CHECK)
+    assert parsed.ok, parsed.errors
+    personal = ("254712345678", "0150123456789", "Jane W", "10001", "JANE WANJIKU")
+    for n, item in enumerate(parsed.items):
+        done = replace(
+            new_record(n, item, "bat_X"),
+            status="succeeded",
+            payment_id=f"pay_{n}",
+            receipt="RCP1",
+            recipient_name="JANE WANJIKU",
+        )
+        erased = erased_item(done, f"pay_{n}")
+        text = str(record_doc(erased))
+        assert not any(value in text for value in personal), text
+        assert erased.recipient_name == "[erased]"
+        kept = ("status", "payment_id", "receipt", "amount_minor", "item_id")
+        assert all(getattr(erased, f) == getattr(done, f) for f in kept)
+        assert erased.command.idem_key == done.command.idem_key
+        assert erased.command.amount_minor == done.command.amount_minor
+    assert erased.command.destination["sacco_code"] == "STIMA"  # not personal: kept
+
+
+def test_an_item_erased_while_queued_learns_its_payment_and_is_not_sent_again() -> None:
+    queued = replace(record(), attempts=1, last_error="shard_unavailable")
+    erased = erased_item(queued, "pay_s0_X")
+    assert (erased.status, erased.payment_id, erased.last_error) == ("pending", "pay_s0_X", None)
+    assert erased.awaiting and erased.at_provider and erased.command.phone == "[erased]"

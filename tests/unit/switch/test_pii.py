@@ -117,3 +117,34 @@ def test_member_numbers_transfer_parties_payers_and_checkout_ids_are_sealed_and_
     assert "ws_CO_" not in text
     assert erased["destination"]["sacco_code"] == "S1"  # not personal: kept
     assert erased["metadata"]["member"]["product"] == "deposit"
+
+
+async def test_an_unmatched_c2b_payer_is_sealed_with_the_switchs_key_bound_to_the_receipt() -> None:
+    """Issue 10, finding 7: a confirmation no merchant claims keeps its payer sealed."""
+    from switch.pii import UNMATCHED, unmatched_paths
+
+    sealer = _sealer()
+    await sealer.ready(UNMATCHED)
+    payer = {
+        "msisdn": "2547 ***** 126",
+        "first_name": "Achieng",
+        "middle_name": "Wambui",
+        "last_name": "Otieno",
+    }
+    doc = {
+        "_id": "RKT1234567",
+        "shortcode": "600000",
+        "payment": {"trans_id": "RKT1234567", "bill_ref": "INV-9", "amount_cents": 500, **payer},
+    }
+    sealer.seal(doc, "RKT1234567", UNMATCHED, paths=unmatched_paths)
+    assert not any(value in str(doc) for value in payer.values())
+    assert doc["payment"]["first_name"].startswith("enc1.m__unmatched.")
+    assert doc["payment"]["bill_ref"] == "INV-9"  # what manual allocation searches for
+    fresh = _sealer()
+    fresh.ring = sealer.ring
+    copied = {"payment": dict(doc["payment"])}
+    await fresh.ready_for(copied, paths=unmatched_paths)
+    with pytest.raises(DecryptError):  # bound to its receipt
+        fresh.open(copied, bound_to="RKT0000000", paths=unmatched_paths)
+    opened = fresh.open(doc, paths=unmatched_paths)
+    assert {k: opened["payment"][k] for k in payer} == payer
