@@ -21,7 +21,7 @@ from prometheus_client import Metric
 from actors.batches import BatchCore
 from actors.compliance import Compliance
 from actors.mpesa_gateway import MpesaGatewayCore
-from actors.shard import ShardCore
+from actors.shard import MongoPaymentStore, ShardCore
 from connectors.mpesa import C2bRegistration, DarajaAccount, DarajaConnector
 from connectors.transport import AiohttpTransport
 from routing.shards import shard_for
@@ -358,8 +358,7 @@ class ShardActor:
             core = ShardCore(
                 self.shard,
                 self.settings,
-                client,
-                cols,
+                MongoPaymentStore(self.shard, client, cols),
                 RayProviderPort(mpesa_name(self.settings)),
                 # Webhooks: every URL checked against SSRF at delivery too (DNS rebinding).
                 GuardedTransport(allow_private=self.settings.webhook_allow_private),
