@@ -85,10 +85,12 @@ async def test_payouts_being_committed_count_against_the_balance() -> None:
     await rig.start()
     first = asyncio.ensure_future(rig.create(b2c("p1", 40_000)))
     await rig.settle()
-    second = await rig.create(b2c("p2", 40_000))
-    assert second.status == 422
+    second = asyncio.ensure_future(rig.create(b2c("p2", 40_000)))
+    await rig.settle()
     store.commit()
     assert (await first).status == 202
+    assert (await second).status == 422
+    assert len(store.payments) == 1
     await rig.stop()
 
 
@@ -122,15 +124,21 @@ async def test_a_failed_commit_answers_nothing_as_stored_and_the_key_can_be_retr
     await rig.stop()
 
 
-async def test_a_failed_commit_of_a_change_is_retried_and_the_read_waits_for_it() -> None:
-    store = MemoryPaymentStore(0, auto=False)
+async def _sent_by_hand(store: MemoryPaymentStore) -> tuple[Rig, str]:
+    """A payment stored (the test commits by hand) and sent; its acceptance not committed."""
     rig = Rig(store)
     await rig.start()
     pending = asyncio.ensure_future(rig.create(stk()))
     await rig.settle()
     store.commit()
-    pid = (await pending).body["id"]
-    await rig.send()  # accepted: a change to commit
+    pid = str((await pending).body["id"])
+    await rig.send()
+    return rig, pid
+
+
+async def test_a_failed_commit_of_a_change_is_retried_and_the_read_waits_for_it() -> None:
+    store = MemoryPaymentStore(0, auto=False)
+    rig, pid = await _sent_by_hand(store)
     store.fail_next()
     assert store.commit() is None
     assert rig.stored(pid)["state"] == "submitting"  # the refusal applied nothing
@@ -146,13 +154,7 @@ async def test_a_failed_commit_of_a_change_is_retried_and_the_read_waits_for_it(
 
 async def test_webhooks_go_out_only_after_the_commit() -> None:
     store = MemoryPaymentStore(0, auto=False)
-    rig = Rig(store)
-    await rig.start()
-    pending = asyncio.ensure_future(rig.create(stk()))
-    await rig.settle()
-    store.commit()
-    pid = (await pending).body["id"]
-    await rig.send()
+    rig, pid = await _sent_by_hand(store)
     store.commit()
     await rig.settle()
     assert rig.endpoint.types(pid) == ["payment.processing"]
