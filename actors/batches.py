@@ -615,7 +615,7 @@ class BatchCore:
 
     async def erase_items(self, merchant_id: str, items: list[tuple[str, str, str]]) -> int:
         """Erase the copies of a person's request in batch items: ``items`` are (batch id, item
-        id, payment id) of payments about to be erased (actors/shard.py ``erase`` asks first, so
+        id, payment id) of payments about to be erased (actors/shard ``erase`` asks first, so
         a failure here leaves the payments findable for a repeat). How many items were erased;
         an item of another merchant, or whose payment is another, is left alone."""
         wanted: dict[str, dict[str, str]] = {}

@@ -34,7 +34,7 @@ from actors.ports import (
     SwitchPorts,
     ping,
 )
-from actors.shard import ShardCore
+from actors.shard import MongoPaymentStore, ShardCore
 from routing.shards import shard_for
 from switch.config import Settings
 from switch.ids import shard_of
@@ -248,8 +248,7 @@ async def _start_shard(shard: int, settings: Settings, secret_key: bytes) -> Sha
     core = ShardCore(
         shard,
         settings,
-        client,
-        cols,
+        MongoPaymentStore(shard, client, cols),
         ray_gateways(settings),
         # Webhooks: every URL checked against SSRF at delivery too (DNS rebinding).
         GuardedTransport(allow_private=settings.webhook_allow_private),

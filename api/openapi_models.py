@@ -1,5 +1,5 @@
 """Response shapes of the routes whose handlers build their answers as plain dicts (in
-switch/users.py, switch/clients.py, switch/transfers.py, switch/batches.py, actors/shard.py and
+switch/users.py, switch/clients.py, switch/transfers.py, switch/batches.py, actors/shard/ and
 the api modules). They exist only for the OpenAPI document: each one names the fields its
 builder always writes (required) and leaves room for the optional ones, so a new optional field
 does not break clients that validate against the document."""

@@ -21,7 +21,7 @@ names and Daraja's masked or hashed number sealed with a switch-owned key (owner
 
 Keys: one data key per merchant (``m_<merchant id>``), wrapped by the master key, loaded once per
 process and kept in memory, so sealing costs no database read on the hot path. Erasure of one
-person (actors/shard.py ``erase``, :func:`erased_fields`) overwrites that person's sealed fields,
+person (actors/shard ``erase``, :func:`erased_fields`) overwrites that person's sealed fields,
 in the copies kept by batch items first; destroying a merchant's key erases every customer of
 that merchant at once, backups included (crypto-shredding). Erasure by
 phone cannot reach an unmatched C2B confirmation: Daraja never sends the payer's number in clear

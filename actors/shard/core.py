@@ -1,15 +1,17 @@
 """The merchant shard: the single writer for its merchants' payments.
 
 It decides idempotency from its cache (the payment id is derived from the idempotency key, so the
-primary key is the backstop),
-group-commits new payments before handing them to the provider gateway, applies provider
-answers, callbacks and status queries through the state table, persists every change before
-telling the merchant, and sweeps payments that stay in flight too long.
+primary key is the backstop), group-commits new payments before handing them to the provider
+gateway, applies provider answers, callbacks and status queries through the state table,
+persists every change before telling the merchant, and sweeps payments that stay in flight too
+long.
 
 Actor memory is a cache: on start the shard reloads every payment listed in ``inflight`` (written
 before the payment itself, removed once it is final and every webhook is delivered) and resumes
-it. Ray specifics live in
-:mod:`actors.runtime`; this class is plain asyncio, built directly by tests.
+it. This class is the wiring: the decisions are pure functions in the modules beside it
+(admission, callbacks, reversals, postings, reviews, sweeping), the effects go through ports
+(:mod:`actors.shard.ports`: the payment store, the provider, the clock; the webhook transport).
+Ray specifics live in :mod:`actors.runtime`; this class is plain asyncio, built directly by tests.
 """
 
 from __future__ import annotations
@@ -17,37 +19,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
-
-import orjson
-from pymongo import AsyncMongoClient, UpdateOne
+from collections.abc import Awaitable
+from dataclasses import replace
+from typing import Any
 
 from actors.compliance import Compliance
-from actors.group_commit import GroupCommit
 from actors.orders import order_for
-from actors.replies import (
-    circuit_open,
-    conflict,
-    error_reply,
-    insufficient_balance,
-    overloaded,
-)
+from actors.replies import error_reply
+from actors.shard import admission, callbacks, postings, reversals, reviews, sweeping
+from actors.shard.admission import IdemEntry, claim_entry, stored_entry
+from actors.shard.notify import MERCHANT_TTL, Notifier
+from actors.shard.personal import EraseBatchItems, PersonalData
+from actors.shard.ports import Clock, PaymentStore, ProviderPort
 from actors.transfers import TransferDriver
-from actors.webhooks import Endpoint, RetryPolicy, WebhookDispatcher, event_body
-from actors.writer import Committed, ShardWriter
+from actors.writer import Committed
 from connectors.transport import Transport
 from routing.router import NoRoute, Preferences, Route, choose
 from switch import ledger
-from switch.batches import item_of_key
 from switch.c2b import received_payment
-from switch.compliance import ALLOW, Screening, Stage
+from switch.compliance import ALLOW, Screening
 from switch.config import Settings
 from switch.fees import fee_for
-from switch.idempotency import Decision, decide, scoped_key
+from switch.idempotency import scoped_key
 from switch.ids import payment_id_for
 from switch.ledger import Balances, Entry
 from switch.live import Publisher
@@ -61,7 +55,6 @@ from switch.messages import (
     Order,
     ProviderOutcome,
     QueryRequest,
-    QueryResult,
     Reply,
     StatusCheck,
     StatusRequest,
@@ -69,54 +62,23 @@ from switch.messages import (
 )
 from switch.metrics import ILLEGAL_EVENTS, PAYMENTS
 from switch.money import format_minor
-from switch.outcomes import callback_mismatch
-from switch.payments import (
-    Failure,
-    Payment,
-    apply,
-    from_doc,
-    is_payout,
-    new_payment,
-    now_utc,
-    offer,
-    view,
-)
-from switch.pii import Sealer, erased_fields, with_index
-from switch.policies import reversal_refusal, reversal_was_ours
-from switch.postings import postings
-from switch.rails import RAILS, display_name, provider_of
+from switch.payments import Failure, Payment, apply, from_doc, is_payout, offer, view
+from switch.pii import Sealer, with_index
+from switch.policies import reversal_refusal
+from switch.postings import postings as ledger_postings
+from switch.rails import RAILS, provider_of
 from switch.reviews import Refused, quiet_last, review_step, screened
-from switch.signing import callback_token
 from switch.states import Event, State, Status, is_final
-from switch.storage.mongo import Collections, Doc
-from switch.sweep import NEVER_ASKED, Action, Asked, sweep_action
+from switch.storage.mongo import Doc
+from switch.sweep import Asked
+
+__all__ = ["EraseBatchItems", "IdemEntry", "ProviderPort", "ShardCore"]
 
 log = logging.getLogger(__name__)
 
-CACHE_LIMIT = 200_000
+CACHE_LIMIT = admission.CACHE_LIMIT
 READ_WAIT_S = 2.0
-MERCHANT_TTL = 60.0
 _NO_MONEY_MOVED = (Status.FAILED, Status.EXPIRED)
-
-
-class ProviderPort(Protocol):
-    async def submit(self, orders: list[Order]) -> list[SubmitResult]: ...
-
-    async def ask_status(self, requests: list[StatusRequest]) -> list[bool]: ...
-
-    async def query(self, requests: list[QueryRequest]) -> list[QueryResult]: ...
-
-    async def check(self, requests: list[StatusCheck]) -> list[QueryResult]: ...
-
-
-@dataclass
-class IdemEntry:
-    request_hash: str
-    ready: asyncio.Future[bool]  # True once the payment is stored; False if storing failed
-
-
-# (merchant id, [(batch id, item id, payment id)]) -> how many batch items were erased.
-EraseBatchItems = Callable[[str, list[tuple[str, str, str]]], Awaitable[int]]
 
 
 class ShardCore:
@@ -124,8 +86,7 @@ class ShardCore:
         self,
         shard: int,
         settings: Settings,
-        client: AsyncMongoClient[Doc],
-        cols: Collections,
+        store: PaymentStore,
         provider: ProviderPort,
         webhook_transport: Transport,
         secret_key: bytes,
@@ -133,29 +94,24 @@ class ShardCore:
         sealer: Sealer | None = None,
         compliance: Compliance | None = None,
         erase_batch_items: EraseBatchItems | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.shard = shard
         # KYC, AML and sanctions screening of new payments (actors/compliance.py); None (unit
         # tests of other paths) lets every payment through.
         self.compliance = compliance
         self.sealer = sealer  # personal data sealed at rest (switch/pii.py); None in unit tests
-        # Erases the copies kept in payout batch items (actors/batches.py); None: no batches.
-        self.erase_batch_items = erase_batch_items
-        self.publisher = publisher
-        self.published: dict[str, int] = {}
         self.settings = settings
-        self.cols = cols
+        self.store = store
         self.provider = provider
         self.secret_key = secret_key
+        self.clock = clock or Clock()
         self.payments: OrderedDict[str, Payment] = OrderedDict()
         self.idem: OrderedDict[str, IdemEntry] = OrderedDict()
         self.in_flight: set[str] = set()
-        self.persisted: dict[str, int] = {}  # version durable in MongoDB
-        self.persisted_seq: dict[str, int] = {}  # last history entry durable in MongoDB
         self.balances = Balances()  # as committed
         self.waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
         self.last_query: dict[str, Asked] = {}  # the sweeper's last ask about a payment
-        self.merchants: dict[str, tuple[float, Endpoint]] = {}
         self.orders: list[Order] = []
         self.reserving: dict[str, int] = {}  # merchant -> payout reservations not yet committed
         self.circuit_open_until: dict[str, float] = {}  # provider -> learnt from the gateways
@@ -164,48 +120,41 @@ class ShardCore:
         self._orders_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
-        self.writer = ShardWriter(
-            shard,
-            client,
-            cols,
-            self._current,
-            self.persisted,
-            self.persisted_seq,
-            self._after_commit,
-            seal=self._seal if sealer is not None else None,
-        )
-        self.reads: GroupCommit[str, Doc | None] = GroupCommit(self._read_docs)
+        store.bind(self._current, self._after_commit, self._seal if sealer is not None else None)
+        # Shared with the store, which alone advances them: per payment, the version and the
+        # last history seq durable.
+        self.persisted = store.versions
+        self.persisted_seq = store.seqs
         self.transfers = TransferDriver(shard, secret_key, self._create, self._get, self._persisted)
-        self.attempt_log: GroupCommit[Doc, None] = GroupCommit(self._write_attempts, window=0.05)
-        self.webhooks = WebhookDispatcher(
+        self.notifier = Notifier(
+            settings,
+            store,
             webhook_transport,
-            RetryPolicy(
-                settings.webhook_timeout,
-                settings.webhook_retry_base,
-                settings.webhook_retry_max,
-                settings.webhook_max_attempts,
-            ),
-            endpoint_of=self._endpoint,
+            publisher,
+            self.clock,
+            self._spawn,
             payment_of=self.payments.get,
-            persisted_seq=self._deliverable,
+            deliverable=self._deliverable,
             delivered=self._notified,
-            record=self._record_attempt,
+        )
+        self.personal = PersonalData(
+            store, sealer, erase_batch_items, self._opened, self._current_copy, self._forget
         )
 
     # --- life cycle ------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        for committer in self._committers():
-            committer.start()
-        await self.writer.reclaim()
-        self.writer.start()
-        self.webhooks.start()
+    async def start(self, loops: bool = True) -> None:
+        """Recover, then run the order and sweep loops (``loops`` False: a test drives them with
+        :meth:`send_orders` and :meth:`sweep`)."""
+        await self.store.start()
+        self.notifier.start()
         if self.compliance is not None:
             self.compliance.start()
-        await self._load_balances()
+        self.balances.accounts.update(await self.store.balances())
         await self._recover()
-        for loop in (self._order_loop, self._sweep_loop):
-            self._tasks.append(asyncio.create_task(loop()))
+        if loops:
+            for loop in (self._order_loop, self._sweep_loop):
+                self._tasks.append(asyncio.create_task(loop()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -213,19 +162,10 @@ class ShardCore:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.webhooks.stop()
-        await self.writer.stop()
+        await self.notifier.stop()
         if self.compliance is not None:
             await self.compliance.stop()
-        for committer in self._committers():
-            await committer.stop()
-
-    def _committers(self) -> list[GroupCommit[Any, Any]]:
-        return [self.reads, self.attempt_log]
-
-    async def _load_balances(self) -> None:
-        async for doc in self.cols.balances.find({"shard": self.shard}):
-            self.balances.accounts[doc["_id"]] = int(doc["balance"])
+        await self.store.stop()
 
     def _seal(self, doc: Doc, payment: Payment) -> Doc:
         assert self.sealer is not None
@@ -244,30 +184,30 @@ class ShardCore:
     async def _recover(self) -> None:
         """Reload what is in flight or owes a webhook; a payment caught mid-send may have reached
         the provider, so it becomes ``unknown`` (never resent)."""
-        listed = [d["_id"] async for d in self.cols.inflight.find({"shard": self.shard})]
+        listed = await self.store.inflight()
         found = set()
         for start in range(0, len(listed), 500):
-            async for doc in self.cols.payments.find({"_id": {"$in": listed[start : start + 500]}}):
+            for doc in await self.store.read_many(listed[start : start + 500]):
                 self._resume(await self._opened(doc))
                 found.add(doc["_id"])
         for never_stored in set(listed) - found:  # cannot happen (one transaction); tidy up
-            self.writer.drop_inflight(never_stored)
+            self.store.drop_inflight(never_stored)
         log.info("shard %d recovered %d payments in flight", self.shard, len(found))
 
     def _resume(self, payment: Payment) -> None:
         self._mark_stored(payment)
         self._remember(payment)
-        self.idem[payment.idem_key] = IdemEntry(payment.request_hash, _done_future(True))
+        self.idem[payment.idem_key] = stored_entry(payment.request_hash)
         if payment.state == State.SUBMITTING:
             self._transition(payment, Event.ANSWER_LOST, "recovery")
         elif payment.pending_notifications:
-            self.webhooks.enqueue(payment.id)
+            self.notifier.webhook(payment.id)
         if payment.method == "mpesa_c2b":
             self._spawn(self._post_to_sacco(payment))
         if self.transfers.on_settled(payment):
             self._spawn(self._drive_transfer(payment))
         elif is_final(payment.state) and not payment.pending_notifications:
-            self.writer.drop_inflight(payment.id)
+            self.store.drop_inflight(payment.id)
 
     def stats(self) -> dict[str, int]:
         return {
@@ -279,7 +219,7 @@ class ShardCore:
             ),
         }
 
-    # --- creating payments -----------------------------------------------------------------
+    # --- creating payments (decisions: actors/shard/admission.py) ---------------------------
 
     async def create_payments(self, requests: list[CreatePayment]) -> list[Reply]:
         return list(await asyncio.gather(*(self._create(r) for r in requests)))
@@ -292,7 +232,7 @@ class ShardCore:
             return await self._replay(entry, payment_id, req.request_hash)
         # Claim the key before the first await, so concurrent copies of this request wait for
         # this one's answer instead of racing it through routing and screening.
-        claim = IdemEntry(req.request_hash, asyncio.get_running_loop().create_future())
+        claim = claim_entry(req.request_hash)
         self.idem[key] = claim
         try:
             return await self._create_claimed(req, key, payment_id, claim)
@@ -311,11 +251,10 @@ class ShardCore:
         if isinstance(route, NoRoute):
             return error_reply(422, "no_route", route.reason, route.field)
         method = route.method
-        wait = self.circuit_open_until.get(provider_of(method), 0.0) - time.monotonic()
-        if wait > 0:
-            return circuit_open(wait)
-        if self.writer.backlog() >= self.settings.shard_max_backlog:
-            return overloaded()
+        wait = self.circuit_open_until.get(provider_of(method), 0.0) - self.clock.monotonic()
+        refused = admission.refusal(wait, self.store.backlog(), self.settings.shard_max_backlog)
+        if refused is not None:
+            return refused
         # Transfer legs carry no fee: the money passes through (switch/transfers.py).
         fee = 0 if req.transfer else fee_for(self.settings.fees, method, req.amount_minor)
         # Screened before the balance check: nothing may await between that and the reservation.
@@ -331,30 +270,13 @@ class ShardCore:
                 # forgotten (a restart): keys never expire, so that is the stored payout again.
                 stored = await self._get(payment_id)
                 if stored is not None:
-                    done = IdemEntry(stored.request_hash, _done_future(True))
+                    done = stored_entry(stored.request_hash)
                     self.idem[key] = done
                     claim.ready.set_result(True)  # the copies waiting on the claim: it exists
                     return await self._replay(done, payment_id, req.request_hash)
                 return short
             entries = [ledger.payout_reserve(req.merchant_id, payment_id, req.amount_minor, fee)]
-        payment = new_payment(
-            payment_id=payment_id,
-            merchant_id=req.merchant_id,
-            method=method,
-            amount_minor=req.amount_minor,
-            phone=req.phone,
-            reference=req.reference,
-            description=req.description,
-            metadata=req.metadata,
-            idem_key=key,
-            request_hash=req.request_hash,
-            at=now_utc(),
-            fee_minor=fee,
-            command=req.command if method == "mpesa_b2c" else None,
-            destination=req.destination,
-            route=route.to_doc() if req.method == "auto" else None,
-            transfer=req.transfer,
-        )
+        payment = admission.payment_for(req, payment_id, key, route, fee, self.clock.now())
         needed = self._approvals_needed(payment.amount_minor)
         payment = screened(payment, screening, needed, req.maker)
         reply = await self._admit(payment, key, req.request_hash, entries, claim)
@@ -366,7 +288,7 @@ class ShardCore:
         """The rail for a new payment: as named, or chosen from its destination (``auto``)."""
         if req.method != "auto":
             return Route(req.method, "requested", req.method)
-        now = time.monotonic()
+        now = self.clock.monotonic()
         down = {p for p, until in self.circuit_open_until.items() if until > now}
         return choose(
             req.method,
@@ -380,11 +302,11 @@ class ShardCore:
 
     async def _preferences(self, merchant_id: str) -> Preferences:
         cached = self.prefs.get(merchant_id)
-        if cached and cached[0] > time.monotonic():
+        if cached and cached[0] > self.clock.monotonic():
             return cached[1]
-        doc = await self.cols.merchants.find_one({"_id": merchant_id}, {"routing": 1}) or {}
+        doc = await self.store.merchant(merchant_id)
         prefs = Preferences.from_doc(doc.get("routing"))
-        self.prefs[merchant_id] = (time.monotonic() + MERCHANT_TTL, prefs)
+        self.prefs[merchant_id] = (self.clock.monotonic() + MERCHANT_TTL, prefs)
         return prefs
 
     async def _store_new(self, payment: Payment, entries: list[Entry]) -> str:
@@ -393,7 +315,7 @@ class ShardCore:
         held = sum(e.lines[1].amount for e in entries)  # a reservation's credit to reserved
         self.reserving[payment.merchant_id] = self.reserving.get(payment.merchant_id, 0) + held
         try:
-            return await self.writer.insert(payment, entries)
+            return await self.store.insert(payment, entries)
         except Exception:
             log.exception("storing payment %s failed", payment.id)
             return "error"
@@ -401,52 +323,8 @@ class ShardCore:
             self.reserving[payment.merchant_id] -= held
 
     def _shortfall(self, merchant_id: str, total: int) -> Reply | None:
-        """A payout may not take the balance below zero: committed balance, less reservations
-        still being committed. None when the money is there."""
-        left = self.balances.of(ledger.available(merchant_id)) - self.reserving.get(merchant_id, 0)
-        return None if left >= total else insufficient_balance(total, left)
-
-    # --- reversals --------------------------------------------------------------------------
-
-    async def create_reversals(self, requests: list[CreateReversal]) -> list[Reply]:
-        return list(await asyncio.gather(*(self._reverse(r) for r in requests)))
-
-    async def _reverse(self, req: CreateReversal) -> Reply:
-        """Give a collection back to the payer. One reversal per collection, ever: its id is
-        derived from the collection's, so the primary key refuses a second one. The merchant's
-        balance is debited the full amount (the fee is not refunded), reserved first."""
-        original = await self._get(req.payment_id)
-        if original is None or original.merchant_id != req.merchant_id:
-            return error_reply(404, "not_found", f"no payment {req.payment_id}")
-        refused = reversal_refusal(original, now_utc(), self.settings.reversal_window_days)
-        if refused:
-            return error_reply(422, "not_reversible", refused)
-        key = scoped_key(req.merchant_id, f"reversal:{original.id}")
-        reversal_id = payment_id_for(self.shard, self.secret_key, key)
-        entry = self.idem.get(key)
-        if entry is not None:
-            return await self._replay(entry, reversal_id, req.request_hash, conflict_ok=True)
-        short = self._shortfall(req.merchant_id, original.amount_minor)
-        if short is not None:
-            return short
-        reversal = new_payment(
-            payment_id=reversal_id,
-            merchant_id=req.merchant_id,
-            method="mpesa_reversal",
-            amount_minor=original.amount_minor,
-            phone=original.phone,
-            reference=original.id,
-            description=req.reason,
-            metadata={
-                "receipt": original.provider.receipt,
-                "shortcode": original.metadata.get("shortcode", self.settings.mpesa_shortcode),
-            },
-            idem_key=key,
-            request_hash=req.request_hash,
-            at=now_utc(),
-        )
-        reserve = ledger.payout_reserve(req.merchant_id, reversal_id, original.amount_minor, 0)
-        return await self._admit(reversal, key, req.request_hash, [reserve])
+        available = self.balances.of(ledger.available(merchant_id))
+        return admission.shortfall(available, self.reserving.get(merchant_id, 0), total)
 
     async def _admit(
         self,
@@ -457,7 +335,7 @@ class ShardCore:
         claim: IdemEntry | None = None,
     ) -> Reply:
         """Store a new payment (with its journal entries), then hand it to the provider."""
-        entry = claim or IdemEntry(request_hash, asyncio.get_running_loop().create_future())
+        entry = claim or claim_entry(request_hash)
         self.idem[key] = entry
         result = await self._store_new(payment, entries)
         if result == "duplicate":
@@ -467,7 +345,7 @@ class ShardCore:
             if stored is None:
                 self.idem.pop(key, None)
                 return error_reply(503, "storage_unavailable", "could not read it; retry")
-            self.idem[key] = IdemEntry(stored.request_hash, _done_future(True))
+            self.idem[key] = stored_entry(stored.request_hash)
             unique = payment.method == "mpesa_reversal"
             return await self._replay(self.idem[key], payment.id, request_hash, unique)
         if result != "ok":
@@ -476,7 +354,7 @@ class ShardCore:
             return error_reply(503, "storage_unavailable", "could not store it; retry")
         self._remember(payment)
         entry.ready.set_result(True)
-        self._trim_idem()
+        admission.trim(self.idem)
         PAYMENTS.labels(payment.method, payment.status.value).inc()
         if payment.state != State.HELD:  # a held payment waits for its reviewers
             self._queue_order(payment)
@@ -485,10 +363,10 @@ class ShardCore:
     async def _replay(
         self, entry: IdemEntry, payment_id: str, request_hash: str, conflict_ok: bool = False
     ) -> Reply:
-        """The first answer again (same id); a different body under the same key is a 409,
-        unless the object is unique by nature (a reversal: one per collection)."""
-        if not conflict_ok and decide(entry.request_hash, request_hash) == Decision.CONFLICT:
-            return conflict()
+        """The first answer again (same id), once the first copy is stored."""
+        refused = admission.replay_conflict(entry.request_hash, request_hash, conflict_ok)
+        if refused is not None:
+            return refused
         if not await asyncio.shield(entry.ready):
             return error_reply(503, "storage_unavailable", "the first copy failed; retry")
         payment = await self._get(payment_id)
@@ -500,20 +378,39 @@ class ShardCore:
         self.persisted[payment.id] = payment.version
         self.persisted_seq[payment.id] = payment.history[-1].seq
 
-    def _trim_idem(self) -> None:
-        # Keys never expire in MongoDB (they name the payment); the cache keeps the recent ones.
-        while len(self.idem) > CACHE_LIMIT:
-            self.idem.popitem(last=False)
+    # --- reversals (actors/shard/reversals.py) ---------------------------------------------
 
-    # --- screening and review (actors/compliance.py, switch/reviews.py) ----------------------
+    async def create_reversals(self, requests: list[CreateReversal]) -> list[Reply]:
+        return list(await asyncio.gather(*(self._reverse(r) for r in requests)))
+
+    async def _reverse(self, req: CreateReversal) -> Reply:
+        """Give a collection back to the payer: one reversal per collection, ever."""
+        original = await self._get(req.payment_id)
+        if original is None or original.merchant_id != req.merchant_id:
+            return error_reply(404, "not_found", f"no payment {req.payment_id}")
+        refused = reversal_refusal(original, self.clock.now(), self.settings.reversal_window_days)
+        if refused:
+            return error_reply(422, "not_reversible", refused)
+        key = scoped_key(req.merchant_id, reversals.reversal_key(original.id))
+        reversal_id = payment_id_for(self.shard, self.secret_key, key)
+        entry = self.idem.get(key)
+        if entry is not None:
+            return await self._replay(entry, reversal_id, req.request_hash, conflict_ok=True)
+        short = self._shortfall(req.merchant_id, original.amount_minor)
+        if short is not None:
+            return short
+        shortcode = self.settings.mpesa_shortcode
+        reversal = reversals.reversal_of(
+            original, req, reversal_id, key, shortcode, self.clock.now()
+        )
+        reserve = ledger.payout_reserve(req.merchant_id, reversal_id, original.amount_minor, 0)
+        return await self._admit(reversal, key, req.request_hash, [reserve])
+
+    # --- screening and review (actors/compliance.py, actors/shard/reviews.py) ---------------
 
     async def _screen(self, req: CreatePayment, payment_id: str, method: str) -> Screening:
         if self.compliance is None:
             return ALLOW
-        leg = (req.transfer or {}).get("leg")
-        stage: Stage = (
-            "new" if not req.transfer else "transfer_debit" if leg == "debit" else "transfer_onward"
-        )
         try:
             return await self.compliance.screen(
                 payment_id=payment_id,
@@ -523,7 +420,7 @@ class ShardCore:
                 phone=req.phone,
                 destination=req.destination,
                 metadata=req.metadata,
-                stage=stage,
+                stage=admission.screening_stage(req.transfer),
             )
         except Exception:
             log.exception("screening of %s failed", payment_id)
@@ -536,7 +433,7 @@ class ShardCore:
         """Refuse a new payment, unless it is a replay of one stored before a restart."""
         stored = await self._get(payment_id)
         if stored is not None:
-            done = IdemEntry(stored.request_hash, _done_future(True))
+            done = stored_entry(stored.request_hash)
             self.idem[key] = done
             return await self._replay(done, payment_id, request_hash)
         return error_reply(screening.status, screening.reason, screening.message, screening.field)
@@ -558,17 +455,10 @@ class ShardCore:
             self.compliance.forget(merchant_id)
 
     def held(self, merchant_id: str | None, limit: int) -> list[dict[str, Any]]:
-        """Payments held for review, oldest first: one merchant's, or all (``None``). Held
-        payments are in flight, so memory has every one of them."""
-        found = [
-            p
-            for pid in self.in_flight
-            if (p := self.payments.get(pid)) is not None
-            and p.state == State.HELD
-            and (merchant_id is None or p.merchant_id == merchant_id)
-        ]
-        found.sort(key=lambda p: (p.created_at, p.id))
-        return [view(p) for p in found[: max(limit, 0)]]
+        """Payments held for review, oldest first. Held payments are in flight, so memory has
+        every one of them."""
+        in_flight = (self.payments[pid] for pid in self.in_flight if pid in self.payments)
+        return reviews.held_views(in_flight, merchant_id, limit)
 
     async def review(
         self,
@@ -586,17 +476,8 @@ class ShardCore:
             return error_reply(404, "not_found", f"no payment {payment_id}")
         step = review_step(payment, decision, reviewer, reason)
         if isinstance(step, Refused):
-            if step.code == "maker_cannot_approve" and self.compliance is not None:
-                self.compliance.record(  # a maker trying to approve its own: on the record
-                    "self_approval_refused",
-                    payment_id=payment.id,
-                    merchant_id=payment.merchant_id,
-                    method=payment.method,
-                    amount=payment.amount_minor,
-                    phone=payment.phone,
-                    reason=decision,
-                    reviewer=reviewer,
-                )
+            if step.code == "maker_cannot_approve":  # a maker approving its own: on the record
+                self._record_review("self_approval_refused", payment, decision, reviewer)
             return error_reply(step.status, step.code, step.message, step.field)
         failure = Failure(*step.failure) if step.failure else None
         self._transition(payment, step.event, "review", detail=step.detail, failure=failure)
@@ -606,25 +487,32 @@ class ShardCore:
         await self._persisted(updated)
         if step.event == Event.APPROVE:
             self._queue_order(updated)
-        if self.compliance is not None:
-            self.compliance.record(
-                {"endorse": "endorsed", "approve": "approved"}.get(step.event, "rejected"),
-                payment_id=payment.id,
-                merchant_id=payment.merchant_id,
-                method=payment.method,
-                amount=payment.amount_minor,
-                phone=payment.phone,
-                reason=decision,
-                reviewer=reviewer,
-                note=(reason or "").strip() or None,
-            )
+        note = (reason or "").strip() or None
+        self._record_review(reviews.recorded_as(step.event), payment, decision, reviewer, note)
         return Reply(200, view(self.payments[payment.id]))
+
+    def _record_review(
+        self, kind: str, payment: Payment, decision: str, reviewer: str, note: str | None = None
+    ) -> None:
+        if self.compliance is None:
+            return
+        self.compliance.record(
+            kind,
+            payment_id=payment.id,
+            merchant_id=payment.merchant_id,
+            method=payment.method,
+            amount=payment.amount_minor,
+            phone=payment.phone,
+            reason=decision,
+            reviewer=reviewer,
+            note=note,
+        )
 
     # --- balances --------------------------------------------------------------------------
 
     def balance(self, merchant_id: str) -> Reply:
         """What the merchant has: available (spendable) and reserved (held for payouts), as
-        committed to MongoDB."""
+        committed."""
         return Reply(
             200,
             {
@@ -655,7 +543,7 @@ class ShardCore:
         cached = self.payments.get(payment_id)
         if cached is not None:
             return cached
-        doc = await self.reads.submit(payment_id)
+        doc = await self.store.read(payment_id)
         if doc is None:
             return None
         if payment_id in self.payments:  # arrived while we read
@@ -665,10 +553,6 @@ class ShardCore:
             return self.payments[payment_id]
         self._mark_stored(payment)
         return self._remember(payment)
-
-    async def _read_docs(self, ids: list[str]) -> list[Doc | None]:
-        found = {d["_id"]: d async for d in self.cols.payments.find({"_id": {"$in": ids}})}
-        return [found.get(i) for i in ids]
 
     def _remember(self, payment: Payment) -> Payment:
         self.payments[payment.id] = payment
@@ -681,19 +565,25 @@ class ShardCore:
             oldest = next(iter(self.payments))
             unwritten = self.persisted.get(oldest, 0) < self.payments[oldest].version
             held = oldest in self.transfers.holding
-            if oldest in self.in_flight or unwritten or oldest in self.published or held:
+            published = oldest in self.notifier.published
+            if oldest in self.in_flight or unwritten or published or held:
                 break
-            self.payments.popitem(last=False)
-            self.persisted.pop(oldest, None)
-            self.persisted_seq.pop(oldest, None)
+            self._forget(oldest)
         return payment
+
+    def _forget(self, payment_id: str) -> None:
+        """Drop the cached copy: the next read comes from the store."""
+        self.payments.pop(payment_id, None)
+        self.persisted.pop(payment_id, None)
+        self.persisted_seq.pop(payment_id, None)
+
+    def _current_copy(self, payment: Payment) -> Payment:
+        return self.payments.get(payment.id, payment)
 
     # --- provider hand-off -----------------------------------------------------------------
 
     def _callback_url(self, kind: str, payment_id: str) -> str:
-        token = callback_token(self.secret_key, payment_id)
-        base = self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
-        return f"{base}/callbacks/{kind}/{payment_id}/{token}"
+        return sweeping.callback_url(self.settings, self.secret_key, kind, payment_id)
 
     def _queue_order(self, payment: Payment) -> None:
         order = order_for(payment, self._callback_url)
@@ -704,10 +594,14 @@ class ShardCore:
         while True:
             await self._orders_event.wait()
             await asyncio.sleep(self.settings.batch_delay_ms / 1000)
-            self._orders_event.clear()
-            batch, self.orders = self.orders, []
-            if batch:
-                self._spawn(self._submit(batch))
+            await self.send_orders()
+
+    async def send_orders(self) -> None:
+        """Send the orders queued since the last batch (the order loop's tick)."""
+        self._orders_event.clear()
+        batch, self.orders = self.orders, []
+        if batch:
+            self._spawn(self._submit(batch))
 
     async def _submit(self, orders: list[Order]) -> None:
         try:
@@ -723,7 +617,7 @@ class ShardCore:
             if payment is None:
                 continue
             if result.outcome.retry_after is not None:
-                until = time.monotonic() + result.outcome.retry_after
+                until = self.clock.monotonic() + result.outcome.retry_after
                 self.circuit_open_until[provider_of(payment.method)] = until
             self._apply_outcome(payment, result.outcome, "provider")
 
@@ -737,7 +631,7 @@ class ShardCore:
         )
 
     def _transition(self, payment: Payment, event: Event, source: str, **kw: Any) -> bool:
-        updated = apply(payment, event, source=source, at=now_utc(), **kw)
+        updated = apply(payment, event, source=source, at=self.clock.now(), **kw)
         if updated is None:
             refused = offer(payment, event)
             if refused.verdict == "illegal":  # never silently dropped
@@ -751,19 +645,18 @@ class ShardCore:
             PAYMENTS.labels(updated.method, updated.status.value).inc()
             if self.compliance is not None and updated.status in _NO_MONEY_MOVED:
                 self._spawn(self.compliance.release(updated))  # back to today's AML totals
-        self.writer.touch(updated.id, postings(payment, updated, self.shard))
+        self.store.touch(updated.id, ledger_postings(payment, updated, self.shard))
         return True
+
+    # --- C2B and SACCO postings (actors/shard/postings.py) ---------------------------------
 
     async def c2b_confirmations(self, items: list[C2bIn]) -> list[CallbackVerdict]:
         return list(await asyncio.gather(*(self._c2b(i) for i in items)))
 
     async def _c2b(self, item: C2bIn) -> CallbackVerdict:
-        """A confirmation says a customer paid a paybill or till. Daraja signs nothing, so it
-        credits nobody: the payment is stored as awaiting M-Pesa's record, and Transaction
-        Status is asked about its receipt; only that record (same receipt, amount and
-        shortcode: :func:`connectors.mpesa.outcomes.c2b_record_mismatch`) settles it. Its id comes from
-        the receipt, so a repeated confirmation is refused by the primary key."""
-        key = scoped_key(item.merchant_id, f"c2b:{item.trans_id}")
+        """Store a confirmation as awaiting M-Pesa's record, and ask Transaction Status about
+        its receipt; only that record settles it (actors/shard/callbacks.py)."""
+        key = scoped_key(item.merchant_id, postings.c2b_key(item))
         payment_id = payment_id_for(self.shard, self.secret_key, key)
         if payment_id in self.payments:
             await self._post_to_sacco(self.payments[payment_id])
@@ -771,8 +664,8 @@ class ShardCore:
         if self.sealer is not None:
             await self.sealer.ready(item.merchant_id)
         fee = fee_for(self.settings.fees, "mpesa_c2b", item.amount_minor)
-        received = received_payment(item, payment_id, key, fee, now_utc())
-        result = await self.writer.insert(received)
+        received = received_payment(item, payment_id, key, fee, self.clock.now())
+        result = await self.store.insert(received, [])
         if result == "duplicate":
             return "duplicate"
         if result != "ok":
@@ -780,38 +673,19 @@ class ShardCore:
         self._remember(received)
         PAYMENTS.labels(received.method, received.status.value).inc()
         # Not awaited: Daraja waits for the acknowledgement; the record's answer comes later.
-        self._spawn(self._ask_status([self._status_request(received)], time.time()))
+        request = sweeping.status_request(received, self._callback_url)
+        self._spawn(self._ask_status([request], self.clock.time()))
         return "applied"
 
     async def _post_to_sacco(self, paid: Payment) -> None:
-        """A SACCO member's paybill payment: post it to the member's account (a loan repayment
-        or a deposit) in the SACCO's core. The posting's key comes from the receipt, so a
-        repeated confirmation or a restart never posts twice; the money is already in the
-        SACCO's balance, so the posting moves nothing on the switch's books."""
-        member = paid.metadata.get("member") or {}
-        if paid.state != State.SUCCEEDED or not member.get("member_number"):
+        posting = postings.sacco_posting(paid)
+        if posting is None:
             return
-        purpose = "loan_repayment" if member.get("product") == "loan_repayment" else "deposit"
-        reply = await self._create(
-            CreatePayment(
-                merchant_id=paid.merchant_id,
-                idem_key=f"{paid.provider.receipt}:posting",
-                request_hash="c2b-posting",
-                method="sacco_posting",
-                amount_minor=paid.amount_minor,
-                phone="",
-                reference=str(paid.provider.receipt),
-                description=f"M-Pesa {paid.provider.receipt} {member.get('product', '')}",
-                metadata={"c2b_payment": paid.id},
-                destination={
-                    "sacco_code": member["sacco_code"],
-                    "member_number": member["member_number"],
-                    "purpose": purpose,
-                },
-            )
-        )
+        reply = await self._create(posting)
         if reply.status >= 300:
             log.warning("posting of %s to the SACCO not created yet: %s", paid.id, reply.body)
+
+    # --- callbacks (actors/shard/callbacks.py) ---------------------------------------------
 
     async def apply_callbacks(self, items: list[CallbackIn]) -> list[CallbackVerdict]:
         return list(await asyncio.gather(*(self._callback(i) for i in items)))
@@ -820,46 +694,39 @@ class ShardCore:
         payment = await self._get(item.payment_id)
         if payment is None:
             return "unknown_payment"
-        problem = callback_mismatch(payment, item)
-        if problem and payment.method in item.methods and payment.method == "mpesa_c2b":
+        step = callbacks.judge(
+            payment,
+            item,
+            resent=payment.id in self.resent,
+            age=self.clock.time() - payment.created_at.timestamp(),
+            not_found_after=self.settings.payout_not_found_after,
+        )
+        if step.action == "decline":
+            assert step.outcome is not None
             # M-Pesa's own record of the receipt contradicts the confirmation: credit nobody.
-            log.warning("C2B %s: M-Pesa's record does not match: %s", payment.id, problem)
-            message = f"M-Pesa's record does not match the confirmation ({problem}); not credited."
-            if self._transition(
-                payment, Event.DECLINE, "callback", failure=Failure("declined", message)
-            ):
+            log.warning("C2B %s: M-Pesa's record does not match: %s", payment.id, step.problem)
+            if self._apply_outcome(payment, step.outcome, "callback"):
                 await self._persisted(self.payments[payment.id])
             return "mismatch"
-        if problem:
-            log.warning("callback for %s refused: %s", payment.id, problem)
+        if step.action == "mismatch":
+            log.warning("callback for %s refused: %s", payment.id, step.problem)
             return "mismatch"
-        outcome = self._payout_not_found(payment, item)
-        if outcome.event is None:
-            return "pending"  # no answer yet: the sweeper asks again, backing off
-        if not self._apply_outcome(payment, outcome, "callback"):
+        if step.action == "pending" or step.outcome is None:
+            return "pending"
+        if not self._apply_outcome(payment, step.outcome, "callback"):
             return "duplicate"
         await self._persisted(self.payments[payment.id])
         await self._post_to_sacco(self.payments[payment.id])
         return "applied"
 
-    def _payout_not_found(self, payment: Payment, item: CallbackIn) -> ProviderOutcome:
-        """M-Pesa has no record of a payout: a failure only once it cannot still be queued.
-        And a reversal refused as "already reversed" after we sent it twice was ours."""
-        failure = item.outcome.failure
-        if (
-            payment.method == "mpesa_reversal"
-            and failure
-            and reversal_was_ours(payment, payment.id in self.resent, failure.provider_code)
-        ):
-            return ProviderOutcome(Event.SUCCEED, item.outcome.refs)
-        if not item.not_found:
-            return item.outcome
-        age = time.time() - payment.created_at.timestamp()
-        if age < self.settings.payout_not_found_after:
-            return ProviderOutcome(None)
-        name = display_name(provider_of(payment.method))
-        message = f"{name[:1].upper()}{name[1:]} has no record of this payment; no money moved."
-        return ProviderOutcome(Event.DECLINE, failure=Failure("declined", message))
+    def _payout_outcome(self, payment: Payment, item: CallbackIn) -> ProviderOutcome:
+        return reversals.payout_outcome(
+            payment,
+            item,
+            resent=payment.id in self.resent,
+            age=self.clock.time() - payment.created_at.timestamp(),
+            not_found_after=self.settings.payout_not_found_after,
+        )
 
     # --- persistence -----------------------------------------------------------------------
 
@@ -886,70 +753,18 @@ class ShardCore:
             if later:  # changes made after this commit's snapshot: their own commit will come
                 self.waiters[payment.id] = later
             if payment.pending_notifications:
-                self.webhooks.enqueue(payment.id)
+                self.notifier.webhook(payment.id)
             if self.transfers.on_settled(payment):
                 self._spawn(self._drive_transfer(payment))
-        self._publish(committed.updated)
+        self.notifier.publish(committed.updated)
 
-    # --- personal data (switch/pii.py) ----------------------------------------------------
+    # --- personal data (actors/shard/personal.py) ------------------------------------------
 
     async def by_phone(self, merchant_id: str, phone: str, limit: int) -> Reply:
-        """A merchant's payments to or from a phone, newest first, found by the blind index."""
-        if self.sealer is None:
-            return error_reply(501, "not_supported", "personal data sealing is off")
-        query = {"merchant_id": merchant_id, "phone_bidx": self.sealer.bidx(phone)}
-        cursor = self.cols.payments.find(query).sort("created_at", -1).limit(limit)
-        found = [await self._opened(doc) async for doc in cursor]
-        current = [self.payments.get(p.id, p) for p in found]
-        return Reply(200, {"object": "list", "data": [view(p) for p in current]})
+        return await self.personal.by_phone(merchant_id, phone, limit)
 
     async def erase(self, merchant_id: str, phone: str) -> Reply:
-        """Honour an erasure request: the person's phone, account numbers and names are
-        overwritten in every final payment of this merchant; amounts, dates, receipts and
-        statuses stay (payment records must be kept). Payments still in flight are not touched:
-        the answer says how many, and the request can be repeated once they are final."""
-        if self.sealer is None:
-            return error_reply(501, "not_supported", "personal data sealing is off")
-        bidx = self.sealer.bidx(phone)
-        query = {"merchant_id": merchant_id, "phone_bidx": bidx}
-        ids = [d["_id"] async for d in self.cols.payments.find(query, {"_id": 1})]
-        busy = [i for i in ids if i in self.in_flight]
-        done = [i for i in ids if i not in self.in_flight]
-        docs = [d async for d in self.cols.payments.find({"_id": {"$in": done}})]
-        # The copies first: should that fail, the payments still match the phone and a repeat
-        # of the request finds everything again.
-        items = [
-            (*found, doc["_id"])
-            for doc in docs
-            if (found := item_of_key(str(doc.get("idem") or ""), merchant_id)) is not None
-        ]
-        copies = 0
-        if items and self.erase_batch_items is not None:
-            try:
-                copies = await self.erase_batch_items(merchant_id, items)
-            except Exception:
-                log.exception("erasure for %s: the batch items could not be erased", merchant_id)
-                return error_reply(
-                    503, "unavailable", "the payout batches are unavailable; nothing was erased"
-                )
-        for doc in docs:
-            payment_id = doc["_id"]
-            await self.cols.payments.update_one(
-                {"_id": payment_id}, {"$set": erased_fields(doc, bidx)}
-            )
-            self.payments.pop(payment_id, None)  # read back erased from now on
-            self.persisted.pop(payment_id, None)
-            self.persisted_seq.pop(payment_id, None)
-        return Reply(
-            200,
-            {
-                "object": "erasure",
-                "erased": len(docs),
-                "batch_items": copies,
-                "in_flight": len(busy),
-                "kept": ["amounts", "dates", "statuses", "provider receipts", "references"],
-            },
-        )
+        return await self.personal.erase(merchant_id, phone, self.in_flight)
 
     # --- transfers (actors/transfers.py) ---------------------------------------------------
 
@@ -966,31 +781,7 @@ class ShardCore:
         if current and is_final(current.state) and not current.pending_notifications:
             self._settled(leg.id)
 
-    def _publish(self, payments: Iterable[Payment]) -> None:
-        """Live events for the status changes just persisted (best effort; webhooks are the
-        durable channel)."""
-        if self.publisher is None:
-            return
-        events = []
-        for p in payments:
-            done = self.published.get(p.id, 0)
-            for entry in p.history:
-                if entry.status_changed and entry.seq > done:
-                    events.append((p.merchant_id, orjson.dumps(event_body(p, entry))))
-            self.published[p.id] = p.history[-1].seq
-        if events:
-            self._spawn(self.publisher.publish(events))
-
-    # --- webhooks --------------------------------------------------------------------------
-
-    async def _endpoint(self, merchant_id: str) -> Endpoint:
-        cached = self.merchants.get(merchant_id)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
-        doc = await self.cols.merchants.find_one({"_id": merchant_id}) or {}
-        endpoint = Endpoint(doc.get("webhook_url"), doc.get("webhook_secret", ""))
-        self.merchants[merchant_id] = (time.monotonic() + MERCHANT_TTL, endpoint)
-        return endpoint
+    # --- webhooks (actors/shard/notify.py) -------------------------------------------------
 
     def _notified(self, payment_id: str, seq: int) -> None:
         """An event is delivered (or abandoned). Not written at once: ``notified_seq`` rides
@@ -1003,28 +794,20 @@ class ShardCore:
         payment = replace(payment, notified_seq=seq)
         self.payments[payment_id] = payment
         if payment.pending_notifications:
-            self.webhooks.enqueue(payment_id)
+            self.notifier.webhook(payment_id)
         elif is_final(payment.state) and payment_id not in self.transfers.holding:
             self._settled(payment_id)
 
     def _settled(self, payment_id: str) -> None:
-        self.published.pop(payment_id, None)
+        self.notifier.forget(payment_id)
         self.last_query.pop(payment_id, None)
-        self.writer.drop_inflight(payment_id)
+        self.store.drop_inflight(payment_id)
 
     def _deliverable(self, payment_id: str) -> int:
         """Events up to this history seq are persisted, so the merchant may be told of them."""
         return self.persisted_seq.get(payment_id, 0)
 
-    def _record_attempt(self, doc: Doc) -> None:
-        self._spawn(self.attempt_log.submit(doc))
-
-    async def _write_attempts(self, docs: list[Doc]) -> list[None]:
-        ops = [UpdateOne({"_id": d["_id"]}, {"$set": d}, upsert=True) for d in docs]
-        await self.cols.webhook_deliveries.bulk_write(ops, ordered=False)
-        return [None] * len(docs)
-
-    # --- stuck payments --------------------------------------------------------------------
+    # --- stuck payments (actors/shard/sweeping.py) -----------------------------------------
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -1039,40 +822,19 @@ class ShardCore:
         for held in list(self.transfers.holding):
             if held in self.payments:
                 self._spawn(self._drive_transfer(self.payments[held]))
-        now = time.time()
-        to_query: list[QueryRequest] = []
-        to_ask: list[StatusRequest] = []
-        to_check: list[StatusCheck] = []
-        for pid in list(self.in_flight):
-            payment = self.payments[pid]
-            asked = self.last_query.get(pid, NEVER_ASKED)
-            action = sweep_action(
-                payment,
-                now - payment.created_at.timestamp(),
-                now - asked.at,
-                query_after=self.settings.stk_query_after,
-                expire_after=self.settings.stk_expire_after,
-                gap=self._query_gap(),
-                asks=asked.asks,
-                max_gap=self.settings.sweep_max_gap,
-            )
-            if action == Action.QUERY and payment.provider.checkout_request_id:
-                to_query.append(QueryRequest(pid, payment.provider.checkout_request_id))
-            elif action == Action.ASK_STATUS:
-                to_ask.append(self._status_request(payment))
-            elif action == Action.CHECK:
-                ref = payment.provider.conversation_id
-                to_check.append(StatusCheck(pid, payment.method, ref))
-            elif action == Action.RESEND:
-                self._resend_reversal(payment, now)
-            elif action == Action.EXPIRE:
-                self._expire(payment, "outcome_unknown")
-        if to_query:
-            await self._query(to_query, now)
-        if to_ask:
-            await self._ask_status(to_ask, now)
-        if to_check:
-            await self._check(to_check, now)
+        now = self.clock.time()
+        in_flight = [self.payments[pid] for pid in list(self.in_flight)]
+        todo = sweeping.plan(in_flight, self.last_query, now, self.settings, self._callback_url)
+        for payment in todo.resend:
+            self._resend_reversal(payment, now)
+        for payment in todo.expire:
+            self._expire(payment, "outcome_unknown")
+        if todo.query:
+            await self._query(todo.query, now)
+        if todo.ask:
+            await self._ask_status(todo.ask, now)
+        if todo.check:
+            await self._check(todo.check, now)
 
     async def _check(self, requests: list[StatusCheck], now: float) -> None:
         """Airtel, PesaLink and SACCO enquiries: answered at once, applied like a callback."""
@@ -1089,7 +851,7 @@ class ShardCore:
                 continue
             if RAILS[payment.method].direction != "collection":  # payouts and postings
                 item = CallbackIn(payment.id, res.outcome, None, not_found=res.not_found)
-                self._apply_outcome(payment, self._payout_not_found(payment, item), "query")
+                self._apply_outcome(payment, self._payout_outcome(payment, item), "query")
                 continue
             late = now - payment.created_at.timestamp() >= self.settings.stk_expire_after
             if not self._apply_outcome(payment, res.outcome, "query") and late:
@@ -1104,21 +866,6 @@ class ShardCore:
         self.resent.add(payment.id)
         self._queue_order(payment)
 
-    def _status_request(self, payment: Payment) -> StatusRequest:
-        if payment.method == "mpesa_c2b":  # by receipt, on the paybill or till it credited
-            return StatusRequest(
-                payment.id,
-                self._callback_url("c2b/status", payment.id),
-                self._callback_url("c2b/timeout", payment.id),
-                transaction_id=payment.provider.receipt,
-                party_a=str(payment.metadata.get("shortcode") or "") or None,
-            )
-        return StatusRequest(
-            payment.id,
-            self._callback_url("b2c/status", payment.id),
-            self._callback_url("b2c/timeout", payment.id),
-        )
-
     async def _ask_status(self, requests: list[StatusRequest], now: float) -> None:
         for r in requests:
             self._asked(r.payment_id, now)
@@ -1127,14 +874,8 @@ class ShardCore:
         except Exception:
             log.exception("Transaction Status queries failed; will ask again")
 
-    def _query_gap(self) -> float:
-        """The first gap between asks about one payment; it doubles while asks go unanswered
-        (switch.sweep.query_gap)."""
-        return max(self.settings.sweep_interval, self.settings.stk_query_after / 4)
-
     def _asked(self, payment_id: str, now: float) -> None:
-        before = self.last_query.get(payment_id, NEVER_ASKED)
-        self.last_query[payment_id] = Asked(now, before.asks + 1)
+        self.last_query[payment_id] = sweeping.one_more_ask(self.last_query, payment_id, now)
 
     async def _query(self, requests: list[QueryRequest], now: float) -> None:
         for r in requests:
@@ -1154,14 +895,8 @@ class ShardCore:
                     self._expire(payment, "timeout")
 
     def _expire(self, payment: Payment, code: str) -> None:
-        name = display_name(provider_of(payment.method))
-        message = (
-            f"The customer did not complete the {name} prompt in time."
-            if code == "timeout"
-            else f"{name}'s answer was lost and no outcome arrived in time; check your "
-            "statement before asking the customer again."
-        )
-        self._transition(payment, Event.EXPIRE, "sweeper", failure=Failure(code, message))
+        failure = sweeping.expiry(payment.method, code)
+        self._transition(payment, Event.EXPIRE, "sweeper", failure=failure)
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -1169,9 +904,3 @@ class ShardCore:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def _done_future(value: bool) -> asyncio.Future[bool]:
-    fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    fut.set_result(value)
-    return fut

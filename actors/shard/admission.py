@@ -1,0 +1,107 @@
+"""Admission of new payments and idempotency (pure decisions, plus the claim table).
+
+A request's payment id is derived from its idempotency key, so MongoDB's primary key is the
+backstop; this table is the fast path. A key is claimed before the shard's first await, so
+concurrent copies of one request wait for the first copy's answer instead of racing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from actors.replies import circuit_open, conflict, insufficient_balance, overloaded
+from routing.router import Route
+from switch.compliance import Stage
+from switch.idempotency import Decision, decide
+from switch.messages import CreatePayment, Reply
+from switch.payments import Payment, new_payment
+
+CACHE_LIMIT = 200_000
+
+
+@dataclass
+class IdemEntry:
+    request_hash: str
+    ready: asyncio.Future[bool]  # True once the payment is stored; False if storing failed
+
+
+def done_future(value: bool) -> asyncio.Future[bool]:
+    fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    fut.set_result(value)
+    return fut
+
+
+def stored_entry(request_hash: str) -> IdemEntry:
+    """The entry of a payment known to be stored."""
+    return IdemEntry(request_hash, done_future(True))
+
+
+def claim_entry(request_hash: str) -> IdemEntry:
+    return IdemEntry(request_hash, asyncio.get_running_loop().create_future())
+
+
+def trim(idem: OrderedDict[str, IdemEntry], limit: int = CACHE_LIMIT) -> None:
+    """Keys never expire in MongoDB (they name the payment); the cache keeps the recent ones."""
+    while len(idem) > limit:
+        idem.popitem(last=False)
+
+
+def replay_conflict(stored_hash: str, request_hash: str, conflict_ok: bool) -> Reply | None:
+    """A different body under a used key is a 409, unless the object is unique by nature (a
+    reversal: one per collection, whatever the body)."""
+    if not conflict_ok and decide(stored_hash, request_hash) == Decision.CONFLICT:
+        return conflict()
+    return None
+
+
+def refusal(circuit_wait: float, backlog: int, max_backlog: int) -> Reply | None:
+    """Refused before anything is stored: the provider's circuit is open, or the shard's writer
+    is at capacity (refusing at once keeps latency flat; the client retries with its key)."""
+    if circuit_wait > 0:
+        return circuit_open(circuit_wait)
+    if backlog >= max_backlog:
+        return overloaded()
+    return None
+
+
+def shortfall(available: int, reserving: int, total: int) -> Reply | None:
+    """A payout may not take the balance below zero: the committed balance, less reservations
+    still being committed. None when the money is there."""
+    left = available - reserving
+    return None if left >= total else insufficient_balance(total, left)
+
+
+def screening_stage(transfer: dict[str, Any] | None) -> Stage:
+    """What the screening checks: a new payment, or a transfer's debit or onward leg."""
+    if not transfer:
+        return "new"
+    return "transfer_debit" if transfer.get("leg") == "debit" else "transfer_onward"
+
+
+def payment_for(
+    req: CreatePayment, payment_id: str, key: str, route: Route, fee: int, at: datetime
+) -> Payment:
+    """The new payment a request asks for, on the rail it was routed to."""
+    method = route.method
+    return new_payment(
+        payment_id=payment_id,
+        merchant_id=req.merchant_id,
+        method=method,
+        amount_minor=req.amount_minor,
+        phone=req.phone,
+        reference=req.reference,
+        description=req.description,
+        metadata=req.metadata,
+        idem_key=key,
+        request_hash=req.request_hash,
+        at=at,
+        fee_minor=fee,
+        command=req.command if method == "mpesa_b2c" else None,
+        destination=req.destination,
+        route=route.to_doc() if req.method == "auto" else None,
+        transfer=req.transfer,
+    )

@@ -1,0 +1,44 @@
+"""What a provider callback does to its payment (pure).
+
+A callback is checked against the stored payment and its rail
+(:func:`switch.outcomes.callback_mismatch`): it never settles a payment of another rail or with
+other references. M-Pesa's record of a C2B receipt that contradicts the confirmation declines the
+payment: nobody is credited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from actors.shard.reversals import payout_outcome
+from switch.messages import CallbackIn, ProviderOutcome
+from switch.outcomes import callback_mismatch
+from switch.payments import Failure, Payment
+from switch.states import Event
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackStep:
+    """``apply``: offer ``outcome`` to the state table; ``decline``: the same, then answer
+    ``mismatch``; ``mismatch``: refused, nothing changes; ``pending``: no answer yet."""
+
+    action: Literal["apply", "decline", "mismatch", "pending"]
+    outcome: ProviderOutcome | None = None
+    problem: str | None = None
+
+
+def judge(
+    payment: Payment, item: CallbackIn, *, resent: bool, age: float, not_found_after: float
+) -> CallbackStep:
+    problem = callback_mismatch(payment, item)
+    if problem and payment.method in item.methods and payment.method == "mpesa_c2b":
+        message = f"M-Pesa's record does not match the confirmation ({problem}); not credited."
+        outcome = ProviderOutcome(Event.DECLINE, failure=Failure("declined", message))
+        return CallbackStep("decline", outcome, problem)
+    if problem:
+        return CallbackStep("mismatch", problem=problem)
+    outcome = payout_outcome(payment, item, resent=resent, age=age, not_found_after=not_found_after)
+    if outcome.event is None:
+        return CallbackStep("pending")  # the sweeper asks again, backing off
+    return CallbackStep("apply", outcome)
