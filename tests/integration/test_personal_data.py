@@ -205,10 +205,8 @@ async def test_a_batch_items_request_is_sealed_and_erased_with_its_payment(
     assert all(r["command"]["phone"].startswith("enc1.") for r in raw.values())
     assert all(r["recipient_name"].startswith("enc1.") for r in raw.values())
 
-    shard = stack.state.router.shard_of_merchant(merchant.merchant.merchant_id)
-    reply = await stack.state.actors.erase(
-        shard, merchant.merchant.merchant_id, "254" + phones[1][1:]
-    )
+    shard = stack.state.router.of_merchant(merchant.merchant.merchant_id)
+    reply = await shard.erase(merchant.merchant.merchant_id, "254" + phones[1][1:])
     assert reply.status == 200, reply.body
     assert (reply.body["erased"], reply.body["batch_items"]) == (1, 1)
     chunks = [d async for d in cols.batches.find({"batch_id": batch_id})]
