@@ -139,7 +139,7 @@ def airtel_account_from(settings: Settings) -> AirtelAccount:
 
 
 def airtel_gateway_from(
-    settings: Settings, transport: Transport | None = None
+    settings: Settings, transport: Transport | None = None, *, deliver: object = None
 ) -> AirtelGatewayCore:
     """The gateway for the Airtel application the settings describe."""
     return AirtelGatewayCore(

@@ -282,7 +282,9 @@ def _read(path: str | None) -> bytes | None:
     return Path(path).read_bytes() if path else None
 
 
-def mpesa_gateway_from(settings: Settings, transport: Transport | None = None) -> MpesaGatewayCore:
+def mpesa_gateway_from(
+    settings: Settings, transport: Transport | None = None, *, deliver: object = None
+) -> MpesaGatewayCore:
     """The gateway for the Daraja account the settings describe."""
     account = DarajaAccount(
         base_url=settings.mpesa_base_url,

@@ -268,7 +268,7 @@ def pesalink_account_from(settings: Settings) -> PesaLinkAccount:
 
 
 def pesalink_gateway_from(
-    settings: Settings, transport: Transport | None = None
+    settings: Settings, transport: Transport | None = None, *, deliver: object = None
 ) -> PesaLinkGatewayCore:
     """The gateway for the bank profile the settings describe."""
     return PesaLinkGatewayCore(

@@ -11,7 +11,6 @@ themselves from MongoDB.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -23,7 +22,6 @@ from prometheus_client import Metric
 from actors.batches import BatchCore
 from actors.compliance import Compliance
 from actors.local import Gateways, LocalBatches, LocalGateway, LocalShard
-from actors.mpesa_gateway import mpesa_gateway_from
 from actors.ports import (
     BATCH_RETRY_SAFE,
     GATEWAY_RETRY_SAFE,
@@ -44,6 +42,8 @@ from switch.messages import CallbackIn, CreatePayment, Reply
 from switch.metrics import REGISTRY
 from switch.netguard import GuardedTransport
 from switch.pii import Sealer, sealer_for
+from switch.providers import provider as provider_spec
+from switch.providers import providers, resolve
 from switch.storage.mongo import Collections, collections, connect
 
 log = logging.getLogger(__name__)
@@ -52,11 +52,9 @@ log = logging.getLogger(__name__)
 # everything that can move money stays at most once.
 IDEMPOTENT_RETRIES = 3
 
-GATEWAYS: tuple[str, ...] = tuple(
-    p
-    for p in ("airtel", "pesalink", "sacco")
-    if importlib.util.find_spec(f"actors.{p}_gateway") is not None
-)
+# Every provider with a gateway, each in its own actor ("mpesa", "gateway-airtel", ...).
+PROVIDERS_WITH_GATEWAYS: tuple[str, ...] = tuple(p.name for p in providers() if p.gateway)
+GATEWAYS: tuple[str, ...] = tuple(p for p in PROVIDERS_WITH_GATEWAYS if p != "mpesa")
 
 ACTOR_OPTIONS: dict[str, Any] = {
     "get_if_exists": True,
@@ -116,22 +114,9 @@ def gateway_name(provider: str) -> str:
 
 
 def _build_gateway(provider: str, settings: Settings) -> Any:
-    """The plain gateway core of a provider (imported here so each stays a plain module)."""
-    if provider == "mpesa":
-        return mpesa_gateway_from(settings)
-    if provider == "airtel":
-        from actors.airtel_gateway import airtel_gateway_from
-
-        return airtel_gateway_from(settings)
-    if provider == "pesalink":
-        from actors.pesalink_gateway import pesalink_gateway_from
-
-        return pesalink_gateway_from(settings)
-    if provider == "sacco":
-        from actors.sacco_gateway import sacco_gateway_from
-
-        return sacco_gateway_from(settings, _deliver_to_shards)
-    raise ValueError(f"no gateway for {provider}")
+    """The plain gateway core of a provider, from its description (switch/providers.py)."""
+    factory = resolve(provider_spec(provider).gateway)
+    return factory(settings, deliver=_deliver_to_shards)
 
 
 class _RayProxy:

@@ -89,6 +89,9 @@ class Settings(BaseModel):
     sacco_registry_file: str | None = None
     sacco_outbox_dir: str = "./var/sacco"
     sacco_flush_interval: float = Field(5.0, gt=0)
+    # Providers added through the registry (SWITCH_PROVIDER_MODULES): each one's API base URL,
+    # by provider name (JSON); sandbox mode fills it with their simulators' addresses.
+    provider_urls: dict[str, str] = Field(default_factory=dict)
 
     # Personal data at rest (switch/pii.py): master keys by id (Base64 of 32 bytes) and the one
     # that wraps new data keys. Unset: a key is made once and kept in the database (fine for a
@@ -182,7 +185,7 @@ class Settings(BaseModel):
 
 # Variable names that do not follow the SWITCH_<FIELD> rule.
 _ALIASES = {"mongodb_uri": "MONGODB_URI", "redis_url": "REDIS_URL", "ray_address": "RAY_ADDRESS"}
-_JSON_FIELDS = {"fees", "master_keys"}
+_JSON_FIELDS = {"fees", "master_keys", "provider_urls"}
 _SECRET_FIELDS = {
     "secret_key",
     "mpesa_consumer_secret",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from switch.payments import Failure, ProviderRefs
 from switch.states import Event
@@ -65,6 +65,7 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class StkOrder:
+    provider: ClassVar[str] = "mpesa"  # whose gateway sends it
     payment_id: str
     amount: int  # whole shillings
     phone: str
@@ -75,6 +76,7 @@ class StkOrder:
 
 @dataclass(frozen=True, slots=True)
 class B2cOrderMsg:
+    provider: ClassVar[str] = "mpesa"  # whose gateway sends it
     payment_id: str
     amount: int  # whole shillings
     phone: str
@@ -100,6 +102,7 @@ class StatusRequest:
 
 @dataclass(frozen=True, slots=True)
 class ReversalOrderMsg:
+    provider: ClassVar[str] = "mpesa"  # whose gateway sends it
     payment_id: str  # the reversal's id
     receipt: str  # the M-Pesa receipt of the collection to reverse
     amount: int  # whole shillings
@@ -123,6 +126,7 @@ class WalletOrder:
     """Airtel Money: a USSD-push collection (``collect``) or a disbursement (``payout``). Our
     payment id is Airtel's transaction id, the same on every attempt."""
 
+    provider: ClassVar[str] = "airtel"  # whose gateway sends it
     payment_id: str
     kind: Literal["collect", "payout"]
     amount_minor: int
@@ -137,6 +141,7 @@ class BankOrder:
     id is the end-to-end id. The holder's name is looked up before any money moves; when
     ``recipient_name`` is given, a holder whose name does not match is refused."""
 
+    provider: ClassVar[str] = "pesalink"  # whose gateway sends it
     payment_id: str
     amount_minor: int
     bank_code: str | None
@@ -153,6 +158,7 @@ class SaccoOrder:
     """Money into (``deposit``, ``loan_disbursement``) or out of (``withdrawal``: the source leg
     of a transfer) a SACCO member account."""
 
+    provider: ClassVar[str] = "sacco"  # whose gateway sends it
     payment_id: str
     sacco_code: str
     member_number: str

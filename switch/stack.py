@@ -36,6 +36,7 @@ from connectors.sacco.simulator.sandbox import start_sandbox as start_sacco_sand
 from switch.config import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, Settings
 from switch.listen import bind_listeners, free_to_bind, port_of
 from switch.live import Hub, resolve_redis_url
+from switch.providers import providers, resolve
 from switch.storage.embedded import EmbeddedMongo
 from switch.storage.mongo import Collections, collections, connect, ensure_indexes
 from switch.tls import context_for
@@ -203,6 +204,19 @@ class Stack:
         )
         self.sim_urls["sacco"] = self.sacco.api_base_url
         self._update(**self.sacco.settings())
+        await self._start_registered_simulators(public)
+
+    async def _start_registered_simulators(self, public: str) -> None:
+        """The simulators of providers that bring their own (switch/providers.py ``sandbox``),
+        each on a free port; its address goes to ``provider_urls`` for its gateway."""
+        urls = dict(self.settings.provider_urls)
+        for spec in providers():
+            if spec.sandbox:
+                port = await self._serve(resolve(spec.sandbox)(public), self.settings.sim_host, 0)
+                urls[spec.name] = self.sim_urls[spec.name] = (
+                    f"http://{self.settings.sim_host}:{port}"
+                )
+        self._update(provider_urls=urls)
 
     async def _serve(
         self,

@@ -24,21 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from .conftest import TIMINGS, free_port
+from .switch_process import sandbox_switch
 
 pytestmark = pytest.mark.integration
 
@@ -259,49 +254,8 @@ def test_the_parser_pairs_examples_with_answers() -> None:
 async def readme_switch(tmp_path: Path) -> Any:
     """``python -m switch serve --sandbox`` as the README starts it (REDIS_URL unset: the
     default stack), on free ports, with its data in a temporary folder."""
-    port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SWITCH_") and k not in ("REDIS_URL", "MONGODB_URI", "RAY_ADDRESS")
-    }
-    env.update(
-        SWITCH_DATA_DIR=str(tmp_path / "var"),
-        SWITCH_PORT=str(port),
-        SWITCH_SIM_PORT="0",  # every simulator on a free port
-        SWITCH_RAY_NAMESPACE=f"readme-{port}",
-        SWITCH_SIM_CALLBACK_DELAY=TIMINGS["SWITCH_SIM_CALLBACK_DELAY"],
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    log = (tmp_path / "switch.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "switch", "serve", "--sandbox"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=README.parent,
-    )
-    try:
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 120
-            while True:
-                assert proc.poll() is None, (tmp_path / "switch.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "the switch did not become ready"
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.3)
+    async with sandbox_switch(tmp_path, "readme") as (port, env):
         yield port, env, tmp_path
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(proc.wait, 30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 async def test_every_readme_example_answers_as_shown(readme_switch: Any) -> None:

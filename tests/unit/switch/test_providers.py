@@ -56,9 +56,9 @@ def test_clashing_descriptions_are_refused() -> None:
 
 
 def test_extra_providers_are_named_by_module() -> None:
-    env = {"SWITCH_PROVIDER_MODULES": " tests.fixtures.toy_provider, connectors.mpesa.provider"}
+    env = {"SWITCH_PROVIDER_MODULES": " tests.fixtures.tkash.provider, connectors.mpesa.provider"}
     modules = provider_modules(env)
-    assert modules == (*PROVIDER_MODULES, "tests.fixtures.toy_provider")
+    assert modules == (*PROVIDER_MODULES, "tests.fixtures.tkash.provider")
     assert [p.name for p in load(modules)][-1] == "tkash"
 
 
@@ -73,7 +73,7 @@ def test_a_provider_added_through_the_registry_alone_is_routed_and_priced() -> N
         " '254771234567'), 'fee': from_env({}).fees['tkash_payout'].fixed,"
         " 'name': display_name('tkash')}).decode())\n"
     )
-    env = {"SWITCH_PROVIDER_MODULES": "tests.fixtures.toy_provider", "PATH": ""}
+    env = {"SWITCH_PROVIDER_MODULES": "tests.fixtures.tkash.provider", "PATH": ""}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, check=True, timeout=60
     )
