@@ -37,6 +37,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from redis.exceptions import RedisError
 
 from actors.group_commit import GroupCommit
+from infra.storage.mongo import Collections
 from switch.compliance import (
     ALLOW,
     Screening,
@@ -55,7 +56,6 @@ from switch.phone import mask_msisdn
 from switch.security.aml import Counters, DailyCounters, Limits, evaluate, nairobi_day
 from switch.security.crypto import blind_index, derive_key
 from switch.security.sanctions import SAMPLE_LIST, SanctionsList
-from switch.storage.mongo import Collections
 
 log = logging.getLogger(__name__)
 

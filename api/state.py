@@ -11,14 +11,14 @@ from aiohttp import web
 from actors.ports import ShardPort, SwitchPorts
 from api.batcher import MicroBatcher
 from connectors.sacco.registry import Sacco
+from infra.live import Hub
+from infra.ratelimit import InProcessLimiter, RedisLimiter
+from infra.storage.mongo import Collections
 from routing.shards import shard_for
 from switch.config import Settings
-from switch.live import Hub
 from switch.messages import C2bIn, CallbackIn, CallbackVerdict, CreatePayment, Reply
 from switch.pii import Sealer, sealer_for
 from switch.security.audit import AuditLog
-from switch.security.ratelimit import InProcessLimiter, RedisLimiter
-from switch.storage.mongo import Collections
 
 
 class ShardRouter:

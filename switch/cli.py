@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 
+from infra.storage.mongo import Collections
 from switch.config import Settings, from_env
 from switch.errors import ConfigError, ValidationFailed
 from switch.logs import quiet_ray_console, setup_logging
-from switch.storage.mongo import Collections
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,7 +108,7 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 
 
 async def _serve(settings: Settings, args: Any) -> int:
-    from switch.listen import adopt
+    from infra.listen import adopt
     from switch.stack import Stack
     from switch.workers import spawn_workers, stop_workers
 
@@ -143,8 +143,8 @@ async def _demo(settings: Settings, args: Any) -> int:
 @contextlib.asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator[Collections]:
     """The configured MongoDB, or the embedded server (shared if a switch already runs it)."""
-    from switch.storage.embedded import EmbeddedMongo
-    from switch.storage.mongo import collections, connect, ensure_indexes
+    from infra.storage.embedded import EmbeddedMongo
+    from infra.storage.mongo import collections, connect, ensure_indexes
 
     server = None
     uri = settings.mongodb_uri

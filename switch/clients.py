@@ -27,11 +27,11 @@ import redis.asyncio as aioredis
 from pymongo import ReturnDocument
 from redis.exceptions import RedisError
 
+from infra.storage.mongo import Collections
 from switch.ids import new_id, random_token
 from switch.payments import iso, now_utc
 from switch.roles import client_token_scope
 from switch.signing import hash_client_secret
-from switch.storage.mongo import Collections
 
 log = logging.getLogger(__name__)
 Doc = dict[str, Any]

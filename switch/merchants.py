@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
+from infra.storage.mongo import Collections
 from switch.errors import ValidationFailed
 from switch.ids import new_id, random_token
 from switch.payments import now_utc
 from switch.signing import hash_client_secret, new_webhook_secret
-from switch.storage.mongo import Collections
 
 DEFAULT_SCOPE = "payments:read payments:write"
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")

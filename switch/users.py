@@ -37,6 +37,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from infra.storage.mongo import Collections
 from switch import passwords, totp
 from switch.clients import bump_generation, current_generation
 from switch.errors import ClientError, NotFound, ValidationFailed
@@ -45,7 +46,6 @@ from switch.payments import iso, now_utc
 from switch.roles import INVITABLE, role_scope
 from switch.security.audit import AuditLog
 from switch.signing import new_webhook_secret
-from switch.storage.mongo import Collections
 from switch.tokens import mint
 
 log = logging.getLogger(__name__)

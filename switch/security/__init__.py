@@ -1,6 +1,6 @@
-"""Security and compliance building blocks, pure where possible, I/O at the edges:
+"""Security and compliance building blocks, pure (their I/O lives in ``infra/``: the rate limiters,
+the key store, the audit store and the AML counters):
 
-- ``ratelimit``: GCRA rate limits in Redis (one atomic script) or in process, and the headers;
 - ``crypto``: AES-GCM envelope encryption of personal data, blind indexes, key rotation and
   crypto-shredding;
 - ``audit``: the hash-chained audit trail;

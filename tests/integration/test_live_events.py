@@ -12,7 +12,7 @@ import aiohttp
 import orjson
 import pytest
 
-from switch.live import Hub, Publisher
+from infra.live import Hub, Publisher
 from switch.stack import Stack
 
 from .conftest import free_port

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from switch.security.ratelimit import RedisLimiter
+from infra.ratelimit import RedisLimiter
 from switch.stack import Stack
 
 from .helpers import Api, basic_auth, stk_body, unique_phone

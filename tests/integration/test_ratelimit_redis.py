@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis.asyncio as aioredis
 
+from infra.ratelimit import InProcessLimiter, RateLimit, RedisLimiter
 from switch.security.aml import DailyCounters, next_midnight
-from switch.security.ratelimit import InProcessLimiter, RateLimit, RedisLimiter
 
 pytestmark = pytest.mark.integration
 

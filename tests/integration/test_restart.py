@@ -18,9 +18,9 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import pytest
 
+from infra.storage.mongo import collections, connect
 from switch.merchants import create_merchant
 from switch.stack import Stack
-from switch.storage.mongo import collections, connect
 
 from .conftest import Receiver, free_port, stack_environment
 from .helpers import Api, unique_phone
