@@ -11,14 +11,15 @@ from aiohttp import web
 from actors.ports import ShardPort, SwitchPorts
 from api.batcher import MicroBatcher
 from connectors.sacco.registry import Sacco
+from infra.audit import AuditLog
+from infra.keystore import sealer_for
 from infra.live import Hub
 from infra.ratelimit import InProcessLimiter, RedisLimiter
 from infra.storage.mongo import Collections
 from routing.shards import shard_for
 from switch.config import Settings
 from switch.messages import C2bIn, CallbackIn, CallbackVerdict, CreatePayment, Reply
-from switch.pii import Sealer, sealer_for
-from switch.security.audit import AuditLog
+from switch.pii import Sealer
 
 
 class ShardRouter:

@@ -213,7 +213,7 @@ async def _ledger(settings: Settings, args: Any) -> int:
 
 async def _audit(settings: Settings, args: Any) -> int:
     """``audit verify | head | client`` (security platform, docs/security-platform.md)."""
-    from switch.security.audit import AuditLog
+    from infra.audit import AuditLog
 
     async with _database(settings) as cols:
         trail = AuditLog(cols.audit)
@@ -254,7 +254,7 @@ async def _audit_client(cols: Collections, trail: Any) -> int:
 
 async def _keys(settings: Settings, args: Any) -> int:
     """``keys rotate``: master-key rotation. Data keys are re-wrapped, data is not touched."""
-    from switch.pii import sealer_for
+    from infra.keystore import sealer_for
 
     if not settings.master_keys or not settings.master_key_id:
         print(

@@ -37,6 +37,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from infra.audit import AuditLog
 from infra.storage.mongo import Collections
 from switch import passwords, totp
 from switch.clients import bump_generation, current_generation
@@ -44,7 +45,6 @@ from switch.errors import ClientError, NotFound, ValidationFailed
 from switch.ids import new_id
 from switch.payments import iso, now_utc
 from switch.roles import INVITABLE, role_scope
-from switch.security.audit import AuditLog
 from switch.signing import new_webhook_secret
 from switch.tokens import mint
 

@@ -5,5 +5,5 @@ the key store, the audit store and the AML counters):
   crypto-shredding;
 - ``audit``: the hash-chained audit trail;
 - ``sanctions``: sanctions-list loading and fuzzy name screening;
-- ``aml``: transaction limits and velocity rules, with Redis-backed daily counters.
+- ``aml``: transaction limits and velocity rules.
 """

@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 import pytest
 
-from switch.security.audit import AuditLog
+from infra.audit import AuditLog
 from switch.stack import Stack
 
 from .helpers import Api, basic_auth

@@ -74,7 +74,7 @@ async def test_a_sealed_field_does_not_open_in_another_payment(stack: Stack, mer
     assert raw is not None
     token = raw["phone"]
     ref = parse_token(token)
-    from switch.pii import sealer_for
+    from infra.keystore import sealer_for
 
     settings = stack.settings
     sealer = sealer_for(
@@ -233,7 +233,8 @@ async def test_an_unmatched_c2b_confirmation_keeps_its_payer_sealed(
     import orjson
 
     from api.c2b import url_token
-    from switch.pii import UNMATCHED, sealer_for, unmatched_paths
+    from infra.keystore import sealer_for
+    from switch.pii import UNMATCHED, unmatched_paths
 
     from .test_c2b import _confirmation, _shortcode
 
