@@ -22,7 +22,8 @@ from api.errors import Handler, error_response, json_response
 from api.models import TokenResponse
 from api.routes import Answer, Route, json_answer, ref
 from api.state import STATE, AppState
-from switch.clients import GenerationFeed, current_generation, secret_holder
+from infra.clients import GenerationFeed, current_generation
+from switch.clients import secret_holder
 from switch.roles import PUBLIC, client_token_scope, permission_for
 from switch.signing import check_client_secret
 from switch.tokens import Claims, mint, verify

@@ -165,7 +165,7 @@ async def _database(settings: Settings) -> AsyncIterator[Collections]:
 
 
 async def _merchant(settings: Settings, args: Any) -> int:
-    from switch.merchants import create_merchant
+    from infra.merchants import create_merchant
 
     async with _database(settings) as cols:
         created = await create_merchant(cols, args.name, args.webhook_url)
@@ -174,7 +174,7 @@ async def _merchant(settings: Settings, args: Any) -> int:
 
 
 async def _operator(settings: Settings, args: Any) -> int:
-    from switch.merchants import create_operator_client
+    from infra.merchants import create_operator_client
 
     async with _database(settings) as cols:
         created = await create_operator_client(cols)
@@ -183,8 +183,8 @@ async def _operator(settings: Settings, args: Any) -> int:
 
 
 async def _user(settings: Settings, args: Any) -> int:
+    from infra.users import unlock
     from switch.stack import load_secret_key
-    from switch.users import unlock
 
     async with _database(settings) as cols:
         lifted = await unlock(cols, await load_secret_key(cols, settings), args.email)
@@ -241,7 +241,8 @@ def _anchor(text: str) -> tuple[int, str]:
 
 
 async def _audit_client(cols: Collections, trail: Any) -> int:
-    from switch.clients import create_client, public_view
+    from infra.clients import create_client
+    from switch.clients import public_view
     from switch.merchants import OPERATOR
     from switch.roles import AUDIT_READ
 

@@ -19,9 +19,9 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from infra.merchants import create_merchant
 from switch.config import Settings
 from switch.demo_rails import run_rails
-from switch.merchants import create_merchant
 from switch.signing import verify_webhook
 from switch.stack import Stack
 

@@ -76,7 +76,7 @@ async def _post(api: Api, path: str, body: Any, key: bool = True) -> tuple[int, 
 
 @pytest.fixture
 async def intruder(stack: Stack, receiver: Any, http: aiohttp.ClientSession) -> Api:
-    from switch.merchants import create_merchant
+    from infra.merchants import create_merchant
 
     assert stack.state is not None
     created = await create_merchant(stack.state.cols, "Intruder Ltd", None)

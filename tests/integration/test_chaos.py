@@ -38,11 +38,11 @@ import ray
 
 from actors.runtime import mpesa_name, shard_name
 from connectors.mpesa.simulator.triggers import B2C_TRIGGERS, TRIGGERS
+from infra.merchants import create_merchant
 from infra.storage.embedded import EmbeddedMongo
 from infra.storage.mongo import Collections, collections, connect
 from routing.shards import shard_for
 from switch.fees import fee_for
-from switch.merchants import create_merchant
 from switch.money import format_minor, parse_whole_shillings
 from switch.payments import mask_reference
 from switch.reconcile import Report, check

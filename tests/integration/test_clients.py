@@ -9,7 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from switch.clients import GenerationFeed, Generations, bump_generation
+from infra.clients import GenerationFeed, bump_generation
+from switch.clients import Generations
 from switch.stack import Stack
 
 from .helpers import Api, basic_auth

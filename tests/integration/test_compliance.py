@@ -19,8 +19,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from infra.merchants import create_operator_client
 from switch.ids import new_id
-from switch.merchants import create_operator_client
 from switch.payments import now_utc
 from switch.stack import Stack
 from switch.users import session_for

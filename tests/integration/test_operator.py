@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from switch.merchants import create_operator_client
+from infra.merchants import create_operator_client
 from switch.stack import Stack
 
 from .helpers import Api, basic_auth

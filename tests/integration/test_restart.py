@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import pytest
 
+from infra.merchants import create_merchant
 from infra.storage.mongo import collections, connect
-from switch.merchants import create_merchant
 from switch.stack import Stack
 
 from .conftest import Receiver, free_port, stack_environment

@@ -43,8 +43,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from infra.merchants import create_operator_client
 from switch import totp
-from switch.merchants import create_operator_client
 from switch.roles import MERCHANT_API_SCOPES, OPERATOR, PUBLIC
 from switch.stack import Stack
 
