@@ -63,7 +63,7 @@ class AppState:
     settings: Settings
     secret_key: bytes
     cols: Collections
-    actors: SwitchPorts  # the Ray actors (switch/stack.py), or in-process ports in tests
+    actors: SwitchPorts  # the Ray actors (app/stack.py), or in-process ports in tests
     hub: Hub | None = None
     # The SACCO registry (connectors/sacco/registry.py): code -> Sacco.
     saccos: Mapping[str, Sacco] = field(default_factory=dict)

@@ -108,8 +108,8 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 
 
 async def _serve(settings: Settings, args: Any) -> int:
+    from app.stack import Stack
     from infra.listen import adopt
-    from switch.stack import Stack
     from switch.workers import spawn_workers, stop_workers
 
     if args.workers < 1:
@@ -183,8 +183,8 @@ async def _operator(settings: Settings, args: Any) -> int:
 
 
 async def _user(settings: Settings, args: Any) -> int:
+    from app.stack import load_secret_key
     from infra.users import unlock
-    from switch.stack import load_secret_key
 
     async with _database(settings) as cols:
         lifted = await unlock(cols, await load_secret_key(cols, settings), args.email)

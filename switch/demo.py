@@ -19,11 +19,11 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from app.stack import Stack
 from infra.merchants import create_merchant
 from switch.config import Settings
 from switch.demo_rails import run_rails
 from switch.signing import verify_webhook
-from switch.stack import Stack
 
 SCENARIOS = [
     ("customer pays", "0712000101", "succeeded"),

@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.stack import Stack
 from switch.roles import PUBLIC, ROLES, ROUTES, SESSION
-from switch.stack import Stack
 
 from .helpers import Api, unique_phone
 from .test_permissions import staff  # noqa: F401 - the module-scoped fixture

@@ -9,9 +9,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.stack import Stack
 from infra.clients import GenerationFeed, bump_generation
 from switch.clients import Generations
-from switch.stack import Stack
 
 from .helpers import Api, basic_auth
 from .test_users import Person, invite, owner_with_totp

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from switch.stack import Stack
+from app.stack import Stack
 
 from .conftest import Receiver
 from .helpers import Api, stk_body, unique_phone

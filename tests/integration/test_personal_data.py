@@ -9,7 +9,7 @@ import uuid
 import aiohttp
 import pytest
 
-from switch.stack import Stack
+from app.stack import Stack
 
 from .helpers import Api, stk_body, unique_phone
 from .test_users import owner_with_totp

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from app.stack import Stack
 from infra.ratelimit import RedisLimiter
-from switch.stack import Stack
 
 from .helpers import Api, basic_auth, stk_body, unique_phone
 from .test_hardening import variant

@@ -18,9 +18,9 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import pytest
 
+from app.stack import Stack
 from infra.merchants import create_merchant
 from infra.storage.mongo import collections, connect
-from switch.stack import Stack
 
 from .conftest import Receiver, free_port, stack_environment
 from .helpers import Api, unique_phone
