@@ -6,7 +6,7 @@ OAuth client libraries expect; every other route uses the switch's error body.
 Which routes need a token is said by :data:`switch.roles.ROUTES` (``public`` ones do not); what the
 token must allow is checked next, by :mod:`api.permissions`. A genuine, unexpired token is still
 refused when its subject's generation was raised since it was minted (client rotated or revoked,
-password changed): :data:`FEED` answers from memory (see :mod:`switch.clients`).
+password changed): :data:`FEED` answers from memory (see :mod:`infra.clients`).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, default=1, help="api processes sharing the port (default 1)"
     )
-    # Internal: an extra worker's inherited listening sockets (switch/workers.py).
+    # Internal: an extra worker's inherited listening sockets (app/workers.py).
     serve.add_argument("--listen-fds", help=argparse.SUPPRESS)
 
     demo = sub.add_parser("demo", help="STK Push payments end to end on the embedded stack")
@@ -109,8 +109,8 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 
 async def _serve(settings: Settings, args: Any) -> int:
     from app.stack import Stack
+    from app.workers import spawn_workers, stop_workers
     from infra.listen import adopt
-    from switch.workers import spawn_workers, stop_workers
 
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
@@ -135,9 +135,13 @@ async def _serve(settings: Settings, args: Any) -> int:
 
 
 async def _demo(settings: Settings, args: Any) -> int:
-    from switch.demo import run_demo
+    from app.stack import Stack
+    from sandbox.demo import run_demo
 
-    return await run_demo(settings.model_copy(update={"port": args.port}))
+    async def start(demo: Settings) -> Stack:
+        return await Stack(demo, sandbox=True).start()
+
+    return await run_demo(settings.model_copy(update={"port": args.port}), start)
 
 
 @contextlib.asynccontextmanager
