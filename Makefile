@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create the virtual environment and install the project with its dev tools
 
-lint: $(STAMP) ## ruff (style, bugs, async rules)
+lint: $(STAMP) ## ruff (style, bugs, async rules) and the layer contracts (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP) ## mypy strict on the packages
 	$(BIN)/mypy
@@ -44,4 +45,4 @@ bench: $(STAMP) ## Load test: STK Push, 50 users, 60 s; writes bench/results/<da
 	$(BIN)/python -m bench run --scenario stk --users 50 --duration 60
 
 clean: ## Remove local data and caches (keeps the virtual environment)
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -2,7 +2,7 @@
 and keeps the day counters, the KYC cache and the ``compliance_events`` log. The decisions are
 pure (switch/compliance.py); this class does the I/O around them.
 
-- Day counters: :class:`~switch.security.aml.DailyCounters` in Redis when ``REDIS_URL`` is set
+- Day counters: :class:`~infra.aml.DailyCounters` in Redis when ``REDIS_URL`` is set
   (several shards see one customer's phone), else :class:`MemoryCounters`. A screened payment
   adds its amount to its phone's and its merchant's day totals *before* the limits are checked
   (two concurrent payments cannot both slip under a cap), and gives it back when it is refused
@@ -37,6 +37,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from redis.exceptions import RedisError
 
 from actors.group_commit import GroupCommit
+from infra.aml import DailyCounters
+from infra.storage.mongo import Collections
 from switch.compliance import (
     ALLOW,
     Screening,
@@ -52,10 +54,9 @@ from switch.config import Settings
 from switch.ids import new_id
 from switch.payments import Payment, is_payout, now_utc
 from switch.phone import mask_msisdn
-from switch.security.aml import Counters, DailyCounters, Limits, evaluate, nairobi_day
+from switch.security.aml import Counters, Limits, evaluate, nairobi_day
 from switch.security.crypto import blind_index, derive_key
 from switch.security.sanctions import SAMPLE_LIST, SanctionsList
-from switch.storage.mongo import Collections
 
 log = logging.getLogger(__name__)
 

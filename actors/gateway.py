@@ -33,10 +33,10 @@ from typing import ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checka
 
 from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
 from connectors.transport import Transport
+from infra.metrics import PROVIDER_CALLS, PROVIDER_LATENCY
 from switch import outcomes as generic_wording
 from switch.breaker import Breaker
 from switch.messages import ProviderOutcome, SubmitResult
-from switch.metrics import PROVIDER_CALLS, PROVIDER_LATENCY
 from switch.retry import backoff
 
 Step = Literal["refresh", "resend", "refuse", "duplicate", "lost"]

@@ -36,7 +36,6 @@ from connectors.pesalink import (
     normalise_msisdn,
 )
 from connectors.pesalink import outcomes as out
-from connectors.pesalink.simulator.sandbox import SIGNING_KEY_PEM
 from connectors.pesalink.transformers import MAX_DESCRIPTION, mask_account
 from connectors.transport import AiohttpTransport, Transport
 from switch.breaker import Breaker
@@ -77,6 +76,8 @@ class PesaLinkGatewayCore(GatewayCore[PesaLinkConnector]):
         return await self._each(orders, self._submit_one)
 
     async def _submit_one(self, order: BankOrder) -> ProviderOutcome:
+        if not self.connector.account.signing_key_pem:
+            return out.refused(NO_KEY)
         async with self._slots:
             found = await self._find(order.bank_code, order.account_number, order.phone)
             if isinstance(found, ProviderOutcome):
@@ -252,10 +253,16 @@ def _transfer(order: BankOrder, to: Recipient) -> TransferOrder:
     )
 
 
+NO_KEY = (
+    "PesaLink is not configured (SWITCH_PESALINK_SIGNING_KEY_FILE: our RSA private key, whose "
+    "public half the bank holds)"
+)
+
+
 def pesalink_account_from(settings: Settings) -> PesaLinkAccount:
     key_file = settings.pesalink_signing_key_file
-    # Without a key file the switch signs with the simulator's public test key (sandbox only).
-    key = Path(key_file).read_bytes() if key_file is not None else SIGNING_KEY_PEM
+    # No key, no transfer: every order is refused (nothing sent) until one is configured.
+    key = Path(key_file).read_bytes() if key_file else b""
     return PesaLinkAccount(
         base_url=settings.pesalink_base_url,
         api_key=settings.pesalink_api_key,

@@ -33,18 +33,19 @@ from actors.ports import (
     ping,
 )
 from actors.shard import MongoPaymentStore, ShardCore
+from infra.keystore import sealer_for
+from infra.live import Publisher
+from infra.metrics import REGISTRY
+from infra.netguard import GuardedTransport
+from infra.storage.mongo import Collections, collections, connect
 from routing.shards import shard_for
 from switch.config import Settings
 from switch.ids import shard_of
-from switch.live import Publisher
 from switch.logs import quiet_ray_console, setup_logging
 from switch.messages import CallbackIn, CreatePayment, Reply
-from switch.metrics import REGISTRY
-from switch.netguard import GuardedTransport
-from switch.pii import Sealer, sealer_for
+from switch.pii import Sealer
 from switch.providers import provider as provider_spec
 from switch.providers import providers, resolve
-from switch.storage.mongo import Collections, collections, connect
 
 log = logging.getLogger(__name__)
 

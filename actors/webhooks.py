@@ -23,7 +23,7 @@ import orjson
 
 from connectors.http import HttpRequest, TransportError
 from connectors.transport import Transport
-from switch.metrics import WEBHOOKS
+from infra.metrics import WEBHOOKS
 from switch.payments import HistoryEntry, Payment, iso, view
 from switch.retry import webhook_delay
 from switch.signing import webhook_headers

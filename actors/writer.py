@@ -26,9 +26,9 @@ from typing import Any
 from pymongo import AsyncMongoClient, DeleteOne, InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
+from infra.storage.mongo import Collections, Doc
 from switch.ledger import Entry
 from switch.payments import Payment, changes_since, now_utc, to_doc
-from switch.storage.mongo import Collections, Doc
 
 log = logging.getLogger(__name__)
 

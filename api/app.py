@@ -14,9 +14,9 @@ from api.permissions import permission_middleware
 from api.route_table import ROUTE_TABLE
 from api.routes import register
 from api.state import STATE, AppState
+from infra.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from switch.ids import random_token
 from switch.logs import access_message, loggable_path, mask_text, request_id
-from switch.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 MAX_BODY = 64 * 1024
 access_log = logging.getLogger("api.access")

@@ -22,9 +22,10 @@ from api.auth import CLAIMS
 from api.errors import json_response
 from api.routes import Route, json_answer, limit_param, query
 from api.state import STATE, AppState
+from infra.audit import AuditLog
 from switch.errors import ValidationFailed
 from switch.merchants import OPERATOR
-from switch.security.audit import MAX_PAGE, AuditLog
+from switch.security.audit import MAX_PAGE
 
 PARAMS = frozenset({"after_seq", "limit", "actor", "action", "target"})
 FILTERS = ("actor", "action", "target")

@@ -6,7 +6,7 @@ OAuth client libraries expect; every other route uses the switch's error body.
 Which routes need a token is said by :data:`switch.roles.ROUTES` (``public`` ones do not); what the
 token must allow is checked next, by :mod:`api.permissions`. A genuine, unexpired token is still
 refused when its subject's generation was raised since it was minted (client rotated or revoked,
-password changed): :data:`FEED` answers from memory (see :mod:`switch.clients`).
+password changed): :data:`FEED` answers from memory (see :mod:`infra.clients`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from api.errors import Handler, error_response, json_response
 from api.models import TokenResponse
 from api.routes import Answer, Route, json_answer, ref
 from api.state import STATE, AppState
-from switch.clients import GenerationFeed, current_generation, secret_holder
+from infra.clients import GenerationFeed, current_generation
+from switch.clients import secret_holder
 from switch.roles import PUBLIC, client_token_scope, permission_for
 from switch.signing import check_client_secret
 from switch.tokens import Claims, mint, verify

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from switch.metrics import BATCH_SIZE
+from infra.metrics import BATCH_SIZE
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")

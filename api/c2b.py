@@ -46,9 +46,9 @@ from connectors.mpesa import (
     check_c2b_url,
     parse_c2b_payment,
 )
+from infra.metrics import CALLBACKS
 from switch.c2b import AccountRule, conflict, route
 from switch.messages import C2bIn
-from switch.metrics import CALLBACKS
 from switch.payments import now_utc
 from switch.pii import UNMATCHED, unmatched_paths
 from switch.repayments import NoMatch, RepaymentTarget, match_bill_ref

@@ -17,9 +17,9 @@ from api.state import STATE
 from connectors.airtel import CallbackHashMismatch
 from connectors.airtel import MalformedCallback as AirtelMalformed
 from connectors.airtel.outcomes import airtel_callback
+from infra.metrics import CALLBACKS
 from switch.ids import shard_of
 from switch.messages import CallbackIn, StatusCheck
-from switch.metrics import CALLBACKS
 from switch.providers import CallbackKind, providers, resolve
 from switch.signing import verify_callback_token
 

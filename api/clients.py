@@ -1,6 +1,6 @@
 """API clients of the caller's merchant: ``POST/GET /v1/clients``, ``POST
 /v1/clients/{id}/rotate``, ``DELETE /v1/clients/{id}``. Rotating or revoking raises the client's
-token generation and announces it on the process's :class:`~switch.clients.GenerationFeed`, so its
+token generation and announces it on the process's :class:`~infra.clients.GenerationFeed`, so its
 tokens stop at once in every api process. A client can only be given scopes that are client
 scopes and that the person creating it holds (a developer cannot mint a payouts client). Rotating
 hands its caller the client's new secret, hence every right of the client: the same rule applies
@@ -22,18 +22,16 @@ from api.errors import json_response
 from api.routes import Route, json_answer
 from api.state import STATE
 from api.users import AUDITOR, actor_of, read_model
-from switch.clients import (
+from infra.clients import (
     GenerationFeed,
-    Generations,
     bump_generation,
     create_client,
     find_active_client,
     list_clients,
-    public_view,
     revoke_client,
     rotate_client,
-    token_scopes,
 )
+from switch.clients import Generations, public_view, token_scopes
 from switch.errors import NotFound, ValidationFailed
 from switch.logs import request_id
 from switch.roles import SCOPES, grant_refusals

@@ -22,8 +22,8 @@ from aiohttp import web
 
 from api.errors import Handler, error_response
 from api.state import AppState
+from infra.metrics import CALLBACKS
 from switch.config import Settings
-from switch.metrics import CALLBACKS
 from switch.netguard import AllowList, client_ip
 
 JSON = frozenset({"application/json"})

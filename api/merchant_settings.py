@@ -24,9 +24,10 @@ from api.methods import COLLECT, PAYOUT
 from api.payments import parse_body
 from api.routes import Route, json_answer
 from api.state import STATE
+from infra.netguard import check_webhook_url
 from switch.errors import NotFound, ValidationFailed
 from switch.logs import request_id
-from switch.netguard import MAX_URL, UnsafeUrl, check_webhook_url, display_url
+from switch.netguard import MAX_URL, UnsafeUrl, display_url
 from switch.payments import now_utc
 from switch.tokens import Claims
 

@@ -17,7 +17,7 @@ from api import openapi_models as out
 from api.errors import json_response
 from api.routes import STATIC_FILE, Answer, Route, json_answer
 from api.state import STATE, AppState
-from switch.metrics import REGISTRY
+from infra.metrics import REGISTRY
 
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 # The document, built from the route table by ``create_app`` (it imports every api module,

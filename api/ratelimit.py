@@ -1,4 +1,4 @@
-"""Rate limits on the api (OWASP API4:2023), on top of :mod:`switch.security.ratelimit` (GCRA in
+"""Rate limits on the api (OWASP API4:2023), on top of :mod:`infra.ratelimit` (GCRA in
 Redis when REDIS_URL is set, in this process otherwise).
 
 - After authentication, every request is charged to its token's subject (the API client, or the
@@ -42,11 +42,7 @@ from redis.exceptions import RedisError
 from api.auth import CLAIMS
 from api.errors import Handler, error_response
 from api.state import AppState
-from switch.config import Settings
-from switch.netguard import AllowList, client_ip
-from switch.phone import normalise_msisdn
-from switch.security.crypto import blind_index, derive_key
-from switch.security.ratelimit import (
+from infra.ratelimit import (
     ENDPOINT_COSTS,
     Decision,
     InProcessLimiter,
@@ -55,6 +51,10 @@ from switch.security.ratelimit import (
     cost_of,
     headers,
 )
+from switch.config import Settings
+from switch.netguard import AllowList, client_ip
+from switch.phone import normalise_msisdn
+from switch.security.crypto import blind_index, derive_key
 
 log = logging.getLogger(__name__)
 

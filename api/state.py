@@ -11,14 +11,15 @@ from aiohttp import web
 from actors.ports import ShardPort, SwitchPorts
 from api.batcher import MicroBatcher
 from connectors.sacco.registry import Sacco
+from infra.audit import AuditLog
+from infra.keystore import sealer_for
+from infra.live import Hub
+from infra.ratelimit import InProcessLimiter, RedisLimiter
+from infra.storage.mongo import Collections
 from routing.shards import shard_for
 from switch.config import Settings
-from switch.live import Hub
 from switch.messages import C2bIn, CallbackIn, CallbackVerdict, CreatePayment, Reply
-from switch.pii import Sealer, sealer_for
-from switch.security.audit import AuditLog
-from switch.security.ratelimit import InProcessLimiter, RedisLimiter
-from switch.storage.mongo import Collections
+from switch.pii import Sealer
 
 
 class ShardRouter:
@@ -62,7 +63,7 @@ class AppState:
     settings: Settings
     secret_key: bytes
     cols: Collections
-    actors: SwitchPorts  # the Ray actors (switch/stack.py), or in-process ports in tests
+    actors: SwitchPorts  # the Ray actors (app/stack.py), or in-process ports in tests
     hub: Hub | None = None
     # The SACCO registry (connectors/sacco/registry.py): code -> Sacco.
     saccos: Mapping[str, Sacco] = field(default_factory=dict)

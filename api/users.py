@@ -18,6 +18,7 @@ from api.auth import CLAIMS, FEED
 from api.errors import error_response, json_response, validation_details
 from api.routes import Route, json_answer
 from api.state import STATE
+from infra import users as user_store
 from switch import users
 from switch.errors import ClientError, ValidationFailed
 from switch.logs import request_id
@@ -111,18 +112,20 @@ def _rid() -> str | None:
     return request_id.get(None) or None
 
 
-AUDITOR = web.AppKey("auditor", users.Auditor)
+AUDITOR = web.AppKey("auditor", user_store.Auditor)
 
 
 async def sign_up(request: web.Request) -> web.Response:
     body = await read_model(request, SignUp)
     cols = request.app[STATE].cols
     if body.invitation is not None:
-        user, org = await users.join(cols, body.invitation, body.email, body.name, body.password)
+        user, org = await user_store.join(
+            cols, body.invitation, body.email, body.name, body.password
+        )
         action = "user.join"
     else:
         assert body.organisation is not None
-        user, org = await users.sign_up(
+        user, org = await user_store.sign_up(
             cols, body.email, body.name, body.password, body.organisation
         )
         action = "user.signup"
@@ -141,7 +144,7 @@ async def login(request: web.Request) -> web.Response:
     body = await read_model(request, LoginIn)
     state = request.app[STATE]
     try:
-        session = await users.login(
+        session = await user_store.login(
             state.cols, state.secret_key, body.email, body.password, body.totp
         )
     except users.LockedOut as exc:
@@ -162,15 +165,15 @@ def _error(exc: ClientError, headers: dict[str, str]) -> web.Response:
 
 
 async def get_me(request: web.Request) -> web.Response:
-    user, org = await users.get_user(request.app[STATE].cols, request[CLAIMS].client_id)
+    user, org = await user_store.get_user(request.app[STATE].cols, request[CLAIMS].client_id)
     return json_response(users.public_user(user, org))
 
 
 async def patch_me(request: web.Request) -> web.Response:
     body = await read_model(request, ProfilePatch)
     cols, user_id = request.app[STATE].cols, request[CLAIMS].client_id
-    await users.rename(cols, user_id, body.name)
-    user, org = await users.get_user(cols, user_id)
+    await user_store.rename(cols, user_id, body.name)
+    user, org = await user_store.get_user(cols, user_id)
     return json_response(users.public_user(user, org))
 
 
@@ -178,7 +181,7 @@ async def change_password(request: web.Request) -> web.Response:
     body = await read_model(request, PasswordChange)
     state, claims = request.app[STATE], request[CLAIMS]
     try:
-        session = await users.change_password(
+        session = await user_store.change_password(
             state.cols,
             state.secret_key,
             claims.client_id,
@@ -197,7 +200,7 @@ async def change_password(request: web.Request) -> web.Response:
 
 async def enrol_totp(request: web.Request) -> web.Response:
     state, claims = request.app[STATE], request[CLAIMS]
-    secret, uri = await users.begin_totp(state.cols, state.secret_key, claims.client_id)
+    secret, uri = await user_store.begin_totp(state.cols, state.secret_key, claims.client_id)
     body = {"secret": secret, "otpauth_uri": uri, "confirm": "/v1/users/me/totp/confirm"}
     return json_response(body, headers=NO_STORE)
 
@@ -205,7 +208,9 @@ async def enrol_totp(request: web.Request) -> web.Response:
 async def confirm_totp(request: web.Request) -> web.Response:
     body = await read_model(request, TotpConfirm)
     state, claims = request.app[STATE], request[CLAIMS]
-    session = await users.confirm_totp(state.cols, state.secret_key, claims.client_id, body.code)
+    session = await user_store.confirm_totp(
+        state.cols, state.secret_key, claims.client_id, body.code
+    )
     await request.app[AUDITOR].record(
         actor_of(claims),
         "user.totp_enable",
@@ -220,7 +225,7 @@ async def confirm_totp(request: web.Request) -> web.Response:
 async def create_invitation(request: web.Request) -> web.Response:
     body = await read_model(request, InvitationIn)
     claims = request[CLAIMS]
-    doc, token = await users.invite(
+    doc, token = await user_store.invite(
         request.app[STATE].cols,
         claims.merchant_id,
         claims.role,
@@ -247,7 +252,7 @@ async def create_invitation(request: web.Request) -> web.Response:
 
 
 def install(app: web.Application) -> None:
-    app[AUDITOR] = users.Auditor(app[STATE].cols)
+    app[AUDITOR] = user_store.Auditor(app[STATE].cols)
 
 
 ROUTE_TABLE = (

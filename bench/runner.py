@@ -416,7 +416,7 @@ async def _checks(
 
 
 def _outbox(target: Target) -> Path | None:
-    """The sandbox's SACCO outbox (switch/stack.py: ``<data dir>/sacco``)."""
+    """The sandbox's SACCO outbox (app/stack.py: ``<data dir>/sacco``)."""
     return None if target.data_dir is None else target.data_dir / "sacco"
 
 

@@ -29,7 +29,7 @@ SIM_KEY, SIM_SECRET = "sandbox-key", "sandbox-secret"
 START_TIMEOUT = 120.0
 CLI_TIMEOUT = 60.0
 CLI_PARALLEL = 8  # merchant create processes at once (each starts a Python and imports the switch)
-# The sandbox's simulators, in the order of their ports from SWITCH_SIM_PORT (switch/stack.py).
+# The sandbox's simulators, in the order of their ports from SWITCH_SIM_PORT (app/stack.py).
 SIM_ORDER = ("mpesa", "airtel", "pesalink", "sacco")
 
 

@@ -134,7 +134,7 @@ class Settings(BaseModel):
 
     # --- Security platform (issue 6; docs/security-platform.md) --------------------------------
     # Rate limits (GCRA; Redis when REDIS_URL is set). Units per second, a payment or payout
-    # costs 2 units (switch.security.ratelimit.ENDPOINT_COSTS): the defaults let one client send
+    # costs 2 units (infra.ratelimit.ENDPOINT_COSTS): the defaults let one client send
     # ~1,000 payments/s, far above the bench's ~500/s per merchant.
     rate_limits: bool = True
     rate_client_per_s: float = Field(2000.0, gt=0)

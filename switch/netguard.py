@@ -3,13 +3,14 @@
 Server-side request forgery (OWASP API7:2023): a merchant chooses its webhook URL, and the switch
 then POSTs to it from inside our network. A URL naming (or resolving to) a loopback, private,
 link-local, multicast, reserved or cloud-metadata address would let a merchant reach our own
-services, so such URLs are refused when set (:func:`check_webhook_url`) and again at every
-delivery (:class:`GuardedTransport`): the name is resolved by a resolver that refuses such
-addresses, and the connection goes to the address it checked, so a DNS answer that changes
-between the check and the call (DNS rebinding) gains nothing. Redirects are not followed: a 3xx
-is a failed delivery, never a second request to a place nobody checked. Sandbox mode
-(``allow_private``) lifts the address rule, because the simulators and test receivers live on
-127.0.0.1; the scheme rule stays.
+services, so such URLs are refused when set (:func:`infra.netguard.check_webhook_url`) and again
+at every delivery (:class:`infra.netguard.GuardedTransport`): the name is resolved by a resolver
+that refuses such addresses, and the connection goes to the address it checked, so a DNS answer
+that changes between the check and the call (DNS rebinding) gains nothing. Redirects are not
+followed: a 3xx is a failed delivery, never a second request to a place nobody checked. Sandbox
+mode (``allow_private``) lifts the address rule, because the simulators and test receivers live
+on 127.0.0.1; the scheme rule stays. This module holds the rules (pure); infra/netguard.py does
+the resolving and connecting.
 
 The other direction: provider callbacks may be restricted to a source-address allow-list per
 provider (:class:`AllowList`), and :func:`client_ip` says who is calling when a trusted reverse
@@ -22,20 +23,10 @@ Exceptions::
 
 from __future__ import annotations
 
-import asyncio
-import errno
 import ipaddress
-import socket
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
-
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
-
-from connectors.http import HttpRequest, HttpResponse, NotSent
-from connectors.transport import AiohttpTransport
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -150,36 +141,6 @@ def check_addresses(host: str, addresses: Iterable[str]) -> None:
         raise UnsafeUrl(f"host {host} does not resolve")
 
 
-Lookup = Callable[[str, int], Awaitable[list[str]]]
-
-
-async def system_lookup(host: str, port: int) -> list[str]:
-    """The host's addresses from the system resolver (getaddrinfo, off the event loop)."""
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-    )
-    return [str(info[4][0]) for info in infos]
-
-
-async def check_webhook_url(
-    url: str, *, allow_private: bool, lookup: Lookup = system_lookup, resolve_within: float = 5.0
-) -> str:
-    """The URL, unchanged, when the switch may deliver webhooks to it; UnsafeUrl otherwise. The
-    host is resolved now; :class:`GuardedTransport` judges it again at every delivery."""
-    target = parse_url(url)
-    if allow_private:
-        return url
-    if parse_ip(target.host) is not None:
-        check_addresses(target.host, [target.host])
-        return url
-    try:
-        addresses = await asyncio.wait_for(lookup(target.host, target.port), resolve_within)
-    except (OSError, TimeoutError, UnicodeError):
-        raise UnsafeUrl(f"host {target.host} does not resolve") from None
-    check_addresses(target.host, addresses)
-    return url
-
-
 def display_url(url: str | None) -> str | None:
     """A webhook URL for logs and the audit trail: scheme, host and path; a query string (where
     receivers often put a token) is cut."""
@@ -188,63 +149,6 @@ def display_url(url: str | None) -> str | None:
     parts = urlsplit(url)
     shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
     return shown + ("?..." if parts.query else "")
-
-
-# --- delivery -----------------------------------------------------------------------------------
-
-
-class GuardedResolver(AbstractResolver):
-    """aiohttp's resolver, refusing names that resolve to any address we must not call. aiohttp
-    connects to the addresses this returns, so the check and the connection agree."""
-
-    def __init__(self, inner: AbstractResolver | None = None) -> None:
-        self._inner = inner
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        if self._inner is None:
-            self._inner = DefaultResolver()
-        results = await self._inner.resolve(host, port, family)
-        try:
-            check_addresses(host, [r["host"] for r in results])
-        except UnsafeUrl as exc:
-            raise OSError(errno.EACCES, f"refused: {exc}") from None
-        return results
-
-    async def close(self) -> None:
-        if self._inner is not None:
-            await self._inner.close()
-
-
-class GuardedTransport(AiohttpTransport):
-    """The webhook transport: every request's URL is checked, names go through
-    :class:`GuardedResolver`, redirects are not followed. A refused request raises NotSent
-    (nothing left the process), which the dispatcher records as a failed attempt and retries like
-    any unreachable endpoint."""
-
-    allow_redirects = False
-
-    def __init__(self, allow_private: bool = False, limit: int = 256) -> None:
-        super().__init__(limit)
-        self.allow_private = allow_private
-
-    def _connector(self) -> aiohttp.TCPConnector:
-        resolver = None if self.allow_private else GuardedResolver()
-        return aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=60, resolver=resolver)
-
-    def _check(self, url: str) -> None:
-        try:
-            target = parse_url(url)
-            # IP literals never reach a resolver, so they are judged here.
-            if not self.allow_private and parse_ip(target.host) is not None:
-                check_addresses(target.host, [target.host])
-        except UnsafeUrl as exc:
-            raise NotSent(f"refused: {exc}") from None
-
-    async def send(self, request: HttpRequest) -> HttpResponse:
-        self._check(request.url)
-        return await super().send(request)
 
 
 # --- who is calling -----------------------------------------------------------------------------

@@ -39,13 +39,10 @@ from switch.payments import ERASED
 from switch.security.crypto import (
     DataKey,
     KeyRing,
-    KeyStore,
     blind_index,
     decrypt_field,
-    derive_key,
     encrypt_field,
     is_token,
-    load_master_key,
     parse_token,
 )
 
@@ -196,18 +193,6 @@ def with_index(doc: Doc, sealer: Sealer) -> Doc:
     if isinstance(phone, str) and phone:
         doc["phone_bidx"] = sealer.bidx(phone)
     return doc
-
-
-def sealer_for(cols_keys: Any, masters: dict[str, str], current: str, secret_key: bytes) -> Sealer:
-    """The sealer of a process: the master keys from the settings (Base64), the data keys in
-    MongoDB's ``keys`` collection, the blind-index key derived from the switch's secret key (so
-    rotating the master key leaves the index alone)."""
-    ring = KeyRing(
-        {kid: load_master_key(value) for kid, value in masters.items()},
-        current,
-        KeyStore(cols_keys),
-    )
-    return Sealer(ring, derive_key(secret_key, "phone-blind-index"))
 
 
 def erased_fields(doc: Doc, bidx: str) -> Doc:

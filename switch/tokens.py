@@ -5,7 +5,7 @@ Two kinds share the format: ``client`` tokens (OAuth 2.0 client credentials, sco
 scopes) and ``session`` tokens (a person's login, scope = the role's permissions, ``role`` and
 ``mfa`` set). ``gen`` is the subject's token generation when the token was minted: rotating or
 revoking a client, or changing a password, raises the generation, and each api process refuses
-tokens of an older one (see :mod:`switch.clients`). A client token's ``issuer`` is the person who
+tokens of an older one (see :mod:`infra.clients`). A client token's ``issuer`` is the person who
 issued the client's current secret (``user:<id>``; empty when no person did): a payment it
 creates is that person's for the four-eyes review (switch/reviews.py). Tokens minted before these
 claims existed read as ``kind=client, gen=0, issuer=None`` (not known: look it up).

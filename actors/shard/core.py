@@ -35,6 +35,9 @@ from actors.shard.ports import Clock, PaymentStore, ProviderPort
 from actors.transfers import TransferDriver
 from actors.writer import Committed
 from connectors.transport import Transport
+from infra.live import Publisher
+from infra.metrics import ILLEGAL_EVENTS, PAYMENTS
+from infra.storage.mongo import Doc
 from routing.router import NoRoute, Preferences, Route, choose
 from switch import ledger
 from switch.c2b import received_payment
@@ -44,7 +47,6 @@ from switch.fees import fee_for
 from switch.idempotency import scoped_key
 from switch.ids import payment_id_for
 from switch.ledger import Balances, Entry
-from switch.live import Publisher
 from switch.messages import (
     C2bIn,
     CallbackIn,
@@ -60,7 +62,6 @@ from switch.messages import (
     StatusRequest,
     SubmitResult,
 )
-from switch.metrics import ILLEGAL_EVENTS, PAYMENTS
 from switch.money import format_minor
 from switch.payments import Failure, Payment, apply, from_doc, is_payout, offer, view
 from switch.pii import Sealer, with_index
@@ -69,7 +70,6 @@ from switch.postings import postings as ledger_postings
 from switch.rails import RAILS, provider_of
 from switch.reviews import Refused, quiet_last, review_step, screened
 from switch.states import Event, State, Status, is_final
-from switch.storage.mongo import Doc
 from switch.sweep import Asked
 
 __all__ = ["EraseBatchItems", "IdemEntry", "ProviderPort", "ShardCore"]

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from actors.writer import Committed
+from infra.storage.mongo import Doc
 from switch.ledger import Entry
 from switch.payments import Payment, to_doc
-from switch.storage.mongo import Doc
 
 
 @dataclass

@@ -12,9 +12,9 @@ from pymongo import AsyncMongoClient, UpdateOne
 
 from actors.group_commit import GroupCommit
 from actors.writer import Committed, ShardWriter
+from infra.storage.mongo import Collections, Doc
 from switch.ledger import Entry
 from switch.payments import Payment
-from switch.storage.mongo import Collections, Doc
 
 
 class MongoPaymentStore:

@@ -13,10 +13,10 @@ import orjson
 from actors.shard.ports import Clock, PaymentStore
 from actors.webhooks import Endpoint, RetryPolicy, WebhookDispatcher, event_body
 from connectors.transport import Transport
+from infra.live import Publisher
+from infra.storage.mongo import Doc
 from switch.config import Settings
-from switch.live import Publisher
 from switch.payments import Payment
-from switch.storage.mongo import Doc
 
 log = logging.getLogger(__name__)
 

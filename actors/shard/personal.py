@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable, Container
 
 from actors.replies import error_reply
 from actors.shard.ports import PaymentStore
+from infra.storage.mongo import Doc
 from switch.batches import item_of_key
 from switch.messages import Reply
 from switch.payments import Payment, view
 from switch.pii import Sealer, erased_fields
-from switch.storage.mongo import Doc
 
 log = logging.getLogger(__name__)
 

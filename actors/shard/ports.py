@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from actors.writer import Committed
+from infra.storage.mongo import Doc
 from switch.ledger import Entry
 from switch.messages import (
     Order,
@@ -24,7 +25,6 @@ from switch.messages import (
     SubmitResult,
 )
 from switch.payments import Payment, now_utc
-from switch.storage.mongo import Doc
 
 
 class ProviderPort(Protocol):

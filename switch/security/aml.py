@@ -1,4 +1,4 @@
-"""Transaction limits and velocity rules (pure), and the Redis counters they read.
+"""Transaction limits and velocity rules (pure); the Redis counters they read are in infra/aml.py.
 
 Defaults are Kenya's published mobile-money caps: KES 250,000
 per transaction (CBK statement of 8 Sep 2023, and Daraja's documented maximum) and KES 500,000 a
@@ -14,7 +14,7 @@ merchant's day, so that limit is off unless configured. All amounts are integer 
 - ``hold(reason)``: suspicious but not unlawful (velocity, a large amount): do not send it to a
   provider; put it in the review queue.
 
-The caller keeps the counters (``DailyCounters`` below) and must *reserve* before it asks:
+The caller keeps the counters (:class:`infra.aml.DailyCounters`) and must *reserve* before it asks:
 ``add`` the amount, evaluate with the totals *before* this transaction, and ``release`` the
 amount again when the verdict is not allow or the payment fails. That keeps two concurrent
 requests from both slipping under a limit.
@@ -22,12 +22,9 @@ requests from both slipping under a limit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Literal
-
-import redis.asyncio as aioredis
 
 NAIROBI = timezone(timedelta(hours=3), "EAT")  # no daylight saving (East Africa Time, UTC+3)
 KES = 100  # cents per shilling
@@ -119,63 +116,3 @@ def next_midnight(now: datetime) -> datetime:
     """The next 00:00 in Nairobi, as an aware datetime."""
     day = nairobi_day(now) + timedelta(days=1)
     return datetime(day.year, day.month, day.day, tzinfo=NAIROBI)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class DailyCounters:
-    """Per-day sums in Redis (``INCRBY``), one key per subject and Nairobi day, expiring a minute
-    after that day's midnight. The day is in the key, so a late expiry never carries a total
-    over. The day comes from this host's clock: a few seconds of skew only move which day a
-    payment at midnight counts for.
-
-    Keys should not carry personal data: count phones by their blind index, not the number."""
-
-    def __init__(
-        self,
-        redis: aioredis.Redis,
-        prefix: str = "switch:aml:",
-        clock: Callable[[], datetime] = _now,
-    ) -> None:
-        self._redis = redis
-        self._prefix = prefix
-        self._now = clock
-
-    def _key(self, subject: str, at: datetime) -> str:
-        return f"{self._prefix}day:{nairobi_day(at).isoformat()}:{subject}"
-
-    async def add(self, subject: str, amount: int) -> int:
-        """Adds to today's total and returns the new total."""
-        at = self._now()
-        key = self._key(subject, at)
-        expire_at = int(next_midnight(at).timestamp()) + 60
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.incrby(key, amount)
-        pipe.expireat(key, expire_at)
-        total, _ = await pipe.execute()
-        return int(total)
-
-    async def release(self, subject: str, amount: int) -> int:
-        """Takes back a reservation (refused, held or failed payment)."""
-        return await self.add(subject, -amount)
-
-    async def get(self, subjects: Sequence[str]) -> list[int]:
-        at = self._now()
-        values = await self._redis.mget([self._key(s, at) for s in subjects])
-        return [int(v) if v is not None else 0 for v in values]
-
-    async def hit(self, subject: str, event_id: str, window_s: int) -> int:
-        """Records one event (e.g. a transaction id) for a velocity rule and returns how many the
-        subject had in the last ``window_s`` seconds, this one included. A sorted set per subject
-        keeps it exact (a sliding window, not fixed buckets)."""
-        now = self._now().timestamp()
-        key = f"{self._prefix}vel:{subject}"
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.zremrangebyscore(key, 0, now - window_s)
-        pipe.zadd(key, {event_id: now})
-        pipe.zcard(key)
-        pipe.expire(key, window_s + 60)
-        results = await pipe.execute()
-        return int(results[2])

@@ -34,15 +34,12 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 TOKEN_PREFIX = "enc1"  # noqa: S105 - a format tag, not a secret
 KEY_BYTES = 32
@@ -216,11 +213,11 @@ class WrappedKeyStore(Protocol):
         """Shred every version of the key id; False if there was nothing (left) to shred."""
 
 
-def _version_doc(wk: WrappedKey) -> dict[str, Any]:
+def version_doc(wk: WrappedKey) -> dict[str, Any]:
     return {"master_id": wk.master_id, "nonce": wk.nonce, "wrapped": wk.wrapped}
 
 
-def _from_doc(doc: Mapping[str, Any], version: int | None) -> WrappedKey:
+def wrapped_key_from_doc(doc: Mapping[str, Any], version: int | None) -> WrappedKey:
     if doc.get("state") == "destroyed":
         raise KeyDestroyed(f"data key {doc['_id']} was destroyed")
     versions: Mapping[str, Any] = doc.get("versions") or {}
@@ -235,63 +232,10 @@ def _from_doc(doc: Mapping[str, Any], version: int | None) -> WrappedKey:
     )  # fmt: skip
 
 
-def _all_from_doc(doc: Mapping[str, Any]) -> list[WrappedKey]:
+def wrapped_keys_from_doc(doc: Mapping[str, Any]) -> list[WrappedKey]:
     if doc.get("state") == "destroyed":
         return []
-    return [_from_doc(doc, int(v)) for v in doc.get("versions") or {}]
-
-
-class KeyStore:
-    """Wrapped keys in MongoDB: one document per key id (``_id``), its versions in a sub-document
-    keyed by version number, so every read and write goes by ``_id`` and needs no index. A
-    destroyed key keeps a tombstone without key material, so readers learn that it was shredded
-    rather than lost."""
-
-    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
-        self._col = collection
-
-    async def insert(self, wk: WrappedKey) -> bool:
-        if wk.version == 1:
-            doc = {"_id": wk.key_id, "state": "active", "created_at": datetime.now(UTC),
-                   "versions": {"1": _version_doc(wk)}}  # fmt: skip
-            try:
-                await self._col.insert_one(doc)
-            except DuplicateKeyError:
-                return False
-            return True
-        slot = f"versions.{wk.version}"
-        result = await self._col.update_one(
-            {"_id": wk.key_id, "state": "active", slot: {"$exists": False}},
-            {"$set": {slot: _version_doc(wk)}},
-        )
-        return result.modified_count == 1
-
-    async def get(self, key_id: str, version: int | None = None) -> WrappedKey:
-        doc = await self._col.find_one({"_id": key_id})
-        if doc is None:
-            raise KeyNotFound(f"no data key {key_id}")
-        return _from_doc(doc, version)
-
-    async def all_wrapped(self) -> list[WrappedKey]:
-        return [
-            wk async for doc in self._col.find({"state": "active"}) for wk in _all_from_doc(doc)
-        ]
-
-    async def replace_wrapping(self, old: WrappedKey, new: WrappedKey) -> bool:
-        slot = f"versions.{old.version}"
-        result = await self._col.update_one(
-            {"_id": old.key_id, "state": "active", f"{slot}.wrapped": old.wrapped},
-            {"$set": {slot: _version_doc(new), "rewrapped_at": datetime.now(UTC)}},
-        )
-        return result.modified_count == 1
-
-    async def destroy(self, key_id: str) -> bool:
-        result = await self._col.update_one(
-            {"_id": key_id, "state": "active"},
-            {"$set": {"state": "destroyed", "destroyed_at": datetime.now(UTC)},
-             "$unset": {"versions": ""}},
-        )  # fmt: skip
-        return result.modified_count == 1
+    return [wrapped_key_from_doc(doc, int(v)) for v in doc.get("versions") or {}]
 
 
 class MemoryKeyStore:
@@ -304,21 +248,21 @@ class MemoryKeyStore:
         doc = self.docs.get(wk.key_id)
         if doc is None and wk.version == 1:
             self.docs[wk.key_id] = {"_id": wk.key_id, "state": "active",
-                                    "versions": {"1": _version_doc(wk)}}  # fmt: skip
+                                    "versions": {"1": version_doc(wk)}}  # fmt: skip
             return True
         if doc is None or doc["state"] != "active" or str(wk.version) in doc["versions"]:
             return False
-        doc["versions"][str(wk.version)] = _version_doc(wk)
+        doc["versions"][str(wk.version)] = version_doc(wk)
         return True
 
     async def get(self, key_id: str, version: int | None = None) -> WrappedKey:
         doc = self.docs.get(key_id)
         if doc is None:
             raise KeyNotFound(f"no data key {key_id}")
-        return _from_doc(doc, version)
+        return wrapped_key_from_doc(doc, version)
 
     async def all_wrapped(self) -> list[WrappedKey]:
-        return [wk for doc in self.docs.values() for wk in _all_from_doc(doc)]
+        return [wk for doc in self.docs.values() for wk in wrapped_keys_from_doc(doc)]
 
     async def replace_wrapping(self, old: WrappedKey, new: WrappedKey) -> bool:
         doc = self.docs.get(old.key_id)
@@ -327,7 +271,7 @@ class MemoryKeyStore:
         slot = doc["versions"].get(str(old.version))
         if slot is None or slot["wrapped"] != old.wrapped:
             return False
-        doc["versions"][str(old.version)] = _version_doc(new)
+        doc["versions"][str(old.version)] = version_doc(new)
         return True
 
     async def destroy(self, key_id: str) -> bool:

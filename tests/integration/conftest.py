@@ -15,13 +15,13 @@ import orjson
 import pytest
 from aiohttp import web
 
+from app.stack import Stack
 from connectors.mpesa.simulator import SimConfig
 from connectors.mpesa.simulator.config import KNOBS
+from infra.merchants import create_merchant
 from switch.config import from_env
-from switch.merchants import create_merchant
 from switch.reconcile import check
 from switch.signing import verify_webhook
-from switch.stack import Stack
 from tests.simharness import free_port
 
 from .helpers import Api

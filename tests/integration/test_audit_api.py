@@ -15,8 +15,8 @@ import aiohttp
 import orjson
 import pytest
 
-from switch.security.audit import AuditLog
-from switch.stack import Stack
+from app.stack import Stack
+from infra.audit import AuditLog
 
 from .helpers import Api, basic_auth
 from .test_users import Person, owner_with_totp

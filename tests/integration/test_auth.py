@@ -7,7 +7,7 @@ import time
 import aiohttp
 import pytest
 
-from switch.stack import Stack
+from app.stack import Stack
 from switch.tokens import mint
 
 from .helpers import Api, basic_auth, stk_body

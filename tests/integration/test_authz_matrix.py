@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.stack import Stack
 from switch.roles import PUBLIC, ROLES, ROUTES, SESSION
-from switch.stack import Stack
 
 from .helpers import Api, unique_phone
 from .test_permissions import staff  # noqa: F401 - the module-scoped fixture
@@ -76,7 +76,7 @@ async def _post(api: Api, path: str, body: Any, key: bool = True) -> tuple[int, 
 
 @pytest.fixture
 async def intruder(stack: Stack, receiver: Any, http: aiohttp.ClientSession) -> Api:
-    from switch.merchants import create_merchant
+    from infra.merchants import create_merchant
 
     assert stack.state is not None
     created = await create_merchant(stack.state.cols, "Intruder Ltd", None)

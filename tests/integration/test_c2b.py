@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from api.c2b import url_token
-from switch.stack import Stack
+from app.stack import Stack
 
 from .conftest import Receiver
 from .helpers import Api, unique_phone

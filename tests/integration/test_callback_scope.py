@@ -9,8 +9,8 @@ import asyncio
 import orjson
 import pytest
 
+from app.stack import Stack
 from switch.signing import callback_token
-from switch.stack import Stack
 
 from .helpers import Api, unique_phone
 

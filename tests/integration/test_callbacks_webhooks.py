@@ -7,8 +7,8 @@ import asyncio
 import orjson
 import pytest
 
+from app.stack import Stack
 from switch.signing import callback_token
-from switch.stack import Stack
 
 from .conftest import Receiver
 from .helpers import Api, unique_phone

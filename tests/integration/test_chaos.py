@@ -37,16 +37,16 @@ import pytest
 import ray
 
 from actors.runtime import mpesa_name, shard_name
+from app.stack import Stack
 from connectors.mpesa.simulator.triggers import B2C_TRIGGERS, TRIGGERS
+from infra.merchants import create_merchant
+from infra.storage.embedded import EmbeddedMongo
+from infra.storage.mongo import Collections, collections, connect
 from routing.shards import shard_for
 from switch.fees import fee_for
-from switch.merchants import create_merchant
 from switch.money import format_minor, parse_whole_shillings
 from switch.payments import mask_reference
 from switch.reconcile import Report, check
-from switch.stack import Stack
-from switch.storage.embedded import EmbeddedMongo
-from switch.storage.mongo import Collections, collections, connect
 
 from .conftest import Receiver, free_port, stack_environment
 from .helpers import FINAL, Api, unique_phone

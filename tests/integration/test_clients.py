@@ -9,8 +9,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from switch.clients import GenerationFeed, Generations, bump_generation
-from switch.stack import Stack
+from app.stack import Stack
+from infra.clients import GenerationFeed, bump_generation
+from switch.clients import Generations
 
 from .helpers import Api, basic_auth
 from .test_users import Person, invite, owner_with_totp

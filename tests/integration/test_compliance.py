@@ -19,10 +19,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.stack import Stack
+from infra.merchants import create_operator_client
 from switch.ids import new_id
-from switch.merchants import create_operator_client
 from switch.payments import now_utc
-from switch.stack import Stack
 from switch.users import session_for
 
 from .conftest import Receiver

@@ -9,8 +9,8 @@ import pytest
 import ray
 
 from actors.runtime import shard_name
+from app.stack import Stack
 from routing.shards import shard_for
-from switch.stack import Stack
 
 from .helpers import Api, stk_body, unique_phone
 

@@ -29,8 +29,8 @@ from api.app import create_app
 from api.hardening import server_args
 from api.ratelimit import Limiter
 from api.state import AppState
-from switch.stack import Stack
-from switch.tls import context_for
+from app.stack import Stack
+from infra.tls import context_for
 
 from .conftest import free_port
 from .helpers import Api, stk_body, unique_phone

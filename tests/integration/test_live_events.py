@@ -12,8 +12,8 @@ import aiohttp
 import orjson
 import pytest
 
-from switch.live import Hub, Publisher
-from switch.stack import Stack
+from app.stack import Stack
+from infra.live import Hub, Publisher
 
 from .conftest import free_port
 from .helpers import Api, unique_phone

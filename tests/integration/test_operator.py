@@ -7,8 +7,8 @@ import asyncio
 import aiohttp
 import pytest
 
-from switch.merchants import create_operator_client
-from switch.stack import Stack
+from app.stack import Stack
+from infra.merchants import create_operator_client
 
 from .helpers import Api, basic_auth
 

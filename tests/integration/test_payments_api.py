@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from switch.stack import Stack
+from app.stack import Stack
 
 from .conftest import Receiver
 from .helpers import Api, stk_body, unique_phone
@@ -170,7 +170,7 @@ async def test_another_merchants_payment_is_404(
 
 
 async def _other_merchant(stack: Stack, receiver: Receiver, http) -> Api:
-    from switch.merchants import create_merchant
+    from infra.merchants import create_merchant
 
     assert stack.state is not None
     name = uuid.uuid4().hex[:12]

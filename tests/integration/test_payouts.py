@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from switch.stack import Stack
+from app.stack import Stack
 
 from .helpers import Api, unique_phone
 

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from switch.stack import Stack
+from app.stack import Stack
 
 from .helpers import Api
 from .test_users import Person, invite, owner_with_totp

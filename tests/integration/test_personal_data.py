@@ -9,7 +9,7 @@ import uuid
 import aiohttp
 import pytest
 
-from switch.stack import Stack
+from app.stack import Stack
 
 from .helpers import Api, stk_body, unique_phone
 from .test_users import owner_with_totp
@@ -74,7 +74,7 @@ async def test_a_sealed_field_does_not_open_in_another_payment(stack: Stack, mer
     assert raw is not None
     token = raw["phone"]
     ref = parse_token(token)
-    from switch.pii import sealer_for
+    from infra.keystore import sealer_for
 
     settings = stack.settings
     sealer = sealer_for(
@@ -231,7 +231,8 @@ async def test_an_unmatched_c2b_confirmation_keeps_its_payer_sealed(
     import orjson
 
     from api.c2b import url_token
-    from switch.pii import UNMATCHED, sealer_for, unmatched_paths
+    from infra.keystore import sealer_for
+    from switch.pii import UNMATCHED, unmatched_paths
 
     from .test_c2b import _confirmation, _shortcode
 

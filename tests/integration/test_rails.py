@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from switch.stack import Stack
+from app.stack import Stack
 
 from .helpers import Api, unique_phone
 

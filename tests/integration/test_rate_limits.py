@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from switch.security.ratelimit import RedisLimiter
-from switch.stack import Stack
+from app.stack import Stack
+from infra.ratelimit import RedisLimiter
 
 from .helpers import Api, basic_auth, stk_body, unique_phone
 from .test_hardening import variant
@@ -61,7 +61,7 @@ async def test_the_merchant_budget_covers_all_its_clients(stack: Stack, merchant
     """Two tokens of one client are one subject; a second client of the same merchant shares
     the merchant's budget."""
     assert stack.state is not None
-    from switch.clients import create_client
+    from infra.clients import create_client
 
     _, secret = doc_secret = await create_client(
         stack.state.cols, merchant.merchant.merchant_id, "second", ["balance:read"], "test"

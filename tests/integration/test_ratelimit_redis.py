@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis.asyncio as aioredis
 
-from switch.security.aml import DailyCounters, next_midnight
-from switch.security.ratelimit import InProcessLimiter, RateLimit, RedisLimiter
+from infra.aml import DailyCounters
+from infra.ratelimit import InProcessLimiter, RateLimit, RedisLimiter
+from switch.security.aml import next_midnight
 
 pytestmark = pytest.mark.integration
 

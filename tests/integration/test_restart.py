@@ -18,9 +18,9 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import pytest
 
-from switch.merchants import create_merchant
-from switch.stack import Stack
-from switch.storage.mongo import collections, connect
+from app.stack import Stack
+from infra.merchants import create_merchant
+from infra.storage.mongo import collections, connect
 
 from .conftest import Receiver, free_port, stack_environment
 from .helpers import Api, unique_phone

@@ -43,10 +43,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app.stack import Stack
+from infra.merchants import create_operator_client
 from switch import totp
-from switch.merchants import create_operator_client
 from switch.roles import MERCHANT_API_SCOPES, OPERATOR, PUBLIC
-from switch.stack import Stack
 
 from .helpers import Api, basic_auth, unique_phone
 

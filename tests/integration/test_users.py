@@ -15,8 +15,8 @@ from unittest import mock
 import aiohttp
 import pytest
 
+from app.stack import Stack
 from switch import passwords, totp
-from switch.stack import Stack
 from switch.tokens import mint
 from switch.users import MAX_FAILURES, attempt_key
 

@@ -20,12 +20,12 @@ from pymongo import AsyncMongoClient
 from actors.batches import BatchCore
 from api.batches import payout_checker
 from connectors.sacco.registry import sandbox_registry
+from infra.storage.embedded import EmbeddedMongo
+from infra.storage.mongo import INDEXES, MONEY_WRITES, Doc, connect
 from switch.batches import BatchItem, batch_request_hash, parse_json
 from switch.messages import CreatePayment, Reply
 from switch.pii import Sealer
 from switch.security.crypto import KeyRing, MemoryKeyStore
-from switch.storage.embedded import EmbeddedMongo
-from switch.storage.mongo import INDEXES, MONEY_WRITES, Doc, connect
 
 MERCHANT = "mch_batch"
 SACCOS = sandbox_registry("http://127.0.0.1:1/fineract-provider/api/v1")

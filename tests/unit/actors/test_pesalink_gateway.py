@@ -496,3 +496,16 @@ async def test_factory_from_sandbox_settings_signs_with_the_sandbox_key(rig: Rig
     assert orjson.loads((await rig.receiver.wait_for(order.payment_id))[0])["data"]["status"] == (
         "SUCCESS"
     )
+
+
+async def test_without_a_signing_key_nothing_is_sent_and_the_refusal_says_why(rig: Rig) -> None:
+    """The switch never signs with a simulator's key: with no key file configured, every
+    transfer is refused before any request (and the payout's reservation is released)."""
+    settings = Settings(**{**switch_settings(rig.url), "pesalink_signing_key_file": None})
+    gw = pesalink_gateway_from(settings, rig.tap)
+    outcome = await submit_one(gw, rig.order())
+    assert outcome.event == Event.REJECTED
+    assert outcome.failure is not None
+    assert "SWITCH_PESALINK_SIGNING_KEY_FILE" in outcome.failure.message
+    stats = rig.sim.state.stats
+    assert (stats.account_lookups, stats.transfer_requests) == (0, 0)  # nothing reached the bank

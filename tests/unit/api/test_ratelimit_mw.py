@@ -26,9 +26,9 @@ from api.ratelimit import (
     policies_from,
     ratelimit_middleware,
 )
+from infra.ratelimit import Decision, InProcessLimiter, RateLimit
 from switch.config import from_env
 from switch.netguard import AllowList
-from switch.security.ratelimit import Decision, InProcessLimiter, RateLimit
 from switch.tokens import Claims
 
 

@@ -8,15 +8,8 @@ from typing import Any
 
 import pytest
 
-from switch.security.audit import (
-    GENESIS,
-    AuditLog,
-    canonical,
-    chain,
-    new_record,
-    record_hash,
-    verify,
-)
+from infra.audit import AuditLog
+from switch.security.audit import GENESIS, canonical, chain, new_record, record_hash, verify
 
 from .fakes import FakeCollection
 

@@ -9,7 +9,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from switch.security.ratelimit import (
+from infra.ratelimit import (
     DEFAULT_LIMITS,
     ENDPOINT_COSTS,
     Decision,

@@ -11,7 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.auth import FEED, bearer_middleware
 from api.permissions import permission_middleware, refusal
 from api.state import STATE
-from switch.clients import GenerationFeed, Generations
+from infra.clients import GenerationFeed
+from switch.clients import Generations
 from switch.tokens import Claims, mint
 
 KEY = b"k" * 32

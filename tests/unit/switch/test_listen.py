@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from switch.listen import PortInUse, bind_listeners, free_to_bind
+from infra.listen import PortInUse, bind_listeners, free_to_bind
 
 
 def _held(reuse_port: bool) -> socket.socket:

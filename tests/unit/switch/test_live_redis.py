@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from switch.live import DEFAULT_REDIS_URL, redis_answers, resolve_redis_url
+from infra.live import DEFAULT_REDIS_URL, redis_answers, resolve_redis_url
 
 
 async def test_configured_url_is_used_as_given_without_probing() -> None:
@@ -27,7 +27,7 @@ async def test_unset_uses_the_local_default_when_it_answers(
     async def answers(url: str) -> bool:
         return url == DEFAULT_REDIS_URL
 
-    with caplog.at_level(logging.INFO, logger="switch.live"):
+    with caplog.at_level(logging.INFO, logger="infra.live"):
         assert await resolve_redis_url(None, answers) == DEFAULT_REDIS_URL
     assert DEFAULT_REDIS_URL in caplog.text
 
@@ -38,7 +38,7 @@ async def test_unset_and_no_redis_falls_back_in_process_and_says_so(
     async def answers(url: str) -> bool:
         return False
 
-    with caplog.at_level(logging.WARNING, logger="switch.live"):
+    with caplog.at_level(logging.WARNING, logger="infra.live"):
         assert await resolve_redis_url(None, answers) is None
     assert "/v1/events answers 501" in caplog.text
 

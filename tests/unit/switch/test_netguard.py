@@ -12,13 +12,11 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
 from connectors.http import HttpRequest, NotSent
+from infra.netguard import GuardedResolver, GuardedTransport, check_webhook_url
 from switch.netguard import (
     SAFARICOM_CALLBACK_IPS,
     AllowList,
-    GuardedResolver,
-    GuardedTransport,
     UnsafeUrl,
-    check_webhook_url,
     client_ip,
     display_url,
     parse_ip,

@@ -2,7 +2,7 @@
 starts the database, the simulators, Ray and the actors; each extra worker joins that Ray instance
 (RAY_ADDRESS), finds the actors by name and serves the api on the first process's own listening
 sockets, inherited by file descriptor, so the kernel spreads connections over all of them. No
-socket uses SO_REUSEPORT: another server cannot join the port (switch/listen.py)."""
+socket uses SO_REUSEPORT: another server cannot join the port (infra/listen.py)."""
 
 from __future__ import annotations
 

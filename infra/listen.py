@@ -4,7 +4,7 @@
 before the database, Ray or the simulators start (nothing is left behind). The sockets are bound
 without SO_REUSEPORT, so no other server can join the port and take part of its traffic; the
 extra api processes of the same server (``serve --workers N``) inherit these very sockets
-(switch/workers.py) and the kernel hands each connection to one of them.
+(app/workers.py) and the kernel hands each connection to one of them.
 """
 
 from __future__ import annotations

@@ -12,18 +12,19 @@ import asyncio
 import base64
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
 from aiohttp import web
 
+from api.state import AppState
+from infra.merchants import create_merchant
+from sandbox.demo_rails import run_rails
 from switch.config import Settings
-from switch.demo_rails import run_rails
-from switch.merchants import create_merchant
 from switch.signing import verify_webhook
-from switch.stack import Stack
 
 SCENARIOS = [
     ("customer pays", "0712000101", "succeeded"),
@@ -36,6 +37,22 @@ SCENARIOS = [
     ("callback lost: STK query", "0712340404", "succeeded"),
 ]
 FINAL = {"succeeded", "failed", "expired"}
+
+
+class RunningStack(Protocol):
+    """What the demo needs of a started switch (``app.stack.Stack``). The composition root hands
+    it a starter, so the sandbox never imports the composition root (import-linter layers)."""
+
+    @property
+    def state(self) -> AppState | None: ...
+
+    @property
+    def api_url(self) -> str: ...
+
+    async def stop(self) -> None: ...
+
+
+StartStack = Callable[[Settings], Awaitable[RunningStack]]
 
 
 @dataclass
@@ -62,7 +79,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def run_demo(settings: Settings) -> int:
+async def run_demo(settings: Settings, start: StartStack) -> int:
+    """``start`` starts the whole switch in sandbox mode on the given settings."""
     demo_settings = settings.model_copy(
         update={
             "port": _free_port(),
@@ -75,7 +93,7 @@ async def run_demo(settings: Settings) -> int:
         }
     )
     print("starting: embedded SecantusDB, local Ray, Daraja simulator, api ...", flush=True)
-    stack = await Stack(demo_settings, sandbox=True).start()
+    stack = await start(demo_settings)
     receiver = Receiver()
     runner = web.AppRunner(web.Application())
     runner.app.router.add_post("/hooks", receiver.handle)
@@ -89,7 +107,7 @@ async def run_demo(settings: Settings) -> int:
         await stack.stop()
 
 
-async def _run(stack: Stack, receiver: Receiver, hook_url: str) -> int:
+async def _run(stack: RunningStack, receiver: Receiver, hook_url: str) -> int:
     assert stack.state is not None
     merchant = await create_merchant(stack.state.cols, "Demo Duka Ltd", hook_url)
     receiver.secret = merchant.webhook_secret

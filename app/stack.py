@@ -33,14 +33,14 @@ from connectors.pesalink.simulator.sandbox import switch_settings as pesalink_se
 from connectors.sacco.registry import registry_from
 from connectors.sacco.simulator.sandbox import SaccoSandbox
 from connectors.sacco.simulator.sandbox import start_sandbox as start_sacco_sandbox
+from infra.listen import bind_listeners, free_to_bind, port_of
+from infra.live import Hub, resolve_redis_url
+from infra.storage.embedded import EmbeddedMongo
+from infra.storage.mongo import Collections, collections, connect, ensure_indexes
+from infra.tls import context_for
+from infra.tls import enabled as tls_enabled
 from switch.config import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, Settings
-from switch.listen import bind_listeners, free_to_bind, port_of
-from switch.live import Hub, resolve_redis_url
 from switch.providers import providers, resolve
-from switch.storage.embedded import EmbeddedMongo
-from switch.storage.mongo import Collections, collections, connect, ensure_indexes
-from switch.tls import context_for
-from switch.tls import enabled as tls_enabled
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Stack:
     state: AppState | None = None
     hub: Hub | None = None
     # The api's listening sockets: bound by start() before anything else, or inherited by an
-    # extra worker of ``serve --workers N`` from its server (switch/listen.py).
+    # extra worker of ``serve --workers N`` from its server (infra/listen.py).
     listeners: list[socket.socket] = field(default_factory=list)
 
     async def start(self) -> Stack:

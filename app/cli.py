@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 
+from infra.storage.mongo import Collections
 from switch.config import Settings, from_env
 from switch.errors import ConfigError, ValidationFailed
 from switch.logs import quiet_ray_console, setup_logging
-from switch.storage.mongo import Collections
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, default=1, help="api processes sharing the port (default 1)"
     )
-    # Internal: an extra worker's inherited listening sockets (switch/workers.py).
+    # Internal: an extra worker's inherited listening sockets (app/workers.py).
     serve.add_argument("--listen-fds", help=argparse.SUPPRESS)
 
     demo = sub.add_parser("demo", help="STK Push payments end to end on the embedded stack")
@@ -108,9 +108,9 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 
 
 async def _serve(settings: Settings, args: Any) -> int:
-    from switch.listen import adopt
-    from switch.stack import Stack
-    from switch.workers import spawn_workers, stop_workers
+    from app.stack import Stack
+    from app.workers import spawn_workers, stop_workers
+    from infra.listen import adopt
 
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
@@ -135,16 +135,20 @@ async def _serve(settings: Settings, args: Any) -> int:
 
 
 async def _demo(settings: Settings, args: Any) -> int:
-    from switch.demo import run_demo
+    from app.stack import Stack
+    from sandbox.demo import run_demo
 
-    return await run_demo(settings.model_copy(update={"port": args.port}))
+    async def start(demo: Settings) -> Stack:
+        return await Stack(demo, sandbox=True).start()
+
+    return await run_demo(settings.model_copy(update={"port": args.port}), start)
 
 
 @contextlib.asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator[Collections]:
     """The configured MongoDB, or the embedded server (shared if a switch already runs it)."""
-    from switch.storage.embedded import EmbeddedMongo
-    from switch.storage.mongo import collections, connect, ensure_indexes
+    from infra.storage.embedded import EmbeddedMongo
+    from infra.storage.mongo import collections, connect, ensure_indexes
 
     server = None
     uri = settings.mongodb_uri
@@ -165,7 +169,7 @@ async def _database(settings: Settings) -> AsyncIterator[Collections]:
 
 
 async def _merchant(settings: Settings, args: Any) -> int:
-    from switch.merchants import create_merchant
+    from infra.merchants import create_merchant
 
     async with _database(settings) as cols:
         created = await create_merchant(cols, args.name, args.webhook_url)
@@ -174,7 +178,7 @@ async def _merchant(settings: Settings, args: Any) -> int:
 
 
 async def _operator(settings: Settings, args: Any) -> int:
-    from switch.merchants import create_operator_client
+    from infra.merchants import create_operator_client
 
     async with _database(settings) as cols:
         created = await create_operator_client(cols)
@@ -183,8 +187,8 @@ async def _operator(settings: Settings, args: Any) -> int:
 
 
 async def _user(settings: Settings, args: Any) -> int:
-    from switch.stack import load_secret_key
-    from switch.users import unlock
+    from app.stack import load_secret_key
+    from infra.users import unlock
 
     async with _database(settings) as cols:
         lifted = await unlock(cols, await load_secret_key(cols, settings), args.email)
@@ -213,7 +217,7 @@ async def _ledger(settings: Settings, args: Any) -> int:
 
 async def _audit(settings: Settings, args: Any) -> int:
     """``audit verify | head | client`` (security platform, docs/security-platform.md)."""
-    from switch.security.audit import AuditLog
+    from infra.audit import AuditLog
 
     async with _database(settings) as cols:
         trail = AuditLog(cols.audit)
@@ -241,7 +245,8 @@ def _anchor(text: str) -> tuple[int, str]:
 
 
 async def _audit_client(cols: Collections, trail: Any) -> int:
-    from switch.clients import create_client, public_view
+    from infra.clients import create_client
+    from switch.clients import public_view
     from switch.merchants import OPERATOR
     from switch.roles import AUDIT_READ
 
@@ -254,7 +259,7 @@ async def _audit_client(cols: Collections, trail: Any) -> int:
 
 async def _keys(settings: Settings, args: Any) -> int:
     """``keys rotate``: master-key rotation. Data keys are re-wrapped, data is not touched."""
-    from switch.pii import sealer_for
+    from infra.keystore import sealer_for
 
     if not settings.master_keys or not settings.master_key_id:
         print(
