@@ -90,7 +90,7 @@ SHARD_RETRY_SAFE = frozenset(
 
 
 class GatewayPort(ProviderPort, Protocol):
-    """One provider's gateway (``actors.mpesa_gateway``, ``actors.airtel_gateway``...). A
+    """One provider's gateway (``connectors.mpesa.gateway``, ``connectors.airtel.gateway``...). A
     provider offers a part of these: M-Pesa answers status asynchronously (``ask_status``,
     ``query``) and registers C2B URLs; the others are checked synchronously (``check``); PesaLink
     and the SACCOs look accounts up (``lookup``: the provider's own arguments)."""

@@ -21,7 +21,7 @@ from connectors.http import HttpResponse
 EAT = timezone(timedelta(hours=3), "EAT")
 
 ErrorKind = Literal["invalid_token", "retriable", "rejected", "unknown", "duplicate"]
-"""What a refusal lets a gateway do next (actors.gateway reads it):
+"""What a refusal lets a gateway do next (connectors.gateway reads it):
 
 * ``invalid_token``: refresh the token and resend; the request was proven not processed.
 * ``retriable``: not accepted; may be resent after a backoff.

@@ -78,7 +78,7 @@ class ProviderSpec:
     # The heavier parts, named "module:attribute" and imported when first used (see resolve):
     # orders: (Payment, CallbackUrl) -> Order, what the shard hands the gateway for a payment.
     orders: str = ""
-    # gateway: (settings, *, deliver) -> the provider's gateway core (actors/gateway.py's loop),
+    # gateway: (settings, *, deliver) -> the provider's gateway core (connectors/gateway.py's loop),
     # run in its own actor; ``deliver`` hands results the provider sends later to the shards.
     gateway: str = ""
     # sandbox: (public_url) -> aiohttp Application: its simulator for sandbox mode, served on a

@@ -12,7 +12,7 @@ PROVIDER = ProviderSpec(
     display_name="Airtel Money",
     phone_operators=("airtel",),
     orders="connectors.airtel.orders:order_for",
-    gateway="actors.airtel_gateway:airtel_gateway_from",
+    gateway="connectors.airtel.gateway:airtel_gateway_from",
     rails=(
         # Airtel's Kenya tariffs: wallet caps as M-Pesa's (CBK tier); the minimum is KES 10 for
         # disbursements (unverified: the portal documents none; we follow M-Pesa's B2C).

@@ -13,7 +13,7 @@ PROVIDER = ProviderSpec(
     display_name="M-Pesa",
     phone_operators=("safaricom",),
     orders="connectors.mpesa.orders:order_for",
-    gateway="actors.mpesa_gateway:mpesa_gateway_from",
+    gateway="connectors.mpesa.gateway:mpesa_gateway_from",
     callbacks=tuple(
         CallbackKind(path, f"connectors.mpesa.callbacks:{reader}", (method,), summary)
         for path, reader, method, summary in (

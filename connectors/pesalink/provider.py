@@ -11,7 +11,7 @@ PROVIDER = ProviderSpec(
     name="pesalink",
     display_name="PesaLink",
     orders="connectors.pesalink.orders:order_for",
-    gateway="actors.pesalink_gateway:pesalink_gateway_from",
+    gateway="connectors.pesalink.gateway:pesalink_gateway_from",
     callbacks=(
         CallbackKind(
             "pesalink",

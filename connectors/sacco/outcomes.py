@@ -1,6 +1,6 @@
 """SACCO answers in the switch's terms (pure), in the SACCO's own name. The API gateway
-(:mod:`actors.sacco_api_gateway`), the file batches (:mod:`actors.sacco_files`) and the status
-check all go through here, so an answer, a lookup and a result line map the same way.
+(:mod:`connectors.sacco.api_gateway`), the file batches (:mod:`connectors.sacco.files_gateway`)
+and the status check all go through here, so an answer, a lookup and a result line map the same way.
 
 References: ``receipt`` is the SACCO's transaction id (API) or its reference on the result line
 (files); ``conversation_id`` is the batch id of a file line; ``receiver_name`` is the member.

@@ -11,7 +11,7 @@ PROVIDER = ProviderSpec(
     name="sacco",
     display_name="the SACCO",
     orders="connectors.sacco.orders:order_for",
-    gateway="actors.sacco_gateway:sacco_gateway_from",
+    gateway="connectors.sacco.gateway:sacco_gateway_from",
     rails=(
         # SACCO member accounts: no published cap; the switch uses PesaLink's (our choice).
         Rail(

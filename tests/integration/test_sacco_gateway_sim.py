@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.sacco_gateway import sacco_gateway_from
+from connectors.sacco.gateway import sacco_gateway_from
 from connectors.sacco.registry import Registry, sandbox_registry
 from connectors.sacco.simulator import FileSimConfig, SimConfig, Simulator, start_sandbox
 from connectors.sacco.simulator.book import (

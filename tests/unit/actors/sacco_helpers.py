@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actors.sacco_gateway import SaccoGatewayCore
+from connectors.sacco.gateway import SaccoGatewayCore
 from connectors.sacco.registry import Registry
 from connectors.transport import AiohttpTransport
 from switch.messages import CallbackIn, SaccoOrder, StatusCheck

@@ -16,8 +16,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from actors.airtel_gateway import AirtelGatewayCore, airtel_gateway_from
 from connectors.airtel import AirtelAccount, AirtelConnector, CallbackHashMismatch, callback_ack
+from connectors.airtel.gateway import AirtelGatewayCore, airtel_gateway_from
 from connectors.airtel.outcomes import airtel_callback
 from connectors.airtel.simulator import SIMULATOR, SimConfig, Simulator, create_app
 from connectors.airtel.simulator.sandbox import public_key_pem, switch_settings

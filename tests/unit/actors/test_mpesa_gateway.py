@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from actors.mpesa_gateway import MpesaGatewayCore
 from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
 from connectors.mpesa import DarajaAccount, DarajaConnector
+from connectors.mpesa.gateway import MpesaGatewayCore
 from connectors.transport import MockTransport
 from switch.messages import ProviderOutcome, QueryRequest, StkOrder
 from switch.payments import Failure, ProviderRefs

@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 import pytest
 
-from actors.pesalink_gateway import PesaLinkGatewayCore, pesalink_gateway_from
 from connectors.http import HttpRequest, HttpResponse
 from connectors.pesalink import PesaLinkAccount, PesaLinkConnector, callback_ack
+from connectors.pesalink.gateway import PesaLinkGatewayCore, pesalink_gateway_from
 from connectors.pesalink.outcomes import pesalink_callback
 from connectors.pesalink.simulator import SIMULATOR, SimConfig, Simulator, create_app
 from connectors.pesalink.simulator.config import SANDBOX_SOURCE_ACCOUNT

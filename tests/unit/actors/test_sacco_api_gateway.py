@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from actors.sacco_gateway import SaccoGatewayCore
 from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
+from connectors.sacco.gateway import SaccoGatewayCore
 from connectors.sacco.registry import sandbox_registry
 from connectors.transport import MockTransport
 from switch.messages import CallbackIn, ProviderOutcome, StatusCheck

@@ -1,14 +1,14 @@
-"""The SACCO gateway's file SACCOs (actors/sacco_files.py) on a temporary folder tree with the
-file SACCO simulator: batch files written (with checksums) before QUEUED, result files ingested
-and delivered, damaged and partial result files (lines rejected one by one), and restarts with
-lines pending."""
+"""The SACCO gateway's file SACCOs (connectors/sacco/files_gateway.py) on a temporary folder
+tree with the file SACCO simulator: batch files written (with checksums) before QUEUED, result
+files ingested and delivered, damaged and partial result files (lines rejected one by one), and
+restarts with lines pending."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from actors.sacco_gateway import SaccoGatewayCore, sacco_gateway_from
+from connectors.sacco.gateway import SaccoGatewayCore, sacco_gateway_from
 from connectors.sacco.registry import sandbox_registry
 from connectors.sacco.simulator import FileSacco, FileSimConfig
 from connectors.sacco.simulator.book import OPENING_SAVINGS_MINOR, OUTSTANDING_LOAN_MINOR

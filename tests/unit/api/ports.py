@@ -8,14 +8,14 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from actors.airtel_gateway import AirtelGatewayCore
 from actors.batches import BatchCore
 from actors.local import Gateways, LocalBatches, LocalGateway, LocalShard, LocalSwitch
-from actors.mpesa_gateway import MpesaGatewayCore
-from actors.pesalink_gateway import PesaLinkGatewayCore
 from actors.ports import SwitchPorts
 from actors.shard import ShardCore
 from api.state import AppState
+from connectors.airtel.gateway import AirtelGatewayCore
+from connectors.mpesa.gateway import MpesaGatewayCore
+from connectors.pesalink.gateway import PesaLinkGatewayCore
 from switch.config import from_env
 
 

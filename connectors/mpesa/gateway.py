@@ -1,13 +1,12 @@
 """The M-Pesa provider gateway for one Daraja account: keeps the access token and the connection
 pool warm, caps concurrency, applies the retry policy and maps answers into switch outcomes.
 
-Retry policy (money-safety rule 2, shared by every gateway in :mod:`actors.gateway`): a request is
-sent again only when it provably did not take effect: the connection never opened (NotSent), the
+Retry policy (money-safety rule 2, shared by every gateway in :mod:`connectors.gateway`): a request
+is sent again only when it provably did not take effect: the connection never opened (NotSent), the
 gateway refused the token, or Daraja throttled it (HTTP 429/503, spike arrest, quota) before
 accepting it. Anything else that is not a clear answer (a timeout, a dropped connection, a generic
 5xx) may hide a prompt on the customer's phone, so it becomes ``answer_lost``: the switch then
-waits for the callback or asks by status query.
-"""
+waits for the callback or asks by status query."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from actors.gateway import GatewayCore, ProviderFault, Step, TokenUnavailable, Wording
+from connectors.gateway import GatewayCore, ProviderFault, Step, TokenUnavailable, Wording
 from connectors.http import HttpRequest, HttpResponse
 from connectors.mpesa import (
     B2cOrder,

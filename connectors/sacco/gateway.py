@@ -2,10 +2,10 @@
 registry (:mod:`connectors.sacco.registry`), whichever way each is reached. This module only
 checks an order against the registry and routes it; the two ways live apart:
 
-- API SACCOs (Fineract-shaped core banking): :mod:`actors.sacco_api_gateway`, one
+- API SACCOs (Fineract-shaped core banking): :mod:`connectors.sacco.api_gateway`, one
   :class:`SaccoApiGateway` per SACCO on the common gateway loop (retry policy, breaker, slots).
 - File SACCOs (CSV batch files through an outbox, result files back):
-  :mod:`actors.sacco_files`, with the flush and ingest loops.
+  :mod:`connectors.sacco.files_gateway`, with the flush and ingest loops.
 
 Outcomes (:mod:`connectors.sacco.outcomes`): SUCCEED (booked; receipt = the SACCO's transaction id,
 receiver_name = the member), QUEUED (a file line written to its batch), DECLINE (a business
@@ -26,10 +26,10 @@ import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
-from actors.sacco_api_gateway import SaccoApiGateway
-from actors.sacco_files import Deliver, SaccoFiles
 from connectors.sacco import outcomes as out
 from connectors.sacco.api import SaccoApiConnector
+from connectors.sacco.api_gateway import SaccoApiGateway
+from connectors.sacco.files_gateway import Deliver, SaccoFiles
 from connectors.sacco.outbox import Outbox
 from connectors.sacco.registry import Registry, registry_from
 from connectors.transport import AiohttpTransport, Transport

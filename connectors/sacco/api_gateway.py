@@ -1,5 +1,5 @@
 """One SACCO reached by its core-banking API (Fineract shaped, :mod:`connectors.sacco.api`), on
-the common gateway loop (:class:`actors.gateway.GatewayLoop`: retry policy, circuit breaker,
+the common gateway loop (:class:`connectors.gateway.GatewayLoop`: retry policy, circuit breaker,
 slots, provider-call metrics). Fineract authenticates every request with HTTP Basic
 credentials, so there is no access token to keep: the loop's token is empty and a refused
 credential is an answer (``auth``), not a stale token to refresh.
@@ -11,7 +11,7 @@ savings account (``deposit``, ``withdrawal``), the loan waiting for disbursal
 as it is: the SACCO books it (``refs.result_desc`` then says by how much, as read before the
 call) or declines it.
 
-Retry policy (money-safety rule 2, :mod:`actors.gateway`): reads move nothing, so they are
+Retry policy (money-safety rule 2, :mod:`connectors.gateway`): reads move nothing, so they are
 resent on any fault (``idempotent``); the money-moving call is resent only when it provably did
 not take effect (connection never opened, HTTP 429/503). A timeout, a dropped connection or a
 5xx becomes ``answer_lost``. A "duplicate externalId" answer is never resent: the SACCO's record,
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar, TypeVar
 
-from actors.gateway import GatewayLoop, ProviderFault, Step
+from connectors.gateway import GatewayLoop, ProviderFault, Step
 from connectors.http import HttpRequest, HttpResponse
 from connectors.sacco import outcomes as out
 from connectors.sacco.api import (

@@ -1,7 +1,8 @@
 """What every provider gateway repeats: the access-token cache, the concurrency slots, the circuit
 breaker, the retry policy and the provider-call metrics. Each provider's gateway
-(:mod:`actors.mpesa_gateway`, :mod:`actors.airtel_gateway`, :mod:`actors.pesalink_gateway`) is a
-subclass that builds requests with its connector and maps answers into switch outcomes.
+(``connectors/<name>/gateway.py``) is a subclass that builds requests with its connector and maps
+answers into switch outcomes. Gateways are plain classes; each runs in a Ray actor of its own
+(actors/runtime.py).
 
 Retry policy (money-safety rule 2): a request is sent again only when it provably did not take
 effect: the connection never opened (NotSent), no token could be had, the provider refused the
@@ -19,7 +20,7 @@ Every connector's ``ProviderError`` has the same shape (``kind``, ``code``, ``me
 what the loop does, and a gateway overrides it only if its provider needs another reading.
 
 :class:`GatewayLoop` is the loop for a provider that authenticates every request itself (HTTP
-Basic, as the SACCOs' Fineract API does: :mod:`actors.sacco_api_gateway`); :class:`GatewayCore`
+Basic, as the SACCOs' Fineract API does: :mod:`connectors.sacco.api_gateway`); :class:`GatewayCore`
 adds the OAuth-style access-token cache the mobile-money and bank APIs need.
 """
 

@@ -4,7 +4,7 @@ disbursements with the encrypted wallet PIN, and enquiries by our id.
 Our payment id is Airtel's ``transaction.id`` on every attempt, so a resend after a proven
 non-send is safe and Airtel refuses a second copy (``ESB000041`` / ``DP00900001017``). That
 duplicate answer is never resent: it becomes ``answer_lost`` and the status check decides.
-The retry policy itself is :mod:`actors.gateway`'s.
+The retry policy itself is :mod:`connectors.gateway`'s.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 from pathlib import Path
 from typing import ClassVar
 
-from actors.gateway import GatewayCore, Wording
 from connectors.airtel import (
     AirtelAccount,
     AirtelConnector,
@@ -24,6 +23,7 @@ from connectors.airtel import (
     TransactionResult,
 )
 from connectors.airtel import outcomes as out
+from connectors.gateway import GatewayCore, Wording
 from connectors.http import HttpRequest, HttpResponse
 from connectors.transport import AiohttpTransport, Transport
 from switch.breaker import Breaker

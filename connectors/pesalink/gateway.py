@@ -5,7 +5,7 @@ A transfer goes in three steps, and money can move only in the last: look the re
 cannot receive, the phone is not linked or the name the merchant gave does not match the holder,
 check the limits, then send the credit transfer with our payment id as the end-to-end id (the
 bank refuses a second transfer with it: a duplicate answer is never resent, it becomes
-``answer_lost`` and the status check decides). The retry policy is :mod:`actors.gateway`'s.
+``answer_lost`` and the status check decides). The retry policy is :mod:`connectors.gateway`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from actors.gateway import GatewayCore, Wording
+from connectors.gateway import GatewayCore, Wording
 from connectors.http import HttpRequest, HttpResponse
 from connectors.pesalink import (
     AccountInvalid,
