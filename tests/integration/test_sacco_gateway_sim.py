@@ -1,6 +1,6 @@
 """The SACCO gateway against the real SACCO API simulator on a local port, through the real
 transport (socket tests: the same paths run on MockTransport in
-tests/unit/actors/test_sacco_api_gateway.py): every trigger against the simulator's books,
+tests/unit/connectors/test_sacco_api_gateway.py): every trigger against the simulator's books,
 idempotent resends, dropped and slow answers, bursts, outages, and the sandbox end to end."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from connectors.sacco.simulator.book import (
 )
 from switch.config import Settings
 from switch.states import Event
-from tests.unit.actors.sacco_helpers import Shard, gateway, one, order, status
 from tests.unit.connectors.sacco.helpers import api_simulator, free_port
+from tests.unit.connectors.sacco_helpers import Shard, gateway, one, order, status
 
 pytestmark = pytest.mark.integration
 DORMANT = "error.msg.savingsaccount.transaction.account.is.dormant"

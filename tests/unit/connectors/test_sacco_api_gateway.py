@@ -18,7 +18,7 @@ from connectors.sacco.registry import sandbox_registry
 from connectors.transport import MockTransport
 from switch.messages import CallbackIn, ProviderOutcome, StatusCheck
 from switch.states import Event
-from tests.unit.actors.sacco_helpers import one, order
+from tests.unit.connectors.sacco_helpers import one, order
 
 BASE = "https://core.stima.test/fineract-provider/api/v1"
 RECORDED: dict[str, Any] = json.loads(

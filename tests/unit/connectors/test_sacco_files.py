@@ -17,8 +17,8 @@ from switch.config import Settings
 from switch.messages import SaccoOrder
 from switch.payments import ProviderRefs
 from switch.states import Event
-from tests.unit.actors.sacco_helpers import Shard, gateway, one, order, status
 from tests.unit.connectors.sacco.helpers import free_port
+from tests.unit.connectors.sacco_helpers import Shard, gateway, one, order, status
 
 # --- file SACCO -------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ connectors/sacco/simulator/app.py) for the gateway's unit tests; run it again wh
 changes:
 
     .venv/bin/python -m tests.unit.actors.recordings.record_fineract \\
-        > tests/unit/actors/recordings/fineract_stima.json
+        > tests/unit/connectors/recordings/fineract_stima.json
 """
 
 from __future__ import annotations
