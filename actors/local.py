@@ -36,6 +36,7 @@ from switch.messages import (
     StatusRequest,
     SubmitResult,
 )
+from switch.providers import offering
 from switch.rails import provider_of
 from switch.states import Event
 
@@ -218,20 +219,23 @@ class Gateways:
             results.extend(await self.gateway_of(provider).check(group))
         return results
 
+    # Operations one provider offers (its description's ``operations``: M-Pesa's today).
     async def ask_status(self, requests: list[StatusRequest]) -> list[bool]:
-        return await self.gateway_of("mpesa").ask_status(requests)
+        return await self.gateway_of(offering("ask_status")).ask_status(requests)
 
     async def query(self, requests: list[QueryRequest]) -> list[QueryResult]:
-        return await self.gateway_of("mpesa").query(requests)
+        return await self.gateway_of(offering("query")).query(requests)
 
     async def lookup(self, provider: str, *args: str | None) -> dict[str, str]:
         return await self.gateway_of(provider).lookup(*args)
 
     async def register_c2b(self, registration: C2bRegistration) -> dict[str, str]:
-        return await self.gateway_of("mpesa").register_c2b(registration)
+        return await self.gateway_of(offering("register_c2b")).register_c2b(registration)
 
     async def query_balance(self, result_url: str, timeout_url: str) -> bool:
-        return await self.gateway_of("mpesa").query_balance(result_url, timeout_url)
+        return await self.gateway_of(offering("query_balance")).query_balance(
+            result_url, timeout_url
+        )
 
 
 class LocalBatches:

@@ -86,5 +86,5 @@ def create_app(state: AppState) -> web.Application:
     clients.install(app)
     # Security platform (issue 6): rate limits, response headers.
     ratelimit.install(app, state)
-    hardening.install(app, state)
+    hardening.install(app, state, ROUTE_TABLE)
     return app

@@ -308,9 +308,15 @@ ROUTE_TABLE = (
         },
     ),
     callback_route(
-        "/callbacks/c2b/validation/{shortcode}/{token}", validation, "M-Pesa C2B validation"
+        "/callbacks/c2b/validation/{shortcode}/{token}",
+        validation,
+        "M-Pesa C2B validation",
+        "mpesa",
     ),
     callback_route(
-        "/callbacks/c2b/confirmation/{shortcode}/{token}", confirmation, "M-Pesa C2B confirmation"
+        "/callbacks/c2b/confirmation/{shortcode}/{token}",
+        confirmation,
+        "M-Pesa C2B confirmation",
+        "mpesa",
     ),
 )

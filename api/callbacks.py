@@ -123,6 +123,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
             f"/callbacks/{kind.path}/{{payment_id}}/{{token}}",
             _route(name, resolve(kind.reader), frozenset(kind.methods)),
             kind.summary,
+            name,
             description="Called by the provider, not by you: the URL carries a per-payment "
             "token checked without a database read.",
         )
@@ -132,6 +133,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
         "/callbacks/airtel",
         airtel,
         "Airtel Money collection result (one URL, set on Airtel's portal)",
+        "airtel",
         errors=(401, 503),
         error_texts={
             401: "The body's hash does not match (callback key configured)",

@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from api.errors import Handler, error_response
+from api.routes import Route
 from api.state import AppState
 from infra.metrics import CALLBACKS
 from switch.config import Settings
@@ -73,14 +74,6 @@ def content_type_refusal(
     )
 
 
-def provider_of(route: str) -> str | None:
-    """The provider a callback route belongs to (None: not a callback). Pure."""
-    parts = route.split("/")
-    if len(parts) < 3 or parts[1] != "callbacks":
-        return None
-    return parts[2] if parts[2] in ("airtel", "pesalink") else "mpesa"
-
-
 def hsts_value(max_age: int) -> str | None:
     return f"max-age={max_age}" if max_age > 0 else None
 
@@ -88,6 +81,7 @@ def hsts_value(max_age: int) -> str | None:
 @dataclass(frozen=True)
 class Guards:
     callers: Mapping[str, AllowList]  # provider -> allowed callback sources
+    callback_of: Mapping[str, str]  # a callback route's path -> its provider
     proxies: AllowList
     hsts: str | None
 
@@ -106,8 +100,9 @@ def mpesa_callers(settings: Settings) -> str:
     return SAFARICOM_CALLBACK_NETWORKS
 
 
-def guards_from(settings: Settings) -> Guards:
+def guards_from(settings: Settings, callback_of: Mapping[str, str] | None = None) -> Guards:
     return Guards(
+        callback_of=callback_of or {},
         callers={
             "mpesa": AllowList.parse(mpesa_callers(settings)),
             "airtel": AllowList.parse(settings.callback_allowlist_airtel),
@@ -121,9 +116,10 @@ def guards_from(settings: Settings) -> Guards:
 GUARDS = web.AppKey("hardening_guards", Guards)
 
 
-def install(app: web.Application, state: AppState) -> None:
-    """Called by ``create_app``: the guards from the settings and the response-header hook."""
-    app[GUARDS] = guards_from(state.settings)
+def install(app: web.Application, state: AppState, routes: Iterable[Route]) -> None:
+    """Called by ``create_app``: the guards from the settings and the route table (whose
+    callback each route is), and the response-header hook."""
+    app[GUARDS] = guards_from(state.settings, {r.path: r.provider for r in routes if r.provider})
     app.on_response_prepare.append(_security_headers)
 
 
@@ -137,7 +133,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 def _callback_refusal(request: web.Request, route: str, guards: Guards) -> web.Response | None:
-    provider = provider_of(route)
+    provider = guards.callback_of.get(route)
     if provider is None:
         return None
     allow = guards.callers.get(provider)

@@ -109,6 +109,9 @@ ROUTE_TABLE = (
         errors=(404,),
     ),
     callback_route(
-        "/callbacks/balance/{query_id}/{token}", balance_callback, "M-Pesa Account Balance result"
+        "/callbacks/balance/{query_id}/{token}",
+        balance_callback,
+        "M-Pesa Account Balance result",
+        "mpesa",
     ),
 )

@@ -107,6 +107,7 @@ class Route:
     description: str = ""
     error_texts: dict[int, str] = field(default_factory=dict)
     security: tuple[dict[str, list[str]], ...] | None = None
+    provider: str = ""  # a callback's: whose source allow-list applies (api/hardening.py)
 
     @property
     def takes_json(self) -> bool:
@@ -153,6 +154,7 @@ def callback_route(
     path: str,
     handler: Handler,
     summary: str,
+    provider: str,
     description: str = "",
     errors: tuple[int, ...] = (),
     error_texts: dict[int, str] | None = None,
@@ -169,4 +171,5 @@ def callback_route(
         errors=(*CALLBACK_ERRORS, *errors),
         error_texts={**CALLBACK_TEXTS, **(error_texts or {})},
         description=description,
+        provider=provider,
     )

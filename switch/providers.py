@@ -86,6 +86,9 @@ class ProviderSpec:
     # providers' simulators are still started by switch/stack.py, on their documented ports).
     sandbox: str = ""
     callbacks: tuple[CallbackKind, ...] = ()
+    # Gateway operations beyond submit and check that this provider answers: "ask_status"
+    # (Transaction Status), "query" (STK query), "register_c2b", "query_balance" (float).
+    operations: tuple[str, ...] = ()
 
 
 PROVIDER_MODULES: tuple[str, ...] = (
@@ -152,6 +155,14 @@ def resolve(path: str) -> Any:
     if not module or not name:
         raise ValueError(f"{path!r}: expected 'module:attribute'")
     return getattr(importlib.import_module(module), name)
+
+
+def offering(operation: str) -> str:
+    """The provider whose gateway answers ``operation`` (the first that declares it)."""
+    for spec in providers():
+        if operation in spec.operations:
+            return spec.name
+    raise LookupError(f"no provider offers {operation!r}")
 
 
 def rails() -> dict[str, Rail]:

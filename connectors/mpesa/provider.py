@@ -14,6 +14,7 @@ PROVIDER = ProviderSpec(
     phone_operators=("safaricom",),
     orders="connectors.mpesa.orders:order_for",
     gateway="connectors.mpesa.gateway:mpesa_gateway_from",
+    operations=("ask_status", "query", "register_c2b", "query_balance"),
     callbacks=tuple(
         CallbackKind(path, f"connectors.mpesa.callbacks:{reader}", (method,), summary)
         for path, reader, method, summary in (

@@ -12,7 +12,15 @@ import pytest
 
 from routing.router import candidates
 from switch.config import from_env
-from switch.providers import PROVIDER_MODULES, check, load, provider, provider_modules, providers
+from switch.providers import (
+    PROVIDER_MODULES,
+    check,
+    load,
+    offering,
+    provider,
+    provider_modules,
+    providers,
+)
 from switch.rails import RAILS, display_name
 
 
@@ -82,3 +90,18 @@ def test_a_provider_added_through_the_registry_alone_is_routed_and_priced() -> N
     assert seen["route"] == ["tkash_payout", "bank_transfer"]  # the Telkom wallet first
     assert seen["fee"] == 1_000
     assert seen["name"] == "T-Kash"
+
+
+def test_a_provider_only_operation_goes_to_the_provider_that_offers_it() -> None:
+    assert offering("register_c2b") == "mpesa"
+    with pytest.raises(LookupError):
+        offering("teleport")
+
+
+def test_every_callback_route_names_its_provider() -> None:
+    """The source allow-lists (api/hardening.py) apply by the provider a callback route names."""
+    from api.route_table import ROUTE_TABLE
+
+    callbacks = [r for r in ROUTE_TABLE if r.path.startswith("/callbacks/")]
+    assert callbacks
+    assert all(r.provider in {p.name for p in providers()} for r in callbacks)
