@@ -33,19 +33,26 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from connectors.airtel.simulator import sandbox, triggers, wire
-from connectors.airtel.simulator.config import SimConfig, take_actions
+from connectors.airtel.simulator.config import SimConfig
 from connectors.airtel.simulator.state import Collection, Disbursement, SimState
 from connectors.airtel.simulator.wire import Refusal, json_response
 from connectors.airtel.transformers import COUNTRY, CURRENCY
+from connectors.simkit.admin import (
+    CallbackSim,
+    drop,
+    record_response,
+    records_response,
+    sim_app,
+    tail,
+    wire_errors,
+)
 
 # What a burst answers with, by HTTP status (doc §10 codes; wording the simulator's own).
 _BURSTS: dict[int, tuple[str, str | None]] = {
@@ -55,34 +62,12 @@ _BURSTS: dict[int, tuple[str, str | None]] = {
 }
 
 
-class Simulator:
+class Simulator(CallbackSim[SimConfig, SimState]):
+    CONNECTOR_LIMIT = 256
+    DNS_CACHE_TTL = 10  # aiohttp's default, which this simulator always used
+
     def __init__(self, config: SimConfig) -> None:
-        self.config = config
-        self._initial = config.copy()
-        self.state = SimState()
-        self._session: aiohttp.ClientSession | None = None
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._outage_until = 0.0  # loop time
-
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    async def start(self, _app: web.Application) -> None:
-        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
-
-    async def stop(self, _app: web.Application) -> None:
-        await self._cancel_pending()
-        if self._session is not None:
-            await self._session.close()
-
-    async def _cancel_pending(self) -> None:
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        super().__init__(config, SimState())
 
     # --- OAuth (doc §2) ------------------------------------------------------------------------
 
@@ -139,7 +124,7 @@ class Simulator:
         await self._lag()
         if self._take_drop():
             record.answer_dropped = True
-            return _drop(request)
+            return drop(request)
         return json_response(wire.push_accepted(record.transaction_id))
 
     def _accept(self, push: wire.PushRequest) -> Collection:
@@ -177,11 +162,6 @@ class Simulator:
             self.state.stats.callbacks_lost += 1
             return
         self._spawn(self._deliver(record))
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)  # keep a reference: the loop only holds weak ones
-        task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, record: Collection) -> None:
         url = self.config.callback_url
@@ -239,7 +219,7 @@ class Simulator:
         await self._lag()
         if self._take_drop():
             refund.answer_dropped = True
-            return _drop(request)
+            return drop(request)
         return json_response(wire.refunded(refund))
 
     def _refundable(self, airtel_id: str) -> Collection:
@@ -281,7 +261,7 @@ class Simulator:
         await self._lag()
         if self._take_drop():
             record.answer_dropped = True
-            return _drop(request)
+            return drop(request)
         return json_response(wire.disbursement(record))
 
     def _check_pin(self, encrypted: str) -> None:
@@ -396,89 +376,40 @@ class Simulator:
 
     # --- control endpoints (not Airtel) --------------------------------------------------------
 
-    async def get_config(self, _request: web.Request) -> web.Response:
-        public = {"client_id": self.config.client_id, "merchant_name": self.config.merchant_name}
-        knobs = self.config.knobs()
-        knobs["outage"] = round(max(self._outage_until - self._now(), 0.0), 3)  # seconds left
-        return json_response({**public, **knobs})
+    def public_config(self) -> dict[str, Any]:
+        return {"client_id": self.config.client_id, "merchant_name": self.config.merchant_name}
 
-    async def patch_config(self, request: web.Request) -> web.Response:
-        try:
-            patch, actions = take_actions(orjson.loads(await request.read()))
-            self.config.apply(patch)
-        except (orjson.JSONDecodeError, ValueError) as exc:
-            return json_response({"error": str(exc)}, 400)
-        if "outage" in patch:
-            self._outage_until = self._now() + self.config.outage
-        if "expire_tokens" in actions:
-            self.state.tokens.clear()
-        return await self.get_config(request)
-
-    async def expire_tokens(self, _request: web.Request) -> web.Response:
-        """Every issued token stops working now."""
-        expired = len(self.state.tokens)
-        self.state.tokens.clear()
-        return json_response({"expired": expired})
+    def live_stats(self) -> dict[str, Any]:
+        return {
+            "pending_timers": len(self._timers),
+            "callbacks_in_flight": len(self._tasks),
+            "collected_cents": self.state.ledger.collected_cents,
+            "float_cents": self.config.float_cents,
+        }
 
     async def public_key(self, _request: web.Request) -> web.Response:
         """The sandbox public key (PEM) to encrypt the disbursement PIN with (doc §8)."""
         return web.Response(body=sandbox.public_key_pem(), content_type="application/x-pem-file")
 
     async def list_collections(self, request: web.Request) -> web.Response:
-        records = _filtered(self.state.collections.values(), request)
-        return json_response([r.to_json() for r in records])
+        return records_response(_filtered(self.state.collections.values(), request))
 
     async def get_collection(self, request: web.Request) -> web.Response:
         record = self.state.collections.get(request.match_info["id"])
-        if record is None:
-            return json_response({"error": "unknown transaction id"}, 404)
-        return json_response(record.to_json())
+        return record_response(record, "unknown transaction id")
 
     async def list_disbursements(self, request: web.Request) -> web.Response:
-        records = _filtered(self.state.disbursements.values(), request)
-        return json_response([r.to_json() for r in records])
+        return records_response(_filtered(self.state.disbursements.values(), request))
 
     async def get_disbursement(self, request: web.Request) -> web.Response:
         record = self.state.disbursements.get(request.match_info["id"])
-        if record is None:
-            return json_response({"error": "unknown transaction id"}, 404)
-        return json_response(record.to_json())
+        return record_response(record, "unknown transaction id")
 
     async def list_refunds(self, _request: web.Request) -> web.Response:
-        return json_response([r.to_json() for r in self.state.refunds.values()])
+        return records_response(self.state.refunds.values())
 
     async def ledger(self, _request: web.Request) -> web.Response:
         return json_response(self.state.ledger.to_json(self.config.float_cents))
-
-    async def stats(self, _request: web.Request) -> web.Response:
-        live = {
-            "pending_timers": len(self._timers),
-            "callbacks_in_flight": len(self._tasks),
-            "collected_cents": self.state.ledger.collected_cents,
-            "float_cents": self.config.float_cents,
-        }
-        return json_response({**self.state.stats.to_json(), **live})
-
-    async def reset(self, _request: web.Request) -> web.Response:
-        """Forget transactions, books, counters and pending callbacks; restore startup knobs."""
-        await self._cancel_pending()
-        self.state.clear()
-        self.config.restore(self._initial)
-        self._outage_until = 0.0
-        return json_response({"reset": True})
-
-    def in_outage(self) -> bool:
-        return self._outage_until > self._now()
-
-    # --- helpers -------------------------------------------------------------------------------
-
-    async def _lag(self) -> None:
-        if self.config.latency > 0:
-            await asyncio.sleep(self.config.latency)
-
-    @staticmethod
-    def _now() -> float:
-        return asyncio.get_running_loop().time()
 
 
 async def _json_body(request: web.Request, *, oauth: bool = False) -> dict[str, Any]:
@@ -496,46 +427,29 @@ async def _json_body(request: web.Request, *, oauth: bool = False) -> dict[str, 
 def _filtered(records: Any, request: web.Request) -> list[Any]:
     msisdn = request.query.get("msisdn")
     chosen = [r for r in records if msisdn is None or r.msisdn == msisdn]
-    limit = request.query.get("limit", "")
-    if limit.isdigit():
-        chosen = chosen[-int(limit) :] if int(limit) else []
-    return chosen
+    return tail(chosen, request.query.get("limit", ""))
 
 
-def _drop(request: web.Request) -> web.Response:
-    """Close the connection without answering: the request was processed, the answer is lost."""
-    if request.transport is not None:
-        request.transport.close()
-    return web.Response(status=200)  # never written: the transport is closed
-
-
-@web.middleware
-async def airtel_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Unknown paths and methods answer with Airtel's envelope, not aiohttp's text (doc §3).
-
-    During an ``outage`` every Airtel path (not ``/__sim``) answers 503 before anything else.
-    """
-    sim = request.app[SIMULATOR]
-    if not request.path.startswith("/__sim") and sim.in_outage():
-        sim.state.stats.outage_refusals += 1
-        return Refusal(503, "Service Unavailable").response()
-    try:
-        return await handler(request)
-    except web.HTTPMethodNotAllowed:
-        return Refusal(405, "Method Not Allowed").response()
-    except web.HTTPNotFound:
-        return Refusal(404, "Resource not found").response()
+def _outage(sim: Simulator) -> web.Response:
+    sim.state.stats.outage_refusals += 1
+    return Refusal(503, "Service Unavailable").response()
 
 
 SIMULATOR = web.AppKey("airtel_simulator", Simulator)
 
+# Unknown paths and methods answer with Airtel's envelope, not aiohttp's text (doc §3); during an
+# ``outage`` every Airtel path (not ``/__sim``) answers 503 before anything else.
+airtel_errors = wire_errors(
+    SIMULATOR,
+    outage=_outage,
+    not_found=lambda: Refusal(404, "Resource not found").response(),
+    not_allowed=lambda: Refusal(405, "Method Not Allowed").response(),
+)
+
 
 def create_app(config: SimConfig | None = None) -> web.Application:
     sim = Simulator(config or SimConfig())
-    app = web.Application(middlewares=[airtel_errors])
-    app[SIMULATOR] = sim
-    app.on_startup.append(sim.start)
-    app.on_cleanup.append(sim.stop)
+    app = sim_app(sim, SIMULATOR, [airtel_errors])
     r = app.router
     r.add_post("/auth/oauth2/token", sim.token)
     r.add_post("/merchant/v1/payments/", sim.push)
@@ -544,11 +458,6 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     r.add_post("/standard/v1/disbursements/", sim.disburse)
     r.add_get("/standard/v1/disbursements/{id}", sim.disbursement_enquiry)
     r.add_get("/v1/rsa/encryption-keys", sim.encryption_keys)
-    r.add_get("/__sim/config", sim.get_config)
-    r.add_patch("/__sim/config", sim.patch_config)
-    r.add_get("/__sim/stats", sim.stats)
-    r.add_post("/__sim/reset", sim.reset)
-    r.add_post("/__sim/expire_tokens", sim.expire_tokens)
     r.add_get("/__sim/public_key", sim.public_key)
     r.add_get("/__sim/ledger", sim.ledger)
     r.add_get("/__sim/collections", sim.list_collections)

@@ -32,14 +32,12 @@ import base64
 import binascii
 import secrets
 import time
-from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from connectors.mpesa import transformers
 from connectors.mpesa.simulator import sandbox, wire
@@ -52,10 +50,11 @@ from connectors.mpesa.simulator.answers import (
     refusal_response,
 )
 from connectors.mpesa.simulator.c2b import C2bSim
-from connectors.mpesa.simulator.config import SimConfig, take_actions
+from connectors.mpesa.simulator.config import SimConfig
 from connectors.mpesa.simulator.initiator import InitiatorSim
 from connectors.mpesa.simulator.state import SimState, StkRecord
 from connectors.mpesa.simulator.triggers import outcome_for
+from connectors.simkit.admin import CallbackSim, record_response, sim_app, tail, wire_errors
 
 # What a burst answers with, by HTTP status (doc §3).
 _BURSTS = {
@@ -71,38 +70,15 @@ _refusal = refusal_response
 _OUTAGE = (503, "500.003.02", "System is busy. Please try again in few minutes.")
 
 
-class Simulator:
+class Simulator(CallbackSim[SimConfig, SimState]):
     def __init__(self, config: SimConfig) -> None:
-        self.config = config
-        self._initial = config.copy()
-        self.state = SimState()
-        self._session: aiohttp.ClientSession | None = None
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._outage_until = 0.0  # loop time
+        super().__init__(config, SimState())
         self.initiator = InitiatorSim(self)
         self.c2b = C2bSim(self)
 
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    async def start(self, _app: web.Application) -> None:
-        connector = aiohttp.TCPConnector(limit=512, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(connector=connector)
-
-    async def stop(self, _app: web.Application) -> None:
-        await self._cancel_pending()
-        if self._session is not None:
-            await self._session.close()
-
     async def _cancel_pending(self) -> None:
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
-        self.initiator.cancel_timers()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self.initiator.cancel_timers()  # the initiator APIs' Result timers, then the rest
+        await super()._cancel_pending()
 
     # --- OAuth (doc §2) ------------------------------------------------------------------------
 
@@ -202,11 +178,6 @@ class Simulator:
         if record.sends_callback:
             self._spawn(self._deliver(record))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)  # keep a reference: the loop only holds weak ones
-        task.add_done_callback(self._tasks.discard)
-
     async def _deliver(self, record: StkRecord) -> None:
         body = orjson.dumps(wire.callback(record))
         for _ in range(record.copies):  # no retries: Daraja's retry behaviour is unverified
@@ -297,82 +268,34 @@ class Simulator:
 
     # --- control endpoints (not Daraja) --------------------------------------------------------
 
-    async def get_config(self, _request: web.Request) -> web.Response:
-        public = {
+    def public_config(self) -> dict[str, Any]:
+        return {
             "shortcode": self.config.shortcode,
             "consumer_key": self.config.consumer_key,
             "b2c_shortcode": self.config.b2c_shortcode,
             "initiator_name": self.config.initiator_name,
         }
-        knobs = self.config.knobs()
-        knobs["outage"] = round(max(self._outage_until - self._now(), 0.0), 3)  # seconds left
-        return _json({**public, **knobs})
 
-    async def patch_config(self, request: web.Request) -> web.Response:
-        try:
-            patch, actions = take_actions(orjson.loads(await request.read()))
-            self.config.apply(patch)
-        except (orjson.JSONDecodeError, ValueError) as exc:
-            return _json({"error": str(exc)}, 400)
-        if "outage" in patch:
-            self._outage_until = self._now() + self.config.outage
-        if "expire_tokens" in actions:
-            self.state.tokens.clear()
-        return await self.get_config(request)
-
-    async def expire_tokens(self, _request: web.Request) -> web.Response:
-        """Every issued token stops working now (doc §2: a token may die before expires_in)."""
-        expired = len(self.state.tokens)
-        self.state.tokens.clear()
-        return _json({"expired": expired})
-
-    async def certificate(self, _request: web.Request) -> web.Response:
-        """The sandbox certificate to build SecurityCredentials with (doc §7)."""
-        return web.Response(body=sandbox.certificate_pem(), content_type="application/x-pem-file")
-
-    def in_outage(self) -> bool:
-        return self._outage_until > self._now()
-
-    async def list_stk(self, request: web.Request) -> web.Response:
-        phone = request.query.get("phone")
-        records = [r for r in self.state.records.values() if phone is None or r.phone == phone]
-        limit = request.query.get("limit", "")
-        if limit.isdigit():
-            records = records[-int(limit) :] if int(limit) else []
-        return _json([r.to_json() for r in records])
-
-    async def get_stk(self, request: web.Request) -> web.Response:
-        record = self.state.records.get(request.match_info["checkout_request_id"])
-        if record is None:
-            return _json({"error": "unknown CheckoutRequestID"}, 404)
-        return _json(record.to_json())
-
-    async def stats(self, _request: web.Request) -> web.Response:
-        pending = {
+    def live_stats(self) -> dict[str, Any]:
+        return {
             "pending_customers": len(self._timers),
             "pending_results": self.initiator.pending(),
             "callbacks_in_flight": len(self._tasks),
             "b2c_float_cents": self.config.b2c_float_cents,
         }
-        return _json({**self.state.stats.to_json(), **pending})
 
-    async def reset(self, _request: web.Request) -> web.Response:
-        """Forget requests, books, counters and pending callbacks; restore the startup knobs."""
-        await self._cancel_pending()
-        self.state.clear()
-        self.config.restore(self._initial)
-        self._outage_until = 0.0
-        return _json({"reset": True})
+    async def certificate(self, _request: web.Request) -> web.Response:
+        """The sandbox certificate to build SecurityCredentials with (doc §7)."""
+        return web.Response(body=sandbox.certificate_pem(), content_type="application/x-pem-file")
 
-    # --- helpers -------------------------------------------------------------------------------
+    async def list_stk(self, request: web.Request) -> web.Response:
+        phone = request.query.get("phone")
+        records = [r for r in self.state.records.values() if phone is None or r.phone == phone]
+        return _json([r.to_json() for r in tail(records, request.query.get("limit", ""))])
 
-    async def _lag(self) -> None:
-        if self.config.latency > 0:
-            await asyncio.sleep(self.config.latency)
-
-    @staticmethod
-    def _now() -> float:
-        return asyncio.get_running_loop().time()
+    async def get_stk(self, request: web.Request) -> web.Response:
+        record = self.state.records.get(request.match_info["checkout_request_id"])
+        return record_response(record, "unknown CheckoutRequestID")
 
 
 def _when(wall: float) -> int:
@@ -380,41 +303,26 @@ def _when(wall: float) -> int:
     return int(transformers.timestamp(datetime.fromtimestamp(wall, transformers.EAT)))
 
 
-@web.middleware
-async def daraja_not_found(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Unknown paths and methods answer with Daraja's envelopes, not aiohttp's text (doc §3).
-
-    During an ``outage`` every Daraja path (not ``/__sim``) answers 503 before anything else.
-    """
-    if not request.path.startswith("/__sim") and request.app[SIMULATOR].in_outage():
-        return _error(*_OUTAGE)
-    try:
-        return await handler(request)
-    except web.HTTPMethodNotAllowed:
-        return _error(405, "405.001", "Method Not Allowed")
-    except web.HTTPNotFound:
-        return _error(404, "404.001.01", "Resource not found")
-
-
 SIMULATOR = web.AppKey("simulator", Simulator)
+
+# Unknown paths and methods answer with Daraja's envelopes, not aiohttp's text (doc §3); during
+# an ``outage`` every Daraja path (not ``/__sim``) answers 503 before anything else.
+daraja_not_found = wire_errors(
+    SIMULATOR,
+    outage=lambda _sim: _error(*_OUTAGE),
+    not_found=lambda: _error(404, "404.001.01", "Resource not found"),
+    not_allowed=lambda: _error(405, "405.001", "Method Not Allowed"),
+)
 
 
 def create_app(config: SimConfig | None = None) -> web.Application:
     sim = Simulator(config or SimConfig())
-    app = web.Application(middlewares=[daraja_not_found])
-    app[SIMULATOR] = sim
-    app.on_startup.append(sim.start)
-    app.on_cleanup.append(sim.stop)
+    app = sim_app(sim, SIMULATOR, [daraja_not_found])
     app.router.add_get("/oauth/v1/generate", sim.oauth)
     app.router.add_post("/mpesa/stkpush/v1/processrequest", sim.stk_push)
     app.router.add_post("/mpesa/stkpushquery/v1/query", sim.stk_query)
-    app.router.add_get("/__sim/config", sim.get_config)
-    app.router.add_patch("/__sim/config", sim.patch_config)
     app.router.add_get("/__sim/stk", sim.list_stk)
     app.router.add_get("/__sim/stk/{checkout_request_id}", sim.get_stk)
-    app.router.add_get("/__sim/stats", sim.stats)
-    app.router.add_post("/__sim/reset", sim.reset)
-    app.router.add_post("/__sim/expire_tokens", sim.expire_tokens)
     app.router.add_get("/__sim/certificate", sim.certificate)
     sim.initiator.add_routes(app.router)
     sim.c2b.add_routes(app.router)

@@ -53,6 +53,7 @@ from connectors.mpesa.simulator.triggers import (
     b2c_outcome_for,
 )
 from connectors.mpesa.simulator.wire import MSISDN, InvalidField
+from connectors.simkit.admin import tail
 
 if TYPE_CHECKING:
     from connectors.mpesa.simulator.app import Simulator
@@ -494,10 +495,7 @@ class InitiatorSim:
         ]
         if "state" in q:
             payouts = [p for p in payouts if p["state"] == q["state"]]
-        limit = q.get("limit", "")
-        if limit.isdigit():
-            payouts = payouts[-int(limit) :] if int(limit) else []
-        return json_response(payouts)
+        return json_response(tail(payouts, q.get("limit", "")))
 
     async def get_b2c(self, request: web.Request) -> web.Response:
         payout = self.core.state.ledger.payout(request.match_info["originator_conversation_id"])

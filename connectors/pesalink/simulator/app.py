@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
 from typing import Any
@@ -34,13 +34,12 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from connectors.pesalink import connector as paths
 from connectors.pesalink import signature
 from connectors.pesalink.banks import BANKS, MAX_PER_TRANSACTION_CENTS, check_limits
 from connectors.pesalink.simulator import directory, triggers, wire
-from connectors.pesalink.simulator.config import SimConfig, take_actions
+from connectors.pesalink.simulator.config import SimConfig
 from connectors.pesalink.simulator.state import SimState, TransferRecord
 from connectors.pesalink.simulator.wire import InvalidField, Refusal, json_response
 from connectors.pesalink.transformers import (
@@ -63,6 +62,15 @@ from connectors.pesalink.transformers import (
     CURRENCY,
     TransferMode,
 )
+from connectors.simkit.admin import (
+    CallbackSim,
+    drop,
+    record_response,
+    records_response,
+    sim_app,
+    tail,
+    wire_errors,
+)
 
 _BURSTS = {
     500: (CODE_INTERNAL, "Internal server error"),
@@ -73,36 +81,10 @@ Action = Callable[[TransferRecord], None]
 _OUTAGE = Refusal(503, CODE_UNAVAILABLE, "Service temporarily unavailable, try again later")
 
 
-class Simulator:
+class Simulator(CallbackSim[SimConfig, SimState]):
     def __init__(self, config: SimConfig) -> None:
-        self.config = config
-        self._initial = config.copy()
-        self.state = SimState()
+        super().__init__(config, SimState())
         self._public_key = signature.load_public_key(config.public_key_pem)
-        self._session: aiohttp.ClientSession | None = None
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._outage_until = 0.0  # loop time
-
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    async def start(self, _app: web.Application) -> None:
-        connector = aiohttp.TCPConnector(limit=512, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(connector=connector)
-
-    async def stop(self, _app: web.Application) -> None:
-        await self._cancel_pending()
-        if self._session is not None:
-            await self._session.close()
-
-    async def _cancel_pending(self) -> None:
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- token ---------------------------------------------------------------------------------
 
@@ -187,7 +169,7 @@ class Simulator:
             self.config.drop_sync_answer -= 1
             record.answer = "dropped"
             self.state.stats.sync_answers_dropped += 1
-            return _drop(request)
+            return drop(request)
         return json_response(wire.transfer_answer(record))
 
     def _check_order(self, order: wire.TransferIn) -> None:
@@ -313,11 +295,6 @@ class Simulator:
         copies = 1 + self.config.duplicate_callbacks
         self._spawn(self._deliver(record, orjson.dumps(wire.callback(record)), copies))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)  # keep a reference: the loop only holds weak ones
-        task.add_done_callback(self._tasks.discard)
-
     async def _deliver(self, record: TransferRecord, body: bytes, copies: int) -> None:
         assert self._session is not None, "the app has not started"
         assert record.callback_url is not None
@@ -400,34 +377,18 @@ class Simulator:
 
     # --- control endpoints (not the bank's) ----------------------------------------------------
 
-    async def get_config(self, _request: web.Request) -> web.Response:
-        public = {
+    def public_config(self) -> dict[str, Any]:
+        return {
             "merchant_code": self.config.merchant_code,
             "source_account": self.config.source_account,
         }
-        knobs = self.config.knobs()
-        knobs["outage"] = round(max(self._outage_until - self._now(), 0.0), 3)  # seconds left
-        return json_response({**public, **knobs})
 
-    async def patch_config(self, request: web.Request) -> web.Response:
-        try:
-            patch, actions = take_actions(orjson.loads(await request.read()))
-            self.config.apply(patch)
-        except (orjson.JSONDecodeError, ValueError) as exc:
-            return json_response({"error": str(exc)}, 400)
-        if "outage" in patch:
-            self._outage_until = self._now() + self.config.outage
-        if "expire_tokens" in actions:
-            self.state.tokens.clear()
-        return await self.get_config(request)
-
-    async def expire_tokens(self, _request: web.Request) -> web.Response:
-        expired = len(self.state.tokens)
-        self.state.tokens.clear()
-        return json_response({"expired": expired})
-
-    def in_outage(self) -> bool:
-        return self._outage_until > self._now()
+    def live_stats(self) -> dict[str, Any]:
+        return {
+            "pending_timers": len(self._timers),
+            "callbacks_in_flight": len(self._tasks),
+            "source_balance_cents": self.config.source_balance_cents,
+        }
 
     async def list_transfers(self, request: web.Request) -> web.Response:
         q = request.query
@@ -438,16 +399,11 @@ class Simulator:
             and q.get("state", r.state) == r.state
             and q.get("account", r.account_number) == r.account_number
         ]
-        limit = q.get("limit", "")
-        if limit.isdigit():
-            records = records[-int(limit) :] if int(limit) else []
-        return json_response([r.to_json() for r in records])
+        return records_response(tail(records, q.get("limit", "")))
 
     async def get_transfer(self, request: web.Request) -> web.Response:
         record = self.state.transfers.get(request.match_info["reference"])
-        if record is None:
-            return json_response({"error": "unknown reference"}, 404)
-        return json_response(record.to_json())
+        return record_response(record, "unknown reference")
 
     async def get_directory(self, _request: web.Request) -> web.Response:
         accounts = [
@@ -458,32 +414,6 @@ class Simulator:
             phone: [asdict(link) for link in links] for phone, links in directory.PHONES.items()
         }
         return json_response({"accounts": accounts, "phones": phones})
-
-    async def stats(self, _request: web.Request) -> web.Response:
-        extra = {
-            "pending_timers": len(self._timers),
-            "callbacks_in_flight": len(self._tasks),
-            "source_balance_cents": self.config.source_balance_cents,
-        }
-        return json_response({**self.state.stats.to_json(), **extra})
-
-    async def reset(self, _request: web.Request) -> web.Response:
-        """Forget transfers, totals, counters and pending callbacks; restore the startup knobs."""
-        await self._cancel_pending()
-        self.state.clear()
-        self.config.restore(self._initial)
-        self._outage_until = 0.0
-        return json_response({"reset": True})
-
-    # --- helpers -------------------------------------------------------------------------------
-
-    async def _lag(self) -> None:
-        if self.config.latency > 0:
-            await asyncio.sleep(self.config.latency)
-
-    @staticmethod
-    def _now() -> float:
-        return asyncio.get_running_loop().time()
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -496,36 +426,21 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _drop(request: web.Request) -> web.Response:
-    """Close the connection without answering: the transfer was processed, the answer is lost."""
-    if request.transport is not None:
-        request.transport.close()
-    return web.Response(status=200)  # never written: the transport is closed
-
-
-@web.middleware
-async def bank_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Unknown paths and methods answer with the bank's envelope, not aiohttp's text; during an
-    ``outage`` every bank path (not ``/__sim``) answers 503 before anything else."""
-    if not request.path.startswith("/__sim") and request.app[SIMULATOR].in_outage():
-        return _OUTAGE.response()
-    try:
-        return await handler(request)
-    except web.HTTPMethodNotAllowed:
-        return Refusal(405, 405100, "Method not allowed").response()  # codes: the simulator's
-    except web.HTTPNotFound:
-        return Refusal(404, 404101, "Resource not found").response()
-
-
 SIMULATOR = web.AppKey("pesalink_simulator", Simulator)
+
+# Unknown paths and methods answer with the bank's envelope, not aiohttp's text; during an
+# ``outage`` every bank path (not ``/__sim``) answers 503 before anything else.
+bank_errors = wire_errors(
+    SIMULATOR,
+    outage=lambda _sim: _OUTAGE.response(),
+    not_found=lambda: Refusal(404, 404101, "Resource not found").response(),
+    not_allowed=lambda: Refusal(405, 405100, "Method not allowed").response(),  # our codes
+)
 
 
 def create_app(config: SimConfig | None = None) -> web.Application:
     sim = Simulator(config or SimConfig())
-    app = web.Application(middlewares=[bank_errors])
-    app[SIMULATOR] = sim
-    app.on_startup.append(sim.start)
-    app.on_cleanup.append(sim.stop)
+    app = sim_app(sim, SIMULATOR, [bank_errors])
     r = app.router
     r.add_post(paths.TOKEN_PATH, sim.token)
     r.add_post(paths.ACCOUNT_LOOKUP_PATH, sim.account_lookup)
@@ -533,12 +448,7 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     r.add_post(paths.TO_ACCOUNT_PATH, partial(sim.transfer, mode="account"))
     r.add_post(paths.TO_PHONE_PATH, partial(sim.transfer, mode="phone"))
     r.add_get(paths.STATUS_PATH + "{reference}", sim.status)
-    r.add_get("/__sim/config", sim.get_config)
-    r.add_patch("/__sim/config", sim.patch_config)
-    r.add_get("/__sim/stats", sim.stats)
-    r.add_post("/__sim/reset", sim.reset)
     r.add_get("/__sim/transfers", sim.list_transfers)
     r.add_get("/__sim/transfers/{reference}", sim.get_transfer)
-    r.add_post("/__sim/expire_tokens", sim.expire_tokens)
     r.add_get("/__sim/directory", sim.get_directory)
     return app

@@ -8,7 +8,6 @@ file SACCO ``WAUMINI`` works on ``--outbox-dir`` (the switch's ``SWITCH_SACCO_OU
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -16,26 +15,27 @@ from aiohttp import web
 from connectors.sacco.simulator.app import create_app
 from connectors.sacco.simulator.config import SimConfig
 from connectors.sacco.simulator.files import FileSacco, FileSimConfig
+from connectors.simkit import cli
+from connectors.simkit.cli import Flag
+
+FLAGS = (
+    Flag("latency", float, "seconds per answer"),
+    Flag("slow_delay", float, "seconds (trigger 504)"),
+)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m connectors.sacco.simulator", description=__doc__)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=9400)
-    p.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
-    p.add_argument("--slow-delay", type=float, default=15.0, help="seconds (trigger 504)")
+    p = cli.parser("python -m connectors.sacco.simulator", __doc__, port=9400)
+    cli.add_flags(p, SimConfig(), FLAGS)
     p.add_argument("--outbox-dir", default="./var/sacco", help="the file SACCO's folder tree")
     p.add_argument("--file-codes", default="WAUMINI", help="comma-separated file SACCO codes")
     p.add_argument("--poll-interval", type=float, default=0.5, help="seconds")
     return p.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    ns = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config = SimConfig()
-    config.apply({"latency": ns.latency, "slow_delay": ns.slow_delay})
-    app = create_app(config)
+def build(ns: argparse.Namespace) -> web.Application:
+    """The API SACCO's app, which also runs the file SACCO's poller while it serves."""
+    app = create_app(cli.config_from(ns, SimConfig, FLAGS))
     codes = tuple(c.strip() for c in ns.file_codes.split(",") if c.strip())
     file_sacco = FileSacco(ns.outbox_dir, codes, FileSimConfig(poll_interval=ns.poll_interval))
 
@@ -47,7 +47,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     app.on_startup.append(start_files)
     app.on_cleanup.append(stop_files)
-    web.run_app(app, host=ns.host, port=ns.port, access_log=None)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ns = parse_args(argv)
+    cli.serve(ns, lambda: build(ns))  # no --access-log here: never logs requests
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from connectors.sacco import api
 from connectors.sacco.simulator import book
 from connectors.sacco.simulator.book import Book, Kind, Member, Refused, Txn
 from connectors.sacco.simulator.config import SimConfig, Tenant
+from connectors.simkit.admin import SimBase, drop, json_response, sim_app, wire_errors
 
 BASE_PATH = "/fineract-provider/api/v1"
 _BURSTS = {
@@ -84,17 +85,14 @@ def fineract_error(status: int, code: str, message: str, param: str = "id") -> w
     return _json(body, status)
 
 
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+_json = json_response
 
 
-class Simulator:
+class Simulator(SimBase[SimConfig]):
     def __init__(self, config: SimConfig) -> None:
-        self.config = config
-        self._initial = config.copy()
+        super().__init__(config)
         self.books: dict[str, Book] = {t: Book(x.sacco_code) for t, x in config.tenants.items()}
         self.stats = Stats()
-        self._outage_until = 0.0
 
     def book_of(self, sacco_code: str) -> Book:
         """The books of a SACCO by its code (tests compare them with the switch's view)."""
@@ -193,7 +191,7 @@ class Simulator:
         if self.config.drop_answers > 0:
             self.config.drop_answers -= 1
             self.stats.answers_dropped += 1
-            return _drop(request)
+            return drop(request)
         return _json(_posted(member, txn))
 
     # --- status by externalId --------------------------------------------------------------
@@ -231,41 +229,18 @@ class Simulator:
             )
         return self.books[tenant_id]
 
-    def in_outage(self) -> bool:
-        return self._outage_until > asyncio.get_running_loop().time()
-
-    async def _lag(self) -> None:
-        if self.config.latency > 0:
-            await asyncio.sleep(self.config.latency)
-
     # --- control ---------------------------------------------------------------------------
 
-    async def get_config(self, _request: web.Request) -> web.Response:
-        knobs = self.config.knobs()
-        left = self._outage_until - asyncio.get_running_loop().time()
-        knobs["outage"] = round(max(left, 0.0), 3)
-        knobs["tenants"] = {t: x.sacco_code for t, x in self.config.tenants.items()}
-        return _json(knobs)
+    def config_json(self) -> dict[str, Any]:
+        tenants = {t: x.sacco_code for t, x in self.config.tenants.items()}
+        return {**super().config_json(), "tenants": tenants}
 
-    async def patch_config(self, request: web.Request) -> web.Response:
-        try:
-            patch = orjson.loads(await request.read())
-            self.config.apply(patch)
-        except (orjson.JSONDecodeError, ValueError) as exc:
-            return _json({"error": str(exc)}, 400)
-        if "outage" in patch:
-            self._outage_until = asyncio.get_running_loop().time() + self.config.outage
-        return await self.get_config(request)
+    def stats_json(self) -> dict[str, Any]:
+        return asdict(self.stats)
 
-    async def get_stats(self, _request: web.Request) -> web.Response:
-        return _json(asdict(self.stats))
-
-    async def reset(self, _request: web.Request) -> web.Response:
-        self.config.restore(self._initial)
+    async def forget(self) -> None:
         self.books = {t: Book(x.sacco_code) for t, x in self.config.tenants.items()}
         self.stats = Stats()
-        self._outage_until = 0.0
-        return _json({"reset": True})
 
     async def ledger(self, request: web.Request) -> web.Response:
         wanted = request.query.get("tenant")
@@ -421,37 +396,29 @@ def _int(text: str) -> int:
     return int(text) if text.isdigit() else -1
 
 
-def _drop(request: web.Request) -> web.Response:
-    """Close the connection without answering: the call was booked, the answer is lost."""
-    if request.transport is not None:
-        request.transport.close()
-    return web.Response(status=200)  # never written: the transport is closed
-
-
 @web.middleware
-async def sacco_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outage first, then the gate's refusals; unknown paths answer in Fineract's shape."""
-    sim = request.app[SIMULATOR]
-    if not request.path.startswith("/__sim") and sim.in_outage():
-        code, message = _BURSTS[503]
-        return fineract_error(503, code, message)
+async def gate_answers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The gate's refusals (outage and unknown paths are :data:`sacco_errors`', around it)."""
     try:
         return await handler(request)
     except _Answer as answer:
         return answer.response
-    except web.HTTPNotFound:
-        return fineract_error(404, "error.msg.resource.not.found", "Resource not found")
-    except web.HTTPMethodNotAllowed:
-        return fineract_error(405, "error.msg.method.not.allowed", "Method not allowed")
 
 
 SIMULATOR = web.AppKey("sacco_simulator", Simulator)
 
+# Outage first, then the gate's refusals; unknown paths answer in Fineract's shape.
+sacco_errors = wire_errors(
+    SIMULATOR,
+    outage=lambda _sim: fineract_error(503, *_BURSTS[503]),
+    not_found=lambda: fineract_error(404, "error.msg.resource.not.found", "Resource not found"),
+    not_allowed=lambda: fineract_error(405, "error.msg.method.not.allowed", "Method not allowed"),
+)
+
 
 def create_app(config: SimConfig | None = None) -> web.Application:
     sim = Simulator(config or SimConfig())
-    app = web.Application(middlewares=[sacco_errors])
-    app[SIMULATOR] = sim
+    app = sim_app(sim, SIMULATOR, [sacco_errors, gate_answers])
     r, b = app.router, BASE_PATH
     r.add_get(b + api.CLIENTS_PATH, sim.clients)
     r.add_get(b + api.CLIENTS_PATH + "/{client_id}/accounts", sim.accounts)
@@ -459,10 +426,6 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     r.add_post(b + api.LOANS_PATH + "/{loan_id}", sim.loan_command)
     r.add_post(b + api.LOANS_PATH + "/{loan_id}/transactions", sim.loan_txn)
     r.add_get(b + api.REPORTS_PATH + "{report}", sim.report)
-    r.add_get("/__sim/config", sim.get_config)
-    r.add_patch("/__sim/config", sim.patch_config)
-    r.add_get("/__sim/stats", sim.get_stats)
-    r.add_post("/__sim/reset", sim.reset)
     r.add_get("/__sim/ledger", sim.ledger)
     r.add_get("/__sim/members/{tenant}/{member}", sim.member)
     return app

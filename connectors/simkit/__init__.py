@@ -5,6 +5,9 @@ holds only what is the same in all of them: the value checks behind ``PATCH /__s
 (each ``check(name, value)`` returns the value to store or raises ``ValueError`` naming the knob),
 a patch applied only once every value in it is valid, the one-shot actions split out of a patch,
 the error burst shape, and the knobs as JSON. Pure: no I/O, no clock.
+
+The rest of the kit does I/O and lives beside it: :mod:`.admin` (the ``/__sim`` control routes,
+the outage clock and the app wiring every simulator shares) and :mod:`.cli` (the command line).
 """
 
 from __future__ import annotations
