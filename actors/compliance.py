@@ -172,9 +172,16 @@ class Compliance:
     def from_settings(cls, settings: Settings, cols: Collections, secret_key: bytes) -> Compliance:
         counters: CounterStore = MemoryCounters()
         if settings.redis_url:
-            redis = aioredis.from_url(
-                settings.redis_url, socket_timeout=1, socket_connect_timeout=1
+            # A bounded, blocking pool: a burst of payments waits for one of 64 connections
+            # (redis-py refuses past 100, and the counts would fall back to this shard alone).
+            pool = aioredis.BlockingConnectionPool.from_url(
+                settings.redis_url,
+                max_connections=64,
+                timeout=1.0,
+                socket_timeout=1,
+                socket_connect_timeout=1,
             )
+            redis = aioredis.Redis.from_pool(pool)
             counters = DailyCounters(redis, prefix=f"switch:aml:{settings.mongodb_db}:")
         events = getattr(cols, "compliance_events", None)
         if events is None:

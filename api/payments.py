@@ -154,7 +154,10 @@ def payout_command(
         amount_minor=body.amount_minor,
         phone=body.phone or "",
         reference=body.reference,
-        description=body.remarks or body.reference[:100],
+        # The remarks providers show (Daraja's Remarks: 2 to 100 characters): a one-character
+        # reference alone would be refused, so it is spelled out.
+        description=body.remarks
+        or (body.reference if len(body.reference) > 1 else f"Payout {body.reference}"),
         metadata=dict(body.metadata),
         command=body.command if body.method in ("mpesa_b2c", "auto") else None,
         destination=body.destination(),

@@ -64,7 +64,12 @@ class Publisher:
     """Used by the shards. Never raises: live events must not slow or break a payment."""
 
     def __init__(self, url: str) -> None:
-        self._redis = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        # Bounded and blocking, like the limiter's: a burst of commits waits for a connection
+        # instead of meeting redis-py's "Too many connections" (and losing the events).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=32, timeout=2.0, socket_timeout=2, socket_connect_timeout=2
+        )
+        self._redis = aioredis.Redis.from_pool(pool)
 
     async def publish(self, events: Iterable[tuple[str, bytes]]) -> int:
         pipe = self._redis.pipeline(transaction=False)

@@ -11,7 +11,9 @@ waits for the callback or asks by status query."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -62,6 +64,18 @@ log = logging.getLogger(__name__)
 __all__ = ["MpesaGatewayCore", "TokenUnavailable"]
 
 
+class InvalidOrder(ValueError):
+    """An order Daraja's fields cannot carry (a remark too short, say): refused unsent."""
+
+
+@contextlib.contextmanager
+def _invalid() -> Iterator[None]:
+    try:
+        yield
+    except ValueError as exc:
+        raise InvalidOrder(str(exc)) from exc
+
+
 class MpesaGatewayCore(GatewayCore[DarajaConnector]):
     provider = "mpesa"
     provider_name = "M-Pesa"
@@ -78,25 +92,63 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
         return await self._each(orders, self._submit_any)
 
     async def _submit_any(self, order: Order) -> ProviderOutcome:
-        if isinstance(order, B2cOrderMsg):
-            return await self._submit_b2c(order)
-        if isinstance(order, ReversalOrderMsg):
-            return await self._submit_reversal(order)
-        if isinstance(order, StkOrder):
-            return await self._submit_one(order)
+        try:
+            if isinstance(order, B2cOrderMsg):
+                return await self._submit_b2c(self._b2c_wire(order))
+            if isinstance(order, ReversalOrderMsg):
+                return await self._submit_reversal(self._reversal_wire(order))
+            if isinstance(order, StkOrder):
+                return await self._submit_one(self._stk_wire(order))
+        except InvalidOrder as exc:
+            # Refused before anything is sent, this order alone (never the rest of the batch).
+            return rejected("invalid_order", f"the order is not valid for M-Pesa: {exc}")
         # Another rail's order sent here by mistake: refused before anything is sent.
         return rejected("", f"M-Pesa cannot carry a {type(order).__name__}")
 
-    async def _submit_reversal(self, order: ReversalOrderMsg) -> ProviderOutcome:
-        wire = ReversalOrder(
-            transaction_id=order.receipt,
-            amount=order.amount,
-            result_url=order.result_url,
-            queue_timeout_url=order.timeout_url,
-            receiver_party=order.receiver_party,
-            remarks=order.remarks,
-        )
+    # --- the wire orders: built (and checked) before anything is sent ------------------------
 
+    @staticmethod
+    def _reversal_wire(order: ReversalOrderMsg) -> ReversalOrder:
+        with _invalid():
+            return ReversalOrder(
+                transaction_id=order.receipt,
+                amount=order.amount,
+                result_url=order.result_url,
+                queue_timeout_url=order.timeout_url,
+                receiver_party=order.receiver_party,
+                remarks=order.remarks,
+            )
+
+    @staticmethod
+    def _stk_wire(order: StkOrder) -> StkPushOrder:
+        with _invalid():
+            return StkPushOrder(
+                amount=order.amount,
+                phone=order.phone,
+                account_reference=order.account_reference,
+                description=order.description,
+                callback_url=order.callback_url,
+            )
+
+    @staticmethod
+    def _b2c_wire(order: B2cOrderMsg) -> B2cOrder:
+        # Our payout id is the OriginatorConversationID: the same on every attempt, so Daraja
+        # refuses a second copy (doc §8) and Transaction Status can find it.
+        with _invalid():
+            return B2cOrder(
+                originator_conversation_id=order.payment_id,
+                command_id=order.command,  # type: ignore[arg-type]  # validated by the api
+                amount=order.amount,
+                phone=order.phone,
+                remarks=order.remarks,
+                occasion=order.occasion,
+                result_url=order.result_url,
+                queue_timeout_url=order.timeout_url,
+            )
+
+    # --- sending -------------------------------------------------------------------------------
+
+    async def _submit_reversal(self, wire: ReversalOrder) -> ProviderOutcome:
         def build(token: str) -> HttpRequest:
             return self.connector.reversal_request(token, wire)
 
@@ -107,15 +159,7 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
         async with self._slots:
             return await self._with_retries("reversal", build, parse)
 
-    async def _submit_one(self, order: StkOrder) -> ProviderOutcome:
-        wire = StkPushOrder(
-            amount=order.amount,
-            phone=order.phone,
-            account_reference=order.account_reference,
-            description=order.description,
-            callback_url=order.callback_url,
-        )
-
+    async def _submit_one(self, wire: StkPushOrder) -> ProviderOutcome:
         def build(token: str) -> HttpRequest:
             return self.connector.stk_push_request(token, wire, datetime.now(UTC))
 
@@ -130,26 +174,13 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
 
     # --- B2C payouts ----------------------------------------------------------------------
 
-    async def _submit_b2c(self, order: B2cOrderMsg) -> ProviderOutcome:
-        # Our payout id is the OriginatorConversationID: the same on every attempt, so Daraja
-        # refuses a second copy (doc §8) and Transaction Status can find it.
-        wire = B2cOrder(
-            originator_conversation_id=order.payment_id,
-            command_id=order.command,  # type: ignore[arg-type]  # validated by the api
-            amount=order.amount,
-            phone=order.phone,
-            remarks=order.remarks,
-            occasion=order.occasion,
-            result_url=order.result_url,
-            queue_timeout_url=order.timeout_url,
-        )
-
+    async def _submit_b2c(self, wire: B2cOrder) -> ProviderOutcome:
         def build(token: str) -> HttpRequest:
             return self.connector.b2c_request(token, wire)
 
         async with self._slots:
             return await self._with_retries(
-                "b2c", build, lambda resp: self._map_b2c(resp, order.payment_id)
+                "b2c", build, lambda resp: self._map_b2c(resp, wire.originator_conversation_id)
             )
 
     def _map_b2c(self, resp: HttpResponse, ours: str) -> ProviderOutcome | ProviderError:

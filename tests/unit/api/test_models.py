@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from api.models import PaymentCreate
+from api.models import PaymentCreate, PayoutCreate
 
 VALID: dict[str, Any] = {
     "method": "mpesa_stk",
@@ -166,3 +166,14 @@ def test_model_is_frozen() -> None:
     p = PaymentCreate.model_validate(VALID)
     with pytest.raises(ValidationError):
         p.amount = "200"  # type: ignore[misc]
+
+
+def test_a_one_character_reference_makes_remarks_daraja_takes() -> None:
+    """Daraja's Remarks need 2 to 100 characters; a payout's remarks default to its reference."""
+    from api.payments import payout_command
+
+    raw = {"method": "mpesa_b2c", "amount": "100", "currency": "KES", "phone": "0712345678"}
+    body = PayoutCreate.model_validate({**raw, "reference": "A"})
+    assert payout_command("m", "k", raw, body).description == "Payout A"
+    body = PayoutCreate.model_validate({**raw, "reference": "AB"})
+    assert payout_command("m", "k", raw, body).description == "AB"

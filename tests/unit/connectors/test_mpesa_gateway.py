@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -381,3 +382,16 @@ def test_a_b2c_acknowledgement_naming_another_request_is_not_taken_as_ours() -> 
     outcome = gateway(FakeDaraja())._map_b2c(_b2c_ack("pay_s0_other"), "pay_s0_9")
     assert isinstance(outcome, ProviderOutcome)
     assert outcome.event == Event.ANSWER_LOST
+
+
+async def test_an_order_daraja_cannot_carry_is_refused_alone_and_unsent() -> None:
+    """One bad order (a field Daraja refuses) is REJECTED before anything is sent; the rest of
+    the same call goes out as usual (it once failed the whole call: every payout in it lost)."""
+    daraja = FakeDaraja()
+    bad = replace(order(2), phone="12")
+    good, refused = await gateway(daraja).submit([order(1), bad])
+    assert good.outcome.event == Event.ACCEPTED
+    assert refused.outcome.event == Event.REJECTED
+    assert refused.outcome.failure is not None
+    assert refused.outcome.failure.provider_code == "invalid_order"
+    assert len(daraja.pushes) == 1
