@@ -4,6 +4,8 @@ its wording) are in its package (``connectors/<name>/outcomes.py``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from switch.messages import CallbackIn, ProviderOutcome
 from switch.payments import ERASED, Failure, Payment
 from switch.providers import resolve
@@ -11,19 +13,28 @@ from switch.rails import RAILS
 from switch.states import Event
 
 
-def rejected(provider_code: str, provider_message: str) -> ProviderOutcome:
-    message = f"The provider refused the request: {provider_message}"
-    return ProviderOutcome(Event.REJECTED, failure=Failure("rejected", message, provider_code))
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """How a provider's refusals read, in its own name (a gateway's ``wording``)."""
+
+    name: str
+
+    def rejected(self, provider_code: str, provider_message: str) -> ProviderOutcome:
+        message = f"{self.name} refused the request: {provider_message}"
+        failure = Failure("rejected", message, provider_code)
+        return ProviderOutcome(Event.REJECTED, failure=failure)
+
+    def unavailable(self, last_error: str, retry_after: float | None = None) -> ProviderOutcome:
+        message = f"{self.name} did not accept the request ({last_error}); nothing was charged"
+        failure = Failure("provider_unavailable", message)
+        return ProviderOutcome(Event.REJECTED, failure=failure, retry_after=retry_after)
+
+    def answer_lost(self, detail: str) -> ProviderOutcome:
+        return ProviderOutcome(Event.ANSWER_LOST, failure=Failure("outcome_unknown", detail))
 
 
-def unavailable(last_error: str, retry_after: float | None = None) -> ProviderOutcome:
-    message = f"The provider did not accept the request ({last_error}); nothing was charged"
-    failure = Failure("provider_unavailable", message)
-    return ProviderOutcome(Event.REJECTED, failure=failure, retry_after=retry_after)
-
-
-def answer_lost(detail: str) -> ProviderOutcome:
-    return ProviderOutcome(Event.ANSWER_LOST, failure=Failure("outcome_unknown", detail))
+_GENERIC = Wording("The provider")
+rejected, unavailable, answer_lost = _GENERIC.rejected, _GENERIC.unavailable, _GENERIC.answer_lost
 
 
 def callback_mismatch(payment: Payment, item: CallbackIn) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from connectors.mpesa.initiator import B2cResult, ReversalResult, TransactionStatusResult
 from connectors.mpesa.transformers import StkResult
 from switch.messages import CallbackIn, ProviderOutcome
+from switch.outcomes import Wording
 from switch.payments import Failure, Payment, ProviderRefs
 from switch.states import Event
 
@@ -25,19 +26,8 @@ def accepted(merchant_request_id: str, checkout_request_id: str) -> ProviderOutc
     return ProviderOutcome(Event.ACCEPTED, refs=refs)
 
 
-def rejected(provider_code: str, provider_message: str) -> ProviderOutcome:
-    message = f"M-Pesa refused the request: {provider_message}"
-    return ProviderOutcome(Event.REJECTED, failure=Failure("rejected", message, provider_code))
-
-
-def unavailable(last_error: str, retry_after: float | None = None) -> ProviderOutcome:
-    message = f"M-Pesa did not accept the request ({last_error}); nothing was charged"
-    failure = Failure("provider_unavailable", message)
-    return ProviderOutcome(Event.REJECTED, failure=failure, retry_after=retry_after)
-
-
-def answer_lost(detail: str) -> ProviderOutcome:
-    return ProviderOutcome(Event.ANSWER_LOST, failure=Failure("outcome_unknown", detail))
+_WORDING = Wording("M-Pesa")
+rejected, unavailable, answer_lost = _WORDING.rejected, _WORDING.unavailable, _WORDING.answer_lost
 
 
 def from_stk_result(result: StkResult) -> ProviderOutcome:
