@@ -32,14 +32,59 @@ def stk_body(phone: str = "0712000001", amount: str = "150", **extra: Any) -> di
     }
 
 
+# Every last-four-digits trigger of the simulators (README, Sandbox): STK, B2C, Airtel, PesaLink.
+SANDBOX_TRIGGERS = frozenset(
+    [
+        "0001",
+        "0002",
+        "0003",
+        "0004",
+        "0008",
+        "0011",
+        "0021",
+        "0404",
+        "0408",
+        "1000",
+        "1001",
+        "1002",
+        "1003",
+        "1004",
+        "1005",
+        "1006",
+        "1007",
+        "1008",
+        "1009",
+        "1010",
+        "1013",
+        "1014",
+        "1024",
+        "1029",
+        "1032",
+        "1037",
+        "2001",
+        "2006",
+        "2028",
+        "2040",
+        "3004",
+        "3008",
+        "4004",
+        "4005",
+        "5001",
+        "5002",
+        "8006",
+        "9003",
+    ]
+)
+
+
 def unique_phone(suffix: str = "") -> str:
     """A Safaricom number no other test uses (the simulator locks a subscriber while a prompt is
     open); ``suffix`` picks a sandbox trigger by the last four digits."""
     digits = f"{uuid.uuid4().int % 10**7:07d}"
     if suffix:
         digits = digits[: 7 - len(suffix)] + suffix
-    if not suffix and digits[-4:] in ("1032", "0001", "1037", "2001", "0404"):
-        digits = digits[:-1] + "5"
+    while not suffix and digits[-4:] in SANDBOX_TRIGGERS:  # a plain number does the usual
+        digits = f"{uuid.uuid4().int % 10**7:07d}"
     return "071" + digits  # 071x is Safaricom
 
 
