@@ -22,6 +22,7 @@ from api import (
     transfers,
     users,
 )
+from api.console import routes as console
 from api.routes import Route, registered_path
 
 ROUTE_TABLE: tuple[Route, ...] = (
@@ -41,6 +42,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *clients.ROUTE_TABLE,
     *audit.ROUTE_TABLE,
     *merchant_settings.ROUTE_TABLE,
+    *console.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).
