@@ -78,7 +78,18 @@ async def rail_stats(request: web.Request) -> web.Response:
 
 
 _COUNT = {"type": "integer", "minimum": 0}
+_TEXT = {"type": "string"}
 _MS = {"type": ["number", "null"], "description": "Milliseconds; null before any call."}
+
+
+def _rows(properties: Schema, optional: tuple[str, ...]) -> Schema:
+    required = [name for name in properties if name not in optional]
+    return {
+        "type": "array",
+        "items": {"type": "object", "required": required, "properties": properties},
+    }
+
+
 RAIL_STATS: Schema = {
     "type": "object",
     "required": ["object", "complete", "rails", "provider_calls"],
@@ -88,39 +99,22 @@ RAIL_STATS: Schema = {
             "type": "boolean",
             "description": "False when the actors did not answer in time (api figures only).",
         },
-        "rails": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["method", "provider", "succeeded", "failed", "expired", "final"],
-                "properties": {
-                    "method": {"type": "string"},
-                    "provider": {"type": "string"},
-                    "succeeded": _COUNT,
-                    "failed": _COUNT,
-                    "expired": _COUNT,
-                    "final": _COUNT,
-                    "success_rate": {
-                        "type": ["number", "null"],
-                        "description": "succeeded / final, 0 to 1; null before any.",
-                    },
+        "rails": _rows(
+            {
+                "method": _TEXT,
+                "provider": _TEXT,
+                **dict.fromkeys(("succeeded", "failed", "expired", "final"), _COUNT),
+                "success_rate": {
+                    "type": ["number", "null"],
+                    "description": "succeeded / final, 0 to 1; null before any.",
                 },
             },
-        },
-        "provider_calls": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["provider", "operation", "calls"],
-                "properties": {
-                    "provider": {"type": "string"},
-                    "operation": {"type": "string"},
-                    "calls": _COUNT,
-                    "p50_ms": _MS,
-                    "p95_ms": _MS,
-                },
-            },
-        },
+            optional=("success_rate",),
+        ),
+        "provider_calls": _rows(
+            {"provider": _TEXT, "operation": _TEXT, "calls": _COUNT, "p50_ms": _MS, "p95_ms": _MS},
+            optional=("p50_ms", "p95_ms"),
+        ),
     },
 }
 

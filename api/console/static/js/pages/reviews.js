@@ -47,7 +47,9 @@ export function mount(view, ctx) {
             onclick: () => decide(p, "reject", reason, status) }),
           status)
       : el("td", { class: "muted", text: "your role may not decide" });
-    const to = p.recipient_name || p.phone || (p.destination ? JSON.stringify(p.destination) : "");
+    const named = p.recipient_name || (p.metadata && p.metadata.recipient_name);
+    const account = p.phone || (p.destination ? JSON.stringify(p.destination) : "");
+    const to = named ? `${named} · ${account}` : account;
     return row([when(p.created_at), p.id, p.method, `${p.amount} ${p.currency}`, to,
       reviewText(p.review), actions], { "data-payment": p.id });
   }
