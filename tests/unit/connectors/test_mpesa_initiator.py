@@ -42,7 +42,7 @@ from connectors.mpesa import (
     parse_transaction_status,
     security_credential,
 )
-from connectors.mpesa.initiator import cents, completed_time, public_name
+from connectors.mpesa.results import cents, completed_time, public_name
 from connectors.mpesa.simulator.sandbox import KEY_PATH, certificate_pem
 
 CERT = certificate_pem()
