@@ -24,12 +24,19 @@ from api.models import BankAccount
 from api.payments import maker_of, parse_body
 from api.routes import Route, csv_answer, json_answer, limit_param, query
 from api.settlement_models import SettlementList, SettlementSettings, SettlementView, schema
-from api.settlement_runs import SettlementRefused, Settler, schedule_of
-from api.state import STATE
+from api.settlement_runs import (
+    SettlementRefused,
+    Settler,
+    merchant_reserve,
+    operator_reserve,
+    schedule_of,
+)
+from api.state import STATE, AppState
 from switch import settlement as rules
 from switch.errors import NotFound
 from switch.ids import random_token
 from switch.logs import request_id
+from switch.money import format_minor
 from switch.payments import now_utc
 from switch.rails import RAILS
 from switch.settlement_report import report, reports_csv
@@ -92,8 +99,9 @@ class ScheduleIn(BaseModel):
     reserve: ReserveIn = Field(default_factory=ReserveIn)
 
 
-def _view(settings: dict[str, Any] | None, cooling_off: float) -> dict[str, Any]:
+def _view(settings: dict[str, Any] | None, state: AppState) -> dict[str, Any]:
     settings = settings or {}
+    cooling_off = state.settings.settlement_cooling_off
 
     def shown(account: dict[str, Any] | None) -> dict[str, Any] | None:
         if not account:
@@ -111,7 +119,7 @@ def _view(settings: dict[str, Any] | None, cooling_off: float) -> dict[str, Any]
 
     pending = settings.get("pending")
     schedule = schedule_of(settings)
-    reserve = settings.get("reserve") or {}
+    reserve = operator_reserve(state).stricter(merchant_reserve(settings))  # what is kept
     return {
         "object": "settlement_settings",
         "account": shown(settings.get("account")),
@@ -127,9 +135,9 @@ def _view(settings: dict[str, Any] | None, cooling_off: float) -> dict[str, Any]
             "next_run_at": _iso(settings.get("next_due")),
         },
         "reserve": {
-            "fixed": str(int(reserve.get("fixed_minor", 0)) // 100),
-            "percent": int(reserve.get("percent_bps", 0)) / 100,
-            "days": int(reserve.get("days", 7)),
+            "fixed": format_minor(reserve.fixed_minor),
+            "percent": reserve.percent_bps / 100,
+            "days": reserve.days,
         },
     }
 
@@ -156,7 +164,7 @@ async def _audit(request: web.Request, action: str, before: Any, after: Any) -> 
 async def get_settings(request: web.Request) -> web.Response:
     settler = request.app[SETTLER]
     found = await settler.store.account(request[CLAIMS].merchant_id)
-    return json_response(_view(found, request.app[STATE].settings.settlement_cooling_off))
+    return json_response(_view(found, request.app[STATE]))
 
 
 async def propose_account(request: web.Request) -> web.Response:
@@ -182,7 +190,7 @@ async def propose_account(request: web.Request) -> web.Response:
     await _audit(
         request, "settlement.account_proposed", None, {k: str(v) for k, v in masked.items()}
     )
-    view = _view(saved, request.app[STATE].settings.settlement_cooling_off)
+    view = _view(saved, request.app[STATE])
     return json_response(view, 202)
 
 
@@ -227,7 +235,7 @@ async def confirm_account(request: web.Request) -> web.Response:
             "proposed_by": account["proposed_by"],
         },
     )
-    return json_response(_view(saved, state.settings.settlement_cooling_off))
+    return json_response(_view(saved, state))
 
 
 async def put_schedule(request: web.Request) -> web.Response:
@@ -252,7 +260,7 @@ async def put_schedule(request: web.Request) -> web.Response:
     }
     saved = await settler.store.set_fields(claims.merchant_id, changes)
     await _audit(request, "settlement.schedule", None, parsed.model_dump())
-    return json_response(_view(saved, state.settings.settlement_cooling_off))
+    return json_response(_view(saved, state))
 
 
 async def settle_now(request: web.Request) -> web.Response:

@@ -51,7 +51,7 @@ def merchant_reserve(settings: Doc | None) -> rules.Reserve:
     return rules.Reserve(
         int(stored.get("fixed_minor", 0)),
         int(stored.get("percent_bps", 0)),
-        int(stored.get("days", 1)),
+        int(stored.get("days", 1)),  # 1: the operator's days apply (stricter takes the larger)
     )
 
 
