@@ -4,13 +4,12 @@ CSV whose cells a spreadsheet cannot run as formulas."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from switch.money import format_minor
+from switch.spreadsheet import csv_bytes
 
 Doc = Mapping[str, Any]
 
@@ -40,8 +39,6 @@ CSV_COLUMNS = (
     "created_at",
     "updated_at",
 )
-# A cell starting with one of these runs as a formula in Excel, LibreOffice or Sheets.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def _iso(at: Any) -> str | None:
@@ -88,40 +85,31 @@ def report(run: Doc) -> dict[str, Any]:
     }
 
 
-def cell(value: Any) -> str:
-    """One CSV cell, defused: text a spreadsheet would run as a formula gets a leading quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 def reports_csv(runs: Iterable[Doc]) -> bytes:
-    """One row per run (UTF-8, a header row, CRLF as RFC 4180 says)."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for run in runs:
-        shown = report(run)
-        dest, failure = shown["destination"], shown["failure"] or {}
-        row = (
-            shown["id"],
-            shown["settlement_date"],
-            shown["trigger"],
-            shown["status"],
-            shown["attempt"],
-            shown["balance_available"],
-            shown["reserve"],
-            shown["held_back"],
-            shown["amount"],
-            shown["fee"],
-            shown["method"],
-            dest["bank_code"],
-            dest["account_number"],
-            dest["account_name"],
-            shown["payout_id"],
-            failure.get("code"),
-            failure.get("message"),
-            shown["created_at"],
-            shown["updated_at"],
-        )
-        writer.writerow([cell(v) for v in row])
-    return out.getvalue().encode()
+    """One row per run, every cell defused (switch/spreadsheet.py)."""
+    return csv_bytes(CSV_COLUMNS, (_row(report(run)) for run in runs))
+
+
+def _row(shown: dict[str, Any]) -> tuple[Any, ...]:
+    dest, failure = shown["destination"], shown["failure"] or {}
+    return (
+        shown["id"],
+        shown["settlement_date"],
+        shown["trigger"],
+        shown["status"],
+        shown["attempt"],
+        shown["balance_available"],
+        shown["reserve"],
+        shown["held_back"],
+        shown["amount"],
+        shown["fee"],
+        shown["method"],
+        dest["bank_code"],
+        dest["account_number"],
+        dest["account_name"],
+        shown["payout_id"],
+        failure.get("code"),
+        failure.get("message"),
+        shown["created_at"],
+        shown["updated_at"],
+    )

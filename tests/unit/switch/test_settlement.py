@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from switch import settlement as rules
 from switch.fees import Fee
 from switch.rails import RAILS
-from switch.settlement_report import cell, report, reports_csv
+from switch.settlement_report import report, reports_csv
+from switch.spreadsheet import cell
 
 BANK = RAILS["bank_transfer"]
 
