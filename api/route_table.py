@@ -19,6 +19,7 @@ from api import (
     payments,
     privacy,
     reviews,
+    settlement,
     transfers,
     users,
 )
@@ -41,6 +42,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *clients.ROUTE_TABLE,
     *audit.ROUTE_TABLE,
     *merchant_settings.ROUTE_TABLE,
+    *settlement.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).

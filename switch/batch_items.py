@@ -18,6 +18,7 @@ from switch.money import format_minor
 from switch.payments import ERASED, iso
 from switch.pii import erase_paths
 from switch.rails import RAILS as RAIL_TABLE
+from switch.spreadsheet import cell as _cell
 
 RESULT_COLUMNS = (
     "item_id",
@@ -314,15 +315,6 @@ def item_view(r: ItemRecord) -> dict[str, Any]:
         "recipient_name": r.recipient_name,
         "last_error": r.last_error if r.status == "queued" else None,
     }
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(text: str | None) -> str:
-    """Provider text opened in a spreadsheet must not run as a formula (CSV injection)."""
-    value = text or ""
-    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def results_csv(records: Iterable[ItemRecord]) -> bytes:
