@@ -19,6 +19,7 @@ from api import (
     payments,
     privacy,
     reviews,
+    settlement,
     transfers,
     users,
 )
@@ -42,6 +43,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *clients.ROUTE_TABLE,
     *audit.ROUTE_TABLE,
     *merchant_settings.ROUTE_TABLE,
+    *settlement.ROUTE_TABLE,
     *console.ROUTE_TABLE,
 )
 

@@ -116,6 +116,16 @@ class Settings(BaseModel):
     aml_hold_above: int | None = Field(None, ge=1)
     review_two_approvers_from: int = Field(100_000, ge=1)
 
+    # Settlement of balances to nominated accounts (switch/settlement.py): how long a newly
+    # confirmed account waits before it is paid, how often the scheduler looks, and the
+    # operator's reserve floor (whole shillings, basis points of the last N days' collections).
+    settlement_cooling_off: float = Field(86_400.0, ge=0)
+    settlement_interval: float = Field(30.0, gt=0)
+    settlement_scheduler: bool = True  # run the scheduler loop in this api process
+    settlement_reserve_fixed: int = Field(0, ge=0)
+    settlement_reserve_bps: int = Field(0, ge=0, le=10_000)
+    settlement_reserve_days: int = Field(7, ge=1, le=90)
+
     stk_query_after: float = Field(60.0, gt=0)
     stk_expire_after: float = Field(300.0, gt=0)
     sweep_interval: float = Field(5.0, gt=0)

@@ -23,6 +23,13 @@ from switch.fees import Fee
 
 Direction = Literal["collection", "payout", "reversal", "posting"]
 Destination = Literal["phone", "bank", "sacco"]
+# How a payout body names each destination: an object named after its kind holding these fields
+# (a phone is the body's own ``phone`` field). Bulk payout CSV files have a column per field.
+DESTINATION_FIELDS: dict[Destination, tuple[str, ...]] = {
+    "phone": (),
+    "bank": ("bank_code", "account_number", "account_name"),
+    "sacco": ("sacco_code", "member_number", "purpose"),
+}
 # How the switch learns a result it missed: "stk_query" (M-Pesa STK), "transaction_status"
 # (M-Pesa initiator APIs), "resend" (reversals: M-Pesa refuses a second one), "check" (a
 # synchronous enquiry by our id: Airtel, PesaLink, SACCOs), "none".
@@ -53,6 +60,10 @@ class Rail:
     # rail's own proof a success needs beyond amount and phone (M-Pesa's record of a C2B
     # receipt must name the same receipt and shortcode).
     settle_check: str = ""
+    # Payouts of this rail that bulk batches have with the provider at once, over every batch
+    # (switch/batch_items.py): one big batch must not flood the provider's queue ahead of
+    # everybody's single payouts.
+    batch_window: int = 20
 
 
 @dataclass(frozen=True, slots=True)

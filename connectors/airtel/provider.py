@@ -37,6 +37,7 @@ PROVIDER = ProviderSpec(
             "check",
             "Airtel Money disbursement",
             fee=Fee(fixed=1_500),
+            batch_window=20,  # assumed, like M-Pesa's: no published throttling
         ),
     ),
 )

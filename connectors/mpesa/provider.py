@@ -85,6 +85,9 @@ PROVIDER = ProviderSpec(
             "transaction_status",
             "M-Pesa B2C",
             fee=Fee(fixed=1_500),  # KES 15 a payout
+            # Assumed: Daraja's documentation does not publish B2C throttling, and the gateway
+            # caps its own concurrency; this only keeps batches from queueing thousands at once.
+            batch_window=50,
         ),
         Rail(
             "mpesa_reversal",

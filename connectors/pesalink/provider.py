@@ -34,6 +34,7 @@ PROVIDER = ProviderSpec(
             fee=Fee(fixed=5_000),  # KES 50 a transfer
             # The PesaLink directory links a phone to a bank account, whatever its operator.
             reaches_any_phone=True,
+            batch_window=20,  # assumed: no published throttling
         ),
     ),
 )

@@ -24,6 +24,7 @@ PROVIDER = ProviderSpec(
             "check",
             "SACCO member account",
             fee=Fee(fixed=1_000),
+            batch_window=10,  # a SACCO core is a small system (our choice)
         ),
         # A member's paybill payment (already in the SACCO's balance) posted to the member's
         # account in the SACCO's core system: no money moves on the switch's books.

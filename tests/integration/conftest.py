@@ -39,6 +39,9 @@ TIMINGS = {
     "SWITCH_BREAKER_COOL_DOWN": "2",
     "SWITCH_PAYOUT_NOT_FOUND_AFTER": "3",
     "SWITCH_SACCO_FLUSH_INTERVAL": "0.3",
+    # A confirmed settlement account is paid after 2 s (24 h by default), looked at every 0.5 s.
+    "SWITCH_SETTLEMENT_COOLING_OFF": "2",
+    "SWITCH_SETTLEMENT_INTERVAL": "0.5",
     # The tests' webhook receivers listen on 127.0.0.1, which the SSRF guard refuses outside
     # sandbox mode (switch processes started by tests run plain ``serve``).
     "SWITCH_WEBHOOK_ALLOW_PRIVATE": "true",
