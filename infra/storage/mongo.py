@@ -41,6 +41,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     # refusals and review decisions only).
     "compliance_events": [IndexModel([("merchant_id", ASCENDING), ("at", ASCENDING)], name="cev")],
     "clients": [IndexModel([("merchant_id", ASCENDING)], name="client_merchant")],
+    # Statements (api/statements.py): a merchant's journal entries by time. One entry per money
+    # movement, written once and never updated.
+    "journal": [IndexModel([("merchant_id", ASCENDING), ("at", ASCENDING)], name="journal_at")],
     # Bulk payouts (actors/batches.py): a restart resumes the batches not completed. Only batch
     # headers carry ``state`` (their item chunks share the collection), so the index is sparse
     # and small, and it changes only when a batch starts or completes.
