@@ -19,6 +19,7 @@ from api import (
     payments,
     privacy,
     reviews,
+    search,
     transfers,
     users,
 )
@@ -26,6 +27,7 @@ from api.routes import Route, registered_path
 
 ROUTE_TABLE: tuple[Route, ...] = (
     *auth.ROUTE_TABLE,
+    *search.ROUTE_TABLE,
     *payments.ROUTE_TABLE,
     *live.ROUTE_TABLE,
     *callbacks.ROUTE_TABLE,

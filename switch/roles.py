@@ -119,6 +119,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/balance"): BALANCE_READ,
     ("POST", "/v1/payouts"): PAYOUTS_WRITE,
     ("GET", "/v1/payouts/{payment_id}"): PAYOUTS_READ,
+    ("GET", "/v1/payouts"): PAYOUTS_READ,
+    ("GET", "/v1/transfers"): PAYOUTS_READ,
     # A reversal sends collected money back out of the merchant's balance: its own permission,
     # which the developer role (and so any client a developer makes) lacks (issue 10).
     ("POST", "/v1/payments/{payment_id}/reversal"): REVERSALS_WRITE,
@@ -135,6 +137,10 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     # Operator
     ("POST", "/v1/operator/provider-balance"): OPERATOR,
     ("GET", "/v1/operator/provider-balance/{query_id}"): OPERATOR,
+    # Any one merchant's payments, payouts and transfers (api/search.py)
+    ("GET", "/v1/operator/payments"): OPERATOR,
+    ("GET", "/v1/operator/payouts"): OPERATOR,
+    ("GET", "/v1/operator/transfers"): OPERATOR,
     # Review queue, KYC and limits, suspicious-activity report (api/reviews.py). A held payment
     # is decided by those who may send payouts (owner, admin, finance), people only.
     ("GET", "/v1/reviews"): PAYOUTS_READ,

@@ -230,9 +230,9 @@ def _ranges(values: Mapping[str, Any]) -> list[dict[str, str]]:
         ("updated_since", "updated_until"),
         ("amount_min", "amount_max"),
     ):
-        if values.get(low) is not None and values.get(high) is not None:
-            if values[low] > values[high]:
-                found.append({"field": high, "reason": f"before {low}"})
+        both = values.get(low) is not None and values.get(high) is not None
+        if both and values[low] > values[high]:
+            found.append({"field": high, "reason": f"before {low}"})
     return found
 
 
