@@ -11,6 +11,7 @@ from api import (
     c2b,
     callbacks,
     clients,
+    exports,
     live,
     lookups,
     merchant_settings,
@@ -20,6 +21,7 @@ from api import (
     privacy,
     reviews,
     search,
+    statements,
     transfers,
     users,
 )
@@ -43,6 +45,8 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *clients.ROUTE_TABLE,
     *audit.ROUTE_TABLE,
     *merchant_settings.ROUTE_TABLE,
+    *statements.ROUTE_TABLE,
+    *exports.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).

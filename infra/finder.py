@@ -9,12 +9,13 @@ not be seen yet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.read_concern import ReadConcern
 
 from infra.storage.mongo import Doc
 from switch.search import (
@@ -100,3 +101,39 @@ async def whole(payments: AsyncCollection[Doc], ids: list[str]) -> list[Doc]:
 async def merchant_since(merchants: AsyncCollection[Doc], merchant_id: str) -> datetime | None:
     doc = await merchants.find_one({"_id": merchant_id}, {"created_at": 1})
     return None if doc is None else doc.get("created_at")
+
+
+async def created_between(
+    payments: AsyncCollection[Doc],
+    merchant_id: str,
+    since: datetime,
+    until: datetime,
+    fields: Mapping[str, int],
+) -> AsyncIterator[list[Doc]]:
+    """A merchant's payments created in ``[since, until)``, a day's window at a time (what the
+    index serves; memory stays one day's projections)."""
+    low = since
+    while low < until:
+        high = min(until, low + timedelta(days=1))
+        query = {"merchant_id": merchant_id, "created_at": {"$gte": low, "$lt": high}}
+        yield [d async for d in payments.find(query, dict(fields))]
+        low = high
+
+
+async def journal_since(
+    journal: AsyncCollection[Doc],
+    balances: AsyncCollection[Doc],
+    merchant_id: str,
+    account: str,
+    since: datetime,
+) -> tuple[int, list[Doc]]:
+    """The account's balance now and the merchant's journal entries from ``since``, read in one
+    snapshot (a transaction), so the one is exactly the other's sum: the shard writes an entry
+    and its balance change in one transaction too."""
+    client = journal.database.client
+    snapshot = ReadConcern("snapshot")
+    async with client.start_session() as session, await session.start_transaction(snapshot):
+        doc = await balances.find_one({"_id": account}, session=session)
+        query = {"merchant_id": merchant_id, "at": {"$gte": since}}
+        entries = [d async for d in journal.find(query, session=session)]
+    return (int(doc["balance"]) if doc else 0), entries

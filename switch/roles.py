@@ -147,6 +147,13 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/reviews/{payment_id}/approve"): PAYOUTS_WRITE,
     ("POST", "/v1/reviews/{payment_id}/reject"): PAYOUTS_WRITE,
     ("GET", "/v1/reports/suspicious-activity"): REPORTS_READ,
+    # Statements, summaries and exports (api/statements.py, api/exports.py). A download link is
+    # its own credential: signed, bound to the export and its merchant, expiring.
+    ("GET", "/v1/statements"): REPORTS_READ,
+    ("GET", "/v1/reports/summary"): REPORTS_READ,
+    ("POST", "/v1/exports"): REPORTS_READ,
+    ("GET", "/v1/exports/{export_id}"): REPORTS_READ,
+    ("GET", "/v1/exports/{export_id}/download"): PUBLIC,
     ("GET", "/v1/operator/reviews"): OPERATOR,
     ("POST", "/v1/operator/reviews/{payment_id}/approve"): OPERATOR,
     ("POST", "/v1/operator/reviews/{payment_id}/reject"): OPERATOR,

@@ -19,7 +19,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -417,7 +417,7 @@ def next_width(width: timedelta, found: int) -> timedelta:
     return max(timedelta(seconds=1), width * factor)
 
 
-def page_end(docs: list[Mapping[str, Any]], limit: int) -> Position | None:
+def page_end(docs: Sequence[Mapping[str, Any]], limit: int) -> Position | None:
     """The position after the ``limit``-th document of an ordered list, if it has more."""
     if len(docs) <= limit:
         return None
