@@ -46,6 +46,7 @@ PAYMENT_COLUMNS = (
     "fee",
     "currency",
     "reference",
+    "description",
     "phone",
     "receipt",
 )
@@ -186,6 +187,7 @@ async def _payment_rows(state: AppState, merchant_id: str, f: Filters) -> AsyncI
                 v["fee"],
                 v["currency"],
                 v["reference"],
+                v["description"],
                 v["phone"] or "",
                 v["provider"].get("receipt") or "",
             ]
