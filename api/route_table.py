@@ -11,6 +11,7 @@ from api import (
     c2b,
     callbacks,
     clients,
+    exports,
     live,
     lookups,
     merchant_settings,
@@ -19,7 +20,9 @@ from api import (
     payments,
     privacy,
     reviews,
+    search,
     settlement,
+    statements,
     transfers,
     users,
 )
@@ -28,6 +31,7 @@ from api.routes import Route, registered_path
 
 ROUTE_TABLE: tuple[Route, ...] = (
     *auth.ROUTE_TABLE,
+    *search.ROUTE_TABLE,
     *payments.ROUTE_TABLE,
     *live.ROUTE_TABLE,
     *callbacks.ROUTE_TABLE,
@@ -44,6 +48,8 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *audit.ROUTE_TABLE,
     *merchant_settings.ROUTE_TABLE,
     *settlement.ROUTE_TABLE,
+    *statements.ROUTE_TABLE,
+    *exports.ROUTE_TABLE,
     *console.ROUTE_TABLE,
 )
 

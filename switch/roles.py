@@ -133,6 +133,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/balance"): BALANCE_READ,
     ("POST", "/v1/payouts"): PAYOUTS_WRITE,
     ("GET", "/v1/payouts/{payment_id}"): PAYOUTS_READ,
+    ("GET", "/v1/payouts"): PAYOUTS_READ,
+    ("GET", "/v1/transfers"): PAYOUTS_READ,
     # A reversal sends collected money back out of the merchant's balance: its own permission,
     # which the developer role (and so any client a developer makes) lacks (issue 10).
     ("POST", "/v1/payments/{payment_id}/reversal"): REVERSALS_WRITE,
@@ -149,12 +151,23 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     # Operator
     ("POST", "/v1/operator/provider-balance"): OPERATOR,
     ("GET", "/v1/operator/provider-balance/{query_id}"): OPERATOR,
+    # Any one merchant's payments, payouts and transfers (api/search.py)
+    ("GET", "/v1/operator/payments"): OPERATOR,
+    ("GET", "/v1/operator/payouts"): OPERATOR,
+    ("GET", "/v1/operator/transfers"): OPERATOR,
     # Review queue, KYC and limits, suspicious-activity report (api/reviews.py). A held payment
     # is decided by those who may send payouts (owner, admin, finance), people only.
     ("GET", "/v1/reviews"): PAYOUTS_READ,
     ("POST", "/v1/reviews/{payment_id}/approve"): PAYOUTS_WRITE,
     ("POST", "/v1/reviews/{payment_id}/reject"): PAYOUTS_WRITE,
     ("GET", "/v1/reports/suspicious-activity"): REPORTS_READ,
+    # Statements, summaries and exports (api/statements.py, api/exports.py). A download link is
+    # its own credential: signed, bound to the export and its merchant, expiring.
+    ("GET", "/v1/statements"): REPORTS_READ,
+    ("GET", "/v1/reports/summary"): REPORTS_READ,
+    ("POST", "/v1/exports"): REPORTS_READ,
+    ("GET", "/v1/exports/{export_id}"): REPORTS_READ,
+    ("GET", "/v1/exports/{export_id}/download"): PUBLIC,
     ("GET", "/v1/operator/reviews"): OPERATOR,
     ("POST", "/v1/operator/reviews/{payment_id}/approve"): OPERATOR,
     ("POST", "/v1/operator/reviews/{payment_id}/reject"): OPERATOR,
