@@ -1,7 +1,8 @@
 """The console in a real headless browser (Debian's chromium, driven by Playwright) against the
-real stack: two people of one organisation sign in with their two-factor codes, a payment made
-through the API appears live, the rail figures and the balance show, and a held payout is
-refused to the person who made it and approved by the other. Screenshots go to docs/console/
+real stack: two people of one organisation sign in with their two-factor codes, payments made
+through the API appear live, the rail figures and the balance show, a search finds the failed
+one and exports it as CSV, the statement closes at the balance, and a held payout is refused to
+the person who made it and approved by the other. Screenshots go to docs/console/
 (shown in the README)."""
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ async def test_console_signs_in_follows_payments_and_reviews_with_four_eyes(
         "Rails",
         "Balance",
         "Review queue",
+        "Payments",
+        "Statements",
     ]
     assert await as_owner.evaluate("Object.keys(localStorage).length") == 0
     assert await as_owner.evaluate("Object.keys(sessionStorage)") == ["switch.console.session"]
@@ -140,7 +143,32 @@ async def test_console_signs_in_follows_payments_and_reviews_with_four_eyes(
 
     await _open(as_owner, "balance")
     await expect(as_owner.locator("#balance-available")).to_contain_text("KES", timeout=WAIT_MS)
+    balance = await as_owner.locator("#balance-available").inner_text()
     await as_owner.screenshot(path=SHOTS / "balance.png")
+
+    # Find the failed one among them, and export the search as CSV through its signed link.
+    await _open(as_owner, "payments")
+    await expect(as_owner.locator("#payments-results tbody tr")).to_have_count(3, timeout=WAIT_MS)
+    await as_owner.select_option("#payments-filters select[name=status]", "failed")
+    await as_owner.click("#payments-filters button[type=submit]")
+    found = as_owner.locator("#payments-results tbody tr")
+    await expect(found).to_have_count(1, timeout=WAIT_MS)
+    await expect(found).to_contain_text("120 KES")
+    await as_owner.click("text=Export CSV")
+    link = as_owner.locator("#export-payments")
+    await expect(link).to_be_visible(timeout=WAIT_MS)
+    await as_owner.screenshot(path=SHOTS / "payments.png")
+    async with http.get(base + (await link.get_attribute("href") or "")) as resp:
+        assert resp.status == 200
+        lines = (await resp.text()).splitlines()
+    assert lines[0].startswith("id,created_at,") and len(lines) == 2, lines
+
+    # The statement closes at the balance.
+    await _open(as_owner, "statements")
+    closing = as_owner.locator("#statement-closing")
+    await expect(closing).to_have_text(balance, timeout=WAIT_MS)
+    await expect(as_owner.locator("#statement-entries tbody tr")).to_have_count(2)
+    await as_owner.screenshot(path=SHOTS / "statements.png")
 
     # The finance person pays out to a listed name: held for review.
     status, held, _ = await finance.call(

@@ -37,3 +37,9 @@ export function when(iso) {
 export function percent(rate) {
   return rate === null || rate === undefined ? "–" : `${(rate * 100).toFixed(1)} %`;
 }
+
+// A labelled figure (a balance): the value's element has the id ``id``.
+export function figure(label, value, id) {
+  return el("div", { class: "figure" }, el("span", { class: "label", text: label }),
+    el("span", { class: "value", id, text: value }));
+}

@@ -8,10 +8,9 @@ export const PAGES = [
   { id: "rails", title: "Rails", needs: ["GET /v1/stats/rails"], page: "rails" },
   { id: "balance", title: "Balance", needs: ["GET /v1/balance"], page: "balance" },
   { id: "reviews", title: "Review queue", needs: ["GET /v1/reviews"], page: "reviews" },
-  // Not on this switch yet: payments search, statements and exports (issue 12 items 1 and 2),
-  // and the reconciliation breaks queue (item 3).
-  { id: "payments", title: "Payments", needs: ["GET /v1/payments"], page: null },
-  { id: "statements", title: "Statements", needs: [], page: null },
+  { id: "payments", title: "Payments", needs: ["GET /v1/payments"], page: "payments" },
+  { id: "statements", title: "Statements", needs: ["GET /v1/statements"], page: "statements" },
+  // Not on this switch yet: the reconciliation breaks queue (issue 12 item 3).
   { id: "breaks", title: "Breaks", needs: [], page: null },
 ];
 

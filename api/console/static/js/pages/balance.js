@@ -1,7 +1,7 @@
 // The merchant's balance (GET /v1/balance): spendable, and reserved for payouts in flight.
 
 import { call } from "../api.js";
-import { el } from "../dom.js";
+import { el, figure } from "../dom.js";
 
 export function mount(view) {
   const figures = el("div", { class: "figures" });
@@ -14,8 +14,8 @@ export function mount(view) {
     try {
       const b = await call("GET", "/v1/balance");
       figures.replaceChildren(
-        figure("Available", `${b.available} ${b.currency}`, "available"),
-        figure("Reserved for payouts", `${b.reserved} ${b.currency}`, "reserved"),
+        figure("Available", `${b.available} ${b.currency}`, "balance-available"),
+        figure("Reserved for payouts", `${b.reserved} ${b.currency}`, "balance-reserved"),
       );
     } catch (err) {
       error.textContent = err.message;
@@ -25,7 +25,3 @@ export function mount(view) {
   load();
 }
 
-function figure(label, value, id) {
-  return el("div", { class: "figure" }, el("span", { class: "label", text: label }),
-    el("span", { class: "value", id: `balance-${id}`, text: value }));
-}
