@@ -17,9 +17,23 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import AfterValidator, BaseModel
 
 from switch.fees import Fee
+
+
+def _networks(value: str) -> str:
+    from switch.netguard import parse_networks
+
+    parse_networks(value)  # ValueError names the bad entry
+    return value
+
+
+# A setting listing addresses (comma-separated CIDR blocks), checked when the settings are read:
+# a provider's ``callback_allowlist_<name>``, who may call its callbacks.
+CallerNetworks = Annotated[str, AfterValidator(_networks)]
 
 Direction = Literal["collection", "payout", "reversal", "posting"]
 Destination = Literal["phone", "bank", "sacco"]
@@ -81,14 +95,43 @@ class ProviderSpec:
     # gateway: (settings, *, deliver) -> the provider's gateway core (connectors/gateway.py's loop),
     # run in its own actor; ``deliver`` hands results the provider sends later to the shards.
     gateway: str = ""
-    # sandbox: (public_url) -> aiohttp Application: its simulator for sandbox mode, served on a
-    # free port whose base URL the switch puts in ``Settings.provider_urls`` (the four built-in
-    # providers' simulators are still started by switch/stack.py, on their documented ports).
+    # sandbox: (SandboxPlace) -> its simulator for sandbox mode, either an aiohttp Application
+    # (served by the switch on ``place.port``; its base URL goes to ``Settings.provider_urls``)
+    # or an awaitable of a RunningSandbox (it serves itself and says which settings reach it).
     sandbox: str = ""
     callbacks: tuple[CallbackKind, ...] = ()
+    # Its settings (credentials, URLs...): a pydantic model whose fields switch/config.py adds to
+    # ``Settings``, each read from ``SWITCH_<FIELD>``; ``secret_fields`` (a ClassVar) are never
+    # echoed in error messages. A ``callback_allowlist_<name>`` field limits who may call its
+    # callbacks; when it is empty outside sandbox mode, ``callback_sources`` applies.
+    settings: type[BaseModel] | None = None
+    callback_sources: str = ""
     # Gateway operations beyond submit and check that this provider answers: "ask_status"
     # (Transaction Status), "query" (STK query), "register_c2b", "query_balance" (float).
     operations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxPlace:
+    """Where sandbox mode runs a provider's simulator, and what it needs to know."""
+
+    host: str
+    port: int  # 0: any free port
+    public_url: str  # the switch's own address (for simulators that call back)
+    data_dir: str  # the switch's data folder (for simulators that exchange files)
+    callback_delay: float  # seconds until the simulated customer acts
+    config: Any = None  # the simulator's own config, when the caller supplies one (tests)
+
+
+class RunningSandbox(Protocol):
+    """A simulator that started itself (a provider's ``sandbox`` entry)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def settings(self) -> dict[str, Any]: ...  # the switch's settings that point at it
+
+    async def stop(self) -> None: ...
 
 
 PROVIDER_MODULES: tuple[str, ...] = (

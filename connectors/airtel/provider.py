@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.airtel.settings import AirtelSettings
 from switch.fees import Fee
 from switch.providers import ProviderSpec, Rail
 
@@ -12,7 +13,9 @@ PROVIDER = ProviderSpec(
     display_name="Airtel Money",
     phone_operators=("airtel",),
     orders="connectors.airtel.orders:order_for",
+    sandbox="connectors.airtel.simulator.sandbox:start",
     gateway="connectors.airtel.gateway:airtel_gateway_from",
+    settings=AirtelSettings,
     rails=(
         # Airtel's Kenya tariffs: wallet caps as M-Pesa's (CBK tier); the minimum is KES 10 for
         # disbursements (unverified: the portal documents none; we follow M-Pesa's B2C).

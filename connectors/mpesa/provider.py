@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.mpesa.settings import MpesaSettings
 from switch.fees import Fee
 from switch.providers import CallbackKind, ProviderSpec, Rail
 
@@ -13,6 +14,7 @@ PROVIDER = ProviderSpec(
     display_name="M-Pesa",
     phone_operators=("safaricom",),
     orders="connectors.mpesa.orders:order_for",
+    sandbox="connectors.mpesa.simulator.sandbox:start",
     gateway="connectors.mpesa.gateway:mpesa_gateway_from",
     operations=("ask_status", "query", "register_c2b", "query_balance"),
     callbacks=tuple(
@@ -48,6 +50,13 @@ PROVIDER = ProviderSpec(
             ),
         )
     ),
+    settings=MpesaSettings,
+    # Safaricom's callback source range, as allow-listed by the widely used open-source Daraja
+    # SDKs (the addresses 196.201.212.69 ... 196.201.214.208 all lie in it). Unverified:
+    # Safaricom's API pages do not publish it; set SWITCH_CALLBACK_ALLOWLIST_MPESA to your own
+    # list if it differs. C2B confirmations carry no per-payment token, so outside sandbox mode
+    # only this range may call.
+    callback_sources="196.201.212.0/22",
     rails=(
         # Daraja's documentation (M-Pesa Express, B2C): STK 1-250,000; B2C 10-250,000.
         Rail(

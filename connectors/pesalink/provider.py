@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.pesalink.settings import PesaLinkSettings
 from switch.fees import Fee
 from switch.providers import CallbackKind, ProviderSpec, Rail
 
@@ -11,6 +12,7 @@ PROVIDER = ProviderSpec(
     name="pesalink",
     display_name="PesaLink",
     orders="connectors.pesalink.orders:order_for",
+    sandbox="connectors.pesalink.simulator.sandbox:start",
     gateway="connectors.pesalink.gateway:pesalink_gateway_from",
     callbacks=(
         CallbackKind(
@@ -20,6 +22,7 @@ PROVIDER = ProviderSpec(
             "PesaLink transfer result",
         ),
     ),
+    settings=PesaLinkSettings,
     rails=(
         # IPSL's PesaLink FAQs: up to KES 999,999 per transaction; the bank's minimum is KES 10.
         Rail(

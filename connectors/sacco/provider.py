@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.sacco.settings import SaccoSettings
 from switch.fees import Fee
 from switch.providers import ProviderSpec, Rail
 
@@ -11,7 +12,9 @@ PROVIDER = ProviderSpec(
     name="sacco",
     display_name="the SACCO",
     orders="connectors.sacco.orders:order_for",
+    sandbox="connectors.sacco.simulator.sandbox:start",
     gateway="connectors.sacco.gateway:sacco_gateway_from",
+    settings=SaccoSettings,
     rails=(
         # SACCO member accounts: no published cap; the switch uses PesaLink's (our choice).
         Rail(
