@@ -67,6 +67,16 @@ class Rail:
     # rail's own proof a success needs beyond amount and phone (M-Pesa's record of a C2B
     # receipt must name the same receipt and shortcode).
     settle_check: str = ""
+    # The rail that sends a succeeded collection of this one back ("" : not reversible).
+    reversal: str = ""
+    # The command a payout sends unless the caller names one (Daraja's CommandID); None: the
+    # rail takes no command.
+    default_command: str | None = None
+    # The provider's references a payment view shows (``checkout_request_id`` masked: it
+    # carries the customer's number).
+    refs: tuple[str, ...] = ("conversation_id",)
+    # Made by the customer on their own (a paybill payment) and only recorded by the switch.
+    customer_initiated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

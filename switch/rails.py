@@ -16,13 +16,16 @@ __all__ = [
     "PAYOUT_METHODS",
     "PROVIDERS",
     "RAILS",
+    "REVERSIBLE",
     "Destination",
     "Direction",
     "Rail",
+    "customer_initiated",
     "default_fees",
     "display_name",
     "provider_of",
     "rail",
+    "takes_command",
 ]
 
 RAILS: dict[str, Rail] = rails()
@@ -44,6 +47,20 @@ def default_fees() -> dict[str, Fee]:
     """Each rail's default fee, from its provider's description; a rail without one is free
     (a transfer's legs, a SACCO posting, a reversal)."""
     return {m: r.fee for m, r in RAILS.items() if r.fee is not None}
+
+
+REVERSIBLE = frozenset(m for m, r in RAILS.items() if r.reversal)
+
+
+def customer_initiated() -> str:
+    """The rail of payments customers make on their own (a paybill's C2B)."""
+    return next(m for m, r in RAILS.items() if r.customer_initiated)
+
+
+def takes_command(method: str) -> bool:
+    """The rail sends a command the caller may name (Daraja's CommandID of a B2C payout)."""
+    found = RAILS.get(method)
+    return found is not None and found.default_command is not None
 
 
 def display_name(provider: str) -> str:

@@ -7,6 +7,8 @@ from switch.fees import Fee
 from switch.providers import CallbackKind, ProviderSpec, Rail
 
 KES = 100
+# Daraja's ids of an STK request (what its C2B payments show too).
+_STK_REFS = ("merchant_request_id", "checkout_request_id")
 _COLLECTION_FEE = Fee(bps=150, max=20_000)  # assumed sandbox default: 1.5 %, at most KES 200
 
 PROVIDER = ProviderSpec(
@@ -69,6 +71,8 @@ PROVIDER = ProviderSpec(
             "stk_query",
             "M-Pesa STK Push",
             fee=_COLLECTION_FEE,
+            reversal="mpesa_reversal",
+            refs=_STK_REFS,
         ),
         Rail(
             "mpesa_c2b",
@@ -82,6 +86,9 @@ PROVIDER = ProviderSpec(
             "M-Pesa paybill / till (C2B)",
             fee=_COLLECTION_FEE,
             routable=False,  # the customer pays on their own; nothing to initiate
+            customer_initiated=True,
+            reversal="mpesa_reversal",
+            refs=_STK_REFS,
             settle_check="connectors.mpesa.outcomes:c2b_record_mismatch",
         ),
         Rail(
@@ -94,6 +101,7 @@ PROVIDER = ProviderSpec(
             "transaction_status",
             "M-Pesa B2C",
             fee=Fee(fixed=1_500),  # KES 15 a payout
+            default_command="BusinessPayment",
         ),
         Rail(
             "mpesa_reversal",
