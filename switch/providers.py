@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated, Any, Literal, Protocol
@@ -91,6 +91,25 @@ class CallbackKind:
 
 
 @dataclass(frozen=True, slots=True)
+class Sample:
+    """A request the demo sends in sandbox mode to show a rail working (every one must
+    succeed against the provider's simulator): ``path`` is /v1/payments (a collection that funds
+    the demo merchant), /v1/payouts or /v1/lookups (a name look-up)."""
+
+    label: str
+    path: str
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSample:
+    """One side of the demo's transfer: a source or destination account of this provider."""
+
+    label: str  # "M-Pesa"
+    account: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderSpec:
     """What the switch needs to know about one provider, in one place."""
 
@@ -116,6 +135,12 @@ class ProviderSpec:
     # callbacks; when it is empty outside sandbox mode, ``callback_sources`` applies.
     settings: type[BaseModel] | None = None
     callback_sources: str = ""
+    # The demo's requests (sandbox/demo_rails.py), the accounts its transfer may move money
+    # between, and the settings the demo needs for its rails to settle quickly.
+    samples: tuple[Sample, ...] = ()
+    transfer_from: AccountSample | None = None
+    transfer_to: AccountSample | None = None
+    demo_settings: Mapping[str, Any] = field(default_factory=dict)
     # Gateway operations beyond submit and check that this provider answers: "ask_status"
     # (Transaction Status), "query" (STK query), "register_c2b", "query_balance" (float).
     operations: tuple[str, ...] = ()

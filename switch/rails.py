@@ -25,6 +25,7 @@ __all__ = [
     "display_name",
     "provider_of",
     "rail",
+    "recovered_by",
     "takes_command",
 ]
 
@@ -50,6 +51,11 @@ def default_fees() -> dict[str, Fee]:
 
 
 REVERSIBLE = frozenset(m for m, r in RAILS.items() if r.reversal)
+
+
+def recovered_by(recovery: str) -> str:
+    """The first rail whose missed results are recovered so ("stk_query": the STK Push rail)."""
+    return next(m for m, r in RAILS.items() if r.recovery == recovery)
 
 
 def customer_initiated() -> str:

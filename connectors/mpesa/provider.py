@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from connectors.mpesa.settings import MpesaSettings
 from switch.fees import Fee
-from switch.providers import CallbackKind, ProviderSpec, Rail
+from switch.providers import AccountSample, CallbackKind, ProviderSpec, Rail, Sample
 
 KES = 100
 # Daraja's ids of an STK request (what its C2B payments show too).
@@ -59,6 +59,14 @@ PROVIDER = ProviderSpec(
     # list if it differs. C2B confirmations carry no per-payment token, so outside sandbox mode
     # only this range may call.
     callback_sources="196.201.212.0/22",
+    samples=(
+        Sample(
+            "M-Pesa B2C",
+            "/v1/payouts",
+            {"method": "mpesa_b2c", "amount": "100", "phone": "0712000501"},
+        ),
+    ),
+    transfer_from=AccountSample("M-Pesa", {"type": "mpesa", "phone": "0712000506"}),
     rails=(
         # Daraja's documentation (M-Pesa Express, B2C): STK 1-250,000; B2C 10-250,000.
         Rail(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from connectors.pesalink.settings import PesaLinkSettings
 from switch.fees import Fee
-from switch.providers import CallbackKind, ProviderSpec, Rail
+from switch.providers import CallbackKind, ProviderSpec, Rail, Sample
 
 KES = 100
 
@@ -23,6 +23,28 @@ PROVIDER = ProviderSpec(
         ),
     ),
     settings=PesaLinkSettings,
+    samples=(
+        Sample(
+            "68/0150000503",
+            "/v1/lookups",
+            {"bank": {"bank_code": "68", "account_number": "0150000503"}},
+        ),
+        Sample(
+            "PesaLink to a bank account",
+            "/v1/payouts",
+            {
+                "method": "bank_transfer",
+                "amount": "200",
+                "bank": {"bank_code": "68", "account_number": "0150000503"},
+            },
+        ),
+        # A Telkom number: no wallet the switch pays, so ``auto`` goes through the directory.
+        Sample(
+            "PesaLink to a Telkom phone (auto)",
+            "/v1/payouts",
+            {"method": "auto", "amount": "100", "phone": "0771000504"},
+        ),
+    ),
     rails=(
         # IPSL's PesaLink FAQs: up to KES 999,999 per transaction; the bank's minimum is KES 10.
         Rail(
