@@ -37,6 +37,12 @@ CallerNetworks = Annotated[str, AfterValidator(_networks)]
 
 Direction = Literal["collection", "payout", "reversal", "posting"]
 Destination = Literal["phone", "bank", "sacco"]
+# An account destination's kind -> the field that identifies it in a destination, and how
+# messages name it ("bank code 68", "SACCO STIMA").
+ACCOUNT_KEYS: dict[Destination, tuple[str, str]] = {
+    "bank": ("bank_code", "bank code"),
+    "sacco": ("sacco_code", "SACCO"),
+}
 # How the switch learns a result it missed: "stk_query" (M-Pesa STK), "transaction_status"
 # (M-Pesa initiator APIs), "resend" (reversals: M-Pesa refuses a second one), "check" (a
 # synchronous enquiry by our id: Airtel, PesaLink, SACCOs), "none".
@@ -129,6 +135,9 @@ class ProviderSpec:
     # or an awaitable of a RunningSandbox (it serves itself and says which settings reach it).
     sandbox: str = ""
     callbacks: tuple[CallbackKind, ...] = ()
+    # The one callback URL set on the provider's portal, ``/callbacks/<portal_callback>``,
+    # called for every payment without a per-payment token (its handler is in api/callbacks.py).
+    portal_callback: str = ""
     # Its settings (credentials, URLs...): a pydantic model whose fields switch/config.py adds to
     # ``Settings``, each read from ``SWITCH_<FIELD>``; ``secret_fields`` (a ClassVar) are never
     # echoed in error messages. A ``callback_allowlist_<name>`` field limits who may call its

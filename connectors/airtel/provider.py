@@ -14,6 +14,7 @@ PROVIDER = ProviderSpec(
     phone_operators=("airtel",),
     orders="connectors.airtel.orders:order_for",
     sandbox="connectors.airtel.simulator.sandbox:start",
+    portal_callback="airtel",
     gateway="connectors.airtel.gateway:airtel_gateway_from",
     settings=AirtelSettings,
     samples=(
