@@ -177,8 +177,6 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     # Provider callbacks: each carries its own token, checked by its handler.
     # (and every provider's per-payment callbacks, from the registry: see below)
     ("POST", "/callbacks/balance/{query_id}/{token}"): PUBLIC,
-    ("POST", "/callbacks/airtel"): PUBLIC,
-    ("POST", "/callbacks/pesalink/{payment_id}/{token}"): PUBLIC,
     ("POST", "/callbacks/c2b/validation/{shortcode}/{token}"): PUBLIC,
     ("POST", "/callbacks/c2b/confirmation/{shortcode}/{token}"): PUBLIC,
     # Operations and documentation
@@ -200,6 +198,15 @@ ROUTES.update(
         ("POST", f"/callbacks/{kind.path}/{{payment_id}}/{{token}}"): PUBLIC
         for spec in providers()
         for kind in spec.callbacks
+    }
+)
+# And the one URL a provider calls for every payment, set on its portal (its handler
+# authenticates the body, or asks the provider before believing it).
+ROUTES.update(
+    {
+        ("POST", f"/callbacks/{spec.portal_callback}"): PUBLIC
+        for spec in providers()
+        if spec.portal_callback
     }
 )
 

@@ -35,6 +35,7 @@ from connectors.mpesa import (
     StkResult,
 )
 from connectors.mpesa import outcomes as mpesa_outcomes
+from connectors.mpesa.orders import B2cOrderMsg, ReversalOrderMsg, StkOrder
 from connectors.mpesa.outcomes import (
     accepted,
     answer_lost,
@@ -46,14 +47,11 @@ from connectors.transport import AiohttpTransport, Transport
 from switch.breaker import Breaker
 from switch.config import Settings
 from switch.messages import (
-    B2cOrderMsg,
     Order,
     ProviderOutcome,
     QueryRequest,
     QueryResult,
-    ReversalOrderMsg,
     StatusRequest,
-    StkOrder,
     SubmitResult,
 )
 from switch.payments import ProviderRefs

@@ -67,7 +67,7 @@ def stack_environment(tmp: str, **extra: str) -> dict[str, str]:
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     env = stack_environment(str(tmp_path_factory.mktemp("var")))
     settings = from_env(env, port=free_port(), sim_port=0)
-    running = await Stack(settings, sandbox=True, sim_config=SimConfig()).start()
+    running = await Stack(settings, sandbox=True, sim_configs={"mpesa": SimConfig()}).start()
     yield running
     # Whatever the tests did, the books of the whole session must balance.
     assert running.state is not None
