@@ -3,12 +3,15 @@ real stack: two people of one organisation sign in with their two-factor codes, 
 through the API appear live, the rail figures and the balance show, a search finds the failed
 one and exports it as CSV, the statement closes at the balance, and a held payout is refused to
 the person who made it and approved by the other. Screenshots go to docs/console/
-(shown in the README)."""
+(shown in the README) when CONSOLE_SCREENSHOTS=1, else to a temporary folder, so that a test
+run leaves the checkout as it found it."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,7 +30,11 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium"),
 ]
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+SHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "console"
+    if os.environ.get("CONSOLE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "switch-console-shots"
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
