@@ -185,3 +185,19 @@ def wallet(kind: str, prefix: str) -> BenchAccount:
         return {"type": kind, "phone": phone}, phone
 
     return BenchAccount(kind, kind, make)
+
+
+def phone_wallet(
+    kind: str,
+    prefix: str,
+    collect: tuple[str, int],
+    payout: tuple[str, int],
+    records: tuple[SimRecord, ...] = (),
+) -> ProviderBench:
+    """A wallet provider's part: collections (method, weight) from and payouts to fresh numbers
+    on ``prefix``, ``auto`` collections there, and its wallets (``type`` ``kind``) in transfers."""
+    ops = (
+        BenchOp(collect[0], collect[0], collect[1], phone_collection(collect[0], prefix)),
+        BenchOp(payout[0], payout[0], payout[1], phone_payout(payout[0], prefix)),
+    )
+    return ProviderBench(ops, prefix, (wallet(kind, prefix),), records)

@@ -7,16 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bench.mixspec import (
-    BenchOp,
-    Booking,
-    ProviderBench,
-    SimRecord,
-    national,
-    phone_collection,
-    phone_payout,
-    wallet,
-)
+from bench.mixspec import Booking, SimRecord, national, phone_wallet
 
 AIRTEL = "073"  # an Airtel prefix; seven digits follow
 # The simulator ledger's kinds of entry -> the rail that moved the money.
@@ -37,14 +28,12 @@ def airtel_bookings(ledger: Mapping[str, Any]) -> list[Booking]:
     ]
 
 
-BENCH = ProviderBench(
-    ops=(
-        BenchOp("airtel_ussd", "airtel_ussd", 2, phone_collection("airtel_ussd", AIRTEL)),
-        BenchOp("airtel_payout", "airtel_payout", 2, phone_payout("airtel_payout", AIRTEL)),
-    ),
-    collect_prefix=AIRTEL,
-    accounts=(wallet("airtel", AIRTEL),),
-    records=(
+BENCH = phone_wallet(
+    "airtel",
+    AIRTEL,
+    ("airtel_ussd", 2),
+    ("airtel_payout", 2),
+    (
         SimRecord("airtel_ledger", "/__sim/ledger", airtel_bookings),
         SimRecord(
             "airtel_ussd", "/__sim/collections", None, ("callback_statuses", "callback_error")

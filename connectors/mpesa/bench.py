@@ -7,16 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bench.mixspec import (
-    BenchOp,
-    Booking,
-    ProviderBench,
-    SimRecord,
-    national,
-    phone_collection,
-    phone_payout,
-    wallet,
-)
+from bench.mixspec import Booking, SimRecord, national, phone_wallet
 
 SAFARICOM = "071"  # a Safaricom prefix; seven digits follow
 
@@ -35,14 +26,10 @@ def b2c_bookings(payouts: Iterable[Mapping[str, Any]]) -> list[Booking]:
     ]
 
 
-BENCH = ProviderBench(
-    ops=(
-        BenchOp("mpesa_stk", "mpesa_stk", 3, phone_collection("mpesa_stk", SAFARICOM)),
-        BenchOp("mpesa_b2c", "mpesa_b2c", 2, phone_payout("mpesa_b2c", SAFARICOM)),
-    ),
-    collect_prefix=SAFARICOM,
-    accounts=(wallet("mpesa", SAFARICOM),),
-    records=(
-        SimRecord("mpesa_b2c", "/__sim/b2c", b2c_bookings, ("result_statuses", "result_error")),
-    ),
+BENCH = phone_wallet(
+    "mpesa",
+    SAFARICOM,
+    ("mpesa_stk", 3),
+    ("mpesa_b2c", 2),
+    (SimRecord("mpesa_b2c", "/__sim/b2c", b2c_bookings, ("result_statuses", "result_error")),),
 )
