@@ -8,7 +8,7 @@ import time
 
 from aiohttp import web
 
-from api import auth, batches, c2b, clients, hardening, openapi, ops, ratelimit, users
+from api import auth, batches, c2b, clients, hardening, openapi, ops, ratelimit, recon, users
 from api.errors import Handler, error_middleware
 from api.permissions import permission_middleware
 from api.route_table import ROUTE_TABLE
@@ -82,6 +82,7 @@ def create_app(state: AppState) -> web.Application:
     app[ops.OPENAPI] = openapi.openapi_document()
     register(app, ROUTE_TABLE)
     c2b.install(app)
+    recon.install(app)
     users.install(app)
     clients.install(app)
     # Security platform (issue 6): rate limits, response headers.

@@ -18,6 +18,7 @@ from api import (
     ops,
     payments,
     privacy,
+    recon,
     reviews,
     transfers,
     users,
@@ -41,6 +42,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *clients.ROUTE_TABLE,
     *audit.ROUTE_TABLE,
     *merchant_settings.ROUTE_TABLE,
+    *recon.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).

@@ -1,0 +1,179 @@
+"""Reconciliation's MongoDB store: the providers' records as ingested (``recon_records``), the
+runs (``recon_runs``) and the breaks queue (``recon_breaks``), and the switch's payments read
+for matching. The matching and the queue's rules are pure (switch/recon/).
+
+Records are keyed by source, identity and copy number within one ingestion, so ingesting the
+same answer or file again changes nothing (a later copy of a record replaces the earlier one: a
+corrected statement wins), while a record a provider lists twice stays twice. Breaks are keyed by
+the finding's deterministic id: a later run finds the same break again instead of a new one, a
+resolved break stays resolved, and an open one no run finds any more is marked ``cleared``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, ReplaceOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from switch.ledger import Entry
+from switch.recon.matching import Finding
+from switch.recon.records import SOURCES, ProviderRecord, SwitchTxn
+
+Doc = dict[str, Any]
+DAY = timedelta(days=1)
+
+
+class ReconStore:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.db = db
+        self.records: AsyncCollection[Doc] = db["recon_records"]
+        self.runs: AsyncCollection[Doc] = db["recon_runs"]
+        self.breaks: AsyncCollection[Doc] = db["recon_breaks"]
+
+    async def ensure_indexes(self) -> None:
+        await self.records.create_index([("source", ASCENDING), ("at", ASCENDING)], name="by_at")
+        await self.breaks.create_index([("status", ASCENDING)], name="by_status")
+
+    # --- records --------------------------------------------------------------------------------
+
+    async def ingest(self, records: Iterable[ProviderRecord], batch: str) -> int:
+        copies: Counter[tuple[str, str]] = Counter()
+        ops = []
+        for r in records:
+            n = copies[(r.source, r.key)]
+            copies[(r.source, r.key)] += 1
+            _id = f"{r.source}:{r.key}:{n}"
+            ops.append(ReplaceOne({"_id": _id}, {**r.to_doc(), "batch": batch}, upsert=True))
+        if ops:
+            await self.records.bulk_write(ops, ordered=False)
+        return len(ops)
+
+    async def records_of(
+        self, sources: list[str], since: datetime, until: datetime
+    ) -> list[ProviderRecord]:
+        """Records dated in the window; a date-only record when its day overlaps it."""
+        query = {
+            "source": {"$in": sources},
+            "$or": [
+                {"at": {"$gte": since, "$lte": until}},
+                {"day_only": True, "at": {"$gt": since - DAY, "$lte": until}},
+            ],
+        }
+        return [ProviderRecord.from_doc(d) async for d in self.records.find(query)]
+
+    # --- the switch's payments ------------------------------------------------------------------
+
+    async def payments(
+        self, payments: AsyncCollection[Doc], sources: list[str], since: datetime, until: datetime
+    ) -> list[SwitchTxn]:
+        """Payments of the rails the sources cover, made in the window (a scan of the window:
+        reconciliation runs a few times a day, off the hot path)."""
+        methods = sorted(set().union(*(SOURCES[s].methods for s in sources)))
+        query = {"method": {"$in": methods}, "created_at": {"$gte": since, "$lte": until}}
+        fields = {
+            "merchant_id": 1,
+            "method": 1,
+            "status": 1,
+            "amount_minor": 1,
+            "created_at": 1,
+            "provider.receipt": 1,
+        }
+        return [
+            SwitchTxn(
+                payment_id=d["_id"],
+                merchant_id=d["merchant_id"],
+                method=d["method"],
+                status=d["status"],
+                amount=int(d["amount_minor"]),
+                at=d["created_at"],
+                receipt=str((d.get("provider") or {}).get("receipt") or ""),
+            )
+            async for d in payments.find(query, fields)
+        ]
+
+    # --- runs and breaks ------------------------------------------------------------------------
+
+    async def save_run(self, run: Doc, findings: list[Finding], now: datetime) -> Doc:
+        breaks = [f for f in findings if f.is_break]
+        ops: list[UpdateOne] = []
+        for f in breaks:
+            ops.append(
+                UpdateOne(
+                    {"_id": f.id},
+                    {
+                        "$setOnInsert": {"status": "open", "found_at": now, "found_by": run["_id"]},
+                        "$set": {**finding_doc(f), "last_run": run["_id"], "seen_at": now},
+                    },
+                    upsert=True,
+                )
+            )
+        if ops:
+            await self.breaks.bulk_write(ops, ordered=False)
+        # An open break of these sources that this run no longer finds has cleared (a confirmed
+        # payment now matches, a corrected statement agrees).
+        cleared = await self.breaks.update_many(
+            {
+                "status": "open",
+                "sources": {"$in": run["sources"]},
+                "last_run": {"$ne": run["_id"]},
+                "seen_at": {"$lt": now},
+                "window_end": {"$lte": run["until"]},
+            },
+            {"$set": {"status": "cleared", "cleared_by": run["_id"], "cleared_at": now}},
+        )
+        run["cleared"] = cleared.modified_count
+        await self.runs.insert_one(run)
+        return run
+
+    async def get_break(self, break_id: str) -> Doc | None:
+        return await self.breaks.find_one({"_id": break_id})
+
+    async def list_breaks(self, filters: dict[str, str], limit: int) -> list[Doc]:
+        cursor = self.breaks.find(filters).sort([("found_at", ASCENDING), ("_id", ASCENDING)])
+        return [d async for d in cursor.limit(limit)]
+
+    async def set_if(self, break_id: str, expect: Doc, changes: Doc) -> bool:
+        """Change a break only if it still reads as ``expect`` (two operators at once: one wins)."""
+        done = await self.breaks.update_one({"_id": break_id, **expect}, {"$set": changes})
+        return done.modified_count == 1
+
+    async def post_entry(self, entry: Entry, balances: AsyncCollection[Doc], at: datetime) -> bool:
+        """The entry and its balance changes in one transaction; False if it was posted before
+        (its id is the break's: a second approval cannot post twice)."""
+        client = self.db.client
+        async with client.start_session() as session, await session.start_transaction():
+            if await self.db["journal"].find_one({"_id": entry.id}, session=session):
+                return False
+            await self.db["journal"].insert_one(entry.to_doc(at), session=session)
+            for line in entry.lines:
+                await balances.update_one(
+                    {"_id": line.account},
+                    {"$inc": {"balance": line.amount}},
+                    upsert=True,
+                    session=session,
+                )
+        return True
+
+
+def finding_doc(f: Finding) -> Doc:
+    return {
+        "kind": f.kind,
+        "provider": f.provider,
+        "key": f.key,
+        "detail": f.detail,
+        "payment_id": f.payment_id,
+        "merchant_id": f.merchant_id,
+        "method": f.method,
+        "switch_amount": f.switch_amount,
+        "provider_amount": f.provider_amount,
+        "direction": f.direction,
+        "sources": sorted({r.source for r in f.records})
+        or sorted(s for s, src in SOURCES.items() if f.method in src.methods),
+        "records": [r.to_doc() for r in f.records],
+        "at": f.at,
+    }
