@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -101,7 +101,10 @@ def pull_query_request(
     body = {
         "ShortCode": shortcode,
         "StartDate": start.astimezone(EAT).strftime(PULL_FORMAT),
-        "EndDate": end.astimezone(EAT).strftime(PULL_FORMAT),
+        # Whole seconds on the wire: the end is rounded up, so nothing of its last second is cut.
+        "EndDate": (end + timedelta(seconds=1) if end.microsecond else end)
+        .astimezone(EAT)
+        .strftime(PULL_FORMAT),
         "OffSetValue": str(offset),
     }
     return HttpRequest.json("POST", base_url.rstrip("/") + PULL_QUERY_PATH, body, _bearer(token))

@@ -9,8 +9,9 @@
   another amount (whole or decimal shillings as a string);
 - ``duplicate`` ``{ref}``: the records list ``ref`` twice;
 - ``drop_record`` ``{ref}``: the records leave ``ref`` out;
-- ``stranger`` ``{amount, account?}``: someone pays the simulator's account outside the switch
-  (M-Pesa: a C2B payment into the paybill that notifies nobody).
+- ``stranger`` ``{amount, account?, shortcode?}``: someone pays the simulator's account outside
+  the switch (M-Pesa: a C2B payment into ``shortcode``, by default the first registered, that
+  notifies nobody).
 
 Each simulator applies them where it writes its records (:func:`apply`).
 """
@@ -32,6 +33,7 @@ class Break:
     ref: str = ""
     amount_cents: int = 0
     account: str = ""
+    shortcode: str = ""
     count: int = 1  # drop_callback: how many more to drop
 
     def to_json(self) -> dict[str, Any]:
@@ -52,7 +54,7 @@ class Breaks:
         kind = doc.get("kind")
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}")
-        unknown = set(doc) - {"kind", "ref", "amount", "account", "count"}
+        unknown = set(doc) - {"kind", "ref", "amount", "account", "shortcode", "count"}
         if unknown:
             raise ValueError(f"unknown field {sorted(unknown)[0]}")
         brk = Break(kind)
@@ -68,6 +70,10 @@ class Breaks:
             if not isinstance(account, str) or len(account) > 20:
                 raise ValueError("account must be a string of at most 20 characters")
             brk.account = account
+            shortcode = doc.get("shortcode", "")
+            if not isinstance(shortcode, str) or not (shortcode == "" or shortcode.isdigit()):
+                raise ValueError("shortcode must be digits")
+            brk.shortcode = shortcode
         if kind == "drop_callback":
             count = doc.get("count", 1)
             if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 1000:

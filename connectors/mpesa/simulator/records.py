@@ -145,7 +145,10 @@ class RecordsSim:
         """Stranger payments into the C2B shortcode (or the STK one): nobody is notified."""
         c2b = self.core.c2b
         for brk in self.core.breaks.strangers():
-            shortcode = next(iter(self.core.state.ledger.registrations), self.core.config.shortcode)
+            registered = next(
+                iter(self.core.state.ledger.registrations), self.core.config.shortcode
+            )
+            shortcode = brk.shortcode or registered
             order = cw.SimulateRequest(
                 shortcode,
                 "CustomerPayBillOnline",
@@ -202,7 +205,7 @@ class RecordsSim:
             for line in self.lines()
             if line.kind == "c2b"
             and line.shortcode == shortcode
-            and max(start, oldest) <= _utc(line.wall) <= end
+            and max(start, oldest) <= _utc(int(line.wall)) <= end  # whole seconds, as sent
         ]
         page = rows[offset : offset + self.core.config.pull_page_size]
         if not page:
