@@ -45,7 +45,7 @@ from switch.recon.breaks import (
 from switch.recon.matching import BREAK_KINDS
 
 log = logging.getLogger(__name__)
-STATUSES = ("open", "resolved", "cleared")
+STATUSES = ("open", "resolving", "resolved", "cleared")
 MAX_LIST = 500
 
 
@@ -260,16 +260,19 @@ async def _confirm(
 async def _resolved(
     request: web.Request, brk: dict[str, Any], resolution: dict[str, Any]
 ) -> web.Response:
+    """A write-off is done once posted; a payment put through the C2B path is ``resolving``
+    until a later run finds it matched (or open again, if M-Pesa's record did not agree)."""
     state, store = request.app[STATE], _store(request)
     resolution = {**resolution, "resolved_by": _who(request), "resolved_at": now_utc()}
+    status = "resolved" if resolution["action"] == "write_off" else "resolving"
     if not await store.set_if(
-        brk["_id"], {"status": "open"}, {"status": "resolved", "resolution": resolution}
+        brk["_id"], {"status": "open"}, {"status": status, "resolution": resolution}
     ):
         return error_response(409, "not_open", "the break was resolved meanwhile")
     await _audit(
         state, _who(request), f"recon.{resolution['action']}", brk["_id"], None, resolution
     )
-    return json_response(view({**brk, "status": "resolved", "resolution": resolution}))
+    return json_response(view({**brk, "status": status, "resolution": resolution}))
 
 
 async def _audit(

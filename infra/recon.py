@@ -1,12 +1,15 @@
 """Reconciliation's MongoDB store: the providers' records as ingested (``recon_records``), the
 runs (``recon_runs``) and the breaks queue (``recon_breaks``), and the switch's payments read
-for matching. The matching and the queue's rules are pure (switch/recon/).
+for matching. A break is ``open``, ``resolving`` (a payment was put through the switch's C2B path
+and waits for M-Pesa's record), ``resolved`` or ``cleared`` (no run finds it any more). The
+matching and the queue's rules are pure (switch/recon/).
 
 Records are keyed by source, identity and copy number within one ingestion, so ingesting the
 same answer or file again changes nothing (a later copy of a record replaces the earlier one: a
 corrected statement wins), while a record a provider lists twice stays twice. Breaks are keyed by
 the finding's deterministic id: a later run finds the same break again instead of a new one, a
-resolved break stays resolved, and an open one no run finds any more is marked ``cleared``.
+resolved break stays resolved, a resolving one becomes resolved once its payment matches (or
+open again if the switch failed it), and an open one no run finds any more is ``cleared``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from switch.recon.records import SOURCES, ProviderRecord, SwitchTxn
 
 Doc = dict[str, Any]
 DAY = timedelta(days=1)
+FAILED = frozenset({"failed", "expired"})
 
 
 class ReconStore:
@@ -114,19 +118,31 @@ class ReconStore:
             )
         if ops:
             await self.breaks.bulk_write(ops, ordered=False)
-        # An open break of these sources that this run no longer finds has cleared (a confirmed
-        # payment now matches, a corrected statement agrees).
+        # A confirmed or allocated payment the switch has since failed (M-Pesa's record did not
+        # agree): the break is open again.
+        failed = [f.id for f in breaks if f.switch_status in FAILED]
+        if failed:
+            await self.breaks.update_many(
+                {"_id": {"$in": failed}, "status": "resolving"},
+                {"$set": {"status": "open", "reopened_by": run["_id"], "reopened_at": now}},
+            )
+        # Breaks of these sources in the window that this run no longer finds: a confirmed
+        # payment now matches (resolved), or the records now agree (cleared).
+        gone = {
+            "sources": {"$in": run["sources"]},
+            "last_run": {"$ne": run["_id"]},
+            "at": {"$gte": run["since"], "$lte": run["until"]},
+        }
+        settled = await self.breaks.update_many(
+            {**gone, "status": "resolving"},
+            {"$set": {"status": "resolved", "settled_by": run["_id"], "settled_at": now}},
+        )
         cleared = await self.breaks.update_many(
-            {
-                "status": "open",
-                "sources": {"$in": run["sources"]},
-                "last_run": {"$ne": run["_id"]},
-                "seen_at": {"$lt": now},
-                "window_end": {"$lte": run["until"]},
-            },
+            {**gone, "status": "open"},
             {"$set": {"status": "cleared", "cleared_by": run["_id"], "cleared_at": now}},
         )
         run["cleared"] = cleared.modified_count
+        run["settled"] = settled.modified_count
         await self.runs.insert_one(run)
         return run
 
@@ -172,6 +188,7 @@ def finding_doc(f: Finding) -> Doc:
         "switch_amount": f.switch_amount,
         "provider_amount": f.provider_amount,
         "direction": f.direction,
+        "switch_status": f.switch_status,
         "sources": sorted({r.source for r in f.records})
         or sorted(s for s, src in SOURCES.items() if f.method in src.methods),
         "records": [r.to_doc() for r in f.records],

@@ -55,6 +55,7 @@ class Finding:
     direction: str = "in"
     records: tuple[ProviderRecord, ...] = field(default=())
     at: datetime | None = None  # when it happened (the first record's time, else the payment's)
+    switch_status: str = ""  # the payment's status, when the switch has one
 
     @property
     def id(self) -> str:
@@ -122,6 +123,7 @@ def match(
                     None,
                     _direction(t.method),
                     at=t.at,
+                    switch_status=t.status,
                 )
             )
     return findings
@@ -152,6 +154,7 @@ def _judge(key: str, recs: list[ProviderRecord], txn: SwitchTxn | None) -> list[
             first.direction,
             tuple(recs),
             first.at,
+            txn.status if txn else "",
         )
 
     out: list[Finding] = []
@@ -196,6 +199,7 @@ def _switch_duplicate(receipt: str, settled: list[SwitchTxn]) -> Finding:
         first.amount,
         _direction(first.method),
         at=first.at,
+        switch_status=first.status,
     )
 
 

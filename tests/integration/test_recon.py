@@ -177,7 +177,7 @@ async def test_mpesa_breaks_are_all_found_and_each_resolution_balances(
     )
     assert status == 200, done
     assert (
-        done["status"] == "resolved"
+        done["status"] == "resolving"  # until a later run finds it matched
         and done["resolution"]["merchant_id"] == merchant.merchant.merchant_id
     )
     await _balance_becomes(merchant, "2019.25")  # + 500 less 1.5 %
@@ -201,7 +201,7 @@ async def test_mpesa_breaks_are_all_found_and_each_resolution_balances(
     status, refused = await alice.call("POST", f"{path}/approve")
     assert status == 403 and refused["error"]["code"] == "same_person"
     status, done = await bob.call("POST", f"{path}/approve")
-    assert status == 200, done
+    assert status == 200 and done["status"] == "resolving", done
     await _balance_becomes(merchant, "2708.75")  # + 700 less 1.5 %
 
     # Write off what M-Pesa never had (the dropped record), four eyes again.
