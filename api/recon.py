@@ -170,7 +170,7 @@ async def run_recon(
     by: str,
 ) -> dict[str, Any]:
     records = await store.records_of(sources, since, until)
-    txns = await store.payments(state.cols.payments, sources, since - LOOKBACK, until)
+    txns = await store.payments(state.cols.payments, sources, since - LOOKBACK, until, records)
     findings = match(txns, records, sources, Window(since, until))
     now = now_utc()
     run = {

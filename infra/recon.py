@@ -73,12 +73,25 @@ class ReconStore:
     # --- the switch's payments ------------------------------------------------------------------
 
     async def payments(
-        self, payments: AsyncCollection[Doc], sources: list[str], since: datetime, until: datetime
+        self,
+        payments: AsyncCollection[Doc],
+        sources: list[str],
+        since: datetime,
+        until: datetime,
+        records: list[ProviderRecord],
     ) -> list[SwitchTxn]:
-        """Payments of the rails the sources cover, made in the window (a scan of the window:
-        reconciliation runs a few times a day, off the hot path)."""
+        """Payments of the rails the sources cover made in the window, and any payment a record
+        names (one confirmed after the window, say). No index serves this: reconciliation runs
+        a few times a day, off the hot path, so it scans rather than cost every payment write."""
         methods = sorted(set().union(*(SOURCES[s].methods for s in sources)))
-        query = {"method": {"$in": methods}, "created_at": {"$gte": since, "$lte": until}}
+        query = {
+            "method": {"$in": methods},
+            "$or": [
+                {"created_at": {"$gte": since, "$lte": until}},
+                {"provider.receipt": {"$in": sorted({r.receipt for r in records if r.receipt})}},
+                {"_id": {"$in": sorted({r.reference for r in records if r.reference})}},
+            ],
+        }
         fields = {
             "merchant_id": 1,
             "method": 1,
@@ -112,6 +125,9 @@ class ReconStore:
                     {
                         "$setOnInsert": {"status": "open", "found_at": now, "found_by": run["_id"]},
                         "$set": {**finding_doc(f), "last_run": run["_id"], "seen_at": now},
+                        # Every source that ever showed it: a run over one source never
+                        # narrows what the others said.
+                        "$addToSet": {"sources": {"$each": sources_of(f)}},
                     },
                     upsert=True,
                 )
@@ -176,6 +192,11 @@ class ReconStore:
         return True
 
 
+def sources_of(f: Finding) -> list[str]:
+    found = sorted({r.source for r in f.records})
+    return found or sorted(s for s, src in SOURCES.items() if f.method in src.methods)
+
+
 def finding_doc(f: Finding) -> Doc:
     return {
         "kind": f.kind,
@@ -189,8 +210,6 @@ def finding_doc(f: Finding) -> Doc:
         "provider_amount": f.provider_amount,
         "direction": f.direction,
         "switch_status": f.switch_status,
-        "sources": sorted({r.source for r in f.records})
-        or sorted(s for s, src in SOURCES.items() if f.method in src.methods),
         "records": [r.to_doc() for r in f.records],
         "at": f.at,
     }

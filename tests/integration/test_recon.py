@@ -14,32 +14,18 @@ import aiohttp
 import pytest
 
 from app.stack import Stack
-from infra.merchants import create_operator_client
+from connectors.mpesa.records import STATEMENT_HEADER
 from switch.reconcile import check
 
 from .conftest import Receiver
-from .helpers import Api, basic_auth
+from .helpers import Api
+from .test_compliance import Caller, _operator
 
 pytestmark = pytest.mark.integration
 
 
-class Operator:
-    def __init__(self, http: aiohttp.ClientSession, base: str, token: str) -> None:
-        self.http, self.base = http, base
-        self.auth = {"Authorization": f"Bearer {token}"}
-
-    async def call(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
-        async with self.http.request(method, self.base + path, headers=self.auth, **kw) as r:
-            return r.status, await r.json()
-
-
-async def _operator(stack: Stack, http: aiohttp.ClientSession) -> Operator:
-    assert stack.state is not None
-    client = await create_operator_client(stack.state.cols)
-    auth = basic_auth(client["client_id"], client["client_secret"])
-    form = {"grant_type": "client_credentials"}
-    async with http.post(f"{stack.api_url}/v1/oauth/token", data=form, headers=auth) as resp:
-        return Operator(http, stack.api_url, (await resp.json())["access_token"])
+def _auth(caller: Caller) -> dict[str, str]:
+    return {"Authorization": f"Bearer {caller.token}"}
 
 
 async def _sim(http: aiohttp.ClientSession, method: str, url: str, **kw: Any) -> Any:
@@ -155,7 +141,7 @@ async def test_mpesa_breaks_are_all_found_and_each_resolution_balances(
         f"{stack.api_url}/v1/operator/recon/statements?source=mpesa_statement"
         f"&shortcode={shortcode}",
         data=csv,
-        headers={**alice.auth, "Content-Type": "text/csv"},
+        headers={**_auth(alice), "Content-Type": "text/csv"},
     ) as r:
         assert r.status == 200, await r.text()
         assert (await r.json())["records"] == 6  # 5 shown, the doubled one twice, one dropped
@@ -167,6 +153,7 @@ async def test_mpesa_breaks_are_all_found_and_each_resolution_balances(
     assert {b["key"]: b["kind"] for b in both["breaks"]} == found
     ids = {b["key"]: b["id"] for b in run["breaks"]}
     assert {b["id"] for b in both["breaks"]} == set(ids.values())  # the same breaks, not new ones
+    await _a_made_up_line_is_refuted(stack, http, alice, shortcode, window)
     status, queue = await alice.call("GET", "/v1/operator/recon/breaks?status=open&limit=500")
     assert set(ids.values()) <= {b["id"] for b in queue["data"]}
 
@@ -251,6 +238,38 @@ async def test_mpesa_breaks_are_all_found_and_each_resolution_balances(
     await _sim(http, "DELETE", f"{sim}/__sim/breaks")
 
 
+async def _a_made_up_line_is_refuted(
+    stack: Stack, http: aiohttp.ClientSession, alice: Caller, shortcode: str, window: dict
+) -> None:
+    """A statement line M-Pesa never made: confirming it credits nobody, and once M-Pesa's
+    record says so the next run puts the break back in the queue."""
+    when = (datetime.now(UTC) + timedelta(hours=3)).strftime("%d-%m-%Y %H:%M:%S")
+    fake = f"UKX{uuid.uuid4().hex[:7].upper()}"
+    row = f"{fake},{when},{when},Pay Bill,Completed,900.00,,900.00,true,Pay Bill,2547 - X,,ACME-7"
+    data = ",".join(STATEMENT_HEADER) + f"\n{row}\n"
+    url = (
+        f"{stack.api_url}/v1/operator/recon/statements?source=mpesa_statement&shortcode={shortcode}"
+    )
+    async with http.post(url, data=data, headers={**_auth(alice), "Content-Type": "text/csv"}) as r:
+        assert r.status == 200, await r.text()
+    run_body = {"sources": ["mpesa_statement"], **window}
+    run_body["until"] = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    status, run = await alice.call("POST", "/v1/operator/recon/runs", json=run_body)
+    [brk] = [b for b in run["breaks"] if b["key"] == fake]
+    path = f"/v1/operator/recon/breaks/{brk['id']}"
+    status, done = await alice.call(
+        "POST", f"{path}/resolve", json={"action": "confirm", "reason": "says they paid"}
+    )
+    assert status == 200 and done["status"] == "resolving", done
+    for _ in range(100):  # SWITCH_PAYOUT_NOT_FOUND_AFTER is 3 s in the tests
+        await asyncio.sleep(0.2)
+        await alice.call("POST", "/v1/operator/recon/runs", json=run_body)
+        status, again = await alice.call("GET", path)
+        if again["status"] == "open":
+            break
+    assert again["status"] == "open" and again["detail"].endswith("the switch has it failed")
+
+
 async def _payment_of(stack: Stack, receipt: str) -> str:
     assert stack.state is not None
     doc = await stack.state.cols.payments.find_one({"provider.receipt": receipt}, {"_id": 1})
@@ -298,7 +317,7 @@ async def test_bank_statements_in_both_formats_match_pesalink_payouts(
         async with http.post(
             f"{stack.api_url}/v1/operator/recon/statements?source={source}",
             data=data,
-            headers={**alice.auth, "Content-Type": ctype},
+            headers={**_auth(alice), "Content-Type": ctype},
         ) as r:
             assert r.status == 200, await r.text()
     until = datetime.now(UTC) + timedelta(seconds=1)
@@ -325,7 +344,7 @@ async def test_bank_statements_in_both_formats_match_pesalink_payouts(
     async with http.post(
         f"{stack.api_url}/v1/operator/recon/statements?source=bank_camt053",
         data=b"<Document/>",
-        headers={**alice.auth, "Content-Type": "application/xml"},
+        headers={**_auth(alice), "Content-Type": "application/xml"},
     ) as r:
         assert r.status == 422
         assert (await r.json())["error"]["code"] == "unreadable_statement"
