@@ -359,3 +359,55 @@ async def _fund(stack: Stack, merchant: Api, cents: int) -> None:
     amount = str(cents // 100)
     payment = await merchant.pay("0712398761", amount=amount)
     assert (await merchant.wait_for(payment["id"]))["status"] == "succeeded"
+
+
+async def test_the_airtel_statement_matches_airtel_collections(
+    stack: Stack, http: aiohttp.ClientSession, merchant: Api
+) -> None:
+    from .test_rails import airtel_phone
+
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    airtel = stack.sim_urls["airtel"]
+    await _sim(http, "DELETE", f"{airtel}/__sim/breaks")
+    ids = []
+    for amount in ("200", "300"):
+        body = {
+            "method": "airtel_ussd",
+            "amount": amount,
+            "currency": "KES",
+            "phone": airtel_phone(),
+            "reference": "AIR1",
+        }
+        status, created, _ = await merchant.create(body, key=uuid.uuid4().hex)
+        assert status == 202, created
+        assert (await merchant.wait_for(created["id"]))["status"] == "succeeded"
+        ids.append(created["id"])
+    await _sim(http, "POST", f"{airtel}/__sim/breaks", json={"kind": "duplicate", "ref": ids[1]})
+    alice = await _operator(stack, http)
+    data = await _sim(http, "GET", f"{airtel}/__sim/statement")
+    url = f"{stack.api_url}/v1/operator/recon/statements?source=airtel_statement"
+    async with http.post(url, data=data, headers={**_auth(alice), "Content-Type": "text/csv"}) as r:
+        assert r.status == 200, await r.text()
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    status, run = await alice.call(
+        "POST",
+        "/v1/operator/recon/runs",
+        json={
+            "sources": ["airtel_statement"],
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+        },
+    )
+    assert status == 201, run
+    assert [(b["kind"], b["key"]) for b in run["breaks"]] == [("duplicate", ids[1])]
+    assert run["counts"]["matched"] == 1
+    await _sim(http, "DELETE", f"{airtel}/__sim/breaks")
+
+
+async def test_one_api_process_at_a_time_takes_the_scheduled_pull(stack: Stack) -> None:
+    from api.recon import _take_lease
+
+    assert stack.state is not None
+    await stack.state.cols.settings.delete_one({"_id": "recon_pull_lease"})
+    assert await _take_lease(stack.state, 60)
+    assert not await _take_lease(stack.state, 60)  # another process, within the interval
