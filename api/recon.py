@@ -55,6 +55,8 @@ MAX_STATEMENT = 20 * 1024 * 1024
 STATEMENT_TYPES = frozenset({"text/csv", "application/csv", "text/plain", "application/xml"})
 LOOKBACK = timedelta(hours=1)  # a record in the window may belong to a payment made just before
 SCHEDULED_MARGIN = timedelta(minutes=5)  # a payment this recent may not be in the record yet
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_WINDOW = timedelta(days=93)  # a quarter: one run reads every payment of its window
 _LOOP = web.AppKey("recon_loop", asyncio.Task[None])
 
 
@@ -112,8 +114,20 @@ async def pulls(request: web.Request) -> web.Response:
     body = await parse_body(request, Period) if request.can_read_body else Period()
     if isinstance(body, web.Response):
         return body
-    until = body.until or now_utc()
-    since = body.since or until - timedelta(hours=PULL_WINDOW_HOURS)
+    now = now_utc()
+    until = _utc(body.until) if body.until else now
+    since = _utc(body.since) if body.since else until - timedelta(hours=PULL_WINDOW_HOURS)
+    # Pull Transactions keeps 48 hours: a window outside them is refused here, never sent.
+    oldest = now - timedelta(hours=PULL_WINDOW_HOURS, minutes=5)
+    problems = [
+        {"field": name, "reason": "must be within the last 48 hours"}
+        for name, at in (("since", since), ("until", until))
+        if not oldest <= at <= now + timedelta(minutes=5)
+    ]
+    if not problems and until <= since:
+        problems.append({"field": "until", "reason": "must be after since"})
+    if problems:
+        return error_response(422, "validation_failed", "the request has invalid fields", problems)
     try:
         answer = await pull_mpesa(request.app[STATE], _store(request), since, until)
     except (BadRecords, TransportError) as exc:
@@ -209,8 +223,11 @@ async def runs(request: web.Request) -> web.Response:
         if s not in SOURCES
     ]
     since, until = _utc(body.since), _utc(body.until)
-    if until <= since:
-        problems.append({"field": "until", "reason": "must be after since"})
+    for name, at in (("since", since), ("until", until)):
+        if not EARLIEST <= at <= now_utc() + timedelta(days=1):
+            problems.append({"field": name, "reason": "must be a time from 2000 until tomorrow"})
+    if until <= since or until - since > MAX_WINDOW:
+        problems.append({"field": "until", "reason": "must be after since, by at most 93 days"})
     if problems:
         return error_response(422, "validation_failed", "the request has invalid fields", problems)
     by = f"operator:{request[CLAIMS].client_id}"
@@ -226,7 +243,14 @@ async def runs(request: web.Request) -> web.Response:
 
 
 def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    """In UTC; a time whose offset takes it outside what a datetime holds reads as the first
+    or last one (and is then refused as out of range)."""
+    if at.tzinfo is None:
+        return at.replace(tzinfo=UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if at.year < 2 else datetime.max).replace(tzinfo=UTC)
 
 
 async def pull_callback(request: web.Request) -> web.Response:
@@ -302,7 +326,7 @@ ROUTE_TABLE = (
         {200: json_answer("Records pulled and stored", OPERATOR_JSON)},
         body=Period,
         body_required=False,
-        errors=(502,),
+        errors=(422, 502),
         error_texts={502: "M-Pesa refused or did not answer"},
     ),
     Route(

@@ -306,6 +306,7 @@ ROUTE_TABLE = (
             query("provider", {"type": "string"}, "Only this provider."),
             limit_param(MAX_LIST, 100),
         ),
+        errors=(422,),
     ),
     Route(
         "GET",
