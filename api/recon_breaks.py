@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.audit import audit_log
 from api.auth import CLAIMS
-from api.c2b import ROUTES, _claim_receipt
+from api.c2b import ROUTES, claim_receipt
 from api.errors import error_response, json_response
 from api.payments import parse_body
 from api.routes import Route, json_answer, limit_param, query
@@ -234,7 +234,7 @@ async def _confirm(
         return error_response(
             409, "no_owner", f"no merchant claims account {account!r} on {shortcode}: allocate it"
         )
-    if not await _claim_receipt(state, record["receipt"], owner, shortcode):
+    if not await claim_receipt(state, record["receipt"], owner, shortcode):
         return error_response(409, "receipt_taken", "the receipt belongs to another merchant")
     item = C2bIn(
         merchant_id=owner,
