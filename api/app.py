@@ -17,6 +17,7 @@ from api import (
     openapi,
     ops,
     ratelimit,
+    recon,
     settlement,
     settlement_worker,
     users,
@@ -94,6 +95,7 @@ def create_app(state: AppState) -> web.Application:
     app[ops.OPENAPI] = openapi.openapi_document()
     register(app, ROUTE_TABLE)
     c2b.install(app)
+    recon.install(app)
     users.install(app)
     clients.install(app)
     settlement.install(app)

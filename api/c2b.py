@@ -211,7 +211,7 @@ async def confirmation(request: web.Request) -> web.Response:
         return web.Response(status=400)
     shortcode = request.match_info["shortcode"]
     owner = route(await request.app[ROUTES].of(state, shortcode), payment.bill_ref)
-    if owner is not None and not await _claim_receipt(state, payment.trans_id, owner, shortcode):
+    if owner is not None and not await claim_receipt(state, payment.trans_id, owner, shortcode):
         CALLBACKS.labels("mpesa_c2b", "receipt_taken").inc()
     elif owner is None:
         await _keep_unmatched(state, shortcode, payment.trans_id, payment)
@@ -257,7 +257,7 @@ def _member_doc(found: RepaymentTarget | NoMatch | None) -> dict[str, str] | Non
     }
 
 
-async def _claim_receipt(state: AppState, receipt: str, merchant_id: str, shortcode: str) -> bool:
+async def claim_receipt(state: AppState, receipt: str, merchant_id: str, shortcode: str) -> bool:
     """One receipt is one merchant's, for ever: a confirmation that names a receipt already
     routed to another merchant (a replay with another account number) credits nobody."""
     doc = {"_id": receipt, "merchant_id": merchant_id, "shortcode": shortcode, "at": now_utc()}

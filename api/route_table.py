@@ -19,6 +19,7 @@ from api import (
     ops,
     payments,
     privacy,
+    recon,
     reviews,
     search,
     settlement,
@@ -51,6 +52,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *statements.ROUTE_TABLE,
     *exports.ROUTE_TABLE,
     *console.ROUTE_TABLE,
+    *recon.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).

@@ -54,6 +54,10 @@ class CoreSettings(BaseModel):
     # Providers added through the registry (SWITCH_PROVIDER_MODULES): each one's API base URL,
     # by provider name (JSON); sandbox mode fills it with their simulators' addresses.
     provider_urls: dict[str, str] = Field(default_factory=dict)
+    # Reconciliation (api/recon.py): seconds between scheduled M-Pesa Pull Transactions pulls and
+    # runs (0: only on demand), and the MSISDN on the shortcodes' KYC that Pull registration names.
+    recon_pull_interval: float = Field(3600.0, ge=0)
+    mpesa_pull_nominated_number: str = Field("254722000000", pattern=r"^(254|0)[0-9]{9}$")
 
     # Personal data at rest (switch/pii.py): master keys by id (Base64 of 32 bytes) and the one
     # that wraps new data keys. Unset: a key is made once and kept in the database (fine for a

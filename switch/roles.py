@@ -174,11 +174,20 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("PUT", "/v1/operator/merchants/{merchant_id}/kyc"): OPERATOR,
     ("PUT", "/v1/operator/merchants/{merchant_id}/limits"): OPERATOR,
     ("GET", "/v1/operator/reports/suspicious-activity"): OPERATOR,
+    # Reconciliation (api/recon.py, api/recon_breaks.py)
+    ("POST", "/v1/operator/recon/pulls"): OPERATOR,
+    ("POST", "/v1/operator/recon/statements"): OPERATOR,
+    ("POST", "/v1/operator/recon/runs"): OPERATOR,
+    ("GET", "/v1/operator/recon/breaks"): OPERATOR,
+    ("GET", "/v1/operator/recon/breaks/{break_id}"): OPERATOR,
+    ("POST", "/v1/operator/recon/breaks/{break_id}/resolve"): OPERATOR,
+    ("POST", "/v1/operator/recon/breaks/{break_id}/approve"): OPERATOR,
     # Provider callbacks: each carries its own token, checked by its handler.
     # (and every provider's per-payment callbacks, from the registry: see below)
     ("POST", "/callbacks/balance/{query_id}/{token}"): PUBLIC,
     ("POST", "/callbacks/c2b/validation/{shortcode}/{token}"): PUBLIC,
     ("POST", "/callbacks/c2b/confirmation/{shortcode}/{token}"): PUBLIC,
+    ("POST", "/callbacks/mpesa/pull"): PUBLIC,  # acknowledged only: it carries nothing we use
     # Operations and documentation
     ("GET", "/metrics"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,

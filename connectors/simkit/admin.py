@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from connectors.simkit import take_actions
+from connectors.simkit.breaks import Breaks
 
 ADMIN_PREFIX = "/__sim"
 """Control routes live under it; an outage never refuses them (tests must reach the knobs)."""
@@ -79,6 +80,7 @@ class SimBase(Generic[C]):
         self.config = config
         self._initial = config.copy()  # what POST /__sim/reset restores
         self._outage_until = 0.0  # loop time
+        self.breaks = Breaks()  # injected into the simulator's records (simkit/breaks.py)
 
     # --- what each simulator says about itself ---------------------------------------------------
 
@@ -111,6 +113,9 @@ class SimBase(Generic[C]):
         router.add_patch(ADMIN_PREFIX + "/config", self.patch_config)
         router.add_get(ADMIN_PREFIX + "/stats", self.get_stats)
         router.add_post(ADMIN_PREFIX + "/reset", self.reset)
+        router.add_get(ADMIN_PREFIX + "/breaks", self.get_breaks)
+        router.add_post(ADMIN_PREFIX + "/breaks", self.add_break)
+        router.add_delete(ADMIN_PREFIX + "/breaks", self.clear_breaks)
 
     def config_json(self) -> dict[str, Any]:
         knobs = self.config.knobs()
@@ -138,9 +143,29 @@ class SimBase(Generic[C]):
     async def reset(self, _request: web.Request) -> web.Response:
         """Forget records, counters and pending work; restore the startup knobs."""
         await self.forget()
+        self.breaks.clear()
         self.config.restore(self._initial)
         self._outage_until = 0.0
         return json_response({"reset": True})
+
+    async def get_breaks(self, _request: web.Request) -> web.Response:
+        return json_response(self.breaks.to_json())
+
+    async def add_break(self, request: web.Request) -> web.Response:
+        """A break in the simulator's records (simkit/breaks.py); 400 naming the bad field."""
+        try:
+            brk = self.breaks.add(orjson.loads(await request.read()))
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            return json_response({"error": str(exc)}, 400)
+        await self.injected(brk.kind)
+        return json_response(brk.to_json(), 201)
+
+    async def injected(self, kind: str) -> None:
+        """A break was added: a simulator that plays stranger payments at once does it here."""
+
+    async def clear_breaks(self, _request: web.Request) -> web.Response:
+        self.breaks.clear()
+        return json_response({"cleared": True})
 
     # --- helpers for the wire handlers ----------------------------------------------------------
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -42,6 +43,7 @@ from aiohttp import web
 from connectors.airtel.simulator import sandbox, triggers, wire
 from connectors.airtel.simulator.config import SimConfig
 from connectors.airtel.simulator.state import Collection, Disbursement, SimState
+from connectors.airtel.simulator.statement import statement
 from connectors.airtel.simulator.wire import Refusal, json_response
 from connectors.airtel.transformers import COUNTRY, CURRENCY
 from connectors.simkit.admin import (
@@ -465,4 +467,5 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     r.add_get("/__sim/disbursements", sim.list_disbursements)
     r.add_get("/__sim/disbursements/{id}", sim.get_disbursement)
     r.add_get("/__sim/refunds", sim.list_refunds)
+    r.add_get("/__sim/statement", partial(statement, sim=sim))
     return app

@@ -11,6 +11,7 @@ Daraja routes (doc §2, §4-§12)::
     POST /mpesa/accountbalance/v1/query
     POST /mpesa/c2b/v1/registerurl   /mpesa/c2b/v2/registerurl   (C2B: simulator.c2b)
     POST /mpesa/c2b/v1/simulate      /mpesa/c2b/v2/simulate
+    POST /pulltransactions/v1/register   /pulltransactions/v1/query   (simulator.records)
 
 Control routes (not Daraja; for tests, bench and demo)::
 
@@ -19,7 +20,7 @@ Control routes (not Daraja; for tests, bench and demo)::
     POST /__sim/expire_tokens   GET /__sim/certificate   PUT /__sim/customers/{phone}
     GET /__sim/b2c[?phone=&state=&limit=]   GET /__sim/b2c/{originator_conversation_id}
     GET /__sim/initiator[?kind=]   GET /__sim/c2b[?shortcode=]   GET /__sim/c2b/registrations
-    POST /__sim/c2b/pay
+    POST /__sim/c2b/pay   GET /__sim/org-statement   GET|POST|DELETE /__sim/breaks
 
 Callbacks are scheduled with ``loop.call_later`` and posted through one shared ClientSession, so
 a push costs a dict insert and a timer: enough for about a thousand pushes a second on one core.
@@ -52,6 +53,7 @@ from connectors.mpesa.simulator.answers import (
 from connectors.mpesa.simulator.c2b import C2bSim
 from connectors.mpesa.simulator.config import SimConfig
 from connectors.mpesa.simulator.initiator import InitiatorSim
+from connectors.mpesa.simulator.records import RecordsSim
 from connectors.mpesa.simulator.state import SimState, StkRecord
 from connectors.mpesa.simulator.triggers import outcome_for
 from connectors.simkit.admin import CallbackSim, record_response, sim_app, tail, wire_errors
@@ -75,6 +77,15 @@ class Simulator(CallbackSim[SimConfig, SimState]):
         super().__init__(config, SimState())
         self.initiator = InitiatorSim(self)
         self.c2b = C2bSim(self)
+        self.records = RecordsSim(self)
+
+    async def injected(self, kind: str) -> None:
+        if kind == "stranger":
+            await self.records.play_strangers()
+
+    async def forget(self) -> None:
+        await super().forget()
+        self.records.registered.clear()
 
     async def _cancel_pending(self) -> None:
         self.initiator.cancel_timers()  # the initiator APIs' Result timers, then the rest
@@ -326,4 +337,5 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     app.router.add_get("/__sim/certificate", sim.certificate)
     sim.initiator.add_routes(app.router)
     sim.c2b.add_routes(app.router)
+    sim.records.add_routes(app.router)
     return app

@@ -120,7 +120,9 @@ class C2bSim:
             return
         balance = self.core.state.ledger.credit(payment.shortcode, payment.amount * 100)
         payment.state = "completed"
-        if registration is not None:
+        if registration is not None and self.core.breaks.take_dropped_callback():
+            payment.confirmation_error = "dropped (an injected break)"
+        elif registration is not None:
             await self._confirm(payment, registration, balance)
 
     async def _validate(self, payment: C2bPayment, registration: Registration) -> bool:

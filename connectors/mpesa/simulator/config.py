@@ -42,6 +42,7 @@ KNOBS = (
     "queue_timeouts",
     "outage",
     "c2b_validation_timeout",
+    "pull_page_size",
 )
 ACTIONS = ("expire_tokens",)
 
@@ -77,6 +78,7 @@ _CHECKS: dict[str, simkit.Check] = {
     "queue_timeouts": simkit.count,
     "outage": simkit.number,
     "c2b_validation_timeout": simkit.positive,
+    "pull_page_size": simkit.size,
 }
 
 
@@ -108,6 +110,7 @@ class SimConfig(simkit.KnobConfig):
     queue_timeouts: int = 0  # next N initiator requests time out in the queue (QueueTimeOutURL)
     outage: float = 0.0  # seconds every Daraja endpoint answers 503, counted from the PATCH
     c2b_validation_timeout: float = 8.0  # seconds; "about 8 seconds" (doc §6)
+    pull_page_size: int = 100  # Pull Transactions rows per answer (undocumented: our choice)
 
 
 def take_actions(patch: Any) -> tuple[Any, frozenset[str]]:

@@ -41,6 +41,7 @@ from connectors.pesalink.banks import BANKS, MAX_PER_TRANSACTION_CENTS, check_li
 from connectors.pesalink.simulator import directory, triggers, wire
 from connectors.pesalink.simulator.config import SimConfig
 from connectors.pesalink.simulator.state import SimState, TransferRecord
+from connectors.pesalink.simulator.statements import Statements
 from connectors.pesalink.simulator.wire import InvalidField, Refusal, json_response
 from connectors.pesalink.transformers import (
     CODE_BAD_CREDENTIALS,
@@ -85,6 +86,15 @@ class Simulator(CallbackSim[SimConfig, SimState]):
     def __init__(self, config: SimConfig) -> None:
         super().__init__(config, SimState())
         self._public_key = signature.load_public_key(config.public_key_pem)
+        self.statements = Statements(self)
+
+    async def injected(self, kind: str) -> None:
+        if kind == "stranger":
+            self.statements.play_strangers()
+
+    async def forget(self) -> None:
+        await super().forget()
+        self.statements.credits.clear()
 
     # --- token ---------------------------------------------------------------------------------
 
@@ -451,4 +461,5 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     r.add_get("/__sim/transfers", sim.list_transfers)
     r.add_get("/__sim/transfers/{reference}", sim.get_transfer)
     r.add_get("/__sim/directory", sim.get_directory)
+    sim.statements.add_routes(r)
     return app

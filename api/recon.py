@@ -1,0 +1,368 @@
+"""Reconciliation for the switch operator (scope ``operator``): ingest each provider's own
+record, match it against the switch's payments, and work the breaks queue
+(:mod:`api.recon_breaks`).
+
+- ``POST /v1/operator/recon/pulls`` ``{since?, until?}``: M-Pesa Pull Transactions now, for every
+  C2B shortcode merchants registered (default: the last 48 hours, all Pull Transactions keeps);
+  the same runs on a schedule (``SWITCH_RECON_PULL_INTERVAL`` seconds; 0: never), in one api
+  process at a time (a lease in ``settings``), followed by a run over what it pulled;
+- ``POST /v1/operator/recon/statements?source=...`` a file as the provider gives it: the M-Pesa
+  organisation statement CSV (``mpesa_statement``, with ``shortcode``), an Airtel statement
+  (``airtel_statement``), a bank statement as MT940 (``bank_mt940``) or camt.053
+  (``bank_camt053``); a file that cannot be read is refused whole (422 naming the line);
+- ``POST /v1/operator/recon/runs`` ``{sources, since, until}``: match, store the breaks,
+  answer the counts and the breaks found (:mod:`switch.recon.matching`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from api import recon_breaks
+from api.auth import CLAIMS
+from api.batches import read_limited
+from api.errors import error_response, json_response
+from api.payments import parse_body
+from api.recon_breaks import RECON, Recon
+from api.routes import Route, callback_route, json_answer, query
+from api.state import STATE, AppState
+from connectors.airtel.records import BadAirtelStatement, parse_airtel_statement
+from connectors.http import TransportError
+from connectors.mpesa import DarajaAccount, DarajaConnector
+from connectors.mpesa.pull import pull
+from connectors.mpesa.records import PULL_WINDOW_HOURS, BadRecords, parse_org_statement
+from connectors.pesalink.records import BadStatement, parse_camt053, parse_mt940
+from connectors.transport import AiohttpTransport
+from infra.recon import ReconStore
+from switch.ids import new_id
+from switch.payments import iso, now_utc
+from switch.recon.matching import Window, match
+from switch.recon.records import SOURCES, ProviderRecord
+
+log = logging.getLogger(__name__)
+
+MAX_STATEMENT = 20 * 1024 * 1024
+STATEMENT_TYPES = frozenset({"text/csv", "application/csv", "text/plain", "application/xml"})
+LOOKBACK = timedelta(hours=1)  # a record in the window may belong to a payment made just before
+SCHEDULED_MARGIN = timedelta(minutes=5)  # a payment this recent may not be in the record yet
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_WINDOW = timedelta(days=93)  # a quarter: one run reads every payment of its window
+_LOOP = web.AppKey("recon_loop", asyncio.Task[None])
+
+
+class Period(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    since: datetime | None = Field(None, description="Start (ISO 8601); default: 48 hours ago.")
+    until: datetime | None = Field(None, description="End (ISO 8601); default: now.")
+
+
+class RunBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sources: Annotated[list[str], Field(min_length=1, max_length=len(SOURCES))]
+    since: datetime
+    until: datetime
+
+
+# --- ingestion -----------------------------------------------------------------------------------
+
+
+async def pull_mpesa(state: AppState, store: ReconStore, since: datetime, until: datetime) -> Any:
+    """Pull Transactions for every registered C2B shortcode, ingested."""
+    settings = state.settings
+    account = DarajaAccount(
+        settings.mpesa_base_url,
+        settings.mpesa_consumer_key,
+        settings.mpesa_consumer_secret,
+        settings.mpesa_shortcode,
+        settings.mpesa_passkey,
+    )
+    connector = DarajaConnector(account, settings.provider_timeout)
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    shortcodes = sorted([d["_id"] async for d in state.cols.c2b_routes.find({}, {"_id": 1})])
+    transport = AiohttpTransport(limit=4)
+    total, batch = 0, new_id("pull")
+    try:
+        for shortcode in shortcodes:
+            records = await pull(
+                transport,
+                connector,
+                shortcode,
+                settings.mpesa_pull_nominated_number,
+                f"{base}/callbacks/mpesa/pull",
+                since,
+                until,
+            )
+            total += await store.ingest(records, batch)
+    finally:
+        await transport.close()
+    return {"object": "recon_pull", "shortcodes": shortcodes, "records": total}
+
+
+async def pulls(request: web.Request) -> web.Response:
+    body = await parse_body(request, Period) if request.can_read_body else Period()
+    if isinstance(body, web.Response):
+        return body
+    now = now_utc()
+    until = _utc(body.until) if body.until else now
+    since = _utc(body.since) if body.since else until - timedelta(hours=PULL_WINDOW_HOURS)
+    # Pull Transactions keeps 48 hours: a window outside them is refused here, never sent.
+    oldest = now - timedelta(hours=PULL_WINDOW_HOURS, minutes=5)
+    problems = [
+        {"field": name, "reason": "must be within the last 48 hours"}
+        for name, at in (("since", since), ("until", until))
+        if not oldest <= at <= now + timedelta(minutes=5)
+    ]
+    if not problems and until <= since:
+        problems.append({"field": "until", "reason": "must be after since"})
+    if problems:
+        return error_response(422, "validation_failed", "the request has invalid fields", problems)
+    try:
+        answer = await pull_mpesa(request.app[STATE], _store(request), since, until)
+    except (BadRecords, TransportError) as exc:
+        return error_response(502, "provider_refused", f"M-Pesa Pull Transactions: {exc}")
+    return json_response(answer)
+
+
+def _store(request: web.Request) -> ReconStore:
+    return request.app[RECON].store(request.app[STATE])
+
+
+def parse_statement(source: str, shortcode: str, data: bytes) -> list[ProviderRecord]:
+    if source == "mpesa_statement":
+        return parse_org_statement(data, shortcode)
+    if source == "airtel_statement":
+        return parse_airtel_statement(data)
+    if source == "bank_mt940":
+        return parse_mt940(data)
+    return parse_camt053(data)
+
+
+async def statements(request: web.Request) -> web.Response:
+    source = request.query.get("source", "")
+    shortcode = request.query.get("shortcode", "")
+    files = ("mpesa_statement", "airtel_statement", "bank_mt940", "bank_camt053")
+    problems = []
+    if source not in files:
+        problems.append({"field": "source", "reason": f"must be one of {', '.join(files)}"})
+    if source == "mpesa_statement" and not (shortcode.isdigit() and 5 <= len(shortcode) <= 7):
+        problems.append({"field": "shortcode", "reason": "the statement's shortcode, 5-7 digits"})
+    if problems:
+        return error_response(422, "validation_failed", "the request has invalid fields", problems)
+    data = await read_limited(request, MAX_STATEMENT)
+    if data is None:
+        return error_response(413, "body_too_large", "a statement is at most 20 MiB")
+    try:
+        records = parse_statement(source, shortcode, data)
+    except (BadRecords, BadStatement, BadAirtelStatement) as exc:
+        detail = [{"field": "body", "reason": str(exc)}]
+        return error_response(422, "unreadable_statement", "the statement cannot be read", detail)
+    count = await _store(request).ingest(records, new_id("stm"))
+    return json_response({"object": "recon_ingest", "source": source, "records": count})
+
+
+# --- runs ----------------------------------------------------------------------------------------
+
+
+async def run_recon(
+    state: AppState,
+    store: ReconStore,
+    sources: list[str],
+    since: datetime,
+    until: datetime,
+    by: str,
+) -> dict[str, Any]:
+    records = await store.records_of(sources, since, until)
+    txns = await store.payments(state.cols.payments, sources, since - LOOKBACK, until, records)
+    findings = match(txns, records, sources, Window(since, until))
+    now = now_utc()
+    run = {
+        "_id": new_id("rcn"),
+        "sources": sources,
+        "since": since,
+        "until": until,
+        "by": by,
+        "at": now,
+        "counts": dict(Counter(f.kind for f in findings)),
+    }
+    await store.save_run(run, findings, now)
+    return {
+        "id": run["_id"],
+        "object": "recon_run",
+        "sources": sources,
+        "since": iso(since),
+        "until": iso(until),
+        "counts": run["counts"],
+        "cleared": run["cleared"],
+        "breaks": [
+            {"id": f.id, "kind": f.kind, "provider": f.provider, "key": f.key, "detail": f.detail}
+            for f in findings
+            if f.is_break
+        ],
+    }
+
+
+async def runs(request: web.Request) -> web.Response:
+    body = await parse_body(request, RunBody)
+    if isinstance(body, web.Response):
+        return body
+    problems = [
+        {"field": "sources", "reason": f"unknown source {s}; one of {', '.join(SOURCES)}"}
+        for s in body.sources
+        if s not in SOURCES
+    ]
+    since, until = _utc(body.since), _utc(body.until)
+    for name, at in (("since", since), ("until", until)):
+        if not EARLIEST <= at <= now_utc() + timedelta(days=1):
+            problems.append({"field": name, "reason": "must be a time from 2000 until tomorrow"})
+    if until <= since or until - since > MAX_WINDOW:
+        problems.append({"field": "until", "reason": "must be after since, by at most 93 days"})
+    if problems:
+        return error_response(422, "validation_failed", "the request has invalid fields", problems)
+    by = f"operator:{request[CLAIMS].client_id}"
+    answer = await run_recon(
+        request.app[STATE],
+        _store(request),
+        sorted(set(body.sources)),
+        since,
+        until,
+        by,
+    )
+    return json_response(answer, 201)
+
+
+def _utc(at: datetime) -> datetime:
+    """In UTC; a time whose offset takes it outside what a datetime holds reads as the first
+    or last one (and is then refused as out of range)."""
+    if at.tzinfo is None:
+        return at.replace(tzinfo=UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if at.year < 2 else datetime.max).replace(tzinfo=UTC)
+
+
+async def pull_callback(request: web.Request) -> web.Response:
+    """What Daraja posts to a Pull registration's CallBackURL is undocumented: acknowledged
+    and logged; the records are read by query."""
+    log.info("Pull Transactions callback (%d bytes) acknowledged", len(await request.read()))
+    return json_response({"ResultCode": 0, "ResultDesc": "Accepted"})
+
+
+# --- the schedule --------------------------------------------------------------------------------
+
+
+async def _scheduled(app: web.Application) -> None:
+    state = app[STATE]
+    store = app[RECON].store(state)
+    interval = state.settings.recon_pull_interval
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if await _take_lease(state, interval):
+                until = now_utc() - SCHEDULED_MARGIN
+                since = until - timedelta(hours=PULL_WINDOW_HOURS)
+                await pull_mpesa(state, store, since, until)
+                await run_recon(state, store, ["mpesa_pull"], since, until, "schedule")
+        except Exception:
+            log.exception("scheduled reconciliation failed; trying again next time")
+
+
+async def _take_lease(state: AppState, interval: float) -> bool:
+    """One api process per interval does the scheduled pull (``serve --workers N``)."""
+    now = now_utc()
+    lease = {"_id": "recon_pull_lease", "until": {"$lt": now}}
+    try:
+        await state.cols.settings.update_one(
+            lease, {"$set": {"until": now + timedelta(seconds=interval * 0.9)}}, upsert=True
+        )
+    except DuplicateKeyError:
+        return False  # another process holds the lease
+    return True
+
+
+async def _start(app: web.Application) -> None:
+    state = app[STATE]
+    if not isinstance(state.cols.payments, AsyncCollection):
+        return  # an app without a database (unit tests)
+    await app[RECON].store(state).ensure_indexes()
+    if state.settings.recon_pull_interval > 0:
+        app[_LOOP] = asyncio.create_task(_scheduled(app))
+
+
+async def _stop(app: web.Application) -> None:
+    task = app.get(_LOOP)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def install(app: web.Application) -> None:
+    app[RECON] = Recon()
+    app.on_startup.append(_start)
+    app.on_cleanup.append(_stop)
+
+
+OPERATOR_JSON = {"type": "object", "additionalProperties": True}
+ROUTE_TABLE = (
+    Route(
+        "POST",
+        "/v1/operator/recon/pulls",
+        pulls,
+        "Reconciliation",
+        "Pull M-Pesa's C2B records (Pull Transactions) now",
+        {200: json_answer("Records pulled and stored", OPERATOR_JSON)},
+        body=Period,
+        body_required=False,
+        errors=(422, 502),
+        error_texts={502: "M-Pesa refused or did not answer"},
+    ),
+    Route(
+        "POST",
+        "/v1/operator/recon/statements",
+        statements,
+        "Reconciliation",
+        "Ingest a provider's or bank's statement file",
+        {200: json_answer("Records stored", OPERATOR_JSON)},
+        body={t: {"type": "string"} for t in sorted(STATEMENT_TYPES)},
+        params=(
+            query(
+                "source",
+                {"type": "string", "enum": list(SOURCES)[1:]},
+                "What the file is.",
+                required=True,
+            ),
+            query("shortcode", {"type": "string"}, "The M-Pesa statement's shortcode."),
+        ),
+        errors=(400, 413, 415, 422),
+        error_texts={
+            413: "Larger than 20 MiB",
+            422: "Bad parameters, or a file that cannot be read",
+        },
+    ),
+    Route(
+        "POST",
+        "/v1/operator/recon/runs",
+        runs,
+        "Reconciliation",
+        "Match the switch's payments against the stored records; breaks go to the queue",
+        {201: json_answer("The run: counts by finding and the breaks found", OPERATOR_JSON)},
+        body=RunBody,
+    ),
+    *recon_breaks.ROUTE_TABLE,
+    callback_route(
+        "/callbacks/mpesa/pull", pull_callback, "M-Pesa Pull Transactions notice", "mpesa"
+    ),
+)

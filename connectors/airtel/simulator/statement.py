@@ -1,0 +1,47 @@
+"""The merchant's Airtel Money statement (``GET /__sim/statement``, CSV in the shape of
+connectors/airtel/records.py), from the simulator's ledger of money movements, with the injected
+breaks applied (``/__sim/breaks``; ``ref`` is our transaction id or Airtel's)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from connectors.airtel.records import airtel_statement_csv
+from connectors.common import EAT
+from connectors.simkit.breaks import apply
+
+if TYPE_CHECKING:
+    from connectors.airtel.simulator.app import Simulator
+
+
+async def statement(request: web.Request, sim: Simulator) -> web.Response:
+    entries = apply(
+        sim.breaks,
+        list(sim.state.ledger.entries),
+        lambda e: (e.transaction_id, e.airtel_money_id),
+        lambda e, cents: replace(e, amount_cents=cents if e.amount_cents > 0 else -cents),
+    )
+    rows = [
+        {
+            "Txn Date": datetime.fromtimestamp(e.at, EAT).strftime("%Y-%m-%d %H:%M:%S"),
+            "Airtel Money ID": e.airtel_money_id,
+            "Partner Txn ID": e.transaction_id,
+            "Txn Type": {"collection": "MerchantPayment", "refund": "Refund"}.get(
+                e.kind, "Disbursement"
+            ),
+            "MSISDN": e.msisdn,
+            "Credit": _amount(e.amount_cents) if e.amount_cents > 0 else "",
+            "Debit": _amount(-e.amount_cents) if e.amount_cents < 0 else "",
+            "Status": "TS",
+        }
+        for e in entries
+    ]
+    return web.Response(body=airtel_statement_csv(rows), content_type="text/csv")
+
+
+def _amount(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"

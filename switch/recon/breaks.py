@@ -1,0 +1,96 @@
+"""The breaks queue's rules (pure): which resolution fits which break, who may carry it out,
+and the journal entry a write-off posts.
+
+- ``confirm``: money a provider's record shows for a C2B payment the switch never settled is
+  put through the switch's own C2B path for the merchant that claims the account: the owning
+  shard stores it and credits nobody until M-Pesa's own record of the receipt (Transaction
+  Status) shows the same receipt, amount and shortcode. The break only names the receipt; the
+  amount and account come from the provider, never from the caller. One operator suffices: the
+  provider's record is the second pair of eyes.
+- ``allocate``: the same path for a merchant the operator names (money no claim matched).
+- ``write_off``: the difference is booked to the switch's own ``switch:write_offs`` account
+  against the provider's float, so the journal stays balanced and the float equals what the
+  provider holds.
+
+``allocate`` and ``write_off`` move money by hand: one operator proposes, a different one
+approves (no one approves what they proposed), and only the approval carries it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from switch.ledger import Entry, Line
+
+Action = Literal["confirm", "allocate", "write_off"]
+ACTIONS: tuple[Action, ...] = ("confirm", "allocate", "write_off")
+TWO_PERSON: frozenset[str] = frozenset({"allocate", "write_off"})
+WRITE_OFFS = "switch:write_offs"
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    code: str
+    reason: str
+
+
+def recon_float(provider: str) -> str:
+    """The provider float's correction account (summed with its per-shard ones in reports)."""
+    return f"provider:{provider}:float:recon"
+
+
+def refusal(brk: dict[str, Any], action: str) -> Refused | None:
+    """Why ``action`` cannot resolve ``brk`` (a stored break), or None."""
+    if brk.get("status") != "open":
+        return Refused("not_open", f"the break is {brk.get('status')}, not open")
+    kind = brk["kind"]
+    if action in ("confirm", "allocate"):
+        record = (brk.get("records") or [{}])[0]
+        c2b = (
+            brk["provider"] == "mpesa"
+            and record.get("direction") == "in"
+            and record.get("shortcode")
+        )
+        if kind != "missing_in_switch" or not c2b:
+            return Refused(
+                "not_applicable",
+                f"{action} applies to M-Pesa C2B money the switch has not settled "
+                f"(missing_in_switch with a shortcode); this break is {kind}",
+            )
+        if brk.get("payment_id") and action == "allocate":
+            return Refused("not_applicable", "the payment exists: confirm it instead")
+        return None
+    if action == "write_off":
+        if correction(brk) == 0:
+            return Refused("not_applicable", "nothing to write off: the amounts agree")
+        return None
+    return Refused("unknown_action", f"action must be one of {', '.join(ACTIONS)}")
+
+
+def correction(brk: dict[str, Any]) -> int:
+    """Cents to add to the provider float so the books equal what the provider holds (the float
+    is negative while the provider holds our money)."""
+    booked = int(brk.get("switch_amount") or 0)
+    actual = int(brk.get("provider_amount") or 0)
+    return booked - actual if brk.get("direction", "in") == "in" else actual - booked
+
+
+def write_off_entry(brk: dict[str, Any]) -> Entry:
+    """One entry per break (its id is the break's): a second approval cannot post twice."""
+    cents = correction(brk)
+    return Entry(
+        f"{brk['_id']}:write_off",
+        "write_off",
+        brk.get("merchant_id") or "",
+        brk["_id"],
+        (Line(recon_float(brk["provider"]), cents), Line(WRITE_OFFS, -cents)),
+    )
+
+
+def approval_refusal(proposal: dict[str, Any] | None, approver: str) -> Refused | None:
+    if proposal is None:
+        return Refused("no_proposal", "nothing is proposed for this break")
+    if proposal["proposed_by"] == approver:
+        return Refused("same_person", "a resolution is approved by someone other than its proposer")
+    return None
