@@ -16,6 +16,8 @@ from switch.messages import C2bIn
 from switch.payments import Payment, ProviderRefs, apply, new_payment
 from switch.states import Event
 
+METHOD = "mpesa_c2b"  # the rail a paybill or till confirmation is received on
+
 
 class AccountRule(BaseModel):
     """Which account numbers (BillRefNumber) a merchant accepts on a shortcode."""
@@ -92,7 +94,7 @@ def received_payment(item: C2bIn, payment_id: str, key: str, fee: int, at: datet
     received = new_payment(
         payment_id=payment_id,
         merchant_id=item.merchant_id,
-        method="mpesa_c2b",
+        method=METHOD,
         amount_minor=item.amount_minor,
         phone="",  # Daraja sends the payer's number masked or hashed: see metadata.payer
         reference=item.bill_ref,

@@ -53,6 +53,8 @@ class Rail:
     # rail's own proof a success needs beyond amount and phone (M-Pesa's record of a C2B
     # receipt must name the same receipt and shortcode).
     settle_check: str = ""
+    # Takes the payout's ``command`` (M-Pesa B2C's CommandID); other rails store none.
+    commands: bool = False
 
 
 @dataclass(frozen=True, slots=True)

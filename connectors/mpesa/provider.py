@@ -85,6 +85,7 @@ PROVIDER = ProviderSpec(
             "transaction_status",
             "M-Pesa B2C",
             fee=Fee(fixed=1_500),  # KES 15 a payout
+            commands=True,
         ),
         Rail(
             "mpesa_reversal",
