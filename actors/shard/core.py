@@ -25,6 +25,7 @@ from typing import Any
 from actors.compliance import Compliance
 from actors.replies import error_reply
 from actors.shard import admission
+from actors.shard.claims import Claims
 from actors.shard.effects import (
     AskStatus,
     Check,
@@ -42,17 +43,18 @@ from actors.shard.effects import (
     Touch,
 )
 from actors.shard.machine import Admit, ShardMachine
-from actors.shard.notify import MERCHANT_TTL, Notifier
+from actors.shard.notify import Notifier
 from actors.shard.personal import EraseBatchItems, PersonalData
 from actors.shard.ports import Clock, PaymentStore, ProviderPort
+from actors.shard.routes import Routes
+from actors.shard.screening import Screener
 from actors.transfers import TransferDriver
 from actors.writer import Committed
 from connectors.transport import Transport
 from infra.live import Publisher
 from infra.metrics import ILLEGAL_EVENTS, PAYMENTS
 from infra.storage.mongo import Doc
-from routing.router import NoRoute, Preferences, Route, choose
-from switch.compliance import ALLOW, Screening
+from routing.router import NoRoute
 from switch.config import Settings
 from switch.messages import (
     C2bIn,
@@ -98,8 +100,6 @@ class ShardCore:
         self.provider = provider
         self.clock = clock or Clock()
         self.sealer = sealer  # personal data sealed at rest (switch/pii.py); None in unit tests
-        # KYC, AML and sanctions screening (actors/compliance.py); None lets every payment by.
-        self.compliance = compliance
         self.machine = ShardMachine(
             shard,
             settings,
@@ -110,13 +110,14 @@ class ShardCore:
             default_shortcode,
         )
         store.bind(self.current, self.after_commit, self.seal if sealer is not None else None)
-        self.claims: dict[str, asyncio.Future[bool]] = {}  # key -> stored? (first copy's)
+        self.claims = Claims(self.machine.idem)
         self.waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
-        self.prefs: dict[str, tuple[float, Preferences]] = {}  # merchant routing preferences
         self.orders: list[Order] = []
         self._orders_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self.screener = Screener(compliance, self._spawn)
+        self.routes = Routes(store, self.clock)
         self.transfers = TransferDriver(shard, secret_key, self._create, self._get, self._persisted)
         self.notifier = Notifier(
             settings,
@@ -151,8 +152,7 @@ class ShardCore:
         :meth:`send_orders` and :meth:`sweep`)."""
         await self.store.start()
         self.notifier.start()
-        if self.compliance is not None:
-            self.compliance.start()
+        self.screener.start()
         self.machine.balances.accounts.update(await self.store.balances())
         await self._recover()
         if loops:
@@ -166,8 +166,7 @@ class ShardCore:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.notifier.stop()
-        if self.compliance is not None:
-            await self.compliance.stop()
+        await self.screener.stop()
         await self.store.stop()
 
     def seal(self, doc: Doc, payment: Payment) -> Doc:
@@ -216,8 +215,8 @@ class ShardCore:
             self.store.touch(e.payment_id, e.entries)
         elif isinstance(e, StatusChanged):
             PAYMENTS.labels(e.payment.method, e.payment.status.value).inc()
-            if e.released and self.compliance is not None:
-                self._spawn(self.compliance.release(e.payment))  # back to today's AML totals
+            if e.released:
+                self.screener.release(e.payment)
         elif isinstance(e, Send):
             self.orders.append(e.order)
             self._orders_event.set()
@@ -229,7 +228,7 @@ class ShardCore:
             self.notifier.forget(e.payment_id)
             self.store.drop_inflight(e.payment_id)
         elif isinstance(e, Record):
-            self._record(e)
+            self.screener.record(e)
         elif isinstance(e, Illegal):  # never silently dropped
             p = e.payment
             ILLEGAL_EVENTS.labels(p.method, p.state.value, e.event).inc()
@@ -284,22 +283,6 @@ class ShardCore:
         except Exception:
             log.exception("Transaction Status queries failed; will ask again")
 
-    def _record(self, e: Record) -> None:
-        if self.compliance is None:
-            return
-        p = e.payment
-        self.compliance.record(
-            e.kind,
-            payment_id=p.id,
-            merchant_id=p.merchant_id,
-            method=p.method,
-            amount=p.amount_minor,
-            phone=p.phone,
-            reason=e.decision,
-            reviewer=e.reviewer,
-            note=e.note,
-        )
-
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
@@ -316,33 +299,17 @@ class ShardCore:
             return await self._replay(key, payment_id, req.request_hash)
         # Claim the key before the first await, so concurrent copies of this request wait for
         # this one's answer instead of racing it through routing and screening.
-        claim = self._claim(key, req.request_hash)
+        claim = self.claims.claim(key, req.request_hash)
         try:
             return await self._create_claimed(req, key, payment_id)
         finally:
             if not claim.done():  # refused or failed before anything was stored
-                self._resolve(key, None)
-
-    def _claim(self, key: str, request_hash: str) -> asyncio.Future[bool]:
-        claim: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.claims[key] = claim
-        self.machine.idem[key] = request_hash
-        return claim
-
-    def _resolve(self, key: str, stored_hash: str | None) -> None:
-        """The claim on ``key`` is settled: stored (under ``stored_hash``) or not (None)."""
-        claim = self.claims.pop(key, None)
-        if stored_hash is None:
-            self.machine.idem.pop(key, None)
-        else:
-            self.machine.idem[key] = stored_hash
-        if claim is not None and not claim.done():
-            claim.set_result(stored_hash is not None)
+                self.claims.resolve(key, None)
 
     async def _create_claimed(self, req: CreatePayment, key: str, payment_id: str) -> Reply:
         if self.sealer is not None:
             await self.sealer.ready(req.merchant_id)  # in memory after the merchant's first
-        route = await self._route(req)
+        route = await self.routes.route(req, lambda: self.machine.down(self.clock.monotonic()))
         if isinstance(route, NoRoute):
             return error_reply(422, "no_route", route.reason, route.field)
         backlog = self.store.backlog()
@@ -350,20 +317,20 @@ class ShardCore:
         if refused is not None:
             return refused
         # Screened before the balance check: nothing may await between that and the reservation.
-        screening = await self._screen(req, payment_id, route.method)
+        screening = await self.screener.screen(req, payment_id, route.method)
         if screening.action == "refuse":
             return await self._stored_instead(key, payment_id, req.request_hash) or error_reply(
                 screening.status, screening.reason, screening.message, screening.field
             )
-        needed = self.compliance.needed(req.amount_minor) if self.compliance else 1
+        needed = self.screener.needed(req.amount_minor)
         decided = self.machine.admit(req, key, payment_id, route, screening, needed)
         if isinstance(decided, Reply):  # short of balance
-            self._unscreen(req, screening)
+            self.screener.unscreen(req, screening)
             # Not a replay of a payout this shard has forgotten (a restart)? Keys never expire.
             return await self._stored_instead(key, payment_id, req.request_hash) or decided
         reply = await self._admit(decided, req.request_hash)
         if reply.replayed or reply.status >= 300:
-            self._unscreen(req, screening)  # not stored by this request: uncount it
+            self.screener.unscreen(req, screening)  # not stored by this request: uncount it
         return reply
 
     async def _stored_instead(self, key: str, payment_id: str, request_hash: str) -> Reply | None:
@@ -371,34 +338,15 @@ class ShardCore:
         stored = await self._get(payment_id)
         if stored is None:
             return None
-        self._resolve(key, stored.request_hash)
+        self.claims.resolve(key, stored.request_hash)
         return await self._replay(key, payment_id, request_hash)
-
-    async def _route(self, req: CreatePayment) -> Route | NoRoute:
-        """The rail for a new payment: as named, or chosen from its destination (``auto``)."""
-        if req.method != "auto":
-            return Route(req.method, "requested", req.method)
-        prefs = await self._preferences(req.merchant_id)
-        down = self.machine.down(self.clock.monotonic())
-        return choose(
-            req.method, req.direction, req.destination, req.phone, req.amount_minor, prefs, down
-        )
-
-    async def _preferences(self, merchant_id: str) -> Preferences:
-        cached = self.prefs.get(merchant_id)
-        if cached and cached[0] > self.clock.monotonic():
-            return cached[1]
-        doc = await self.store.merchant(merchant_id)
-        prefs = Preferences.from_doc(doc.get("routing"))
-        self.prefs[merchant_id] = (self.clock.monotonic() + MERCHANT_TTL, prefs)
-        return prefs
 
     async def _admit(self, admit: Admit, request_hash: str, unique: bool = False) -> Reply:
         """Store a new payment (the payment, its ``inflight`` row so a restart finds it, and a
         payout's reservation, in one transaction) before anyone calls a provider; then send."""
         payment, key = admit.payment, admit.key
-        if key not in self.claims:
-            self._claim(key, request_hash)
+        if key not in self.claims.pending:
+            self.claims.claim(key, request_hash)
         self.machine.reserve(admit, 1)
         try:
             result = await self.store.insert(payment, admit.entries)
@@ -410,15 +358,15 @@ class ShardCore:
         if result == "duplicate":
             # The primary key knew it although the cache did not (a restart, or an old key).
             stored = await self._get(payment.id)
-            self._resolve(key, stored.request_hash if stored is not None else None)
+            self.claims.resolve(key, stored.request_hash if stored is not None else None)
             if stored is None:
                 return error_reply(503, "storage_unavailable", "could not read it; retry")
             return await self._replay(key, payment.id, request_hash, unique)
         if result != "ok":
-            self._resolve(key, None)
+            self.claims.resolve(key, None)
             return error_reply(503, "storage_unavailable", "could not store it; retry")
         self._run_now(self.machine.stored(admit))
-        self._resolve(key, payment.request_hash)
+        self.claims.resolve(key, payment.request_hash)
         return Reply(202, view(payment))
 
     async def _replay(
@@ -429,8 +377,7 @@ class ShardCore:
         refused = admission.replay_conflict(stored_hash, request_hash, conflict_ok)
         if refused is not None:
             return refused
-        claim = self.claims.get(key)
-        if claim is not None and not await asyncio.shield(claim):
+        if not await self.claims.stored(key):
             return error_reply(503, "storage_unavailable", "the first copy failed; retry")
         payment = await self._get(payment_id)
         if payment is None:
@@ -456,39 +403,11 @@ class ShardCore:
             return decided
         return await self._admit(decided, req.request_hash, unique=True)
 
-    # --- screening and review (actors/compliance.py, actors/shard/reviews.py) ---------------
-
-    async def _screen(self, req: CreatePayment, payment_id: str, method: str) -> Screening:
-        if self.compliance is None:
-            return ALLOW
-        try:
-            return await self.compliance.screen(
-                payment_id=payment_id,
-                merchant_id=req.merchant_id,
-                method=method,
-                amount=req.amount_minor,
-                phone=req.phone,
-                destination=req.destination,
-                metadata=req.metadata,
-                stage=admission.screening_stage(req.transfer),
-            )
-        except Exception:
-            log.exception("screening of %s failed", payment_id)
-            message = "screening is unavailable; nothing was stored. Retry with the same key."
-            return Screening("refuse", "screening_unavailable", None, status=503, message=message)
-
-    def _unscreen(self, req: CreatePayment, screening: Screening) -> None:
-        if self.compliance is not None and screening.day is not None:
-            self._spawn(
-                self.compliance.give_back(
-                    req.merchant_id, req.phone, req.amount_minor, screening.day
-                )
-            )
+    # --- reviews -------------------------------------------------------------------------
 
     def kyc_changed(self, merchant_id: str) -> None:
         """An operator changed the merchant's KYC state or limits: the next payment reads them."""
-        if self.compliance is not None:
-            self.compliance.forget(merchant_id)
+        self.screener.forget(merchant_id)
 
     def held(self, merchant_id: str | None, limit: int) -> list[dict[str, Any]]:
         return self.machine.held(merchant_id, limit)
