@@ -10,9 +10,10 @@ their items' fields by dotted path 1.4 s), and a page of items reads one or two 
 header is written last, so a batch exists only once all its items are stored.
 
 Execution: items go to the merchant's shard through the injected ``create`` in calls of up to
-``send_chunk`` items. Each rail has a window shared by every batch: at most ``limits[rail]``
-items of that rail are sent and not yet final at any time, so one big batch cannot flood a
-provider's queue ahead of everybody's single payouts. An item takes a slot when it is sent and
+``send_chunk`` items. Each rail has a window shared by every batch (its ``batch_window`` in its
+provider's description, unless ``limits`` says otherwise): at most ``limits[rail]`` items of
+that rail are sent and not yet final at any time, so one big batch cannot flood a provider's
+queue ahead of everybody's single payouts. An item takes a slot when it is sent and
 gives it back when it is refused, must be resent, or its payment is final. "auto" items are
 routed by the shard; they count against the "auto" window.
 
@@ -36,26 +37,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from pymongo import ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from actors.batch_runs import Run, Window, chunk_id, erasure_ops
 from actors.replies import conflict, error_reply
-from switch.batches import (
-    MAX_ITEMS,
+from switch.batch_items import (
+    AUTO,
     PAYMENT_FIELDS,
-    BatchItem,
+    WINDOWS,
     ItemRecord,
     answered,
-    batch_id_for,
     batch_view,
     erased_item,
-    is_batch_id,
     is_complete,
     item_view,
     new_record,
@@ -68,6 +67,7 @@ from switch.batches import (
     status_counts,
     totals,
 )
+from switch.batches import MAX_ITEMS, BatchItem, batch_id_for, is_batch_id
 from switch.idempotency import scoped_key
 from switch.messages import CreatePayment, Reply
 from switch.payments import now_utc
@@ -82,93 +82,6 @@ ShardOf = Callable[[str], int]
 CHUNK_ITEMS = 250
 READ_GROUP = 500  # payment ids per ``$in`` read
 MAX_PAGE = 1000
-
-# Items of one rail with the provider at once, over every batch. Assumed values: Daraja's B2C
-# throttling is not published in Daraja's documentation, and the gateways cap their own
-# concurrency; these only keep a batch from queueing thousands of orders at once.
-DEFAULT_LIMITS: dict[str, int] = {
-    "mpesa_b2c": 50,
-    "airtel_payout": 20,
-    "bank_transfer": 20,
-    "sacco": 10,
-    "auto": 50,
-}
-
-
-class Window:
-    """A counting limit whose slots can also be held past the limit (items resumed after a
-    restart are already with the provider: they count, they do not wait)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(1, limit)
-        self.used = 0
-        self.peak = 0  # most slots ever in use (stats, tests)
-        self._changed = asyncio.Condition()
-
-    async def take(self, wanted: int) -> int:
-        """Wait for a free slot, then take up to ``wanted``; how many were taken."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.used < self.limit)
-            taken = min(wanted, self.limit - self.used)
-            self._use(taken)
-            return taken
-
-    def hold(self, count: int) -> None:
-        self._use(count)
-
-    def _use(self, count: int) -> None:
-        self.used += count
-        self.peak = max(self.peak, self.used)
-
-    async def give(self, count: int) -> None:
-        if count <= 0:
-            return
-        async with self._changed:
-            self.used -= count
-            self._changed.notify_all()
-
-
-def chunk_id(batch_id: str, n: int) -> str:
-    return f"{batch_id}/{n:04d}"
-
-
-@dataclass
-class Run:
-    """A batch being executed: its records in memory, the queues of items to send per rail."""
-
-    header: Doc
-    records: list[ItemRecord]
-    shard: int
-    chunk_items: int
-    queues: dict[str, deque[int]] = field(default_factory=dict)
-    unsent: dict[str, int] = field(default_factory=dict)  # queued, incl. waiting for a retry
-    wake: dict[str, asyncio.Event] = field(default_factory=dict)
-    held: dict[str, int] = field(default_factory=dict)  # window slots this run holds
-    dirty: set[int] = field(default_factory=set)  # chunk numbers to write
-    writing: asyncio.Lock = field(default_factory=asyncio.Lock)
-    sealed: dict[int, Doc] = field(default_factory=dict)  # item index -> its request, sealed
-
-    @property
-    def id(self) -> str:
-        return str(self.header["_id"])
-
-    def set(self, record: ItemRecord) -> None:
-        self.records[record.index] = record
-        self.dirty.add(record.index // self.chunk_items)
-
-    def chunk(self, n: int, doc_of: Callable[[ItemRecord], Doc] = record_doc) -> list[Doc]:
-        size = self.chunk_items
-        return [doc_of(r) for r in self.records[n * size : (n + 1) * size]]
-
-    def index_of(self, item_id: str) -> int | None:
-        return next((r.index for r in self.records if r.item_id == item_id), None)
-
-    def enqueue(self, rail: str, index: int) -> None:
-        self.queues.setdefault(rail, deque()).append(index)
-        self.wake.setdefault(rail, asyncio.Event()).set()
-
-    def done(self) -> bool:
-        return all(r.final for r in self.records)
 
 
 class BatchCore:
@@ -200,7 +113,7 @@ class BatchCore:
         self.secret_key = secret_key
         self.create_payments = create
         self.shard_of_merchant = shard_of_merchant
-        self.limits = {**DEFAULT_LIMITS, **(limits or {})}
+        self.limits = {**WINDOWS, **(limits or {})}  # from the providers' rails
         self.windows: dict[str, Window] = {}
         self.send_chunk = max(1, send_chunk)
         self.poll_interval = poll_interval
@@ -238,7 +151,7 @@ class BatchCore:
 
     def window(self, rail: str) -> Window:
         if rail not in self.windows:
-            self.windows[rail] = Window(self.limits.get(rail, self.limits["auto"]))
+            self.windows[rail] = Window(self.limits.get(rail, self.limits[AUTO]))
         return self.windows[rail]
 
     # --- creating ----------------------------------------------------------------------------
@@ -659,24 +572,9 @@ class BatchCore:
                     run.held[rail] = run.held.get(rail, 0) + 1
             await self._flush(run)
             return len(mine)
-        # Not running: only the erased fields are set, so a run starting meanwhile (whose own
-        # items are erased already, see _prepare) and this write cannot undo each other.
-        size = int(header["chunk_items"])
-        ops = []
-        for r in records:
-            if r.item_id not in mine:
-                continue
-            done = record_doc(erased_item(r, mine[r.item_id]))
-            path = f"items.{r.index % size}"
-            fields = {
-                f"{path}.command": done["command"],
-                f"{path}.recipient_name": done["recipient_name"],
-            }
-            if r.status == "queued":
-                fields.update(
-                    {f"{path}.{f}": done[f] for f in ("payment_id", "status", "last_error")}
-                )
-            ops.append(UpdateOne({"_id": chunk_id(batch_id, r.index // size)}, {"$set": fields}))
+        # Not running: only the erased fields are set (a run starting meanwhile has its own
+        # items erased already, see _prepare).
+        ops = erasure_ops(batch_id, int(header["chunk_items"]), records, mine)
         if ops:
             await self.batches.bulk_write(ops, ordered=True)
         return len(mine)

@@ -18,6 +18,7 @@ from switch.idempotency import scoped_key
 from switch.ids import payment_id_for
 from switch.messages import CreatePayment, CreateTransfer, Reply
 from switch.payments import Payment
+from switch.rails import rail
 from switch.states import is_final
 from switch.transfers import (
     Leg,
@@ -157,7 +158,7 @@ class TransferDriver:
                 reference=debit.reference,
                 description=f"Transfer {debit.reference}",
                 metadata=debit.metadata,
-                command="BusinessPayment" if how.method == "mpesa_b2c" else None,
+                command=rail(how.method).default_command,
                 destination=how.destination,
                 transfer={**spec, "leg": leg},
                 direction="payout",

@@ -8,7 +8,19 @@ import time
 
 from aiohttp import web
 
-from api import auth, batches, c2b, clients, hardening, openapi, ops, ratelimit, users
+from api import (
+    auth,
+    batches,
+    c2b,
+    clients,
+    hardening,
+    openapi,
+    ops,
+    ratelimit,
+    settlement,
+    settlement_worker,
+    users,
+)
 from api.errors import Handler, error_middleware
 from api.permissions import permission_middleware
 from api.route_table import ROUTE_TABLE
@@ -84,6 +96,8 @@ def create_app(state: AppState) -> web.Application:
     c2b.install(app)
     users.install(app)
     clients.install(app)
+    settlement.install(app)
+    settlement_worker.install(app)
     # Security platform (issue 6): rate limits, response headers.
     ratelimit.install(app, state)
     hardening.install(app, state, ROUTE_TABLE)

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 _ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
-def _refuse(status: int, verdict: str, provider: str = "mpesa") -> web.Response:
+def _refuse(status: int, verdict: str, provider: str) -> web.Response:
     CALLBACKS.labels(provider, verdict).inc()
     return json_response({"ResultCode": 1, "ResultDesc": "Rejected"}, status)
 

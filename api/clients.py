@@ -21,7 +21,7 @@ from api.auth import CLAIMS, FEED
 from api.errors import json_response
 from api.routes import Route, json_answer
 from api.state import STATE
-from api.users import AUDITOR, actor_of, read_model
+from api.users import actor_of, audit, read_model
 from infra.clients import (
     GenerationFeed,
     bump_generation,
@@ -33,7 +33,6 @@ from infra.clients import (
 )
 from switch.clients import Generations, public_view, token_scopes
 from switch.errors import NotFound, ValidationFailed
-from switch.logs import request_id
 from switch.roles import SCOPES, grant_refusals
 from switch.users import Forbidden
 
@@ -78,9 +77,7 @@ async def create(request: web.Request) -> web.Response:
         state.cols, claims.merchant_id, body.name, body.scopes, actor_of(claims)
     )
     view = public_view(doc)
-    await request.app[AUDITOR].record(
-        actor_of(claims), "client.create", f"client:{doc['_id']}", after=view, request_id=_rid()
-    )
+    await audit(request, "client.create", f"client:{doc['_id']}", after=view)
     headers = {"Cache-Control": "no-store", "Location": f"/v1/clients/{doc['_id']}"}
     return json_response({**view, "client_secret": secret}, 201, headers)
 
@@ -105,9 +102,7 @@ async def rotate(request: web.Request) -> web.Response:
         raise NotFound("no such active client") from None
     await request.app[FEED].announce(client_id, await bump_generation(cols, client_id))
     view = public_view(doc)
-    await request.app[AUDITOR].record(
-        actor_of(claims), "client.rotate", f"client:{client_id}", after=view, request_id=_rid()
-    )
+    await audit(request, "client.rotate", f"client:{client_id}", after=view)
     return json_response({**view, "client_secret": secret}, headers={"Cache-Control": "no-store"})
 
 
@@ -120,19 +115,10 @@ async def revoke(request: web.Request) -> web.Response:
         raise NotFound("no such active client") from None
     await request.app[FEED].announce(client_id, await bump_generation(cols, client_id))
     view = public_view(doc)
-    await request.app[AUDITOR].record(
-        actor_of(claims),
-        "client.revoke",
-        f"client:{client_id}",
-        before={"status": "active"},
-        after=view,
-        request_id=_rid(),
+    await audit(
+        request, "client.revoke", f"client:{client_id}", before={"status": "active"}, after=view
     )
     return json_response(view)
-
-
-def _rid() -> str | None:
-    return request_id.get(None) or None
 
 
 async def _start(app: web.Application) -> None:

@@ -26,6 +26,7 @@ from api.state import AppState
 from infra.metrics import CALLBACKS
 from switch.config import Settings
 from switch.netguard import AllowList, client_ip
+from switch.providers import ProviderSpec, providers
 
 JSON = frozenset({"application/json"})
 CSV = frozenset({"text/csv", "application/csv"})
@@ -86,28 +87,20 @@ class Guards:
     hsts: str | None
 
 
-# Safaricom's callback source range, as allow-listed by the widely used open-source Daraja SDKs
-# (the addresses 196.201.212.69 ... 196.201.214.208 all lie in it). Unverified: Safaricom's API
-# pages do not publish it; set SWITCH_CALLBACK_ALLOWLIST_MPESA to your own list if it differs.
-SAFARICOM_CALLBACK_NETWORKS = "196.201.212.0/22"
-
-
-def mpesa_callers(settings: Settings) -> str:
-    """Who may call the M-Pesa callbacks: the setting, else Safaricom's range outside sandbox
-    mode (C2B confirmations carry no per-payment token). ``0.0.0.0/0,::/0`` lets anyone in."""
-    if settings.callback_allowlist_mpesa or settings.sandbox:
-        return settings.callback_allowlist_mpesa
-    return SAFARICOM_CALLBACK_NETWORKS
+def callers_of(settings: Settings, spec: ProviderSpec) -> str:
+    """Who may call a provider's callbacks: its ``callback_allowlist_<name>`` setting, else,
+    outside sandbox mode, the sources its description names (M-Pesa's C2B confirmations carry
+    no per-payment token). ``0.0.0.0/0,::/0`` lets anyone in."""
+    configured: str = getattr(settings, f"callback_allowlist_{spec.name}", "")
+    if configured or settings.sandbox:
+        return configured
+    return spec.callback_sources
 
 
 def guards_from(settings: Settings, callback_of: Mapping[str, str] | None = None) -> Guards:
     return Guards(
         callback_of=callback_of or {},
-        callers={
-            "mpesa": AllowList.parse(mpesa_callers(settings)),
-            "airtel": AllowList.parse(settings.callback_allowlist_airtel),
-            "pesalink": AllowList.parse(settings.callback_allowlist_pesalink),
-        },
+        callers={spec.name: AllowList.parse(callers_of(settings, spec)) for spec in providers()},
         proxies=AllowList.parse(settings.trusted_proxies),
         hsts=hsts_value(settings.hsts_max_age),
     )

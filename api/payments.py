@@ -23,6 +23,7 @@ from switch.errors import Unavailable
 from switch.idempotency import check_key, request_hash
 from switch.ids import shard_of
 from switch.messages import CreatePayment, CreateReversal, Reply
+from switch.rails import takes_command
 from switch.reviews import maker_for
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def payout_command(
         description=body.remarks
         or (body.reference if len(body.reference) > 1 else f"Payout {body.reference}"),
         metadata=dict(body.metadata),
-        command=body.command if body.method in ("mpesa_b2c", "auto") else None,
+        command=body.command if body.method == "auto" or takes_command(body.method) else None,
         destination=body.destination(),
         direction="payout",
         maker=maker,

@@ -1,7 +1,7 @@
-"""Personal data: ``GET /v1/payments?phone=`` (a customer's payments, found through the keyed
-blind index without decrypting anything) and ``POST /v1/privacy/erasures`` (a data subject's
+"""Personal data: ``POST /v1/privacy/erasures`` (a data subject's
 erasure request under the Data Protection Act 2019, honoured as far as payment-record retention
-allows). See switch/pii.py."""
+allows). See switch/pii.py. A customer's payments are found by phone through the keyed blind
+index, without decrypting anything, by ``GET /v1/payments?phone=`` (api/search.py)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from pydantic import BaseModel, ConfigDict, StrictStr, field_validator
 from api import openapi_models as out
 from api.audit import audit_log
 from api.auth import CLAIMS
-from api.errors import error_response
 from api.merchant_settings import actor
 from api.payments import parse_body, reply_response
-from api.routes import Route, json_answer, limit_param, query
+from api.routes import Route, json_answer
 from api.state import STATE
 from switch.errors import Unavailable
 from switch.logs import request_id
@@ -35,34 +34,6 @@ class ErasureIn(BaseModel):
     @classmethod
     def _phone(cls, value: str) -> str:
         return normalise_msisdn(value)
-
-
-async def list_by_phone(request: web.Request) -> web.Response:
-    raw = request.query.get("phone")
-    if not raw:
-        return error_response(
-            422,
-            "validation_failed",
-            "a phone is required",
-            [{"field": "phone", "reason": "give ?phone=07XXXXXXXX"}],
-        )
-    try:
-        phone = normalise_msisdn(raw)
-    except ValueError as exc:
-        details = [{"field": "phone", "reason": str(exc)}]
-        return error_response(422, "validation_failed", "invalid phone", details)
-    try:
-        limit = min(max(int(request.query.get("limit", "50")), 1), 200)
-    except ValueError:
-        details = [{"field": "limit", "reason": "a whole number, 1 to 200"}]
-        return error_response(422, "validation_failed", "invalid limit", details)
-    state = request.app[STATE]
-    merchant_id = request[CLAIMS].merchant_id
-    try:
-        reply = await state.router.of_merchant(merchant_id).by_phone(merchant_id, phone, limit)
-    except Exception as exc:
-        raise Unavailable("the payment shard is unavailable; retry") from exc
-    return reply_response(reply)
 
 
 async def erase(request: web.Request) -> web.Response:
@@ -104,25 +75,6 @@ async def _audit(request: web.Request, merchant_id: str, phone: str, done: dict[
 
 SEALING_OFF = "Personal data sealing is off"
 ROUTE_TABLE = (
-    Route(
-        "GET",
-        "/v1/payments",
-        list_by_phone,
-        "Payments",
-        "A customer's payments, newest first (found by phone through a blind index)",
-        {200: json_answer("The payments", out.PaymentList)},
-        errors=(422, 501, 503),
-        params=(
-            query(
-                "phone",
-                {"type": "string", "minLength": 1},
-                "The customer's phone, any Kenyan form.",
-                required=True,
-            ),
-            limit_param(200, 50),
-        ),
-        error_texts={422: "A missing or invalid phone or limit", 501: SEALING_OFF},
-    ),
     Route(
         "POST",
         "/v1/privacy/erasures",

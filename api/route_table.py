@@ -11,6 +11,7 @@ from api import (
     c2b,
     callbacks,
     clients,
+    exports,
     live,
     lookups,
     merchant_settings,
@@ -19,6 +20,9 @@ from api import (
     payments,
     privacy,
     reviews,
+    search,
+    settlement,
+    statements,
     transfers,
     users,
 )
@@ -26,6 +30,7 @@ from api.routes import Route, registered_path
 
 ROUTE_TABLE: tuple[Route, ...] = (
     *auth.ROUTE_TABLE,
+    *search.ROUTE_TABLE,
     *payments.ROUTE_TABLE,
     *live.ROUTE_TABLE,
     *callbacks.ROUTE_TABLE,
@@ -41,6 +46,9 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *clients.ROUTE_TABLE,
     *audit.ROUTE_TABLE,
     *merchant_settings.ROUTE_TABLE,
+    *settlement.ROUTE_TABLE,
+    *statements.ROUTE_TABLE,
+    *exports.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).

@@ -24,8 +24,17 @@ from switch.ids import shard_of
 from switch.messages import CreateTransfer
 from switch.money import parse_whole_shillings
 from switch.phone import normalise_msisdn
-from switch.rails import RAILS
+from switch.rails import RAILS, display_name
 from switch.transfers import ACCOUNT_TYPES, BANK_SOURCE_REFUSAL, CREDIT_METHODS, DEBIT_METHODS
+
+# Whose prompts show a transfer's reference: the providers that collect from a phone.
+_PROMPTERS = " or ".join(
+    dict.fromkeys(
+        display_name(r.provider)
+        for r in RAILS.values()
+        if r.direction == "collection" and r.destination == "phone" and r.routable
+    )
+)
 
 _NEEDED = {"bank": ("bank_code", "account_number"), "sacco": ("sacco_code", "member_number")}
 if TYPE_CHECKING:
@@ -98,7 +107,7 @@ class TransferCreate(BaseModel):
     source: Account
     destination: Account
     reference: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,12}$")] = Field(
-        description="1 to 12 letters or digits (shown on an M-Pesa or Airtel prompt)."
+        description=f"1 to 12 letters or digits (shown on the customer's {_PROMPTERS} prompt)."
     )
     description: Annotated[str, Field(min_length=1, max_length=13)] | None = None
     metadata: dict[Annotated[str, Field(max_length=40)], MetadataValue] = Field(

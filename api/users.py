@@ -34,8 +34,8 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Code = Annotated[str, StringConstraints(min_length=1, max_length=10)]
 
 
-class InvalidJson(ClientError):
-    code = "invalid_json"
+class InvalidJson(ClientError, code="invalid_json"):
+    """The body is not JSON."""
 
 
 class SignUp(BaseModel):
@@ -108,11 +108,23 @@ def actor_of(claims: Claims) -> str:
     return f"{'user' if claims.kind == 'session' else 'client'}:{claims.client_id}"
 
 
-def _rid() -> str | None:
-    return request_id.get(None) or None
-
-
 AUDITOR = web.AppKey("auditor", user_store.Auditor)
+
+
+async def audit(
+    request: web.Request,
+    action: str,
+    target: str,
+    *,
+    actor: str | None = None,
+    before: dict[str, object] | None = None,
+    after: dict[str, object] | None = None,
+) -> None:
+    """Record in the audit trail what ``actor`` (by default the signed-in caller) did to
+    ``target``, under the request's id."""
+    who = actor if actor is not None else actor_of(request[CLAIMS])
+    rid = request_id.get(None) or None
+    await request.app[AUDITOR].record(who, action, target, before, after, rid)
 
 
 async def sign_up(request: web.Request) -> web.Response:
@@ -130,13 +142,9 @@ async def sign_up(request: web.Request) -> web.Response:
         )
         action = "user.signup"
     shown = users.public_user(user, org)
-    await request.app[AUDITOR].record(
-        f"user:{user['_id']}",
-        action,
-        f"user:{user['_id']}",
-        after={"role": user["role"], "merchant_id": user["merchant_id"]},
-        request_id=_rid(),
-    )
+    who = f"user:{user['_id']}"
+    after = {"role": user["role"], "merchant_id": user["merchant_id"]}
+    await audit(request, action, who, actor=who, after=after)
     return json_response(shown, 201, {"Location": "/v1/users/me"})
 
 
@@ -148,15 +156,10 @@ async def login(request: web.Request) -> web.Response:
             state.cols, state.secret_key, body.email, body.password, body.totp
         )
     except users.LockedOut as exc:
-        await request.app[AUDITOR].record("system", "user.locked_out", "login", request_id=_rid())
+        await audit(request, "user.locked_out", "login", actor="system")
         return _error(exc, {**NO_STORE, "Retry-After": str(exc.retry_after)})
-    await request.app[AUDITOR].record(
-        f"user:{session.user['_id']}",
-        "user.login",
-        f"user:{session.user['_id']}",
-        after={"mfa": session.mfa},
-        request_id=_rid(),
-    )
+    who = f"user:{session.user['_id']}"
+    await audit(request, "user.login", who, actor=who, after={"mfa": session.mfa})
     return json_response(session.as_body(), headers=NO_STORE)
 
 
@@ -192,9 +195,7 @@ async def change_password(request: web.Request) -> web.Response:
     except users.LockedOut as exc:
         return _error(exc, {**NO_STORE, "Retry-After": str(exc.retry_after)})
     await request.app[FEED].announce(claims.client_id, session.gen)
-    await request.app[AUDITOR].record(
-        actor_of(claims), "user.password_change", f"user:{claims.client_id}", request_id=_rid()
-    )
+    await audit(request, "user.password_change", f"user:{claims.client_id}")
     return json_response(session.as_body(), headers=NO_STORE)
 
 
@@ -211,13 +212,12 @@ async def confirm_totp(request: web.Request) -> web.Response:
     session = await user_store.confirm_totp(
         state.cols, state.secret_key, claims.client_id, body.code
     )
-    await request.app[AUDITOR].record(
-        actor_of(claims),
+    await audit(
+        request,
         "user.totp_enable",
         f"user:{claims.client_id}",
         before={"totp_enabled": False},
         after={"totp_enabled": True},
-        request_id=_rid(),
     )
     return json_response({"totp_enabled": True, **session.as_body()}, headers=NO_STORE)
 
@@ -233,12 +233,8 @@ async def create_invitation(request: web.Request) -> web.Response:
         body.role,
         actor_of(claims),
     )
-    await request.app[AUDITOR].record(
-        actor_of(claims),
-        "invitation.create",
-        f"invitation:{doc['id']}",
-        after={"role": doc["role"]},
-        request_id=_rid(),
+    await audit(
+        request, "invitation.create", f"invitation:{doc['id']}", after={"role": doc["role"]}
     )
     answer = {
         "id": doc["id"],

@@ -11,7 +11,6 @@ import logging
 import secrets
 import socket
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -21,28 +20,22 @@ from actors.runtime import RaySwitch, init_ray, ray_address, shutdown_ray
 from api.app import create_app
 from api.hardening import server_args
 from api.state import AppState
-from connectors.airtel.simulator import SimConfig as AirtelSimConfig
-from connectors.airtel.simulator import create_app as create_airtel_sim
-from connectors.airtel.simulator.sandbox import switch_settings as airtel_settings
-from connectors.mpesa.simulator import SimConfig
-from connectors.mpesa.simulator import create_app as create_daraja_sim
-from connectors.mpesa.simulator.sandbox import CERT_PATH as SANDBOX_CERT_PATH
-from connectors.pesalink.simulator import SimConfig as PesaLinkSimConfig
-from connectors.pesalink.simulator import create_app as create_pesalink_sim
-from connectors.pesalink.simulator.sandbox import switch_settings as pesalink_settings
 from connectors.sacco.registry import registry_from
-from connectors.sacco.simulator.sandbox import SaccoSandbox
-from connectors.sacco.simulator.sandbox import start_sandbox as start_sacco_sandbox
 from infra.listen import bind_listeners, free_to_bind, port_of
 from infra.live import Hub, resolve_redis_url
 from infra.storage.embedded import EmbeddedMongo
 from infra.storage.mongo import Collections, collections, connect, ensure_indexes
 from infra.tls import context_for
 from infra.tls import enabled as tls_enabled
-from switch.config import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, Settings
-from switch.providers import providers, resolve
+from switch.config import Settings
+from switch.providers import ProviderSpec, RunningSandbox, SandboxPlace, providers, resolve
 
 log = logging.getLogger(__name__)
+
+
+def _sandboxed() -> list[ProviderSpec]:
+    """The providers that bring a simulator for sandbox mode, in registry order."""
+    return [spec for spec in providers() if spec.sandbox]
 
 
 async def load_secret_key(cols: Collections, settings: Settings) -> bytes:
@@ -77,11 +70,10 @@ async def load_master_keys(cols: Collections) -> dict[str, str]:
 class Stack:
     settings: Settings
     sandbox: bool = False
-    sim_config: SimConfig | None = None
-    airtel_config: AirtelSimConfig | None = None
-    pesalink_config: PesaLinkSimConfig | None = None
+    # A simulator's own config by provider (tests supply one to tune it); others get defaults.
+    sim_configs: dict[str, Any] = field(default_factory=dict)
     sim_urls: dict[str, str] = field(default_factory=dict)  # provider -> simulator base URL
-    sacco: SaccoSandbox | None = None
+    sandboxes: list[RunningSandbox] = field(default_factory=list)
     embedded: EmbeddedMongo | None = None
     client: AsyncMongoClient[dict[str, Any]] | None = None
     runners: list[web.AppRunner] = field(default_factory=list)
@@ -138,7 +130,7 @@ class Stack:
             self.listeners = bind_listeners(self.settings.host, self.settings.port)
             self._update(port=port_of(self.listeners))
         if self.sandbox and self.settings.sim_port:
-            for offset in range(4):  # Daraja, Airtel, PesaLink, SACCO (_start_simulators)
+            for offset, _spec in enumerate(_sandboxed()):  # _start_simulators' ports
                 free_to_bind(self.settings.sim_host, self.settings.sim_port + offset)
 
     def _embedded_uri(self) -> str:
@@ -151,71 +143,30 @@ class Stack:
         return server.start()
 
     async def _start_simulators(self) -> None:
-        config = self.sim_config or SimConfig(callback_delay=self.settings.sim_callback_delay)
-        config.shortcode, config.passkey = SANDBOX_SHORTCODE, SANDBOX_PASSKEY
-        port = await self._serve(
-            create_daraja_sim(config), self.settings.sim_host, self.settings.sim_port
-        )
-        self._update(
-            sandbox=True,  # KYC-pending merchants may move simulated money (switch/compliance.py)
-            mpesa_base_url=f"http://{self.settings.sim_host}:{port}",
-            mpesa_consumer_key=config.consumer_key,
-            mpesa_consumer_secret=config.consumer_secret,
-            mpesa_shortcode=SANDBOX_SHORTCODE,
-            mpesa_passkey=SANDBOX_PASSKEY,
-            mpesa_initiator_name=config.initiator_name,
-            mpesa_initiator_password=config.initiator_password,
-            mpesa_certificate_file=str(SANDBOX_CERT_PATH),
-            mpesa_b2c_shortcode=config.b2c_shortcode,
-        )
-        self.sim_urls["mpesa"] = self.settings.mpesa_base_url
-        await self._start_rail_simulators()
-
-    async def _start_rail_simulators(self) -> None:
-        """Airtel Money and the PesaLink bank, each on its own port (the next ones after the
-        Daraja simulator's, or free ones when that is 0)."""
+        """Each provider's simulator (its ``sandbox`` entry, switch/providers.py), in registry
+        order on the ports after ``sim_port`` (any free ones when that is 0); the settings
+        that reach each one replace the configured ones."""
+        self._update(sandbox=True)  # KYC-pending merchants may move simulated money
         public = self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
-        airtel = self.airtel_config or AirtelSimConfig(
-            callback_delay=self.settings.sim_callback_delay
-        )
-        airtel.callback_url = f"{public}/callbacks/airtel"
-        self.airtel_config = airtel
-        pesalink = self.pesalink_config or PesaLinkSimConfig(
-            callback_delay=self.settings.sim_callback_delay
-        )
-        self.pesalink_config = pesalink
-        for offset, (name, app, overrides) in enumerate(
-            (
-                ("airtel", create_airtel_sim(airtel), airtel_settings),
-                ("pesalink", create_pesalink_sim(pesalink), pesalink_settings),
-            ),
-            start=1,
-        ):
-            wanted = self.settings.sim_port + offset if self.settings.sim_port else 0
-            port = await self._serve(app, self.settings.sim_host, wanted)
-            url = f"http://{self.settings.sim_host}:{port}"
-            self.sim_urls[name] = url
-            self._update(**overrides(url))
-        # SACCOs: a core-banking API simulator and a file SACCO reading the outbox folder.
-        data = Path(self.settings.data_dir)
-        wanted = self.settings.sim_port + 3 if self.settings.sim_port else 0
-        self.sacco = await start_sacco_sandbox(
-            self.settings.sim_host, wanted, data / "sacco", data / "sacco-registry.json"
-        )
-        self.sim_urls["sacco"] = self.sacco.api_base_url
-        self._update(**self.sacco.settings())
-        await self._start_registered_simulators(public)
-
-    async def _start_registered_simulators(self, public: str) -> None:
-        """The simulators of providers that bring their own (switch/providers.py ``sandbox``),
-        each on a free port; its address goes to ``provider_urls`` for its gateway."""
         urls = dict(self.settings.provider_urls)
-        for spec in providers():
-            if spec.sandbox:
-                port = await self._serve(resolve(spec.sandbox)(public), self.settings.sim_host, 0)
-                urls[spec.name] = self.sim_urls[spec.name] = (
-                    f"http://{self.settings.sim_host}:{port}"
-                )
+        for offset, spec in enumerate(_sandboxed()):
+            place = SandboxPlace(
+                host=self.settings.sim_host,
+                port=self.settings.sim_port + offset if self.settings.sim_port else 0,
+                public_url=public,
+                data_dir=self.settings.data_dir,
+                callback_delay=self.settings.sim_callback_delay,
+                config=self.sim_configs.get(spec.name),
+            )
+            made = resolve(spec.sandbox)(place)
+            if isinstance(made, web.Application):  # a plain app: served here, found by its URL
+                port = await self._serve(made, place.host, place.port)
+                urls[spec.name] = self.sim_urls[spec.name] = f"http://{place.host}:{port}"
+                continue
+            running: RunningSandbox = await made
+            self.sandboxes.append(running)
+            self.sim_urls[spec.name] = running.base_url
+            self._update(**running.settings())
         self._update(provider_urls=urls)
 
     async def _serve(
@@ -244,7 +195,8 @@ class Stack:
 
     @property
     def sim_url(self) -> str:
-        return self.settings.mpesa_base_url
+        """The first provider's simulator (M-Pesa's Daraja)."""
+        return next(iter(self.sim_urls.values()), "")
 
     async def stop(self) -> None:
         for runner in reversed(self.runners):
@@ -253,9 +205,9 @@ class Stack:
         for sock in self.listeners:
             sock.close()
         self.listeners.clear()
-        if self.sacco is not None:
-            await self.sacco.stop()
-            self.sacco = None
+        for running in reversed(self.sandboxes):
+            await running.stop()
+        self.sandboxes.clear()
         if self.hub is not None:
             await self.hub.stop()
         shutdown_ray()

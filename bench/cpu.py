@@ -36,7 +36,7 @@ def classify(name: str, cmdline: Sequence[str]) -> str:
         ("-m switch serve", "api"),
         ("locust", "locust"),
         ("bench.ceiling", "ceiling"),
-        ("connectors.mpesa.simulator", "simulator"),
+        ("simulator --port", "simulator"),  # a provider's simulator run on its own
         ("-m bench", "runner+sink"),
     )
     for needle, role in rules:

@@ -19,6 +19,12 @@ from bench.perop import per_op, per_rail, table
 from bench.records import GET, INFLIGHT_CAP, PAYMENT_OPS, STORM, Record
 from bench.sink import Arrival
 from bench.stats import rate, summary_ms, timeline
+from switch.providers import providers
+from switch.rails import rail, recovered_by
+
+# Whose simulators sandbox mode runs, and the rail that funds the bench merchants.
+_SIMULATED = ", ".join(spec.display_name for spec in providers() if spec.sandbox)
+_FUNDED_BY = rail(recovered_by("stk_query")).label
 
 
 @dataclass
@@ -354,7 +360,7 @@ def render_markdown(result: Mapping[str, Any], comparison: str = "") -> str:
     lines.append(f"| total | {sum(counts.values())} | {cpu['total_s']:.2f} | {per_total} | |")
     lines.append(
         f"\nWindow {cpu['window_s']} s (load and drain) over {cpu['payments']} payments. In "
-        "sandbox mode the simulators (Daraja, Airtel, PesaLink, both SACCOs) run inside the api "
+        f"sandbox mode the simulators ({_SIMULATED}) run inside the api "
         "process. Other work on the "
         f"machine in the window: {_fmt(cpu.get('outside_bench_s'), ' CPU s')}."
     )
@@ -388,7 +394,7 @@ def _mixed_sections(result: Mapping[str, Any]) -> list[str]:
         f = result["funding"]
         lines += [
             "",
-            f"Before the load each merchant was funded with one M-Pesa STK collection of KES "
+            f"Before the load each merchant was funded with one {_FUNDED_BY} collection of KES "
             f"{f['shillings_each']:,} ({f['payments']} payments, not counted in the figures).",
         ]
     if result.get("per_op"):

@@ -61,6 +61,9 @@ from bench.report import RunData, build_result, headline, result_name, write_out
 from bench.sink import Sink
 from bench.stack import Target, fetch_sim_pushes, fetch_sim_stats, start_target
 from bench.stats import percentile
+from switch.rails import provider_of, recovered_by
+
+STK = recovered_by("stk_query")  # the rail of the single-rail scenarios
 
 TICK = 1.0
 STARTUP_ALLOWANCE = 60.0  # locust's own start, on top of the run time and its stop timeout
@@ -351,7 +354,7 @@ async def _settle_rail_simulators(
     """The Airtel, PesaLink and SACCO simulators: until no callback or timer is pending."""
     out: dict[str, Any] = {}
     for name, base in target.sim_urls.items():
-        if name == "mpesa":
+        if name == provider_of(STK):  # settled with the STK load itself
             continue
         stats: dict[str, Any] | None = None
         while True:
@@ -396,7 +399,7 @@ async def _checks(
     money = None
     dump = target.data_dir.parent / "sim-records" if cfg.keep_logs and target.data_dir else None
     if dump is not None:
-        await asyncio.to_thread(dump_json, dump / "mpesa_stk.json", raw)
+        await asyncio.to_thread(dump_json, dump / f"{STK}.json", raw)
     if target.kind == "switch" and stored is not None:
         sims = (
             await simulator_records(http, target.sim_urls, _outbox(target), dump)

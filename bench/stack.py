@@ -22,6 +22,8 @@ import aiohttp
 
 from bench.config import RunConfig
 from bench.procs import Child, ProcessFailed, free_port, free_port_block
+from switch.providers import providers
+from switch.rails import provider_of, recovered_by
 
 READY_LINE = "switch listening on"
 # The simulator's public sandbox credentials.
@@ -30,7 +32,9 @@ START_TIMEOUT = 120.0
 CLI_TIMEOUT = 60.0
 CLI_PARALLEL = 8  # merchant create processes at once (each starts a Python and imports the switch)
 # The sandbox's simulators, in the order of their ports from SWITCH_SIM_PORT (app/stack.py).
-SIM_ORDER = ("mpesa", "airtel", "pesalink", "sacco")
+SIM_ORDER = tuple(spec.name for spec in providers() if spec.sandbox)
+# The bare Daraja target: the STK Push rail's provider's simulator, run on its own.
+STK_SIMULATOR = f"connectors.{provider_of(recovered_by('stk_query'))}.simulator"
 
 
 @dataclass
@@ -224,7 +228,7 @@ async def _start_ceiling(workdir: Path, http: aiohttp.ClientSession) -> Target:
 
 async def _start_daraja(cfg: RunConfig, workdir: Path, http: aiohttp.ClientSession) -> Target:
     port = free_port()
-    argv = [sys.executable, "-m", "connectors.mpesa.simulator", "--port", str(port)]
+    argv = [sys.executable, "-m", STK_SIMULATOR, "--port", str(port)]
     argv += ["--callback-delay", str(cfg.callback_delay), "--latency", str(cfg.sim_latency)]
     child = Child("simulator", argv, workdir / "simulator.log").start()
     url = f"http://127.0.0.1:{port}"

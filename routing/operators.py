@@ -12,6 +12,15 @@ from typing import Literal
 Operator = Literal["safaricom", "airtel", "telkom", "equitel", "other"]
 
 # National-number prefixes (after 254), from the reference table.
+# How messages name each operator.
+OPERATOR_NAMES: dict[Operator, str] = {
+    "safaricom": "Safaricom",
+    "airtel": "Airtel",
+    "telkom": "Telkom",
+    "equitel": "Equitel",
+    "other": "an unsupported operator",
+}
+
 _PREFIXES: dict[str, Operator] = {
     **{f"7{d}": "safaricom" for d in "012"},
     "73": "airtel",

@@ -13,18 +13,16 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from routing.operators import operator_of
-from switch.providers import providers
-from switch.rails import RAILS, Direction
+from routing.operators import OPERATOR_NAMES, operator_of
+from switch.providers import ACCOUNT_KEYS, providers
+from switch.rails import RAILS, Direction, display_name
 
 _OPERATORS_OF = {p.name: frozenset(p.phone_operators) for p in providers()}
-_OPERATOR_NAMES = {
-    "safaricom": "Safaricom",
-    "airtel": "Airtel",
-    "telkom": "Telkom",
-    "equitel": "Equitel",
-    "other": "an unsupported operator",
-}
+_OPERATOR_NAMES = OPERATOR_NAMES
+# Who carries money to bank accounts ("PesaLink"): named when one is asked to debit one.
+_BANK_CARRIERS = " or ".join(
+    dict.fromkeys(display_name(r.provider) for r in RAILS.values() if r.destination == "bank")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +70,9 @@ def candidates(direction: Direction, destination: dict[str, Any], phone: str) ->
     providers describe themselves (switch/providers.py). To a phone: the rails of the phone's
     own operator first, then, for a payout, those that reach any phone through a directory
     (PesaLink's, to the bank account the number is linked to)."""
-    if destination.get("bank_code"):
-        return _rails(direction, "bank")
-    if destination.get("sacco_code"):
-        return _rails(direction, "sacco")
+    for kind, (key, _label) in ACCOUNT_KEYS.items():
+        if destination.get(key):
+            return _rails(direction, kind)
     operator = operator_of(phone) if phone else "other"
     own = tuple(
         m for m in _rails(direction, "phone") if operator in _OPERATORS_OF[RAILS[m].provider]
@@ -137,10 +134,9 @@ def _ordered(found: Sequence[str], prefs: Preferences) -> list[str]:
 
 
 def _why(destination: dict[str, Any], phone: str) -> str:
-    if destination.get("bank_code"):
-        return f"bank code {destination['bank_code']}"
-    if destination.get("sacco_code"):
-        return f"SACCO {destination['sacco_code']}"
+    for key, label in ACCOUNT_KEYS.values():
+        if destination.get(key):
+            return f"{label} {destination[key]}"
     return f"phone on {_OPERATOR_NAMES[operator_of(phone)]}"
 
 
@@ -157,8 +153,10 @@ def _no_route(
             for m in found
         )
         return NoRoute("amount", f"no rail to this destination takes this amount ({limits} KES)")
-    if destination.get("bank_code"):
-        return NoRoute("bank", "a bank account cannot be debited: PesaLink only pushes money")
+    if destination.get(ACCOUNT_KEYS["bank"][0]):
+        return NoRoute(
+            "bank", f"a bank account cannot be debited: {_BANK_CARRIERS} only pushes money"
+        )
     operator = _OPERATOR_NAMES[operator_of(phone)] if phone else "this destination"
     verb = "collect from" if direction == "collection" else "pay"
     return NoRoute("phone", f"the switch cannot {verb} a number on {operator}")

@@ -24,7 +24,12 @@ from api.state import AppState
 from infra.merchants import create_merchant
 from sandbox.demo_rails import run_rails
 from switch.config import Settings
+from switch.providers import providers
+from switch.rails import recovered_by
 from switch.signing import verify_webhook
+
+# The STK Push rail (the one whose missed results are recovered by an STK query).
+STK_METHOD = recovered_by("stk_query")
 
 SCENARIOS = [
     ("customer pays", "0712000101", "succeeded"),
@@ -88,8 +93,8 @@ async def run_demo(settings: Settings, start: StartStack) -> int:
             "sim_callback_delay": 1.0,
             "stk_query_after": 3.0,
             "sweep_interval": 1.0,
-            "sacco_flush_interval": 0.5,
             "sandbox": True,
+            **{k: v for spec in providers() for k, v in spec.demo_settings.items()},
         }
     )
     print("starting: embedded SecantusDB, local Ray, Daraja simulator, api ...", flush=True)
@@ -144,7 +149,7 @@ async def _token(http: aiohttp.ClientSession, base: str, cid: str, secret: str) 
 
 def _body(i: int, phone: str) -> dict[str, Any]:
     return {
-        "method": "mpesa_stk",
+        "method": STK_METHOD,
         "amount": str(100 + 50 * i),
         "currency": "KES",
         "phone": phone,

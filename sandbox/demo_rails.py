@@ -1,9 +1,11 @@
 """The second half of ``python -m switch demo``: every other rail through the public API.
 
-An Airtel collection chosen by ``auto`` funds the merchant; then one payout per rail (M-Pesa B2C,
-Airtel Money, a PesaLink bank transfer after a name look-up, a payout to a Telkom number through
-the PesaLink directory, an API SACCO deposit, a file SACCO loan disbursement), a wallet-to-bank
-transfer and a small bulk batch. Prints a table; every row must end ``succeeded``.
+Each provider's description lists its demo requests (``samples``, switch/providers.py): a
+collection chosen by ``auto`` funds the merchant; a name look-up; one payout per sample (for the
+built-in providers: M-Pesa B2C, Airtel Money, a PesaLink bank transfer and a payout to a Telkom
+number through the PesaLink directory, an API SACCO deposit, a file SACCO loan disbursement),
+a transfer between the accounts the providers offer, and a small bulk batch. Prints a table;
+every row must end ``succeeded``.
 """
 
 from __future__ import annotations
@@ -15,96 +17,54 @@ from typing import Any
 
 import aiohttp
 
+from switch.providers import Sample, providers
+
 Row = tuple[str, str, dict[str, Any]]  # label, path to poll, the created object
 
-PAYOUTS: list[tuple[str, dict[str, Any]]] = [
-    ("M-Pesa B2C", {"method": "mpesa_b2c", "amount": "100", "phone": "0712000501"}),
-    ("Airtel Money payout (auto)", {"method": "auto", "amount": "100", "phone": "0733000502"}),
-    (
-        "PesaLink to a bank account",
-        {
-            "method": "bank_transfer",
-            "amount": "200",
-            "bank": {"bank_code": "68", "account_number": "0150000503"},
-        },
-    ),
-    (
-        "PesaLink to a Telkom phone (auto)",
-        {"method": "auto", "amount": "100", "phone": "0771000504"},
-    ),
-    (
-        "SACCO deposit (API SACCO)",
-        {
-            "method": "sacco",
-            "amount": "100",
-            "sacco": {"sacco_code": "STIMA", "member_number": "10001", "purpose": "deposit"},
-        },
-    ),
-    (
-        "SACCO loan disbursement (file SACCO)",
-        {
-            "method": "sacco",
-            "amount": "100",
-            "sacco": {
-                "sacco_code": "WAUMINI",
-                "member_number": "20001",
-                "purpose": "loan_disbursement",
-            },
-        },
-    ),
-]
+
+def samples(path: str) -> list[Sample]:
+    """Every provider's demo requests to ``path``, in registry order."""
+    return [s for spec in providers() for s in spec.samples if s.path == path]
 
 
 async def run_rails(http: aiohttp.ClientSession, base: str, auth: dict[str, str]) -> bool:
     print("\nevery other rail:", flush=True)
     rows: list[Row] = []
-    funded = await _post(
-        http,
-        base,
-        auth,
-        "/v1/payments",
-        {
-            "method": "auto",
-            "amount": "2000",
-            "currency": "KES",
-            "phone": "0733000500",
-            "reference": "FUND1",
-        },
-    )
-    rows.append(("Airtel collection (auto)", f"/v1/payments/{funded['id']}", funded))
-    await _wait(http, base, auth, f"/v1/payments/{funded['id']}")
-    holder = await _post(
-        http,
-        base,
-        auth,
-        "/v1/lookups",
-        {"bank": {"bank_code": "68", "account_number": "0150000503"}},
-        key=False,
-    )
-    print(f"  name look-up before paying 68/0150000503: {holder.get('holder_name')}")
-    for label, body in PAYOUTS:
+    for sample in samples("/v1/payments")[:1]:  # funds the merchant for the payouts
+        funded = await _post(http, base, auth, sample.path, {"currency": "KES", **sample.body})
+        rows.append((sample.label, f"/v1/payments/{funded['id']}", funded))
+        await _wait(http, base, auth, f"/v1/payments/{funded['id']}")
+    for sample in samples("/v1/lookups"):
+        holder = await _post(http, base, auth, sample.path, dict(sample.body), key=False)
+        print(f"  name look-up before paying {sample.label}: {holder.get('holder_name')}")
+    for sample in samples("/v1/payouts"):
         created = await _post(
             http,
             base,
             auth,
-            "/v1/payouts",
-            {"currency": "KES", "reference": "DEMO", **body},
+            sample.path,
+            {"currency": "KES", "reference": "DEMO", **sample.body},
         )
-        rows.append((label, f"/v1/payouts/{created['id']}", created))
-    transfer = await _post(
-        http,
-        base,
-        auth,
-        "/v1/transfers",
-        {
-            "amount": "150",
-            "currency": "KES",
-            "reference": "TRF1",
-            "source": {"type": "mpesa", "phone": "0712000506"},
-            "destination": {"type": "sacco", "sacco_code": "STIMA", "member_number": "10002"},
-        },
-    )
-    rows.append(("transfer M-Pesa -> SACCO", f"/v1/transfers/{transfer['id']}", transfer))
+        rows.append((sample.label, f"/v1/payouts/{created['id']}", created))
+    sources = [spec.transfer_from for spec in providers() if spec.transfer_from]
+    targets = [spec.transfer_to for spec in providers() if spec.transfer_to]
+    if sources and targets:
+        source, target = sources[0], targets[-1]
+        transfer = await _post(
+            http,
+            base,
+            auth,
+            "/v1/transfers",
+            {
+                "amount": "150",
+                "currency": "KES",
+                "reference": "TRF1",
+                "source": dict(source.account),
+                "destination": dict(target.account),
+            },
+        )
+        label = f"transfer {source.label} -> {target.label}"
+        rows.append((label, f"/v1/transfers/{transfer['id']}", transfer))
     batch = await _post(
         http,
         base,

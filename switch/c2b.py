@@ -14,9 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from switch.messages import C2bIn
 from switch.payments import Payment, ProviderRefs, apply, new_payment
+from switch.rails import customer_initiated
 from switch.states import Event
-
-METHOD = "mpesa_c2b"  # the rail a paybill or till confirmation is received on
 
 
 class AccountRule(BaseModel):
@@ -94,7 +93,7 @@ def received_payment(item: C2bIn, payment_id: str, key: str, fee: int, at: datet
     received = new_payment(
         payment_id=payment_id,
         merchant_id=item.merchant_id,
-        method=METHOD,
+        method=customer_initiated(),
         amount_minor=item.amount_minor,
         phone="",  # Daraja sends the payer's number masked or hashed: see metadata.payer
         reference=item.bill_ref,

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from switch.errors import ConfigError
 from switch.fees import Fee
+from switch.providers import CallerNetworks, providers
 from switch.rails import default_fees
 
-# Public Daraja sandbox values (Safaricom's Daraja test credentials): used by sandbox mode.
-SANDBOX_SHORTCODE = "174379"
-SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
 
+class CoreSettings(BaseModel):
+    """The switch's own settings; each provider adds its own (``ProviderSpec.settings``)."""
 
-class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     mongodb_uri: str | None = None
@@ -44,21 +43,6 @@ class Settings(BaseModel):
     batch_max: int = Field(128, ge=1, le=10000)
     batch_delay_ms: float = Field(2.0, ge=0, le=100)
 
-    mpesa_base_url: str = Field("https://sandbox.safaricom.co.ke", pattern=r"^https?://")
-    mpesa_consumer_key: str = "sandbox-key"
-    mpesa_consumer_secret: str = "sandbox-secret"  # noqa: S105 - the simulator's public value
-    mpesa_shortcode: str = Field(SANDBOX_SHORTCODE, pattern=r"^[0-9]{5,7}$")
-    mpesa_passkey: str = SANDBOX_PASSKEY
-    mpesa_transaction_type: Literal["CustomerPayBillOnline", "CustomerBuyGoodsOnline"] = (
-        "CustomerPayBillOnline"
-    )
-    mpesa_till: str | None = Field(None, pattern=r"^[0-9]{5,8}$")
-    # Initiator APIs (B2C, Transaction Status, Reversal, Account Balance): the M-Pesa portal API
-    # operator, and Safaricom's certificate to encrypt its password with.
-    mpesa_initiator_name: str | None = None
-    mpesa_initiator_password: str | None = None
-    mpesa_certificate_file: str | None = None
-    mpesa_b2c_shortcode: str | None = Field(None, pattern=r"^[0-9]{5,7}$")
     payout_not_found_after: float = Field(600.0, gt=0)
     reversal_window_days: float = Field(7.0, gt=0, le=365)
     provider_timeout: float = Field(10.0, gt=0, le=120)
@@ -67,28 +51,6 @@ class Settings(BaseModel):
     breaker_threshold: int = Field(5, ge=1, le=1000)
     breaker_cool_down: float = Field(10.0, gt=0, le=3600)
 
-    # Airtel Money Africa Open API (https://developers.airtel.africa/documentation).
-    airtel_base_url: str = Field("https://openapiuat.airtel.africa", pattern=r"^https?://")
-    airtel_client_id: str = "sandbox-client"
-    airtel_client_secret: str = "sandbox-secret"  # noqa: S105 - the simulator's public value
-    airtel_pin: str | None = Field(None, pattern=r"^[0-9]{4}$")  # disbursement wallet PIN
-    airtel_public_key_file: str | None = None  # Airtel's RSA key for the PIN (PEM or Base64 DER)
-    airtel_callback_key: str | None = None  # when set, callbacks must carry a matching hash
-
-    # PesaLink through a participant bank's API (e.g. Jenga, https://developer.jengahq.io).
-    pesalink_base_url: str = Field("https://uat.pesalink.example", pattern=r"^https?://")
-    pesalink_api_key: str = "sandbox-api-key"
-    pesalink_merchant_code: str = "0000000000"
-    pesalink_consumer_secret: str = "sandbox-secret"  # noqa: S105 - the simulator's public value
-    pesalink_signing_key_file: str | None = None  # our RSA private key (PEM)
-    pesalink_source_account: str = "0011547896523"
-    pesalink_source_name: str = "Kenya Switch Ltd"
-
-    # SACCOs: the registry file (JSON list), the file-integration folders, and how often the
-    # outbox is flushed and result files are read.
-    sacco_registry_file: str | None = None
-    sacco_outbox_dir: str = "./var/sacco"
-    sacco_flush_interval: float = Field(5.0, gt=0)
     # Providers added through the registry (SWITCH_PROVIDER_MODULES): each one's API base URL,
     # by provider name (JSON); sandbox mode fills it with their simulators' addresses.
     provider_urls: dict[str, str] = Field(default_factory=dict)
@@ -115,6 +77,16 @@ class Settings(BaseModel):
     aml_velocity_window: int = Field(3600, ge=1, le=86400)
     aml_hold_above: int | None = Field(None, ge=1)
     review_two_approvers_from: int = Field(100_000, ge=1)
+
+    # Settlement of balances to nominated accounts (switch/settlement.py): how long a newly
+    # confirmed account waits before it is paid, how often the scheduler looks, and the
+    # operator's reserve floor (whole shillings, basis points of the last N days' collections).
+    settlement_cooling_off: float = Field(86_400.0, ge=0)
+    settlement_interval: float = Field(30.0, gt=0)
+    settlement_scheduler: bool = True  # run the scheduler loop in this api process
+    settlement_reserve_fixed: int = Field(0, ge=0)
+    settlement_reserve_bps: int = Field(0, ge=0, le=10_000)
+    settlement_reserve_days: int = Field(7, ge=1, le=90)
 
     stk_query_after: float = Field(60.0, gt=0)
     stk_expire_after: float = Field(300.0, gt=0)
@@ -155,50 +127,41 @@ class Settings(BaseModel):
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     hsts_max_age: int = Field(31_536_000, ge=0)
-    # Addresses, comma-separated CIDR blocks: reverse proxies whose X-Forwarded-For is believed,
-    # and per provider, who may call its callbacks (empty: anyone; the token still decides).
-    trusted_proxies: str = ""
-    callback_allowlist_mpesa: str = ""
-    callback_allowlist_airtel: str = ""
-    callback_allowlist_pesalink: str = ""
+    # Addresses, comma-separated CIDR blocks: reverse proxies whose X-Forwarded-For is believed
+    # (who may call a provider's callbacks is its own ``callback_allowlist_<name>`` setting).
+    trusted_proxies: CallerNetworks = ""
     # Webhooks to private, loopback or metadata addresses (SSRF); sandbox mode turns it on.
     webhook_allow_private: bool = False
     # Request headers: bytes per line/field, and how many.
     max_header_bytes: int = Field(8190, ge=1024, le=65536)
     max_headers: int = Field(100, ge=10, le=1000)
 
-    @field_validator(
-        "trusted_proxies",
-        "callback_allowlist_mpesa",
-        "callback_allowlist_airtel",
-        "callback_allowlist_pesalink",
-    )
-    @classmethod
-    def _cidr_list(cls, value: str) -> str:
-        from switch.netguard import parse_networks
-
-        parse_networks(value)  # ValueError names the bad entry
-        return value
-
     # --- end of the security platform block ----------------------------------------------------
+
+
+# Every provider's settings (switch/providers.py), one model each: their fields join the switch's
+# own, with the same SWITCH_<FIELD> rule. The type checker sees them through ``__getattr__``.
+_PROVIDER_SETTINGS: tuple[type[BaseModel], ...] = tuple(
+    spec.settings for spec in providers() if spec.settings is not None
+)
+
+if TYPE_CHECKING:
+
+    class Settings(CoreSettings):
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+
+    class Settings(CoreSettings, *_PROVIDER_SETTINGS):
+        model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 # Variable names that do not follow the SWITCH_<FIELD> rule.
 _ALIASES = {"mongodb_uri": "MONGODB_URI", "redis_url": "REDIS_URL", "ray_address": "RAY_ADDRESS"}
 _JSON_FIELDS = {"fees", "master_keys", "provider_urls"}
-_SECRET_FIELDS = {
-    "secret_key",
-    "mpesa_consumer_secret",
-    "mpesa_passkey",
-    "mpesa_initiator_password",
-    "mongodb_uri",
-    "master_keys",
-    "airtel_client_secret",
-    "airtel_pin",
-    "airtel_callback_key",
-    "pesalink_api_key",
-    "pesalink_consumer_secret",
-}
+_SECRET_FIELDS = {"secret_key", "mongodb_uri", "master_keys"}.union(
+    *(getattr(model, "secret_fields", frozenset()) for model in _PROVIDER_SETTINGS)
+)
 
 
 def env_name(field: str) -> str:

@@ -26,8 +26,18 @@ class ConfigError(SwitchError):
 
 
 class ClientError(SwitchError):
+    """Answered with ``status`` and ``code``, which each kind names as it subclasses:
+    ``class NotFound(ClientError, status=404, code="not_found")``."""
+
     status = 400
     code = "bad_request"
+
+    def __init_subclass__(
+        cls, *, status: int | None = None, code: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.status = cls.status if status is None else status
+        cls.code = cls.code if code is None else code
 
     def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
@@ -35,28 +45,24 @@ class ClientError(SwitchError):
         self.details = details or []
 
 
-class ValidationFailed(ClientError):
-    status = 422
-    code = "validation_failed"
+class ValidationFailed(ClientError, status=422, code="validation_failed"):
+    """With a list of {field, reason} in ``details``."""
 
 
-class IdempotencyError(ClientError):
-    code = "idempotency_key_missing"
+class IdempotencyError(ClientError, code="idempotency_key_missing"):
+    """The Idempotency-Key header is missing or malformed."""
 
 
-class IdempotencyConflict(ClientError):
-    status = 409
-    code = "idempotency_key_reused"
+class IdempotencyConflict(ClientError, status=409, code="idempotency_key_reused"):
+    """The key was used before with another body."""
 
 
-class Unauthorized(ClientError):
-    status = 401
-    code = "unauthorized"
+class Unauthorized(ClientError, status=401, code="unauthorized"):
+    """No valid credentials."""
 
 
-class NotFound(ClientError):
-    status = 404
-    code = "not_found"
+class NotFound(ClientError, status=404, code="not_found"):
+    """Nothing by that id that the caller may see."""
 
 
 class Unavailable(SwitchError):

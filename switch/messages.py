@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from switch.payments import Failure, ProviderRefs
 from switch.states import Event
@@ -64,30 +64,6 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
-class StkOrder:
-    provider: ClassVar[str] = "mpesa"  # whose gateway sends it
-    payment_id: str
-    amount: int  # whole shillings
-    phone: str
-    account_reference: str
-    description: str
-    callback_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class B2cOrderMsg:
-    provider: ClassVar[str] = "mpesa"  # whose gateway sends it
-    payment_id: str
-    amount: int  # whole shillings
-    phone: str
-    command: str
-    remarks: str
-    occasion: str | None
-    result_url: str
-    timeout_url: str
-
-
-@dataclass(frozen=True, slots=True)
 class StatusRequest:
     """Ask Transaction Status about a payout (by our OriginatorConversationID) or, with
     ``transaction_id``, about a payment a customer made to ``party_a`` (a C2B receipt); the
@@ -101,71 +77,12 @@ class StatusRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class ReversalOrderMsg:
-    provider: ClassVar[str] = "mpesa"  # whose gateway sends it
-    payment_id: str  # the reversal's id
-    receipt: str  # the M-Pesa receipt of the collection to reverse
-    amount: int  # whole shillings
-    receiver_party: str  # the shortcode that received the collection
-    remarks: str
-    result_url: str
-    timeout_url: str
-
-
-@dataclass(frozen=True, slots=True)
 class CreateReversal:
     merchant_id: str
     payment_id: str  # the collection to reverse
     idem_key: str
     request_hash: str
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class WalletOrder:
-    """Airtel Money: a USSD-push collection (``collect``) or a disbursement (``payout``). Our
-    payment id is Airtel's transaction id, the same on every attempt."""
-
-    provider: ClassVar[str] = "airtel"  # whose gateway sends it
-    payment_id: str
-    kind: Literal["collect", "payout"]
-    amount_minor: int
-    phone: str  # 2547XXXXXXXX / 2541XXXXXXXX
-    reference: str
-
-
-@dataclass(frozen=True, slots=True)
-class BankOrder:
-    """A PesaLink credit transfer to a bank account (``bank_code`` + ``account_number``) or to
-    the account a phone number is linked to in the PesaLink directory (``phone``). Our payment
-    id is the end-to-end id. The holder's name is looked up before any money moves; when
-    ``recipient_name`` is given, a holder whose name does not match is refused."""
-
-    provider: ClassVar[str] = "pesalink"  # whose gateway sends it
-    payment_id: str
-    amount_minor: int
-    bank_code: str | None
-    account_number: str | None
-    phone: str | None
-    recipient_name: str | None
-    reference: str
-    narration: str
-    callback_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class SaccoOrder:
-    """Money into (``deposit``, ``loan_disbursement``) or out of (``withdrawal``: the source leg
-    of a transfer) a SACCO member account."""
-
-    provider: ClassVar[str] = "sacco"  # whose gateway sends it
-    payment_id: str
-    sacco_code: str
-    member_number: str
-    amount_minor: int
-    purpose: Literal["deposit", "loan_disbursement", "withdrawal", "loan_repayment"]
-    reference: str
-    callback_url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +94,14 @@ class StatusCheck:
     provider_ref: str | None = None
 
 
-Order = StkOrder | B2cOrderMsg | ReversalOrderMsg | WalletOrder | BankOrder | SaccoOrder
+class Order(Protocol):
+    """What the shard hands a gateway for one stored payment. Each provider declares its own
+    order types in ``connectors/<name>/orders.py``; ``provider`` names whose gateway sends it."""
+
+    provider: ClassVar[str]
+
+    @property
+    def payment_id(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -315,13 +315,12 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
     failure = last.detail.get("failure") if state in _FAILURE_STATES else None
     rail = RAILS[p.method]
     provider: dict[str, Any] = {"name": rail.provider}
-    if rail.provider != "mpesa" or is_payout(p.method):
-        provider["conversation_id"] = refs.get("conversation_id")
-    else:
-        provider["merchant_request_id"] = refs.get("merchant_request_id")
+    for ref in rail.refs:
+        provider[ref] = refs.get(ref)
+    if "checkout_request_id" in provider:
         # Daraja's CheckoutRequestID carries the customer's number: shown masked, like the phone
         # (the switch keeps it sealed, for STK queries and matching callbacks).
-        provider["checkout_request_id"] = mask_reference(refs.get("checkout_request_id"))
+        provider["checkout_request_id"] = mask_reference(provider["checkout_request_id"])
     provider["receipt"] = refs.get("receipt")
     provider["result_code"] = refs.get("result_code")
     body: dict[str, Any] = {
@@ -346,7 +345,7 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
             if h.status_changed or h.seq == 1
         ],
     }
-    if p.method == "mpesa_b2c":
+    if rail.default_command is not None:
         body["command"] = p.command
     if rail.direction == "payout":
         body["recipient_name"] = refs.get("receiver_name")
@@ -356,7 +355,7 @@ def view(p: Payment, upto_seq: int | None = None) -> dict[str, Any]:
         body["routing"] = {k: p.route[k] for k in ("requested", "method", "reason")}
     if p.transfer:
         body["transfer_id"] = p.transfer["id"]
-    if p.method == "mpesa_reversal":
+    if rail.direction == "reversal":
         body["reverses"] = p.reference
     review = review_summary(entries)  # held for review, now or before (switch/reviews.py)
     if review is not None:

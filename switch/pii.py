@@ -187,11 +187,33 @@ class Sealer:
         return doc
 
 
+def account_of(doc: Doc) -> str | None:
+    """The bank account or SACCO member number a payment goes to or comes from, if any."""
+    destination = doc.get("destination")
+    if isinstance(destination, dict):
+        for key in ("account_number", "member_number"):
+            value = destination.get(key)
+            if isinstance(value, str) and value and value != ERASED and not is_token(value):
+                return value
+    return None
+
+
+def account_bidx(sealer: Sealer, account: str) -> str:
+    """The blind index of an account number, keyed apart from phones' (``acct:``), so the
+    same digits as a phone and as an account never match each other."""
+    return sealer.bidx("acct:" + account)
+
+
 def with_index(doc: Doc, sealer: Sealer) -> Doc:
-    """Add the phone's blind index to a new payment document (before sealing)."""
+    """Add the blind indexes of the phone and of the account to a new payment document (before
+    sealing): look-ups by phone (support desk, erasure) and searches by account
+    (``GET /v1/payouts?account=``) without decrypting anything."""
     phone = doc.get("phone")
     if isinstance(phone, str) and phone:
         doc["phone_bidx"] = sealer.bidx(phone)
+    account = account_of(doc)
+    if account is not None:
+        doc["account_bidx"] = account_bidx(sealer, account)
     return doc
 
 
@@ -202,6 +224,8 @@ def erased_fields(doc: Doc, bidx: str) -> Doc:
     statuses and receipts stay."""
     erase_paths(doc)
     fields: Doc = {"phone_bidx": f"erased:{bidx[:16]}"}
+    if "account_bidx" in doc:
+        fields["account_bidx"] = f"erased:{bidx[:16]}"
     for top in ("phone", "destination", "metadata", "transfer", "provider", "history"):
         if top in doc:
             fields[top] = doc[top]

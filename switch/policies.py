@@ -5,17 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from switch.payments import Payment
+from switch.rails import REVERSIBLE, display_name, provider_of
 from switch.states import State
 
-REVERSIBLE = frozenset({"mpesa_stk", "mpesa_c2b"})
+# Whose collections can be reversed ("M-Pesa"), named in the refusals.
+_REVERSERS = " or ".join(sorted({display_name(provider_of(m)) for m in REVERSIBLE}))
 
 
 def reversal_refusal(p: Payment, now: datetime, window_days: float) -> str | None:
     """Why this payment cannot be reversed, or None."""
     if p.method not in REVERSIBLE:
-        return "only M-Pesa collections can be reversed"
+        return f"only {_REVERSERS} collections can be reversed"
     if p.state != State.SUCCEEDED or not p.provider.receipt:
-        return "only a succeeded collection with an M-Pesa receipt can be reversed"
+        return f"only a succeeded collection with an {_REVERSERS} receipt can be reversed"
     if (now - p.created_at).total_seconds() / 86_400 > window_days:
         return f"reversals are allowed within {window_days:g} days"
     return None

@@ -14,15 +14,42 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import AfterValidator, BaseModel
 
 from switch.fees import Fee
 
+
+def _networks(value: str) -> str:
+    from switch.netguard import parse_networks
+
+    parse_networks(value)  # ValueError names the bad entry
+    return value
+
+
+# A setting listing addresses (comma-separated CIDR blocks), checked when the settings are read:
+# a provider's ``callback_allowlist_<name>``, who may call its callbacks.
+CallerNetworks = Annotated[str, AfterValidator(_networks)]
+
 Direction = Literal["collection", "payout", "reversal", "posting"]
 Destination = Literal["phone", "bank", "sacco"]
+# How a payout body names each destination: an object named after its kind holding these fields
+# (a phone is the body's own ``phone`` field). Bulk payout CSV files have a column per field.
+DESTINATION_FIELDS: dict[Destination, tuple[str, ...]] = {
+    "phone": (),
+    "bank": ("bank_code", "account_number", "account_name"),
+    "sacco": ("sacco_code", "member_number", "purpose"),
+}
+# An account destination's kind -> the field that identifies it in a destination, and how
+# messages name it ("bank code 68", "SACCO STIMA").
+ACCOUNT_KEYS: dict[Destination, tuple[str, str]] = {
+    "bank": ("bank_code", "bank code"),
+    "sacco": ("sacco_code", "SACCO"),
+}
 # How the switch learns a result it missed: "stk_query" (M-Pesa STK), "transaction_status"
 # (M-Pesa initiator APIs), "resend" (reversals: M-Pesa refuses a second one), "check" (a
 # synchronous enquiry by our id: Airtel, PesaLink, SACCOs), "none".
@@ -53,8 +80,20 @@ class Rail:
     # rail's own proof a success needs beyond amount and phone (M-Pesa's record of a C2B
     # receipt must name the same receipt and shortcode).
     settle_check: str = ""
-    # Takes the payout's ``command`` (M-Pesa B2C's CommandID); other rails store none.
-    commands: bool = False
+    # Payouts of this rail that bulk batches have with the provider at once, over every batch
+    # (switch/batch_items.py): one big batch must not flood the provider's queue ahead of
+    # everybody's single payouts.
+    batch_window: int = 20
+    # The rail that sends a succeeded collection of this one back ("" : not reversible).
+    reversal: str = ""
+    # The command a payout sends unless the caller names one (Daraja's CommandID); None: the
+    # rail takes no command.
+    default_command: str | None = None
+    # The provider's references a payment view shows (``checkout_request_id`` masked: it
+    # carries the customer's number).
+    refs: tuple[str, ...] = ("conversation_id",)
+    # Made by the customer on their own (a paybill payment) and only recorded by the switch.
+    customer_initiated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +105,25 @@ class CallbackKind:
     reader: str  # "module:function" (payment id, body) -> CallbackIn; ValueError if malformed
     methods: tuple[str, ...]  # the only rails it may act on
     summary: str  # for the OpenAPI document
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A request the demo sends in sandbox mode to show a rail working (every one must
+    succeed against the provider's simulator): ``path`` is /v1/payments (a collection that funds
+    the demo merchant), /v1/payouts or /v1/lookups (a name look-up)."""
+
+    label: str
+    path: str
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSample:
+    """One side of the demo's transfer: a source or destination account of this provider."""
+
+    label: str  # "M-Pesa"
+    account: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +141,52 @@ class ProviderSpec:
     # gateway: (settings, *, deliver) -> the provider's gateway core (connectors/gateway.py's loop),
     # run in its own actor; ``deliver`` hands results the provider sends later to the shards.
     gateway: str = ""
-    # sandbox: (public_url) -> aiohttp Application: its simulator for sandbox mode, served on a
-    # free port whose base URL the switch puts in ``Settings.provider_urls`` (the four built-in
-    # providers' simulators are still started by switch/stack.py, on their documented ports).
+    # sandbox: (SandboxPlace) -> its simulator for sandbox mode, either an aiohttp Application
+    # (served by the switch on ``place.port``; its base URL goes to ``Settings.provider_urls``)
+    # or an awaitable of a RunningSandbox (it serves itself and says which settings reach it).
     sandbox: str = ""
     callbacks: tuple[CallbackKind, ...] = ()
+    # The one callback URL set on the provider's portal, ``/callbacks/<portal_callback>``,
+    # called for every payment without a per-payment token (its handler is in api/callbacks.py).
+    portal_callback: str = ""
+    # Its settings (credentials, URLs...): a pydantic model whose fields switch/config.py adds to
+    # ``Settings``, each read from ``SWITCH_<FIELD>``; ``secret_fields`` (a ClassVar) are never
+    # echoed in error messages. A ``callback_allowlist_<name>`` field limits who may call its
+    # callbacks; when it is empty outside sandbox mode, ``callback_sources`` applies.
+    settings: type[BaseModel] | None = None
+    callback_sources: str = ""
+    # The demo's requests (sandbox/demo_rails.py), the accounts its transfer may move money
+    # between, and the settings the demo needs for its rails to settle quickly.
+    samples: tuple[Sample, ...] = ()
+    transfer_from: AccountSample | None = None
+    transfer_to: AccountSample | None = None
+    demo_settings: Mapping[str, Any] = field(default_factory=dict)
     # Gateway operations beyond submit and check that this provider answers: "ask_status"
     # (Transaction Status), "query" (STK query), "register_c2b", "query_balance" (float).
     operations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxPlace:
+    """Where sandbox mode runs a provider's simulator, and what it needs to know."""
+
+    host: str
+    port: int  # 0: any free port
+    public_url: str  # the switch's own address (for simulators that call back)
+    data_dir: str  # the switch's data folder (for simulators that exchange files)
+    callback_delay: float  # seconds until the simulated customer acts
+    config: Any = None  # the simulator's own config, when the caller supplies one (tests)
+
+
+class RunningSandbox(Protocol):
+    """A simulator that started itself (a provider's ``sandbox`` entry)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def settings(self) -> dict[str, Any]: ...  # the switch's settings that point at it
+
+    async def stop(self) -> None: ...
 
 
 PROVIDER_MODULES: tuple[str, ...] = (

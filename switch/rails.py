@@ -16,13 +16,17 @@ __all__ = [
     "PAYOUT_METHODS",
     "PROVIDERS",
     "RAILS",
+    "REVERSIBLE",
     "Destination",
     "Direction",
     "Rail",
+    "customer_initiated",
     "default_fees",
     "display_name",
     "provider_of",
     "rail",
+    "recovered_by",
+    "takes_command",
 ]
 
 RAILS: dict[str, Rail] = rails()
@@ -44,6 +48,25 @@ def default_fees() -> dict[str, Fee]:
     """Each rail's default fee, from its provider's description; a rail without one is free
     (a transfer's legs, a SACCO posting, a reversal)."""
     return {m: r.fee for m, r in RAILS.items() if r.fee is not None}
+
+
+REVERSIBLE = frozenset(m for m, r in RAILS.items() if r.reversal)
+
+
+def recovered_by(recovery: str) -> str:
+    """The first rail whose missed results are recovered so ("stk_query": the STK Push rail)."""
+    return next(m for m, r in RAILS.items() if r.recovery == recovery)
+
+
+def customer_initiated() -> str:
+    """The rail of payments customers make on their own (a paybill's C2B)."""
+    return next(m for m, r in RAILS.items() if r.customer_initiated)
+
+
+def takes_command(method: str) -> bool:
+    """The rail sends a command the caller may name (Daraja's CommandID of a B2C payout)."""
+    found = RAILS.get(method)
+    return found is not None and found.default_command is not None
 
 
 def display_name(provider: str) -> str:

@@ -31,6 +31,7 @@ USERS_MANAGE: Final = "users:manage"
 AUDIT_READ: Final = "audit:read"
 OPERATOR: Final = "operator"
 PRIVACY_MANAGE: Final = "privacy:manage"
+SETTLEMENT_MANAGE: Final = "settlement:manage"
 
 SCOPES: Final[dict[str, str]] = {
     PAYMENTS_WRITE: "create STK Push payments",
@@ -46,6 +47,8 @@ SCOPES: Final[dict[str, str]] = {
     AUDIT_READ: "read the audit trail",
     OPERATOR: "the switch operator's own routes (provider float); never a merchant's",
     PRIVACY_MANAGE: "erase a customer's personal data (people only, with TOTP)",
+    SETTLEMENT_MANAGE: "propose or confirm the settlement account, set the settlement schedule "
+    "(people only, with TOTP; a second person confirms an account)",
 }
 
 # What an API client may be given: everything a merchant's software needs, nothing that manages
@@ -64,7 +67,7 @@ CLIENT_SCOPES: Final = frozenset(
     }
 )
 # Permissions that need a session whose login passed TOTP.
-MFA_REQUIRED: Final = frozenset({CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE})
+MFA_REQUIRED: Final = frozenset({CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE, SETTLEMENT_MANAGE})
 
 # Clients made before scopes existed (``python -m switch merchant create``) hold this scope
 # string; they keep every merchant scope they could use then.
@@ -76,12 +79,12 @@ ROLE_NAMES: Final[tuple[Role, ...]] = ("owner", "admin", "developer", "finance",
 
 _READS = frozenset({PAYMENTS_READ, PAYOUTS_READ, BALANCE_READ, REPORTS_READ})
 ROLES: Final[dict[str, frozenset[str]]] = {
-    "owner": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE},
-    "admin": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE},
+    "owner": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE, SETTLEMENT_MANAGE},
+    "admin": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE, SETTLEMENT_MANAGE},
     # Builds the integration: test payments, C2B set-up, API clients; moves no money out.
     "developer": _READS | {PAYMENTS_WRITE, C2B_MANAGE, CLIENTS_MANAGE},
     # Runs the money: payouts and reversals, balances and reports; no credentials.
-    "finance": _READS | {PAYMENTS_WRITE, PAYOUTS_WRITE, REVERSALS_WRITE},
+    "finance": _READS | {PAYMENTS_WRITE, PAYOUTS_WRITE, REVERSALS_WRITE, SETTLEMENT_MANAGE},
     "viewer": _READS,
 }
 # Who may invite whom: nobody invites an owner; only an owner invites an admin.
@@ -109,6 +112,17 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("PATCH", "/v1/merchant"): CLIENTS_MANAGE,
     ("PUT", "/v1/merchant/routing"): CLIENTS_MANAGE,
     ("GET", "/v1/audit"): AUDIT_READ,
+    # Settlement (api/settlement.py): where settlements pay is set by people with two-factor (a
+    # second one confirms); runs move money only to that account, so payouts:write starts one.
+    ("GET", "/v1/settlement/account"): PAYOUTS_READ,
+    ("PUT", "/v1/settlement/account"): SETTLEMENT_MANAGE,
+    ("POST", "/v1/settlement/account/confirm"): SETTLEMENT_MANAGE,
+    ("PUT", "/v1/settlement/schedule"): SETTLEMENT_MANAGE,
+    ("POST", "/v1/settlements"): PAYOUTS_WRITE,
+    ("GET", "/v1/settlements"): PAYOUTS_READ,
+    ("GET", "/v1/settlements.csv"): PAYOUTS_READ,
+    ("GET", "/v1/settlements/{settlement_id}"): PAYOUTS_READ,
+    ("GET", "/v1/settlements/{settlement_id}/report.csv"): PAYOUTS_READ,
     # Payments, payouts, reversals, balance, C2B
     ("POST", "/v1/payments"): PAYMENTS_WRITE,
     ("GET", "/v1/payments"): PAYMENTS_READ,
@@ -119,6 +133,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/balance"): BALANCE_READ,
     ("POST", "/v1/payouts"): PAYOUTS_WRITE,
     ("GET", "/v1/payouts/{payment_id}"): PAYOUTS_READ,
+    ("GET", "/v1/payouts"): PAYOUTS_READ,
+    ("GET", "/v1/transfers"): PAYOUTS_READ,
     # A reversal sends collected money back out of the merchant's balance: its own permission,
     # which the developer role (and so any client a developer makes) lacks (issue 10).
     ("POST", "/v1/payments/{payment_id}/reversal"): REVERSALS_WRITE,
@@ -135,12 +151,23 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     # Operator
     ("POST", "/v1/operator/provider-balance"): OPERATOR,
     ("GET", "/v1/operator/provider-balance/{query_id}"): OPERATOR,
+    # Any one merchant's payments, payouts and transfers (api/search.py)
+    ("GET", "/v1/operator/payments"): OPERATOR,
+    ("GET", "/v1/operator/payouts"): OPERATOR,
+    ("GET", "/v1/operator/transfers"): OPERATOR,
     # Review queue, KYC and limits, suspicious-activity report (api/reviews.py). A held payment
     # is decided by those who may send payouts (owner, admin, finance), people only.
     ("GET", "/v1/reviews"): PAYOUTS_READ,
     ("POST", "/v1/reviews/{payment_id}/approve"): PAYOUTS_WRITE,
     ("POST", "/v1/reviews/{payment_id}/reject"): PAYOUTS_WRITE,
     ("GET", "/v1/reports/suspicious-activity"): REPORTS_READ,
+    # Statements, summaries and exports (api/statements.py, api/exports.py). A download link is
+    # its own credential: signed, bound to the export and its merchant, expiring.
+    ("GET", "/v1/statements"): REPORTS_READ,
+    ("GET", "/v1/reports/summary"): REPORTS_READ,
+    ("POST", "/v1/exports"): REPORTS_READ,
+    ("GET", "/v1/exports/{export_id}"): REPORTS_READ,
+    ("GET", "/v1/exports/{export_id}/download"): PUBLIC,
     ("GET", "/v1/operator/reviews"): OPERATOR,
     ("POST", "/v1/operator/reviews/{payment_id}/approve"): OPERATOR,
     ("POST", "/v1/operator/reviews/{payment_id}/reject"): OPERATOR,
@@ -150,8 +177,6 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     # Provider callbacks: each carries its own token, checked by its handler.
     # (and every provider's per-payment callbacks, from the registry: see below)
     ("POST", "/callbacks/balance/{query_id}/{token}"): PUBLIC,
-    ("POST", "/callbacks/airtel"): PUBLIC,
-    ("POST", "/callbacks/pesalink/{payment_id}/{token}"): PUBLIC,
     ("POST", "/callbacks/c2b/validation/{shortcode}/{token}"): PUBLIC,
     ("POST", "/callbacks/c2b/confirmation/{shortcode}/{token}"): PUBLIC,
     # Operations and documentation
@@ -168,6 +193,15 @@ ROUTES.update(
         ("POST", f"/callbacks/{kind.path}/{{payment_id}}/{{token}}"): PUBLIC
         for spec in providers()
         for kind in spec.callbacks
+    }
+)
+# And the one URL a provider calls for every payment, set on its portal (its handler
+# authenticates the body, or asks the provider before believing it).
+ROUTES.update(
+    {
+        ("POST", f"/callbacks/{spec.portal_callback}"): PUBLIC
+        for spec in providers()
+        if spec.portal_callback
     }
 )
 

@@ -75,7 +75,7 @@ def sweep_action(
         if pending and rail.direction == "collection" and age >= expire_after:
             return _last_ask_or_expire(Action.CHECK, age, since_asked, expire_after)
         return Action.CHECK if pending and due else None
-    if p.method == "mpesa_reversal":
+    if rail.recovery == "resend":
         return Action.RESEND if waiting and due else None
     if rail.recovery == "transaction_status":  # payouts, and C2B receipts being verified
         return Action.ASK_STATUS if waiting and due else None

@@ -50,33 +50,28 @@ ISSUER = "Kenya Switch"
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,252}\.[A-Za-z]{2,63}$")
 
 
-class InvalidCredentials(ClientError):
-    status = 401
-    code = "invalid_credentials"
+class InvalidCredentials(ClientError, status=401, code="invalid_credentials"):
+    """The email, password or code is wrong (which one is not said)."""
 
 
-class TotpRequired(ClientError):
-    status = 401
-    code = "totp_required"
+class TotpRequired(ClientError, status=401, code="totp_required"):
+    """The password was right; the account asks for its one-time code too."""
 
 
-class Forbidden(ClientError):
-    status = 403
-    code = "forbidden"
+class Forbidden(ClientError, status=403, code="forbidden"):
+    """Signed in, but not allowed to do this."""
 
 
-class Conflict(ClientError):
-    status = 409
-    code = "conflict"
+class Conflict(ClientError, status=409, code="conflict"):
+    """Taken already (an email, a name); ``code`` says which rule."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
 
 
-class LockedOut(ClientError):
-    status = 429
-    code = "too_many_attempts"
+class LockedOut(ClientError, status=429, code="too_many_attempts"):
+    """Too many failed sign-ins; ``retry_after`` seconds to wait."""
 
     def __init__(self, retry_after: float) -> None:
         minutes = max(1, round(retry_after / 60))

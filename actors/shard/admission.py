@@ -19,7 +19,7 @@ from switch.idempotency import Decision, decide, scoped_key
 from switch.ids import payment_id_for
 from switch.messages import CreatePayment, Reply
 from switch.payments import Payment, new_payment
-from switch.rails import rail
+from switch.rails import takes_command
 
 CACHE_LIMIT = 200_000
 
@@ -86,7 +86,7 @@ def payment_for(
         request_hash=req.request_hash,
         at=at,
         fee_minor=fee,
-        command=req.command if rail(method).commands else None,
+        command=req.command if takes_command(method) else None,
         destination=req.destination,
         route=route.to_doc() if req.method == "auto" else None,
         transfer=req.transfer,

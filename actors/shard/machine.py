@@ -61,7 +61,7 @@ from switch.money import format_minor
 from switch.payments import Failure, Payment, apply, is_payout, offer
 from switch.policies import reversal_refusal
 from switch.postings import postings as ledger_postings
-from switch.rails import RAILS, provider_of
+from switch.rails import RAILS, customer_initiated, provider_of
 from switch.reviews import Refused, quiet_last, review_step, screened
 from switch.states import Event, State, Status, is_final
 from switch.sweep import Asked
@@ -345,7 +345,7 @@ class ShardMachine:
 
     def c2b_received(self, item: C2bIn, key: str, payment_id: str) -> Payment:
         """A confirmation as a payment awaiting the provider's record (only it settles it)."""
-        fee = fee_for(self.settings.fees, postings.C2B_METHOD, item.amount_minor)
+        fee = fee_for(self.settings.fees, customer_initiated(), item.amount_minor)
         return received_payment(item, payment_id, key, fee, self._at())
 
     def c2b_stored(self, received: Payment, now: float) -> list[Effect]:

@@ -10,13 +10,10 @@ key from the receipt too, so a repeated confirmation or a restart never posts tw
 
 from __future__ import annotations
 
-from switch.c2b import METHOD as C2B_METHOD
 from switch.messages import C2bIn, CreatePayment
 from switch.payments import Payment
 from switch.rails import RAILS, display_name, provider_of
 from switch.states import State
-
-__all__ = ["C2B_METHOD", "c2b_key", "member_posting"]
 
 # The rail postings go on: the registry's one rail of direction "posting".
 POSTING_METHOD = next((m for m, r in RAILS.items() if r.direction == "posting"), "")

@@ -21,12 +21,6 @@ def reversal_key(original_id: str) -> str:
     return f"reversal:{original_id}"
 
 
-def reversal_method(method: str) -> str:
-    """The rail that gives a collection on ``method`` back: its provider's reversal rail."""
-    provider = provider_of(method)
-    return next(m for m, r in RAILS.items() if r.direction == "reversal" and r.provider == provider)
-
-
 def is_reversal(payment: Payment) -> bool:
     return RAILS[payment.method].direction == "reversal"
 
@@ -42,7 +36,7 @@ def reversal_of(
     return new_payment(
         payment_id=reversal_id,
         merchant_id=req.merchant_id,
-        method=reversal_method(original.method),
+        method=RAILS[original.method].reversal,  # the rail that gives it back
         amount_minor=original.amount_minor,
         phone=original.phone,
         reference=original.id,

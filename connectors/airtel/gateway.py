@@ -23,12 +23,13 @@ from connectors.airtel import (
     TransactionResult,
 )
 from connectors.airtel import outcomes as out
+from connectors.airtel.orders import WalletOrder
 from connectors.gateway import GatewayCore, Wording
 from connectors.http import HttpRequest, HttpResponse
 from connectors.transport import AiohttpTransport, Transport
 from switch.breaker import Breaker
 from switch.config import Settings
-from switch.messages import ProviderOutcome, QueryResult, StatusCheck, SubmitResult, WalletOrder
+from switch.messages import ProviderOutcome, QueryResult, StatusCheck, SubmitResult
 
 COLLECTION_METHOD = "airtel_ussd"
 PAYOUT_METHOD = "airtel_payout"

@@ -1,10 +1,10 @@
 """Safaricom M-Pesa (Daraja) connector.
 
 ``connector`` builds requests and parses answers; ``transformers`` holds the STK wire types, the
-error envelope and the STK result-code table; ``initiator`` the SecurityCredential, B2C v3,
-Transaction Status, Reversal and Account Balance (one result table each); ``c2b`` the C2B register
-URL, validation and confirmation payloads; ``simulator`` is a faithful local Daraja for tests,
-demo and bench.
+error envelope and the STK result-code table; ``initiator`` the SecurityCredential and the B2C
+v3, Transaction Status, Reversal and Account Balance orders; ``results`` their Result envelope
+(one result table each); ``c2b`` the C2B register URL, validation and confirmation payloads;
+``simulator`` is a faithful local Daraja for tests, demo and bench.
 """
 
 from connectors.mpesa.c2b import (
@@ -23,6 +23,16 @@ from connectors.mpesa.c2b import (
 )
 from connectors.mpesa.connector import DarajaAccount, DarajaConnector
 from connectors.mpesa.initiator import (
+    B2cAccepted,
+    B2cOrder,
+    BalanceQuery,
+    InitiatorAccepted,
+    ReversalOrder,
+    StatusQuery,
+    parse_initiator_ack,
+    security_credential,
+)
+from connectors.mpesa.results import (
     B2C_RESULTS,
     BALANCE_RESULTS,
     REVERSAL_RESULTS,
@@ -30,28 +40,20 @@ from connectors.mpesa.initiator import (
     TRANSACTION_STATUSES,
     Account,
     AccountBalanceResult,
-    B2cAccepted,
-    B2cOrder,
     B2cResult,
-    BalanceQuery,
-    InitiatorAccepted,
     InitiatorResult,
     MalformedResult,
-    ReversalOrder,
     ReversalResult,
-    StatusQuery,
     TransactionStatusResult,
     account_balance_result,
     b2c_result,
     parse_account_balance,
     parse_accounts,
     parse_b2c_result,
-    parse_initiator_ack,
     parse_result,
     parse_reversal_result,
     parse_transaction_status,
     reversal_result,
-    security_credential,
     transaction_status_result,
 )
 from connectors.mpesa.transformers import (

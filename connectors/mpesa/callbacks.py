@@ -3,16 +3,16 @@ Each is named, with the methods it may act on, in the provider's description."""
 
 from __future__ import annotations
 
-from connectors.mpesa.initiator import (
-    parse_b2c_result,
-    parse_reversal_result,
-    parse_transaction_status,
-)
 from connectors.mpesa.outcomes import (
     from_b2c_result,
     from_reversal_result,
     from_status_result,
     from_stk_result,
+)
+from connectors.mpesa.results import (
+    parse_b2c_result,
+    parse_reversal_result,
+    parse_transaction_status,
 )
 from connectors.mpesa.transformers import parse_stk_callback
 from switch.messages import CallbackIn, ProviderOutcome

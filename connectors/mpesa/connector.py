@@ -18,19 +18,17 @@ from typing import Any
 
 from connectors.common import seconds
 from connectors.http import HttpRequest, HttpResponse
-from connectors.mpesa import c2b, initiator
+from connectors.mpesa import c2b, initiator, results
 from connectors.mpesa.c2b import C2bAccepted, C2bRegistration, C2bSimulation
 from connectors.mpesa.initiator import (
     B2cAccepted,
     B2cOrder,
-    B2cResult,
     BalanceQuery,
     InitiatorAccepted,
-    InitiatorResult,
     ReversalOrder,
     StatusQuery,
-    TransactionStatusResult,
 )
+from connectors.mpesa.results import B2cResult, InitiatorResult, TransactionStatusResult
 from connectors.mpesa.transformers import (
     AccessToken,
     ProviderError,
@@ -219,7 +217,7 @@ class DarajaConnector:
 
     def parse_result(self, body: bytes) -> InitiatorResult:
         """Any Result POSTed to a ResultURL (or QueueTimeOutURL), not yet interpreted."""
-        return initiator.parse_result(body)
+        return results.parse_result(body)
 
     # --- B2C v3 (doc §8) -----------------------------------------------------------------------
 
@@ -245,7 +243,7 @@ class DarajaConnector:
         return initiator.parse_initiator_ack(resp)
 
     def parse_b2c_result(self, body: bytes) -> B2cResult:
-        return initiator.parse_b2c_result(body)
+        return results.parse_b2c_result(body)
 
     # --- Transaction Status (doc §10) ----------------------------------------------------------
 
@@ -268,7 +266,7 @@ class DarajaConnector:
         return self._post(TRANSACTION_STATUS_PATH, token, payload)
 
     def parse_transaction_status(self, body: bytes) -> TransactionStatusResult:
-        return initiator.parse_transaction_status(body)
+        return results.parse_transaction_status(body)
 
     # --- Reversal (doc §11) --------------------------------------------------------------------
 

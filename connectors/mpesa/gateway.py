@@ -35,6 +35,7 @@ from connectors.mpesa import (
     StkResult,
 )
 from connectors.mpesa import outcomes as mpesa_outcomes
+from connectors.mpesa.orders import B2cOrderMsg, ReversalOrderMsg, StkOrder
 from connectors.mpesa.outcomes import (
     accepted,
     answer_lost,
@@ -46,14 +47,11 @@ from connectors.transport import AiohttpTransport, Transport
 from switch.breaker import Breaker
 from switch.config import Settings
 from switch.messages import (
-    B2cOrderMsg,
     Order,
     ProviderOutcome,
     QueryRequest,
     QueryResult,
-    ReversalOrderMsg,
     StatusRequest,
-    StkOrder,
     SubmitResult,
 )
 from switch.payments import ProviderRefs
@@ -76,6 +74,43 @@ def _invalid() -> Iterator[None]:
         raise InvalidOrder(str(exc)) from exc
 
 
+def _wire(order: Order) -> StkPushOrder | B2cOrder | ReversalOrder | None:
+    """Daraja's order for ours, built (and checked: InvalidOrder) before anything is sent; None
+    for another rail's order."""
+    with _invalid():
+        if isinstance(order, StkOrder):
+            return StkPushOrder(
+                amount=order.amount,
+                phone=order.phone,
+                account_reference=order.account_reference,
+                description=order.description,
+                callback_url=order.callback_url,
+            )
+        if isinstance(order, B2cOrderMsg):
+            # Our payout id is the OriginatorConversationID: the same on every attempt, so
+            # Daraja refuses a second copy (doc §8) and Transaction Status can find it.
+            return B2cOrder(
+                originator_conversation_id=order.payment_id,
+                command_id=order.command,  # type: ignore[arg-type]  # validated by the api
+                amount=order.amount,
+                phone=order.phone,
+                remarks=order.remarks,
+                occasion=order.occasion,
+                result_url=order.result_url,
+                queue_timeout_url=order.timeout_url,
+            )
+        if isinstance(order, ReversalOrderMsg):
+            return ReversalOrder(
+                transaction_id=order.receipt,
+                amount=order.amount,
+                result_url=order.result_url,
+                queue_timeout_url=order.timeout_url,
+                receiver_party=order.receiver_party,
+                remarks=order.remarks,
+            )
+    return None
+
+
 class MpesaGatewayCore(GatewayCore[DarajaConnector]):
     provider = "mpesa"
     provider_name = "M-Pesa"
@@ -93,58 +128,18 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
 
     async def _submit_any(self, order: Order) -> ProviderOutcome:
         try:
-            if isinstance(order, B2cOrderMsg):
-                return await self._submit_b2c(self._b2c_wire(order))
-            if isinstance(order, ReversalOrderMsg):
-                return await self._submit_reversal(self._reversal_wire(order))
-            if isinstance(order, StkOrder):
-                return await self._submit_one(self._stk_wire(order))
+            wire = _wire(order)
         except InvalidOrder as exc:
             # Refused before anything is sent, this order alone (never the rest of the batch).
             return rejected("invalid_order", f"the order is not valid for M-Pesa: {exc}")
+        if isinstance(wire, B2cOrder):
+            return await self._submit_b2c(wire)
+        if isinstance(wire, ReversalOrder):
+            return await self._submit_reversal(wire)
+        if isinstance(wire, StkPushOrder):
+            return await self._submit_one(wire)
         # Another rail's order sent here by mistake: refused before anything is sent.
         return rejected("", f"M-Pesa cannot carry a {type(order).__name__}")
-
-    # --- the wire orders: built (and checked) before anything is sent ------------------------
-
-    @staticmethod
-    def _reversal_wire(order: ReversalOrderMsg) -> ReversalOrder:
-        with _invalid():
-            return ReversalOrder(
-                transaction_id=order.receipt,
-                amount=order.amount,
-                result_url=order.result_url,
-                queue_timeout_url=order.timeout_url,
-                receiver_party=order.receiver_party,
-                remarks=order.remarks,
-            )
-
-    @staticmethod
-    def _stk_wire(order: StkOrder) -> StkPushOrder:
-        with _invalid():
-            return StkPushOrder(
-                amount=order.amount,
-                phone=order.phone,
-                account_reference=order.account_reference,
-                description=order.description,
-                callback_url=order.callback_url,
-            )
-
-    @staticmethod
-    def _b2c_wire(order: B2cOrderMsg) -> B2cOrder:
-        # Our payout id is the OriginatorConversationID: the same on every attempt, so Daraja
-        # refuses a second copy (doc §8) and Transaction Status can find it.
-        with _invalid():
-            return B2cOrder(
-                originator_conversation_id=order.payment_id,
-                command_id=order.command,  # type: ignore[arg-type]  # validated by the api
-                amount=order.amount,
-                phone=order.phone,
-                remarks=order.remarks,
-                occasion=order.occasion,
-                result_url=order.result_url,
-                queue_timeout_url=order.timeout_url,
-            )
 
     # --- sending -------------------------------------------------------------------------------
 

@@ -3,12 +3,50 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
 
-from switch.messages import B2cOrderMsg, Order, ReversalOrderMsg, StkOrder
+from switch.messages import Order
 from switch.money import to_whole_shillings
 from switch.payments import Payment
 
 CallbackUrl = Callable[[str, str], str]  # (kind, payment id) -> URL with its token
+
+
+@dataclass(frozen=True, slots=True)
+class StkOrder:
+    provider: ClassVar[str] = "mpesa"  # whose gateway sends it
+    payment_id: str
+    amount: int  # whole shillings
+    phone: str
+    account_reference: str
+    description: str
+    callback_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class B2cOrderMsg:
+    provider: ClassVar[str] = "mpesa"  # whose gateway sends it
+    payment_id: str
+    amount: int  # whole shillings
+    phone: str
+    command: str
+    remarks: str
+    occasion: str | None
+    result_url: str
+    timeout_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReversalOrderMsg:
+    provider: ClassVar[str] = "mpesa"  # whose gateway sends it
+    payment_id: str  # the reversal's id
+    receipt: str  # the M-Pesa receipt of the collection to reverse
+    amount: int  # whole shillings
+    receiver_party: str  # the shortcode that received the collection
+    remarks: str
+    result_url: str
+    timeout_url: str
 
 
 def order_for(payment: Payment, url: CallbackUrl) -> Order:

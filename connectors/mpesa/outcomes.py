@@ -4,7 +4,7 @@ synchronous answer, a callback and a status query map the same way."""
 
 from __future__ import annotations
 
-from connectors.mpesa.initiator import B2cResult, ReversalResult, TransactionStatusResult
+from connectors.mpesa.results import B2cResult, ReversalResult, TransactionStatusResult
 from connectors.mpesa.transformers import StkResult
 from switch.messages import CallbackIn, ProviderOutcome
 from switch.outcomes import Wording

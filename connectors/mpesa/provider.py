@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from connectors.mpesa.settings import MpesaSettings
 from switch.fees import Fee
-from switch.providers import CallbackKind, ProviderSpec, Rail
+from switch.providers import AccountSample, CallbackKind, ProviderSpec, Rail, Sample
 
 KES = 100
+# Daraja's ids of an STK request (what its C2B payments show too).
+_STK_REFS = ("merchant_request_id", "checkout_request_id")
 _COLLECTION_FEE = Fee(bps=150, max=20_000)  # assumed sandbox default: 1.5 %, at most KES 200
 
 PROVIDER = ProviderSpec(
@@ -13,6 +16,7 @@ PROVIDER = ProviderSpec(
     display_name="M-Pesa",
     phone_operators=("safaricom",),
     orders="connectors.mpesa.orders:order_for",
+    sandbox="connectors.mpesa.simulator.sandbox:start",
     gateway="connectors.mpesa.gateway:mpesa_gateway_from",
     operations=("ask_status", "query", "register_c2b", "query_balance"),
     callbacks=tuple(
@@ -48,6 +52,21 @@ PROVIDER = ProviderSpec(
             ),
         )
     ),
+    settings=MpesaSettings,
+    # Safaricom's callback source range, as allow-listed by the widely used open-source Daraja
+    # SDKs (the addresses 196.201.212.69 ... 196.201.214.208 all lie in it). Unverified:
+    # Safaricom's API pages do not publish it; set SWITCH_CALLBACK_ALLOWLIST_MPESA to your own
+    # list if it differs. C2B confirmations carry no per-payment token, so outside sandbox mode
+    # only this range may call.
+    callback_sources="196.201.212.0/22",
+    samples=(
+        Sample(
+            "M-Pesa B2C",
+            "/v1/payouts",
+            {"method": "mpesa_b2c", "amount": "100", "phone": "0712000501"},
+        ),
+    ),
+    transfer_from=AccountSample("M-Pesa", {"type": "mpesa", "phone": "0712000506"}),
     rails=(
         # Daraja's documentation (M-Pesa Express, B2C): STK 1-250,000; B2C 10-250,000.
         Rail(
@@ -60,6 +79,8 @@ PROVIDER = ProviderSpec(
             "stk_query",
             "M-Pesa STK Push",
             fee=_COLLECTION_FEE,
+            reversal="mpesa_reversal",
+            refs=_STK_REFS,
         ),
         Rail(
             "mpesa_c2b",
@@ -73,6 +94,9 @@ PROVIDER = ProviderSpec(
             "M-Pesa paybill / till (C2B)",
             fee=_COLLECTION_FEE,
             routable=False,  # the customer pays on their own; nothing to initiate
+            customer_initiated=True,
+            reversal="mpesa_reversal",
+            refs=_STK_REFS,
             settle_check="connectors.mpesa.outcomes:c2b_record_mismatch",
         ),
         Rail(
@@ -85,7 +109,10 @@ PROVIDER = ProviderSpec(
             "transaction_status",
             "M-Pesa B2C",
             fee=Fee(fixed=1_500),  # KES 15 a payout
-            commands=True,
+            # Assumed: Daraja's documentation does not publish B2C throttling, and the gateway
+            # caps its own concurrency; this only keeps batches from queueing thousands at once.
+            batch_window=50,
+            default_command="BusinessPayment",
         ),
         Rail(
             "mpesa_reversal",

@@ -36,11 +36,12 @@ from connectors.pesalink import (
     normalise_msisdn,
 )
 from connectors.pesalink import outcomes as out
+from connectors.pesalink.orders import BankOrder
 from connectors.pesalink.transformers import MAX_DESCRIPTION, mask_account
 from connectors.transport import AiohttpTransport, Transport
 from switch.breaker import Breaker
 from switch.config import Settings
-from switch.messages import BankOrder, ProviderOutcome, QueryResult, StatusCheck, SubmitResult
+from switch.messages import ProviderOutcome, QueryResult, StatusCheck, SubmitResult
 from switch.states import Event
 
 

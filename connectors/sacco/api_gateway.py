@@ -42,8 +42,9 @@ from connectors.sacco.api import (
     Transaction,
     TransactionNotFound,
 )
+from connectors.sacco.orders import SaccoOrder
 from connectors.sacco.registry import Sacco
-from switch.messages import ProviderOutcome, SaccoOrder
+from switch.messages import ProviderOutcome
 from switch.payments import ProviderRefs
 
 log = logging.getLogger(__name__)

@@ -32,10 +32,11 @@ from connectors.sacco import files
 from connectors.sacco import outcomes as out
 from connectors.sacco.files import Batch, BatchLine, ResultLine
 from connectors.sacco.journal import Journal
+from connectors.sacco.orders import SaccoOrder
 from connectors.sacco.outbox import FolderOutbox, Outbox
 from connectors.sacco.registry import Sacco
 from connectors.sacco.tracker import FileTracker, Written
-from switch.messages import CallbackIn, ProviderOutcome, SaccoOrder
+from switch.messages import CallbackIn, ProviderOutcome
 from switch.payments import ProviderRefs
 from switch.rails import RAILS
 

@@ -30,12 +30,13 @@ from connectors.sacco import outcomes as out
 from connectors.sacco.api import SaccoApiConnector
 from connectors.sacco.api_gateway import SaccoApiGateway
 from connectors.sacco.files_gateway import Deliver, SaccoFiles
+from connectors.sacco.orders import SaccoOrder
 from connectors.sacco.outbox import Outbox
 from connectors.sacco.registry import Registry, registry_from
 from connectors.transport import AiohttpTransport, Transport
 from switch.breaker import Breaker
 from switch.config import Settings
-from switch.messages import ProviderOutcome, QueryResult, SaccoOrder, StatusCheck, SubmitResult
+from switch.messages import ProviderOutcome, QueryResult, StatusCheck, SubmitResult
 
 MAX_REMEMBERED = 200_000  # payment id -> API SACCO hints kept for check()
 

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
-from switch.messages import Order, SaccoOrder
+from switch.messages import Order
 from switch.payments import Payment
 
 Purpose = Literal["deposit", "loan_disbursement", "withdrawal", "loan_repayment"]
 CallbackUrl = Callable[[str, str], str]  # (kind, payment id) -> URL with its token
+
+
+@dataclass(frozen=True, slots=True)
+class SaccoOrder:
+    """Money into (``deposit``, ``loan_disbursement``) or out of (``withdrawal``: the source leg
+    of a transfer) a SACCO member account."""
+
+    provider: ClassVar[str] = "sacco"  # whose gateway sends it
+    payment_id: str
+    sacco_code: str
+    member_number: str
+    amount_minor: int
+    purpose: Purpose
+    reference: str
+    callback_url: str
 
 
 def order_for(payment: Payment, url: CallbackUrl) -> Order:

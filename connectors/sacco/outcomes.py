@@ -16,8 +16,9 @@ from __future__ import annotations
 from connectors.sacco import files
 from connectors.sacco.api import Accounts
 from connectors.sacco.files import ResultLine
+from connectors.sacco.orders import SaccoOrder
 from connectors.sacco.registry import Sacco
-from switch.messages import ProviderOutcome, QueryResult, SaccoOrder
+from switch.messages import ProviderOutcome, QueryResult
 from switch.payments import Failure, ProviderRefs
 from switch.states import Event
 

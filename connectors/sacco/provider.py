@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from connectors.sacco.settings import SaccoSettings
 from switch.fees import Fee
-from switch.providers import ProviderSpec, Rail
+from switch.providers import AccountSample, ProviderSpec, Rail, Sample
 
 KES = 100
 
@@ -11,7 +12,37 @@ PROVIDER = ProviderSpec(
     name="sacco",
     display_name="the SACCO",
     orders="connectors.sacco.orders:order_for",
+    sandbox="connectors.sacco.simulator.sandbox:start",
     gateway="connectors.sacco.gateway:sacco_gateway_from",
+    settings=SaccoSettings,
+    samples=(
+        Sample(
+            "SACCO deposit (API SACCO)",
+            "/v1/payouts",
+            {
+                "method": "sacco",
+                "amount": "100",
+                "sacco": {"sacco_code": "STIMA", "member_number": "10001", "purpose": "deposit"},
+            },
+        ),
+        Sample(
+            "SACCO loan disbursement (file SACCO)",
+            "/v1/payouts",
+            {
+                "method": "sacco",
+                "amount": "100",
+                "sacco": {
+                    "sacco_code": "WAUMINI",
+                    "member_number": "20001",
+                    "purpose": "loan_disbursement",
+                },
+            },
+        ),
+    ),
+    transfer_to=AccountSample(
+        "SACCO", {"type": "sacco", "sacco_code": "STIMA", "member_number": "10002"}
+    ),
+    demo_settings={"sacco_flush_interval": 0.5},  # the file SACCO's outbox, flushed often
     rails=(
         # SACCO member accounts: no published cap; the switch uses PesaLink's (our choice).
         Rail(
@@ -24,6 +55,7 @@ PROVIDER = ProviderSpec(
             "check",
             "SACCO member account",
             fee=Fee(fixed=1_000),
+            batch_window=10,  # a SACCO core is a small system (our choice)
         ),
         # A member's paybill payment (already in the SACCO's balance) posted to the member's
         # account in the SACCO's core system: no money moves on the switch's books.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel, WriteConcern
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -23,17 +23,27 @@ MONEY_WRITES = WriteConcern(w="majority", j=True)
 # ``_id`` (which carries the shard, and is derived from the idempotency key, so the primary key is
 # the idempotency guard); what a restarted shard must resume is listed in ``inflight``.
 INDEXES: dict[str, list[IndexModel]] = {
-    # The one index on payments: look-ups by phone (the keyed blind index of switch/pii.py, for
+    # Look-ups by phone (the keyed blind index of switch/pii.py, for
     # a merchant's support desk and for erasure requests). A measured cost on every insert.
     "payments": [
         IndexModel(
             [("merchant_id", ASCENDING), ("phone_bidx", ASCENDING)], name="phone", sparse=True
-        )
+        ),
+        # Finding payments (GET /v1/payments, /v1/payouts, /v1/transfers; api/search.py): a
+        # merchant's payments by creation time. Written once per payment (created_at never
+        # changes), so the status updates of the hot path do not touch it; every other filter is
+        # applied to the time window this index returns (switch/search.py says why).
+        IndexModel(
+            [("merchant_id", ASCENDING), ("created_at", DESCENDING)], name="merchant_created"
+        ),
     ],
     # The suspicious-activity report reads a merchant's events by time (few writes: holds,
     # refusals and review decisions only).
     "compliance_events": [IndexModel([("merchant_id", ASCENDING), ("at", ASCENDING)], name="cev")],
     "clients": [IndexModel([("merchant_id", ASCENDING)], name="client_merchant")],
+    # Statements (api/statements.py): a merchant's journal entries by time. One entry per money
+    # movement, written once and never updated.
+    "journal": [IndexModel([("merchant_id", ASCENDING), ("at", ASCENDING)], name="journal_at")],
     # Bulk payouts (actors/batches.py): a restart resumes the batches not completed. Only batch
     # headers carry ``state`` (their item chunks share the collection), so the index is sparse
     # and small, and it changes only when a batch starts or completes.

@@ -39,6 +39,9 @@ TIMINGS = {
     "SWITCH_BREAKER_COOL_DOWN": "2",
     "SWITCH_PAYOUT_NOT_FOUND_AFTER": "3",
     "SWITCH_SACCO_FLUSH_INTERVAL": "0.3",
+    # A confirmed settlement account is paid after 2 s (24 h by default), looked at every 0.5 s.
+    "SWITCH_SETTLEMENT_COOLING_OFF": "2",
+    "SWITCH_SETTLEMENT_INTERVAL": "0.5",
     # The tests' webhook receivers listen on 127.0.0.1, which the SSRF guard refuses outside
     # sandbox mode (switch processes started by tests run plain ``serve``).
     "SWITCH_WEBHOOK_ALLOW_PRIVATE": "true",
@@ -64,7 +67,7 @@ def stack_environment(tmp: str, **extra: str) -> dict[str, str]:
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     env = stack_environment(str(tmp_path_factory.mktemp("var")))
     settings = from_env(env, port=free_port(), sim_port=0)
-    running = await Stack(settings, sandbox=True, sim_config=SimConfig()).start()
+    running = await Stack(settings, sandbox=True, sim_configs={"mpesa": SimConfig()}).start()
     yield running
     # Whatever the tests did, the books of the whole session must balance.
     assert running.state is not None

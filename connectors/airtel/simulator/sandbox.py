@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.airtel.security import PinPadding, load_public_key, pin_padding
+from connectors.simkit.sandbox import Served, serve
+from switch.providers import SandboxPlace
 
 PUBLIC_KEY_PATH = Path(__file__).with_name("sandbox_public_key.pem")
 PRIVATE_KEY_PATH = Path(__file__).with_name("sandbox_private_key.pem")
@@ -82,3 +84,16 @@ def switch_settings(base_url: str, *, callback_auth: bool = False) -> dict[str, 
         "airtel_public_key_file": str(PUBLIC_KEY_PATH),
         "airtel_callback_key": config.SANDBOX_CALLBACK_KEY if callback_auth else None,
     }
+
+
+async def start(place: SandboxPlace) -> Served:
+    """The Airtel simulator for the switch's sandbox mode (Airtel's ``sandbox`` entry): its
+    callbacks go to the switch's one Airtel callback URL, as Airtel's portal would send them."""
+    from connectors.airtel.simulator.app import create_app
+    from connectors.airtel.simulator.config import SimConfig
+
+    config = place.config or SimConfig(callback_delay=place.callback_delay)
+    config.callback_url = f"{place.public_url}/callbacks/airtel"
+    served = await serve(create_app(config), place.host, place.port)
+    served.overrides = switch_settings(served.base_url)
+    return served

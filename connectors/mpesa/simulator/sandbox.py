@@ -17,6 +17,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from connectors.simkit.sandbox import Served, serve
+from switch.providers import SandboxPlace
+
 CERT_PATH = Path(__file__).with_name("sandbox_cert.pem")
 KEY_PATH = Path(__file__).with_name("sandbox_key.pem")
 
@@ -43,3 +46,27 @@ def decrypt_credential(credential: str) -> str | None:
         return plain.decode()
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
+
+
+async def start(place: SandboxPlace) -> Served:
+    """The Daraja simulator for the switch's sandbox mode (M-Pesa's ``sandbox`` entry), with
+    Daraja's public sandbox shortcode and passkey and this simulator's initiator and cert."""
+    from connectors.mpesa.settings import SANDBOX_PASSKEY, SANDBOX_SHORTCODE
+    from connectors.mpesa.simulator.app import create_app
+    from connectors.mpesa.simulator.config import SimConfig
+
+    config = place.config or SimConfig(callback_delay=place.callback_delay)
+    config.shortcode, config.passkey = SANDBOX_SHORTCODE, SANDBOX_PASSKEY
+    served = await serve(create_app(config), place.host, place.port)
+    served.overrides = {
+        "mpesa_base_url": served.base_url,
+        "mpesa_consumer_key": config.consumer_key,
+        "mpesa_consumer_secret": config.consumer_secret,
+        "mpesa_shortcode": SANDBOX_SHORTCODE,
+        "mpesa_passkey": SANDBOX_PASSKEY,
+        "mpesa_initiator_name": config.initiator_name,
+        "mpesa_initiator_password": config.initiator_password,
+        "mpesa_certificate_file": str(CERT_PATH),
+        "mpesa_b2c_shortcode": config.b2c_shortcode,
+    }
+    return served

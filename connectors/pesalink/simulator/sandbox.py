@@ -15,6 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from connectors.simkit.sandbox import Served, serve
+from switch.providers import SandboxPlace
+
 SIGNING_KEY_PATH = Path(__file__).with_name("sandbox_signing_key.pem")
 SIGNING_KEY_PEM = SIGNING_KEY_PATH.read_bytes()
 
@@ -48,3 +51,14 @@ def switch_settings(base_url: str) -> dict[str, Any]:
         "pesalink_source_account": config.SANDBOX_SOURCE_ACCOUNT,
         "pesalink_source_name": config.SANDBOX_SOURCE_NAME,
     }
+
+
+async def start(place: SandboxPlace) -> Served:
+    """The PesaLink bank simulator for the switch's sandbox mode (PesaLink's ``sandbox`` entry)."""
+    from connectors.pesalink.simulator.app import create_app
+    from connectors.pesalink.simulator.config import SimConfig
+
+    config = place.config or SimConfig(callback_delay=place.callback_delay)
+    served = await serve(create_app(config), place.host, place.port)
+    served.overrides = switch_settings(served.base_url)
+    return served

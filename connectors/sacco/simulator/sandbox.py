@@ -25,6 +25,7 @@ from connectors.sacco.registry import Registry, sandbox_registry
 from connectors.sacco.simulator.app import BASE_PATH, SIMULATOR, Simulator, create_app
 from connectors.sacco.simulator.config import SimConfig
 from connectors.sacco.simulator.files import FileSacco, FileSimConfig
+from switch.providers import SandboxPlace
 
 
 @dataclass
@@ -36,6 +37,10 @@ class SaccoSandbox:
     registry_file: Path
     outbox_dir: Path
     api_base_url: str
+
+    @property
+    def base_url(self) -> str:
+        return self.api_base_url
 
     def settings(self) -> dict[str, str]:
         """The Settings values the switch needs to use these simulators."""
@@ -82,3 +87,12 @@ def _write_registry(
     with os.fdopen(fd, "wb") as out:
         out.write(registry.to_json())
     return path, Path(outbox_dir).resolve()
+
+
+async def start(place: SandboxPlace) -> SaccoSandbox:
+    """Both SACCO simulators for the switch's sandbox mode (the SACCOs' ``sandbox`` entry): the
+    outbox and the registry file in the switch's data folder."""
+    data = Path(place.data_dir)
+    return await start_sandbox(
+        place.host, place.port, data / "sacco", data / "sacco-registry.json", place.config
+    )

@@ -21,14 +21,9 @@ from actors.ports import (
 )
 from actors.runtime import IDEMPOTENT_RETRIES, batch_proxy, gateway_proxy, shard_proxy
 from actors.shard import ShardCore
-from switch.messages import (
-    CallbackIn,
-    ProviderOutcome,
-    StatusCheck,
-    StkOrder,
-    SubmitResult,
-    WalletOrder,
-)
+from connectors.airtel.orders import WalletOrder
+from connectors.mpesa.orders import StkOrder
+from switch.messages import CallbackIn, ProviderOutcome, StatusCheck, SubmitResult
 from switch.states import Event
 from tests.unit.api.ports import CoreDouble
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from connectors.sacco.gateway import SaccoGatewayCore
+from connectors.sacco.orders import SaccoOrder
 from connectors.sacco.registry import Registry
 from connectors.transport import AiohttpTransport
-from switch.messages import CallbackIn, SaccoOrder, StatusCheck
+from switch.messages import CallbackIn, StatusCheck
 
 
 @dataclass

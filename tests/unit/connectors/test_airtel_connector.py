@@ -29,6 +29,7 @@ from connectors.airtel import (
 from connectors.airtel.simulator import decrypt_pin, public_key_b64, public_key_pem
 from connectors.http import HttpRequest, HttpResponse
 from connectors.transport import MockTransport
+from tests.unit.connectors.samples import AIRTEL_PUSH_ACCEPTED as DOC_PUSH_ACCEPTED
 
 BASE = "https://openapiuat.airtel.africa"
 CALLBACK_KEY = "portal-private-key"
@@ -46,17 +47,6 @@ DOC_TOKEN: dict[str, Any] = {
     "access_token": "pQWBjnwY0gS04euamZVVl4zDWfE4Pqkp",
     "expires_in": "180",
     "token_type": "bearer",
-}
-# doc §4, the accepted push.
-DOC_PUSH_ACCEPTED: dict[str, Any] = {
-    "data": {"transaction": {"id": "ORD-20240607-0001", "status": "SUCCESS"}},
-    "status": {
-        "code": "200",
-        "message": "SUCCESS",
-        "result_code": "ESB000010",
-        "response_code": "DP00800001006",
-        "success": True,
-    },
 }
 # doc §5, enquiry success and failure.
 DOC_ENQUIRY_SUCCESS: dict[str, Any] = {

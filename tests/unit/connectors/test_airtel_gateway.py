@@ -18,13 +18,14 @@ from aiohttp import web
 
 from connectors.airtel import AirtelAccount, AirtelConnector, CallbackHashMismatch, callback_ack
 from connectors.airtel.gateway import AirtelGatewayCore, airtel_gateway_from
+from connectors.airtel.orders import WalletOrder
 from connectors.airtel.outcomes import airtel_callback
 from connectors.airtel.simulator import SIMULATOR, SimConfig, Simulator, create_app
 from connectors.airtel.simulator.sandbox import public_key_pem, switch_settings
 from connectors.transport import AiohttpTransport
 from switch.breaker import Breaker
 from switch.config import Settings
-from switch.messages import ProviderOutcome, QueryResult, StatusCheck, WalletOrder
+from switch.messages import ProviderOutcome, QueryResult, StatusCheck
 from switch.states import Event
 from tests.simharness import Receiver, SimClient, by_json, staged
 

@@ -28,6 +28,7 @@ from connectors.airtel.simulator import (
 from connectors.airtel.simulator.config import KNOBS, take_actions
 from connectors.airtel.simulator.state import Collection, Disbursement, SimState
 from connectors.http import HttpResponse
+from tests.unit.connectors.samples import AIRTEL_PUSH_ACCEPTED
 
 # --- triggers ------------------------------------------------------------------------------------
 
@@ -266,16 +267,7 @@ def read_enquiry(body: dict[str, Any]) -> Any:
 
 
 def test_push_answer_is_the_doc_sample() -> None:
-    assert wire.push_accepted("ORD-20240607-0001") == {
-        "data": {"transaction": {"id": "ORD-20240607-0001", "status": "SUCCESS"}},
-        "status": {
-            "code": "200",
-            "message": "SUCCESS",
-            "result_code": "ESB000010",
-            "response_code": "DP00800001006",
-            "success": True,
-        },
-    }
+    assert wire.push_accepted("ORD-20240607-0001") == AIRTEL_PUSH_ACCEPTED
 
 
 def test_enquiry_before_and_after_payment() -> None:

@@ -14,8 +14,9 @@ import pytest
 from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
 from connectors.mpesa import DarajaAccount, DarajaConnector
 from connectors.mpesa.gateway import MpesaGatewayCore
+from connectors.mpesa.orders import StkOrder
 from connectors.transport import MockTransport
-from switch.messages import ProviderOutcome, QueryRequest, StkOrder
+from switch.messages import ProviderOutcome, QueryRequest
 from switch.payments import Failure, ProviderRefs
 from switch.states import Event
 

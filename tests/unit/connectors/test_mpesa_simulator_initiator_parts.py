@@ -35,6 +35,7 @@ from connectors.mpesa.simulator.triggers import (
     registered_name,
 )
 from connectors.mpesa.simulator.wire import InvalidField
+from tests.unit.connectors.samples import MPESA_B2C_REQUEST as B2C_SAMPLE
 
 WALL = 1_700_000_000.123  # 2023-11-15 01:13:20 in Nairobi
 FLOAT = 1_000_000_000
@@ -195,20 +196,6 @@ def test_sandbox_files_say_what_they_are() -> None:
 
 
 # --- inbound requests --------------------------------------------------------------------------
-
-B2C_SAMPLE: dict[str, Any] = {
-    "OriginatorConversationID": "payout-2024-000123",
-    "InitiatorName": "apiop1",
-    "SecurityCredential": "c2VjcmV0",
-    "CommandID": "BusinessPayment",
-    "Amount": 10,
-    "PartyA": "600992",
-    "PartyB": "254712345678",
-    "Remarks": "Loan disbursement",
-    "QueueTimeOutURL": "https://example.co.ke/b2c/timeout",
-    "ResultURL": "https://example.co.ke/b2c/result",
-    "Occassion": "April",
-}
 
 
 def test_b2c_doc_sample_parses() -> None:

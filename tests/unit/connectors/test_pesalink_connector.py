@@ -26,6 +26,7 @@ from connectors.pesalink import (
 from connectors.pesalink import signature as sig
 from connectors.pesalink.simulator.sandbox import PUBLIC_KEY_PEM, SIGNING_KEY_PEM
 from connectors.transport import MockTransport
+from tests.unit.connectors.samples import PESALINK_TRANSFER
 
 BASE = "https://uat.finserve.africa"
 ACCOUNT = PesaLinkAccount(
@@ -277,22 +278,12 @@ def test_transfer_to_account_is_the_doc_body_signed_with_the_doc_formula(
     )
     request = bank.transfer_request("tok", order, NOW)
     assert request.url == BASE + "/v3-apis/transaction-api/v3.0/remittance/pesalinkacc"
+    doc = PESALINK_TRANSFER
     assert body(request) == {
-        "source": {"countryCode": "KE", "name": "John Doe", "accountNumber": "0020100014605"},
-        "destination": {
-            "type": "bank",
-            "countryCode": "KE",
-            "name": "Tom Doe",
-            "bankCode": "57",
-            "accountNumber": "99901288715910",
-        },
+        **doc,
         "transfer": {
-            "type": "PesaLink",
-            "amount": "500.00",
-            "currencyCode": "KES",
-            "reference": "112194688993",
+            **doc["transfer"],
             "date": "2023-10-12",  # the date in Nairobi
-            "description": "Supplier payment",
             "callbackUrl": "https://switch.example/hooks/pl/tok",
         },
     }

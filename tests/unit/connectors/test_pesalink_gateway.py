@@ -19,6 +19,7 @@ import pytest
 from connectors.http import HttpRequest, HttpResponse
 from connectors.pesalink import PesaLinkAccount, PesaLinkConnector, callback_ack
 from connectors.pesalink.gateway import PesaLinkGatewayCore, pesalink_gateway_from
+from connectors.pesalink.orders import BankOrder
 from connectors.pesalink.outcomes import pesalink_callback
 from connectors.pesalink.simulator import SIMULATOR, SimConfig, Simulator, create_app
 from connectors.pesalink.simulator.config import SANDBOX_SOURCE_ACCOUNT
@@ -27,7 +28,7 @@ from connectors.pesalink.simulator.sandbox import SIGNING_KEY_PEM, switch_settin
 from connectors.transport import AiohttpTransport
 from switch.breaker import Breaker
 from switch.config import Settings
-from switch.messages import BankOrder, ProviderOutcome, QueryResult, StatusCheck
+from switch.messages import ProviderOutcome, QueryResult, StatusCheck
 from switch.states import Event
 from tests.simharness import Receiver, by_path, staged
 

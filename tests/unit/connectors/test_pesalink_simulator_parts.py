@@ -21,6 +21,7 @@ from connectors.pesalink.simulator.wire import (
     transfer_answer,
     transfer_data,
 )
+from tests.unit.connectors.samples import PESALINK_TRANSFER as DOC_BODY
 
 # --- triggers -----------------------------------------------------------------------------------
 
@@ -237,25 +238,6 @@ def test_record_json_and_wire() -> None:
 
 
 # --- inbound wire -------------------------------------------------------------------------------
-
-DOC_BODY: dict[str, Any] = {  # doc §3.1, verbatim
-    "source": {"countryCode": "KE", "name": "John Doe", "accountNumber": "0020100014605"},
-    "destination": {
-        "type": "bank",
-        "countryCode": "KE",
-        "name": "Tom Doe",
-        "bankCode": "57",
-        "accountNumber": "99901288715910",
-    },
-    "transfer": {
-        "type": "PesaLink",
-        "amount": "500.00",
-        "currencyCode": "KES",
-        "reference": "112194688993",
-        "date": "2023-10-11",
-        "description": "Supplier payment",
-    },
-}
 
 
 def test_the_doc_sample_parses() -> None:

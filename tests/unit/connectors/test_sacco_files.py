@@ -9,12 +9,12 @@ import asyncio
 from pathlib import Path
 
 from connectors.sacco.gateway import SaccoGatewayCore, sacco_gateway_from
+from connectors.sacco.orders import SaccoOrder
 from connectors.sacco.registry import sandbox_registry
 from connectors.sacco.simulator import FileSacco, FileSimConfig
 from connectors.sacco.simulator.book import OPENING_SAVINGS_MINOR, OUTSTANDING_LOAN_MINOR
 from connectors.transport import AiohttpTransport
 from switch.config import Settings
-from switch.messages import SaccoOrder
 from switch.payments import ProviderRefs
 from switch.states import Event
 from tests.unit.connectors.sacco.helpers import free_port

@@ -50,11 +50,13 @@ def test_head_follows_get() -> None:
     assert permission_for("HEAD", "/v1/balance") == permission_for("GET", "/v1/balance")
 
 
-def test_only_sign_in_routes_callbacks_and_ops_are_public() -> None:
+def test_only_sign_in_routes_callbacks_ops_and_signed_links_are_public() -> None:
     public_v1 = sorted(
         path for (_, path), perm in ROUTES.items() if perm == PUBLIC and path.startswith("/v1/")
     )
-    assert public_v1 == ["/v1/auth/login", "/v1/oauth/token", "/v1/users"]
+    # An export's download link carries its own signature (api/exports.py checks it).
+    signed = ["/v1/exports/{export_id}/download"]
+    assert public_v1 == ["/v1/auth/login", *signed, "/v1/oauth/token", "/v1/users"]
 
 
 @pytest.mark.parametrize(

@@ -21,35 +21,40 @@ from api.errors import Handler, error_middleware
 from api.routes import register
 from api.state import STATE
 from connectors.sacco.registry import sandbox_registry
-from switch.batches import (
-    MAX_ITEMS,
-    Checked,
+from switch.batch_items import (
+    AUTO,
+    WINDOWS,
     ItemRecord,
-    Parsed,
     answered,
-    batch_id_for,
-    batch_request_hash,
     batch_view,
-    csv_row_body,
     erased_item,
-    is_batch_id,
     is_complete,
-    item_key,
-    item_of_key,
     item_view,
     new_record,
     observed,
-    parse_csv,
-    parse_json,
     record_doc,
     record_from_doc,
-    report,
     results_csv,
     retry_delay,
     status_counts,
     totals,
 )
+from switch.batches import (
+    MAX_ITEMS,
+    Checked,
+    Parsed,
+    batch_id_for,
+    batch_request_hash,
+    csv_row_body,
+    is_batch_id,
+    item_key,
+    item_of_key,
+    parse_csv,
+    parse_json,
+    report,
+)
 from switch.messages import CreatePayment, Reply
+from switch.rails import rail
 from switch.tokens import Claims
 
 SACCOS = sandbox_registry("http://127.0.0.1:1/fineract-provider/api/v1")
@@ -775,3 +780,14 @@ def test_an_item_erased_while_queued_learns_its_payment_and_is_not_sent_again() 
     erased = erased_item(queued, "pay_s0_X")
     assert (erased.status, erased.payment_id, erased.last_error) == ("pending", "pay_s0_X", None)
     assert erased.awaiting and erased.at_provider and erased.command.phone == "[erased]"
+
+
+def test_each_payout_rails_window_comes_from_its_providers_description() -> None:
+    assert WINDOWS == {
+        "mpesa_b2c": 50,
+        "airtel_payout": 20,
+        "bank_transfer": 20,
+        "sacco": 10,
+        "auto": 50,
+    }
+    assert all(rail(m).batch_window == n for m, n in WINDOWS.items() if m != AUTO)

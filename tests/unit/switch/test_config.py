@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from switch.config import SANDBOX_SHORTCODE, env_name, from_env
+from connectors.mpesa.settings import SANDBOX_SHORTCODE
+from switch.config import env_name, from_env
 from switch.errors import ConfigError
 
 

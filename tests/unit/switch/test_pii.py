@@ -148,3 +148,16 @@ async def test_an_unmatched_c2b_payer_is_sealed_with_the_switchs_key_bound_to_th
         fresh.open(copied, bound_to="RKT0000000", paths=unmatched_paths)
     opened = fresh.open(doc, paths=unmatched_paths)
     assert {k: opened["payment"][k] for k in payer} == payer
+
+
+def test_an_account_gets_its_own_blind_index_apart_from_phones() -> None:
+    from switch.pii import account_bidx
+
+    sealer = _sealer()
+    bank = {"bank_code": "68", "account_number": "0150000503"}
+    doc = with_index({"phone": "", "destination": bank}, sealer)
+    assert doc["account_bidx"] == account_bidx(sealer, "0150000503")
+    assert doc["account_bidx"] != sealer.bidx("0150000503")  # not a phone's index
+    sacco = with_index({"destination": {"sacco_code": "S1", "member_number": "M-1"}}, sealer)
+    assert sacco["account_bidx"] == account_bidx(sealer, "M-1")
+    assert "account_bidx" not in with_index({"phone": "254712345678"}, sealer)

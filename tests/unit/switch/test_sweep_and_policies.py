@@ -2,7 +2,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from actors.orders import order_for
-from switch.messages import B2cOrderMsg, ReversalOrderMsg, StkOrder
+from connectors.mpesa.orders import B2cOrderMsg, ReversalOrderMsg, StkOrder
 from switch.payments import Payment, ProviderRefs, apply, new_payment
 from switch.policies import reversal_refusal, reversal_was_ours
 from switch.postings import postings
@@ -107,7 +107,9 @@ def test_airtel_pesalink_and_sacco_payments_are_checked_by_enquiry_never_resent(
 
 
 def test_orders_for_every_rail() -> None:
-    from switch.messages import BankOrder, SaccoOrder, WalletOrder
+    from connectors.airtel.orders import WalletOrder
+    from connectors.pesalink.orders import BankOrder
+    from connectors.sacco.orders import SaccoOrder
 
     def url(kind: str, pid: str) -> str:
         return f"https://switch.example/callbacks/{kind}/{pid}/tok"
