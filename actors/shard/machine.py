@@ -303,13 +303,7 @@ class ShardMachine:
 
     def callback(self, payment: Payment, item: CallbackIn, now: float) -> tuple[str, list[Effect]]:
         """A provider's callback about a payment (callbacks.py): the verdict, and effects."""
-        step = callbacks.judge(
-            payment,
-            item,
-            resent=payment.id in self.resent,
-            age=now - payment.created_at.timestamp(),
-            not_found_after=self.settings.payout_not_found_after,
-        )
+        step = callbacks.judge(payment, item, **self._facts(payment, now))
         out: list[Effect] = []
         if step.action == "decline":
             assert step.outcome is not None
@@ -329,6 +323,14 @@ class ShardMachine:
         out.append(Durable(updated))
         self._post_for(out, updated)
         return "applied", out
+
+    def _facts(self, payment: Payment, now: float) -> dict[str, Any]:
+        """What an answer about a payout means depends on: was it resent, how old is it."""
+        return {
+            "resent": payment.id in self.resent,
+            "age": now - payment.created_at.timestamp(),
+            "not_found_after": self.settings.payout_not_found_after,
+        }
 
     # --- C2B confirmations and SACCO postings (postings.py) --------------------------------
 
@@ -497,13 +499,7 @@ class ShardMachine:
                 continue
             if RAILS[payment.method].direction != "collection":  # payouts and postings
                 item = CallbackIn(payment.id, res.outcome, None, not_found=res.not_found)
-                outcome = reversals.payout_outcome(
-                    payment,
-                    item,
-                    resent=payment.id in self.resent,
-                    age=now - payment.created_at.timestamp(),
-                    not_found_after=self.settings.payout_not_found_after,
-                )
+                outcome = reversals.payout_outcome(payment, item, **self._facts(payment, now))
                 self._apply(out, payment, outcome, "query")
                 continue
             if not self._apply(out, payment, res.outcome, "query") and self._late(payment, now):

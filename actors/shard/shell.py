@@ -22,23 +22,8 @@ from collections.abc import Awaitable
 from typing import Any
 
 from actors.compliance import Compliance
+from actors.shard import effects as fx
 from actors.shard.claims import Claims
-from actors.shard.effects import (
-    AskStatus,
-    Check,
-    Durable,
-    Effect,
-    Illegal,
-    Notify,
-    Post,
-    Publish,
-    Query,
-    Record,
-    Send,
-    Settled,
-    StatusChanged,
-    Touch,
-)
 from actors.shard.machine import ShardMachine
 from actors.shard.notify import Notifier
 from actors.shard.personal import EraseBatchItems, PersonalData
@@ -55,6 +40,7 @@ from switch.config import Settings
 from switch.messages import (
     CreatePayment,
     Order,
+    QueryResult,
     Reply,
 )
 from switch.payments import Payment, from_doc
@@ -192,27 +178,27 @@ class Shell:
 
     # --- carrying effects out --------------------------------------------------------------
 
-    def _fire(self, e: Effect) -> bool:
+    def _fire(self, e: fx.Effect) -> bool:
         """Carry out an effect that needs no waiting; False for one that does."""
-        if isinstance(e, Touch):
+        if isinstance(e, fx.Touch):
             self.store.touch(e.payment_id, e.entries)
-        elif isinstance(e, StatusChanged):
+        elif isinstance(e, fx.StatusChanged):
             PAYMENTS.labels(e.payment.method, e.payment.status.value).inc()
             if e.released:
                 self.screener.release(e.payment)
-        elif isinstance(e, Send):
+        elif isinstance(e, fx.Send):
             self.orders.append(e.order)
             self._orders_event.set()
-        elif isinstance(e, Notify):
+        elif isinstance(e, fx.Notify):
             self.notifier.webhook(e.payment_id)
-        elif isinstance(e, Publish):
+        elif isinstance(e, fx.Publish):
             self.notifier.publish(e.payments)
-        elif isinstance(e, Settled):
+        elif isinstance(e, fx.Settled):
             self.notifier.forget(e.payment_id)
             self.store.drop_inflight(e.payment_id)
-        elif isinstance(e, Record):
+        elif isinstance(e, fx.Record):
             self.screener.record(e)
-        elif isinstance(e, Illegal):  # never silently dropped
+        elif isinstance(e, fx.Illegal):  # never silently dropped
             p = e.payment
             ILLEGAL_EVENTS.labels(p.method, p.state.value, e.event).inc()
             log.warning("%s from %s refused for %s: %s", e.event, e.source, p.id, e.reason)
@@ -220,47 +206,47 @@ class Shell:
             return False
         return True
 
-    def _run_now(self, effects: list[Effect]) -> None:
+    def _run_now(self, effects: list[fx.Effect]) -> None:
         """The hot path's effects (all immediate); any other is spawned, in order."""
         for i, e in enumerate(effects):
             if not self._fire(e):
                 self._spawn(self._run(effects[i:]))
                 return
 
-    async def _run(self, effects: list[Effect]) -> None:
+    async def _run(self, effects: list[fx.Effect]) -> None:
         """In order: a :class:`Durable` waits for its commit before anything after it."""
         for e in effects:
             if not self._fire(e):
                 await self._wait_for(e)
 
-    async def _wait_for(self, e: Effect) -> None:
-        if isinstance(e, Durable):
+    async def _wait_for(self, e: fx.Effect) -> None:
+        if isinstance(e, fx.Durable):
             await self._persisted(e.payment)
-        elif isinstance(e, Query):
-            try:
-                results = await self.provider.query(e.requests)
-            except Exception:
-                log.exception("status queries failed; will ask again")
-                return
+        elif isinstance(e, fx.Query):
+            results = await self._answers(self.provider.query(e.requests), "status queries")
             await self._run(self.machine.queried(results, self.clock.time()))
-        elif isinstance(e, Check):
-            try:
-                checked = await self.provider.check(e.requests)
-            except Exception:
-                log.exception("status checks failed; will ask again")
-                return
-            await self._run(self.machine.checked(checked, self.clock.time()))
-        elif isinstance(e, AskStatus):
+        elif isinstance(e, fx.Check):
+            results = await self._answers(self.provider.check(e.requests), "status checks")
+            await self._run(self.machine.checked(results, self.clock.time()))
+        elif isinstance(e, fx.AskStatus):
             if e.background:
                 self._spawn(self._ask_status(e))
             else:
                 await self._ask_status(e)
-        elif isinstance(e, Post):
+        elif isinstance(e, fx.Post):
             reply = await self._create(e.command)
             if reply.status >= 300:
                 log.warning("posting %s not created yet: %s", e.command.idem_key, reply.body)
 
-    async def _ask_status(self, e: AskStatus) -> None:
+    async def _answers(self, call: Awaitable[list[QueryResult]], what: str) -> list[QueryResult]:
+        """The provider's answers, or none if the call failed (the sweeper asks again)."""
+        try:
+            return await call
+        except Exception:
+            log.exception("%s failed; will ask again", what)
+            return []
+
+    async def _ask_status(self, e: fx.AskStatus) -> None:
         try:
             await self.provider.ask_status(e.requests)
         except Exception:
