@@ -5,12 +5,16 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint typecheck test test-unit test-integration demo serve bench clean
+.PHONY: help install lint typecheck test test-unit test-integration demo serve bench clean \
+        vendor-chartjs
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
+	@# The console's browser test drives Debian's chromium (tests/integration/test_console.py).
+	command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=24"
 	$(BIN)/pip install -q -e ".[dev]"
@@ -43,6 +47,16 @@ serve: $(STAMP) ## Run the switch in sandbox mode on :8080
 
 bench: $(STAMP) ## Load test: STK Push, 50 users, 60 s; writes bench/results/<date>-stk.{json,md,png}
 	$(BIN)/python -m bench run --scenario stk --users 50 --duration 60
+
+CHARTJS_VERSION := 4.6.2
+CHARTJS_DIR     := api/console/static/vendor
+vendor-chartjs: ## Fetch Chart.js $(CHARTJS_VERSION) with npm pack again; checks the recorded sha256
+	rm -rf var/chartjs && mkdir -p var/chartjs
+	cd var/chartjs && npm pack --silent chart.js@$(CHARTJS_VERSION) && tar xzf chart.js-$(CHARTJS_VERSION).tgz
+	cp var/chartjs/package/dist/chart.umd.min.js $(CHARTJS_DIR)/chart.umd.min.js
+	cp var/chartjs/package/LICENSE.md $(CHARTJS_DIR)/chart.js-LICENSE.md
+	cd $(CHARTJS_DIR) && sha256sum -c chart.umd.min.js.sha256
+	rm -rf var/chartjs
 
 clean: ## Remove local data and caches (keeps the virtual environment)
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from switch.messages import Reply
 from switch.money import format_minor
+from switch.rails import display_name, provider_of, recovered_by
 
 
 def error_reply(status: int, code: str, message: str, field: str | None = None) -> Reply:
@@ -20,11 +21,14 @@ def overloaded() -> Reply:
     return Reply(reply.status, reply.body, retry_after=1.0)
 
 
-def circuit_open(wait: float) -> Reply:
+def circuit_open(wait: float, provider: str = "") -> Reply:
+    """``provider``: whose circuit is open (named by its display name); by default the STK Push
+    rail's, the provider the first callers guarded."""
+    name = display_name(provider or provider_of(recovered_by("stk_query")))
     reply = error_reply(
         503,
         "provider_unavailable",
-        f"M-Pesa is failing and its circuit is open; nothing was stored or sent. Retry in "
+        f"{name} is failing and its circuit is open; nothing was stored or sent. Retry in "
         f"{wait:.0f} s with the same Idempotency-Key.",
     )
     return Reply(reply.status, reply.body, retry_after=wait)

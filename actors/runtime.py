@@ -55,7 +55,6 @@ IDEMPOTENT_RETRIES = 3
 
 # Every provider with a gateway, each in its own actor ("mpesa", "gateway-airtel", ...).
 PROVIDERS_WITH_GATEWAYS: tuple[str, ...] = tuple(p.name for p in providers() if p.gateway)
-GATEWAYS: tuple[str, ...] = tuple(p for p in PROVIDERS_WITH_GATEWAYS if p != "mpesa")
 
 ACTOR_OPTIONS: dict[str, Any] = {
     "get_if_exists": True,
@@ -95,10 +94,6 @@ def shutdown_ray() -> None:
 
 def shard_name(shard: int) -> str:
     return f"shard-{shard}"
-
-
-def mpesa_name(settings: Settings) -> str:
-    return f"mpesa-{settings.mpesa_shortcode}"
 
 
 def _metrics_snapshot(label: str) -> list[Metric]:
@@ -162,11 +157,22 @@ def ray_gateways(settings: Settings) -> Gateways:
     def actor_of(provider: str) -> GatewayPort:
         return gateway_proxy(ray.get_actor(gateway_actor_name(provider, settings)))
 
-    return Gateways(("mpesa", *GATEWAYS), actor_of)
+    return Gateways(PROVIDERS_WITH_GATEWAYS, actor_of)
 
 
 def gateway_actor_name(provider: str, settings: Settings) -> str:
-    return mpesa_name(settings) if provider == "mpesa" else gateway_name(provider)
+    """``<provider>-<account>`` for a provider whose gateway serves one account of its own (its
+    ``account_setting``: M-Pesa's shortcode), so that two accounts never share an actor;
+    ``gateway-<provider>`` otherwise."""
+    setting = provider_spec(provider).account_setting
+    if setting:
+        return f"{provider}-{getattr(settings, setting)}"
+    return gateway_name(provider)
+
+
+def _ready_name(provider: str) -> str:
+    """How /readyz lists a gateway actor ("mpesa", "gateway-airtel"...), as it always has."""
+    return provider if provider_spec(provider).account_setting else gateway_name(provider)
 
 
 async def _deliver_to_shards(items: list[CallbackIn]) -> list[str]:
@@ -203,11 +209,12 @@ class _Observed:
 
 @ray.remote
 class GatewayActor(LocalGateway, _Observed):
-    """One provider's gateway (M-Pesa: one Daraja account)."""
+    """One provider's gateway (a provider with an ``account_setting``: one account of it)."""
 
     def __init__(self, provider: str, settings: Settings) -> None:
         self.label = gateway_actor_name(provider, settings)
-        setup_logging(settings.log_level, provider if provider != "mpesa" else self.label)
+        named = provider_spec(provider).account_setting  # the account in its log lines
+        setup_logging(settings.log_level, self.label if named else provider)
 
         async def make() -> Any:
             return _build_gateway(provider, settings)
@@ -304,10 +311,10 @@ class RaySwitch:
         batch_cls: Any = BatchActor
         # Named as /readyz has always listed them ("mpesa", "gateway-airtel", "shard-0"...).
         self._actors: dict[str, Any] = {
-            p if p == "mpesa" else gateway_name(p): gateway_cls.options(
+            _ready_name(p): gateway_cls.options(
                 name=gateway_actor_name(p, settings), **ACTOR_OPTIONS
             ).remote(p, settings)
-            for p in ("mpesa", *GATEWAYS)
+            for p in PROVIDERS_WITH_GATEWAYS
         }
         shards = [
             shard_cls.options(name=shard_name(i), **ACTOR_OPTIONS).remote(i, settings, secret_key)

@@ -3,7 +3,7 @@ refused) and are the source of the OpenAPI document."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
@@ -11,6 +11,7 @@ from api.methods import (
     COLLECT,
     COLLECTING_OPERATORS,
     OPERATORS_OF,
+    PAYOUT,
     CollectMethod,
     PaymentMethod,
     PayoutMethod,
@@ -20,10 +21,10 @@ from api.methods import (
     payout_rails_to,
 )
 from connectors.pesalink import normalise_bank_code
-from routing.operators import operator_of
+from routing.operators import OPERATOR_NAMES, Operator, operator_of
 from switch.money import parse_whole_shillings
 from switch.phone import normalise_msisdn
-from switch.rails import RAILS
+from switch.rails import RAILS, display_name, takes_command
 
 MetadataValue = str | int | float | bool | None
 
@@ -40,6 +41,40 @@ def _amount_in_limits(value: str, methods: tuple[str, ...]) -> str:
     return value
 
 
+def _article(text: str) -> str:
+    return "an" if text[:1] in "AEIOU" else "a"
+
+
+# The documentation of the method fields, from the registry's rails (labels, operators).
+_COLLECT_METHODS = (
+    ", ".join(f"`{m}` ({RAILS[m].label})" for m in COLLECT)
+    + " or `auto` (by the phone's operator)."
+)
+_PHONES_FOR = ", ".join(
+    f"{_article(name)} {name} number for `{m}`"
+    for m in COLLECT
+    if (name := " or ".join(OPERATOR_NAMES[cast(Operator, o)] for o in OPERATORS_OF[m]))
+)
+_COLLECT_PHONES = _PHONES_FOR[:1].upper() + _PHONES_FOR[1:] + "."
+
+
+def _payout_method(method: str) -> str:
+    rail = RAILS[method]
+    if not rail.reaches_any_phone:
+        return f"`{method}`"
+    provider = display_name(rail.provider)
+    return (
+        f"`{method}` ({provider}, to `{rail.destination}` or to the account a `phone` is linked to)"
+    )
+
+
+_PAYOUT_METHODS = ", ".join(map(_payout_method, PAYOUT)) + ", or `auto` (from the destination)."
+# The payout rails that take a command (Daraja's CommandID) and the one sent unless named.
+_COMMAND_RAILS = " or ".join(RAILS[m].label for m in PAYOUT if takes_command(m))
+Command = Literal["BusinessPayment", "SalaryPayment", "PromotionPayment"]
+_DEFAULT_COMMAND = cast(Command, next(c for m in PAYOUT if (c := RAILS[m].default_command)))
+
+
 def _check_operator(method: str, phone: str) -> None:
     wanted = OPERATORS_OF.get(method, ())
     if wanted and operator_of(phone) not in wanted:
@@ -54,17 +89,14 @@ class PaymentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: CollectMethod = Field(
-        description="`mpesa_stk` (M-Pesa STK Push), `airtel_ussd` (Airtel Money USSD push) or "
-        "`auto` (by the phone's operator)."
-    )
+    method: CollectMethod = Field(description=_COLLECT_METHODS)
     amount: StrictStr = Field(
         description="Whole shillings as a decimal string, 1 to 250000.", examples=["150"]
     )
     currency: Literal["KES"] = Field(description="Always KES.")
     phone: StrictStr = Field(
         description="Payer's phone: 07XXXXXXXX, 01XXXXXXXX, 2547XXXXXXXX or +2547XXXXXXXX. "
-        "A Safaricom number for `mpesa_stk`, an Airtel number for `airtel_ussd`.",
+        + _COLLECT_PHONES,
         examples=["0712345678"],
     )
     reference: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,12}$")] = Field(
@@ -160,10 +192,7 @@ class PayoutCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: PayoutMethod = Field(
-        description="`mpesa_b2c`, `airtel_payout`, `bank_transfer` (PesaLink, to `bank` or to "
-        "the account a `phone` is linked to), `sacco`, or `auto` (from the destination)."
-    )
+    method: PayoutMethod = Field(description=_PAYOUT_METHODS)
     amount: StrictStr = Field(
         description="Whole shillings, within the rail's limits.", examples=["500"]
     )
@@ -171,8 +200,8 @@ class PayoutCreate(BaseModel):
     phone: StrictStr | None = Field(None, description="Recipient's phone, any Kenyan form.")
     bank: BankAccount | None = None
     sacco: SaccoAccount | None = None
-    command: Literal["BusinessPayment", "SalaryPayment", "PromotionPayment"] = Field(
-        "BusinessPayment", description="M-Pesa B2C only: Daraja's CommandID."
+    command: Command = Field(
+        _DEFAULT_COMMAND, description=f"{_COMMAND_RAILS} only: Daraja's CommandID."
     )
     reference: Annotated[str, Field(pattern=r"^[A-Za-z0-9 _.-]{1,100}$")] = Field(
         description="Your reference (Daraja's Occasion; the bank narration).",

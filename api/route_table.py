@@ -26,6 +26,7 @@ from api import (
     transfers,
     users,
 )
+from api.console import routes as console
 from api.routes import Route, registered_path
 
 ROUTE_TABLE: tuple[Route, ...] = (
@@ -49,6 +50,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *settlement.ROUTE_TABLE,
     *statements.ROUTE_TABLE,
     *exports.ROUTE_TABLE,
+    *console.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).

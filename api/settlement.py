@@ -403,6 +403,8 @@ ROUTE_TABLE = (
         "Your settlement runs, newest first",
         {200: json_answer("The runs", schema(SettlementList))},
         params=PAGE,
+        errors=(422,),
+        error_texts={422: "A bad page size or date, each named with the reason"},
     ),
     Route(
         "GET",
@@ -412,6 +414,8 @@ ROUTE_TABLE = (
         "Your settlement runs as CSV (cells a spreadsheet would run are escaped)",
         {200: csv_answer("One row per run")},
         params=PAGE,
+        errors=(422,),
+        error_texts={422: "A bad page size or date, each named with the reason"},
     ),
     Route(
         "GET",

@@ -11,10 +11,10 @@ Scenarios (``BENCH_SCENARIO``, or the user class name on the command line):
 - ``stk``          StkUser: STK Push collections, a new Idempotency-Key each time.
 - ``retry_storm``  RetryStormUser: each key sent as ``BENCH_STORM_COPIES`` (10) concurrent copies;
                    every copy must answer 202 with the same payment id.
-- ``mixed``        MixedUser: every rail (bench/ops.py): M-Pesa STK, Airtel USSD and ``auto``
-                   collections; M-Pesa B2C, Airtel, PesaLink (to an account and to a phone) and
-                   SACCO (API and file) payouts; transfers between account kinds; GETs of recent
-                   objects. Each is an ``op_<name>`` method plus an entry in ``weights``.
+- ``mixed``        MixedUser: every rail of the provider registry (bench/ops.py): each provider's
+                   own collections and payouts (its bench description), ``auto`` collections,
+                   transfers between account kinds, GETs of recent objects; weighted as the
+                   descriptions say.
 - ``daraja``       DarajaUser: STK Push straight to the Daraja simulator (the ceiling of the rail).
 
 Merchants: ``BENCH_TOKENS`` holds one bearer token per merchant, comma-separated (``BENCH_TOKEN``,
@@ -35,12 +35,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import itertools
 import os
 import random
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import gevent
@@ -49,7 +51,7 @@ from gevent.pool import Group
 from locust import FastHttpUser, events, task
 from locust.user.task import LOCUST_STATE_STOPPING
 
-from bench.ops import MIXED_WEIGHTS, OPS, READ_PATHS, Destinations, build
+from bench.ops import MIXED_WEIGHTS, OPS, READ_PATHS, Destinations, build, rail_of
 from bench.records import (
     CREATE,
     DARAJA,
@@ -78,6 +80,7 @@ PASSKEY = os.environ.get(
     "BENCH_PASSKEY", "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
 )
 AMOUNT = "150"
+STK_RAIL = rail_of(CREATE)  # the stk and retry_storm scenarios' rail
 EAT_OFFSET_S = 3 * 3600
 
 # Sandbox triggers chosen by the last four digits (declines, no callback): never generated.
@@ -192,8 +195,13 @@ class BenchUser(FastHttpUser):
         self.auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.recent: deque[str] = deque(maxlen=200)
         names = list(self.weights)
-        self._ops = [getattr(self, f"op_{name}") for name in names]
+        self._ops = [self.operation(name) for name in names]
         self._weights = [self.weights[name] for name in names]
+
+    def operation(self, name: str) -> Callable[[float | None], None]:
+        """The task ``name`` of the weights: the method ``op_<name>``."""
+        op: Callable[[float | None], None] = getattr(self, f"op_{name}")
+        return op
 
     @task
     def drive(self) -> None:
@@ -229,7 +237,7 @@ class BenchUser(FastHttpUser):
         phone = "071" + next_subscriber()
         ref = f"B{next(_ref_seq)}"
         body = {
-            "method": "mpesa_stk",
+            "method": STK_RAIL,
             "amount": AMOUNT,
             "currency": "KES",
             "phone": phone,
@@ -355,16 +363,24 @@ class RetryStormUser(BenchUser):
 
 DESTINATIONS = Destinations()
 _pair_seq = itertools.count(0)
+# What a read does before anything was created: the first create operation of the mix.
+FIRST_OP = next((name for name, o in OPS.items() if o.build is not None), "")
 
 
 class MixedUser(BenchUser):
-    """Every rail (bench/ops.py). Creates are remembered with their kind for the GETs."""
+    """Every rail of the registry (bench/ops.py): each create operation is ``_create`` of its
+    name, reads are ``op_get``. Creates are remembered with their kind for the GETs."""
 
     weights: ClassVar[dict[str, int]] = MIXED_WEIGHTS
 
     def on_start(self) -> None:
         super().on_start()
         self.recent_objects: deque[tuple[str, str]] = deque(maxlen=200)  # (id, kind)
+
+    def operation(self, name: str) -> Callable[[float | None], None]:
+        if OPS[name].build is None:
+            return super().operation(name)
+        return functools.partial(self._create, op=name)
 
     def _create(self, due: float | None, op: str) -> None:
         ref = f"B{next(_ref_seq)}"
@@ -396,40 +412,10 @@ class MixedUser(BenchUser):
         if object_id:
             self.recent_objects.append((object_id, spec.kind))
 
-    def op_mpesa_stk(self, due: float | None) -> None:
-        self._create(due, "mpesa_stk")
-
-    def op_airtel_ussd(self, due: float | None) -> None:
-        self._create(due, "airtel_ussd")
-
-    def op_auto_collect(self, due: float | None) -> None:
-        self._create(due, "auto_collect")
-
-    def op_mpesa_b2c(self, due: float | None) -> None:
-        self._create(due, "mpesa_b2c")
-
-    def op_airtel_payout(self, due: float | None) -> None:
-        self._create(due, "airtel_payout")
-
-    def op_bank_account(self, due: float | None) -> None:
-        self._create(due, "bank_account")
-
-    def op_bank_phone(self, due: float | None) -> None:
-        self._create(due, "bank_phone")
-
-    def op_sacco_api(self, due: float | None) -> None:
-        self._create(due, "sacco_api")
-
-    def op_sacco_file(self, due: float | None) -> None:
-        self._create(due, "sacco_file")
-
-    def op_transfer(self, due: float | None) -> None:
-        self._create(due, "transfer")
-
     def op_get(self, due: float | None) -> None:
         """GET a recent payment, payout or transfer of this user's merchant."""
         if not self.recent_objects:
-            self._create(due, "mpesa_stk")
+            self._create(due, FIRST_OP)
             return
         object_id, kind = random.choice(self.recent_objects)
         path = READ_PATHS[kind]

@@ -1,6 +1,7 @@
 """The runner's I/O for the ``mixed`` scenario: funding the merchants before the load, and after
-it gathering what the money checks need (bench/railcheck.py): each transfer's view, every
-simulator's own record, the file SACCO's result files and the switch's books.
+it gathering what the money checks need (bench/railcheck.py): each transfer's view, the records
+the providers' bench descriptions name (their simulators', the file SACCO's result files) and
+the switch's books.
 
 Funding (the choice made for payouts): each bench merchant gets one M-Pesa STK collection of
 ``--fund`` shillings before locust starts, and the runner waits until it succeeded. Payouts then
@@ -16,7 +17,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,23 +26,15 @@ import aiohttp
 from pymongo import AsyncMongoClient
 
 from bench.checks import Accepted, Stored
-from bench.ops import FILE_SACCO
+from bench.mixspec import Booking
+from bench.ops import MIX
 from bench.procs import ProcessFailed
-from bench.railcheck import (
-    Booking,
-    airtel_bookings,
-    b2c_bookings,
-    callback_answers,
-    ledger_json,
-    pesalink_bookings,
-    sacco_api_bookings,
-    sacco_file_bookings,
-)
-from connectors.sacco.files import FileFormatError, parse_batch, parse_result
+from bench.railcheck import callback_answers, ledger_json
+from switch.rails import recovered_by
 from switch.reconcile import check as ledger_check
 
-Parser = Callable[[Any], list[Booking]]
 FUND_TIMEOUT = 90.0
+FUNDING_RAIL = recovered_by("stk_query")  # STK Push: the customer approves at once
 READ_PARALLEL = 16
 TRANSFER_FINAL = frozenset({"succeeded", "failed", "refunded", "refund_failed"})
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=120)
@@ -70,7 +63,7 @@ async def _fund_one(
 ) -> str:
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"fund-{uuid.uuid4().hex}"}
     body = {
-        "method": "mpesa_stk",
+        "method": FUNDING_RAIL,
         "amount": str(shillings),
         "currency": "KES",
         "phone": funding_phone(index),
@@ -147,88 +140,42 @@ class SimRecords:
 async def simulator_records(
     http: aiohttp.ClientSession,
     sim_urls: Mapping[str, str],
-    outbox_dir: Path | None,
+    data_dir: Path | None,
     dump_dir: Path | None = None,
 ) -> SimRecords:
-    """``dump_dir``: also keep each raw record there as ``<name>.json`` (``--keep-logs``)."""
+    """Every record the providers' bench descriptions name (bench/ops.py ``MIX``): their
+    simulators' (``sim_urls``: by provider) and those left in the switch's ``data_dir``.
+    ``dump_dir``: also keep each raw simulator record there as ``<name>.json`` (``--keep-logs``)."""
     out = SimRecords()
-    # name -> (simulator, path, bookings parser, (statuses key, error key) of its callbacks)
-    sources: dict[str, tuple[str, str, Parser, tuple[str, str] | None]] = {
-        "mpesa_b2c": ("mpesa", "/__sim/b2c", b2c_bookings, ("result_statuses", "result_error")),
-        "airtel_ledger": ("airtel", "/__sim/ledger", airtel_bookings, None),
-        "airtel_ussd": ("airtel", "/__sim/collections", _none,
-                        ("callback_statuses", "callback_error")),
-        "bank_transfer": ("pesalink", "/__sim/transfers", pesalink_bookings,
-                          ("callback_statuses", "callback_error")),
-        "sacco_api": ("sacco", "/__sim/ledger", sacco_api_bookings, None),
-    }  # fmt: skip
-    for name, (sim, path, parse, answers) in sources.items():
-        base = sim_urls.get(sim)
+    for provider, record in MIX.records:
+        base = sim_urls.get(provider)
         if not base:
-            out.unread.append(name)
+            out.unread.append(record.name)
             continue
         try:
-            raw = await _get_json(http, base + path)
+            raw = await _get_json(http, base + record.path)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            out.unread.append(f"{name}: {exc}")
+            out.unread.append(f"{record.name}: {exc}")
             continue
         if dump_dir is not None:
-            await asyncio.to_thread(dump_json, dump_dir / f"{name}.json", raw)
-        out.bookings.extend(parse(raw))
-        if answers is not None and isinstance(raw, list):
-            out.callbacks[name] = callback_answers(raw, *answers)
-    if outbox_dir is None:
-        out.unread.append("sacco_file")
-    else:
-        paid, problems = await asyncio.to_thread(file_sacco_paid, outbox_dir / FILE_SACCO)
-        out.bookings.extend(sacco_file_bookings(FILE_SACCO, paid))
-        out.unread.extend(f"sacco_file: {p}" for p in problems)
+            await asyncio.to_thread(dump_json, dump_dir / f"{record.name}.json", raw)
+        if record.bookings is not None:
+            out.bookings.extend(record.bookings(raw))
+        if record.callbacks is not None and isinstance(raw, list):
+            out.callbacks[record.name] = callback_answers(raw, *record.callbacks)
+    for files in MIX.files:
+        if data_dir is None:
+            out.unread.append(files.name)
+            continue
+        bookings, problems = await asyncio.to_thread(files.read, data_dir)
+        out.bookings.extend(bookings)
+        out.unread.extend(f"{files.name}: {p}" for p in problems)
     return out
 
 
 def dump_json(path: Path, raw: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(raw))
-
-
-def _none(_raw: Any) -> list[Booking]:
-    return []
-
-
-def file_sacco_paid(root: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """The file SACCO's own answers: every PAID line of every result file it wrote (waiting in
-    ``incoming/``, read into ``archive/`` or set aside in ``rejected/``), checked against the
-    batches it took (``sacco/taken/``). Returns (payment id, member, SACCO reference) per line
-    and the files that could not be read."""
-    problems: list[str] = []
-    batches = {}
-    for path in sorted((root / "sacco" / "taken").glob("*.csv")):
-        try:
-            batch = parse_batch(path.read_bytes())
-        except FileFormatError as exc:
-            problems.append(f"{path.name}: {exc}")
-            continue
-        batches[batch.batch_id] = batch
-    paid: list[tuple[str, str, str]] = []
-    for folder in ("incoming", "archive", "rejected"):
-        for path in sorted((root / folder).glob("*.csv")):
-            try:
-                parsed = parse_result(path.read_bytes(), FILE_SACCO, batches)
-            except (KeyError, ValueError) as exc:
-                problems.append(f"{path.name}: {exc}")
-                continue
-            if parsed.errors:  # the sound lines still count; the others are named
-                first = parsed.errors[0]
-                problems.append(
-                    f"{path.name}: {len(parsed.errors)} errors, first line {first.line} "
-                    f"{first.field}: {first.reason}"
-                )
-            paid.extend(
-                (x.payment_id, x.member_number, x.sacco_reference or "")
-                for x in parsed.lines
-                if x.status == "PAID"
-            )
-    return paid, problems
 
 
 async def stored_and_books(

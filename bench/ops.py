@@ -1,184 +1,131 @@
-"""The operations of the ``mixed`` scenario: what each one sends, on which rail, and the unique
-phones, accounts and member numbers it sends to. Pure and standard-library only, because the
-locust process imports it (see ``bench/locustfile.py``).
+"""The operations of the ``mixed`` scenario, generated from the provider registry: each provider's
+bench description (its ``bench`` entry, a :class:`bench.mixspec.ProviderBench`) adds its own
+operations, sample bodies and transfer accounts; the bench adds ``auto`` collections over every
+provider that collects from phones, transfers between every pair of account kinds, and reads.
+A provider registered through the registry alone (``SWITCH_PROVIDER_MODULES``) takes part.
 
-Every destination is fresh (one global sequence per load-generator process): the simulators lock
-a subscriber while a prompt is open, and the money checks count payments per phone, account and
-member, so a second one for the same destination is a duplicate. Each generated identifier also
-dodges every sandbox trigger, so all operations are meant to succeed:
-
-- phones (M-Pesa STK and B2C, Airtel collections and disbursements, the PesaLink directory):
-  the triggers are chosen by the last four digits and none starts with 7 (STK 1032 0001 1037
-  2001 0404; B2C 0xxx 2xxx 8006 9003; Airtel 1000-1029 0404 4005; PesaLink 0404 and the account
-  triggers below), so the fourth digit from the end is always 7;
-- bank accounts: PesaLink's triggers are the last four digits (1001 ... 5002), again never 7xxx;
-- SACCO member numbers: digits only (the sandbox registry's pattern is ``^[0-9]{4,10}$``); the
-  triggers are the last three digits (402-407, 504), so the third from the end is always 1.
+The locust process imports this module (see ``bench/locustfile.py``): the registry and the bench
+descriptions it loads do no I/O.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from bench.mixspec import (
+    BenchAccount,
+    Build,
+    Destinations,
+    FileRecord,
+    ProviderBench,
+    SimRecord,
+    collection_body,
+)
+from switch.providers import ProviderSpec, providers, resolve
+from switch.rails import recovered_by
+
+__all__ = ["Destinations"]
 
 Kind = Literal["collection", "payout", "transfer", "get"]
 
-COLLECT_AMOUNT = "150"
-PAYOUT_AMOUNT = "100"
 TRANSFER_AMOUNT = "100"
-PESALINK_BANK = "68"  # Equity, on PesaLink
-API_SACCO = "STIMA"  # the sandbox's Fineract-shaped API SACCO
-FILE_SACCO = "WAUMINI"  # the sandbox's file SACCO (batch files out, result files in)
-
-# National prefixes: Safaricom 071x, Airtel 073x, Telkom 077x (not a wallet the switch pays, but
-# linked to a bank account in the PesaLink directory); seven digits follow.
-SAFARICOM, AIRTEL, TELKOM = "071", "073", "077"
+# The share of the generic operations in the mix, beside the providers' own weights.
+AUTO_WEIGHT = TRANSFER_WEIGHT = GET_WEIGHT = 2
+# Where each kind of object is created (POST) and read (GET ``<path><id>``).
+CREATE_PATHS: dict[str, str] = {
+    "collection": "/v1/payments",
+    "payout": "/v1/payouts",
+    "transfer": "/v1/transfers",
+}
+READ_PATHS: dict[str, str] = {kind: f"{path}/" for kind, path in CREATE_PATHS.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class Op:
-    name: str  # the locust method is ``op_<name>``; records carry ``name`` as their ``op``
+    name: str  # the locust task is ``op_<name>``; records carry ``name`` as their ``op``
     kind: Kind
     rail: str  # what the report groups by
     path: str  # where it is POSTed (or GET for kind ``get``)
+    weight: int = 0
+    build: Build | None = None  # None: ``get``
+    waiting: str = ""  # why one may still not be final, beyond waiting for its provider
 
 
-OPS: dict[str, Op] = {
-    o.name: o
-    for o in (
-        Op("mpesa_stk", "collection", "mpesa_stk", "/v1/payments"),
-        Op("airtel_ussd", "collection", "airtel_ussd", "/v1/payments"),
-        Op("auto_collect", "collection", "auto", "/v1/payments"),
-        Op("mpesa_b2c", "payout", "mpesa_b2c", "/v1/payouts"),
-        Op("airtel_payout", "payout", "airtel_payout", "/v1/payouts"),
-        Op("bank_account", "payout", "bank_transfer", "/v1/payouts"),
-        Op("bank_phone", "payout", "bank_transfer", "/v1/payouts"),
-        Op("sacco_api", "payout", "sacco", "/v1/payouts"),
-        Op("sacco_file", "payout", "sacco", "/v1/payouts"),
-        Op("transfer", "transfer", "transfer", "/v1/transfers"),
-        Op("get", "get", "get", ""),
+@dataclass(frozen=True, slots=True)
+class Mix:
+    """The mixed scenario of a set of providers."""
+
+    ops: dict[str, Op]
+    pairs: tuple[tuple[BenchAccount, BenchAccount], ...]  # transfers: (source, destination)
+    records: tuple[tuple[str, SimRecord], ...]  # (provider, a record of its simulator)
+    files: tuple[FileRecord, ...]
+    books: dict[str, tuple[str, ...]] = field(default_factory=dict)  # rail -> its records' books
+
+
+def benches(specs: Iterable[ProviderSpec]) -> list[tuple[ProviderSpec, ProviderBench]]:
+    """The providers that take part, with their bench descriptions."""
+    return [(spec, resolve(spec.bench)) for spec in specs if spec.bench]
+
+
+def mix(parts: Iterable[tuple[ProviderSpec, ProviderBench]]) -> Mix:
+    parts = list(parts)
+    directions = {r.method: r.direction for spec, _ in parts for r in spec.rails}
+    ops: list[Op] = []
+    for _spec, bench in parts:
+        for b in bench.ops:
+            kind: Kind = "collection" if directions[b.rail] == "collection" else "payout"
+            ops.append(Op(b.name, kind, b.rail, CREATE_PATHS[kind], b.weight, b.build, b.waiting))
+    prefixes = [bench.collect_prefix for _, bench in parts if bench.collect_prefix]
+    if prefixes:
+        ops.append(Op("auto_collect", "collection", "auto", CREATE_PATHS["collection"],
+                      AUTO_WEIGHT, _auto_collect(prefixes)))  # fmt: skip
+    accounts = [a for _, bench in parts for a in bench.accounts]
+    pairs = tuple(
+        (s, d) for s, d in itertools.product(accounts, accounts) if s.source and s.type != d.type
     )
-}
-
-# Collections 7 : payouts 9 : transfers 2 : reads 2. Payouts outweigh collections, so the
-# merchants are funded before the load starts (the runner's funding phase) and the balance a
-# payout needs never depends on which collections happened to finish first.
-MIXED_WEIGHTS: dict[str, int] = {
-    "mpesa_stk": 3,
-    "airtel_ussd": 2,
-    "auto_collect": 2,
-    "mpesa_b2c": 2,
-    "airtel_payout": 2,
-    "bank_account": 2,
-    "bank_phone": 1,
-    "sacco_api": 1,
-    "sacco_file": 1,
-    "transfer": 2,
-    "get": 2,
-}
-
-# Transfers cycle through these (source, destination) account kinds. A bank account cannot be a
-# source (PesaLink only pushes), and the file SACCO takes deposits but no withdrawals.
-TRANSFER_PAIRS: tuple[tuple[str, str], ...] = (
-    ("mpesa", "bank"),
-    ("airtel", "mpesa"),
-    ("mpesa", "airtel"),
-    ("sacco", "mpesa"),
-    ("mpesa", "sacco"),
-    ("airtel", "bank"),
-    ("airtel", "sacco_file"),
-)
-
-# What GET path reads an object of each kind.
-READ_PATHS: dict[str, str] = {
-    "collection": "/v1/payments/",
-    "payout": "/v1/payouts/",
-    "transfer": "/v1/transfers/",
-}
-
-
-def rail_of(op: str) -> str:
-    """The rail an operation's record belongs to; the single-rail scenarios' ``create`` and
-    ``storm`` are M-Pesa STK collections."""
-    found = OPS.get(op)
-    if found is not None:
-        return found.rail
-    return {"create": "mpesa_stk", "storm": "mpesa_stk", "daraja": "daraja"}.get(op, op)
-
-
-def kind_of(op: str) -> Kind | None:
-    found = OPS.get(op)
-    if found is not None:
-        return found.kind
-    return "collection" if op in ("create", "storm") else None
-
-
-class Destinations:
-    """Fresh, trigger-free identifiers from one sequence (module docstring)."""
-
-    def __init__(self, start: int = 1) -> None:
-        self._seq: Iterator[int] = itertools.count(start)
-
-    def _next(self) -> int:
-        n = next(self._seq)
-        if n >= 10**6:
-            raise RuntimeError("more than a million destinations in one process")
-        return n
-
-    def subscriber(self) -> str:
-        """Six digits of the sequence with a 7 fourth from the end: ``ddd7ddd``."""
-        digits = f"{self._next():06d}"
-        return digits[:3] + "7" + digits[3:]
-
-    def phone(self, prefix: str) -> str:
-        return prefix + self.subscriber()  # 07X + seven digits
-
-    def account(self) -> str:
-        digits = f"{self._next():09d}"
-        return digits[:6] + "7" + digits[6:]  # ten digits, the fourth from the end a 7
-
-    def member(self) -> str:
-        digits = f"{self._next():06d}"
-        return digits[:4] + "1" + digits[4:]  # seven digits, the third from the end a 1
-
-
-def collection_body(method: str, phone: str, ref: str) -> dict[str, Any]:
-    return {
-        "method": method,
-        "amount": COLLECT_AMOUNT,
-        "currency": "KES",
-        "phone": phone,
-        "reference": ref,
-        "description": f"Order {ref}"[:13],
+    if pairs:
+        ops.append(Op("transfer", "transfer", "transfer", CREATE_PATHS["transfer"],
+                      TRANSFER_WEIGHT, _transfer(pairs)))  # fmt: skip
+    ops.append(Op("get", "get", "get", "", GET_WEIGHT))
+    by_name: dict[str, Op] = {}
+    for o in ops:
+        if o.name in by_name:
+            raise ValueError(f"two bench operations are named {o.name!r}")
+        by_name[o.name] = o
+    records = tuple((spec.name, r) for spec, bench in parts for r in bench.records)
+    files = tuple(f for _, bench in parts for f in bench.files)
+    collections = tuple(o.rail for o in ops if o.kind == "collection" and o.rail != "auto")
+    books: dict[str, tuple[str, ...]] = {
+        o.rail: (o.rail,) for o in ops if o.kind in ("collection", "payout")
     }
+    books["auto"] = collections  # ``auto`` collections end on one of the collection rails
+    return Mix(by_name, pairs, records, files, books)
 
 
-def payout_body(method: str, ref: str, **destination: Any) -> dict[str, Any]:
-    return {
-        "method": method,
-        "amount": PAYOUT_AMOUNT,
-        "currency": "KES",
-        "reference": ref,
-        **destination,
-    }
+def _auto_collect(prefixes: list[str]) -> Build:
+    """``auto`` collections, each provider's numbers in turn: the switch picks the rail."""
+
+    def build(dest: Destinations, ref: str, seq: int) -> tuple[dict[str, Any], str]:
+        phone = dest.phone(prefixes[seq % len(prefixes)])
+        return collection_body("auto", phone, ref), phone
+
+    return build
 
 
-def account_of(kind: str, dest: Destinations) -> tuple[dict[str, Any], str]:
-    """One side of a transfer and the identifier the money checks know it by."""
-    if kind == "mpesa":
-        phone = dest.phone(SAFARICOM)
-        return {"type": "mpesa", "phone": phone}, phone
-    if kind == "airtel":
-        phone = dest.phone(AIRTEL)
-        return {"type": "airtel", "phone": phone}, phone
-    if kind == "bank":
-        number = dest.account()
-        return {"type": "bank", "bank_code": PESALINK_BANK, "account_number": number}, number
-    code = FILE_SACCO if kind == "sacco_file" else API_SACCO
-    member = dest.member()
-    return {"type": "sacco", "sacco_code": code, "member_number": member}, member
+def _transfer(pairs: tuple[tuple[BenchAccount, BenchAccount], ...]) -> Build:
+    """Transfers cycling through the (source, destination) account kinds; the destination they
+    are known by is ``source>destination``."""
+
+    def build(dest: Destinations, ref: str, seq: int) -> tuple[dict[str, Any], str]:
+        src, dst = pairs[seq % len(pairs)]
+        source, src_id = src.make(dest)
+        destination, dst_id = dst.make(dest)
+        return transfer_body(source, destination, ref), f"{src_id}>{dst_id}"
+
+    return build
 
 
 def transfer_body(source: dict[str, Any], destination: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -191,43 +138,39 @@ def transfer_body(source: dict[str, Any], destination: dict[str, Any], ref: str)
     }
 
 
-def build(op: str, dest: Destinations, ref: str, pair: int = 0) -> tuple[dict[str, Any], str]:
+MIX = mix(benches(providers()))
+OPS: Mapping[str, Op] = MIX.ops
+MIXED_WEIGHTS: dict[str, int] = {name: o.weight for name, o in OPS.items()}
+TRANSFER_PAIRS: tuple[tuple[str, str], ...] = tuple((s.name, d.name) for s, d in MIX.pairs)
+# The single-rail scenarios' operations: ``create`` and ``storm`` are STK Push collections.
+_STK = recovered_by("stk_query")
+_SINGLE: dict[str, tuple[str, Kind | None]] = {
+    "create": (_STK, "collection"),
+    "storm": (_STK, "collection"),
+    "daraja": ("daraja", None),
+}
+
+
+def rail_of(op: str) -> str:
+    """The rail an operation's record belongs to."""
+    found = OPS.get(op)
+    if found is not None:
+        return found.rail
+    return _SINGLE.get(op, (op, None))[0]
+
+
+def kind_of(op: str) -> Kind | None:
+    found = OPS.get(op)
+    if found is not None:
+        return found.kind
+    return _SINGLE.get(op, (op, None))[1]
+
+
+def build(op: str, dest: Destinations, ref: str, seq: int = 0) -> tuple[dict[str, Any], str]:
     """The request body of one create operation and the destination it goes to (a phone,
-    account or member number; a transfer names its source and destination, ``a>b``).
-    ``pair`` picks a transfer's account kinds from :data:`TRANSFER_PAIRS`."""
-    if op == "mpesa_stk":
-        phone = dest.phone(SAFARICOM)
-        return collection_body("mpesa_stk", phone, ref), phone
-    if op == "airtel_ussd":
-        phone = dest.phone(AIRTEL)
-        return collection_body("airtel_ussd", phone, ref), phone
-    if op == "auto_collect":  # half Safaricom, half Airtel numbers: the switch picks the rail
-        phone = dest.phone(SAFARICOM if pair % 2 == 0 else AIRTEL)
-        return collection_body("auto", phone, ref), phone
-    if op == "mpesa_b2c":
-        phone = dest.phone(SAFARICOM)
-        return payout_body("mpesa_b2c", ref, phone=phone), phone
-    if op == "airtel_payout":
-        phone = dest.phone(AIRTEL)
-        return payout_body("airtel_payout", ref, phone=phone), phone
-    if op == "bank_account":
-        number = dest.account()
-        bank = {"bank_code": PESALINK_BANK, "account_number": number}
-        return payout_body("bank_transfer", ref, bank=bank), number
-    if op == "bank_phone":
-        phone = dest.phone(TELKOM)
-        return payout_body("bank_transfer", ref, phone=phone), phone
-    if op in ("sacco_api", "sacco_file"):
-        member = dest.member()
-        sacco = {
-            "sacco_code": API_SACCO if op == "sacco_api" else FILE_SACCO,
-            "member_number": member,
-            "purpose": "deposit",
-        }
-        return payout_body("sacco", ref, sacco=sacco), member
-    if op == "transfer":
-        src_kind, dst_kind = TRANSFER_PAIRS[pair % len(TRANSFER_PAIRS)]
-        source, src_id = account_of(src_kind, dest)
-        destination, dst_id = account_of(dst_kind, dest)
-        return transfer_body(source, destination, ref), f"{src_id}>{dst_id}"
-    raise ValueError(f"no create operation {op!r}")
+    account or member number; a transfer names its source and destination, ``a>b``). ``seq``
+    picks a transfer's account kinds and an ``auto`` collection's provider."""
+    found = OPS.get(op)
+    if found is None or found.build is None:
+        raise ValueError(f"no create operation {op!r}")
+    return found.build(dest, ref, seq)

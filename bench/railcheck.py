@@ -4,12 +4,12 @@ gathered).
 - **Nothing lost, per rail**: every accepted object reached a final state, or is listed as still
   in flight with a reason (the lost ones themselves are :mod:`bench.checks`' findings, split by
   rail here).
-- **Nothing paid twice**, against each simulator's own record: the Daraja simulator's B2C
-  payouts (``/__sim/b2c``), the Airtel simulator's ledger (``/__sim/ledger``: disbursements and
-  collections), the PesaLink bank's transfers (``/__sim/transfers``), the API SACCO's ledger
-  (``/__sim/ledger``) and the file SACCO's result files (what it booked, by its own transaction
-  reference). A payment counts twice when one of our ids has several bookings, or when one
-  destination (phone, account, member: the load generator never reuses one) received several.
+- **Nothing paid twice**, against each simulator's own record (each provider's bench description
+  names them and turns them into bookings, ``connectors/<name>/bench.py``: the Daraja
+  simulator's B2C payouts, the Airtel simulator's ledger, the PesaLink bank's transfers, the API
+  SACCO's ledger and the file SACCO's result files). A payment counts twice when one of our ids
+  has several bookings, or when one destination (phone, account, member: the load generator
+  never reuses one) received several.
 - **Transfers** end succeeded, refunded, or failed at the debit (nothing moved); anything else
   (``refund_failed``, or still moving) is listed.
 - **The switch's books** balance: switch/reconcile.py ``check`` over the journal, the balances
@@ -24,96 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.checks import FINAL_STATUSES, Accepted, CheckReport, Stored
-from bench.ops import rail_of
+from bench.mixspec import Booking
+from bench.ops import MIX, OPS, rail_of
 
 SAMPLE = 10
 TRANSFER_OK = frozenset({"succeeded", "refunded", "failed"})  # failed: the debit, nothing moved
-
-
-@dataclass(frozen=True, slots=True)
-class Booking:
-    """One money movement in a simulator's own record."""
-
-    book: str  # which record: mpesa_b2c, airtel_payout, airtel_ussd, bank_transfer, sacco
-    ref: str  # our id as the provider knows it (payout id, transaction id, externalId)
-    destination: str  # phone (last nine digits), account number, or SACCO:member
-    booking: str  # the provider's own id of the movement (receipt, transaction id)
-
-
-def national(phone: str) -> str:
-    digits = "".join(ch for ch in str(phone) if ch.isdigit())
-    return digits[-9:]
-
-
-# --- the simulators' records -> bookings ---------------------------------------------------------
-
-
-def b2c_bookings(payouts: Iterable[Mapping[str, Any]]) -> list[Booking]:
-    """Daraja simulator ``GET /__sim/b2c``: paid payouts, by OriginatorConversationID."""
-    return [
-        Booking(
-            "mpesa_b2c",
-            str(p.get("originator_conversation_id", "")),
-            national(str(p.get("phone", ""))),
-            str(p.get("transaction_id", "")),
-        )
-        for p in payouts
-        if p.get("paid")
-    ]
-
-
-def airtel_bookings(ledger: Mapping[str, Any]) -> list[Booking]:
-    """Airtel simulator ``GET /__sim/ledger``: every disbursement and collection entry."""
-    books = {"disbursement": "airtel_payout", "collection": "airtel_ussd"}
-    return [
-        Booking(
-            books[str(e.get("kind"))],
-            str(e.get("transaction_id", "")),
-            national(str(e.get("msisdn", ""))),
-            str(e.get("airtel_money_id", "")),
-        )
-        for e in ledger.get("entries") or []
-        if e.get("kind") in books
-    ]
-
-
-def pesalink_bookings(transfers: Iterable[Mapping[str, Any]]) -> list[Booking]:
-    """PesaLink simulator ``GET /__sim/transfers``: transfers that paid, by our reference."""
-    return [
-        Booking(
-            "bank_transfer",
-            str(t.get("reference", "")),
-            f"{t.get('bank_code', '')}:{t.get('account_number', '')}",
-            str(t.get("transaction_id", "")),
-        )
-        for t in transfers
-        if t.get("paid")
-    ]
-
-
-def sacco_api_bookings(rows: Iterable[Mapping[str, Any]]) -> list[Booking]:
-    """API SACCO simulator ``GET /__sim/ledger``: every booked transaction, by externalId."""
-    return [
-        Booking(
-            "sacco",
-            str(r.get("external_id", "")),
-            f"{r.get('sacco_code', '')}:{r.get('member_number', '')}",
-            f"{r.get('sacco_code', '')}:{r.get('transaction_id', '')}",
-        )
-        for r in rows
-        if not r.get("reversed")
-    ]
-
-
-def sacco_file_bookings(sacco_code: str, paid: Iterable[tuple[str, str, str]]) -> list[Booking]:
-    """The file SACCO's result files: (payment id, member number, SACCO reference) of each PAID
-    line. One booking may be reported in several files (a follow-up, a repeated answer): it is
-    one booking, so lines are deduplicated by (payment, reference)."""
-    seen = {(pid, member, ref) for pid, member, ref in paid}
-    return [
-        Booking("sacco", pid, f"{sacco_code}:{member}", f"{sacco_code}:{ref}")
-        for pid, member, ref in sorted(seen)
-    ]
 
 
 def callback_answers(
@@ -184,8 +99,9 @@ def in_flight_reason(op: str, status: str) -> str:
         return "held for review by compliance screening (needs a reviewer)"
     if status == "missing":
         return "not stored"
-    if op == "sacco_file":
-        return f"{status}: waiting for the file SACCO's result file"
+    found = OPS.get(op)
+    if found is not None and found.waiting:
+        return f"{status}: {found.waiting}"
     if op == "transfer":
         return f"{status}: a leg is still with its provider"
     if status == "pending":
@@ -215,18 +131,6 @@ class RailReport:
             "statuses": dict(sorted(self.statuses.items())),
             "methods": dict(sorted(self.methods.items())),
         }
-
-
-# Which simulator records hold the money of each rail the report shows.
-BOOKS_OF_RAIL: dict[str, tuple[str, ...]] = {
-    "mpesa_stk": (),  # STK pushes: bench.checks counts them per payment and per phone
-    "airtel_ussd": ("airtel_ussd",),
-    "auto": ("airtel_ussd",),
-    "mpesa_b2c": ("mpesa_b2c",),
-    "airtel_payout": ("airtel_payout",),
-    "bank_transfer": ("bank_transfer",),
-    "sacco": ("sacco",),
-}
 
 
 def rail_reports(
@@ -319,7 +223,7 @@ def money_summary(
     per_rail: dict[str, Any] = {}
     for rail, r in rails.items():
         block = r.as_json()
-        books = BOOKS_OF_RAIL.get(rail, ())
+        books = MIX.books.get(rail, ())
         block["paid_twice"] = sum(twice[b].total for b in books if b in twice)
         per_rail[rail] = block
     paid_twice_total = sum(t.total for t in twice.values())

@@ -402,7 +402,7 @@ async def _checks(
         await asyncio.to_thread(dump_json, dump / f"{STK}.json", raw)
     if target.kind == "switch" and stored is not None:
         sims = (
-            await simulator_records(http, target.sim_urls, _outbox(target), dump)
+            await simulator_records(http, target.sim_urls, target.data_dir, dump)
             if cfg.scenario == "mixed"
             else SimRecords()
         )
@@ -416,11 +416,6 @@ async def _checks(
         money["callbacks_answered"] = sims.callbacks
         money["funding_payments"] = len(funding)
     return report, callback_summary(raw), money
-
-
-def _outbox(target: Target) -> Path | None:
-    """The sandbox's SACCO outbox (app/stack.py: ``<data dir>/sacco``)."""
-    return None if target.data_dir is None else target.data_dir / "sacco"
 
 
 async def _stored_payments(

@@ -161,6 +161,13 @@ class ProviderSpec:
     transfer_from: AccountSample | None = None
     transfer_to: AccountSample | None = None
     demo_settings: Mapping[str, Any] = field(default_factory=dict)
+    # The setting naming the one provider account its gateway serves ("mpesa_shortcode": one
+    # Daraja account): its actor is then named ``<name>-<value>``; "": ``gateway-<name>``.
+    account_setting: str = ""
+    # Its part in the bench's mixed scenario, "module:attribute" of a bench.mixspec.ProviderBench
+    # (its operations and sample bodies, transfer accounts, and its simulator's own records of
+    # the money it moved); "": it takes no part.
+    bench: str = ""
     # Gateway operations beyond submit and check that this provider answers: "ask_status"
     # (Transaction Status), "query" (STK query), "register_c2b", "query_balance" (float).
     operations: tuple[str, ...] = ()

@@ -186,6 +186,11 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/assets"): PUBLIC,
+    # The console (api/console): its page and files are public; its data comes from the routes
+    # above, with the signed-in person's token. Rail figures are switch-wide, as on /metrics.
+    ("GET", "/console/"): PUBLIC,
+    ("GET", "/console/assets"): PUBLIC,
+    ("GET", "/v1/stats/rails"): PAYMENTS_READ,
 }
 # Each provider's per-payment callbacks (switch/providers.py): the URL's token is the check.
 ROUTES.update(

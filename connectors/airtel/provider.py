@@ -15,6 +15,7 @@ PROVIDER = ProviderSpec(
     orders="connectors.airtel.orders:order_for",
     sandbox="connectors.airtel.simulator.sandbox:start",
     portal_callback="airtel",
+    bench="connectors.airtel.bench:BENCH",
     gateway="connectors.airtel.gateway:airtel_gateway_from",
     settings=AirtelSettings,
     samples=(

@@ -17,7 +17,9 @@ PROVIDER = ProviderSpec(
     phone_operators=("safaricom",),
     orders="connectors.mpesa.orders:order_for",
     sandbox="connectors.mpesa.simulator.sandbox:start",
+    bench="connectors.mpesa.bench:BENCH",
     gateway="connectors.mpesa.gateway:mpesa_gateway_from",
+    account_setting="mpesa_shortcode",
     operations=("ask_status", "query", "register_c2b", "query_balance"),
     callbacks=tuple(
         CallbackKind(path, f"connectors.mpesa.callbacks:{reader}", (method,), summary)

@@ -13,6 +13,7 @@ PROVIDER = ProviderSpec(
     display_name="PesaLink",
     orders="connectors.pesalink.orders:order_for",
     sandbox="connectors.pesalink.simulator.sandbox:start",
+    bench="connectors.pesalink.bench:BENCH",
     gateway="connectors.pesalink.gateway:pesalink_gateway_from",
     callbacks=(
         CallbackKind(

@@ -13,6 +13,7 @@ PROVIDER = ProviderSpec(
     display_name="the SACCO",
     orders="connectors.sacco.orders:order_for",
     sandbox="connectors.sacco.simulator.sandbox:start",
+    bench="connectors.sacco.bench:BENCH",
     gateway="connectors.sacco.gateway:sacco_gateway_from",
     settings=SaccoSettings,
     samples=(

@@ -36,7 +36,7 @@ import orjson
 import pytest
 import ray
 
-from actors.runtime import mpesa_name, shard_name
+from actors.runtime import gateway_actor_name, shard_name
 from app.stack import Stack
 from connectors.mpesa.simulator.triggers import B2C_TRIGGERS, TRIGGERS
 from infra.merchants import create_merchant
@@ -350,7 +350,7 @@ async def test_chaos_under_load_loses_nothing_and_pays_nothing_twice(
             faults.append((round(time.monotonic() - started, 2), what))
 
         await at(1.0, "kill the M-Pesa gateway actor")
-        await kill_actor(stack.settings.ray_namespace, mpesa_name(stack.settings))
+        await kill_actor(stack.settings.ray_namespace, gateway_actor_name("mpesa", stack.settings))
         await at(2.5, "kill a shard actor")
         await kill_actor(stack.settings.ray_namespace, shard_name(0))
         await at(4.0, "expire every Daraja token")

@@ -65,7 +65,10 @@ def test_each_route_is_declared_once_and_has_a_permission() -> None:
 
 
 def test_documented_as_and_request_models_come_from_the_table() -> None:
-    assert DOCUMENTED_AS == {"/docs/assets": "/docs/assets/{filename}"}
+    assert DOCUMENTED_AS == {
+        "/docs/assets": "/docs/assets/{filename}",
+        "/console/assets": "/console/assets/{filename}",
+    }
     names = {m.__name__ for m in REQUEST_MODELS}
     assert {"PaymentCreate", "PayoutCreate", "SignUp", "LimitsBody", "ReviewBody"} <= names
     assert len(names) == len(REQUEST_MODELS) == 23  # one schema per model, none twice

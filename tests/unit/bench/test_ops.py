@@ -14,8 +14,10 @@ from bench.ops import (
     OPS,
     TRANSFER_PAIRS,
     Destinations,
+    benches,
     build,
     kind_of,
+    mix,
     rail_of,
 )
 from bench.records import PAYMENT_OPS
@@ -39,6 +41,8 @@ from connectors.sacco.simulator.book import (
 )
 from routing.operators import operator_of
 from switch.phone import normalise_msisdn
+from switch.providers import PROVIDER_MODULES, load
+from switch.providers import rails as registry_rails
 
 PHONE_TRIGGERS = {
     *TRIGGERS,
@@ -54,7 +58,7 @@ LOCUSTFILE = Path(__file__).resolve().parents[3] / "bench" / "locustfile.py"
 N = 3000
 
 
-def test_the_mix_covers_every_rail_and_each_operation_has_a_locust_method() -> None:
+def test_the_mix_covers_every_rail_and_each_operation_has_a_locust_task() -> None:
     rails = {OPS[name].rail for name in MIXED_WEIGHTS}
     assert rails == {
         "mpesa_stk",
@@ -67,14 +71,45 @@ def test_the_mix_covers_every_rail_and_each_operation_has_a_locust_method() -> N
         "transfer",
         "get",
     }
+    # every rail a merchant starts (not a reversal, posting or transfer leg) is in the mix
+    started = {
+        r.method
+        for r in registry_rails().values()
+        if r.routable and (r.direction == "payout" or r.destination == "phone")
+    }
+    assert started <= rails
     assert set(MIXED_WEIGHTS) == set(OPS)
     assert all(w > 0 for w in MIXED_WEIGHTS.values())
-    source = LOCUSTFILE.read_text()
-    for name in MIXED_WEIGHTS:
-        assert re.search(rf"def op_{name}\(self, due", source), name
+    # creates are built from their bench description; reads are locust's own op_get
+    assert all(o.build is not None for n, o in OPS.items() if n != "get")
+    assert re.search(r"def op_get\(self, due", LOCUSTFILE.read_text())
     # every create is followed by the checks; reads are not
     assert {n for n in OPS if n != "get"} <= PAYMENT_OPS
     assert "get" not in PAYMENT_OPS
+
+
+def test_a_provider_registered_through_the_registry_alone_takes_part_in_the_mix() -> None:
+    specs = load((*PROVIDER_MODULES, "tests.fixtures.tkash.provider"))
+    extra = mix(benches(specs))
+    assert {"tkash_push", "tkash_payout"} <= set(extra.ops)
+    assert extra.ops["tkash_push"].kind == "collection"
+    assert extra.ops["tkash_payout"].path == "/v1/payouts"
+    assert {d.name for s, d in extra.pairs if s.name == "tkash"} >= {"mpesa", "bank", "sacco"}
+    assert "tkash_push" in extra.books["auto"]
+    dest = Destinations()
+    body, phone = extra.ops["tkash_payout"].build(dest, "B1", 0)  # type: ignore[misc]
+    assert body["method"] == "tkash_payout"
+    assert operator_of(normalise_msisdn(phone)) == "telkom"
+    autos = {extra.ops["auto_collect"].build(dest, "B1", i)[1][:3] for i in range(5)}  # type: ignore[misc]
+    assert autos == {"071", "073", "077"}
+    # the registry's own mix is unchanged by it
+    assert "tkash_push" not in OPS
+
+
+def test_two_operations_of_one_name_are_refused() -> None:
+    spec, bench = benches(load(PROVIDER_MODULES))[0]
+    with pytest.raises(ValueError, match="two bench operations"):
+        mix([(spec, bench), (spec, bench)])
 
 
 def test_rails_and_kinds_of_the_single_rail_scenarios() -> None:

@@ -8,25 +8,24 @@ import pytest
 
 from bench.checks import Stored, check, collect_accepted
 from bench.config import RunConfig
-from bench.mixed import file_sacco_paid, funding_phone, transfer_stored
+from bench.mixed import funding_phone, transfer_stored
+from bench.mixspec import Booking
 from bench.perop import per_op, per_rail, table
 from bench.railcheck import (
-    Booking,
-    airtel_bookings,
-    b2c_bookings,
     callback_answers,
     in_flight_reason,
     money_summary,
     paid_twice,
-    pesalink_bookings,
     rail_reports,
-    sacco_api_bookings,
-    sacco_file_bookings,
     transfer_problems,
 )
 from bench.records import Record
 from bench.sink import Arrival, transfer_outcome
+from connectors.airtel.bench import airtel_bookings
+from connectors.mpesa.bench import b2c_bookings
 from connectors.mpesa.simulator.triggers import TRIGGERS
+from connectors.pesalink.bench import pesalink_bookings
+from connectors.sacco.bench import file_sacco_paid, sacco_api_bookings, sacco_file_bookings
 from connectors.sacco.files import (
     Batch,
     BatchLine,
