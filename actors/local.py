@@ -17,9 +17,11 @@ from prometheus_client import Metric
 
 from actors.batches import BatchCore
 from actors.ports import BatchPort, GatewayPort, GatewaysPort, ShardPort, SwitchPorts, ping
-from actors.shard import ShardCore
+from actors.shard import PaymentStore, ProviderPort, ShardCore
 from connectors.mpesa import C2bRegistration
+from connectors.transport import Transport
 from switch.batches import BatchItem
+from switch.config import Settings
 from switch.messages import (
     C2bIn,
     CallbackIn,
@@ -64,6 +66,30 @@ class Started(Generic[T]):
             if self._core is None:
                 self._core = await self._make()
             return self._core
+
+
+def shard_core(
+    shard: int,
+    settings: Settings,
+    store: PaymentStore,
+    provider: ProviderPort,
+    webhook_transport: Transport,
+    secret_key: bytes,
+    **parts: Any,
+) -> ShardCore:
+    """The shard's one wiring, for the switch (actors/runtime.py, over MongoDB and the Ray
+    gateways) and for tests (over the in-memory store and a scripted provider). ``parts``: the
+    optional ones (publisher, sealer, compliance, erase_batch_items, clock)."""
+    return ShardCore(
+        shard,
+        settings,
+        store,
+        provider,
+        webhook_transport,
+        secret_key,
+        default_shortcode=settings.mpesa_shortcode,  # a reversal's, if its collection has none
+        **parts,
+    )
 
 
 class LocalShard:

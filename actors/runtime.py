@@ -21,7 +21,7 @@ from prometheus_client import Metric
 
 from actors.batches import BatchCore
 from actors.compliance import Compliance
-from actors.local import Gateways, LocalBatches, LocalGateway, LocalShard
+from actors.local import Gateways, LocalBatches, LocalGateway, LocalShard, shard_core
 from actors.ports import (
     BATCH_RETRY_SAFE,
     GATEWAY_RETRY_SAFE,
@@ -238,7 +238,7 @@ async def _erase_batch_items(merchant_id: str, items: list[tuple[str, str, str]]
 async def _start_shard(shard: int, settings: Settings, secret_key: bytes) -> ShardCore:
     client = connect(settings.mongodb_uri or "")
     cols = collections(client, settings.mongodb_db)
-    core = ShardCore(
+    core = shard_core(
         shard,
         settings,
         MongoPaymentStore(shard, client, cols),
@@ -246,8 +246,8 @@ async def _start_shard(shard: int, settings: Settings, secret_key: bytes) -> Sha
         # Webhooks: every URL checked against SSRF at delivery too (DNS rebinding).
         GuardedTransport(allow_private=settings.webhook_allow_private),
         secret_key,
-        Publisher(settings.redis_url) if settings.redis_url else None,
-        _sealer(settings, cols, secret_key),
+        publisher=Publisher(settings.redis_url) if settings.redis_url else None,
+        sealer=_sealer(settings, cols, secret_key),
         compliance=await asyncio.to_thread(Compliance.from_settings, settings, cols, secret_key),
         erase_batch_items=_erase_batch_items,
     )

@@ -1,50 +1,36 @@
-"""Admission of new payments and idempotency (pure decisions, plus the claim table).
+"""Admission of new payments and idempotency (pure).
 
 A request's payment id is derived from its idempotency key, so MongoDB's primary key is the
-backstop; this table is the fast path. A key is claimed before the shard's first await, so
-concurrent copies of one request wait for the first copy's answer instead of racing it.
+backstop; the shard's table of keys (:class:`actors.shard.machine.ShardMachine`'s ``idem``) is
+the fast path. A key is claimed before the shard's first await, so concurrent copies of one
+request wait for the first copy's answer instead of racing it (the shell holds the claims).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from actors.replies import circuit_open, conflict, insufficient_balance, overloaded
 from routing.router import Route
 from switch.compliance import Stage
-from switch.idempotency import Decision, decide
+from switch.idempotency import Decision, decide, scoped_key
+from switch.ids import payment_id_for
 from switch.messages import CreatePayment, Reply
 from switch.payments import Payment, new_payment
+from switch.rails import takes_command
 
 CACHE_LIMIT = 200_000
 
 
-@dataclass
-class IdemEntry:
-    request_hash: str
-    ready: asyncio.Future[bool]  # True once the payment is stored; False if storing failed
+def key_and_id(shard: int, secret_key: bytes, merchant_id: str, key: str) -> tuple[str, str]:
+    """A request's key scoped to its merchant, and the payment id derived from it."""
+    scoped = scoped_key(merchant_id, key)
+    return scoped, payment_id_for(shard, secret_key, scoped)
 
 
-def done_future(value: bool) -> asyncio.Future[bool]:
-    fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    fut.set_result(value)
-    return fut
-
-
-def stored_entry(request_hash: str) -> IdemEntry:
-    """The entry of a payment known to be stored."""
-    return IdemEntry(request_hash, done_future(True))
-
-
-def claim_entry(request_hash: str) -> IdemEntry:
-    return IdemEntry(request_hash, asyncio.get_running_loop().create_future())
-
-
-def trim(idem: OrderedDict[str, IdemEntry], limit: int = CACHE_LIMIT) -> None:
+def trim(idem: OrderedDict[str, str], limit: int = CACHE_LIMIT) -> None:
     """Keys never expire in MongoDB (they name the payment); the cache keeps the recent ones."""
     while len(idem) > limit:
         idem.popitem(last=False)
@@ -100,7 +86,7 @@ def payment_for(
         request_hash=req.request_hash,
         at=at,
         fee_minor=fee,
-        command=req.command if method == "mpesa_b2c" else None,
+        command=req.command if takes_command(method) else None,
         destination=req.destination,
         route=route.to_doc() if req.method == "auto" else None,
         transfer=req.transfer,

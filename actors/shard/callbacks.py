@@ -2,8 +2,9 @@
 
 A callback is checked against the stored payment and its rail
 (:func:`switch.outcomes.callback_mismatch`): it never settles a payment of another rail or with
-other references. M-Pesa's record of a C2B receipt that contradicts the confirmation declines the
-payment: nobody is credited.
+other references. On a rail whose success needs the provider's own record (its ``settle_check``:
+a received C2B payment), a record that contradicts the confirmation declines the payment: nobody
+is credited.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from actors.shard.reversals import payout_outcome
 from switch.messages import CallbackIn, ProviderOutcome
 from switch.outcomes import callback_mismatch
 from switch.payments import Failure, Payment
+from switch.rails import RAILS, display_name, provider_of
 from switch.states import Event
 
 
@@ -32,8 +34,9 @@ def judge(
     payment: Payment, item: CallbackIn, *, resent: bool, age: float, not_found_after: float
 ) -> CallbackStep:
     problem = callback_mismatch(payment, item)
-    if problem and payment.method in item.methods and payment.method == "mpesa_c2b":
-        message = f"M-Pesa's record does not match the confirmation ({problem}); not credited."
+    if problem and payment.method in item.methods and RAILS[payment.method].settle_check:
+        name = display_name(provider_of(payment.method))
+        message = f"{name}'s record does not match the confirmation ({problem}); not credited."
         outcome = ProviderOutcome(Event.DECLINE, failure=Failure("declined", message))
         return CallbackStep("decline", outcome, problem)
     if problem:

@@ -12,13 +12,17 @@ from datetime import datetime
 from switch.messages import CallbackIn, CreateReversal, ProviderOutcome
 from switch.payments import Failure, Payment, new_payment
 from switch.policies import reversal_was_ours
-from switch.rails import display_name, provider_of
+from switch.rails import RAILS, display_name, provider_of
 from switch.states import Event
 
 
 def reversal_key(original_id: str) -> str:
     """The (unscoped) idempotency key of a collection's reversal."""
     return f"reversal:{original_id}"
+
+
+def is_reversal(payment: Payment) -> bool:
+    return RAILS[payment.method].direction == "reversal"
 
 
 def reversal_of(
@@ -32,7 +36,7 @@ def reversal_of(
     return new_payment(
         payment_id=reversal_id,
         merchant_id=req.merchant_id,
-        method="mpesa_reversal",
+        method=RAILS[original.method].reversal,  # the rail that gives it back
         amount_minor=original.amount_minor,
         phone=original.phone,
         reference=original.id,
@@ -50,12 +54,12 @@ def reversal_of(
 def payout_outcome(
     payment: Payment, item: CallbackIn, *, resent: bool, age: float, not_found_after: float
 ) -> ProviderOutcome:
-    """What a provider's answer about a payout means. M-Pesa having no record of it is a
-    failure only once it cannot still be queued (``not_found_after`` seconds old); and a
+    """What a provider's answer about a payout means. The provider having no record of it is
+    a failure only once it cannot still be queued (``not_found_after`` seconds old); and a
     reversal refused as "already reversed" after we sent it twice was ours."""
     failure = item.outcome.failure
     if (
-        payment.method == "mpesa_reversal"
+        is_reversal(payment)
         and failure
         and reversal_was_ours(payment, resent, failure.provider_code)
     ):

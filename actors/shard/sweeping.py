@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from switch.config import Settings
 from switch.messages import QueryRequest, StatusCheck, StatusRequest
 from switch.payments import Failure, Payment
-from switch.rails import display_name, provider_of
+from switch.rails import RAILS, display_name, provider_of
 from switch.signing import callback_token
 from switch.sweep import NEVER_ASKED, Action, Asked, sweep_action
 
@@ -43,9 +43,9 @@ def first_gap(settings: Settings) -> float:
 
 
 def status_request(payment: Payment, url: CallbackUrl) -> StatusRequest:
-    """Transaction Status about a payout (by our id) or a C2B receipt (on the paybill or till
-    it credited)."""
-    if payment.method == "mpesa_c2b":
+    """Transaction Status about a payout (by our id) or a received collection's receipt (on
+    the paybill or till it credited)."""
+    if RAILS[payment.method].direction == "collection":
         return StatusRequest(
             payment.id,
             url("c2b/status", payment.id),

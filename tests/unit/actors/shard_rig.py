@@ -10,9 +10,14 @@ from typing import Any
 
 import orjson
 
-from actors.shard import Clock, MemoryPaymentStore, ShardCore
+from actors.local import shard_core
+from actors.shard import Clock, MemoryPaymentStore
+from actors.shard.effects import Effect, Send
+from actors.shard.machine import Admit, ShardMachine
 from connectors.http import HttpRequest, HttpResponse
 from connectors.transport import MockTransport
+from routing.router import Route
+from switch.compliance import ALLOW, Screening
 from switch.config import Settings, from_env
 from switch.messages import (
     C2bIn,
@@ -33,6 +38,7 @@ from switch.states import Event
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC).timestamp()
 MERCHANT = "mch_1"
 PHONE = "254712345678"
+KEY = b"k" * 32
 
 
 class FakeClock(Clock):
@@ -151,13 +157,13 @@ class Rig:
         )
         self.provider = ScriptedProvider(self.clock)
         self.endpoint = Endpoint()
-        self.core = ShardCore(
+        self.core = shard_core(
             0,
             self.settings,
             self.store,
             self.provider,
             self.endpoint.transport,
-            b"k" * 32,
+            KEY,
             clock=self.clock,
         )
 
@@ -213,3 +219,43 @@ async def started(make: Callable[[], Rig] = Rig) -> Rig:
 
 
 Run = Callable[[Rig], Awaitable[None]]
+
+
+class Bench:
+    """A :class:`ShardMachine` alone: no event loop, no store. ``commit`` plays the store
+    (what is touched becomes durable); the clock is ``t``."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings: Settings = from_env({}, **settings)
+        self.t = T0
+        self.machine = ShardMachine(
+            0, self.settings, KEY, {}, {}, lambda: datetime.fromtimestamp(self.t, UTC), "600000"
+        )
+
+    def admit(self, request: CreatePayment, screening: Screening = ALLOW) -> Admit | Reply:
+        key, pid = self.machine.key_and_id(request.merchant_id, request.idem_key)
+        route = Route(request.method, "requested", request.method)
+        return self.machine.admit(request, key, pid, route, screening, 2)
+
+    def stored(self, request: CreatePayment, screening: Screening = ALLOW) -> Payment:
+        """A new payment admitted and committed; its effects in ``self.effects``."""
+        admit = self.admit(request, screening)
+        assert isinstance(admit, Admit), admit
+        self.effects = self.machine.stored(admit)
+        self.commit(admit.payment)
+        return self.machine.payments[admit.payment.id]
+
+    def commit(self, payment: Payment) -> None:
+        current = self.machine.payments[payment.id]
+        self.machine.durable[payment.id] = current.version
+        self.machine.durable_seq[payment.id] = current.history[-1].seq
+
+    def answer(self, payment: Payment, outcome: ProviderOutcome) -> list[Effect]:
+        return self.machine.submitted([SubmitResult(payment.id, outcome)], self.t)
+
+    def sent(self, request: CreatePayment) -> Payment:
+        """Stored, sent and accepted (or queued) by the provider."""
+        payment = self.stored(request)
+        [send] = [e for e in self.effects if isinstance(e, Send)]
+        self.answer(payment, accepted(send.order).outcome)
+        return self.machine.payments[payment.id]

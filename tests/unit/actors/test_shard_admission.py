@@ -12,13 +12,13 @@ async def test_an_overloaded_shard_answers_503_with_retry_after() -> None:
     assert reply.status == 503
     assert reply.body["error"]["code"] == "overloaded"
     assert reply.retry_after == 1.0
-    assert rig.core.idem == {}
+    assert rig.core.machine.idem == {}
     assert rig.store.payments == {}
 
 
 async def test_an_open_circuit_refuses_before_storing() -> None:
     rig = Rig()
-    rig.core.circuit_open_until["mpesa"] = rig.clock.monotonic() + 5
+    rig.core.machine.circuit_open_until["mpesa"] = rig.clock.monotonic() + 5
     reply = await rig.create(stk())
     assert reply.status == 503
     assert reply.body["error"]["code"] == "provider_unavailable"
@@ -28,11 +28,12 @@ async def test_an_open_circuit_refuses_before_storing() -> None:
 
 async def test_a_payout_beyond_the_committed_balance_is_refused() -> None:
     rig = Rig()
-    rig.core.balances.accounts[f"merchant:{MERCHANT}:available"] = 51_500
-    rig.core.reserving[MERCHANT] = 1_000  # another payout of this merchant is being committed
+    rig.core.machine.balances.accounts[f"merchant:{MERCHANT}:available"] = 51_500
+    # another payout of this merchant is being committed
+    rig.core.machine.reserving[MERCHANT] = 1_000
     reply = await rig.create(b2c(amount=50_000))
     assert reply.status == 422
     assert reply.body["error"]["code"] == "insufficient_balance"
     assert "515" in reply.body["error"]["message"]
     assert rig.store.payments == {}
-    assert rig.core.idem == {}
+    assert rig.core.machine.idem == {}

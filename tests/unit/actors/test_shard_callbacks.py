@@ -178,7 +178,7 @@ async def test_a_reversal_refused_as_already_reversed_after_a_resend_was_ours() 
     assert reply.status == 202
     rid = reply.body["id"]
     await rig.send()
-    rig.core.resent.add(rid)
+    rig.core.machine.resent.add(rid)
     refused = ProviderOutcome(
         Event.DECLINE, failure=Failure("declined", "already reversed", "R000001")
     )

@@ -66,8 +66,8 @@ async def test_a_payout_reserves_its_amount_and_fee_and_the_next_is_refused() ->
     assert first.status == 202
     fee = fee_for(rig.settings.fees, "mpesa_b2c", 50_000)
     assert fee > 0
-    assert rig.core.balances.of(f"merchant:{MERCHANT}:reserved") == 50_000 + fee
-    assert rig.core.balances.of(f"merchant:{MERCHANT}:available") == 10_000 - fee
+    assert rig.core.machine.balances.of(f"merchant:{MERCHANT}:reserved") == 50_000 + fee
+    assert rig.core.machine.balances.of(f"merchant:{MERCHANT}:available") == 10_000 - fee
     assert rig.store.accounts[f"merchant:{MERCHANT}:reserved"] == 50_000 + fee  # committed
     second = await rig.create(b2c("p2", 50_000))
     assert second.status == 422
@@ -228,7 +228,7 @@ async def test_a_final_payment_whose_webhook_is_out_leaves_inflight() -> None:
     await rig.start()
     pid = (await rig.create(stk())).body["id"]
     await rig.send()
-    rig.core._transition(rig.payment(pid), Event.SUCCEED, "callback")
+    await rig.core._run(rig.core.machine.transition(rig.payment(pid), Event.SUCCEED, "callback"))
     await rig.settle(60)
     assert rig.endpoint.types(pid) == ["payment.processing", "payment.succeeded"]
     assert pid not in rig.store.inflight_ids

@@ -106,11 +106,11 @@ def test_a_sacco_posting_only_for_a_settled_members_payment() -> None:
         metadata={"member": member},
         provider=ProviderRefs(receipt="R1"),
     )
-    posting = postings.sacco_posting(paid)
+    posting = postings.member_posting(paid)
     assert posting is not None and posting.idem_key == "R1:posting"
     assert posting.destination["purpose"] == "deposit"
-    assert postings.sacco_posting(replace(paid, state=State.AWAITING_RESULT)) is None
-    assert postings.sacco_posting(replace(paid, metadata={})) is None
+    assert postings.member_posting(replace(paid, state=State.AWAITING_RESULT)) is None
+    assert postings.member_posting(replace(paid, metadata={})) is None
 
 
 def test_live_events_only_for_status_changes_not_yet_published() -> None:

@@ -45,7 +45,7 @@ class HoldingCompliance:
 
 
 async def _held(rig: Rig) -> str:
-    rig.core.compliance = HoldingCompliance()  # type: ignore[assignment]
+    rig.core.screener.compliance = HoldingCompliance()  # type: ignore[assignment]
     await rig.start()
     reply = await rig.create(replace(stk(), maker="alice"))
     assert reply.status == 202 and reply.body["status"] == "held"
@@ -69,7 +69,7 @@ async def test_a_held_payment_is_sent_once_two_others_approve_it() -> None:
     assert rig.stored(pid)["state"] == "submitting"  # stored before the order is queued
     await rig.send()
     assert [o.payment_id for o in rig.provider.submitted] == [pid]
-    kinds = [k for k, _ in rig.core.compliance.records]  # type: ignore[union-attr]
+    kinds = [k for k, _ in rig.core.screener.compliance.records]  # type: ignore[union-attr]
     assert kinds == ["self_approval_refused", "endorsed", "approved"]
     assert rig.core.held(None, 10) == []
     await rig.stop()
