@@ -44,11 +44,13 @@ def replay_conflict(stored_hash: str, request_hash: str, conflict_ok: bool) -> R
     return None
 
 
-def refusal(circuit_wait: float, backlog: int, max_backlog: int) -> Reply | None:
+def refusal(
+    circuit_wait: float, backlog: int, max_backlog: int, provider: str = ""
+) -> Reply | None:
     """Refused before anything is stored: the provider's circuit is open, or the shard's writer
     is at capacity (refusing at once keeps latency flat; the client retries with its key)."""
     if circuit_wait > 0:
-        return circuit_open(circuit_wait)
+        return circuit_open(circuit_wait, provider)
     if backlog >= max_backlog:
         return overloaded()
     return None

@@ -205,8 +205,9 @@ class ShardMachine:
         return admission.key_and_id(self.shard, self.secret_key, merchant_id, key)
 
     def refusal(self, method: str, backlog: int, monotonic: float) -> Reply | None:
-        wait = self.circuit_open_until.get(provider_of(method), 0.0) - monotonic
-        return admission.refusal(wait, backlog, self.settings.shard_max_backlog)
+        provider = provider_of(method)
+        wait = self.circuit_open_until.get(provider, 0.0) - monotonic
+        return admission.refusal(wait, backlog, self.settings.shard_max_backlog, provider)
 
     def down(self, monotonic: float) -> set[str]:
         """Providers whose circuit is open: routing avoids them."""

@@ -75,7 +75,9 @@ def test_an_open_circuit_or_a_full_writer_refuses_and_routing_avoids_the_provide
     bench.answer(bench.stored(stk()), answer)
     shut = bench.machine.refusal("mpesa_stk", 0, bench.t + 1)
     assert shut is not None and shut.body["error"]["code"] == "provider_unavailable"
+    assert shut.body["error"]["message"].startswith("M-Pesa is failing")
     assert bench.machine.refusal("mpesa_b2c", 0, bench.t + 1) is not None  # same provider
+    assert bench.machine.refusal("airtel_ussd", 0, bench.t + 1) is None  # not Airtel's
     assert bench.machine.down(bench.t + 1) == {"mpesa"}
     assert bench.machine.refusal("mpesa_stk", 0, bench.t + 31) is None
     assert bench.machine.down(bench.t + 31) == set()
@@ -246,3 +248,13 @@ def test_a_settled_members_payment_is_posted_on_the_posting_rail() -> None:
     assert post.command.idem_key == "SGR7C2B001:posting"  # a repeat posts nothing more
     [again] = bench.machine.c2b_known(_confirmation(member))[2] or []
     assert isinstance(again, Post) and again.command == post.command
+
+
+def test_an_open_circuit_names_its_own_provider() -> None:
+    bench = Bench()
+    answer = ProviderOutcome(Event.REJECTED, failure=Failure("x", "busy"), retry_after=30)
+    bench.answer(bench.stored(replace(stk("k1"), method="airtel_ussd")), answer)
+    shut = bench.machine.refusal("airtel_ussd", 0, bench.t + 1)
+    assert shut is not None
+    assert shut.body["error"]["message"].startswith("Airtel Money is failing")
+    assert bench.machine.refusal("mpesa_stk", 0, bench.t + 1) is None
