@@ -7,7 +7,8 @@
 #              actors, which run the switch's code from this same image.
 #   anything else: `python -m switch ...` (merchant create, ledger check, audit verify, ...).
 set -eu
-case "${1:-serve}" in
+[ "$#" -gt 0 ] || set -- serve
+case "$1" in
   ray) exec "$@" ;;
   serve)
     if [ -n "${RAY_ADDRESS:-}" ] && [ "${RAY_ADDRESS}" != "local" ]; then
