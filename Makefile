@@ -5,8 +5,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint typecheck test test-unit test-integration demo serve bench clean \
-        vendor-chartjs
+.PHONY: help install lint lint-deploy lock typecheck test test-unit test-integration demo serve \
+        bench clean vendor-chartjs
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -26,6 +26,22 @@ lint: $(STAMP) ## ruff (style, bugs, async rules) and the layer contracts (impor
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(MAKE) --no-print-directory lint-deploy
+
+lint-deploy: $(STAMP) ## deploy/: Dockerfile (hadolint), compose schema, manifests, rules, dashboards
+	@# promtool (rules, their tests and the dashboards' PromQL) comes with Debian's prometheus.
+	command -v promtool >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --schemafile deploy/schemas/compose-spec.json deploy/compose/compose.yaml
+	promtool check rules deploy/prometheus/rules/*.yml
+	promtool test rules deploy/prometheus/tests/*.test.yml
+	$(BIN)/python deploy/check.py
+
+lock: $(STAMP) ## Pin the image's dependencies again: deploy/requirements.lock from pyproject.toml
+	mkdir -p var
+	$(BIN)/pip install -q --dry-run --ignore-installed --report var/lock-report.json .
+	$(BIN)/python deploy/lock.py var/lock-report.json > deploy/requirements.lock
 
 typecheck: $(STAMP) ## mypy strict on the packages
 	$(BIN)/mypy
