@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
+import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,6 +19,9 @@ from infra.storage.mongo import Collections
 from switch.config import Settings, from_env
 from switch.errors import ConfigError, ValidationFailed
 from switch.logs import quiet_ray_console, setup_logging
+from switch.providers import providers
+
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,6 +121,8 @@ async def _serve(settings: Settings, args: Any) -> int:
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
     inherited = adopt([int(fd) for fd in args.listen_fds.split(",")]) if args.listen_fds else []
+    if not args.sandbox and not inherited and not _may_serve(settings):
+        return 2
     stack = await Stack(settings, sandbox=args.sandbox, listeners=inherited).start()
     workers = [] if inherited else spawn_workers(stack.settings, args.workers - 1, stack.listeners)
     stop = asyncio.Event()
@@ -132,6 +140,37 @@ async def _serve(settings: Settings, args: Any) -> int:
         await asyncio.to_thread(stop_workers, workers)
         await stack.stop()
     return 0
+
+
+def simulator_dirs() -> list[Path]:
+    """The folders of the registered providers' simulators (their test keys live there)."""
+    found = []
+    for spec in providers():
+        module = spec.sandbox.partition(":")[0]
+        if not module:
+            continue
+        package = importlib.util.find_spec(module.rpartition(".")[0] or module)
+        for place in (package and package.submodule_search_locations) or []:
+            found.append(Path(place))
+    return found
+
+
+def _may_serve(settings: Settings) -> bool:
+    """Fail closed outside the sandbox (switch/failclosed.py): name every refused setting."""
+    from switch.failclosed import refusals
+
+    models = [spec.settings for spec in providers() if spec.settings is not None]
+    refused = refusals(settings, models, simulator_dirs())
+    if not refused:
+        return True
+    if settings.allow_sandbox_settings:
+        for line in refused:
+            log.warning("SWITCH_ALLOW_SANDBOX_SETTINGS: starting anyway with %s", line)
+        return True
+    print("error: serve without --sandbox refuses these settings:", file=sys.stderr)
+    for line in refused:
+        print(f"  {line}", file=sys.stderr)
+    return False
 
 
 async def _demo(settings: Settings, args: Any) -> int:
