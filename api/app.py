@@ -29,7 +29,7 @@ from api.routes import register
 from api.state import STATE, AppState
 from infra.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from switch.ids import random_token
-from switch.logs import access_message, loggable_path, mask_text, request_id
+from switch.logs import access_message, loggable_path, mask_text, payment_id, request_id
 
 MAX_BODY = 64 * 1024
 access_log = logging.getLogger("api.access")
@@ -39,6 +39,8 @@ access_log = logging.getLogger("api.access")
 async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     rid = request.headers.get("X-Request-Id", "")[:64] or random_token(9)
     request_id.set(rid)
+    # The payment a route names (its log lines carry it; the merchant is set by bearer_middleware).
+    payment_id.set(request.match_info.get("payment_id") or None)
     started = time.perf_counter()
     status = 500
     try:

@@ -24,6 +24,7 @@ from api.routes import Answer, Route, json_answer, ref
 from api.state import STATE, AppState
 from infra.clients import GenerationFeed, current_generation
 from switch.clients import secret_holder
+from switch.logs import merchant_id as log_merchant
 from switch.roles import PUBLIC, client_token_scope, permission_for
 from switch.signing import check_client_secret
 from switch.tokens import Claims, mint, verify
@@ -116,6 +117,7 @@ async def bearer_middleware(request: web.Request, handler: Handler) -> web.Strea
             headers={"WWW-Authenticate": 'Bearer realm="switch"'},
         )
     request[CLAIMS] = claims
+    log_merchant.set(claims.merchant_id)  # every log line of this request names the merchant
     return await handler(request)
 
 

@@ -141,6 +141,8 @@ def _operation(op: Route) -> dict[str, Any]:
         out["description"] = description
     if needed is not None:
         out["x-permission"] = needed
+    if op.deprecated is not None:  # docs/versioning.md: the Deprecation and Sunset headers say when
+        out["deprecated"] = True
     if params:
         out["parameters"] = params
     if op.body is not None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,11 @@ class Route:
     error_texts: dict[int, str] = field(default_factory=dict)
     security: tuple[dict[str, list[str]], ...] | None = None
     provider: str = ""  # a callback's: whose source allow-list applies (api/hardening.py)
+    # Deprecated on this day (docs/versioning.md): answers carry Deprecation (RFC 9745) and,
+    # with a ``sunset`` day, Sunset (RFC 8594); ``successor``: the path that replaces it.
+    deprecated: date | None = None
+    sunset: date | None = None
+    successor: str = ""
 
     @property
     def takes_json(self) -> bool:
@@ -123,15 +130,51 @@ def registered_path(route: Route) -> str:
     return route.path
 
 
+def deprecation_headers(route: Route) -> dict[str, str]:
+    """``Deprecation: @<epoch seconds>`` (RFC 9745), ``Sunset: <HTTP-date>`` (RFC 8594) and a
+    ``Link`` to the successor, if any; empty for a route that is not deprecated."""
+    if route.deprecated is None:
+        return {}
+    headers = {"Deprecation": f"@{_midnight(route.deprecated)}"}
+    if route.sunset is not None:
+        headers["Sunset"] = formatdate(_midnight(route.sunset), usegmt=True)
+    if route.successor:
+        headers["Link"] = f'<{route.successor}>; rel="successor-version"'
+    return headers
+
+
+def _midnight(day: date) -> int:
+    return int(datetime.combine(day, time(0), tzinfo=UTC).timestamp())
+
+
+def _with_headers(handler: Handler, headers: dict[str, str]) -> Handler:
+    """The handler, its answers (errors too) carrying ``headers``."""
+
+    async def deprecated(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            exc.headers.update(headers)
+            raise
+        if not response.prepared:
+            response.headers.update(headers)
+        return response
+
+    return deprecated
+
+
 def register(app: web.Application, routes: Iterable[Route]) -> None:
     """Each route on the router, in order (aiohttp matches in registration order)."""
     for route in routes:
         if isinstance(route.handler, Path):
             app.router.add_static(registered_path(route), route.handler)
-        elif route.method == "GET":
-            app.router.add_get(route.path, route.handler)  # and HEAD, answered as GET
+            continue
+        headers = deprecation_headers(route)
+        handler = _with_headers(route.handler, headers) if headers else route.handler
+        if route.method == "GET":
+            app.router.add_get(route.path, handler)  # and HEAD, answered as GET
         else:
-            app.router.add_route(route.method, route.path, route.handler)
+            app.router.add_route(route.method, route.path, handler)
 
 
 # --- provider callbacks: called by the provider, not by a client ------------------------------

@@ -5,17 +5,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
+import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from infra.storage.mongo import Collections
+from switch.backupfile import BackupInvalid
 from switch.config import Settings, from_env
 from switch.errors import ConfigError, ValidationFailed
 from switch.logs import quiet_ray_console, setup_logging
+from switch.providers import providers
+
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
         help="re-wrap every data key under SWITCH_MASTER_KEY_ID (list old and new keys in "
         "SWITCH_MASTER_KEYS; remove the old one after this succeeds)",
     )
+    backup = sub.add_parser(
+        "backup", help="a consistent, compressed, encrypted copy of the database (README)"
+    )
+    backup.add_argument("--out", required=True, help="a new or empty folder to write it to")
+    restore = sub.add_parser("restore", help="restore a backup into an empty database")
+    restore.add_argument("folder", help="the backup folder (manifest.json and its files)")
+    sub.add_parser("doctor", help="check configuration and reachability; exit 1 on a failure")
     return parser
 
 
@@ -89,12 +103,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "user": _user,
         "audit": _audit,
         "keys": _keys,
+        "backup": _backup,
+        "restore": _restore,
+        "doctor": _doctor,
     }
     try:
         return _run(commands[args.command](settings, args))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BackupInvalid as exc:
+        print(f"error: backup refused: {exc}", file=sys.stderr)
+        return 1
     except ValidationFailed as exc:
         for d in exc.details:
             print(f"error: {d['field']}: {d['reason']}", file=sys.stderr)
@@ -115,6 +135,8 @@ async def _serve(settings: Settings, args: Any) -> int:
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
     inherited = adopt([int(fd) for fd in args.listen_fds.split(",")]) if args.listen_fds else []
+    if not args.sandbox and not inherited and not _may_serve(settings):
+        return 2
     stack = await Stack(settings, sandbox=args.sandbox, listeners=inherited).start()
     workers = [] if inherited else spawn_workers(stack.settings, args.workers - 1, stack.listeners)
     stop = asyncio.Event()
@@ -134,6 +156,37 @@ async def _serve(settings: Settings, args: Any) -> int:
     return 0
 
 
+def simulator_dirs() -> list[Path]:
+    """The folders of the registered providers' simulators (their test keys live there)."""
+    found = []
+    for spec in providers():
+        module = spec.sandbox.partition(":")[0]
+        if not module:
+            continue
+        package = importlib.util.find_spec(module.rpartition(".")[0] or module)
+        for place in (package and package.submodule_search_locations) or []:
+            found.append(Path(place))
+    return found
+
+
+def _may_serve(settings: Settings) -> bool:
+    """Fail closed outside the sandbox (switch/failclosed.py): name every refused setting."""
+    from switch.failclosed import refusals
+
+    models = [spec.settings for spec in providers() if spec.settings is not None]
+    refused = refusals(settings, models, simulator_dirs())
+    if not refused:
+        return True
+    if settings.allow_sandbox_settings:
+        for line in refused:
+            log.warning("SWITCH_ALLOW_SANDBOX_SETTINGS: starting anyway with %s", line)
+        return True
+    print("error: serve without --sandbox refuses these settings:", file=sys.stderr)
+    for line in refused:
+        print(f"  {line}", file=sys.stderr)
+    return False
+
+
 async def _demo(settings: Settings, args: Any) -> int:
     from app.stack import Stack
     from sandbox.demo import run_demo
@@ -147,8 +200,18 @@ async def _demo(settings: Settings, args: Any) -> int:
 @contextlib.asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator[Collections]:
     """The configured MongoDB, or the embedded server (shared if a switch already runs it)."""
+    from infra.storage.mongo import collections, ensure_indexes
+
+    async with _client(settings) as client:
+        await ensure_indexes(client, settings.mongodb_db)
+        yield collections(client, settings.mongodb_db)
+
+
+@contextlib.asynccontextmanager
+async def _client(settings: Settings) -> AsyncIterator[Any]:
+    """A client of the configured MongoDB, or of the embedded server (started if need be)."""
     from infra.storage.embedded import EmbeddedMongo
-    from infra.storage.mongo import collections, connect, ensure_indexes
+    from infra.storage.mongo import connect
 
     server = None
     uri = settings.mongodb_uri
@@ -160,8 +223,7 @@ async def _database(settings: Settings) -> AsyncIterator[Collections]:
             server = None
     client = connect(uri)
     try:
-        await ensure_indexes(client, settings.mongodb_db)
-        yield collections(client, settings.mongodb_db)
+        yield client
     finally:
         await client.close()
         if server is not None:
@@ -272,3 +334,36 @@ async def _keys(settings: Settings, args: Any) -> int:
         count = await sealer.ring.rotate_master()
     print(f"{count} data keys re-wrapped under master key {settings.master_key_id}")
     return 0
+
+
+async def _backup(settings: Settings, args: Any) -> int:
+    """``backup --out DIR`` (app/backup.py): prints the manifest's summary."""
+    from app.backup import backup
+
+    async with _client(settings) as client:
+        manifest = await backup(client, settings, Path(args.out))
+    total = sum(c["documents"] for c in manifest["collections"].values())
+    size = sum(c["bytes"] for c in manifest["collections"].values())
+    print(
+        f"backup {manifest['id']}: {total} documents in {len(manifest['collections'])} "
+        f"collections, {size} bytes encrypted, snapshot at cluster time "
+        f"{manifest['cluster_time']}, {manifest['seconds']} s -> {args.out}"
+    )
+    return 0
+
+
+async def _restore(settings: Settings, args: Any) -> int:
+    """``restore DIR``: checks everything first, then writes into an empty database."""
+    from app.backup import restore
+
+    async with _client(settings) as client:
+        counts = await restore(client, settings, Path(args.folder))
+    print(f"restored {sum(counts.values())} documents in {len(counts)} collections")
+    print("next: `python -m switch ledger check`, then start the switch on this database")
+    return 0
+
+
+async def _doctor(settings: Settings, args: Any) -> int:
+    from app.doctor import run_doctor
+
+    return await run_doctor(settings)

@@ -72,6 +72,10 @@ class CoreSettings(BaseModel):
     # configured list the sample sanctions list is screened. Amounts in whole shillings; the
     # defaults are the mobile-money caps (switch/security/aml.py).
     sandbox: bool = False
+    # Outside sandbox mode ``serve`` refuses placeholder credentials, simulator keys and keys kept
+    # in the database (switch/failclosed.py); true starts anyway, each logged as a warning: only
+    # for tests that run plain ``serve`` against the simulators.
+    allow_sandbox_settings: bool = False
     sanctions_list_file: str | None = None
     sanctions_threshold: float = Field(0.85, ge=0.5, le=1.0)
     aml_transaction_max: int = Field(250_000, ge=1)

@@ -1,5 +1,7 @@
-"""JSON logs, one object per line, with the request id when there is one. Phone numbers are
-masked on the way out, whatever a message contains; tokens in callback URLs never reach a log."""
+"""JSON logs, one object per line, with the request, merchant and payment ids of the work in hand
+(context variables: set once where the work starts, e.g. the api's middlewares, never passed by
+hand to each call). Phone numbers, long account numbers and bearer/basic credentials are masked on
+the way out, whatever a message contains; tokens in callback URLs never reach a log."""
 
 from __future__ import annotations
 
@@ -14,9 +16,18 @@ from collections.abc import Mapping
 import orjson
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+merchant_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "merchant_id", default=None
+)
+payment_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("payment_id", default=None)
+_CONTEXT = (("request_id", request_id), ("merchant_id", merchant_id), ("payment_id", payment_id))
 
 # A Kenyan MSISDN: 254 or 0, then the 9-digit national number starting with 7 or 1.
 _MSISDN = re.compile(r"(?<!\d)(\+?254|0)([17])(\d{6})(\d{2})(?!\d)")
+# Account, card or ID numbers: any other run of 9+ digits keeps only its last four.
+_LONG_NUMBER = re.compile(r"(?<![\d*])\d{5,}(\d{4})(?!\d)")
+# Credentials in a header or URL that reached a message: the scheme stays, the value goes.
+_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 # Route variables that are secrets: the HMAC in every callback URL given to a provider.
 SECRET_PATH_PARAMS = frozenset({"token"})
 REDACTED = "[redacted]"
@@ -42,7 +53,9 @@ def quiet_ray_console(environ: os._Environ[str] | dict[str, str] | None = None) 
 
 
 def mask_text(text: str) -> str:
-    return _MSISDN.sub(lambda m: f"{m.group(1)}{m.group(2)}******{m.group(4)}", text)
+    text = _MSISDN.sub(lambda m: f"{m.group(1)}{m.group(2)}******{m.group(4)}", text)
+    text = _LONG_NUMBER.sub(lambda m: "*****" + m.group(1), text)
+    return _CREDENTIAL.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 
 def loggable_path(path: str, params: Mapping[str, str] | None) -> str:
@@ -76,9 +89,10 @@ class JsonFormatter(logging.Formatter):
         if self._proc:
             entry["proc"] = self._proc
         entry["pid"] = record.process
-        rid = request_id.get()
-        if rid:
-            entry["request_id"] = rid
+        for name, var in _CONTEXT:
+            value = var.get()
+            if value:
+                entry[name] = value
         http = getattr(record, "http", None)
         if isinstance(http, dict):
             entry["http"] = http

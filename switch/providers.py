@@ -151,8 +151,10 @@ class ProviderSpec:
     portal_callback: str = ""
     # Its settings (credentials, URLs...): a pydantic model whose fields switch/config.py adds to
     # ``Settings``, each read from ``SWITCH_<FIELD>``; ``secret_fields`` (a ClassVar) are never
-    # echoed in error messages. A ``callback_allowlist_<name>`` field limits who may call its
-    # callbacks; when it is empty outside sandbox mode, ``callback_sources`` applies.
+    # echoed in error messages; ``placeholders`` (a ClassVar) are sandbox values ``serve``
+    # refuses outside sandbox mode (switch/failclosed.py). A ``callback_allowlist_<name>`` field
+    # limits who may call its callbacks; when it is empty outside sandbox mode,
+    # ``callback_sources`` applies.
     settings: type[BaseModel] | None = None
     callback_sources: str = ""
     # The demo's requests (sandbox/demo_rails.py), the accounts its transfer may move money

@@ -16,6 +16,10 @@ class AirtelSettings(BaseModel):
     secret_fields: ClassVar[frozenset[str]] = frozenset(
         {"airtel_client_secret", "airtel_pin", "airtel_callback_key"}
     )
+    # Sandbox values that ``serve`` refuses outside sandbox mode (switch/failclosed.py).
+    placeholders: ClassVar[frozenset[str]] = frozenset(
+        {"airtel_base_url", "airtel_client_id", "airtel_client_secret"}
+    )
 
     airtel_base_url: str = Field("https://openapiuat.airtel.africa", pattern=r"^https?://")
     airtel_client_id: str = "sandbox-client"

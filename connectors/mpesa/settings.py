@@ -19,6 +19,16 @@ class MpesaSettings(BaseModel):
     secret_fields: ClassVar[frozenset[str]] = frozenset(
         {"mpesa_consumer_secret", "mpesa_passkey", "mpesa_initiator_password"}
     )
+    # Sandbox values that ``serve`` refuses outside sandbox mode (switch/failclosed.py).
+    placeholders: ClassVar[frozenset[str]] = frozenset(
+        {
+            "mpesa_base_url",
+            "mpesa_consumer_key",
+            "mpesa_consumer_secret",
+            "mpesa_shortcode",
+            "mpesa_passkey",
+        }
+    )
 
     mpesa_base_url: str = Field("https://sandbox.safaricom.co.ke", pattern=r"^https?://")
     mpesa_consumer_key: str = "sandbox-key"

@@ -16,6 +16,16 @@ class PesaLinkSettings(BaseModel):
     secret_fields: ClassVar[frozenset[str]] = frozenset(
         {"pesalink_api_key", "pesalink_consumer_secret"}
     )
+    # Sandbox values that ``serve`` refuses outside sandbox mode (switch/failclosed.py).
+    placeholders: ClassVar[frozenset[str]] = frozenset(
+        {
+            "pesalink_base_url",
+            "pesalink_api_key",
+            "pesalink_merchant_code",
+            "pesalink_consumer_secret",
+            "pesalink_source_account",
+        }
+    )
 
     pesalink_base_url: str = Field("https://uat.pesalink.example", pattern=r"^https?://")
     pesalink_api_key: str = "sandbox-api-key"

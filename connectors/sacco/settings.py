@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class SaccoSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+    # Unset, the sample registry of simulated SACCOs is used: refused outside sandbox mode.
+    placeholders: ClassVar[frozenset[str]] = frozenset({"sacco_registry_file"})
 
     # The registry file (JSON list), the file-integration folders, and how often the outbox is
     # flushed and result files are read.

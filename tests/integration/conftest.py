@@ -60,6 +60,9 @@ def stack_environment(tmp: str, **extra: str) -> dict[str, str]:
     if os.environ.get("MONGODB_URI"):
         env["MONGODB_URI"] = os.environ["MONGODB_URI"]
     env["REDIS_URL"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    # Switch processes started by tests run plain ``serve`` against the simulators, with their
+    # credentials and keys, which ``serve`` refuses outside sandbox mode unless told.
+    env["SWITCH_ALLOW_SANDBOX_SETTINGS"] = "true"
     return {**env, **extra}
 
 
