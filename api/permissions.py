@@ -12,7 +12,7 @@ from aiohttp import web
 
 from api.auth import CLAIMS
 from api.errors import Handler, error_response
-from switch.roles import MFA_REQUIRED, PUBLIC, SESSION, allowed, permission_for
+from switch.roles import MFA_FOR_PEOPLE, MFA_REQUIRED, PUBLIC, SESSION, allowed, permission_for
 from switch.tokens import Claims
 
 
@@ -37,7 +37,10 @@ def refusal(needed: str | None, claims: Claims | None) -> web.Response | None:
             f"this token does not allow {needed}",
             [{"field": "scope", "reason": f"needs {needed}"}],
         )
-    if needed in MFA_REQUIRED and not (claims.kind == "session" and claims.mfa):
+    person = claims.kind == "session"
+    if (needed in MFA_REQUIRED or (person and needed in MFA_FOR_PEOPLE)) and not (
+        person and claims.mfa
+    ):
         return error_response(
             403,
             "mfa_required",

@@ -11,7 +11,8 @@ record, match it against the switch's payments, and work the breaks queue
   (``airtel_statement``), a bank statement as MT940 (``bank_mt940``) or camt.053
   (``bank_camt053``); a file that cannot be read is refused whole (422 naming the line);
 - ``POST /v1/operator/recon/runs`` ``{sources, since, until}``: match, store the breaks,
-  answer the counts and the breaks found (:mod:`switch.recon.matching`).
+  answer the counts and the breaks found (:mod:`switch.recon.matching`); the source
+  ``transfers`` lists transfers left ``refund_failed`` (:mod:`switch.recon.transfers`).
 """
 
 from __future__ import annotations
@@ -48,10 +49,13 @@ from switch.ids import new_id
 from switch.payments import iso, now_utc
 from switch.recon.matching import Window, match
 from switch.recon.records import SOURCES, ProviderRecord
+from switch.recon.transfers import SOURCE as TRANSFERS
+from switch.recon.transfers import findings as refund_findings
 
 log = logging.getLogger(__name__)
 
 MAX_STATEMENT = 20 * 1024 * 1024
+FILES = ("mpesa_statement", "airtel_statement", "bank_mt940", "bank_camt053")
 STATEMENT_TYPES = frozenset({"text/csv", "application/csv", "text/plain", "application/xml"})
 LOOKBACK = timedelta(hours=1)  # a record in the window may belong to a payment made just before
 SCHEDULED_MARGIN = timedelta(minutes=5)  # a payment this recent may not be in the record yet
@@ -152,10 +156,9 @@ def parse_statement(source: str, shortcode: str, data: bytes) -> list[ProviderRe
 async def statements(request: web.Request) -> web.Response:
     source = request.query.get("source", "")
     shortcode = request.query.get("shortcode", "")
-    files = ("mpesa_statement", "airtel_statement", "bank_mt940", "bank_camt053")
     problems = []
-    if source not in files:
-        problems.append({"field": "source", "reason": f"must be one of {', '.join(files)}"})
+    if source not in FILES:
+        problems.append({"field": "source", "reason": f"must be one of {', '.join(FILES)}"})
     if source == "mpesa_statement" and not (shortcode.isdigit() and 5 <= len(shortcode) <= 7):
         problems.append({"field": "shortcode", "reason": "the statement's shortcode, 5-7 digits"})
     if problems:
@@ -186,6 +189,10 @@ async def run_recon(
     records = await store.records_of(sources, since, until)
     txns = await store.payments(state.cols.payments, sources, since - LOOKBACK, until, records)
     findings = match(txns, records, sources, Window(since, until))
+    if TRANSFERS in sources:
+        findings += refund_findings(
+            await store.failed_refunds(state.cols.payments, since - LOOKBACK, until)
+        )
     now = now_utc()
     run = {
         "_id": new_id("rcn"),
@@ -340,7 +347,7 @@ ROUTE_TABLE = (
         params=(
             query(
                 "source",
-                {"type": "string", "enum": list(SOURCES)[1:]},
+                {"type": "string", "enum": list(FILES)},
                 "What the file is.",
                 required=True,
             ),

@@ -2,8 +2,9 @@
 
 - ``GET /v1/operator/recon/breaks`` (``status``, ``kind``, ``provider``, ``limit``) and
   ``GET /v1/operator/recon/breaks/{break_id}``;
-- ``POST /v1/operator/recon/breaks/{break_id}/resolve`` ``{action, merchant_id?, reason}``:
-  ``confirm`` is carried out at once; ``allocate`` and ``write_off`` are proposed, and
+- ``POST /v1/operator/recon/breaks/{break_id}/resolve`` ``{action, merchant_id?, evidence?,
+  reason}``: ``confirm`` and ``retry_refund`` are carried out at once; ``allocate``,
+  ``write_off`` and ``mark_refunded`` are proposed, and
 - ``POST /v1/operator/recon/breaks/{break_id}/approve`` by another operator carries them out.
 
 Money only moves through the switch's own paths: a confirmed or allocated C2B payment goes to its
@@ -27,6 +28,7 @@ from api.auth import CLAIMS
 from api.c2b import ROUTES, claim_receipt
 from api.errors import error_response, json_response
 from api.payments import parse_body
+from api.recon_refunds import retry_refund
 from api.routes import Route, json_answer, limit_param, query
 from api.state import STATE, AppState
 from connectors.common import EAT
@@ -36,6 +38,7 @@ from switch.logs import request_id
 from switch.messages import C2bIn
 from switch.payments import iso, now_utc
 from switch.recon.breaks import (
+    FINAL,
     TWO_PERSON,
     approval_refusal,
     correction,
@@ -68,11 +71,15 @@ RECON = web.AppKey("recon", Recon)
 class ResolveBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    action: Literal["confirm", "allocate", "write_off"]
+    action: Literal["confirm", "allocate", "write_off", "retry_refund", "mark_refunded"]
     merchant_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         None, description="allocate: the merchant the money goes to."
     )
     reason: Annotated[str, Field(min_length=3, max_length=500)]
+    evidence: Annotated[str, Field(min_length=3, max_length=500)] | None = Field(
+        None,
+        description="mark_refunded: how the payer was paid back (a receipt or bank reference).",
+    )
 
 
 def _store(request: web.Request) -> ReconStore:
@@ -173,6 +180,9 @@ async def resolve(request: web.Request) -> web.Response:
             return error_response(
                 422, "validation_failed", "the request has invalid fields", detail
             )
+    if body.action == "mark_refunded" and body.evidence is None:
+        detail = [{"field": "evidence", "reason": "required to mark a refund made by hand"}]
+        return error_response(422, "validation_failed", "the request has invalid fields", detail)
     who, now = _who(request), now_utc()
     if body.action in TWO_PERSON:
         proposal = {
@@ -182,16 +192,21 @@ async def resolve(request: web.Request) -> web.Response:
             "proposed_by": who,
             "proposed_at": now,
         }
+        if body.evidence is not None:
+            proposal["evidence"] = body.evidence
         if body.action == "write_off":
             proposal["amount"] = _shillings(abs(correction(brk)))
         if not await store.set_if(brk["_id"], {"status": "open"}, {"proposal": proposal}):
             return error_response(409, "not_open", "the break changed meanwhile")
         await _audit(state, who, "recon.propose", brk["_id"], None, proposal)
         return json_response(view({**brk, "proposal": proposal}), 202)
-    outcome = await _confirm(request, brk, None)
+    if body.action == "retry_refund":
+        outcome = await retry_refund(state, brk, who)
+    else:
+        outcome = await _confirm(request, brk, None)
     if isinstance(outcome, web.Response):
         return outcome
-    return await _resolved(request, brk, {"action": "confirm", "reason": body.reason, **outcome})
+    return await _resolved(request, brk, {"action": body.action, "reason": body.reason, **outcome})
 
 
 async def approve(request: web.Request) -> web.Response:
@@ -213,6 +228,8 @@ async def approve(request: web.Request) -> web.Response:
         entry = write_off_entry(brk)
         posted = await store.post_entry(entry, state.cols.balances, now_utc())
         resolution |= {"journal_entry": entry.id, "posted": posted}
+    elif proposal["action"] == "mark_refunded":
+        pass  # nothing moves on the switch's books: the evidence is the record (audited)
     else:
         outcome = await _confirm(request, brk, proposal["merchant_id"])
         if isinstance(outcome, web.Response):
@@ -264,7 +281,7 @@ async def _resolved(
     until a later run finds it matched (or open again, if M-Pesa's record did not agree)."""
     state, store = request.app[STATE], _store(request)
     resolution = {**resolution, "resolved_by": _who(request), "resolved_at": now_utc()}
-    status = "resolved" if resolution["action"] == "write_off" else "resolving"
+    status = "resolved" if resolution["action"] in FINAL else "resolving"
     if not await store.set_if(
         brk["_id"], {"status": "open"}, {"status": status, "resolution": resolution}
     ):
@@ -322,7 +339,8 @@ ROUTE_TABLE = (
         "/v1/operator/recon/breaks/{break_id}/resolve",
         resolve,
         "Reconciliation",
-        "Resolve a break (confirm), or propose a resolution (allocate, write_off)",
+        "Resolve a break (confirm, retry_refund), or propose a resolution (allocate, "
+        "write_off, mark_refunded)",
         {200: json_answer("Resolved", BREAK), 202: json_answer("Proposed", BREAK)},
         body=ResolveBody,
         errors=(404, 409),

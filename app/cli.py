@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     operator = sub.add_parser("operator", help="the switch operator's own API clients")
     osub = operator.add_subparsers(dest="action", required=True)
     osub.add_parser("create", help="a client with scope operator (provider float)")
+    person = osub.add_parser("person", help="an operator person (console; enrols two-factor)")
+    person.add_argument("--email", required=True)
+    person.add_argument("--name", required=True)
 
     user = sub.add_parser("user", help="people signed up through POST /v1/users")
     usub = user.add_subparsers(dest="action", required=True)
@@ -241,9 +245,16 @@ async def _merchant(settings: Settings, args: Any) -> int:
 
 async def _operator(settings: Settings, args: Any) -> int:
     from infra.merchants import create_operator_client
+    from infra.users import create_operator_person
 
     async with _database(settings) as cols:
-        created = await create_operator_client(cols)
+        if args.action == "person":
+            # The password is read from the environment, never the command line (ps shows it).
+            password = os.environ.get("SWITCH_OPERATOR_PASSWORD", "")
+            doc = await create_operator_person(cols, args.email, args.name, password)
+            created = {"user_id": doc["_id"], "email": doc["email"], "role": doc["role"]}
+        else:
+            created = await create_operator_client(cols)
     print(orjson.dumps(created, option=orjson.OPT_INDENT_2).decode())
     return 0
 

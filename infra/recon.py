@@ -26,6 +26,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from switch.ledger import Entry
 from switch.recon.matching import Finding
 from switch.recon.records import SOURCES, ProviderRecord, SwitchTxn
+from switch.recon.transfers import SOURCE as TRANSFERS
+from switch.recon.transfers import FailedRefund
 
 Doc = dict[str, Any]
 DAY = timedelta(days=1)
@@ -113,6 +115,49 @@ class ReconStore:
             async for d in payments.find(query, fields)
         ]
 
+    async def failed_refunds(
+        self, payments: AsyncCollection[Doc], since: datetime, until: datetime
+    ) -> list[FailedRefund]:
+        """Refund legs that failed in the window, each with its latest retry's status (the
+        retry's payout id is in the break's resolution). Off the hot path: a scan, no index."""
+        query = {"transfer.leg": "refund", "status": "failed"}
+        fields = {
+            "merchant_id": 1,
+            "method": 1,
+            "amount_minor": 1,
+            "created_at": 1,
+            "transfer.id": 1,
+        }
+        legs = [
+            d
+            async for d in payments.find(
+                {**query, "created_at": {"$gte": since, "$lte": until}}, fields
+            )
+        ]
+        tried = {
+            b["key"]: b["resolution"]["payout_id"]
+            async for b in self.breaks.find(
+                {"kind": "refund_failed", "resolution.payout_id": {"$exists": True}},
+                {"key": 1, "resolution.payout_id": 1},
+            )
+        }
+        status = {
+            d["_id"]: d["status"]
+            async for d in payments.find({"_id": {"$in": sorted(tried.values())}}, {"status": 1})
+        }
+        return [
+            FailedRefund(
+                transfer_id=d["transfer"]["id"],
+                payment_id=d["_id"],
+                merchant_id=d["merchant_id"],
+                method=d["method"],
+                amount=int(d["amount_minor"]),
+                at=d["created_at"],
+                retry_status=status.get(tried.get(d["transfer"]["id"], ""), ""),
+            )
+            for d in legs
+        ]
+
     # --- runs and breaks ------------------------------------------------------------------------
 
     async def save_run(self, run: Doc, findings: list[Finding], now: datetime) -> Doc:
@@ -193,6 +238,8 @@ class ReconStore:
 
 
 def sources_of(f: Finding) -> list[str]:
+    if f.kind == "refund_failed":
+        return [TRANSFERS]
     found = sorted({r.source for r in f.records})
     return found or sorted(s for s, src in SOURCES.items() if f.method in src.methods)
 

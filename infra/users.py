@@ -18,6 +18,7 @@ from infra.storage.mongo import Collections
 from switch import passwords, totp
 from switch.errors import ClientError, NotFound
 from switch.ids import new_id
+from switch.merchants import OPERATOR
 from switch.payments import now_utc
 from switch.roles import INVITABLE
 from switch.signing import new_webhook_secret
@@ -90,6 +91,13 @@ async def sign_up(
     user = await _new_user(cols, address, name, password, merchant["_id"], "owner")
     await cols.merchants.insert_one(merchant)
     return user, merchant
+
+
+async def create_operator_person(cols: Collections, email: str, name: str, password: str) -> Doc:
+    """A person of the switch operator (organisation ``operator``, role ``operator``): works the
+    breaks queue at the console. Made by the operator (``python -m switch operator person``),
+    never invited by a merchant; the operator routes refuse them until they enrol two-factor."""
+    return await _new_user(cols, email_or_fail(email), name, password, OPERATOR, "operator")
 
 
 async def invite(

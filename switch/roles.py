@@ -68,14 +68,24 @@ CLIENT_SCOPES: Final = frozenset(
 )
 # Permissions that need a session whose login passed TOTP.
 MFA_REQUIRED: Final = frozenset({CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE, SETTLEMENT_MANAGE})
+# Permissions an API client may hold, but a person uses only after a two-factor login: the
+# operator's routes (an operator client, or an operator person at the console).
+MFA_FOR_PEOPLE: Final = frozenset({OPERATOR})
 
 # Clients made before scopes existed (``python -m switch merchant create``) hold this scope
 # string; they keep every merchant scope they could use then.
 LEGACY_SCOPE: Final = "payments:read payments:write"
 MERCHANT_API_SCOPES: Final = " ".join(sorted(CLIENT_SCOPES - {AUDIT_READ}))
 
-Role = Literal["owner", "admin", "developer", "finance", "viewer"]
-ROLE_NAMES: Final[tuple[Role, ...]] = ("owner", "admin", "developer", "finance", "viewer")
+Role = Literal["owner", "admin", "developer", "finance", "viewer", "operator"]
+ROLE_NAMES: Final[tuple[Role, ...]] = (
+    "owner",
+    "admin",
+    "developer",
+    "finance",
+    "viewer",
+    "operator",
+)
 
 _READS = frozenset({PAYMENTS_READ, PAYOUTS_READ, BALANCE_READ, REPORTS_READ})
 ROLES: Final[dict[str, frozenset[str]]] = {
@@ -86,6 +96,9 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     # Runs the money: payouts and reversals, balances and reports; no credentials.
     "finance": _READS | {PAYMENTS_WRITE, PAYOUTS_WRITE, REVERSALS_WRITE, SETTLEMENT_MANAGE},
     "viewer": _READS,
+    # The switch operator's people (organisation ``operator``, made by ``python -m switch
+    # operator person``; never invited): the operator's routes, with two-factor login.
+    "operator": frozenset({OPERATOR}),
 }
 # Who may invite whom: nobody invites an owner; only an owner invites an admin.
 INVITABLE: Final[dict[str, frozenset[str]]] = {

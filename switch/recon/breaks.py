@@ -8,12 +8,22 @@ and the journal entry a write-off posts.
   amount and account come from the provider, never from the caller. One operator suffices: the
   provider's record is the second pair of eyes.
 - ``allocate``: the same path for a merchant the operator names (money no claim matched).
+- ``retry_refund`` (a ``refund_failed`` transfer): the refund is sent again through the shard's
+  payout path, to the transfer's own source for the refund leg's amount (nothing from the
+  caller), under a key from the break and the attempt; the break is ``resolving`` until a run
+  sees the payout succeed (or open again if it fails). One operator suffices: the money goes
+  where it came from, as the saga would have sent it.
+- ``mark_refunded`` (a ``refund_failed`` transfer): the payer was paid back outside the switch
+  (the merchant, say, at its counter), shown by ``evidence``. Nothing moves on the switch's
+  books (the balance the refund left with the merchant is the merchant's again), so nothing is
+  posted; the proposal, approval and evidence are audited.
 - ``write_off``: the difference is booked to the switch's own ``switch:write_offs`` account
   against the provider's float, so the journal stays balanced and the float equals what the
   provider holds.
 
-``allocate`` and ``write_off`` move money by hand: one operator proposes, a different one
-approves (no one approves what they proposed), and only the approval carries it out.
+``allocate``, ``write_off`` and ``mark_refunded`` move or settle money by hand: one operator
+proposes, a different one approves (no one approves what they proposed), and only the approval
+carries it out.
 """
 
 from __future__ import annotations
@@ -23,9 +33,12 @@ from typing import Any, Literal
 
 from switch.ledger import Entry, Line
 
-Action = Literal["confirm", "allocate", "write_off"]
-ACTIONS: tuple[Action, ...] = ("confirm", "allocate", "write_off")
-TWO_PERSON: frozenset[str] = frozenset({"allocate", "write_off"})
+Action = Literal["confirm", "allocate", "write_off", "retry_refund", "mark_refunded"]
+ACTIONS: tuple[Action, ...] = ("confirm", "allocate", "write_off", "retry_refund", "mark_refunded")
+TWO_PERSON: frozenset[str] = frozenset({"allocate", "write_off", "mark_refunded"})
+REFUND_ACTIONS: frozenset[str] = frozenset({"retry_refund", "mark_refunded"})
+# Done once carried out; the rest wait for a later run to see the payment settle.
+FINAL: frozenset[str] = frozenset({"write_off", "mark_refunded"})
 WRITE_OFFS = "switch:write_offs"
 
 
@@ -45,6 +58,14 @@ def refusal(brk: dict[str, Any], action: str) -> Refused | None:
     if brk.get("status") != "open":
         return Refused("not_open", f"the break is {brk.get('status')}, not open")
     kind = brk["kind"]
+    if (kind == "refund_failed") != (action in REFUND_ACTIONS):
+        return Refused(
+            "not_applicable",
+            f"{action} does not fit a {kind} break: a refund_failed transfer is resolved by "
+            "retry_refund or mark_refunded, and those resolve nothing else",
+        )
+    if action in REFUND_ACTIONS:
+        return None
     if action in ("confirm", "allocate"):
         record = (brk.get("records") or [{}])[0]
         c2b = (

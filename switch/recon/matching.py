@@ -31,13 +31,19 @@ from switch.rails import RAILS
 from switch.recon.records import SOURCES, ProviderRecord, SwitchTxn
 
 Kind = Literal[
-    "matched", "amount_mismatch", "missing_in_switch", "missing_at_provider", "duplicate"
+    "matched",
+    "amount_mismatch",
+    "missing_in_switch",
+    "missing_at_provider",
+    "duplicate",
+    "refund_failed",  # found from the switch's own books (switch/recon/transfers.py)
 ]
 BREAK_KINDS: tuple[Kind, ...] = (
     "amount_mismatch",
     "missing_in_switch",
     "missing_at_provider",
     "duplicate",
+    "refund_failed",
 )
 
 

@@ -93,7 +93,7 @@ class SwitchTxn:
 class Source:
     provider: str
     methods: frozenset[str]  # the switch methods this source shows
-    role: Literal["provider", "bank"]
+    role: Literal["provider", "bank", "switch"]
     label: str
 
 
@@ -114,4 +114,6 @@ SOURCES: dict[str, Source] = {
     "bank_camt053": Source(
         "pesalink", frozenset({"bank_transfer"}), "bank", "bank statement (ISO 20022 camt.053)"
     ),
+    # No provider's record: transfers whose refund leg failed, from the switch's own payments.
+    "transfers": Source("switch", frozenset(), "switch", "transfers left refund_failed"),
 }

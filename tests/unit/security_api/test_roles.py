@@ -3,12 +3,16 @@ role matrix as documented."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from aiohttp import web
 
 from api.app import create_app
+from api.permissions import refusal
 from switch.roles import (
     CLIENT_SCOPES,
+    INVITABLE,
     LEGACY_SCOPE,
     MERCHANT_API_SCOPES,
     PUBLIC,
@@ -20,6 +24,7 @@ from switch.roles import (
     permission_for,
     role_scope,
 )
+from switch.tokens import Claims
 from tests.unit.api.ports import in_process_state
 
 
@@ -83,9 +88,22 @@ def test_role_matrix(role: str, permission: str, held: bool) -> None:
     assert (permission in role_scope(role).split()) is held
 
 
-def test_no_role_holds_operator_and_unknown_roles_hold_nothing() -> None:
-    assert all("operator" not in perms for perms in ROLES.values())
+def test_only_the_operator_role_holds_operator_and_unknown_roles_hold_nothing() -> None:
+    # The operator's people (organisation "operator", made by the CLI) hold only that; no
+    # merchant role holds it and nobody can invite one.
+    assert {r for r, perms in ROLES.items() if "operator" in perms} == {"operator"}
+    assert ROLES["operator"] == frozenset({"operator"})
+    assert all("operator" not in roles for roles in INVITABLE.values())
     assert role_scope("superuser") == ""
+
+
+def test_operator_people_need_two_factor_and_operator_clients_do_not() -> None:
+    person = Claims("operator", "usr_1", "operator", 0, "t", kind="session", role="operator")
+    refused = refusal("operator", person)
+    assert refused is not None and refused.status == 403
+    assert refusal("operator", replace(person, mfa=True)) is None
+    client = Claims("operator", "cli_1", "operator", 0, "t")
+    assert refusal("operator", client) is None
 
 
 def test_every_permission_in_the_table_is_held_by_someone() -> None:

@@ -10,8 +10,8 @@ export const PAGES = [
   { id: "reviews", title: "Review queue", needs: ["GET /v1/reviews"], page: "reviews" },
   { id: "payments", title: "Payments", needs: ["GET /v1/payments"], page: "payments" },
   { id: "statements", title: "Statements", needs: ["GET /v1/statements"], page: "statements" },
-  // Not on this switch yet: the reconciliation breaks queue (issue 12 item 3).
-  { id: "breaks", title: "Breaks", needs: [], page: null },
+  // The operator's people (role operator, two-factor) see this one.
+  { id: "breaks", title: "Breaks", needs: ["GET /v1/operator/recon/breaks"], page: "breaks" },
 ];
 
 export function allowed(permission, scope) {
