@@ -33,6 +33,7 @@ from switch.users import session_for
 
 from .conftest import free_port, stack_environment
 from .helpers import basic_auth, stk_body, unique_phone
+from .test_restart import _wait_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -309,15 +310,7 @@ async def live(stack: Stack, tmp_path: object) -> AsyncIterator[tuple[str, dict[
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(600):
-                assert proc.poll() is None, "the live switch exited during start-up"
-                try:
-                    async with http.get(f"{base}/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+            await _wait_healthy(http, base, proc)
         yield base, env
     finally:
         proc.send_signal(signal.SIGTERM)
