@@ -36,6 +36,10 @@ BODY_TYPES: Mapping[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/payouts/batches"): JSON | CSV,
     # Statement files as providers and banks give them (api/recon.py).
     ("POST", "/v1/operator/recon/statements"): CSV | {"text/plain", "application/xml"},
+    # KYC documents as files (api/kyc.py checks the content itself).
+    ("POST", "/v1/kyc/applications/{application_id}/documents"): frozenset(
+        {"application/pdf", "image/png", "image/jpeg"}
+    ),
 }
 UNCHECKED = frozenset({("POST", "/v1/oauth/token")})
 WITH_BODY = frozenset({"POST", "PUT", "PATCH"})

@@ -251,6 +251,9 @@ class MerchantChange(BaseModel):
     reason: str
     kyc_status: Literal["pending", "verified", "suspended"] | None = None
     limits: dict[str, int] | None = Field(None, description="In cents.")
+    pending: dict[str, Any] | None = Field(
+        None, description="A proposal to verify, waiting for a second operator (202)."
+    )
 
 
 class Health(BaseModel):

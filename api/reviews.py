@@ -12,9 +12,10 @@ Review (payments held by screening, switch/compliance.py; rules in switch/review
   (scope ``operator``; the reviewer is ``operator:<client id>``).
 
 Merchants (scope ``operator``, audited): ``PUT /v1/operator/merchants/{merchant_id}/kyc``
-``{state: pending|verified|suspended, reason}`` and ``PUT .../limits`` (whole shillings, null
-removes an override). The owning shard drops its cached copy before the answer, so the next
-payment sees the change.
+``{state: pending|verified|suspended, reason}`` (``verified`` is a proposal a second operator
+confirms, api/kyc_review.py; KYC applications are the way to verify a merchant) and
+``PUT .../limits`` (whole shillings, null removes an override). The owning shard drops its
+cached copy before the answer, so the next payment sees the change.
 
 Report: ``GET /v1/reports/suspicious-activity`` (``reports:read``: the merchant's events) and
 ``GET /v1/operator/reports/suspicious-activity`` (every merchant's), CSV of the holds, the
@@ -37,6 +38,7 @@ from api import openapi_models as out
 from api.audit import audit_log
 from api.auth import CLAIMS
 from api.errors import Handler, error_response, json_response
+from api.kyc_review import propose_verified
 from api.models import Payment, Payout
 from api.payments import parse_body, reply_response
 from api.routes import REPORT_DATES, Route, any_of, csv_answer, json_answer, limit_param
@@ -191,7 +193,10 @@ async def _change_merchant(
     if before is None:
         return error_response(404, "not_found", f"no merchant {merchant_id}")
     changes = {field: value, f"{field}_reason": reason, f"{field}_updated_at": now_utc()}
-    await state.cols.merchants.update_one({"_id": merchant_id}, {"$set": changes})
+    update: dict[str, Any] = {"$set": changes}
+    if field == "kyc_status":  # a restriction drops an open proposal to verify (kyc_review.py)
+        update["$unset"] = {"kyc_proposal": ""}
+    await state.cols.merchants.update_one({"_id": merchant_id}, update)
     await _audit(state, request, action, merchant_id, before.get(field), value, reason)
     try:
         await state.router.of_merchant(merchant_id).kyc_changed(merchant_id)
@@ -228,6 +233,8 @@ async def set_kyc(request: web.Request) -> web.Response:
     body = await parse_body(request, KycBody)
     if isinstance(body, web.Response):
         return body
+    if body.state == "verified":  # four eyes, as a KYC application above the risk threshold
+        return await propose_verified(request, request.match_info["merchant_id"], body.reason)
     return await _change_merchant(request, "merchant.kyc", "kyc_status", body.state, body.reason)
 
 
@@ -391,8 +398,8 @@ ROUTE_TABLE = (
         "/v1/operator/merchants/{merchant_id}/kyc",
         set_kyc,
         "Operator",
-        "Set a merchant's KYC state (audited)",
-        {200: _CHANGED},
+        "Set a merchant's KYC state (audited; verified needs a second operator)",
+        {200: _CHANGED, 202: _CHANGED},
         body=KycBody,
         errors=(404,),
     ),

@@ -12,6 +12,8 @@ from api import (
     callbacks,
     clients,
     exports,
+    kyc,
+    kyc_review,
     live,
     lookups,
     merchant_settings,
@@ -53,6 +55,8 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *exports.ROUTE_TABLE,
     *console.ROUTE_TABLE,
     *recon.ROUTE_TABLE,
+    *kyc.ROUTE_TABLE,
+    *kyc_review.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).

@@ -32,6 +32,7 @@ AUDIT_READ: Final = "audit:read"
 OPERATOR: Final = "operator"
 PRIVACY_MANAGE: Final = "privacy:manage"
 SETTLEMENT_MANAGE: Final = "settlement:manage"
+KYC_MANAGE: Final = "kyc:manage"
 
 SCOPES: Final[dict[str, str]] = {
     PAYMENTS_WRITE: "create STK Push payments",
@@ -49,6 +50,7 @@ SCOPES: Final[dict[str, str]] = {
     PRIVACY_MANAGE: "erase a customer's personal data (people only, with TOTP)",
     SETTLEMENT_MANAGE: "propose or confirm the settlement account, set the settlement schedule "
     "(people only, with TOTP; a second person confirms an account)",
+    KYC_MANAGE: "apply for KYC: business details, documents, submission (switch/kyc.py)",
 }
 
 # What an API client may be given: everything a merchant's software needs, nothing that manages
@@ -64,6 +66,7 @@ CLIENT_SCOPES: Final = frozenset(
         REPORTS_READ,
         C2B_MANAGE,
         AUDIT_READ,
+        KYC_MANAGE,
     }
 )
 # Permissions that need a session whose login passed TOTP.
@@ -75,7 +78,8 @@ MFA_FOR_PEOPLE: Final = frozenset({OPERATOR})
 # Clients made before scopes existed (``python -m switch merchant create``) hold this scope
 # string; they keep every merchant scope they could use then.
 LEGACY_SCOPE: Final = "payments:read payments:write"
-MERCHANT_API_SCOPES: Final = " ".join(sorted(CLIENT_SCOPES - {AUDIT_READ}))
+# (KYC is not a payment integration's business: a client gets kyc:manage only when given it.)
+MERCHANT_API_SCOPES: Final = " ".join(sorted(CLIENT_SCOPES - {AUDIT_READ, KYC_MANAGE}))
 
 Role = Literal["owner", "admin", "developer", "finance", "viewer", "operator"]
 ROLE_NAMES: Final[tuple[Role, ...]] = (
@@ -187,6 +191,21 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("PUT", "/v1/operator/merchants/{merchant_id}/kyc"): OPERATOR,
     ("PUT", "/v1/operator/merchants/{merchant_id}/limits"): OPERATOR,
     ("GET", "/v1/operator/reports/suspicious-activity"): OPERATOR,
+    # Onboarding with KYC (api/kyc.py, api/kyc_review.py): the applicant's owners and admins
+    # (or a client given kyc:manage) apply; operators review, two of them above the risk
+    # threshold, and only they open documents.
+    ("POST", "/v1/kyc/applications"): KYC_MANAGE,
+    ("GET", "/v1/kyc/applications"): KYC_MANAGE,
+    ("GET", "/v1/kyc/applications/{application_id}"): KYC_MANAGE,
+    ("PUT", "/v1/kyc/applications/{application_id}"): KYC_MANAGE,
+    ("POST", "/v1/kyc/applications/{application_id}/documents"): KYC_MANAGE,
+    ("POST", "/v1/kyc/applications/{application_id}/submit"): KYC_MANAGE,
+    ("GET", "/v1/operator/kyc/applications"): OPERATOR,
+    ("GET", "/v1/operator/kyc/applications/{application_id}"): OPERATOR,
+    ("GET", "/v1/operator/kyc/applications/{application_id}/documents/{document_id}"): OPERATOR,
+    ("POST", "/v1/operator/kyc/applications/{application_id}/approve"): OPERATOR,
+    ("POST", "/v1/operator/kyc/applications/{application_id}/reject"): OPERATOR,
+    ("POST", "/v1/operator/kyc/applications/{application_id}/request-changes"): OPERATOR,
     # Reconciliation (api/recon.py, api/recon_breaks.py)
     ("POST", "/v1/operator/recon/pulls"): OPERATOR,
     ("POST", "/v1/operator/recon/statements"): OPERATOR,

@@ -319,8 +319,18 @@ async def test_a_suspended_merchant_is_refused_at_once(
     assert (status, refused["error"]["code"]) == (403, "merchant_suspended")
     status, payout = await merchant.payout(unique_phone(), "100")
     assert (status, payout["error"]["code"]) == (403, "merchant_suspended")
+    # Verifying needs a second operator (api/kyc_review.py): the first call is a proposal.
     status, body = await operator.call("PUT", path, {"state": "verified", "reason": "cleared"})
-    assert status == 200
+    assert (status, body["kyc_status"], body["pending"]["approvals_needed"]) == (
+        202,
+        "suspended",
+        2,
+    )
+    status, body = await operator.call("PUT", path, {"state": "verified", "reason": "again"})
+    assert (status, body["error"]["code"]) == (403, "four_eyes_required")
+    second = await _operator(stack, http)
+    status, body = await second.call("PUT", path, {"state": "verified", "reason": "cleared"})
+    assert (status, body["kyc_status"]) == (200, "verified")
     await merchant.pay(unique_phone())
     # Only the operator sets KYC states; the change is in the audit trail.
     assert (await _client(merchant).call("PUT", path, {"state": "verified", "reason": "me"}))[
@@ -333,7 +343,7 @@ async def test_a_suspended_merchant_is_refused_at_once(
             {"action": "merchant.kyc", "target": f"merchant:{merchant.merchant.merchant_id}"}
         )
     ]
-    assert actions == ["suspended", "verified"]
+    assert actions == ["suspended", "verified"]  # the proposal is merchant.kyc.propose
 
 
 async def test_the_suspicious_activity_report_lists_the_events(
