@@ -127,9 +127,12 @@ ROUTE_TABLE = (
         STATIC_DIR,
         "Console",
         "The console's scripts, styles and vendored Chart.js",
-        {200: Answer("The file", {"*/*": {}})},  # in whatever type the file has
-        errors=(403, 404),
-        error_texts={403: "Not a file", 404: "No such file"},
+        # aiohttp's static files: its own answers, in whatever type the file has.
+        {
+            200: Answer("The file", {"*/*": {}}),
+            403: Answer("Not a file", {"*/*": {}}),
+            404: Answer("No such file", {"*/*": {}}),
+        },
     ),
     Route(
         "GET",
