@@ -26,6 +26,7 @@ from api import (
     statements,
     transfers,
     users,
+    webhooks,
 )
 from api.console import routes as console
 from api.routes import Route, registered_path
@@ -53,6 +54,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *exports.ROUTE_TABLE,
     *console.ROUTE_TABLE,
     *recon.ROUTE_TABLE,
+    *webhooks.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).

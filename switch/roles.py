@@ -32,6 +32,7 @@ AUDIT_READ: Final = "audit:read"
 OPERATOR: Final = "operator"
 PRIVACY_MANAGE: Final = "privacy:manage"
 SETTLEMENT_MANAGE: Final = "settlement:manage"
+WEBHOOKS_MANAGE: Final = "webhooks:manage"
 
 SCOPES: Final[dict[str, str]] = {
     PAYMENTS_WRITE: "create STK Push payments",
@@ -49,6 +50,7 @@ SCOPES: Final[dict[str, str]] = {
     PRIVACY_MANAGE: "erase a customer's personal data (people only, with TOTP)",
     SETTLEMENT_MANAGE: "propose or confirm the settlement account, set the settlement schedule "
     "(people only, with TOTP; a second person confirms an account)",
+    WEBHOOKS_MANAGE: "manage webhook endpoints and secrets, read the delivery log, resend events",
 }
 
 # What an API client may be given: everything a merchant's software needs, nothing that manages
@@ -64,6 +66,7 @@ CLIENT_SCOPES: Final = frozenset(
         REPORTS_READ,
         C2B_MANAGE,
         AUDIT_READ,
+        WEBHOOKS_MANAGE,
     }
 )
 # Permissions that need a session whose login passed TOTP.
@@ -82,7 +85,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     "owner": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE, SETTLEMENT_MANAGE},
     "admin": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE, SETTLEMENT_MANAGE},
     # Builds the integration: test payments, C2B set-up, API clients; moves no money out.
-    "developer": _READS | {PAYMENTS_WRITE, C2B_MANAGE, CLIENTS_MANAGE},
+    "developer": _READS | {PAYMENTS_WRITE, C2B_MANAGE, CLIENTS_MANAGE, WEBHOOKS_MANAGE},
     # Runs the money: payouts and reversals, balances and reports; no credentials.
     "finance": _READS | {PAYMENTS_WRITE, PAYOUTS_WRITE, REVERSALS_WRITE, SETTLEMENT_MANAGE},
     "viewer": _READS,
@@ -108,8 +111,18 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/clients"): CLIENTS_MANAGE,
     ("POST", "/v1/clients/{client_id}/rotate"): CLIENTS_MANAGE,
     ("DELETE", "/v1/clients/{client_id}"): CLIENTS_MANAGE,
-    # The webhook URL is integration set-up, as sensitive as a credential (api/merchant_settings)
-    ("PATCH", "/v1/merchant"): CLIENTS_MANAGE,
+    # Webhooks are integration set-up: a merchant's software (an API client with
+    # webhooks:manage, e.g. one made by the CLI) or a developer sets them (api/webhooks.py).
+    ("PATCH", "/v1/merchant"): WEBHOOKS_MANAGE,
+    ("POST", "/v1/webhook-endpoints"): WEBHOOKS_MANAGE,
+    ("GET", "/v1/webhook-endpoints"): WEBHOOKS_MANAGE,
+    ("GET", "/v1/webhook-endpoints/{endpoint_id}"): WEBHOOKS_MANAGE,
+    ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): WEBHOOKS_MANAGE,
+    ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): WEBHOOKS_MANAGE,
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): WEBHOOKS_MANAGE,
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/test"): WEBHOOKS_MANAGE,
+    ("GET", "/v1/webhook-deliveries"): WEBHOOKS_MANAGE,
+    ("POST", "/v1/webhook-deliveries/resend"): WEBHOOKS_MANAGE,
     ("PUT", "/v1/merchant/routing"): CLIENTS_MANAGE,
     ("GET", "/v1/audit"): AUDIT_READ,
     # Settlement (api/settlement.py): where settlements pay is set by people with two-factor (a
