@@ -79,14 +79,13 @@ def live_secrets(secrets: Sequence[Mapping[str, Any]], now: datetime) -> list[st
 def rotated(
     secrets: Sequence[Mapping[str, Any]], new_secret: str, now: datetime, overlap: timedelta
 ) -> list[dict[str, Any]]:
-    """The secrets after a rotation: ``new_secret`` signs from now on; the one that signed until
-    now keeps signing for ``overlap`` (zero: it stops at once); expired ones are dropped."""
+    """The secrets after a rotation: ``new_secret`` signs from now on; the older ones keep
+    signing for ``overlap`` at most (zero: they stop at once); expired ones are dropped."""
     until = now + overlap
     kept: list[dict[str, Any]] = []
     for s in secrets:
         expires = s.get("expires_at")
-        if expires is None:
-            expires = until
+        expires = until if expires is None else min(expires, until)
         if expires > now:
             kept.append({"secret": s["secret"], "expires_at": expires})
     return [{"secret": new_secret, "expires_at": None}, *kept]
