@@ -69,6 +69,16 @@ class RoutingPreferences(BaseModel):
     )
 
 
+async def checked_url(allow_private: bool, url: str, field: str) -> None:
+    """ValidationFailed naming ``field`` unless webhooks may go to ``url`` (switch/netguard)."""
+    try:
+        await check_webhook_url(url, allow_private=allow_private)
+    except UnsafeUrl as exc:
+        raise ValidationFailed(
+            "the webhook URL is refused", [{"field": field, "reason": str(exc)}]
+        ) from None
+
+
 def actor(claims: Claims) -> str:
     return f"{'user' if claims.kind == 'session' else 'client'}:{claims.client_id}"
 
@@ -80,12 +90,7 @@ async def patch_merchant(request: web.Request) -> web.Response:
     state, claims = request.app[STATE], request[CLAIMS]
     url = parsed.webhook_url
     if url is not None:
-        try:
-            await check_webhook_url(url, allow_private=state.settings.webhook_allow_private)
-        except UnsafeUrl as exc:
-            raise ValidationFailed(
-                "the webhook URL is refused", [{"field": "webhook_url", "reason": str(exc)}]
-            ) from None
+        await checked_url(state.settings.webhook_allow_private, url, "webhook_url")
     before = await state.cols.merchants.find_one_and_update(
         {"_id": claims.merchant_id},
         {"$set": {"webhook_url": url, "updated_at": now_utc()}},

@@ -22,11 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from api.audit import audit_log
 from api.auth import CLAIMS
 from api.errors import json_response
-from api.merchant_settings import actor
+from api.merchant_settings import actor, checked_url
 from api.payments import parse_body
 from api.routes import Route, json_answer, query
 from api.state import STATE, AppState
-from infra.netguard import GuardedTransport, check_webhook_url
+from infra.netguard import GuardedTransport
 from infra.webhook_sender import post_event
 from infra.webhook_store import (
     create_endpoint,
@@ -38,7 +38,7 @@ from infra.webhook_store import (
 from switch.errors import NotFound, ValidationFailed
 from switch.ids import new_id
 from switch.logs import request_id
-from switch.netguard import MAX_URL, UnsafeUrl, display_url
+from switch.netguard import MAX_URL, display_url
 from switch.payments import now_utc
 from switch.search import _instant
 from switch.webhooks import (
@@ -103,15 +103,6 @@ class ResendIn(BaseModel):
     status: StrictStr | None = Field(None, description="Only deliveries in this status")
 
 
-async def _checked_url(state: AppState, url: str) -> None:
-    try:
-        await check_webhook_url(url, allow_private=state.settings.webhook_allow_private)
-    except UnsafeUrl as exc:
-        raise ValidationFailed(
-            "the webhook URL is refused", [{"field": "url", "reason": str(exc)}]
-        ) from None
-
-
 def _checked_events(events: list[str]) -> None:
     problems = filter_problems(events)
     if problems:
@@ -160,7 +151,7 @@ async def create(request: web.Request) -> web.Response:
         return parsed
     state, claims = request.app[STATE], request[CLAIMS]
     _checked_events(parsed.events)
-    await _checked_url(state, parsed.url)
+    await checked_url(state.settings.webhook_allow_private, parsed.url, "url")
     existing = await endpoints_of(state.cols, claims.merchant_id)
     if len(existing) >= MAX_ENDPOINTS:
         raise ValidationFailed(
@@ -195,7 +186,7 @@ async def patch(request: web.Request) -> web.Response:
     if "events" in changes:
         _checked_events(changes["events"])
     if "url" in changes:
-        await _checked_url(state, changes["url"])
+        await checked_url(state.settings.webhook_allow_private, changes["url"], "url")
     done = await update_endpoint(
         state.cols, claims.merchant_id, request.match_info["endpoint_id"], changes
     )
