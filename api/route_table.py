@@ -28,6 +28,7 @@ from api import (
     statements,
     transfers,
     users,
+    webhooks,
 )
 from api.console import routes as console
 from api.routes import Route, registered_path
@@ -57,6 +58,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *recon.ROUTE_TABLE,
     *kyc.ROUTE_TABLE,
     *kyc_review.ROUTE_TABLE,
+    *webhooks.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).
