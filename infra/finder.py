@@ -134,6 +134,7 @@ async def journal_since(
     snapshot = ReadConcern("snapshot")
     async with client.start_session() as session, await session.start_transaction(snapshot):
         doc = await balances.find_one({"_id": account}, session=session)
-        query = {"merchant_id": merchant_id, "at": {"$gte": since}}
+        mine = [{"merchant_id": merchant_id}, {"counterparty": merchant_id}]  # platform fees
+        query = {"$or": mine, "at": {"$gte": since}}
         entries = [d async for d in journal.find(query, session=session)]
     return (int(doc["balance"]) if doc else 0), entries
