@@ -9,7 +9,7 @@ not be seen yet.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from switch.search import (
     matches,
     next_width,
     next_window,
+    of,
     order_key,
     page_end,
     start,
@@ -44,14 +45,14 @@ class Found:
 
 async def find(
     payments: AsyncCollection[Doc],
-    merchant_id: str,
+    merchant_id: str | Sequence[str],
     f: Filters,
     pos: Position | None,
     merchant_since: datetime,
     now: datetime,
 ) -> Found:
     if f.phone_bidx is not None:
-        by_phone = {"merchant_id": merchant_id, "phone_bidx": f.phone_bidx}
+        by_phone = {"merchant_id": of(merchant_id), "phone_bidx": f.phone_bidx}
         return await _by_index(payments, by_phone, f, pos)
     cur = start(f, pos, now)
     bottom = floor(f, merchant_since)
