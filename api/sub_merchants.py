@@ -26,7 +26,7 @@ from api.routes import Route, json_answer, limit_param, query
 from api.state import STATE, AppState
 from infra import merchants as service
 from infra.storage.mongo import Doc
-from switch.errors import NotFound
+from switch.errors import ClientError, NotFound
 from switch.merchants import MAX_PAGE
 from switch.money import parse_whole_shillings
 from switch.netguard import MAX_URL
@@ -74,33 +74,26 @@ class SubMerchantChanges(BaseModel):
     routing: RoutingPreferences | None = Field(None, description="null: the aggregator's.")
 
 
+class Forbidden(ClientError, status=403, code="forbidden"):
+    """The caller may not manage sub-merchants (named in the message)."""
+
+
 async def _aggregator(request: web.Request) -> Doc:
     """The caller, which must be an aggregator acting for itself."""
     if SUB_MERCHANT_HEADER in request.headers:
-        raise _Forbidden("sub-merchants are managed by their aggregator, without the header")
+        raise Forbidden("sub-merchants are managed by their aggregator, without the header")
     state = request.app[STATE]
     doc = await state.cols.merchants.find_one({"_id": request[CLAIMS].merchant_id})
     if doc is None or doc.get("kind") != "aggregator":
-        raise _Forbidden("only an aggregator merchant has sub-merchants (ask the operator)")
+        raise Forbidden("only an aggregator merchant has sub-merchants (ask the operator)")
     return doc
-
-
-class _Forbidden(Exception):
-    pass
-
-
-def _refused(exc: _Forbidden) -> web.Response:
-    return error_response(403, "forbidden", str(exc))
 
 
 async def create(request: web.Request) -> web.Response:
     body = await parse_body(request, NewSubMerchant)
     if isinstance(body, web.Response):
         return body
-    try:
-        parent = await _aggregator(request)
-    except _Forbidden as exc:
-        return _refused(exc)
+    parent = await _aggregator(request)
     fee = body.platform_fee.rule()
     check_fee(fee, fee_bounds(parent))
     await safe_url(request, body.webhook_url)
@@ -119,10 +112,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def listing(request: web.Request) -> web.Response:
-    try:
-        parent = await _aggregator(request)
-    except _Forbidden as exc:
-        return _refused(exc)
+    parent = await _aggregator(request)
     limit, after = page_query(request)
     wanted = {"parent_id": parent["_id"]}
     docs, next_cursor = await service.list_merchants(request.app[STATE].cols, limit, after, wanted)
@@ -131,10 +121,7 @@ async def listing(request: web.Request) -> web.Response:
 
 
 async def read_one(request: web.Request) -> web.Response:
-    try:
-        parent = await _aggregator(request)
-    except _Forbidden as exc:
-        return _refused(exc)
+    parent = await _aggregator(request)
     sub_id = request.match_info["sub_merchant_id"]
     doc = await service.get_merchant(request.app[STATE].cols, sub_id, parent["_id"])
     return json_response(await applied_view(request, doc))
@@ -144,10 +131,7 @@ async def change(request: web.Request) -> web.Response:
     body = await parse_body(request, SubMerchantChanges)
     if isinstance(body, web.Response):
         return body
-    try:
-        parent = await _aggregator(request)
-    except _Forbidden as exc:
-        return _refused(exc)
+    parent = await _aggregator(request)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     if body.platform_fee is not None:
         fee = body.platform_fee.rule()
