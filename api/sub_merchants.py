@@ -74,7 +74,7 @@ class SubMerchantChanges(BaseModel):
     routing: RoutingPreferences | None = Field(None, description="null: the aggregator's.")
 
 
-class Forbidden(ClientError, status=403, code="forbidden"):
+class Forbidden(ClientError, status=403, code="not_an_aggregator"):
     """The caller may not manage sub-merchants (named in the message)."""
 
 
