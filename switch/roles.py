@@ -142,6 +142,21 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/webhook-deliveries/resend"): WEBHOOKS_MANAGE,
     ("PUT", "/v1/merchant/routing"): CLIENTS_MANAGE,
     ("GET", "/v1/audit"): AUDIT_READ,
+    # Merchants (api/merchants.py): a merchant's own profile; the operator's onboarding.
+    ("GET", "/v1/merchant"): PAYMENTS_READ,
+    ("POST", "/v1/operator/merchants"): OPERATOR,
+    ("GET", "/v1/operator/merchants"): OPERATOR,
+    ("GET", "/v1/operator/merchants/{merchant_id}"): OPERATOR,
+    ("PATCH", "/v1/operator/merchants/{merchant_id}"): OPERATOR,
+    ("POST", "/v1/operator/merchants/{merchant_id}/suspend"): OPERATOR,
+    ("POST", "/v1/operator/merchants/{merchant_id}/reactivate"): OPERATOR,
+    ("POST", "/v1/operator/merchants/{merchant_id}/close"): OPERATOR,
+    # Sub-merchants (api/sub_merchants.py): an aggregator's software onboards and configures
+    # them as it takes payments for them (the handlers refuse any merchant not an aggregator).
+    ("POST", "/v1/sub-merchants"): PAYMENTS_WRITE,
+    ("GET", "/v1/sub-merchants"): PAYMENTS_READ,
+    ("GET", "/v1/sub-merchants/{sub_merchant_id}"): PAYMENTS_READ,
+    ("PATCH", "/v1/sub-merchants/{sub_merchant_id}"): PAYMENTS_WRITE,
     # Settlement (api/settlement.py): where settlements pay is set by people with two-factor (a
     # second one confirms); runs move money only to that account, so payouts:write starts one.
     ("GET", "/v1/settlement/account"): PAYOUTS_READ,

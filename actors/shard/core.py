@@ -84,7 +84,8 @@ class ShardCore(Shell):
                 screening.status, screening.reason, screening.message, screening.field
             )
         needed = self.screener.needed(req.amount_minor)
-        decided = self.machine.admit(req, key, payment_id, route, screening, needed)
+        platform = await self.routes.platform(req.merchant_id)  # cached with the routing
+        decided = self.machine.admit(req, key, payment_id, route, screening, needed, platform)
         if isinstance(decided, Reply):  # short of balance
             self.screener.unscreen(req, screening)
             # Not a replay of a payout this shard has forgotten (a restart)? Keys never expire.

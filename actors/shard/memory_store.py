@@ -22,6 +22,7 @@ from actors.writer import Committed
 from infra.storage.mongo import Doc
 from switch.ledger import Entry
 from switch.payments import Payment, now_utc, to_doc
+from switch.platform import effective
 from switch.webhooks import LogEntry, legacy_endpoint
 
 
@@ -216,7 +217,9 @@ class MemoryPaymentStore:
         return sorted(self.inflight_ids)
 
     async def merchant(self, merchant_id: str) -> Doc:
-        return copy.deepcopy(self.merchants.get(merchant_id, {}))
+        doc = copy.deepcopy(self.merchants.get(merchant_id, {}))
+        parent = self.merchants.get(doc.get("parent_id") or "")
+        return effective(doc, copy.deepcopy(parent) if parent is not None else None)
 
     async def by_phone_index(self, merchant_id: str, bidx: str, limit: int | None) -> list[Doc]:
         found = [

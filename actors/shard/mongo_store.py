@@ -16,6 +16,7 @@ from actors.writer import Committed, ShardWriter
 from infra.storage.mongo import Collections, Doc
 from switch.ledger import Entry
 from switch.payments import Payment
+from switch.platform import effective
 
 
 class MongoPaymentStore:
@@ -91,7 +92,11 @@ class MongoPaymentStore:
         return [d["_id"] async for d in self.cols.inflight.find({"shard": self.shard})]
 
     async def merchant(self, merchant_id: str) -> Doc:
-        return await self.cols.merchants.find_one({"_id": merchant_id}) or {}
+        """As the switch applies it: a sub-merchant's own settings, else its parent's."""
+        doc = await self.cols.merchants.find_one({"_id": merchant_id}) or {}
+        parent_id = doc.get("parent_id")
+        parent = await self.cols.merchants.find_one({"_id": parent_id}) if parent_id else None
+        return effective(doc, parent)
 
     async def by_phone_index(self, merchant_id: str, bidx: str, limit: int | None) -> list[Doc]:
         query = {"merchant_id": merchant_id, "phone_bidx": bidx}

@@ -53,7 +53,13 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     # Statements (api/statements.py): a merchant's journal entries by time. One entry per money
     # movement, written once and never updated.
-    "journal": [IndexModel([("merchant_id", ASCENDING), ("at", ASCENDING)], name="journal_at")],
+    # A platform fee's entry is on the aggregator, with the sub-merchant as its counterparty.
+    "journal": [
+        IndexModel([("merchant_id", ASCENDING), ("at", ASCENDING)], name="journal_at"),
+        IndexModel(
+            [("counterparty", ASCENDING), ("at", ASCENDING)], name="journal_counterparty_at"
+        ),
+    ],
     # Bulk payouts (actors/batches.py): a restart resumes the batches not completed. Only batch
     # headers carry ``state`` (their item chunks share the collection), so the index is sparse
     # and small, and it changes only when a batch starts or completes.
