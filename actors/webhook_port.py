@@ -16,12 +16,14 @@ from infra.webhook_store import (
     mark_healthy,
     write_log,
 )
+from switch.platform import endpoint_owners
 from switch.webhooks import LogEntry
 
 
 class WebhookPort(Protocol):
     async def endpoints(self, merchant_id: str) -> list[Doc]:
-        """The merchant's endpoints (its ``webhook_url`` made the first one, once)."""
+        """The merchant's endpoints (its ``webhook_url`` made the first one, once); a
+        sub-merchant without endpoints of its own: its aggregator's."""
 
     async def record(self, entry: LogEntry) -> None:
         """Log one attempt (grouped with others into one write)."""
@@ -52,7 +54,11 @@ class MongoWebhooks:
         await self._log.stop()
 
     async def endpoints(self, merchant_id: str) -> list[Doc]:
-        return await endpoints_of(self.cols, merchant_id)
+        for owner in endpoint_owners(merchant_id):
+            found = await endpoints_of(self.cols, owner)
+            if found:
+                return found
+        return []
 
     async def record(self, entry: LogEntry) -> None:
         await self._log.submit(entry)

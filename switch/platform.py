@@ -42,6 +42,14 @@ def family(merchant_id: str) -> str:
     return match.group(1) if match else merchant_id
 
 
+def endpoint_owners(merchant_id: str) -> tuple[str, ...]:
+    """Whose webhook endpoints receive a merchant's events, in order of preference: a
+    sub-merchant's own, else its aggregator's (as its webhook URL and limits default to the
+    aggregator's); a merchant without a parent only its own."""
+    parent = family(merchant_id)
+    return (merchant_id,) if parent == merchant_id else (merchant_id, parent)
+
+
 def sub_merchant_id(parent_id: str, own: str) -> str:
     """A sub-merchant's id from its parent's and a fresh ULID (``own``)."""
     return f"{parent_id}_{own}"

@@ -22,7 +22,7 @@ from actors.writer import Committed
 from infra.storage.mongo import Doc
 from switch.ledger import Entry
 from switch.payments import Payment, now_utc, to_doc
-from switch.platform import effective
+from switch.platform import effective, endpoint_owners
 from switch.webhooks import LogEntry, legacy_endpoint
 
 
@@ -37,12 +37,15 @@ class MemoryWebhooks:
         self.audits: list[tuple[str, str, Any, Any]] = []
 
     async def endpoints(self, merchant_id: str) -> list[Doc]:
-        merchant = {"_id": merchant_id, **self.merchants.get(merchant_id, {})}
-        legacy = legacy_endpoint(merchant, now_utc())
-        if legacy is not None:
-            self.endpoint_docs.setdefault(legacy["_id"], legacy)
-        found = [d for d in self.endpoint_docs.values() if d["merchant_id"] == merchant_id]
-        return copy.deepcopy(found)
+        for owner in endpoint_owners(merchant_id):
+            merchant = {"_id": owner, **self.merchants.get(owner, {})}
+            legacy = legacy_endpoint(merchant, now_utc())
+            if legacy is not None:
+                self.endpoint_docs.setdefault(legacy["_id"], legacy)
+            found = [d for d in self.endpoint_docs.values() if d["merchant_id"] == owner]
+            if found:
+                return copy.deepcopy(found)
+        return []
 
     async def record(self, entry: LogEntry) -> None:
         self.log.append(entry)

@@ -332,3 +332,18 @@ async def test_nothing_owed_means_nothing_sent() -> None:
         await dispatcher.stop()
     assert merchant.transport.sent == []
     assert merchant.delivered == []
+
+
+async def test_a_sub_merchant_without_endpoints_uses_its_aggregators() -> None:
+    from actors.shard.memory_store import MemoryWebhooks
+    from switch.ids import new_id, ulid
+    from switch.platform import sub_merchant_id
+
+    parent = new_id("mch")
+    child = sub_merchant_id(parent, ulid())
+    hooks = MemoryWebhooks(
+        {parent: {"webhook_url": "https://agg.example/h", "webhook_secret": "s"}}
+    )
+    assert [e["url"] for e in await hooks.endpoints(child)] == ["https://agg.example/h"]
+    hooks.merchants[child] = {"webhook_url": "https://sub.example/h", "webhook_secret": "t"}
+    assert [e["url"] for e in await hooks.endpoints(child)] == ["https://sub.example/h"]

@@ -13,6 +13,7 @@ from switch.platform import (
     acting_refusal,
     check_fee,
     effective,
+    endpoint_owners,
     family,
     fee_bounds,
     platform_of,
@@ -27,6 +28,13 @@ def test_a_sub_merchant_shares_its_parents_shard() -> None:
         assert family(child) == parent
         assert family(parent) == parent
         assert all(shard_for(child, n) == shard_for(parent, n) for n in (1, 2, 3, 4, 7))
+
+
+def test_a_sub_merchants_events_go_to_its_own_endpoints_else_its_aggregators() -> None:
+    parent = new_id("mch")
+    child = sub_merchant_id(parent, ulid())
+    assert endpoint_owners(child) == (child, parent)
+    assert endpoint_owners(parent) == (parent,)
 
 
 def test_other_ids_are_their_own_family() -> None:
