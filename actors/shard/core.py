@@ -20,6 +20,7 @@ from actors.shard import admission
 from actors.shard.machine import Admit
 from actors.shard.shell import Shell
 from routing.router import NoRoute
+from switch.logs import acting_on
 from switch.messages import (
     C2bIn,
     CallbackIn,
@@ -113,7 +114,8 @@ class ShardCore(Shell):
         try:
             result = await self.store.insert(payment, admit.entries)
         except Exception:
-            log.exception("storing payment %s failed", payment.id)
+            with acting_on(payment.merchant_id, payment.id):
+                log.exception("storing payment %s failed", payment.id)
             result = "error"
         finally:
             self.machine.reserve(admit, -1)

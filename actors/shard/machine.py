@@ -46,6 +46,7 @@ from switch.compliance import Screening
 from switch.config import Settings
 from switch.fees import fee_for
 from switch.ledger import Balances, Entry
+from switch.logs import acting_on
 from switch.messages import (
     C2bIn,
     CallbackIn,
@@ -313,12 +314,14 @@ class ShardMachine:
         if step.action == "decline":
             assert step.outcome is not None
             # The provider's own record contradicts the confirmation: credit nobody.
-            log.warning("%s: the provider's record does not match: %s", payment.id, step.problem)
+            with acting_on(payment.merchant_id, payment.id):
+                log.warning("%s: the provider's record differs: %s", payment.id, step.problem)
             if self._apply(out, payment, step.outcome, "callback"):
                 out.append(Durable(self.payments[payment.id]))
             return "mismatch", out
         if step.action == "mismatch":
-            log.warning("callback for %s refused: %s", payment.id, step.problem)
+            with acting_on(payment.merchant_id, payment.id):
+                log.warning("callback for %s refused: %s", payment.id, step.problem)
             return "mismatch", out
         if step.action == "pending" or step.outcome is None:
             return "pending", out
