@@ -262,3 +262,26 @@ def cost_headline(cost: Mapping[str, Any]) -> str:
     if cost.get("redis"):
         parts.append(f"{_f(cost['redis']['commands_per_payment'])} Redis commands")
     return "cost per payment: " + ", ".join(parts)
+
+
+def cost_table(runs: Iterable[tuple[str, Mapping[str, Any]]]) -> str:
+    """Per payment, the runs that counted their cost (``--cost``) side by side; "" if none. Pure."""
+    rows = [(name, r["cost"]) for name, r in runs if r.get("cost")]
+    if not rows:
+        return ""
+    lines = [
+        "| run | MongoDB commands | docs written | bytes written | oplog entries | Ray calls "
+        "| Ray bytes | Redis commands |",
+        "|" + "---|" * 8,
+    ]
+    for name, c in rows:
+        m, r = c["mongo"], c["ray"]
+        oplog = (c.get("oplog") or {}).get("entries_per_payment")
+        redis = (c.get("redis") or {}).get("commands_per_payment")
+        ray_bytes = _sum_per(r["arg_bytes_per_payment"], r["answer_bytes_per_payment"])
+        lines.append(
+            f"| {name} | {_f(m['commands_per_payment'])} | {_f(m['docs_written_per_payment'])} "
+            f"| {_f(m['bytes_written_per_payment'])} | {_f(oplog)} | {_f(r['calls_per_payment'])} "
+            f"| {_f(ray_bytes)} | {_f(redis)} |"
+        )
+    return "\n".join(lines)

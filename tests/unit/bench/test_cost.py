@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import bson
 import pytest
 
+from bench.compare import compare_table
 from bench.config import RunConfig
 from bench.cost import (
     CostReadings,
@@ -144,6 +145,10 @@ def test_the_report_has_a_cost_section_only_with_cost_readings() -> None:
     assert "| insert journal | 0.50 | 2.00 | 200 |" in text
     assert "## Cost per payment" in render_markdown(result)
     assert cost_headline(result["cost"]).startswith("cost per payment: 0.50 MongoDB commands")
+    table = compare_table([("with", result), ("without", plain)])
+    assert "| with | 0.50 | 2.00 | 200 | 2.00 | 0.00 | 0.00 | 1.00 |" in table
+    assert "without |" not in table.split("Cost per payment")[1]
+    assert "Cost per payment" not in compare_table([("without", plain)])
 
 
 def test_cost_is_for_switch_scenarios() -> None:
