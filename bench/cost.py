@@ -147,29 +147,22 @@ def summarize(
             "by_method": _table(ray_by_method, ray_names, payments),
             "by_caller": _table(ray_by_group, ray_names, payments),
         },
-        "redis": None,
-        "oplog": None,
+        "redis": _counted(redis_calls, payments, "commands", "calls", "by_command"),
+        "oplog": _counted(oplog, payments, "entries", "entries", "by_op"),
         "processes": len(processes),
     }
-    if redis_calls is not None:
-        total = sum(redis_calls.values())
-        result["redis"] = {
-            "commands": total,
-            "commands_per_payment": _per(total, payments),
-            "by_command": {
-                k: {"calls": v, "per_payment": _per(v, payments)} for k, v in redis_calls.items()
-            },
-        }
-    if oplog is not None:
-        total = sum(oplog.values())
-        result["oplog"] = {
-            "entries": total,
-            "entries_per_payment": _per(total, payments),
-            "by_op": {
-                k: {"entries": v, "per_payment": _per(v, payments)} for k, v in oplog.items()
-            },
-        }
     return result
+
+
+def _counted(
+    counts: Mapping[str, int] | None, payments: int, total: str, each: str, by: str
+) -> dict[str, Any] | None:
+    """A flat count (Redis commands, oplog entries): total, per payment, and per key."""
+    if counts is None:
+        return None
+    n = sum(counts.values())
+    rows = {k: {each: v, "per_payment": _per(v, payments)} for k, v in counts.items()}
+    return {total: n, f"{total}_per_payment": _per(n, payments), by: rows}
 
 
 def _f(value: float | None) -> str:
@@ -205,44 +198,43 @@ def render_cost(cost: Mapping[str, Any]) -> list[str]:
     if cost.get("redis"):
         d = cost["redis"]
         lines.append(f"| Redis commands | {d['commands']:,} | {_f(d['commands_per_payment'])} |")
+    mongo_cols = ("commands", "docs_written", "bytes_written")
     lines += ["", "MongoDB by command and collection (per payment):", ""]
     lines += ["| command collection | commands | docs written | bytes |", "|---|---:|---:|---:|"]
-    for key, row in m["by_command"].items():
-        lines.append(
-            f"| {key} | {_f(row['commands_per_payment'])} | "
-            f"{_f(row['docs_written_per_payment'])} | {_f(row['bytes_written_per_payment'])} |"
-        )
+    lines += _per_rows(m["by_command"], mongo_cols)
     lines += ["", "MongoDB by process (per payment):", ""]
     lines += ["| process | commands | docs written | bytes |", "|---|---:|---:|---:|"]
-    for key, row in m["by_process"].items():
-        lines.append(
-            f"| {key} | {_f(row['commands_per_payment'])} | "
-            f"{_f(row['docs_written_per_payment'])} | {_f(row['bytes_written_per_payment'])} |"
-        )
+    lines += _per_rows(m["by_process"], mongo_cols)
     if cost.get("oplog"):
-        lines += ["", "Oplog entries (i insert, u update, d delete; per payment): "
-                  + ", ".join(f"{k} {_f(v['per_payment'])}"
-                              for k, v in cost["oplog"]["by_op"].items()) + "."]  # fmt: skip
+        title = "Oplog entries (i insert, u update, d delete; per payment)"
+        lines += ["", _inline(title, cost["oplog"]["by_op"])]
+    ray_cols = ("calls", "arg_bytes", "answer_bytes")
     lines += ["", "Ray calls at the actor proxy (per payment):", ""]
     lines += [
         "| method | caller | calls | argument bytes | answer bytes |",
         "|---|---|---:|---:|---:|",
     ]
-    for key, row in r["by_method"].items():
-        lines.append(
-            f"| {key} | | {_f(row['calls_per_payment'])} | {_f(row['arg_bytes_per_payment'])} | "
-            f"{_f(row['answer_bytes_per_payment'])} |"
-        )
-    for key, row in r["by_caller"].items():
-        lines.append(
-            f"| | {key} | {_f(row['calls_per_payment'])} | {_f(row['arg_bytes_per_payment'])} | "
-            f"{_f(row['answer_bytes_per_payment'])} |"
-        )
+    lines += _per_rows(r["by_method"], ray_cols, "{key} | ")
+    lines += _per_rows(r["by_caller"], ray_cols, " | {key}")
     if cost.get("redis"):
-        lines += ["", "Redis commands (per payment): "
-                  + ", ".join(f"{k} {_f(v['per_payment'])}"
-                              for k, v in cost["redis"]["by_command"].items()) + "."]  # fmt: skip
+        lines += ["", _inline("Redis commands (per payment)", cost["redis"]["by_command"])]
     return lines
+
+
+def _per_rows(
+    rows: Mapping[str, Mapping[str, Any]], names: tuple[str, ...], lead: str = "{key}"
+) -> list[str]:
+    """Table rows: the lead cell(s), then each column's per-payment figure."""
+    return [
+        f"| {lead.format(key=key)} | "
+        + " | ".join(_f(row[f"{n}_per_payment"]) for n in names)
+        + " |"
+        for key, row in rows.items()
+    ]
+
+
+def _inline(title: str, rows: Mapping[str, Mapping[str, Any]]) -> str:
+    return f"{title}: " + ", ".join(f"{k} {_f(v['per_payment'])}" for k, v in rows.items()) + "."
 
 
 def _sum_per(a: float | None, b: float | None) -> float | None:

@@ -68,18 +68,16 @@ class Counts:
         self._lock = threading.Lock()
 
     def add_mongo(self, key: str, commands: int, docs: int, nbytes: int) -> None:
-        with self._lock:
-            row = self.mongo.setdefault(key, [0, 0, 0])
-            row[0] += commands
-            row[1] += docs
-            row[2] += nbytes
+        self._add(self.mongo, key, (commands, docs, nbytes))
 
     def add_ray(self, method: str, calls: int, arg_bytes: int, answer_bytes: int) -> None:
+        self._add(self.ray, method, (calls, arg_bytes, answer_bytes))
+
+    def _add(self, table: dict[str, list[int]], key: str, values: tuple[int, int, int]) -> None:
         with self._lock:
-            row = self.ray.setdefault(method, [0, 0, 0])
-            row[0] += calls
-            row[1] += arg_bytes
-            row[2] += answer_bytes
+            row = table.setdefault(key, [0, 0, 0])
+            for i, v in enumerate(values):
+                row[i] += v
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
