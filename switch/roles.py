@@ -178,6 +178,7 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/payments/{payment_id}/events"): PAYMENTS_READ,
     ("GET", "/v1/events"): PAYMENTS_READ,
     ("GET", "/v1/balance"): BALANCE_READ,
+    ("POST", "/v1/sandbox/fund"): PAYMENTS_WRITE,  # sandbox mode only (api/sandbox_funding.py)
     ("POST", "/v1/payouts"): PAYOUTS_WRITE,
     ("GET", "/v1/payouts/{payment_id}"): PAYOUTS_READ,
     ("GET", "/v1/payouts"): PAYOUTS_READ,
