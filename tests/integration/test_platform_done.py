@@ -13,35 +13,25 @@ split on the journal, the books balanced."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
-from aiohttp import web
 
 from app.stack import Stack
 from connectors.pesalink.simulator.sandbox import switch_settings as pesalink_settings
 from infra.storage.mongo import collections, connect
 from switch.platform import SUB_MERCHANT_HEADER
 from switch.reconcile import check
-from switch.security.sanctions import SAMPLE_LIST
-from switch.signing import verify_webhook
-from tests.simharness import free_port
 
-from .conftest import stack_environment
 from .helpers import stk_body, unique_phone
-from .test_kyc import Caller, _digits, _operator, _submitted, details
-from .test_restart import _wait_healthy
+from .test_kyc import Caller, _digits, _operator, _submitted, details, live_switch
 from .test_settlement import HOLDER, sim_transfers
 from .test_users import Person, invite, owner_with_totp
+from .test_webhook_endpoints import Hooks, hooks  # noqa: F401 - the receivers' fixture
 
 pytestmark = pytest.mark.integration
 
@@ -58,72 +48,20 @@ class Acting(Caller):
         return await super().call(method, path, json, **kw)
 
 
-class Hooks:
-    """Webhook receivers at /{name}; a name in ``failing`` answers 500."""
-
-    def __init__(self) -> None:
-        self.url = ""
-        self.got: dict[str, list[tuple[dict[str, str], bytes]]] = {}
-        self.failing: set[str] = set()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        self.got.setdefault(name, []).append((dict(request.headers), await request.read()))
-        return web.Response(status=500 if name in self.failing else 200)
-
-    def ids(self, name: str, secret: str) -> list[tuple[str, str, str]]:
-        """(webhook-id, type, payment id) of each verified request ``name`` received."""
-        out = []
-        for headers, body in self.got.get(name, []):
-            lowered = {k.lower(): v for k, v in headers.items()}
-            if verify_webhook(secret, lowered, body):
-                event = orjson.loads(body)
-                out.append((lowered["webhook-id"], event["type"], event["data"].get("id", "")))
-        return out
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[Hooks]:
-    rec = Hooks()
-    app = web.Application()
-    app.router.add_post("/{name}", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    rec.url = f"http://127.0.0.1:{port}"
-    yield rec
-    await runner.cleanup()
-
-
 @pytest.fixture
 async def live(stack: Stack, tmp_path: object) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    """``serve`` without --sandbox, on a database of its own, paying through the session's
-    M-Pesa and PesaLink simulators."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCH_", "RAY_"))}
+    """A switch outside sandbox mode that also pays through the session's PesaLink simulator."""
     pesalink = pesalink_settings(stack.sim_urls["pesalink"])
-    env |= stack_environment(
-        str(tmp_path),
-        MONGODB_URI=stack.settings.mongodb_uri or "",
-        SWITCH_MPESA_BASE_URL=stack.sim_url,
-        SWITCH_PORT=str(port),
-        SWITCH_RAY_NAMESPACE=f"done-{uuid.uuid4().hex[:8]}",
-        SWITCH_SANCTIONS_LIST_FILE=str(SAMPLE_LIST),
-        # Rate limits live in the Redis every test switch shares; a sign-up limit filled by
-        # another switch with the default budget must not fail this one (test_rate_limits).
-        SWITCH_RATE_LIMITS="false",
-        **{f"SWITCH_{k.upper()}": str(v) for k, v in pesalink.items()},
-    )
-    proc = subprocess.Popen([sys.executable, "-m", "switch", "serve"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            await _wait_healthy(http, base, proc)
-        yield base, env
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(proc.wait, 30)
+    # Rate limits live in the Redis every test switch shares; a sign-up limit filled by another
+    # switch with the default budget must not fail this one (test_rate_limits checks them).
+    extra = {f"SWITCH_{k.upper()}": str(v) for k, v in pesalink.items()}
+    async with live_switch(stack, str(tmp_path), SWITCH_RATE_LIMITS="false", **extra) as running:
+        yield running
+
+
+def ids(got: Hooks, name: str, secret: str) -> list[tuple[str, str, str]]:
+    """(webhook-id, type, payment id) of each verified request ``name`` received."""
+    return [(e["_webhook_id"], e["type"], e["data"]["id"]) for e in got.events(name, secret)]
 
 
 async def until(check_: Any, within: float = 30.0) -> Any:
@@ -162,7 +100,10 @@ async def endpoint(caller: Caller, url: str) -> dict[str, Any]:
 
 
 async def test_an_aggregator_onboards_takes_payments_and_settles_its_sub_merchants(
-    live: tuple[str, dict[str, str]], http: aiohttp.ClientSession, hooks: Hooks, stack: Stack
+    live: tuple[str, dict[str, str]],
+    http: aiohttp.ClientSession,
+    hooks: Hooks,  # noqa: F811 - test_webhook_endpoints' fixture
+    stack: Stack,
 ) -> None:
     base, env = live
     client = connect(env["MONGODB_URI"])
@@ -256,7 +197,7 @@ async def test_an_aggregator_onboards_takes_payments_and_settles_its_sub_merchan
     # Webhooks on the right endpoints: the sub-merchant's events at its own, none at the
     # aggregator's; the aggregator's failed, then resent with the same event id.
     async def sub_events() -> list[tuple[str, str, str]]:
-        got = hooks.ids(f"sub-{tag}", sub_hook["secret"])
+        got = ids(hooks, f"sub-{tag}", sub_hook["secret"])
         return got if ("payment.succeeded" in [t for _, t, _ in got]) else []
 
     got = await until(sub_events)
@@ -274,7 +215,7 @@ async def test_an_aggregator_onboards_takes_payments_and_settles_its_sub_merchan
         "POST", "/v1/webhook-deliveries/resend", {"event_id": lost["event_id"]}
     )
     assert (status, resent["resent"], resent["delivered"]) == (200, 1, 1), resent
-    received = hooks.ids(f"agg-{tag}", agg_hook["secret"])
+    received = ids(hooks, f"agg-{tag}", agg_hook["secret"])
     assert lost["event_id"] in [wid for wid, _, _ in received]  # the same id, resent
     assert {pid for _, _, pid in received} == {paid_agg["id"]}  # nothing of the sub-merchant's
 
