@@ -151,6 +151,9 @@ class LocalShard:
     async def kyc_changed(self, merchant_id: str) -> None:
         (await self._core()).kyc_changed(merchant_id)
 
+    async def fund(self, merchant_id: str, idem_key: str, amount_minor: int) -> Reply:
+        return await (await self._core()).fund(merchant_id, idem_key, amount_minor)
+
 
 class LocalGateway:
     """A :class:`GatewayPort` over one provider's gateway core. The cores offer the part of the

@@ -70,6 +70,8 @@ class ShardPort(Protocol):
 
     async def kyc_changed(self, merchant_id: str) -> None: ...
 
+    async def fund(self, merchant_id: str, idem_key: str, amount_minor: int) -> Reply: ...
+
 
 # Callbacks and C2B confirmations are duplicate-safe (the state table ignores a repeat); an
 # erasure repeated finds nothing left to erase. A review approval queues an order: at most once.
@@ -85,6 +87,7 @@ SHARD_RETRY_SAFE = frozenset(
         "balance",
         "held",
         "kyc_changed",
+        "fund",  # its entry's id comes from the Idempotency-Key: a retry funds once
     }
 )
 

@@ -44,14 +44,23 @@ class NewPayment:
 
 
 @dataclass
+class Posting:
+    """A journal entry of no payment (a sandbox funding), answered like a new payment."""
+
+    entry: Entry
+    done: asyncio.Future[str]  # "ok" | "duplicate" (its id is in the journal) | "error"
+
+
+@dataclass
 class Tick:
     inserts: list[NewPayment] = field(default_factory=list)
     updates: set[str] = field(default_factory=set)
     entries: list[Entry] = field(default_factory=list)
     drops: set[str] = field(default_factory=set)
+    postings: list[Posting] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.inserts or self.updates or self.entries or self.drops)
+        return not (self.inserts or self.updates or self.entries or self.drops or self.postings)
 
 
 @dataclass
@@ -134,6 +143,13 @@ class ShardWriter:
         self._wakeup.set()
         return await done
 
+    async def post(self, entry: Entry) -> str:
+        """Commit an entry that belongs to no payment; ``duplicate`` if its id is taken."""
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.tick.postings.append(Posting(entry, done))
+        self._wakeup.set()
+        return await done
+
     def touch(self, payment_id: str, entries: list[Entry] | None = None) -> None:
         self.tick.updates.add(payment_id)
         self.tick.entries.extend(entries or [])
@@ -193,9 +209,10 @@ class ShardWriter:
         self.on_commit(committed)
 
     def _requeue(self, tick: Tick) -> None:
-        for new in tick.inserts:
-            if not new.done.done():
-                new.done.set_result("error")
+        # Their callers retry with the same key.
+        for done in [n.done for n in tick.inserts] + [p.done for p in tick.postings]:
+            if not done.done():
+                done.set_result("error")
         self.tick.updates |= tick.updates
         self.tick.entries = tick.entries + self.tick.entries
         self.tick.drops |= tick.drops
@@ -205,14 +222,21 @@ class ShardWriter:
         try:
             return await self._retrying(tick)
         except (DuplicateKeyError, BulkWriteError, OperationFailure) as exc:
-            if not _is_duplicate(exc) or not tick.inserts:
+            if not _is_duplicate(exc) or not (tick.inserts or tick.postings):
                 raise
-        # Some new payment already exists: answer those as duplicates, commit the others.
+        # Some new payment (or posting) already exists: answer those as duplicates, commit the
+        # others.
         existing = await self._existing([n.payment.id for n in tick.inserts])
         for new in tick.inserts:
             if new.payment.id in existing:
                 new.done.set_result("duplicate")
         tick.inserts = [n for n in tick.inserts if n.payment.id not in existing]
+        ids = [p.entry.id for p in tick.postings]
+        posted = {d["_id"] async for d in self.cols.journal.find({"_id": {"$in": ids}}, {"_id": 1})}
+        for posting in tick.postings:
+            if posting.entry.id in posted:
+                posting.done.set_result("duplicate")
+        tick.postings = [p for p in tick.postings if p.entry.id not in posted]
         return await self._retrying(tick)
 
     async def _retrying(self, tick: Tick) -> Committed:
@@ -237,6 +261,7 @@ class ShardWriter:
         inserted = [n.payment for n in tick.inserts]
         updated = [self.payment_of(pid) for pid in tick.updates]
         entries = tick.entries + [e for n in tick.inserts for e in n.entries]
+        entries += [p.entry for p in tick.postings]
         if self.session is None:  # built directly (tests): a session of its own
             self.session = self.client.start_session()
         session = self.session
@@ -259,9 +284,9 @@ class ShardWriter:
                 await self.cols.inflight.bulk_write(
                     [DeleteOne({"_id": i}) for i in tick.drops], ordered=False, session=session
                 )
-        for new in tick.inserts:
-            if not new.done.done():
-                new.done.set_result("ok")
+        for done in [n.done for n in tick.inserts] + [p.done for p in tick.postings]:
+            if not done.done():
+                done.set_result("ok")
         for p in (*inserted, *updated):
             self.versions[p.id] = p.version
             self.seqs[p.id] = p.history[-1].seq

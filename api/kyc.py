@@ -12,6 +12,11 @@ API clients given that scope). Rules in :mod:`switch.kyc`, checks in :mod:`switc
 - ``GET /v1/kyc/applications[/{id}]``: status and the reviewers' reasons. The applicant never
   sees the checks or the score (a sanctions match is not told to its subject: tipping off).
 
+An aggregator applies for one of its sub-merchants with the ``Switch-Sub-Merchant`` header
+(api/sub_merchants.py resolves it before these handlers run, so the application, its documents
+and its approval are the sub-merchant's own; operators review it as any other, and the approval
+gates that sub-merchant's live traffic by its own KYC state).
+
 Sealed at rest with the application's own data key (``k_<application id>``, envelope keys of
 switch/security/crypto.py): the KRA PIN, the directors (names, ID numbers, phones) and every
 document. Keyed blind indexes of the registration number, the PIN, the directors' IDs and each

@@ -99,6 +99,11 @@ class ScheduleIn(BaseModel):
     reserve: ReserveIn = Field(default_factory=ReserveIn)
 
 
+def _inherited(account: dict[str, Any] | None, owner: str | None) -> dict[str, Any] | None:
+    """A sub-merchant paid to its aggregator's account says whose it is."""
+    return {**account, "inherited_from": owner} if account and owner else account
+
+
 def _view(settings: dict[str, Any] | None, state: AppState) -> dict[str, Any]:
     settings = settings or {}
     cooling_off = state.settings.settlement_cooling_off
@@ -122,7 +127,7 @@ def _view(settings: dict[str, Any] | None, state: AppState) -> dict[str, Any]:
     reserve = operator_reserve(state).stricter(merchant_reserve(settings))  # what is kept
     return {
         "object": "settlement_settings",
-        "account": shown(settings.get("account")),
+        "account": _inherited(shown(settings.get("account")), settings.get("account_of")),
         "pending_change": {"change_id": pending["change_id"], **(shown(pending) or {})}
         if pending
         else None,
@@ -163,7 +168,7 @@ async def _audit(request: web.Request, action: str, before: Any, after: Any) -> 
 
 async def get_settings(request: web.Request) -> web.Response:
     settler = request.app[SETTLER]
-    found = await settler.store.account(request[CLAIMS].merchant_id)
+    found = await settler.settings_of(request[CLAIMS].merchant_id)
     return json_response(_view(found, request.app[STATE]))
 
 

@@ -22,6 +22,7 @@ from switch import settlement as rules
 from switch.errors import ClientError, Unavailable
 from switch.fees import Fee
 from switch.payments import now_utc
+from switch.platform import family, settlement_settings
 from switch.rails import RAILS
 from switch.settlement_report import FINAL
 
@@ -100,6 +101,15 @@ class Settler:
             self._store = SettlementStore(journal.database, journal)
         return self._store
 
+    async def settings_of(self, merchant_id: str) -> Doc | None:
+        """The merchant's settlement settings as applied: a sub-merchant without an account of
+        its own is paid to its aggregator's (switch/platform.py, ``settlement_settings``)."""
+        settings = await self.store.account(merchant_id)
+        if family(merchant_id) != merchant_id and not (settings or {}).get("account"):
+            parent = await self.store.account(family(merchant_id))
+            settings = settlement_settings(merchant_id, settings, parent)
+        return settings
+
     # --- starting a run ---------------------------------------------------------------------
 
     async def settle(
@@ -108,7 +118,7 @@ class Settler:
         """The merchant's run of ``day``: (run, made now). Stored before any payout is asked for;
         an existing run is returned as it is (a failed one is tried again as a new attempt)."""
         now = now_utc()
-        settings = await self.store.account(merchant_id)
+        settings = await self.settings_of(merchant_id)
         account = payable_account(settings, now)
         run_id = rules.run_id(merchant_id, day)
         existing = await self.store.run(run_id)

@@ -20,7 +20,7 @@ from api.audit import audit_log
 from api.auth import CLAIMS
 from api.errors import Handler, error_response, json_response
 from api.merchant_settings import RoutingPreferences, actor
-from api.merchants import MERCHANT, PAGE, applied_view, page_query, safe_url
+from api.merchants import MERCHANT, PAGE, StatusChange, applied_view, page_query, safe_url
 from api.payments import parse_body
 from api.routes import Route, json_answer, limit_param, query
 from api.state import STATE, AppState
@@ -148,6 +148,34 @@ async def change(request: web.Request) -> web.Response:
     return json_response(await applied_view(request, doc))
 
 
+def _status_handler(action: str) -> Handler:
+    """Suspend or reactivate one of the caller's sub-merchants (audited, ``by`` aggregator):
+    its shard is told at once, and the header's check forgets it."""
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await parse_body(request, StatusChange)
+        if isinstance(body, web.Response):
+            return body
+        parent = await _aggregator(request)
+        state = request.app[STATE]
+        sub_id = request.match_info["sub_merchant_id"]
+        doc = await service.change_status(
+            state.cols,
+            sub_id,
+            action,
+            body.reason,
+            actor(request[CLAIMS]),
+            audit_log(state),
+            parent["_id"],
+        )
+        _ACTING.pop(sub_id, None)
+        await state.router.of_merchant(sub_id).kyc_changed(sub_id)
+        return json_response(await applied_view(request, doc))
+
+    handle.__name__ = f"{action}_sub_merchant"
+    return handle
+
+
 # --- acting on behalf ---------------------------------------------------------------------------
 
 
@@ -231,5 +259,21 @@ ROUTE_TABLE = (
         {200: json_answer("The sub-merchant", MERCHANT)},
         body=SubMerchantChanges,
         errors=(404,),
+    ),
+    *(
+        Route(
+            "POST",
+            f"{_PATH}/{action}",
+            _status_handler(action),
+            "Sub-merchants",
+            words,
+            {200: json_answer("The sub-merchant", MERCHANT)},
+            body=StatusChange,
+            errors=(404, 409),
+        )
+        for action, words in (
+            ("suspend", "Suspend a sub-merchant: its payments are refused until you reactivate it"),
+            ("reactivate", "Reactivate a sub-merchant you suspended (not one the operator did)"),
+        )
     ),
 )

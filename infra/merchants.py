@@ -27,7 +27,7 @@ from switch.merchants import (
     status_refusal,
 )
 from switch.payments import now_utc
-from switch.platform import PlatformFee, sub_merchant_id
+from switch.platform import PlatformFee, aggregator_status_refusal, sub_merchant_id
 from switch.signing import hash_client_secret, new_webhook_secret
 
 
@@ -211,16 +211,28 @@ async def change_status(
     parent_id: str | None = None,
 ) -> Doc:
     """Suspend, reactivate or close a merchant (switch/merchants.py says which may follow
-    which); guarded by the status read, so two concurrent changes cannot both apply."""
+    which); guarded by the status read, so two concurrent changes cannot both apply. With
+    ``parent_id`` the aggregator acts on its own sub-merchant: it may not close one, nor lift
+    a suspension the operator made (switch/platform.py, ``aggregator_status_refusal``)."""
     current = await get_merchant(cols, merchant_id, parent_id)
     was = str(current.get("status", "active"))
-    refused = status_refusal(action, was, await held_minor(cols, merchant_id))
+    by = "aggregator" if parent_id is not None else "operator"
+    refused = (
+        aggregator_status_refusal(action, current) if parent_id is not None else None
+    ) or status_refusal(action, was, await held_minor(cols, merchant_id))
     if refused is not None:
         raise Refused(refused)
     status = ACTIONS[action][0]
     changed = await cols.merchants.find_one_and_update(
         {"_id": merchant_id, "status": current.get("status")},
-        {"$set": {"status": status, "status_reason": reason, "updated_at": now_utc()}},
+        {
+            "$set": {
+                "status": status,
+                "status_reason": reason,
+                "status_by": by,
+                "updated_at": now_utc(),
+            }
+        },
         return_document=ReturnDocument.AFTER,
     )
     if changed is None:
@@ -230,7 +242,7 @@ async def change_status(
         f"merchant.{action}",
         f"merchant:{merchant_id}",
         before={"status": was},
-        after={"status": status, "reason": reason},
+        after={"status": status, "reason": reason, "by": by},
     )
     return changed
 

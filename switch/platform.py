@@ -120,12 +120,46 @@ def effective(own: Mapping[str, Any], parent: Mapping[str, Any] | None) -> dict[
     return doc
 
 
+def settlement_settings(
+    merchant_id: str, own: Mapping[str, Any] | None, parent: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """A merchant's settlement settings as settlement applies them: a sub-merchant that has
+    nominated no account of its own is paid to its aggregator's confirmed account (with the
+    aggregator's cooling-off), keeping its own schedule and reserve; one that nominated its own
+    is paid there. Nothing is inherited by a merchant without a parent."""
+    if family(merchant_id) == merchant_id or (own or {}).get("account"):
+        return dict(own) if own is not None else None
+    account = (parent or {}).get("account")
+    if not account:
+        return dict(own) if own is not None else None
+    return {**(own or {}), "account": dict(account), "account_of": family(merchant_id)}
+
+
 def acting_refusal(aggregator_id: str, sub: Mapping[str, Any] | None) -> str | None:
     """Why the aggregator may not act on behalf of ``sub``; None when it may."""
     if sub is None or sub.get("parent_id") != aggregator_id:
         return "the sub-merchant is not one of yours"
     if sub.get("status") == "closed":
         return "the sub-merchant is closed"
+    return None
+
+
+# What an aggregator may do to its own sub-merchants' status: closing is the operator's alone
+# (a closed merchant's money must be settled first, which the operator oversees).
+AGGREGATOR_ACTIONS = ("suspend", "reactivate")
+
+
+def aggregator_status_refusal(action: str, sub: Mapping[str, Any]) -> str | None:
+    """Why an aggregator may not ``action`` its sub-merchant ``sub``; None when it may. It
+    suspends and reactivates, never closes, and never lifts a suspension the operator made
+    (``status_by``; a suspension that does not say who made it is taken as the operator's)."""
+    if action not in AGGREGATOR_ACTIONS:
+        return (
+            f"an aggregator may only {' or '.join(AGGREGATOR_ACTIONS)}; closing is the operator's"
+        )
+    lifted = action == "reactivate" and sub.get("status") == "suspended"
+    if lifted and sub.get("status_by") != "aggregator":
+        return "the operator suspended this sub-merchant; only the operator lifts it"
     return None
 
 

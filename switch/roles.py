@@ -157,6 +157,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/sub-merchants"): PAYMENTS_READ,
     ("GET", "/v1/sub-merchants/{sub_merchant_id}"): PAYMENTS_READ,
     ("PATCH", "/v1/sub-merchants/{sub_merchant_id}"): PAYMENTS_WRITE,
+    ("POST", "/v1/sub-merchants/{sub_merchant_id}/suspend"): PAYMENTS_WRITE,
+    ("POST", "/v1/sub-merchants/{sub_merchant_id}/reactivate"): PAYMENTS_WRITE,
     # Settlement (api/settlement.py): where settlements pay is set by people with two-factor (a
     # second one confirms); runs move money only to that account, so payouts:write starts one.
     ("GET", "/v1/settlement/account"): PAYOUTS_READ,
@@ -176,6 +178,7 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/payments/{payment_id}/events"): PAYMENTS_READ,
     ("GET", "/v1/events"): PAYMENTS_READ,
     ("GET", "/v1/balance"): BALANCE_READ,
+    ("POST", "/v1/sandbox/fund"): PAYMENTS_WRITE,  # sandbox mode only (api/sandbox_funding.py)
     ("POST", "/v1/payouts"): PAYOUTS_WRITE,
     ("GET", "/v1/payouts/{payment_id}"): PAYOUTS_READ,
     ("GET", "/v1/payouts"): PAYOUTS_READ,

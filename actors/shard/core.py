@@ -20,6 +20,7 @@ from actors.shard import admission
 from actors.shard.machine import Admit
 from actors.shard.shell import Shell
 from routing.router import NoRoute
+from switch import sandbox_funding
 from switch.logs import acting_on
 from switch.messages import (
     C2bIn,
@@ -30,6 +31,7 @@ from switch.messages import (
     CreateTransfer,
     Reply,
 )
+from switch.money import format_minor
 from switch.payments import view
 
 __all__ = ["ShardCore"]
@@ -190,6 +192,32 @@ class ShardCore(Shell):
         )
         await self._run(effects)
         return refused or Reply(200, view(self.payments[payment_id]))
+
+    # --- sandbox funding -------------------------------------------------------------------
+
+    async def fund(self, merchant_id: str, idem_key: str, amount_minor: int) -> Reply:
+        """Sandbox mode only (the API checks; switch/sandbox_funding.py): the shard's funding
+        account gives the merchant ``amount_minor``, through the writer, so the in-memory
+        balance moves with the commit. A repeated key funds nothing more (200)."""
+        entry = sandbox_funding.funding(merchant_id, idem_key, amount_minor, self.shard)
+        running = self._fundings.get(entry.id)
+        if running is None:  # a concurrent copy of the same call waits for the first
+            running = asyncio.ensure_future(self.store.post(entry))
+            self._fundings[entry.id] = running
+            running.add_done_callback(lambda _f: self._fundings.pop(entry.id, None))
+        outcome = await asyncio.shield(running)
+        if outcome == "error":
+            return error_reply(503, "storage_unavailable", "the funding was not stored; retry")
+        body = {
+            "object": "sandbox_funding",
+            "id": entry.payment_id,
+            "merchant_id": merchant_id,
+            # A repeated key shows no amount: the first call's may have differed.
+            "amount": format_minor(amount_minor) if outcome == "ok" else None,
+            "created": outcome == "ok",
+            "balance": self.machine.balance(merchant_id).body,
+        }
+        return Reply(201 if outcome == "ok" else 200, body)
 
     # --- balances and reads ----------------------------------------------------------------
 

@@ -75,6 +75,7 @@ class _Tick:
     updates: set[str] = field(default_factory=set)
     entries: list[Entry] = field(default_factory=list)
     drops: set[str] = field(default_factory=set)
+    postings: list[tuple[Entry, asyncio.Future[str]]] = field(default_factory=list)
 
 
 class MemoryPaymentStore:
@@ -125,13 +126,19 @@ class MemoryPaymentStore:
 
     def pending(self) -> bool:
         t = self._tick
-        return bool(t.inserts or t.updates or t.entries or t.drops)
+        return bool(t.inserts or t.updates or t.entries or t.drops or t.postings)
 
     # --- the writer ----------------------------------------------------------------------------
 
     async def insert(self, payment: Payment, entries: list[Entry]) -> str:
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._tick.inserts.append((payment, list(entries), done))
+        self._wake()
+        return await done
+
+    async def post(self, entry: Entry) -> str:
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._tick.postings.append((entry, done))
         self._wake()
         return await done
 
@@ -159,11 +166,11 @@ class MemoryPaymentStore:
     def commit(self) -> Committed | None:
         """Commit what is queued, as one transaction; None if it failed or nothing was queued."""
         tick, self._tick = self._tick, _Tick()
-        if not (tick.inserts or tick.updates or tick.entries or tick.drops):
+        if not (tick.inserts or tick.updates or tick.entries or tick.drops or tick.postings):
             return None
         if self._failures:
             self._failures -= 1
-            for _payment, _entries, done in tick.inserts:
+            for done in [i[2] for i in tick.inserts] + [p[1] for p in tick.postings]:
                 done.set_result("error")
             self._tick.updates |= tick.updates
             self._tick.entries = tick.entries + self._tick.entries
@@ -182,6 +189,11 @@ class MemoryPaymentStore:
             self.inflight_ids.add(payment.id)
             inserted.append(payment)
             entries.extend(more)
+        posted = {e.id for e in self.journal}
+        for entry, done in tick.postings:
+            done.set_result("duplicate" if entry.id in posted else "ok")
+            if entry.id not in posted:
+                entries.append(entry)
         updated = [self._payment_of(pid) for pid in tick.updates]
         for payment in updated:
             stored = self.payments[payment.id]

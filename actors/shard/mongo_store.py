@@ -65,6 +65,9 @@ class MongoPaymentStore:
     async def insert(self, payment: Payment, entries: list[Entry]) -> str:
         return await self._writer().insert(payment, entries)
 
+    async def post(self, entry: Entry) -> str:
+        return await self._writer().post(entry)
+
     def touch(self, payment_id: str, entries: list[Entry]) -> None:
         self._writer().touch(payment_id, entries)
 

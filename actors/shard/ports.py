@@ -81,6 +81,10 @@ class PaymentStore(Protocol):
     async def insert(self, payment: Payment, entries: list[Entry]) -> str:
         """``ok``, ``duplicate`` (the id exists) or ``error`` (not stored)."""
 
+    async def post(self, entry: Entry) -> str:
+        """An entry of no payment (a sandbox funding), in the next commit: ``ok``,
+        ``duplicate`` (its id is in the journal) or ``error`` (not stored)."""
+
     def touch(self, payment_id: str, entries: list[Entry]) -> None: ...
 
     def drop_inflight(self, payment_id: str) -> None: ...

@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -294,17 +295,22 @@ async def test_a_director_on_the_sanctions_list_is_refused(
 # --- live traffic: a switch outside sandbox mode ------------------------------------------------
 
 
-@pytest.fixture
-async def live(stack: Stack, tmp_path: object) -> AsyncIterator[tuple[str, dict[str, str]]]:
+@asynccontextmanager
+async def live_switch(
+    stack: Stack, tmp: str, **extra: str
+) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """``serve`` without --sandbox, on a database of its own, with the session's M-Pesa
+    simulator (``extra``: more of its environment); its address and environment."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCH_", "RAY_"))}
     env |= stack_environment(
-        str(tmp_path),
+        tmp,
         MONGODB_URI=stack.settings.mongodb_uri or "",
         SWITCH_MPESA_BASE_URL=stack.sim_url,
         SWITCH_PORT=str(port),
-        SWITCH_RAY_NAMESPACE=f"kyc-{uuid.uuid4().hex[:8]}",
+        SWITCH_RAY_NAMESPACE=f"live-{uuid.uuid4().hex[:8]}",
         SWITCH_SANCTIONS_LIST_FILE=str(SAMPLE_LIST),
+        **extra,
     )
     proc = subprocess.Popen([sys.executable, "-m", "switch", "serve"], env=env)
     base = f"http://127.0.0.1:{port}"
@@ -315,6 +321,12 @@ async def live(stack: Stack, tmp_path: object) -> AsyncIterator[tuple[str, dict[
     finally:
         proc.send_signal(signal.SIGTERM)
         await asyncio.to_thread(proc.wait, 30)
+
+
+@pytest.fixture
+async def live(stack: Stack, tmp_path: object) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    async with live_switch(stack, str(tmp_path)) as running:
+        yield running
 
 
 async def test_a_merchant_not_approved_is_refused_live_payments(

@@ -11,12 +11,14 @@ from switch.ids import new_id, ulid
 from switch.platform import (
     PlatformFee,
     acting_refusal,
+    aggregator_status_refusal,
     check_fee,
     effective,
     endpoint_owners,
     family,
     fee_bounds,
     platform_of,
+    settlement_settings,
     sub_merchant_id,
 )
 
@@ -141,3 +143,33 @@ def test_a_sub_merchants_collection_posts_the_platform_fee_with_it() -> None:
     assert balances.of(ledger.available("mch_A_B")) == 100_00 - 150 - 200
     assert balances.of(ledger.available("mch_A")) == 200
     assert sum(balances.accounts.values()) == 0
+
+
+def test_an_aggregator_suspends_and_reactivates_but_never_closes_nor_lifts_the_operators() -> None:
+    assert aggregator_status_refusal("suspend", {"status": "active"}) is None
+    assert "operator" in (aggregator_status_refusal("close", {"status": "active"}) or "")
+    mine = {"status": "suspended", "status_by": "aggregator"}
+    assert aggregator_status_refusal("reactivate", mine) is None
+    theirs = {"status": "suspended", "status_by": "operator"}
+    assert "only the operator" in (aggregator_status_refusal("reactivate", theirs) or "")
+    unsaid = {"status": "suspended"}  # made before status_by was kept: the operator's
+    assert aggregator_status_refusal("reactivate", unsaid) is not None
+
+
+def test_a_sub_merchant_is_settled_to_its_aggregators_account_unless_it_nominated_one() -> None:
+    agg, sub = "mch_" + "A" * 26, "mch_" + "A" * 26 + "_" + "B" * 26
+    parents = {"account": {"kind": "bank", "account_number": "1"}, "schedule": {"x": 1}}
+    own = {"account": {"kind": "bank", "account_number": "2"}}
+    inherited = settlement_settings(sub, {"reserve": {"days": 3}}, parents)
+    assert inherited == {
+        "reserve": {"days": 3},
+        "account": {"kind": "bank", "account_number": "1"},
+        "account_of": agg,
+    }  # the account only: its schedule and reserve stay its own
+    assert settlement_settings(sub, None, parents) == {
+        "account": parents["account"],
+        "account_of": agg,
+    }
+    assert settlement_settings(sub, own, parents) == own
+    assert settlement_settings(sub, None, {}) is None
+    assert settlement_settings(agg, None, parents) is None  # no parent, nothing inherited
