@@ -4,35 +4,23 @@ gauge reading (switch/breaker.py)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from switch.breaker import Breaker
 from switch.gauges import RailLoad, created_to_final, rail_load
-from switch.payments import Failure, Payment, apply, new_payment
+from switch.payments import Failure, Payment, apply
 from switch.states import Event, State
+from tests.unit.switch.test_sweep_and_policies import T0
+from tests.unit.switch.test_sweep_and_policies import _payment as one
 
-T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 EPOCH_T0 = T0.timestamp()
 
 
 def _payment(
     pid: str, method: str = "mpesa_stk", state: State = State.AWAITING_CUSTOMER, age: float = 0
 ) -> Payment:
-    p = new_payment(
-        payment_id=pid,
-        merchant_id="m",
-        method=method,
-        amount_minor=15000,
-        phone="254712345678",
-        reference="INV1",
-        description="d",
-        metadata={},
-        idem_key=f"m:{pid}",
-        request_hash="h",
-        at=T0 - timedelta(seconds=age),
-        command="BusinessPayment" if method == "mpesa_b2c" else None,
-    )
-    return replace(p, state=state)
+    """A payment (test_sweep_and_policies') of ``age`` seconds at T0."""
+    return replace(one(method, state), id=pid, created_at=T0 - timedelta(seconds=age))
 
 
 def test_rail_load_counts_in_flight_and_past_expiry_per_rail_with_zeros() -> None:
