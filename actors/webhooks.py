@@ -102,6 +102,10 @@ class WebhookDispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def backlog(self) -> int:
+        """Payments with an event waiting: due, backing off after a failure, or being sent."""
+        return len(self._queued) + len(self._running)
+
     def enqueue(self, payment_id: str, delay: float = 0.0) -> None:
         if payment_id in self._queued:
             return

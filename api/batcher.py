@@ -1,5 +1,8 @@
 """Micro-batching to actors: requests for the same actor that arrive within ``max_delay`` (or up
-to ``max_items``) travel in one Ray call, which costs about as much as a call with one item."""
+to ``max_items``) travel in one Ray call, which costs about as much as a call with one item.
+
+Its queue depth (``switch_queue_depth{queue=<name>, shard}``: items waiting for a batch or for
+the actor's answer) is read when /metrics is collected."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from infra.metrics import BATCH_SIZE
+from infra.metrics import BATCH_SIZE, QUEUE_DEPTH
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -20,6 +23,7 @@ class MicroBatcher(Generic[Item, Result]):
         name: str,
         max_items: int = 128,
         max_delay: float = 0.002,
+        shard: int | None = None,
     ) -> None:
         self._send = send
         self._name = name
@@ -29,6 +33,9 @@ class MicroBatcher(Generic[Item, Result]):
         self._futures: list[asyncio.Future[Result]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._waiting = 0  # items called and not answered yet
+        if shard is not None:
+            QUEUE_DEPTH.labels(name, str(shard)).set_function(lambda: self._waiting)
 
     async def call(self, item: Item) -> Result:
         loop = asyncio.get_running_loop()
@@ -39,7 +46,11 @@ class MicroBatcher(Generic[Item, Result]):
             self._flush()
         elif self._timer is None:
             self._timer = loop.call_later(self._max_delay, self._flush)
-        return await fut
+        self._waiting += 1
+        try:
+            return await fut
+        finally:
+            self._waiting -= 1
 
     def _flush(self) -> None:
         if self._timer is not None:

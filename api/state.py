@@ -34,20 +34,26 @@ class ShardRouter:
             "max_delay": settings.batch_delay_ms / 1000,
         }
         self.create_payments = [
-            MicroBatcher[CreatePayment, Reply](s.create_payments, "create_payments", **opts)
-            for s in shards
+            MicroBatcher[CreatePayment, Reply](
+                s.create_payments, "create_payments", shard=i, **opts
+            )
+            for i, s in enumerate(shards)
         ]
         self.get_payments = [
-            MicroBatcher[tuple[str, str], Reply](s.get_payments, "get_payments", **opts)
-            for s in shards
+            MicroBatcher[tuple[str, str], Reply](s.get_payments, "get_payments", shard=i, **opts)
+            for i, s in enumerate(shards)
         ]
         self.c2b_confirmations = [
-            MicroBatcher[C2bIn, CallbackVerdict](s.c2b_confirmations, "c2b_confirmations", **opts)
-            for s in shards
+            MicroBatcher[C2bIn, CallbackVerdict](
+                s.c2b_confirmations, "c2b_confirmations", shard=i, **opts
+            )
+            for i, s in enumerate(shards)
         ]
         self.apply_callbacks = [
-            MicroBatcher[CallbackIn, CallbackVerdict](s.apply_callbacks, "apply_callbacks", **opts)
-            for s in shards
+            MicroBatcher[CallbackIn, CallbackVerdict](
+                s.apply_callbacks, "apply_callbacks", shard=i, **opts
+            )
+            for i, s in enumerate(shards)
         ]
 
     def shard_of_merchant(self, merchant_id: str) -> int:

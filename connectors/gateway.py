@@ -29,12 +29,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from typing import ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from connectors.http import HttpRequest, HttpResponse, NotSent, OutcomeUnknown
 from connectors.transport import Transport
-from infra.metrics import PROVIDER_CALLS, PROVIDER_LATENCY
+from infra.metrics import BREAKER_OPEN, PROVIDER_CALLS, PROVIDER_LATENCY
 from switch import outcomes as generic_wording
 from switch.breaker import Breaker
 from switch.messages import ProviderOutcome, SubmitResult
@@ -138,6 +139,7 @@ class GatewayLoop(Generic[C]):
         self.retry_base = retry_base
         self._slots = asyncio.Semaphore(concurrency)
         self.breaker = breaker or Breaker()
+        _watch_breaker(self)
 
     # --- how a refusal reads in this provider's words (its connectors/<name>/outcomes.py) ----
 
@@ -266,6 +268,21 @@ class GatewayLoop(Generic[C]):
 
     async def close(self) -> None:
         await self.transport.close()
+
+
+# Per provider, its live gateways in this process (a SACCO's: one per API SACCO): the breaker
+# gauge reads them when /metrics is collected, so the call path pays nothing.
+_LIVE: dict[str, weakref.WeakSet[GatewayLoop[Any]]] = {}
+
+
+def _watch_breaker(gateway: GatewayLoop[Any]) -> None:
+    live = _LIVE.get(gateway.provider)
+    if live is None:
+        live = _LIVE[gateway.provider] = weakref.WeakSet()
+        BREAKER_OPEN.labels(gateway.provider).set_function(
+            lambda: float(any(g.breaker.is_open for g in live))
+        )
+    live.add(gateway)
 
 
 class GatewayCore(GatewayLoop[TC]):

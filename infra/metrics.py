@@ -1,9 +1,12 @@
 """Prometheus metrics, defined once. Each process (api, shard actor, provider actor) fills its own
-registry; the api's ``/metrics`` merges the actors' samples into its answer, labelled by actor."""
+registry; the api's ``/metrics`` merges the actors' samples into its answer, labelled by actor.
+
+Gauges cost the hot path nothing: a shard sets its own on its sweep tick (switch/gauges.py);
+the breaker's and the micro-batchers' are read when ``/metrics`` is collected."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -62,5 +65,43 @@ CALLBACKS = Counter(
     "switch_provider_callbacks",
     "Provider callbacks by verdict",
     ["provider", "verdict"],
+    registry=REGISTRY,
+)
+PAYMENT_DURATION = Histogram(
+    "switch_payment_duration_seconds",
+    "Created to final, by rail and outcome (succeeded, failed, expired); observed by the shard",
+    ["method", "outcome"],
+    registry=REGISTRY,
+    buckets=(0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600),
+)
+IN_FLIGHT = Gauge(
+    "switch_payments_in_flight",
+    "Payments not final yet, by shard and rail (set on the shard's sweep tick)",
+    ["shard", "method"],
+    registry=REGISTRY,
+)
+PAST_EXPIRY = Gauge(
+    "switch_payments_past_expiry",
+    "Payments in flight beyond their rail's expiry, by shard and rail (sweep tick)",
+    ["shard", "method"],
+    registry=REGISTRY,
+)
+WEBHOOK_BACKLOG = Gauge(
+    "switch_webhook_backlog",
+    "Payments with a webhook event waiting for delivery (due, retrying or being sent), by shard",
+    ["shard"],
+    registry=REGISTRY,
+)
+QUEUE_DEPTH = Gauge(
+    "switch_queue_depth",
+    "Items waiting in a queue: a shard's group commit and orders (sweep tick), an api "
+    "micro-batcher's items awaiting their shard's answer",
+    ["queue", "shard"],
+    registry=REGISTRY,
+)
+BREAKER_OPEN = Gauge(
+    "switch_breaker_open",
+    "1 while a provider's circuit breaker is open or half-open (switch/breaker.py), else 0",
+    ["provider"],
     registry=REGISTRY,
 )

@@ -53,6 +53,12 @@ class Breaker:
         if self.state == Circuit.HALF_OPEN or self.failures >= self.threshold:
             self.state, self.opened_at, self.probing = Circuit.OPEN, now, False
 
+    @property
+    def is_open(self) -> bool:
+        """Not closed: the last calls failed and no probe has succeeded since (half-open lets
+        one probe through and refuses the rest). Without traffic it stays so: nothing probes."""
+        return self.state != Circuit.CLOSED
+
     def retry_after(self, now: float) -> float:
         """Seconds until a probe may go (0 when closed)."""
         if self.state == Circuit.CLOSED:

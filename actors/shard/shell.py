@@ -34,9 +34,18 @@ from actors.transfers import TransferDriver
 from actors.writer import Committed
 from connectors.transport import Transport
 from infra.live import Publisher
-from infra.metrics import ILLEGAL_EVENTS, PAYMENTS
+from infra.metrics import (
+    ILLEGAL_EVENTS,
+    IN_FLIGHT,
+    PAST_EXPIRY,
+    PAYMENT_DURATION,
+    PAYMENTS,
+    QUEUE_DEPTH,
+    WEBHOOK_BACKLOG,
+)
 from infra.storage.mongo import Doc
 from switch.config import Settings
+from switch.gauges import created_to_final, rail_load
 from switch.logs import acting_on
 from switch.messages import (
     CreatePayment,
@@ -46,6 +55,7 @@ from switch.messages import (
 )
 from switch.payments import Payment, from_doc
 from switch.pii import Sealer, with_index
+from switch.rails import RAILS
 
 __all__ = ["Shell"]
 
@@ -186,6 +196,9 @@ class Shell:
             self.store.touch(e.payment_id, e.entries)
         elif isinstance(e, fx.StatusChanged):
             PAYMENTS.labels(e.payment.method, e.payment.status.value).inc()
+            final = created_to_final(e.payment)
+            if final is not None:
+                PAYMENT_DURATION.labels(e.payment.method, final[0]).observe(final[1])
             if e.released:
                 self.screener.release(e.payment)
         elif isinstance(e, fx.Send):
@@ -356,7 +369,22 @@ class Shell:
         for held in list(self.transfers.holding):
             if held in self.payments:
                 self._spawn(self._drive_transfer(self.payments[held]))
-        await self._run(self.machine.sweep(self.clock.time()))
+        try:
+            await self._run(self.machine.sweep(self.clock.time()))
+        finally:
+            self.gauges()
+
+    def gauges(self) -> None:
+        """Set the shard's gauges from its memory (the sweep tick's; no database read)."""
+        shard = str(self.shard)
+        flying = (self.payments[pid] for pid in self.in_flight if pid in self.payments)
+        load = rail_load(flying, RAILS, self.clock.time(), self.settings.stk_expire_after)
+        for method, counts in load.items():
+            IN_FLIGHT.labels(shard, method).set(counts.in_flight)
+            PAST_EXPIRY.labels(shard, method).set(counts.past_expiry)
+        WEBHOOK_BACKLOG.labels(shard).set(self.notifier.webhooks.backlog())
+        QUEUE_DEPTH.labels("commit", shard).set(self.store.backlog())
+        QUEUE_DEPTH.labels("orders", shard).set(len(self.orders))
 
     async def _create(self, req: CreatePayment) -> Reply:
         """Create a payment (ShardCore's): postings and transfer legs go this way."""

@@ -5,9 +5,9 @@ token of ``POST /v1/auth/login`` (kept in the tab's sessionStorage). It is serve
 Content-Security-Policy (only this origin's scripts, styles and connections; no inline script)
 and may not be framed.
 
-``GET /v1/stats/rails``: success rate per rail and provider call latency, switch-wide, since the
-processes started, read from the switch's own Prometheus samples (the same numbers as
-``/metrics``, which is public; here they need ``payments:read``).
+``GET /v1/stats/rails``: success rate and created-to-final latency per rail, and provider call
+latency, switch-wide, since the processes started, read from the switch's own Prometheus
+samples (the same numbers as ``/metrics``, which is public; here they need ``payments:read``).
 """
 
 from __future__ import annotations
@@ -80,6 +80,11 @@ async def rail_stats(request: web.Request) -> web.Response:
 _COUNT = {"type": "integer", "minimum": 0}
 _TEXT = {"type": "string"}
 _MS = {"type": ["number", "null"], "description": "Milliseconds; null before any call."}
+_SECONDS = {
+    "type": ["number", "null"],
+    "description": "Seconds from creation to the final status, over payments the provider "
+    "answered (succeeded or failed); null before any.",
+}
 
 
 def _rows(properties: Schema, optional: tuple[str, ...]) -> Schema:
@@ -108,8 +113,10 @@ RAIL_STATS: Schema = {
                     "type": ["number", "null"],
                     "description": "succeeded / final, 0 to 1; null before any.",
                 },
+                "p50_s": _SECONDS,
+                "p99_s": _SECONDS,
             },
-            optional=("success_rate",),
+            optional=("success_rate", "p50_s", "p99_s"),
         ),
         "provider_calls": _rows(
             {"provider": _TEXT, "operation": _TEXT, "calls": _COUNT, "p50_ms": _MS, "p95_ms": _MS},

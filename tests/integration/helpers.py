@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from switch.merchants import NewMerchant
 
@@ -163,3 +164,16 @@ class Api:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{payment_id} still {body} after {within} s")
             await asyncio.sleep(0.1)
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """The sum of ``/metrics`` samples named ``name`` (the full name: ``..._total``,
+        ``..._bucket``) whose labels include ``labels``; 0 when there is none."""
+        async with self.http.get(f"{self.base}/metrics") as r:
+            assert r.status == 200
+            text = await r.text()
+        return sum(
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == name and labels.items() <= s.labels.items()
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -145,6 +146,9 @@ async def test_console_signs_in_follows_payments_and_reviews_with_four_eyes(
     await _open(as_owner, "rails")
     stk = as_owner.locator("#rails-table tr[data-rail=mpesa_stk]")
     await expect(stk).to_contain_text("%", timeout=WAIT_MS)
+    # Created to final per rail (switch_payment_duration_seconds), in seconds.
+    await expect(stk.locator("td").nth(6)).to_have_text(re.compile(r"^\d+(\.\d+)?$"))
+    await expect(as_owner.locator("#chart-rail-latency")).to_be_visible()
     await expect(as_owner.locator("#calls-table")).to_contain_text("stk_push")
     await as_owner.screenshot(path=SHOTS / "rails.png")
 

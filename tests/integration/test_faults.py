@@ -111,11 +111,13 @@ async def test_an_outage_opens_the_circuit_then_a_probe_closes_it(merchant: Api,
     assert status == 503
     assert body["error"]["code"] == "provider_unavailable"
     assert int(headers["Retry-After"]) >= 1
+    assert await merchant.metric("switch_breaker_open", provider="mpesa") >= 1
 
     await _knobs(merchant, sim, error_burst={"status": 503, "count": 0})
     await asyncio.sleep(2.1)  # the cool-down
     probe = await merchant.pay(unique_phone())
     assert (await merchant.wait_for(probe["id"]))["status"] == "succeeded"
+    assert await merchant.metric("switch_breaker_open", provider="mpesa") == 0
 
 
 async def test_an_expired_token_is_replaced_and_the_payment_goes_through(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from .helpers import Api, unique_phone
+from .test_callback_scope import _funded, _knobs
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +44,41 @@ async def test_metrics_cover_requests_payments_providers_and_webhooks(merchant: 
     assert "switch_provider_call_seconds_bucket" in text
     assert 'switch_webhook_deliveries_total{actor="shard-' in text
     assert "switch_actor_batch_items_bucket" in text
+    # Gauges a shard sets on its sweep tick, the gateways' breakers, the queues.
+    assert 'switch_payments_in_flight{actor="shard-0",method="mpesa_stk",shard="0"}' in text
+    assert 'switch_webhook_backlog{actor="shard-1",shard="1"}' in text
+    assert 'switch_breaker_open{actor="mpesa-174379",provider="mpesa"}' in text
+    assert 'switch_queue_depth{actor="shard-0",queue="commit",shard="0"}' in text
+    assert 'switch_queue_depth{actor="api",queue="create_payments",shard="' in text
+    assert 'switch_payment_duration_seconds_bucket{actor="shard-' in text
+
+
+async def test_a_payout_unanswered_past_its_expiry_shows_then_its_time_to_final(
+    merchant: Api, sim: str
+) -> None:
+    await _funded(merchant, 1000)
+    done = "switch_payment_duration_seconds_bucket"
+    payouts, fast = {"method": "mpesa_b2c", "outcome": "succeeded"}, {"le": "5.0"}
+    before = [await merchant.metric(done, **payouts, **le) for le in ({"le": "+Inf"}, fast)]
+    await _knobs(merchant, sim, callback_delay=10.0)  # the payout's result comes late
+    status, payout = await merchant.payout(unique_phone(), amount="500")
+    assert status == 202, payout
+    started = asyncio.get_running_loop().time()
+    # Older than SWITCH_STK_EXPIRE_AFTER (6 s in the tests) and not answered: past its expiry
+    # (a payout never expires by the clock), counted by its shard's next sweep.
+    past = 0.0
+    while past < 1 and asyncio.get_running_loop().time() - started < 9.5:
+        past = await merchant.metric("switch_payments_past_expiry", method="mpesa_b2c")
+        await asyncio.sleep(0.3)
+    assert past >= 1
+    assert asyncio.get_running_loop().time() - started >= 6
+    assert await merchant.metric("switch_payments_in_flight", method="mpesa_b2c") >= 1
+    await _knobs(merchant, sim, callback_delay=0.3)
+    final = await merchant.for_payouts().wait_for(payout["id"], within=30)
+    assert final["status"] == "succeeded"
+    # Observed once, created to final: over 5 s.
+    after = [await merchant.metric(done, **payouts, **le) for le in ({"le": "+Inf"}, fast)]
+    assert after == [before[0] + 1, before[1]]
 
 
 async def test_openapi_document_and_docs_page(merchant: Api) -> None:

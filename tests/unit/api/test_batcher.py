@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from api.batcher import MicroBatcher
+from infra.metrics import REGISTRY
 
 
 class Recorder:
@@ -93,3 +94,26 @@ async def test_wrong_number_of_results_fails_the_callers() -> None:
         asyncio.gather(*(batcher.call(i) for i in range(3)), return_exceptions=True), 0.2
     )
     assert all(isinstance(r, Exception) for r in results)
+
+
+async def test_its_queue_depth_counts_items_until_they_are_answered_or_fail() -> None:
+    def depth() -> float | None:
+        labels = {"queue": "depth_test", "shard": "3"}
+        return REGISTRY.get_sample_value("switch_queue_depth", labels)
+
+    gate = asyncio.Event()
+
+    async def slow(items: list[int]) -> list[int]:
+        await gate.wait()
+        if 0 in items:
+            raise RuntimeError("shard gone")
+        return items
+
+    batcher: MicroBatcher[int, int] = MicroBatcher(slow, "depth_test", max_delay=0.001, shard=3)
+    assert depth() == 0.0
+    calls = [asyncio.create_task(batcher.call(i)) for i in range(4)]
+    await asyncio.sleep(0.02)  # sent as one batch, waiting for the answer
+    assert depth() == 4.0
+    gate.set()
+    await asyncio.gather(*calls, return_exceptions=True)
+    assert depth() == 0.0

@@ -192,6 +192,10 @@ def _metric_names(expr: str) -> set[str]:
     return {w for w in words if w.startswith(("switch", "up"))}
 
 
+def _panels() -> list[dict[str, Any]]:
+    return [p for board in check.dashboards().values() for p in board["panels"]]
+
+
 def test_rules_and_dashboards_use_only_metrics_the_switch_exports() -> None:
     rules = [
         rule
@@ -210,6 +214,16 @@ def test_rules_and_dashboards_use_only_metrics_the_switch_exports() -> None:
     titles = " ".join(p["title"].lower() for b in check.dashboards().values() for p in b["panels"])
     for topic in ("by rail", "success", "p99", "breakers", "webhook", "queue depth"):
         assert topic in titles
+    # ... each from the gauge or histogram that measures it, not inferred from counters.
+    exprs_of = {p["title"]: " ".join(check.dashboard_exprs({"panels": [p]})) for p in _panels()}
+    for title, series in (
+        ("Breakers open", "switch:breaker_open"),
+        ("Payments stuck past expiry", "switch:payments_past_expiry"),
+        ("Created to final", "switch:payment_duration_seconds"),
+        ("Webhook backlog", "switch:webhook_backlog"),
+        ("Queue depth: items waiting", "switch:queue_depth"),
+    ):
+        assert any(t.startswith(title) and series in e for t, e in exprs_of.items()), title
 
 
 def test_fluent_bit_parses_the_switch_s_log_lines() -> None:

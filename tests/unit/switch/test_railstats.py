@@ -50,11 +50,33 @@ def test_rail_rows_count_final_statuses_of_every_process() -> None:
         "expired": 1,
         "final": 5,
         "success_rate": 0.6,
+        "p50_s": None,  # no duration observed in these samples
+        "p99_s": None,
     }
     assert [(r["method"], r["final"], r["success_rate"]) for r in rows[1:]] == [
         ("mpesa_b2c", 0, None),
         ("sacco", 0, None),
     ]
+
+
+def test_rail_latency_is_created_to_final_over_answered_payments_of_every_shard() -> None:
+    merged: list[Sample] = []
+    for actor, seconds in (("shard-0", [3.0] * 90), ("shard-1", [15.0] * 10)):
+        registry = CollectorRegistry()
+        duration = Histogram(
+            "switch_payment_duration_seconds",
+            "",
+            ["method", "outcome"],
+            registry=registry,
+            buckets=(5, 10, 20, 300),
+        )
+        for s in seconds:
+            duration.labels("mpesa_stk", "succeeded" if s < 10 else "failed").observe(s)
+        duration.labels("mpesa_stk", "expired").observe(300)  # the expiry: left out
+        merged.extend(_samples(registry, actor))
+    (row,) = rail_rows(merged, {"mpesa_stk": "mpesa"})
+    assert row["p50_s"] == pytest.approx(2.78, abs=0.01)  # rank 50 of 90 in (0, 5]
+    assert row["p99_s"] == pytest.approx(19.0)  # rank 99 of 100: 9 of 10 in (10, 20]
 
 
 def test_latency_rows_merge_processes_and_estimate_percentiles() -> None:
