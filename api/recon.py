@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from api import recon_breaks
+from api import recon_breaks, recon_refunds
 from api.auth import CLAIMS
 from api.batches import read_limited
 from api.errors import error_response, json_response
@@ -383,6 +383,7 @@ ROUTE_TABLE = (
         body=RunBody,
     ),
     *recon_breaks.ROUTE_TABLE,
+    *recon_refunds.ROUTE_TABLE,
     callback_route(
         "/callbacks/mpesa/pull", pull_callback, "M-Pesa Pull Transactions notice", "mpesa"
     ),

@@ -22,15 +22,19 @@ and the journal entry a write-off posts.
   and cannot be marked). The merchant paid the payer from its own pocket, so that balance is
   rightly the merchant's again: no posting is right (any entry would take money from the
   merchant that it has already paid out); the proposal, approval and evidence are audited.
+- ``refund``: suspense money of an unmatched M-Pesa C2B payment goes back to the payer through
+  M-Pesa's Reversal API on its receipt (switch/recon/refunds.py); the break is ``refunding``
+  until M-Pesa's Result confirms it (``resolved``, the money out of suspense) or refuses it
+  (``open`` again, the money still in suspense).
 - ``write_off``: the difference is booked to the switch's own ``switch:write_offs`` account
   against the provider's float, so the journal stays balanced and the float equals what the
   provider holds; money a run already booked to ``switch:suspense`` (switch/recon/suspense.py)
   is written off from there instead. A ``settlement_mismatch`` is never written off: the bank's
   money is not on the switch's books.
 
-``allocate``, ``write_off`` and ``mark_refunded`` move or settle money by hand: one operator
-proposes, a different one approves (no one approves what they proposed), and only the approval
-carries it out.
+``allocate``, ``write_off``, ``mark_refunded`` and ``refund`` move or settle money by hand: one
+operator proposes, a different one approves (no one approves what they proposed), and only the
+approval carries it out.
 """
 
 from __future__ import annotations
@@ -40,9 +44,16 @@ from typing import Any, Literal
 
 from switch.ledger import Entry, Line
 
-Action = Literal["confirm", "allocate", "write_off", "retry_refund", "mark_refunded"]
-ACTIONS: tuple[Action, ...] = ("confirm", "allocate", "write_off", "retry_refund", "mark_refunded")
-TWO_PERSON: frozenset[str] = frozenset({"allocate", "write_off", "mark_refunded"})
+Action = Literal["confirm", "allocate", "write_off", "retry_refund", "mark_refunded", "refund"]
+ACTIONS: tuple[Action, ...] = (
+    "confirm",
+    "allocate",
+    "write_off",
+    "retry_refund",
+    "mark_refunded",
+    "refund",
+)
+TWO_PERSON: frozenset[str] = frozenset({"allocate", "write_off", "mark_refunded", "refund"})
 REFUND_ACTIONS: frozenset[str] = frozenset({"retry_refund", "mark_refunded"})
 # Done once carried out; the rest wait for a later run to see the payment settle.
 FINAL: frozenset[str] = frozenset({"write_off", "mark_refunded"})
@@ -89,6 +100,10 @@ def refusal(brk: dict[str, Any], action: str) -> Refused | None:
         if brk.get("payment_id") and action == "allocate":
             return Refused("not_applicable", "the payment exists: confirm it instead")
         return None
+    if action == "refund":
+        from switch.recon.refunds import refusal as refund_refusal  # it builds on this module
+
+        return refund_refusal(brk)
     if action == "write_off":
         if kind == "settlement_mismatch":
             return Refused(

@@ -61,12 +61,7 @@ async def test_mpesa_breaks_are_all_found_and_each_resolution_balances(
     sim = stack.sim_url
     await _sim(http, "DELETE", f"{sim}/__sim/breaks")
     held = await _suspense(stack)  # what earlier tests of the session left there
-    shortcode = f"6{uuid.uuid4().int % 10**5:05d}"
-    body = {"shortcode": shortcode, "accounts": {"type": "prefix", "prefix": "ACME"}}
-    async with http.put(
-        f"{merchant.base}/v1/c2b/registration", json=body, headers=merchant.auth
-    ) as r:
-        assert r.status == 200, await r.text()
+    shortcode = await register_paybill(http, merchant)
 
     async def pays(account: str, amount: str) -> dict[str, Any]:
         order = {
@@ -283,6 +278,17 @@ async def _a_made_up_line_is_refuted(
         if again["status"] == "open":
             break
     assert again["status"] == "open" and again["detail"].endswith("the switch has it failed")
+
+
+async def register_paybill(http: aiohttp.ClientSession, merchant: Api) -> str:
+    """A fresh paybill whose ``ACME*`` accounts are the merchant's."""
+    shortcode = f"6{uuid.uuid4().int % 10**5:05d}"
+    body = {"shortcode": shortcode, "accounts": {"type": "prefix", "prefix": "ACME"}}
+    async with http.put(
+        f"{merchant.base}/v1/c2b/registration", json=body, headers=merchant.auth
+    ) as r:
+        assert r.status == 200, await r.text()
+    return shortcode
 
 
 async def _suspense(stack: Stack) -> int:
