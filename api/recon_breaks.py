@@ -150,7 +150,11 @@ def _shillings(cents: Any) -> str | None:
 async def list_breaks(request: web.Request) -> web.Response:
     filters: dict[str, str] = {}
     problems = []
-    allowed = {"status": STATUSES, "kind": BREAK_KINDS, "provider": ("mpesa", "airtel", "pesalink")}
+    allowed = {
+        "status": STATUSES,
+        "kind": BREAK_KINDS,
+        "provider": ("mpesa", "airtel", "pesalink", "sacco"),
+    }
     for name, values in allowed.items():
         value = request.query.get(name)
         if value is None:

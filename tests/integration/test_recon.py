@@ -280,6 +280,26 @@ async def _a_made_up_line_is_refuted(
     assert again["status"] == "open" and again["detail"].endswith("the switch has it failed")
 
 
+async def airtel_collections(merchant: Api, amounts: tuple[str, ...], reference: str) -> list[str]:
+    """Airtel USSD collections, each paid; their ids."""
+    from .test_rails import airtel_phone
+
+    ids = []
+    for amount in amounts:
+        body = {
+            "method": "airtel_ussd",
+            "amount": amount,
+            "currency": "KES",
+            "phone": airtel_phone(),
+            "reference": reference,
+        }
+        status, created, _ = await merchant.create(body, key=uuid.uuid4().hex)
+        assert status == 202, created
+        assert (await merchant.wait_for(created["id"]))["status"] == "succeeded"
+        ids.append(created["id"])
+    return ids
+
+
 async def register_paybill(http: aiohttp.ClientSession, merchant: Api) -> str:
     """A fresh paybill whose ``ACME*`` accounts are the merchant's."""
     shortcode = f"6{uuid.uuid4().int % 10**5:05d}"
@@ -391,24 +411,11 @@ async def _fund(stack: Stack, merchant: Api, cents: int) -> None:
 async def test_the_airtel_statement_matches_airtel_collections(
     stack: Stack, http: aiohttp.ClientSession, merchant: Api
 ) -> None:
-    from .test_rails import airtel_phone
 
     since = datetime.now(UTC) - timedelta(seconds=1)
     airtel = stack.sim_urls["airtel"]
     await _sim(http, "DELETE", f"{airtel}/__sim/breaks")
-    ids = []
-    for amount in ("200", "300"):
-        body = {
-            "method": "airtel_ussd",
-            "amount": amount,
-            "currency": "KES",
-            "phone": airtel_phone(),
-            "reference": "AIR1",
-        }
-        status, created, _ = await merchant.create(body, key=uuid.uuid4().hex)
-        assert status == 202, created
-        assert (await merchant.wait_for(created["id"]))["status"] == "succeeded"
-        ids.append(created["id"])
+    ids = await airtel_collections(merchant, ("200", "300"), "AIR1")
     await _sim(http, "POST", f"{airtel}/__sim/breaks", json={"kind": "duplicate", "ref": ids[1]})
     alice = await _operator(stack, http)
     data = await _sim(http, "GET", f"{airtel}/__sim/statement")
