@@ -28,6 +28,7 @@ from api.auth import CLAIMS
 from api.c2b import ROUTES, claim_receipt
 from api.errors import error_response, json_response
 from api.payments import parse_body
+from api.recon_checks import confirm_by_check
 from api.recon_refunds import retry_refund, send_refund
 from api.routes import Route, json_answer, limit_param, query
 from api.state import STATE, AppState
@@ -39,6 +40,7 @@ from switch.messages import C2bIn
 from switch.payments import iso, now_utc
 from switch.recon import suspense
 from switch.recon.breaks import (
+    CHECKED,
     FINAL,
     TWO_PERSON,
     approval_refusal,
@@ -225,6 +227,8 @@ async def resolve(request: web.Request) -> web.Response:
         return json_response(view({**brk, "proposal": proposal}), 202)
     if body.action == "retry_refund":
         outcome = await retry_refund(state, brk, who)
+    elif brk["provider"] in CHECKED:
+        outcome = await confirm_by_check(state, brk)
     else:
         outcome = await _confirm(request, brk, None)
     if isinstance(outcome, web.Response):

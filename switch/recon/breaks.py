@@ -7,6 +7,13 @@ and the journal entry a write-off posts.
   Status) shows the same receipt, amount and shortcode. The break only names the receipt; the
   amount and account come from the provider, never from the caller. One operator suffices: the
   provider's record is the second pair of eyes.
+- ``confirm`` of an Airtel or PesaLink break (the switch has the payment, unsettled, and the
+  provider's record shows money moved): the provider's own status check of that payment (its
+  gateway's recovery call: Airtel's transaction enquiry, PesaLink's status check) is asked now,
+  and only its answer, never the caller or the statement, is handed to the owning shard as that
+  provider's callback; the shard's state machine decides (a collection the switch had expired
+  may still succeed: the provider's word beats the switch's clock; a declined one may not). An
+  answer other than a success changes nothing and says why.
 - ``allocate``: the same path for a merchant the operator names (money no claim matched).
 - ``retry_refund`` (a ``refund_failed`` transfer): the refund is sent again through the shard's
   payout path, to the transfer's own source for the refund leg's amount (nothing from the
@@ -58,6 +65,9 @@ REFUND_ACTIONS: frozenset[str] = frozenset({"retry_refund", "mark_refunded"})
 # Done once carried out; the rest wait for a later run to see the payment settle.
 FINAL: frozenset[str] = frozenset({"write_off", "mark_refunded"})
 WRITE_OFFS = "switch:write_offs"
+# Providers whose breaks are confirmed by asking the provider itself about the switch's payment
+# (Airtel's transaction enquiry, PesaLink's status check: the gateways' recovery calls).
+CHECKED: frozenset[str] = frozenset({"airtel", "pesalink"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +93,14 @@ def refusal(brk: dict[str, Any], action: str) -> Refused | None:
             "retry_refund or mark_refunded, and those resolve nothing else",
         )
     if action in REFUND_ACTIONS:
+        return None
+    if action == "confirm" and brk["provider"] in CHECKED:
+        if kind != "missing_in_switch" or not brk.get("payment_id"):
+            return Refused(
+                "not_applicable",
+                f"confirm applies to a {brk['provider']} payment the switch has and has not "
+                f"settled (missing_in_switch); this break is {kind}",
+            )
         return None
     if action in ("confirm", "allocate"):
         record = (brk.get("records") or [{}])[0]
@@ -143,3 +161,12 @@ def approval_refusal(proposal: dict[str, Any] | None, approver: str) -> Refused 
     if proposal["proposed_by"] == approver:
         return Refused("same_person", "a resolution is approved by someone other than its proposer")
     return None
+
+
+def check_refusal(event: str | None, not_found: bool, provider: str) -> Refused | None:
+    """The provider's status check of the payment (its event, or None: still pending) must say
+    it succeeded for a confirmation."""
+    if event == "succeed":
+        return None
+    said = "has no such transaction" if not_found else f"says {event or 'it is still pending'}"
+    return Refused("provider_disagrees", f"{provider}'s status check of the payment {said}")
