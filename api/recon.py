@@ -224,7 +224,8 @@ async def run_recon(
 ) -> dict[str, Any]:
     written = await sacco_results(state, store) if SACCO in sources else None
     everything = await store.records_of(sources, since, until)
-    records = [r for r in everything if r.source != SETTLEMENT]
+    refunded = await store.refund_receipts() if "mpesa_statement" in sources else set()
+    records = [r for r in everything if r.source != SETTLEMENT and r.receipt not in refunded]
     txns = await store.payments(state.cols.payments, sources, since - LOOKBACK, until, records)
     if written is not None:  # an API SACCO's payments are not in any file
         sacco = SOURCES[SACCO].methods

@@ -109,7 +109,58 @@ async def test_a_strangers_payment_is_refunded_from_suspense_once_by_two_operato
     assert after["status"] == "resolved"
     assert await _suspense(stack) == held - 70_000
     await _ledger_ok(stack)
+    await _a_refund_answered_at_once(stack, http, alice, bob, shortcode, since)
     audit = [d async for d in stack.state.cols.audit.find({"target": f"recon_break:{found['id']}"})]
     assert {"recon.propose", "recon.refund", "recon.refund_resent", "recon.refund_succeeded"} <= {
         d["action"] for d in audit
     }
+
+
+async def _a_refund_answered_at_once(
+    stack: Stack,
+    http: aiohttp.ClientSession,
+    alice: Caller,
+    bob: Caller,
+    shortcode: str,
+    since: datetime,
+) -> None:
+    """A second stranger, refunded with M-Pesa's Result arriving: resolved with the reversal's
+    receipt, whose line on the organisation statement is the refund's, not a new break."""
+    stranger = {"kind": "stranger", "amount": "300", "account": "NOBODY2", "shortcode": shortcode}
+    await _sim(http, "POST", f"{stack.sim_url}/__sim/breaks", json=stranger)
+    paid = [
+        p
+        for p in await _sim(http, "GET", f"{stack.sim_url}/__sim/c2b?shortcode={shortcode}")
+        if p["bill_ref"] == "NOBODY2"
+    ]
+    await alice.call("POST", "/v1/operator/recon/pulls")
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    run_body = {"sources": ["mpesa_pull"], "since": since.isoformat(), "until": until.isoformat()}
+    _, run = await alice.call("POST", "/v1/operator/recon/runs", json=run_body)
+    [found] = [b for b in run["breaks"] if b["key"] == paid[0]["trans_id"]]
+    path = f"/v1/operator/recon/breaks/{found['id']}"
+    held = await _suspense(stack)
+    status, _ = await bob.call(
+        "POST", f"{path}/resolve", json={"action": "refund", "reason": "nobody claims it"}
+    )
+    assert status == 202
+    status, sent = await alice.call("POST", f"{path}/approve")
+    assert status == 202, sent
+    done = await _break_becomes(alice, path, "resolved")
+    receipt = done["refund"]["reversal_receipt"]
+    assert done["refund"]["status"] == "succeeded" and receipt and done["refund"]["sends"] == 1
+    assert await _suspense(stack) == held - 30_000
+    csv = await _sim(http, "GET", f"{stack.sim_url}/__sim/org-statement?shortcode={shortcode}")
+    assert receipt.encode() in csv  # M-Pesa shows the reversal as money out
+    async with http.post(
+        f"{stack.api_url}/v1/operator/recon/statements?source=mpesa_statement"
+        f"&shortcode={shortcode}",
+        data=csv,
+        headers={"Authorization": f"Bearer {alice.token}", "Content-Type": "text/csv"},
+    ) as r:
+        assert r.status == 200, await r.text()
+    run_body = {**run_body, "sources": ["mpesa_statement"]}
+    run_body["until"] = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    _, run = await alice.call("POST", "/v1/operator/recon/runs", json=run_body)
+    assert receipt not in {b["key"] for b in run["breaks"]}, run["breaks"]
+    await _ledger_ok(stack)
