@@ -27,6 +27,7 @@ import logging
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 from aiohttp import web
@@ -34,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from api import recon_breaks
+from api import recon_breaks, recon_refunds
 from api.auth import CLAIMS
 from api.batches import read_limited
 from api.errors import error_response, json_response
@@ -48,6 +49,9 @@ from connectors.mpesa import DarajaAccount, DarajaConnector
 from connectors.mpesa.pull import pull
 from connectors.mpesa.records import PULL_WINDOW_HOURS, BadRecords, parse_org_statement
 from connectors.pesalink.records import BadStatement, parse_camt053, parse_mt940
+from connectors.sacco.journal import Journal
+from connectors.sacco.records import SOURCE as SACCO
+from connectors.sacco.records import result_records
 from connectors.transport import AiohttpTransport
 from infra.recon import ReconStore
 from switch.ids import new_id
@@ -188,6 +192,28 @@ async def statements(request: web.Request) -> web.Response:
 # --- runs ----------------------------------------------------------------------------------------
 
 
+async def sacco_results(state: AppState, store: ReconStore) -> set[str]:
+    """Every file SACCO's result files, as its gateway kept them in its journal, ingested again
+    (the same file gives the same records); answers the payment ids written to file SACCOs."""
+    root = Path(state.settings.sacco_outbox_dir)
+    written: set[str] = set()
+    for code in await asyncio.to_thread(_file_saccos, root):
+        journal = Journal(root / code)
+        batches = [data for _, data in await journal.batches()]
+        results = [data for _, data in await journal.results()]
+        records, ids = result_records(code, batches, results)
+        await store.ingest(records, f"sacco:{code}")
+        written |= ids
+    return written
+
+
+def _file_saccos(root: Path) -> list[str]:
+    """The SACCO codes with a journal under the outbox folder (file SACCOs only)."""
+    if not root.is_dir():
+        return []
+    return sorted(d.name for d in root.iterdir() if (d / "journal").is_dir())
+
+
 async def run_recon(
     state: AppState,
     store: ReconStore,
@@ -196,9 +222,14 @@ async def run_recon(
     until: datetime,
     by: str,
 ) -> dict[str, Any]:
+    written = await sacco_results(state, store) if SACCO in sources else None
     everything = await store.records_of(sources, since, until)
-    records = [r for r in everything if r.source != SETTLEMENT]
+    refunded = await store.refund_receipts() if "mpesa_statement" in sources else set()
+    records = [r for r in everything if r.source != SETTLEMENT and r.receipt not in refunded]
     txns = await store.payments(state.cols.payments, sources, since - LOOKBACK, until, records)
+    if written is not None:  # an API SACCO's payments are not in any file
+        sacco = SOURCES[SACCO].methods
+        txns = [t for t in txns if t.method not in sacco or t.payment_id in written]
     matched = [s for s in sources if s != SETTLEMENT]
     findings = match(txns, records, matched, Window(since, until)) if matched else []
     if SETTLEMENT in sources:  # the third way: the bank against the matched provider records
@@ -383,6 +414,7 @@ ROUTE_TABLE = (
         body=RunBody,
     ),
     *recon_breaks.ROUTE_TABLE,
+    *recon_refunds.ROUTE_TABLE,
     callback_route(
         "/callbacks/mpesa/pull", pull_callback, "M-Pesa Pull Transactions notice", "mpesa"
     ),

@@ -28,7 +28,8 @@ from api.auth import CLAIMS
 from api.c2b import ROUTES, claim_receipt
 from api.errors import error_response, json_response
 from api.payments import parse_body
-from api.recon_refunds import retry_refund
+from api.recon_checks import confirm_by_check
+from api.recon_refunds import retry_refund, send_refund
 from api.routes import Route, json_answer, limit_param, query
 from api.state import STATE, AppState
 from connectors.common import EAT
@@ -39,6 +40,7 @@ from switch.messages import C2bIn
 from switch.payments import iso, now_utc
 from switch.recon import suspense
 from switch.recon.breaks import (
+    CHECKED,
     FINAL,
     TWO_PERSON,
     approval_refusal,
@@ -49,7 +51,7 @@ from switch.recon.breaks import (
 from switch.recon.matching import BREAK_KINDS
 
 log = logging.getLogger(__name__)
-STATUSES = ("open", "resolving", "resolved", "cleared")
+STATUSES = ("open", "resolving", "refunding", "resolved", "cleared")
 MAX_LIST = 500
 
 
@@ -72,7 +74,7 @@ RECON = web.AppKey("recon", Recon)
 class ResolveBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    action: Literal["confirm", "allocate", "write_off", "retry_refund", "mark_refunded"]
+    action: Literal["confirm", "allocate", "write_off", "retry_refund", "mark_refunded", "refund"]
     merchant_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         None, description="allocate: the merchant the money goes to."
     )
@@ -109,6 +111,7 @@ def view(doc: dict[str, Any]) -> dict[str, Any]:
         "provider_amount": _shillings(doc.get("provider_amount")),
         "sources": doc.get("sources", []),
         "suspense": _suspense_view(doc.get("suspense")),
+        "refund": _refund_view(doc.get("refund") or doc.get("refused")),
         "at": when(doc.get("at")),
         "found_at": when(doc.get("found_at")),
         "proposal": None,
@@ -127,6 +130,15 @@ def _suspense_view(held: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"amount": _shillings(held["amount"]), "moved_by": held.get("closed_by")}
 
 
+def _refund_view(refund: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The suspense refund's reversal: sent, unknown (approve again to resend), refused,
+    succeeded or failed."""
+    if not refund:
+        return None
+    shown = ("status", "receipt", "sends", "result_code", "reversal_receipt", "said")
+    return {"amount": _shillings(refund["amount"]), **{k: refund.get(k) for k in shown}}
+
+
 def _shillings(cents: Any) -> str | None:
     if cents is None:
         return None
@@ -140,7 +152,11 @@ def _shillings(cents: Any) -> str | None:
 async def list_breaks(request: web.Request) -> web.Response:
     filters: dict[str, str] = {}
     problems = []
-    allowed = {"status": STATUSES, "kind": BREAK_KINDS, "provider": ("mpesa", "airtel", "pesalink")}
+    allowed = {
+        "status": STATUSES,
+        "kind": BREAK_KINDS,
+        "provider": ("mpesa", "airtel", "pesalink", "sacco"),
+    }
     for name, values in allowed.items():
         value = request.query.get(name)
         if value is None:
@@ -211,6 +227,8 @@ async def resolve(request: web.Request) -> web.Response:
         return json_response(view({**brk, "proposal": proposal}), 202)
     if body.action == "retry_refund":
         outcome = await retry_refund(state, brk, who)
+    elif brk["provider"] in CHECKED:
+        outcome = await confirm_by_check(state, brk)
     else:
         outcome = await _confirm(request, brk, None)
     if isinstance(outcome, web.Response):
@@ -223,6 +241,15 @@ async def approve(request: web.Request) -> web.Response:
     brk = await store.get_break(request.match_info["break_id"])
     if brk is None:
         return error_response(404, "not_found", "no such break")
+    refund = brk.get("refund") or {}
+    if brk["status"] == "refunding" and refund.get("status") in ("sent", "unknown"):
+        # No Result came: the same reversal again (M-Pesa reverses a receipt once).
+        refused = approval_refusal(brk.get("resolution"), _who(request))
+        if refused is not None:
+            return error_response(403, refused.code, refused.reason)
+        refund = await send_refund(state, store, brk)
+        await _audit(state, _who(request), "recon.refund_resent", brk["_id"], None, refund)
+        return json_response(view({**brk, "refund": refund}))
     if brk["status"] != "open":
         return error_response(409, "not_open", f"the break is {brk['status']}, not open")
     proposal = brk.get("proposal")
@@ -246,12 +273,30 @@ async def approve(request: web.Request) -> web.Response:
         resolution |= {"journal_entry": entry.id, "posted": posted}
     elif proposal["action"] == "mark_refunded":
         pass  # nothing moves on the switch's books: the evidence is the record (audited)
+    elif proposal["action"] == "refund":
+        return await _refund(request, brk, resolution)
     else:
         outcome = await _confirm(request, brk, proposal["merchant_id"])
         if isinstance(outcome, web.Response):
             return outcome
         resolution |= outcome
     return await _resolved(request, brk, resolution)
+
+
+async def _refund(
+    request: web.Request, brk: dict[str, Any], resolution: dict[str, Any]
+) -> web.Response:
+    """Approved: the break is ``refunding`` (audited) before the reversal is sent; M-Pesa's
+    Result resolves it (api/recon_refunds.py)."""
+    state, store, who = request.app[STATE], _store(request), _who(request)
+    resolution = {**resolution, "resolved_by": who, "resolved_at": now_utc()}
+    changes = {"status": "refunding", "resolution": resolution}
+    if not await store.set_if(brk["_id"], {"status": "open"}, changes):
+        return error_response(409, "not_open", "the break was resolved meanwhile")
+    await _audit(state, who, "recon.refund", brk["_id"], None, resolution)
+    refund = await send_refund(state, store, {**brk, **changes})
+    after = await store.get_break(brk["_id"]) or {**brk, **changes, "refund": refund}
+    return json_response(view(after), 202 if after["status"] == "refunding" else 502)
 
 
 async def _confirm(
@@ -356,7 +401,7 @@ ROUTE_TABLE = (
         resolve,
         "Reconciliation",
         "Resolve a break (confirm, retry_refund), or propose a resolution (allocate, "
-        "write_off, mark_refunded)",
+        "write_off, mark_refunded, refund)",
         {200: json_answer("Resolved", BREAK), 202: json_answer("Proposed", BREAK)},
         body=ResolveBody,
         errors=(404, 409),
@@ -366,8 +411,13 @@ ROUTE_TABLE = (
         "/v1/operator/recon/breaks/{break_id}/approve",
         approve,
         "Reconciliation",
-        "Approve another operator's proposed resolution, which carries it out",
-        {200: json_answer("Resolved", BREAK)},
-        errors=(403, 404, 409),
+        "Approve another operator's proposed resolution, which carries it out (a refund "
+        "waiting for M-Pesa's Result: send its reversal again)",
+        {
+            200: json_answer("Resolved", BREAK),
+            202: json_answer("Refund sent to M-Pesa; its Result resolves the break", BREAK),
+        },
+        errors=(403, 404, 409, 502),
+        error_texts={502: "M-Pesa refused the refund's reversal; the break is open again"},
     ),
 )

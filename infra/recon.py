@@ -263,6 +263,15 @@ class ReconStore:
             await balances.bulk_write(ops, ordered=True, session=session)
         return [e.id for e in new]
 
+    async def refund_receipts(self) -> set[str]:
+        """The receipts of suspense refunds' reversals M-Pesa confirmed: their statement lines
+        are the refund's, not breaks of their own."""
+        query = {"refund.reversal_receipt": {"$nin": [None, ""]}}
+        return {
+            str(b["refund"]["reversal_receipt"])
+            async for b in self.breaks.find(query, {"refund.reversal_receipt": 1})
+        }
+
     async def get_break(self, break_id: str) -> Doc | None:
         return await self.breaks.find_one({"_id": break_id})
 

@@ -251,6 +251,7 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/callbacks/c2b/validation/{shortcode}/{token}"): PUBLIC,
     ("POST", "/callbacks/c2b/confirmation/{shortcode}/{token}"): PUBLIC,
     ("POST", "/callbacks/mpesa/pull"): PUBLIC,  # acknowledged only: it carries nothing we use
+    ("POST", "/callbacks/mpesa/recon-refund/{break_id}/{token}"): PUBLIC,  # a suspense refund's
     # Operations and documentation
     ("GET", "/metrics"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,

@@ -7,6 +7,13 @@ and the journal entry a write-off posts.
   Status) shows the same receipt, amount and shortcode. The break only names the receipt; the
   amount and account come from the provider, never from the caller. One operator suffices: the
   provider's record is the second pair of eyes.
+- ``confirm`` of an Airtel or PesaLink break (the switch has the payment, unsettled, and the
+  provider's record shows money moved): the provider's own status check of that payment (its
+  gateway's recovery call: Airtel's transaction enquiry, PesaLink's status check) is asked now,
+  and only its answer, never the caller or the statement, is handed to the owning shard as that
+  provider's callback; the shard's state machine decides (a collection the switch had expired
+  may still succeed: the provider's word beats the switch's clock; a declined one may not). An
+  answer other than a success changes nothing and says why.
 - ``allocate``: the same path for a merchant the operator names (money no claim matched).
 - ``retry_refund`` (a ``refund_failed`` transfer): the refund is sent again through the shard's
   payout path, to the transfer's own source for the refund leg's amount (nothing from the
@@ -22,15 +29,19 @@ and the journal entry a write-off posts.
   and cannot be marked). The merchant paid the payer from its own pocket, so that balance is
   rightly the merchant's again: no posting is right (any entry would take money from the
   merchant that it has already paid out); the proposal, approval and evidence are audited.
+- ``refund``: suspense money of an unmatched M-Pesa C2B payment goes back to the payer through
+  M-Pesa's Reversal API on its receipt (switch/recon/refunds.py); the break is ``refunding``
+  until M-Pesa's Result confirms it (``resolved``, the money out of suspense) or refuses it
+  (``open`` again, the money still in suspense).
 - ``write_off``: the difference is booked to the switch's own ``switch:write_offs`` account
   against the provider's float, so the journal stays balanced and the float equals what the
   provider holds; money a run already booked to ``switch:suspense`` (switch/recon/suspense.py)
   is written off from there instead. A ``settlement_mismatch`` is never written off: the bank's
   money is not on the switch's books.
 
-``allocate``, ``write_off`` and ``mark_refunded`` move or settle money by hand: one operator
-proposes, a different one approves (no one approves what they proposed), and only the approval
-carries it out.
+``allocate``, ``write_off``, ``mark_refunded`` and ``refund`` move or settle money by hand: one
+operator proposes, a different one approves (no one approves what they proposed), and only the
+approval carries it out.
 """
 
 from __future__ import annotations
@@ -40,13 +51,23 @@ from typing import Any, Literal
 
 from switch.ledger import Entry, Line
 
-Action = Literal["confirm", "allocate", "write_off", "retry_refund", "mark_refunded"]
-ACTIONS: tuple[Action, ...] = ("confirm", "allocate", "write_off", "retry_refund", "mark_refunded")
-TWO_PERSON: frozenset[str] = frozenset({"allocate", "write_off", "mark_refunded"})
+Action = Literal["confirm", "allocate", "write_off", "retry_refund", "mark_refunded", "refund"]
+ACTIONS: tuple[Action, ...] = (
+    "confirm",
+    "allocate",
+    "write_off",
+    "retry_refund",
+    "mark_refunded",
+    "refund",
+)
+TWO_PERSON: frozenset[str] = frozenset({"allocate", "write_off", "mark_refunded", "refund"})
 REFUND_ACTIONS: frozenset[str] = frozenset({"retry_refund", "mark_refunded"})
 # Done once carried out; the rest wait for a later run to see the payment settle.
 FINAL: frozenset[str] = frozenset({"write_off", "mark_refunded"})
 WRITE_OFFS = "switch:write_offs"
+# Providers whose breaks are confirmed by asking the provider itself about the switch's payment
+# (Airtel's transaction enquiry, PesaLink's status check: the gateways' recovery calls).
+CHECKED: frozenset[str] = frozenset({"airtel", "pesalink"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +94,14 @@ def refusal(brk: dict[str, Any], action: str) -> Refused | None:
         )
     if action in REFUND_ACTIONS:
         return None
+    if action == "confirm" and brk["provider"] in CHECKED:
+        if kind != "missing_in_switch" or not brk.get("payment_id"):
+            return Refused(
+                "not_applicable",
+                f"confirm applies to a {brk['provider']} payment the switch has and has not "
+                f"settled (missing_in_switch); this break is {kind}",
+            )
+        return None
     if action in ("confirm", "allocate"):
         record = (brk.get("records") or [{}])[0]
         c2b = (
@@ -89,6 +118,10 @@ def refusal(brk: dict[str, Any], action: str) -> Refused | None:
         if brk.get("payment_id") and action == "allocate":
             return Refused("not_applicable", "the payment exists: confirm it instead")
         return None
+    if action == "refund":
+        from switch.recon.refunds import refusal as refund_refusal  # it builds on this module
+
+        return refund_refusal(brk)
     if action == "write_off":
         if kind == "settlement_mismatch":
             return Refused(
@@ -128,3 +161,12 @@ def approval_refusal(proposal: dict[str, Any] | None, approver: str) -> Refused 
     if proposal["proposed_by"] == approver:
         return Refused("same_person", "a resolution is approved by someone other than its proposer")
     return None
+
+
+def check_refusal(event: str | None, not_found: bool, provider: str) -> Refused | None:
+    """The provider's status check of the payment (its event, or None: still pending) must say
+    it succeeded for a confirmation."""
+    if event == "succeed":
+        return None
+    said = "has no such transaction" if not_found else f"says {event or 'it is still pending'}"
+    return Refused("provider_disagrees", f"{provider}'s status check of the payment {said}")

@@ -114,6 +114,11 @@ SOURCES: dict[str, Source] = {
     "bank_camt053": Source(
         "pesalink", frozenset({"bank_transfer"}), "bank", "bank statement (ISO 20022 camt.053)"
     ),
+    # A file SACCO's result files as its gateway kept them (connectors/sacco/records.py); only
+    # payments written to a file SACCO are expected there (the run narrows the sacco rails).
+    "sacco_results": Source(
+        "sacco", frozenset({"sacco", "sacco_posting"}), "provider", "SACCO result files"
+    ),
     # The switch's own collection account, where M-Pesa and Airtel settle their floats: checked
     # against the run's matched records (switch/recon/settlement.py), not against payments.
     "bank_settlement": Source(

@@ -61,12 +61,7 @@ async def test_mpesa_breaks_are_all_found_and_each_resolution_balances(
     sim = stack.sim_url
     await _sim(http, "DELETE", f"{sim}/__sim/breaks")
     held = await _suspense(stack)  # what earlier tests of the session left there
-    shortcode = f"6{uuid.uuid4().int % 10**5:05d}"
-    body = {"shortcode": shortcode, "accounts": {"type": "prefix", "prefix": "ACME"}}
-    async with http.put(
-        f"{merchant.base}/v1/c2b/registration", json=body, headers=merchant.auth
-    ) as r:
-        assert r.status == 200, await r.text()
+    shortcode = await register_paybill(http, merchant)
 
     async def pays(account: str, amount: str) -> dict[str, Any]:
         order = {
@@ -285,6 +280,37 @@ async def _a_made_up_line_is_refuted(
     assert again["status"] == "open" and again["detail"].endswith("the switch has it failed")
 
 
+async def airtel_collections(merchant: Api, amounts: tuple[str, ...], reference: str) -> list[str]:
+    """Airtel USSD collections, each paid; their ids."""
+    from .test_rails import airtel_phone
+
+    ids = []
+    for amount in amounts:
+        body = {
+            "method": "airtel_ussd",
+            "amount": amount,
+            "currency": "KES",
+            "phone": airtel_phone(),
+            "reference": reference,
+        }
+        status, created, _ = await merchant.create(body, key=uuid.uuid4().hex)
+        assert status == 202, created
+        assert (await merchant.wait_for(created["id"]))["status"] == "succeeded"
+        ids.append(created["id"])
+    return ids
+
+
+async def register_paybill(http: aiohttp.ClientSession, merchant: Api) -> str:
+    """A fresh paybill whose ``ACME*`` accounts are the merchant's."""
+    shortcode = f"6{uuid.uuid4().int % 10**5:05d}"
+    body = {"shortcode": shortcode, "accounts": {"type": "prefix", "prefix": "ACME"}}
+    async with http.put(
+        f"{merchant.base}/v1/c2b/registration", json=body, headers=merchant.auth
+    ) as r:
+        assert r.status == 200, await r.text()
+    return shortcode
+
+
 async def _suspense(stack: Stack) -> int:
     assert stack.state is not None
     doc = await stack.state.cols.balances.find_one({"_id": "switch:suspense"})
@@ -385,24 +411,11 @@ async def _fund(stack: Stack, merchant: Api, cents: int) -> None:
 async def test_the_airtel_statement_matches_airtel_collections(
     stack: Stack, http: aiohttp.ClientSession, merchant: Api
 ) -> None:
-    from .test_rails import airtel_phone
 
     since = datetime.now(UTC) - timedelta(seconds=1)
     airtel = stack.sim_urls["airtel"]
     await _sim(http, "DELETE", f"{airtel}/__sim/breaks")
-    ids = []
-    for amount in ("200", "300"):
-        body = {
-            "method": "airtel_ussd",
-            "amount": amount,
-            "currency": "KES",
-            "phone": airtel_phone(),
-            "reference": "AIR1",
-        }
-        status, created, _ = await merchant.create(body, key=uuid.uuid4().hex)
-        assert status == 202, created
-        assert (await merchant.wait_for(created["id"]))["status"] == "succeeded"
-        ids.append(created["id"])
+    ids = await airtel_collections(merchant, ("200", "300"), "AIR1")
     await _sim(http, "POST", f"{airtel}/__sim/breaks", json={"kind": "duplicate", "ref": ids[1]})
     alice = await _operator(stack, http)
     data = await _sim(http, "GET", f"{airtel}/__sim/statement")

@@ -79,14 +79,20 @@ async def test_a_deposit_to_an_api_sacco_member(merchant: Api, stack: Stack) -> 
     assert (await merchant.balance())["available"] == "575"
 
 
-async def test_a_loan_disbursement_through_a_file_sacco(merchant: Api) -> None:
+async def file_sacco_loan(merchant: Api) -> dict[str, Any]:
+    """A KES 1,500 loan disbursement through the file SACCO, succeeded."""
     await _fund(merchant, 2000)
     status, created = await _post(
         merchant, "/v1/payouts", _sacco_payout("WAUMINI", member(), "loan_disbursement", "1500")
     )
     assert status == 202, created
-    done = await merchant.for_payouts().wait_for(created["id"], within=30)
+    done: dict[str, Any] = await merchant.for_payouts().wait_for(created["id"], within=30)
     assert done["status"] == "succeeded", done
+    return done
+
+
+async def test_a_loan_disbursement_through_a_file_sacco(merchant: Api) -> None:
+    done = await file_sacco_loan(merchant)
     assert done["provider"]["conversation_id"]  # the batch file it travelled in
 
 

@@ -21,7 +21,7 @@ Control routes (not Airtel; for tests, bench and demo)::
     POST /__sim/expire_tokens   GET /__sim/public_key   GET /__sim/ledger
     GET /__sim/collections[?msisdn=&limit=]      GET /__sim/collections/{id}
     GET /__sim/disbursements[?msisdn=&limit=]    GET /__sim/disbursements/{id}
-    GET /__sim/refunds
+    GET /__sim/refunds   GET /__sim/statement   GET /__sim/settlement?day=YYYY-MM-DD
 
 Order of checks on a money-moving request: outage (503), error burst, token (401), market
 headers, body fields, trigger refusals, duplicate id; then it is processed, and only then may
@@ -43,7 +43,7 @@ from aiohttp import web
 from connectors.airtel.simulator import sandbox, triggers, wire
 from connectors.airtel.simulator.config import SimConfig
 from connectors.airtel.simulator.state import Collection, Disbursement, SimState
-from connectors.airtel.simulator.statement import statement
+from connectors.airtel.simulator.statement import settlement, statement
 from connectors.airtel.simulator.wire import Refusal, json_response
 from connectors.airtel.transformers import COUNTRY, CURRENCY
 from connectors.simkit.admin import (
@@ -468,4 +468,5 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     r.add_get("/__sim/disbursements/{id}", sim.get_disbursement)
     r.add_get("/__sim/refunds", sim.list_refunds)
     r.add_get("/__sim/statement", partial(statement, sim=sim))
+    r.add_get("/__sim/settlement", partial(settlement, sim=sim))
     return app

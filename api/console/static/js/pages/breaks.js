@@ -6,9 +6,9 @@
 import { call } from "../api.js";
 import { el, row, table, when } from "../dom.js";
 
-const STATUSES = ["open", "resolving", "resolved", "cleared"];
+const STATUSES = ["open", "resolving", "refunding", "resolved", "cleared"];
 const KINDS = ["amount_mismatch", "missing_in_switch", "missing_at_provider", "duplicate", "refund_failed"];
-const ACTIONS = ["confirm", "allocate", "write_off", "retry_refund", "mark_refunded"];
+const ACTIONS = ["confirm", "allocate", "write_off", "retry_refund", "mark_refunded", "refund"];
 
 function select(name, values, first) {
   return el("select", { name }, el("option", { value: "", text: first }),
@@ -62,7 +62,12 @@ export function mount(view) {
           b.proposal ? el("button", { type: "button", class: "approve", text: "Approve",
             onclick: () => act(b, "approve", undefined, shown) }) : null,
           shown)
-      : el("td", { class: "muted", text: b.resolution ? `${b.resolution.action} (${b.resolution.resolved_by})` : "" });
+      : b.status === "refunding"
+        // A refund's reversal waiting for M-Pesa's Result: another operator may send it again.
+        ? el("td", { class: "actions" }, `refund ${b.refund ? b.refund.status : ""}`,
+            el("button", { type: "button", class: "approve", text: "Resend",
+              onclick: () => act(b, "approve", undefined, shown) }), shown)
+        : el("td", { class: "muted", text: b.resolution ? `${b.resolution.action} (${b.resolution.resolved_by})` : "" });
     const amounts = `${b.switch_amount ?? "–"} / ${b.provider_amount ?? "–"}`;
     return row([when(b.found_at), b.kind, b.provider, b.key, amounts, b.status, b.detail, proposal, cells],
       { "data-break": b.id, "data-status": b.status });
