@@ -79,6 +79,11 @@ async def sandbox_switch(
         SWITCH_SIM_PORT="0",  # every simulator on a free port
         SWITCH_RAY_NAMESPACE=f"{name}-{port}",
         SWITCH_SIM_CALLBACK_DELAY=TIMINGS["SWITCH_SIM_CALLBACK_DELAY"],
+        # The sign-up limit lives in the machine's Redis, keyed by address (127.0.0.1), and so
+        # outlives a run: every earlier run on the machine (a CI run after a developer's) would
+        # spend the next one's sign-ups. The limit itself is tested with its own settings.
+        SWITCH_RATE_SIGNUP_PER_HOUR=TIMINGS["SWITCH_RATE_SIGNUP_PER_HOUR"],
+        SWITCH_RATE_SIGNUP_BURST=TIMINGS["SWITCH_RATE_SIGNUP_BURST"],
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         **extra,
     )
