@@ -4,6 +4,7 @@ synchronous answer, a callback and a status query map the same way."""
 
 from __future__ import annotations
 
+from connectors.mpesa.b2b import B2bResult
 from connectors.mpesa.results import B2cResult, ReversalResult, TransactionStatusResult
 from connectors.mpesa.transformers import StkResult
 from switch.messages import CallbackIn, ProviderOutcome
@@ -66,6 +67,22 @@ def from_b2c_result(result: B2cResult) -> ProviderOutcome:
         Failure("declined", result.message, result.result_code) if event == Event.DECLINE else None
     )
     return ProviderOutcome(event, refs, failure, result.amount_cents, result.receiver_phone)
+
+
+def from_b2b_result(result: B2bResult) -> ProviderOutcome:
+    """A B2B or tax Result: only an explicit success or failure settles the payment (anything
+    else: Transaction Status decides)."""
+    event = {"succeeded": Event.SUCCEED, "failed": Event.DECLINE}.get(result.outcome)
+    refs = ProviderRefs(
+        conversation_id=result.conversation_id or None,
+        receipt=result.receipt,
+        result_code=result.result_code,
+        result_desc=result.result_desc,
+        receiver_name=result.receiver_name,
+    )
+    declined = event == Event.DECLINE
+    failure = Failure("declined", result.message, result.result_code) if declined else None
+    return ProviderOutcome(event, refs, failure, result.amount_cents)
 
 
 def from_status_result(result: TransactionStatusResult) -> ProviderOutcome:

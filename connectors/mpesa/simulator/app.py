@@ -50,6 +50,7 @@ from connectors.mpesa.simulator.answers import (
     json_response,
     refusal_response,
 )
+from connectors.mpesa.simulator.b2b import B2bSim
 from connectors.mpesa.simulator.c2b import C2bSim
 from connectors.mpesa.simulator.config import SimConfig
 from connectors.mpesa.simulator.initiator import InitiatorSim
@@ -76,6 +77,7 @@ class Simulator(CallbackSim[SimConfig, SimState]):
     def __init__(self, config: SimConfig) -> None:
         super().__init__(config, SimState())
         self.initiator = InitiatorSim(self)
+        self.b2b = B2bSim(self)
         self.c2b = C2bSim(self)
         self.records = RecordsSim(self)
 
@@ -336,6 +338,7 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     app.router.add_get("/__sim/stk/{checkout_request_id}", sim.get_stk)
     app.router.add_get("/__sim/certificate", sim.certificate)
     sim.initiator.add_routes(app.router)
+    sim.b2b.add_routes(app.router)
     sim.c2b.add_routes(app.router)
     sim.records.add_routes(app.router)
     return app

@@ -68,6 +68,9 @@ _REASONS = {  # ReasonType by CommandID; only the first is the doc's (doc §10)
     "BusinessPayment": "Business Payment to Customer via API",
     "SalaryPayment": "Salary Payment via API",
     "PromotionPayment": "Promotion Payment via API",
+    "BusinessPayBill": "Business Pay Bill",  # B2B and tax: the simulator's wording
+    "BusinessBuyGoods": "Business Buy Goods",
+    "PayTaxToKRA": "Pay Tax to KRA",
 }
 
 
