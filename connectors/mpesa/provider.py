@@ -99,6 +99,25 @@ PROVIDER = ProviderSpec(
             "/v1/payouts",
             {"method": "mpesa_b2c", "amount": "100", "phone": "0712000501"},
         ),
+        Sample(
+            "M-Pesa B2B to a paybill",
+            "/v1/payouts",
+            {
+                "method": "mpesa_b2b_paybill",
+                "amount": "100",
+                "paybill": {"business_number": "888880", "account_reference": "INV-DEMO"},
+            },
+        ),
+        Sample(
+            "M-Pesa B2B to a till",
+            "/v1/payouts",
+            {"method": "mpesa_b2b_till", "amount": "100", "till": {"till_number": "500100"}},
+        ),
+        Sample(
+            "M-Pesa tax to KRA",
+            "/v1/payouts",
+            {"method": "mpesa_tax", "amount": "100", "tax": {"prn": "PRN1234XN"}},
+        ),
     ),
     transfer_from=AccountSample("M-Pesa", {"type": "mpesa", "phone": "0712000506"}),
     rails=(
