@@ -177,7 +177,8 @@ class ProviderSpec:
     # the money it moved); "": it takes no part.
     bench: str = ""
     # Gateway operations beyond submit and check that this provider answers: "ask_status"
-    # (Transaction Status), "query" (STK query), "register_c2b", "query_balance" (float).
+    # (Transaction Status), "query" (STK query), "register_c2b", "query_balance" (float),
+    # "generate_qr" (a dynamic QR code for a till or paybill).
     operations: tuple[str, ...] = ()
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from connectors.common import seconds
 from connectors.http import HttpRequest, HttpResponse
-from connectors.mpesa import b2b, c2b, initiator, results
+from connectors.mpesa import b2b, c2b, initiator, qr, results
 from connectors.mpesa.c2b import C2bAccepted, C2bRegistration, C2bSimulation
 from connectors.mpesa.initiator import (
     B2cAccepted,
@@ -251,6 +251,11 @@ class DarajaConnector:
         """From the account's paying shortcode (as B2C): its Working/MMF account is debited."""
         payload = b2b.b2b_payload(order, self._initiator(), self.account.payer)
         return self._post(order.path, token, payload)
+
+    # --- Dynamic QR (Daraja's Dynamic QR page) -------------------------------------------------
+
+    def qr_request(self, token: str, order: qr.QrOrder) -> HttpRequest:
+        return self._post(qr.QR_PATH, token, qr.qr_payload(order))
 
     # --- Transaction Status (doc §10) ----------------------------------------------------------
 

@@ -11,6 +11,7 @@ waits for the callback or asks by status query."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ from connectors.mpesa.outcomes import (
     queued,
     rejected,
 )
+from connectors.mpesa.qr import QrCode, QrOrder, parse_qr
 from connectors.transport import AiohttpTransport, Transport
 from switch.breaker import Breaker
 from switch.config import Settings
@@ -267,6 +269,32 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
 
         outcome = await self._with_retries("account_balance", build, parse)
         return outcome.event == Event.QUEUED
+
+    # --- Dynamic QR ---------------------------------------------------------------------------
+
+    async def generate_qr(self, order: QrOrder) -> dict[str, str]:
+        """A QR code for a till or paybill: ``png`` (base64), or ``error``. Moves no money, so
+        any failure may simply be asked again."""
+        made: list[QrCode] = []
+
+        def build(token: str) -> HttpRequest:
+            return self.connector.qr_request(token, order)
+
+        def parse(resp: HttpResponse) -> ProviderOutcome | ProviderError:
+            answer = parse_qr(resp)
+            if isinstance(answer, ProviderError):
+                return answer
+            made.append(answer)
+            return ProviderOutcome(Event.QUEUED)
+
+        outcome = await self._with_retries("qr_generate", build, parse)
+        if made:
+            return {
+                "png": base64.b64encode(made[0].png).decode("ascii"),
+                "response_code": made[0].response_code,
+                "description": made[0].description,
+            }
+        return {"error": outcome.failure.message if outcome.failure else "no answer"}
 
     # --- C2B URL registration ----------------------------------------------------------------
 
