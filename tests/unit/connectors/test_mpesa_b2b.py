@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from connectors.mpesa import DarajaAccount, DarajaConnector
+from connectors.mpesa import DarajaConnector
 from connectors.mpesa.b2b import (
     B2B_PATH,
     KRA_SHORTCODE,
@@ -29,22 +29,11 @@ from connectors.mpesa.results import parse_result
 from connectors.mpesa.simulator import b2b as sim
 from connectors.mpesa.simulator.initiator_wire import SAFARICOM_QUEUE_URL
 from connectors.mpesa.simulator.ledger import Delivery, Payout
-from connectors.mpesa.simulator.sandbox import certificate_pem
 from connectors.mpesa.simulator.wire import InvalidField
 from switch.payments import new_payment
 from switch.states import Event
+from tests.unit.connectors.test_mpesa_initiator import ACCOUNT  # B2C shortcode 600992
 
-ACCOUNT = DarajaAccount(
-    base_url="https://sandbox.safaricom.co.ke",
-    consumer_key="k",
-    consumer_secret="s",
-    shortcode="600984",
-    passkey="p",
-    initiator_name="apiop1",
-    initiator_password="Op3r@tor#1",
-    certificate_pem=certificate_pem(),
-    b2c_shortcode="600992",
-)
 PAYBILL = B2bOrder(
     originator_conversation_id="pay_s0_abc",
     command_id="BusinessPayBill",
