@@ -202,6 +202,10 @@ class LocalGateway:
         result: bool = await (await self._ready()).query_balance(result_url, timeout_url)
         return result
 
+    async def generate_qr(self, order: Any) -> dict[str, str]:
+        result: dict[str, str] = await (await self._ready()).generate_qr(order)
+        return result
+
 
 def provider_of_order(order: Order) -> str:
     """Each order type names the provider whose gateway sends it (a provider's own order types
@@ -265,6 +269,9 @@ class Gateways:
         return await self.gateway_of(offering("query_balance")).query_balance(
             result_url, timeout_url
         )
+
+    async def generate_qr(self, order: Any) -> dict[str, str]:
+        return await self.gateway_of(offering("generate_qr")).generate_qr(order)
 
 
 class LocalBatches:

@@ -107,10 +107,12 @@ class GatewayPort(ProviderPort, Protocol):
 
     async def query_balance(self, result_url: str, timeout_url: str) -> bool: ...
 
+    async def generate_qr(self, order: Any) -> dict[str, str]: ...
+
 
 # Only ``submit`` (and ``start``, which starts loops that send) may move money.
 GATEWAY_RETRY_SAFE = frozenset(
-    {"check", "ask_status", "query", "lookup", "register_c2b", "query_balance"}
+    {"check", "ask_status", "query", "lookup", "register_c2b", "query_balance", "generate_qr"}
 )
 
 
@@ -127,6 +129,8 @@ class GatewaysPort(ProviderPort, Protocol):
     async def register_c2b(self, registration: C2bRegistration) -> dict[str, str]: ...
 
     async def query_balance(self, result_url: str, timeout_url: str) -> bool: ...
+
+    async def generate_qr(self, order: Any) -> dict[str, str]: ...
 
 
 class BatchPort(Protocol):

@@ -184,11 +184,46 @@ class SaccoAccount(BaseModel):
     )
 
 
+class PaybillAccount(BaseModel):
+    """An M-Pesa paybill and the account in it (Daraja's PartyB and AccountReference)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    business_number: Annotated[str, Field(pattern=r"^[0-9]{5,7}$")] = Field(examples=["888880"])
+    account_reference: Annotated[str, Field(pattern=r"^[A-Za-z0-9 _.-]{1,13}$")] = Field(
+        description="The account in the paybill, up to 13 characters (Daraja's limit).",
+        examples=["INV-2026-118"],
+    )
+
+
+class TillAccount(BaseModel):
+    """An M-Pesa till (Buy Goods)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    till_number: Annotated[str, Field(pattern=r"^[0-9]{5,7}$")] = Field(examples=["500100"])
+
+
+class TaxPayment(BaseModel):
+    """Tax paid to KRA against a Payment Registration Number KRA issued (iTax)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prn: Annotated[str, Field(pattern=r"^[A-Z0-9]{6,20}$")] = Field(
+        description="KRA's PRN: 6 to 20 capital letters or digits (KRA publishes no format: "
+        "unverified).",
+        examples=["2026110012345"],
+    )
+
+
+_DESTINATIONS = ("phone", "bank", "sacco", "paybill", "till", "tax")
+
+
 class PayoutCreate(BaseModel):
     """Send money to a phone, a bank account or a SACCO member account. The amount plus the fee
     is reserved from your balance first; a payout that would take the balance below zero is
-    refused and nothing is sent. Give exactly one destination: ``phone``, ``bank`` or
-    ``sacco``."""
+    refused and nothing is sent. Give exactly one destination: ``phone``, ``bank``, ``sacco``,
+    ``paybill``, ``till`` or ``tax`` (KRA)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -200,6 +235,9 @@ class PayoutCreate(BaseModel):
     phone: StrictStr | None = Field(None, description="Recipient's phone, any Kenyan form.")
     bank: BankAccount | None = None
     sacco: SaccoAccount | None = None
+    paybill: PaybillAccount | None = None
+    till: TillAccount | None = None
+    tax: TaxPayment | None = None
     command: Command = Field(
         _DEFAULT_COMMAND, description=f"{_COMMAND_RAILS} only: Daraja's CommandID."
     )
@@ -221,13 +259,12 @@ class PayoutCreate(BaseModel):
 
     @model_validator(mode="after")
     def _destination(self) -> PayoutCreate:
-        given = [n for n in ("phone", "bank", "sacco") if getattr(self, n) is not None]
+        given = [n for n in _DESTINATIONS if getattr(self, n) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one destination: phone, bank or sacco")
+            names = ", ".join(_DESTINATIONS[:-1])
+            raise ValueError(f"give exactly one destination: {names} or {_DESTINATIONS[-1]}")
         kind = given[0]
-        allowed = (
-            ("phone", "bank", "sacco") if self.method == "auto" else destinations_of(self.method)
-        )
+        allowed = _DESTINATIONS if self.method == "auto" else destinations_of(self.method)
         if kind not in allowed:
             raise ValueError(f"{kind}: {self.method} pays to {' or '.join(allowed)}")
         if self.phone is not None:
@@ -248,8 +285,9 @@ class PayoutCreate(BaseModel):
     def destination(self) -> dict[str, Any]:
         if self.bank is not None:
             return self.bank.model_dump(exclude_none=True)
-        if self.sacco is not None:
-            return self.sacco.model_dump()
+        for account in (self.sacco, self.paybill, self.till, self.tax):
+            if account is not None:
+                return account.model_dump()
         return {}
 
 

@@ -20,7 +20,7 @@ from api.audit import audit_log
 from api.auth import CLAIMS
 from api.errors import error_response, json_response
 from api.merchant_settings import actor
-from api.models import BankAccount
+from api.models import BankAccount, PaybillAccount
 from api.payments import maker_of, parse_body
 from api.routes import Route, csv_answer, json_answer, limit_param, query
 from api.settlement_models import SettlementList, SettlementSettings, SettlementView, schema
@@ -47,18 +47,23 @@ _DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class AccountIn(BaseModel):
-    """The account settlements pay: a bank account on PesaLink (``kind`` ``bank``). ``paybill``
-    (M-Pesa B2B) is refused until a provider offers a rail that pays a paybill."""
+    """The account settlements pay: a bank account on PesaLink (``kind`` ``bank``) or an M-Pesa
+    paybill and the account in it (``kind`` ``paybill``, paid by B2B)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["bank", "paybill"] = "bank"
     bank: BankAccount | None = None
+    paybill: PaybillAccount | None = None
 
     @model_validator(mode="after")
     def _destination(self) -> AccountIn:
-        if self.kind == "bank" and self.bank is None:
-            raise ValueError("bank: a bank account is required for kind bank")
+        given = getattr(self, self.kind)
+        if given is None:
+            raise ValueError(f"{self.kind}: a {self.kind} account is required for kind {self.kind}")
+        other = "paybill" if self.kind == "bank" else "bank"
+        if getattr(self, other) is not None:
+            raise ValueError(f"{other}: give only the {self.kind} account for kind {self.kind}")
         if rules.settlement_rail(self.kind, RAILS) is None:
             raise ValueError(f"kind: no payout rail reaches a {self.kind} account yet")
         return self
@@ -115,6 +120,11 @@ def _view(settings: dict[str, Any] | None, state: AppState) -> dict[str, Any]:
         return {
             "kind": account["kind"],
             "bank_code": account.get("bank_code"),
+            **(
+                {"business_number": account["business_number"]}
+                if account.get("business_number")
+                else {}
+            ),
             "account_number": rules.mask_account(account.get("account_number") or ""),
             "account_name": account.get("account_name"),
             "proposed_by": account.get("proposed_by"),
@@ -179,24 +189,38 @@ async def propose_account(request: web.Request) -> web.Response:
     if isinstance(parsed, web.Response):
         return parsed
     claims, settler = request[CLAIMS], request.app[SETTLER]
-    bank = parsed.bank
-    assert bank is not None  # the only kind with a rail today (the validator checked)
     pending = {
         "change_id": "sac_" + random_token(12),
         "kind": parsed.kind,
-        "bank_code": bank.bank_code,
-        "account_number": bank.account_number,
-        "account_name": bank.account_name,
+        **_account_fields(parsed),
         "proposed_by": actor(claims),
         "proposed_at": now_utc(),
     }
     saved = await settler.store.set_fields(claims.merchant_id, {"pending": pending})
-    masked = {**pending, "account_number": rules.mask_account(bank.account_number)}
+    masked = {**pending, "account_number": rules.mask_account(pending["account_number"])}
     await _audit(
         request, "settlement.account_proposed", None, {k: str(v) for k, v in masked.items()}
     )
     view = _view(saved, request.app[STATE])
     return json_response(view, 202)
+
+
+def _account_fields(parsed: AccountIn) -> dict[str, Any]:
+    """A bank account, or a paybill stored as its business number and the account in it (the
+    ``account_number`` of views and reports)."""
+    if parsed.paybill is not None:
+        return {
+            "business_number": parsed.paybill.business_number,
+            "account_number": parsed.paybill.account_reference,
+            "account_name": None,
+        }
+    bank = parsed.bank
+    assert bank is not None  # the validator checked
+    return {
+        "bank_code": bank.bank_code,
+        "account_number": bank.account_number,
+        "account_name": bank.account_name,
+    }
 
 
 async def confirm_account(request: web.Request) -> web.Response:
@@ -235,7 +259,8 @@ async def confirm_account(request: web.Request) -> web.Response:
         {"account_number": rules.mask_account(before.get("account_number") or "")},
         {
             "change_id": parsed.change_id,
-            "bank_code": account["bank_code"],
+            "bank_code": account.get("bank_code"),
+            "business_number": account.get("business_number"),
             "account_number": rules.mask_account(account["account_number"]),
             "proposed_by": account["proposed_by"],
         },

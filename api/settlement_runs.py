@@ -198,6 +198,7 @@ class Settler:
             "destination": {
                 "kind": account["kind"],
                 "bank_code": account.get("bank_code"),
+                "business_number": account.get("business_number"),
                 "account_number": account.get("account_number"),
                 "account_mask": rules.mask_account(account.get("account_number") or ""),
                 "account_name": account.get("account_name"),
@@ -229,14 +230,21 @@ class Settler:
 
     def payout_body(self, run: Doc) -> dict[str, Any]:
         dest = run["destination"]
-        bank = {"bank_code": dest["bank_code"], "account_number": dest["account_number"]}
-        if dest.get("account_name"):
-            bank["account_name"] = dest["account_name"]
+        account: dict[str, Any]
+        if dest["kind"] == "paybill":
+            account = {
+                "business_number": dest["business_number"],
+                "account_reference": dest["account_number"],
+            }
+        else:
+            account = {"bank_code": dest["bank_code"], "account_number": dest["account_number"]}
+            if dest.get("account_name"):
+                account["account_name"] = dest["account_name"]
         return {
             "method": run["method"],
             "amount": str(run["amount_minor"] // 100),
             "currency": "KES",
-            "bank": bank,
+            dest["kind"]: account,
             "reference": f"STL-{run['settlement_date'].replace('-', '')}",
             "remarks": f"Settlement {run['settlement_date']}",
             "metadata": {"settlement_id": run["_id"]},

@@ -36,19 +36,25 @@ def _networks(value: str) -> str:
 CallerNetworks = Annotated[str, AfterValidator(_networks)]
 
 Direction = Literal["collection", "payout", "reversal", "posting"]
-Destination = Literal["phone", "bank", "sacco"]
+Destination = Literal["phone", "bank", "sacco", "paybill", "till", "tax"]
 # How a payout body names each destination: an object named after its kind holding these fields
 # (a phone is the body's own ``phone`` field). Bulk payout CSV files have a column per field.
 DESTINATION_FIELDS: dict[Destination, tuple[str, ...]] = {
     "phone": (),
     "bank": ("bank_code", "account_number", "account_name"),
     "sacco": ("sacco_code", "member_number", "purpose"),
+    "paybill": ("business_number", "account_reference"),
+    "till": ("till_number",),
+    "tax": ("prn",),
 }
 # An account destination's kind -> the field that identifies it in a destination, and how
 # messages name it ("bank code 68", "SACCO STIMA").
 ACCOUNT_KEYS: dict[Destination, tuple[str, str]] = {
     "bank": ("bank_code", "bank code"),
     "sacco": ("sacco_code", "SACCO"),
+    "paybill": ("business_number", "paybill"),
+    "till": ("till_number", "till"),
+    "tax": ("prn", "tax PRN"),
 }
 # How the switch learns a result it missed: "stk_query" (M-Pesa STK), "transaction_status"
 # (M-Pesa initiator APIs), "resend" (reversals: M-Pesa refuses a second one), "check" (a
@@ -171,7 +177,8 @@ class ProviderSpec:
     # the money it moved); "": it takes no part.
     bench: str = ""
     # Gateway operations beyond submit and check that this provider answers: "ask_status"
-    # (Transaction Status), "query" (STK query), "register_c2b", "query_balance" (float).
+    # (Transaction Status), "query" (STK query), "register_c2b", "query_balance" (float),
+    # "generate_qr" (a dynamic QR code for a till or paybill).
     operations: tuple[str, ...] = ()
 
 

@@ -188,6 +188,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/payments/{payment_id}/reversal"): REVERSALS_WRITE,
     ("GET", "/v1/reversals/{payment_id}"): PAYMENTS_READ,
     ("PUT", "/v1/c2b/registration"): C2B_MANAGE,
+    # A QR code asks customers to pay one of the merchant's claimed tills or paybills.
+    ("POST", "/v1/qr-codes"): PAYMENTS_WRITE,
     # Transfers and bulk payouts move money out like a payout. A lookup shows an account
     # holder's name (personal data), so only those who may send money may ask.
     ("POST", "/v1/transfers"): PAYOUTS_WRITE,

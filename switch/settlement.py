@@ -24,8 +24,7 @@ NAIROBI = timezone(timedelta(hours=3), "Africa/Nairobi")
 Frequency = Literal["daily", "manual"]
 AccountKind = Literal["bank", "paybill"]
 # Where each kind of nominated account is paid: a payout rail of the provider registry whose
-# destination is that kind. "paybill" (M-Pesa B2B) has no rail yet; when a provider describes one
-# (destination "paybill"), settlement to a paybill works with no change here.
+# destination is that kind ("paybill": M-Pesa's B2B BusinessPayBill rail).
 DESTINATION_OF: dict[str, str] = {"bank": "bank", "paybill": "paybill"}
 
 

@@ -3,7 +3,9 @@ Each is named, with the methods it may act on, in the provider's description."""
 
 from __future__ import annotations
 
+from connectors.mpesa.b2b import parse_b2b_result
 from connectors.mpesa.outcomes import (
+    from_b2b_result,
     from_b2c_result,
     from_reversal_result,
     from_status_result,
@@ -28,6 +30,13 @@ def b2c_result(payment_id: str, body: bytes) -> CallbackIn:
     result = parse_b2c_result(body)
     ours = result.originator_conversation_id or None
     return CallbackIn(payment_id, from_b2c_result(result), None, originator_conversation_id=ours)
+
+
+def b2b_result(payment_id: str, body: bytes) -> CallbackIn:
+    """The result of a payment to a paybill or till, or of tax to KRA (its ResultURL)."""
+    # Not matched on OriginatorConversationID: whether B2B echoes ours is unverified
+    # (connectors/mpesa/b2b.py); the URL's signed token ties the Result to the payment.
+    return CallbackIn(payment_id, from_b2b_result(parse_b2b_result(body)), None)
 
 
 def b2c_status(payment_id: str, body: bytes) -> CallbackIn:

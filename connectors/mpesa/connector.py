@@ -18,7 +18,7 @@ from typing import Any
 
 from connectors.common import seconds
 from connectors.http import HttpRequest, HttpResponse
-from connectors.mpesa import c2b, initiator, results
+from connectors.mpesa import b2b, c2b, initiator, qr, results
 from connectors.mpesa.c2b import C2bAccepted, C2bRegistration, C2bSimulation
 from connectors.mpesa.initiator import (
     B2cAccepted,
@@ -244,6 +244,18 @@ class DarajaConnector:
 
     def parse_b2c_result(self, body: bytes) -> B2cResult:
         return results.parse_b2c_result(body)
+
+    # --- B2B and Tax Remittance (doc §9) -------------------------------------------------------
+
+    def b2b_request(self, token: str, order: b2b.B2bOrder) -> HttpRequest:
+        """From the account's paying shortcode (as B2C): its Working/MMF account is debited."""
+        payload = b2b.b2b_payload(order, self._initiator(), self.account.payer)
+        return self._post(order.path, token, payload)
+
+    # --- Dynamic QR (Daraja's Dynamic QR page) -------------------------------------------------
+
+    def qr_request(self, token: str, order: qr.QrOrder) -> HttpRequest:
+        return self._post(qr.QR_PATH, token, qr.qr_payload(order))
 
     # --- Transaction Status (doc §10) ----------------------------------------------------------
 

@@ -11,6 +11,7 @@ waits for the callback or asks by status query."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -35,7 +36,8 @@ from connectors.mpesa import (
     StkResult,
 )
 from connectors.mpesa import outcomes as mpesa_outcomes
-from connectors.mpesa.orders import B2cOrderMsg, ReversalOrderMsg, StkOrder
+from connectors.mpesa.b2b import B2bOrder
+from connectors.mpesa.orders import B2bOrderMsg, B2cOrderMsg, ReversalOrderMsg, StkOrder
 from connectors.mpesa.outcomes import (
     accepted,
     answer_lost,
@@ -43,6 +45,7 @@ from connectors.mpesa.outcomes import (
     queued,
     rejected,
 )
+from connectors.mpesa.qr import QrCode, QrOrder, parse_qr
 from connectors.transport import AiohttpTransport, Transport
 from switch.breaker import Breaker
 from switch.config import Settings
@@ -74,7 +77,7 @@ def _invalid() -> Iterator[None]:
         raise InvalidOrder(str(exc)) from exc
 
 
-def _wire(order: Order) -> StkPushOrder | B2cOrder | ReversalOrder | None:
+def _wire(order: Order) -> StkPushOrder | B2cOrder | B2bOrder | ReversalOrder | None:
     """Daraja's order for ours, built (and checked: InvalidOrder) before anything is sent; None
     for another rail's order."""
     with _invalid():
@@ -98,6 +101,18 @@ def _wire(order: Order) -> StkPushOrder | B2cOrder | ReversalOrder | None:
                 occasion=order.occasion,
                 result_url=order.result_url,
                 queue_timeout_url=order.timeout_url,
+            )
+        if isinstance(order, B2bOrderMsg):
+            return B2bOrder(
+                originator_conversation_id=order.payment_id,
+                command_id=order.command,  # type: ignore[arg-type]  # one of B2B_RAILS'
+                amount=order.amount,
+                party_b=order.party_b,
+                account_reference=order.account_reference,
+                remarks=order.remarks,
+                result_url=order.result_url,
+                queue_timeout_url=order.timeout_url,
+                occasion=order.occasion,
             )
         if isinstance(order, ReversalOrderMsg):
             return ReversalOrder(
@@ -134,6 +149,8 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
             return rejected("invalid_order", f"the order is not valid for M-Pesa: {exc}")
         if isinstance(wire, B2cOrder):
             return await self._submit_b2c(wire)
+        if isinstance(wire, B2bOrder):
+            return await self._submit_b2b(wire)
         if isinstance(wire, ReversalOrder):
             return await self._submit_reversal(wire)
         if isinstance(wire, StkPushOrder):
@@ -195,6 +212,21 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
             return parsed
         return queued(parsed.conversation_id)
 
+    async def _submit_b2b(self, wire: B2bOrder) -> ProviderOutcome:
+        def build(token: str) -> HttpRequest:
+            return self.connector.b2b_request(token, wire)
+
+        def parse(resp: HttpResponse) -> ProviderOutcome | ProviderError:
+            ack = self.connector.parse_initiator_ack(resp)
+            if isinstance(ack, ProviderError):
+                # Already taken (if B2B refuses a second OriginatorConversationID, unverified):
+                # never resend, learn its fate by status query.
+                return answer_lost(f"{ack.code} {ack.message}") if ack.kind == "duplicate" else ack
+            return queued(ack.conversation_id)
+
+        async with self._slots:
+            return await self._with_retries("b2b", build, parse)
+
     async def ask_status(self, requests: list[StatusRequest]) -> list[bool]:
         """Send Transaction Status queries; the answers come to each request's result URL.
         True when Daraja took the query."""
@@ -237,6 +269,32 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
 
         outcome = await self._with_retries("account_balance", build, parse)
         return outcome.event == Event.QUEUED
+
+    # --- Dynamic QR ---------------------------------------------------------------------------
+
+    async def generate_qr(self, order: QrOrder) -> dict[str, str]:
+        """A QR code for a till or paybill: ``png`` (base64), or ``error``. Moves no money, so
+        any failure may simply be asked again."""
+        made: list[QrCode] = []
+
+        def build(token: str) -> HttpRequest:
+            return self.connector.qr_request(token, order)
+
+        def parse(resp: HttpResponse) -> ProviderOutcome | ProviderError:
+            answer = parse_qr(resp)
+            if isinstance(answer, ProviderError):
+                return answer
+            made.append(answer)
+            return ProviderOutcome(Event.QUEUED)
+
+        outcome = await self._with_retries("qr_generate", build, parse)
+        if made:
+            return {
+                "png": base64.b64encode(made[0].png).decode("ascii"),
+                "response_code": made[0].response_code,
+                "description": made[0].description,
+            }
+        return {"error": outcome.failure.message if outcome.failure else "no answer"}
 
     # --- C2B URL registration ----------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from connectors.mpesa.b2b import KRA_SHORTCODE
 from switch.messages import Order
 from switch.money import to_whole_shillings
 from switch.payments import Payment
@@ -49,6 +50,47 @@ class ReversalOrderMsg:
     timeout_url: str
 
 
+@dataclass(frozen=True, slots=True)
+class B2bOrderMsg:
+    """A payment to a paybill or till (B2B) or tax to KRA (Tax Remittance)."""
+
+    provider: ClassVar[str] = "mpesa"  # whose gateway sends it
+    payment_id: str
+    command: str  # BusinessPayBill | BusinessBuyGoods | PayTaxToKRA
+    amount: int  # whole shillings
+    party_b: str  # the paybill, till or KRA's shortcode
+    account_reference: str  # the paybill account or the PRN; "" for a till
+    remarks: str
+    occasion: str
+    result_url: str
+    timeout_url: str
+
+
+# The B2B rails and what each sends: Daraja's CommandID, the destination field naming PartyB and
+# the one naming AccountReference (PartyB of tax is KRA's shortcode).
+B2B_RAILS: dict[str, tuple[str, str, str]] = {
+    "mpesa_b2b_paybill": ("BusinessPayBill", "business_number", "account_reference"),
+    "mpesa_b2b_till": ("BusinessBuyGoods", "till_number", ""),
+    "mpesa_tax": ("PayTaxToKRA", "", "prn"),
+}
+
+
+def _b2b(payment: Payment, url: CallbackUrl) -> B2bOrderMsg:
+    command, party_key, ref_key = B2B_RAILS[payment.method]
+    dest = payment.destination
+    return B2bOrderMsg(
+        payment_id=payment.id,
+        command=command,
+        amount=to_whole_shillings(payment.amount_minor),
+        party_b=str(dest[party_key]) if party_key else KRA_SHORTCODE,
+        account_reference=str(dest[ref_key]) if ref_key else "",
+        remarks=payment.description,
+        occasion=payment.reference,
+        result_url=url("b2b/result", payment.id),
+        timeout_url=url("b2b/timeout", payment.id),
+    )
+
+
 def order_for(payment: Payment, url: CallbackUrl) -> Order:
     amount = to_whole_shillings(payment.amount_minor)
     if payment.method == "mpesa_reversal":
@@ -61,6 +103,8 @@ def order_for(payment: Payment, url: CallbackUrl) -> Order:
             result_url=url("reversal/result", payment.id),
             timeout_url=url("reversal/timeout", payment.id),
         )
+    if payment.method in B2B_RAILS:
+        return _b2b(payment, url)
     if payment.method == "mpesa_b2c":
         return B2cOrderMsg(
             payment_id=payment.id,

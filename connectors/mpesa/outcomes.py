@@ -4,6 +4,7 @@ synchronous answer, a callback and a status query map the same way."""
 
 from __future__ import annotations
 
+from connectors.mpesa.b2b import B2bResult
 from connectors.mpesa.results import B2cResult, ReversalResult, TransactionStatusResult
 from connectors.mpesa.transformers import StkResult
 from switch.messages import CallbackIn, ProviderOutcome
@@ -50,22 +51,38 @@ def from_stk_result(result: StkResult) -> ProviderOutcome:
     return ProviderOutcome(event, refs, failure, amount, result.phone)
 
 
-def from_b2c_result(result: B2cResult) -> ProviderOutcome:
-    """A B2C result callback. Only an explicit success or failure settles the payout."""
-    event = _EVENTS.get(result.outcome)
-    if event == Event.EXPIRE:
-        event = None  # a payout is never expired by a code: ask Transaction Status instead
+def _initiator_outcome(
+    result: B2cResult | B2bResult | ReversalResult,
+    receipt: str | None,
+    amount_cents: int | None,
+    receiver_name: str | None = None,
+    phone: str | None = None,
+) -> ProviderOutcome:
+    """An initiator API's Result: only an explicit success or failure settles the payment (an
+    expiry or an unknown code says nothing: Transaction Status decides)."""
+    event = {"succeeded": Event.SUCCEED, "failed": Event.DECLINE}.get(result.outcome)
     refs = ProviderRefs(
         conversation_id=result.conversation_id or None,
-        receipt=result.receipt,
+        receipt=receipt,
         result_code=result.result_code,
         result_desc=result.result_desc,
-        receiver_name=result.receiver_name,
+        receiver_name=receiver_name,
     )
-    failure = (
-        Failure("declined", result.message, result.result_code) if event == Event.DECLINE else None
+    declined = event == Event.DECLINE
+    failure = Failure("declined", result.message, result.result_code) if declined else None
+    return ProviderOutcome(event, refs, failure, amount_cents, phone)
+
+
+def from_b2c_result(result: B2cResult) -> ProviderOutcome:
+    """A B2C result callback (a payout is never expired by a code)."""
+    return _initiator_outcome(
+        result, result.receipt, result.amount_cents, result.receiver_name, result.receiver_phone
     )
-    return ProviderOutcome(event, refs, failure, result.amount_cents, result.receiver_phone)
+
+
+def from_b2b_result(result: B2bResult) -> ProviderOutcome:
+    """A B2B or tax Result."""
+    return _initiator_outcome(result, result.receipt, result.amount_cents, result.receiver_name)
 
 
 def from_status_result(result: TransactionStatusResult) -> ProviderOutcome:
@@ -86,16 +103,7 @@ def from_status_result(result: TransactionStatusResult) -> ProviderOutcome:
 
 def from_reversal_result(result: ReversalResult) -> ProviderOutcome:
     """A reversal's result: the money went back to the payer, or it did not."""
-    event = {"succeeded": Event.SUCCEED, "failed": Event.DECLINE}.get(result.outcome)
-    refs = ProviderRefs(
-        conversation_id=result.conversation_id or None,
-        receipt=result.reversal_receipt,
-        result_code=result.result_code,
-        result_desc=result.result_desc,
-    )
-    declined = event == Event.DECLINE
-    failure = Failure("declined", result.message, result.result_code) if declined else None
-    return ProviderOutcome(event, refs, failure, result.amount_cents)
+    return _initiator_outcome(result, result.reversal_receipt, result.amount_cents)
 
 
 def c2b_record_mismatch(payment: Payment, item: CallbackIn) -> str | None:

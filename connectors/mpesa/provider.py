@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from connectors.mpesa.settings import MpesaSettings
 from switch.fees import Fee
-from switch.providers import AccountSample, CallbackKind, ProviderSpec, Rail, Sample
+from switch.providers import (
+    AccountSample,
+    CallbackKind,
+    Destination,
+    ProviderSpec,
+    Rail,
+    Sample,
+)
 
 KES = 100
 # Daraja's ids of an STK request (what its C2B payments show too).
 _STK_REFS = ("merchant_request_id", "checkout_request_id")
 _COLLECTION_FEE = Fee(bps=150, max=20_000)  # assumed sandbox default: 1.5 %, at most KES 200
+# Payouts learnt by Transaction Status on our id (the sweeper's "b2c/status" and "b2c/timeout").
+_INITIATOR_PAYOUTS = ("mpesa_b2c", "mpesa_b2b_paybill", "mpesa_b2b_till", "mpesa_tax")
+_B2B = ("mpesa_b2b_paybill", "mpesa_b2b_till", "mpesa_tax")
+_B2B_RAILS: tuple[tuple[str, Destination, str], ...] = (
+    ("mpesa_b2b_paybill", "paybill", "M-Pesa B2B to a paybill"),
+    ("mpesa_b2b_till", "till", "M-Pesa B2B to a till"),
+    ("mpesa_tax", "tax", "M-Pesa tax remittance to KRA"),
+)
 
 PROVIDER = ProviderSpec(
     name="mpesa",
@@ -20,37 +35,54 @@ PROVIDER = ProviderSpec(
     bench="connectors.mpesa.bench:BENCH",
     gateway="connectors.mpesa.gateway:mpesa_gateway_from",
     account_setting="mpesa_shortcode",
-    operations=("ask_status", "query", "register_c2b", "query_balance"),
+    operations=("ask_status", "query", "register_c2b", "query_balance", "generate_qr"),
     callbacks=tuple(
-        CallbackKind(path, f"connectors.mpesa.callbacks:{reader}", (method,), summary)
-        for path, reader, method, summary in (
-            ("stk", "stk", "mpesa_stk", "STK Push result (the CallBackURL of one payment)"),
-            ("b2c/result", "b2c_result", "mpesa_b2c", "B2C payout result (ResultURL)"),
-            ("b2c/status", "b2c_status", "mpesa_b2c", "Transaction Status answer about a payout"),
+        CallbackKind(path, f"connectors.mpesa.callbacks:{reader}", methods, summary)
+        for path, reader, methods, summary in (
+            ("stk", "stk", ("mpesa_stk",), "STK Push result (the CallBackURL of one payment)"),
+            ("b2c/result", "b2c_result", ("mpesa_b2c",), "B2C payout result (ResultURL)"),
+            (
+                "b2c/status",
+                "b2c_status",
+                _INITIATOR_PAYOUTS,
+                "Transaction Status answer about a payout (B2C, B2B or tax)",
+            ),
             (
                 "b2c/timeout",
                 "queue_timeout",
-                "mpesa_b2c",
+                _INITIATOR_PAYOUTS,
                 "B2C request timed out in M-Pesa's queue (QueueTimeOutURL)",
             ),
             (
                 "c2b/status",
                 "c2b_status",
-                "mpesa_c2b",
+                ("mpesa_c2b",),
                 "Transaction Status answer about a C2B receipt (checked before any credit)",
             ),
             (
                 "c2b/timeout",
                 "queue_timeout",
-                "mpesa_c2b",
+                ("mpesa_c2b",),
                 "That status query timed out in M-Pesa's queue (QueueTimeOutURL)",
             ),
-            ("reversal/result", "reversal_result", "mpesa_reversal", "Reversal result (ResultURL)"),
+            (
+                "reversal/result",
+                "reversal_result",
+                ("mpesa_reversal",),
+                "Reversal result (ResultURL)",
+            ),
             (
                 "reversal/timeout",
                 "queue_timeout",
-                "mpesa_reversal",
+                ("mpesa_reversal",),
                 "Reversal timed out in M-Pesa's queue (QueueTimeOutURL)",
+            ),
+            ("b2b/result", "b2b_result", _B2B, "B2B or tax remittance result (ResultURL)"),
+            (
+                "b2b/timeout",
+                "queue_timeout",
+                _B2B,
+                "B2B or tax request timed out in M-Pesa's queue (QueueTimeOutURL)",
             ),
         )
     ),
@@ -66,6 +98,25 @@ PROVIDER = ProviderSpec(
             "M-Pesa B2C",
             "/v1/payouts",
             {"method": "mpesa_b2c", "amount": "100", "phone": "0712000501"},
+        ),
+        Sample(
+            "M-Pesa B2B to a paybill",
+            "/v1/payouts",
+            {
+                "method": "mpesa_b2b_paybill",
+                "amount": "100",
+                "paybill": {"business_number": "888880", "account_reference": "INV-DEMO"},
+            },
+        ),
+        Sample(
+            "M-Pesa B2B to a till",
+            "/v1/payouts",
+            {"method": "mpesa_b2b_till", "amount": "100", "till": {"till_number": "500100"}},
+        ),
+        Sample(
+            "M-Pesa tax to KRA",
+            "/v1/payouts",
+            {"method": "mpesa_tax", "amount": "100", "tax": {"prn": "PRN1234XN"}},
         ),
     ),
     transfer_from=AccountSample("M-Pesa", {"type": "mpesa", "phone": "0712000506"}),
@@ -115,6 +166,23 @@ PROVIDER = ProviderSpec(
             # caps its own concurrency; this only keeps batches from queueing thousands at once.
             batch_window=50,
             default_command="BusinessPayment",
+        ),
+        # B2B (doc §9) and Tax Remittance: Daraja publishes no limits or tariff for them; B2C's
+        # 250,000 and KES 15 are assumed (unverified).
+        *(
+            Rail(
+                method,
+                "mpesa",
+                "payout",
+                destination,
+                1 * KES,
+                250_000 * KES,
+                "transaction_status",
+                label,
+                fee=Fee(fixed=1_500),
+                batch_window=50,
+            )
+            for method, destination, label in _B2B_RAILS
         ),
         Rail(
             "mpesa_reversal",

@@ -113,9 +113,9 @@ async def test_an_unconfirmed_or_self_confirmed_account_is_never_paid(
         headers=merchant.auth,
     ) as resp:
         assert resp.status == 403
-    # A paybill has no rail yet (M-Pesa B2B): refused with the field named.
+    # A paybill kind without the paybill: refused with the field named.
     status, refused, _ = await owner.call("PUT", "/v1/settlement/account", {"kind": "paybill"})
-    assert status == 422 and refused["error"]["details"][0]["field"] == "kind", refused
+    assert status == 422 and refused["error"]["details"][0]["field"] == "paybill", refused
     # The second person confirms; the cooling-off period still pays nothing.
     status, confirmed, _ = await finance.call(
         "POST", "/v1/settlement/account/confirm", {"change_id": change}

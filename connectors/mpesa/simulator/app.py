@@ -50,9 +50,11 @@ from connectors.mpesa.simulator.answers import (
     json_response,
     refusal_response,
 )
+from connectors.mpesa.simulator.b2b import B2bSim
 from connectors.mpesa.simulator.c2b import C2bSim
 from connectors.mpesa.simulator.config import SimConfig
 from connectors.mpesa.simulator.initiator import InitiatorSim
+from connectors.mpesa.simulator.qr import QrSim
 from connectors.mpesa.simulator.records import RecordsSim
 from connectors.mpesa.simulator.state import SimState, StkRecord
 from connectors.mpesa.simulator.triggers import outcome_for
@@ -76,6 +78,8 @@ class Simulator(CallbackSim[SimConfig, SimState]):
     def __init__(self, config: SimConfig) -> None:
         super().__init__(config, SimState())
         self.initiator = InitiatorSim(self)
+        self.b2b = B2bSim(self)
+        self.qr = QrSim(self)
         self.c2b = C2bSim(self)
         self.records = RecordsSim(self)
 
@@ -336,6 +340,8 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     app.router.add_get("/__sim/stk/{checkout_request_id}", sim.get_stk)
     app.router.add_get("/__sim/certificate", sim.certificate)
     sim.initiator.add_routes(app.router)
+    sim.b2b.add_routes(app.router)
+    sim.qr.add_routes(app.router)
     sim.c2b.add_routes(app.router)
     sim.records.add_routes(app.router)
     return app

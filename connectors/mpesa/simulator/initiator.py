@@ -68,6 +68,9 @@ _REASONS = {  # ReasonType by CommandID; only the first is the doc's (doc §10)
     "BusinessPayment": "Business Payment to Customer via API",
     "SalaryPayment": "Salary Payment via API",
     "PromotionPayment": "Promotion Payment via API",
+    "BusinessPayBill": "Business Pay Bill",  # B2B and tax: the simulator's wording
+    "BusinessBuyGoods": "Business Buy Goods",
+    "PayTaxToKRA": "Pay Tax to KRA",
 }
 
 
@@ -486,12 +489,13 @@ class InitiatorSim:
     # --- control endpoints (not Daraja) --------------------------------------------------------
 
     async def list_b2c(self, request: web.Request) -> web.Response:
-        """Every payout with its state: ``processing``, ``completed``, ``failed``, ``timed_out``."""
+        """Every B2C payout with its state: ``processing``, ``completed``, ``failed``,
+        ``timed_out`` (B2B and tax payments share the books: ``GET /__sim/b2b`` lists those)."""
         now, q = self.core._now(), request.query
         payouts = [
             p.to_json(now)
             for p in self.core.state.ledger.payouts.values()
-            if q.get("phone") in (None, p.phone)
+            if p.command_id in iw.B2C_COMMANDS and q.get("phone") in (None, p.phone)
         ]
         if "state" in q:
             payouts = [p for p in payouts if p["state"] == q["state"]]

@@ -173,7 +173,9 @@ def test_a_bank_or_sacco_item_validates_with_the_payout_model() -> None:
     bad = parse_json({"items": [unknown, both]}, CHECK)
     lines = errors_by_line(bad)
     assert lines[1] == [("sacco.sacco_code", "no SACCO NOPE is registered")]
-    assert lines[2] == [("body", "give exactly one destination: phone, bank or sacco")]
+    assert lines[2] == [
+        ("body", "give exactly one destination: phone, bank, sacco, paybill, till or tax")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -256,7 +258,7 @@ def test_csv_destination_columns_become_objects() -> None:
         "purpose": "loan_disbursement",
     }
     assert errors_by_line(parsed)[3] == [
-        ("body", "give exactly one destination: phone, bank or sacco")
+        ("body", "give exactly one destination: phone, bank, sacco, paybill, till or tax")
     ]
 
 
@@ -788,6 +790,9 @@ def test_each_payout_rails_window_comes_from_its_providers_description() -> None
         "airtel_payout": 20,
         "bank_transfer": 20,
         "sacco": 10,
+        "mpesa_b2b_paybill": 50,
+        "mpesa_b2b_till": 50,
+        "mpesa_tax": 50,
         "auto": 50,
     }
     assert all(rail(m).batch_window == n for m, n in WINDOWS.items() if m != AUTO)

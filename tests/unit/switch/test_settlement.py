@@ -93,8 +93,10 @@ def test_the_plan_stops_at_the_rails_maximum_and_minimum() -> None:
 def test_the_rail_comes_from_the_provider_registry() -> None:
     rail = rules.settlement_rail("bank", RAILS)
     assert rail is not None and rail.method == "bank_transfer"
-    # M-Pesa B2B is not built: no provider describes a rail to a paybill yet.
-    assert rules.settlement_rail("paybill", RAILS) is None
+    # M-Pesa's provider description has a B2B rail to a paybill: settlement uses it.
+    paybill = rules.settlement_rail("paybill", RAILS)
+    assert paybill is not None and paybill.method == "mpesa_b2b_paybill"
+    assert rules.settlement_rail("cheque", RAILS) is None
 
 
 def test_a_second_person_with_two_factor_confirms() -> None:
