@@ -199,6 +199,12 @@ class LocalGateway:
         result: bool = await (await self._ready()).query_balance(result_url, timeout_url)
         return result
 
+    async def product_call(
+        self, path: str, payload: object, headers: dict[str, str]
+    ) -> dict[str, str]:
+        result: dict[str, str] = await (await self._ready()).product_call(path, payload, headers)
+        return result
+
 
 def provider_of_order(order: Order) -> str:
     """Each order type names the provider whose gateway sends it (a provider's own order types
@@ -262,6 +268,12 @@ class Gateways:
         return await self.gateway_of(offering("query_balance")).query_balance(
             result_url, timeout_url
         )
+
+    async def product_call(
+        self, path: str, payload: object, headers: dict[str, str]
+    ) -> dict[str, str]:
+        gateway = self.gateway_of(offering("product_call"))
+        return await gateway.product_call(path, payload, headers)
 
 
 class LocalBatches:

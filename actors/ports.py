@@ -104,6 +104,10 @@ class GatewayPort(ProviderPort, Protocol):
 
     async def query_balance(self, result_url: str, timeout_url: str) -> bool: ...
 
+    async def product_call(
+        self, path: str, payload: object, headers: dict[str, str]
+    ) -> dict[str, str]: ...
+
 
 # Only ``submit`` (and ``start``, which starts loops that send) may move money.
 GATEWAY_RETRY_SAFE = frozenset(
@@ -124,6 +128,12 @@ class GatewaysPort(ProviderPort, Protocol):
     async def register_c2b(self, registration: C2bRegistration) -> dict[str, str]: ...
 
     async def query_balance(self, result_url: str, timeout_url: str) -> bool: ...
+
+    async def product_call(
+        self, path: str, payload: object, headers: dict[str, str]
+    ) -> dict[str, str]:
+        """A Bill Manager or Ratiba request to M-Pesa (api/invoices.py, api/standing_orders.py)."""
+        ...
 
 
 class BatchPort(Protocol):

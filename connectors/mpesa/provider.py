@@ -20,7 +20,7 @@ PROVIDER = ProviderSpec(
     bench="connectors.mpesa.bench:BENCH",
     gateway="connectors.mpesa.gateway:mpesa_gateway_from",
     account_setting="mpesa_shortcode",
-    operations=("ask_status", "query", "register_c2b", "query_balance"),
+    operations=("ask_status", "query", "register_c2b", "query_balance", "product_call"),
     callbacks=tuple(
         CallbackKind(path, f"connectors.mpesa.callbacks:{reader}", (method,), summary)
         for path, reader, method, summary in (
