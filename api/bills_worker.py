@@ -25,6 +25,7 @@ from aiohttp import web
 
 from api.bills_common import BILLS, Bills, as_invoice, bills_of, refresh_status
 from api.c2b import INVOICE_HOOK
+from api.standing_orders import resolve_run
 from api.state import STATE, AppState
 from connectors.common import EAT
 from connectors.http import HttpRequest, TransportError
@@ -65,6 +66,8 @@ class BillsWorker:
         store = await bills_of(self.app)
         for match in await store.pending_matches():
             await self.resolve(store, match)
+        for report in await store.pending_reports():
+            await resolve_run(self.state, store, report)
         await self.expire(store, datetime.now(EAT).date())
         await self.deliver(store)
 

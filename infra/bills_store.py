@@ -7,7 +7,8 @@ Collections:
   cents, so a receipt is counted at most once by the update's own filter (no read first);
 - ``invoice_matches``: _id = M-Pesa receipt -> a C2B payment that may pay an invoice, ``pending``
   until the C2B payment is final, then ``applied`` or ``refused``;
-- ``standing_orders``: one document per order, with its runs;
+- ``standing_orders``: one document per order, with its runs (written under a version guard);
+- ``standing_order_reports``: Ratiba's callbacks about runs, ``pending`` until believed;
 - ``bill_events``: the webhook outbox of both (invoice.*, standing_order.*), deleted once
   delivered (or abandoned).
 """
@@ -32,6 +33,7 @@ class BillsStore:
         self.matches: AsyncCollection[Doc] = db["invoice_matches"]
         self.orders: AsyncCollection[Doc] = db["standing_orders"]
         self.events: AsyncCollection[Doc] = db["bill_events"]
+        self.reports: AsyncCollection[Doc] = db["standing_order_reports"]
         self.payments: AsyncCollection[Doc] = db["payments"]
         self._ready = False
 
@@ -50,6 +52,7 @@ class BillsStore:
             ]
         )
         await self.matches.create_indexes([IndexModel([("state", ASCENDING)], name="state")])
+        await self.reports.create_indexes([IndexModel([("state", ASCENDING)], name="state")])
         await self.orders.create_indexes(
             [
                 IndexModel([("merchant_id", ASCENDING), ("created_at", DESCENDING)], name="list"),
@@ -138,3 +141,39 @@ class BillsStore:
             {"_id": event_id}, {"$inc": {"attempts": 1}}, return_document=ReturnDocument.AFTER
         )
         return int((doc or {}).get("attempts", 0))
+
+    # --- standing orders -----------------------------------------------------------------------
+
+    async def order(self, merchant_id: str | None, order_id: str) -> Doc | None:
+        query = {"_id": order_id, **({"merchant_id": merchant_id} if merchant_id else {})}
+        return await self.orders.find_one(query)
+
+    async def list_orders(self, merchant_id: str, limit: int) -> list[Doc]:
+        cursor = self.orders.find({"merchant_id": merchant_id}, {"runs": 0})
+        return [doc async for doc in cursor.sort("created_at", DESCENDING).limit(limit)]
+
+    async def insert_order(self, doc: Doc) -> bool:
+        try:
+            await self.orders.insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def replace_order(self, doc: Doc, changes: Doc) -> Doc | None:
+        """Write ``changes`` if nobody changed the order since ``doc`` was read."""
+        return await self.orders.find_one_and_update(
+            {"_id": doc["_id"], "version": doc["version"]},
+            {"$set": changes, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def note_report(self, report: Doc) -> None:
+        await self.reports.update_one({"_id": report["_id"]}, {"$setOnInsert": report}, upsert=True)
+
+    async def pending_reports(self, limit: int = 200) -> list[Doc]:
+        return [doc async for doc in self.reports.find({"state": "pending"}).limit(limit)]
+
+    async def close_report(self, report_id: str, state: str) -> None:
+        await self.reports.update_one(
+            {"_id": report_id, "state": "pending"}, {"$set": {"state": state}}
+        )

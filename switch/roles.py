@@ -165,6 +165,11 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/invoices"): PAYMENTS_READ,
     ("GET", "/v1/invoices/{invoice_id}"): PAYMENTS_READ,
     ("POST", "/v1/invoices/{invoice_id}/cancel"): PAYMENTS_WRITE,
+    ("POST", "/v1/standing-orders"): PAYMENTS_WRITE,
+    ("GET", "/v1/standing-orders"): PAYMENTS_READ,
+    ("GET", "/v1/standing-orders/{order_id}"): PAYMENTS_READ,
+    ("GET", "/v1/standing-orders/{order_id}/runs"): PAYMENTS_READ,
+    ("POST", "/v1/standing-orders/{order_id}/cancel"): PAYMENTS_WRITE,
     # Transfers and bulk payouts move money out like a payout. A lookup shows an account
     # holder's name (personal data), so only those who may send money may ask.
     ("POST", "/v1/transfers"): PAYOUTS_WRITE,
@@ -228,6 +233,7 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/callbacks/c2b/validation/{shortcode}/{token}"): PUBLIC,
     ("POST", "/callbacks/c2b/confirmation/{shortcode}/{token}"): PUBLIC,
     ("POST", "/callbacks/billmanager/{shortcode}/{token}"): PUBLIC,
+    ("POST", "/callbacks/ratiba/{order_id}/{token}"): PUBLIC,
     ("POST", "/callbacks/mpesa/pull"): PUBLIC,  # acknowledged only: it carries nothing we use
     # Operations and documentation
     ("GET", "/metrics"): PUBLIC,
