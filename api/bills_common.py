@@ -6,17 +6,30 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
+from pydantic import AfterValidator, Field
 
 from api.state import STATE, AppState
 from infra.bills_store import BillsStore
 from switch.invoices import Invoice, event_type
-from switch.money import format_minor
+from switch.money import format_minor, parse_whole_shillings
 from switch.payments import iso, now_utc
+from switch.phone import normalise_msisdn
 
 Doc = dict[str, Any]
+
+
+def _positive(value: str) -> str:
+    if parse_whole_shillings(value) <= 0:
+        raise ValueError("must be at least 1 shilling")
+    return value
+
+
+# Request fields both resources take: whole shillings ("800") and a Safaricom number.
+Shillings = Annotated[str, AfterValidator(_positive), Field(description='Whole KES, e.g. "800".')]
+Phone = Annotated[str, AfterValidator(normalise_msisdn), Field(description="A Safaricom number.")]
 
 
 class Bills:

@@ -24,10 +24,12 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.auth import CLAIMS
 from api.bills_common import (
+    Phone,
+    Shillings,
     bills_of,
     invoice_id,
     invoice_view,
@@ -45,7 +47,6 @@ from switch.idempotency import check_key
 from switch.invoices import MAX_BULK, STATUSES, duplicate_references, normalise_reference
 from switch.money import parse_whole_shillings
 from switch.payments import now_utc
-from switch.phone import normalise_msisdn
 
 log = logging.getLogger(__name__)
 TAG = "Invoices"
@@ -63,7 +64,7 @@ class InvoiceOptIn(BaseModel):
 class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1, max_length=40)
-    amount: str = Field(description='Whole shillings, e.g. "700".')
+    amount: Shillings
 
 
 class InvoiceCreate(BaseModel):
@@ -73,25 +74,13 @@ class InvoiceCreate(BaseModel):
     account_reference: str = Field(
         pattern=r"^[A-Za-z0-9-]{1,20}$", description="The account the customer pays to."
     )
-    amount: str = Field(description='Whole shillings, e.g. "800".')
+    amount: Shillings
     due_date: date
     customer_name: str = Field(min_length=1, max_length=60)
-    phone: str = Field(description="The customer's Safaricom number.")
+    phone: Phone
     period: str = Field(min_length=1, max_length=40, description='e.g. "December 2026".')
     name: str = Field(min_length=1, max_length=40, description='e.g. "Water".')
     items: list[ItemIn] = Field(default_factory=list, max_length=50)
-
-    @field_validator("amount")
-    @classmethod
-    def _amount(cls, value: str) -> str:
-        if parse_whole_shillings(value) <= 0:
-            raise ValueError("must be at least 1 shilling")
-        return value
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str) -> str:
-        return normalise_msisdn(value)
 
     def order(self) -> bm.InvoiceOrder:
         items = tuple((i.name, parse_whole_shillings(i.amount)) for i in self.items)

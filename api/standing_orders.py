@@ -27,10 +27,10 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.auth import CLAIMS
-from api.bills_common import bills_of, note_event, order_id, url_token
+from api.bills_common import Phone, Shillings, bills_of, note_event, order_id, url_token
 from api.c2b import ROUTES
 from api.errors import error_response, json_response, validation_details
 from api.routes import Route, callback_route, json_answer, limit_param, query
@@ -42,7 +42,6 @@ from switch.idempotency import check_key, scoped_key
 from switch.ids import payment_id_for
 from switch.money import format_minor, parse_whole_shillings
 from switch.payments import iso, now_utc
-from switch.phone import normalise_msisdn
 from switch.standing_orders import (
     Frequency,
     Run,
@@ -61,26 +60,14 @@ class StandingOrderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=40, description="Unique per customer.")
-    phone: str = Field(description="The paying customer's Safaricom number.")
-    amount: str = Field(description='Whole shillings per run, e.g. "4500".')
+    phone: Phone
+    amount: Shillings
     frequency: Frequency
     start_date: date
     end_date: date
     shortcode: str = Field(pattern=r"^[0-9]{5,7}$", description="Your paybill (claimed for C2B).")
     account_reference: str = Field(pattern=r"^[A-Za-z0-9-]{1,12}$")
     description: str = Field("Standing order", min_length=1, max_length=13)
-
-    @field_validator("amount")
-    @classmethod
-    def _amount(cls, value: str) -> str:
-        if parse_whole_shillings(value) <= 0:
-            raise ValueError("must be at least 1 shilling")
-        return value
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str) -> str:
-        return normalise_msisdn(value)
 
 
 def _invalid(field: str, reason: str) -> web.Response:

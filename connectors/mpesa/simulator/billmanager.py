@@ -151,10 +151,7 @@ class BillManagerSim:
             problem = self._add([body], biller)
         except Refusal as exc:
             return refusal_response(exc)
-        await self.core._lag()
-        if problem:
-            return _answer("409", "Conflict", problem)
-        return _answer("200", "Success", "Invoice sent successfully")
+        return await self._sent(problem)
 
     async def bulk(self, request: web.Request) -> web.Response:
         try:
@@ -167,6 +164,9 @@ class BillManagerSim:
             problem = self._add(body, biller)
         except Refusal as exc:
             return refusal_response(exc)
+        return await self._sent(problem)
+
+    async def _sent(self, problem: str) -> web.Response:
         await self.core._lag()
         if problem:
             return _answer("409", "Conflict", problem)
