@@ -140,6 +140,12 @@ async def test_invoices_are_paid_only_by_verified_payments_once(
     assert (status, body["status"], body["paid"]) == (200, "cancelled", "0")
     assert (await _send(merchant, "POST", f"/v1/invoices/{b1['id']}/cancel"))[0] == 200
 
+    # Past its due date with nothing paid: expired (a later payment would still count).
+    late = {**_invoice("C1", "WTR-4"), "due_date": (date.today() - timedelta(days=2)).isoformat()}
+    status, c1, _ = await _send(merchant, "POST", "/v1/invoices", late, f"c-{key}")
+    assert status == 201, c1
+    await _until(merchant, c1["id"], "expired")
+
     status, listed, _ = await _send(merchant, "GET", "/v1/invoices?status=overpaid")
     assert [i["id"] for i in listed["data"]] == [first["id"]]
 
@@ -156,6 +162,7 @@ async def test_invoices_are_paid_only_by_verified_payments_once(
         "invoice.overpaid",
     ]
     assert (b2["id"], "invoice.paid") in kinds
+    assert (c1["id"], "invoice.expired") in kinds
     assert (b1["id"], "invoice.cancelled") in kinds
     async with http.get(f"{sim}/__sim/billmanager") as resp:
         acks = [a["transactionId"] for a in (await resp.json())["acknowledgements"]]
