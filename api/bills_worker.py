@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 from aiohttp import web
@@ -43,6 +43,7 @@ INTERVAL = 0.5  # seconds between passes
 MAX_ATTEMPTS = 15
 TASK = web.AppKey("bills_task", asyncio.Task[None])
 REFUSED_STATES = frozenset({"declined", "rejected"})
+GIVE_UP = timedelta(days=2)  # M-Pesa's pull API keeps 48 hours: recon takes over after that
 
 
 class BillsWorker:
@@ -79,7 +80,14 @@ class BillsWorker:
         scoped = scoped_key(merchant_id, f"c2b:{receipt}")  # the C2B payment's id (api/c2b.py)
         payment = await store.payment(payment_id_for(shard, self.state.secret_key, scoped))
         if payment is None or payment["merchant_id"] != merchant_id:
-            return  # not confirmed yet (the push may come first): kept for the next pass
+            # Not confirmed yet (the push may come first): looked at again later, until
+            # reconciliation's window is over (the money is then an unmatched C2B payment).
+            now = datetime.now(UTC)
+            if now - match["at"].replace(tzinfo=UTC) > GIVE_UP:
+                await store.close_match(receipt, "unconfirmed", "no C2B payment came")
+            else:
+                await store.looked_at("matches", receipt, now)
+            return
         if payment["state"] in REFUSED_STATES:
             await store.close_match(receipt, "refused", "M-Pesa's record did not confirm it")
             return

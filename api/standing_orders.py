@@ -272,7 +272,9 @@ async def resolve_run(state: AppState, store: BillsStore, report: dict[str, Any]
         payment_id = payment_id_for(shard, state.secret_key, scoped)
         payment = await store.payment(payment_id)
         if payment is None or payment["state"] not in ("succeeded", "declined", "rejected"):
-            return  # not confirmed or not checked yet: the next pass looks again
+            # Not confirmed or not checked yet: looked at again later (least recent first).
+            await store.looked_at("reports", report["_id"], now_utc())
+            return
         if payment["state"] != "succeeded" or payment["amount_minor"] != doc["amount_minor"]:
             log.warning("run %s of %s: payment %s does not match", report["seq"], doc["_id"],
                         report["receipt"])  # fmt: skip

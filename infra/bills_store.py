@@ -51,8 +51,9 @@ class BillsStore:
                 ),
             ]
         )
-        await self.matches.create_indexes([IndexModel([("state", ASCENDING)], name="state")])
-        await self.reports.create_indexes([IndexModel([("state", ASCENDING)], name="state")])
+        waiting = [IndexModel([("state", ASCENDING), ("checked", ASCENDING)], name="waiting")]
+        await self.matches.create_indexes(waiting)
+        await self.reports.create_indexes(waiting)
         await self.orders.create_indexes(
             [
                 IndexModel([("merchant_id", ASCENDING), ("created_at", DESCENDING)], name="list"),
@@ -112,7 +113,14 @@ class BillsStore:
         await self.matches.update_one({"_id": receipt}, {"$setOnInsert": doc}, upsert=True)
 
     async def pending_matches(self, limit: int = 200) -> list[Doc]:
-        return [doc async for doc in self.matches.find({"state": "pending"}).limit(limit)]
+        """The least recently looked at first, so rows that wait long (a confirmation that never
+        came) cannot starve new ones."""
+        cursor = self.matches.find({"state": "pending"}).sort("checked", ASCENDING).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def looked_at(self, collection: str, doc_id: str, at: datetime) -> None:
+        target = self.matches if collection == "matches" else self.reports
+        await target.update_one({"_id": doc_id}, {"$set": {"checked": at}})
 
     async def close_match(self, receipt: str, state: str, detail: str) -> None:
         await self.matches.update_one(
@@ -171,7 +179,8 @@ class BillsStore:
         await self.reports.update_one({"_id": report["_id"]}, {"$setOnInsert": report}, upsert=True)
 
     async def pending_reports(self, limit: int = 200) -> list[Doc]:
-        return [doc async for doc in self.reports.find({"state": "pending"}).limit(limit)]
+        cursor = self.reports.find({"state": "pending"}).sort("checked", ASCENDING).limit(limit)
+        return [doc async for doc in cursor]
 
     async def close_report(self, report_id: str, state: str) -> None:
         await self.reports.update_one(
