@@ -50,6 +50,7 @@ from switch.payments import now_utc
 
 log = logging.getLogger(__name__)
 TAG = "Invoices"
+UNAVAILABLE = "unavailable"
 
 
 class InvoiceOptIn(BaseModel):
@@ -129,24 +130,27 @@ async def settings(request: web.Request) -> web.Response:
     ).body()
     path = bm.PATHS["change_optin"] if taken else bm.PATHS["optin"]
     answer = await _call(state, path, optin, taken.get("app_key", "") if taken else "")
-    if isinstance(answer, web.Response):
-        return answer
+    if not answer.ok:
+        return _refused(answer)
     doc = {"merchant_id": merchant_id, "app_key": answer.app_key or (taken or {}).get("app_key")}
     await store.optins.update_one({"_id": body.shortcode}, {"$set": doc}, upsert=True)
     shown = {**body.model_dump(), "callback_url": url.rsplit("/", 1)[0] + "/********"}
     return json_response({**shown, "provider": {"description": answer.message}})
 
 
-async def _call(state: AppState, path: str, payload: object, app_key: str) -> Any:
-    """Bill Manager's answer, or the error response to give."""
+async def _call(state: AppState, path: str, payload: object, app_key: str) -> bm.Answer:
+    """Bill Manager's answer; code ``unavailable`` when none came (the gateway's reason)."""
     headers = {bm.APP_KEY_HEADER: app_key} if app_key else {}
     raw = await state.actors.gateways.product_call(path, payload, headers)
     if "error" in raw:
-        return error_response(502, "provider_unavailable", raw["error"])
-    answer = bm.parse_answer(int(raw["status"]), raw["body"].encode())
-    if not answer.ok:
-        return error_response(502, "provider_refused", f"{answer.code} {answer.message}")
-    return answer
+        return bm.Answer(False, UNAVAILABLE, raw["error"])
+    return bm.parse_answer(int(raw["status"]), raw["body"].encode())
+
+
+def _refused(answer: bm.Answer) -> web.Response:
+    if answer.code == UNAVAILABLE:
+        return error_response(502, "provider_unavailable", answer.message)
+    return error_response(502, "provider_refused", f"{answer.code} {answer.message}")
 
 
 async def create(request: web.Request) -> web.Response:
@@ -188,25 +192,40 @@ async def _create(
             where = "account_reference" if single else f"invoices.{n}.account_reference"
             reason = f"payments to it on {optin['_id']} would not reach you (see your C2B claim)"
             return _invalid([{"field": where, "reason": reason}])
+    refs = [inv.external_reference for inv in invoices]
+    taken = await store.invoices.find_one({"merchant_id": merchant_id, "sent": True,
+                                           "external_reference": {"$in": refs}})  # fmt: skip
     digest = hashlib.sha256(await request.read()).hexdigest()
     now = now_utc()
     docs = [_doc(state, merchant_id, key, n, inv, optin["_id"], digest, now)
             for n, inv in enumerate(invoices)]  # fmt: skip
+    if taken is not None and taken.get("request_hash") != digest:
+        text = f"external_reference {taken['external_reference']} is taken"
+        return error_response(409, "duplicate_reference", text)
     existing = await store.insert_invoices(docs)
     if existing:
         first = await store.invoices.find_one({"_id": docs[0]["_id"]}) or {}
         if first.get("request_hash") != digest:
-            return error_response(
-                409, "idempotency_conflict", "this key was used with another body"
-            )
+            # All or none: what this request inserted goes again (never sent, never shown).
+            made = [d["_id"] for d in docs if d["_id"] not in existing]
+            await store.invoices.delete_many({"_id": {"$in": made}, "sent": False})
+            if first:
+                text = "this key was used with another body"
+                return error_response(409, "idempotency_conflict", text)
+            return error_response(409, "duplicate_reference", "an external_reference is taken")
         if first.get("sent"):
             return _answer([first] if single else await _all(store, docs), single, replayed=True)
     orders = [inv.order() for inv in invoices]
     path, payload = (bm.PATHS["single"], orders[0].body()) if single else (
         bm.PATHS["bulk"], bm.bulk_body(orders))  # fmt: skip
     answer = await _call(state, path, payload, optin.get("app_key") or "")
-    if isinstance(answer, web.Response):
-        return answer  # stored unsent: the same key and body send them again
+    if not answer.ok:
+        if answer.code != UNAVAILABLE:
+            # Refused for certain (a duplicate reference at Bill Manager, a bad field): all or
+            # none, so nothing of it stays. Unavailable: kept unsent for the key's retry.
+            ids = [d["_id"] for d in docs]
+            await store.invoices.delete_many({"_id": {"$in": ids}, "sent": False})
+        return _refused(answer)
     ids = [d["_id"] for d in docs]
     await store.invoices.update_many({"_id": {"$in": ids}}, {"$set": {"sent": True}})
     saved = await _all(store, docs)
@@ -292,8 +311,8 @@ async def cancel(request: web.Request) -> web.Response:
     optin = await store.optins.find_one({"_id": doc["shortcode"]}) or {}
     payload = bm.cancel_body(doc["external_reference"])
     answer = await _call(state, bm.PATHS["cancel"], payload, optin.get("app_key") or "")
-    if isinstance(answer, web.Response):
-        return answer
+    if not answer.ok:
+        return _refused(answer)
     # Guarded on "nothing paid": a payment counted meanwhile wins and the cancel is refused.
     done = await store.set_invoice(doc["_id"], {"payments": {}}, {"cancelled": True})
     if done is None:

@@ -75,15 +75,20 @@ class BillsStore:
         return existing
 
     async def invoice(self, merchant_id: str, invoice_id: str) -> Doc | None:
-        return await self.invoices.find_one({"_id": invoice_id, "merchant_id": merchant_id})
+        """A sent invoice (one stored but never sent exists for its key's retry only)."""
+        query = {"_id": invoice_id, "merchant_id": merchant_id, "sent": True}
+        return await self.invoices.find_one(query)
 
     async def list_invoices(self, merchant_id: str, status: str | None, limit: int) -> list[Doc]:
-        query: Doc = {"merchant_id": merchant_id, **({"status": status} if status else {})}
+        query: Doc = {"merchant_id": merchant_id, "sent": True}
+        if status:
+            query["status"] = status
         cursor = self.invoices.find(query).sort("created_at", DESCENDING).limit(limit)
         return [doc async for doc in cursor]
 
     async def of_account(self, merchant_id: str, account_norm: str) -> list[Doc]:
-        cursor = self.invoices.find({"merchant_id": merchant_id, "account_norm": account_norm})
+        query = {"merchant_id": merchant_id, "account_norm": account_norm, "sent": True}
+        cursor = self.invoices.find(query)
         return [doc async for doc in cursor]
 
     async def add_payment(self, invoice_id: str, receipt: str, amount: int) -> Doc | None:

@@ -93,6 +93,10 @@ async def test_invoices_are_paid_only_by_verified_payments_once(
     assert (status, again["id"], replayed) == (200, first["id"], "true")
     status, _, _ = await _send(merchant, "POST", "/v1/invoices", _invoice("A9", "WTR-1"), key)
     assert status == 409
+    # A bulk request reusing an external reference is refused whole, leaving nothing behind.
+    clash = {"invoices": [_invoice("B1", "WTR-2", "500"), _invoice("A1", "WTR-1")]}
+    status, body, _ = await _send(merchant, "POST", "/v1/invoices/bulk", clash, f"x-{key}")
+    assert (status, body["error"]["code"]) == (409, "duplicate_reference"), body
     bulk = {"invoices": [_invoice("B1", "WTR-2", "500"), _invoice("B2", "WTR-3", "300")]}
     status, made, _ = await _send(merchant, "POST", "/v1/invoices/bulk", bulk, f"b-{key}")
     assert status == 201, made
