@@ -54,6 +54,7 @@ from switch.config import Settings
 from switch.ids import new_id
 from switch.payments import Payment, is_payout, now_utc
 from switch.phone import mask_msisdn
+from switch.platform import effective
 from switch.security.aml import Counters, Limits, evaluate, nairobi_day
 from switch.security.crypto import blind_index, derive_key
 from switch.security.sanctions import SAMPLE_LIST, SanctionsList
@@ -319,9 +320,11 @@ class Compliance:
         now = self._clock()
         if cached is not None and cached[0] > now:
             return cached[1]
-        doc = await self._merchants.find_one(
-            {"_id": merchant_id}, {"kyc_status": 1, "limits": 1}
-        ) or {"_id": merchant_id}
+        fields = {"kyc_status": 1, "limits": 1, "status": 1, "parent_id": 1}
+        doc = await self._merchants.find_one({"_id": merchant_id}, fields) or {"_id": merchant_id}
+        if doc.get("parent_id"):  # a sub-merchant: its parent's limits and suspension apply
+            parent = await self._merchants.find_one({"_id": doc["parent_id"]}, fields)
+            doc = effective(doc, parent)
         self._kyc[merchant_id] = (now + KYC_TTL, doc)
         return doc
 

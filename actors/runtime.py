@@ -33,6 +33,7 @@ from actors.ports import (
     ping,
 )
 from actors.shard import MongoPaymentStore, ShardCore
+from infra import cost
 from infra.keystore import sealer_for
 from infra.live import Publisher
 from infra.metrics import REGISTRY
@@ -134,7 +135,12 @@ class _RayProxy:
         async def call(*args: Any) -> Any:
             return await method.remote(*args)
 
-        return call
+        async def counted(*args: Any) -> Any:  # the bench's cost probe (infra/cost.py)
+            answer = await method.remote(*args)
+            cost.ray_call(name, args, answer)
+            return answer
+
+        return counted if cost.ENABLED else call
 
 
 def shard_proxy(handle: Any) -> ShardPort:
@@ -213,6 +219,7 @@ class GatewayActor(LocalGateway, _Observed):
 
     def __init__(self, provider: str, settings: Settings) -> None:
         self.label = gateway_actor_name(provider, settings)
+        cost.install(self.label)
         named = provider_spec(provider).account_setting  # the account in its log lines
         setup_logging(settings.log_level, self.label if named else provider)
 
@@ -261,6 +268,7 @@ class ShardActor(LocalShard, _Observed):
 
     def __init__(self, shard: int, settings: Settings, secret_key: bytes) -> None:
         self.label = shard_name(shard)
+        cost.install(self.label)
         setup_logging(settings.log_level, self.label)
         super().__init__(partial(_start_shard, shard, settings, secret_key))
 
@@ -294,6 +302,7 @@ class BatchActor(LocalBatches, _Observed):
 
     def __init__(self, settings: Settings, secret_key: bytes) -> None:
         self.label = "batches"
+        cost.install(self.label)
         setup_logging(settings.log_level, self.label)
         super().__init__(partial(_start_batches, settings, secret_key))
 

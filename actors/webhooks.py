@@ -1,11 +1,14 @@
-"""Webhook delivery for one shard's merchants: signed per Standard Webhooks, retried with
-exponential backoff while the endpoint fails, one event at a time per payment, in order.
+"""Webhook delivery for one shard's merchants: to every enabled endpoint whose filters want the
+event (switch/webhooks.py), signed per Standard Webhooks with each live secret of the endpoint,
+retried with exponential backoff while an endpoint fails, one event at a time per payment, in
+order. An event is done when every endpoint has it or has been given up on.
 
 An event is sent only once the status change it reports is persisted. What has been delivered
 is the payment's ``notified_seq``, written with the payment's next change, and a payment stays in
 ``inflight`` until its final event is out, so a restart loses no event (it may send one twice:
-delivery is at least once, and ``webhook-id`` lets receivers deduplicate). Attempts that fail
-are also logged in the ``webhook_deliveries`` collection for the merchant's support.
+delivery is at least once, and ``webhook-id`` lets receivers deduplicate). Every attempt is
+logged (``webhook_deliveries``, written in batches) and reported to ``health``, which disables an
+endpoint that fails for days (actors/shard/notify.py).
 """
 
 from __future__ import annotations
@@ -21,20 +24,14 @@ from typing import Any
 
 import orjson
 
-from connectors.http import HttpRequest, TransportError
 from connectors.transport import Transport
 from infra.metrics import WEBHOOKS
+from infra.webhook_sender import post_event
 from switch.payments import HistoryEntry, Payment, iso, view
 from switch.retry import webhook_delay
-from switch.signing import webhook_headers
+from switch.webhooks import Attempt, LogEntry, Target
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    url: str | None
-    secret: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,30 +59,35 @@ def event_body(payment: Payment, entry: HistoryEntry) -> dict[str, Any]:
 
 
 class WebhookDispatcher:
-    """``payment_of`` reads the shard's current copy; ``delivered`` tells the shard an event is
-    done (delivered, or abandoned after the last attempt); ``record`` logs failed attempts."""
+    """``targets_of`` gives a merchant's endpoints; ``payment_of`` reads the shard's current copy;
+    ``delivered`` tells the shard an event is done (delivered everywhere, or given up on after the
+    last attempt); ``record`` logs each attempt; ``health`` hears each endpoint's outcome."""
 
     def __init__(
         self,
         transport: Transport,
         policy: RetryPolicy,
-        endpoint_of: Callable[[str], Awaitable[Endpoint]],
+        targets_of: Callable[[str], Awaitable[list[Target]]],
         payment_of: Callable[[str], Payment | None],
         persisted_seq: Callable[[str], int],
         delivered: Callable[[str, int], None],
-        record: Callable[[dict[str, Any]], None],
+        record: Callable[[LogEntry], None],
+        health: Callable[[str, Target, Attempt], None] = lambda _m, _t, _a: None,
         concurrency: int = 64,
     ) -> None:
         self._transport = transport
         self._policy = policy
-        self._endpoint_of = endpoint_of
+        self._targets_of = targets_of
         self._payment_of = payment_of
         self._persisted_seq = persisted_seq
         self._delivered = delivered
         self._record = record
+        self._health = health
         self._due: list[tuple[float, str]] = []
         self._queued: set[str] = set()
+        # Per event: attempts made, and the endpoints still owed it (None: all that want it).
         self._attempts: dict[tuple[str, int], int] = {}
+        self._owed: dict[tuple[str, int], set[str]] = {}
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
@@ -147,69 +149,88 @@ class WebhookDispatcher:
             self._slots.release()
 
     async def _attempt(self, payment: Payment, entry: HistoryEntry) -> float | None:
-        """Send once. None when the event is done; otherwise the delay before the next try."""
-        endpoint = await self._endpoint_of(payment.merchant_id)
-        if not endpoint.url:
-            return None
+        """Send once to each endpoint still owed the event. None when the event is done;
+        otherwise the delay before the next try."""
         key = (payment.id, entry.seq)
+        event = event_body(payment, entry)
+        wanted = [t for t in await self._targets_of(payment.merchant_id) if t.wants(event["type"])]
+        owed = self._owed.get(key)
+        # An endpoint disabled or deleted meanwhile is owed nothing more.
+        targets = [t for t in wanted if owed is None or t.id in owed]
+        if not targets:
+            self._forget(key)
+            return None
         attempt = self._attempts.get(key, 0) + 1
-        body = orjson.dumps(event_body(payment, entry))
-        msg_id = event_id(payment.id, entry.seq)
-        headers = webhook_headers(endpoint.secret, msg_id, int(time.time()), body)
-        request = HttpRequest("POST", endpoint.url, headers, body, self._policy.timeout)
-        error = await self._send(request)
-        if error is None:
-            WEBHOOKS.labels("delivered").inc()
-            self._attempts.pop(key, None)
-            if attempt > 1:
-                self._log_attempt(payment, msg_id, attempt, "delivered", None)
-            return None
-        WEBHOOKS.labels("failed_attempt").inc()
-        if attempt >= self._policy.max_attempts:
-            WEBHOOKS.labels("abandoned").inc()
-            self._attempts.pop(key, None)
-            self._log_attempt(payment, msg_id, attempt, "abandoned", error)
-            log.error(
-                "webhook %s for merchant %s abandoned after %d attempts: %s",
-                msg_id,
-                payment.merchant_id,
-                attempt,
-                error,
+        body = orjson.dumps(event)
+        outcomes = await asyncio.gather(
+            *(
+                post_event(self._transport, t, event["id"], body, self._policy.timeout)
+                for t in targets
             )
+        )
+        last = attempt >= self._policy.max_attempts
+        still: set[str] = set()
+        for target, outcome in zip(targets, outcomes, strict=True):
+            status = "delivered" if outcome.ok else "failed" if last else "retrying"
+            self._record(LogEntry(payment.merchant_id, target.id, event, body, outcome, status))
+            self._health(payment.merchant_id, target, outcome)
+            if outcome.ok:
+                WEBHOOKS.labels("delivered").inc()
+                continue
+            WEBHOOKS.labels("failed_attempt").inc()
+            self._log_failure(event["id"], payment.merchant_id, target, attempt, outcome, last)
+            if not last:
+                still.add(target.id)
+        if not still:
+            self._forget(key)
             return None
-        self._attempts[key] = attempt
-        self._log_attempt(payment, msg_id, attempt, "retrying", error)
-        delay = webhook_delay(attempt, self._policy.base, self._policy.cap)
-        # The URL is not logged: merchants sometimes put a secret in it.
-        log.warning(
-            "webhook %s for merchant %s failed (attempt %d of %d): %s; retrying in %.1f s",
-            msg_id,
-            payment.merchant_id,
-            attempt,
-            self._policy.max_attempts,
-            error,
-            delay,
-        )
-        return delay
+        self._attempts[key], self._owed[key] = attempt, still
+        return webhook_delay(attempt, self._policy.base, self._policy.cap)
 
-    async def _send(self, request: HttpRequest) -> str | None:
-        try:
-            resp = await self._transport.send(request)
-        except TransportError as exc:
-            return f"transport: {exc}"
-        return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
+    def _forget(self, key: tuple[str, int]) -> None:
+        self._attempts.pop(key, None)
+        self._owed.pop(key, None)
 
-    def _log_attempt(
-        self, payment: Payment, msg_id: str, attempt: int, status: str, error: str | None
+    def _log_failure(
+        self, msg_id: str, merchant_id: str, target: Target, attempt: int, a: Attempt, last: bool
     ) -> None:
-        self._record(
-            {
-                "_id": msg_id,
-                "payment_id": payment.id,
-                "merchant_id": payment.merchant_id,
-                "attempts": attempt,
-                "status": status,
-                "last_error": error,
-                "updated_at": time.time(),
-            }
+        # The URL is not logged: merchants sometimes put a secret in it.
+        if last:
+            WEBHOOKS.labels("abandoned").inc()
+            log.error(
+                "webhook %s for merchant %s to %s abandoned after %d attempts: %s",
+                msg_id,
+                merchant_id,
+                target.id,
+                attempt,
+                a.error,
+            )
+        else:
+            log.warning(
+                "webhook %s for merchant %s to %s failed (attempt %d of %d): %s",
+                msg_id,
+                merchant_id,
+                target.id,
+                attempt,
+                self._policy.max_attempts,
+                a.error,
+            )
+
+    async def send_once(self, merchant_id: str, event: dict[str, Any], skip: str = "") -> None:
+        """An event that is no payment's (an endpoint's notice): one attempt to each endpoint
+        that wants it (but ``skip``), logged; a failure is in the log, for a resend."""
+        body = orjson.dumps(event)
+        targets = [
+            t
+            for t in await self._targets_of(merchant_id)
+            if t.wants(event["type"]) and t.id != skip
+        ]
+        outcomes = await asyncio.gather(
+            *(
+                post_event(self._transport, t, event["id"], body, self._policy.timeout)
+                for t in targets
+            )
         )
+        for target, outcome in zip(targets, outcomes, strict=True):
+            status = "delivered" if outcome.ok else "failed"
+            self._record(LogEntry(merchant_id, target.id, event, body, outcome, status))

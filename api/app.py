@@ -21,6 +21,7 @@ from api import (
     recon,
     settlement,
     settlement_worker,
+    sub_merchants,
     users,
 )
 from api.errors import Handler, error_middleware
@@ -90,6 +91,7 @@ def create_app(state: AppState) -> web.Application:
             auth.bearer_middleware,
             ratelimit.ratelimit_middleware,  # after the token is known: per client and merchant
             permission_middleware,
+            sub_merchants.acting_middleware,  # Switch-Sub-Merchant, once the caller may act
             hardening.content_type_middleware,  # 415, once the caller is known
         ],
     )

@@ -57,7 +57,9 @@ class InvoiceOptIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     shortcode: str = Field(pattern=r"^[0-9]{5,7}$", description="Your paybill (claimed for C2B).")
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=120)
+    email: str = Field(
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=120, examples=["billing@acme.example"]
+    )
     official_contact: str = Field(pattern=r"^0[17][0-9]{8}$", description="07XXXXXXXX")
     send_reminders: bool = Field(True, description="SMS 7 and 3 days before and on the due date.")
 

@@ -1,10 +1,12 @@
-"""``PATCH /v1/merchant``: a merchant changes its webhook URL (permission ``clients:manage``: the
-webhook endpoint is integration set-up, like API clients, and redirecting payment notifications
-is as sensitive as a credential, so it needs a person signed in with two-factor).
+"""``PATCH /v1/merchant``: a merchant changes its webhook URL (permission ``webhooks:manage``,
+which an API client may hold, so a merchant made by the CLI can change it too). The URL is the
+merchant's first webhook endpoint (api/webhooks.py, all events): this points that endpoint at the
+new URL, or deletes it (null). When the call makes the endpoint, the answer shows its signing
+secret, once (a merchant that signed up had no way to learn it).
 
 The URL is checked against server-side request forgery (:mod:`switch.netguard`) outside sandbox
 mode, and the change is audited with the query string cut (receivers often put a token there).
-Shards cache a merchant's endpoint for up to a minute, so deliveries follow within that time.
+Shards cache a merchant's endpoints for up to a minute, so deliveries follow within that time.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from api.payments import parse_body
 from api.routes import Route, json_answer
 from api.state import STATE
 from infra.netguard import check_webhook_url
+from infra.webhook_store import set_legacy_url
 from switch.errors import NotFound, ValidationFailed
 from switch.logs import request_id
 from switch.netguard import MAX_URL, UnsafeUrl, display_url
 from switch.payments import now_utc
 from switch.tokens import Claims
+from switch.webhooks import legacy_endpoint_id
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,16 @@ class RoutingPreferences(BaseModel):
     )
 
 
+async def checked_url(allow_private: bool, url: str, field: str) -> None:
+    """ValidationFailed naming ``field`` unless webhooks may go to ``url`` (switch/netguard)."""
+    try:
+        await check_webhook_url(url, allow_private=allow_private)
+    except UnsafeUrl as exc:
+        raise ValidationFailed(
+            "the webhook URL is refused", [{"field": field, "reason": str(exc)}]
+        ) from None
+
+
 def actor(claims: Claims) -> str:
     return f"{'user' if claims.kind == 'session' else 'client'}:{claims.client_id}"
 
@@ -76,16 +90,11 @@ async def patch_merchant(request: web.Request) -> web.Response:
     state, claims = request.app[STATE], request[CLAIMS]
     url = parsed.webhook_url
     if url is not None:
-        try:
-            await check_webhook_url(url, allow_private=state.settings.webhook_allow_private)
-        except UnsafeUrl as exc:
-            raise ValidationFailed(
-                "the webhook URL is refused", [{"field": "webhook_url", "reason": str(exc)}]
-            ) from None
+        await checked_url(state.settings.webhook_allow_private, url, "webhook_url")
     before = await state.cols.merchants.find_one_and_update(
         {"_id": claims.merchant_id},
         {"$set": {"webhook_url": url, "updated_at": now_utc()}},
-        projection={"name": 1, "webhook_url": 1},
+        projection={"name": 1, "webhook_url": 1, "webhook_secret": 1, "webhooks_migrated": 1},
         return_document=ReturnDocument.BEFORE,
     )
     if before is None:
@@ -101,12 +110,16 @@ async def patch_merchant(request: web.Request) -> web.Response:
         )
     except Exception:  # the change stands: refusing it for want of a record would be worse
         log.exception("audit of a webhook URL change for %s not recorded", claims.merchant_id)
+    secret = await set_legacy_url(state.cols, before, url)
     body = {
         "object": "merchant",
         "id": claims.merchant_id,
         "name": before.get("name"),
         "webhook_url": url,
+        "webhook_endpoint_id": legacy_endpoint_id(claims.merchant_id) if url else None,
     }
+    if secret is not None:
+        body["webhook_secret"] = secret
     return json_response(body)
 
 

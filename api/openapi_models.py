@@ -92,6 +92,8 @@ class MerchantView(BaseModel):
     id: str
     name: str | None
     webhook_url: str | None
+    webhook_endpoint_id: str | None = None  # the endpoint the URL is (api/webhooks.py)
+    webhook_secret: str | None = None  # shown once, when this call made that endpoint
 
 
 class AuditHead(BaseModel):

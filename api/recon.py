@@ -9,10 +9,14 @@ record, match it against the switch's payments, and work the breaks queue
 - ``POST /v1/operator/recon/statements?source=...`` a file as the provider gives it: the M-Pesa
   organisation statement CSV (``mpesa_statement``, with ``shortcode``), an Airtel statement
   (``airtel_statement``), a bank statement as MT940 (``bank_mt940``) or camt.053
-  (``bank_camt053``); a file that cannot be read is refused whole (422 naming the line);
+  (``bank_camt053``), the switch's collection account statement where the providers settle
+  (``bank_settlement``, either format); a file that cannot be read is refused whole (422
+  naming the line);
 - ``POST /v1/operator/recon/runs`` ``{sources, since, until}``: match, store the breaks,
   answer the counts and the breaks found (:mod:`switch.recon.matching`); the source
-  ``transfers`` lists transfers left ``refund_failed`` (:mod:`switch.recon.transfers`).
+  ``transfers`` lists transfers left ``refund_failed`` (:mod:`switch.recon.transfers`), and
+  ``bank_settlement`` checks each settlement credit against the run's matched provider
+  records of its day (:mod:`switch.recon.settlement`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -49,13 +54,15 @@ from switch.ids import new_id
 from switch.payments import iso, now_utc
 from switch.recon.matching import Window, match
 from switch.recon.records import SOURCES, ProviderRecord
+from switch.recon.settlement import SOURCE as SETTLEMENT
+from switch.recon.settlement import judge as settlements
 from switch.recon.transfers import SOURCE as TRANSFERS
 from switch.recon.transfers import findings as refund_findings
 
 log = logging.getLogger(__name__)
 
 MAX_STATEMENT = 20 * 1024 * 1024
-FILES = ("mpesa_statement", "airtel_statement", "bank_mt940", "bank_camt053")
+FILES = ("mpesa_statement", "airtel_statement", "bank_mt940", "bank_camt053", "bank_settlement")
 STATEMENT_TYPES = frozenset({"text/csv", "application/csv", "text/plain", "application/xml"})
 LOOKBACK = timedelta(hours=1)  # a record in the window may belong to a payment made just before
 SCHEDULED_MARGIN = timedelta(minutes=5)  # a payment this recent may not be in the record yet
@@ -150,6 +157,9 @@ def parse_statement(source: str, shortcode: str, data: bytes) -> list[ProviderRe
         return parse_airtel_statement(data)
     if source == "bank_mt940":
         return parse_mt940(data)
+    if source == "bank_settlement":  # the collection account's statement, either format
+        read = parse_camt053 if data.lstrip().startswith(b"<") else parse_mt940
+        return [replace(r, source=SETTLEMENT) for r in read(data)]
     return parse_camt053(data)
 
 
@@ -186,9 +196,13 @@ async def run_recon(
     until: datetime,
     by: str,
 ) -> dict[str, Any]:
-    records = await store.records_of(sources, since, until)
+    everything = await store.records_of(sources, since, until)
+    records = [r for r in everything if r.source != SETTLEMENT]
     txns = await store.payments(state.cols.payments, sources, since - LOOKBACK, until, records)
-    findings = match(txns, records, sources, Window(since, until))
+    matched = [s for s in sources if s != SETTLEMENT]
+    findings = match(txns, records, matched, Window(since, until)) if matched else []
+    if SETTLEMENT in sources:  # the third way: the bank against the matched provider records
+        findings += settlements([r for r in everything if r.source == SETTLEMENT], findings)
     if TRANSFERS in sources:
         findings += refund_findings(
             await store.failed_refunds(state.cols.payments, since - LOOKBACK, until)

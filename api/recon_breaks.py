@@ -37,6 +37,7 @@ from switch.c2b import route
 from switch.logs import request_id
 from switch.messages import C2bIn
 from switch.payments import iso, now_utc
+from switch.recon import suspense
 from switch.recon.breaks import (
     FINAL,
     TWO_PERSON,
@@ -107,6 +108,7 @@ def view(doc: dict[str, Any]) -> dict[str, Any]:
         "switch_amount": _shillings(doc.get("switch_amount")),
         "provider_amount": _shillings(doc.get("provider_amount")),
         "sources": doc.get("sources", []),
+        "suspense": _suspense_view(doc.get("suspense")),
         "at": when(doc.get("at")),
         "found_at": when(doc.get("found_at")),
         "proposal": None,
@@ -116,6 +118,13 @@ def view(doc: dict[str, Any]) -> dict[str, Any]:
         if doc.get(name):
             out[name] = {k: when(v) if isinstance(v, datetime) else v for k, v in doc[name].items()}
     return out
+
+
+def _suspense_view(held: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What of the break's money sits in ``switch:suspense`` (and what took it out)."""
+    if not held:
+        return None
+    return {"amount": _shillings(held["amount"]), "moved_by": held.get("closed_by")}
 
 
 def _shillings(cents: Any) -> str | None:
@@ -225,8 +234,15 @@ async def approve(request: web.Request) -> web.Response:
     assert proposal is not None
     resolution = {**proposal, "approved_by": _who(request)}
     if proposal["action"] == "write_off":
-        entry = write_off_entry(brk)
-        posted = await store.post_entry(entry, state.cols.balances, now_utc())
+        held = brk.get("suspense") or {}
+        if held.get("amount") and not held.get("closed_by"):
+            # Money nobody claimed was booked to suspense when found: the switch keeps it.
+            entry = suspense.write_off(brk, int(held["amount"]))
+            posted = bool(await store.post_entries([entry], now_utc()))
+            await store.set_if(brk["_id"], {}, {"suspense.closed_by": entry.id})
+        else:
+            entry = write_off_entry(brk)
+            posted = await store.post_entry(entry, state.cols.balances, now_utc())
         resolution |= {"journal_entry": entry.id, "posted": posted}
     elif proposal["action"] == "mark_refunded":
         pass  # nothing moves on the switch's books: the evidence is the record (audited)

@@ -18,6 +18,7 @@ from api import (
     live,
     lookups,
     merchant_settings,
+    merchants,
     operator,
     ops,
     payments,
@@ -28,8 +29,10 @@ from api import (
     settlement,
     standing_orders,
     statements,
+    sub_merchants,
     transfers,
     users,
+    webhooks,
 )
 from api.console import routes as console
 from api.routes import Route, registered_path
@@ -54,6 +57,8 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *clients.ROUTE_TABLE,
     *audit.ROUTE_TABLE,
     *merchant_settings.ROUTE_TABLE,
+    *merchants.ROUTE_TABLE,
+    *sub_merchants.ROUTE_TABLE,
     *settlement.ROUTE_TABLE,
     *statements.ROUTE_TABLE,
     *exports.ROUTE_TABLE,
@@ -61,6 +66,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *recon.ROUTE_TABLE,
     *kyc.ROUTE_TABLE,
     *kyc_review.ROUTE_TABLE,
+    *webhooks.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).

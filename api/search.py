@@ -17,6 +17,7 @@ from api.auth import CLAIMS
 from api.errors import error_response, json_response
 from api.routes import Route, json_answer, limit_param, query, ref
 from api.state import STATE, AppState
+from api.sub_merchants import search_scope
 from infra.finder import Found, find, merchant_since, whole
 from switch.errors import Unavailable
 from switch.ids import shard_of
@@ -39,6 +40,7 @@ from switch.security.crypto import derive_key
 
 log = logging.getLogger(__name__)
 _SINCE: dict[str, datetime] = {}  # merchant -> when it was created (never changes)
+_KIND: dict[str, tuple[float, bool]] = {}  # merchant -> (until, is an aggregator)
 
 
 def cursor_key(state: AppState) -> bytes:
@@ -78,28 +80,38 @@ async def opened(state: AppState, docs: list[dict[str, Any]]) -> list[dict[str, 
     return docs
 
 
-async def search(request: web.Request, kind: Kind, merchant_id: str) -> web.Response:
+async def search(
+    request: web.Request, kind: Kind, merchant_id: str, members: list[str] | None = None
+) -> web.Response:
+    """``members``: the merchants searched (an aggregator's view), else ``merchant_id`` alone;
+    the cursor is bound to the caller and the ``sub_merchant`` asked for, so a page of one
+    view never continues another."""
     state = request.app[STATE]
     key = cursor_key(state)
+    members = members or [merchant_id]
+    subject = merchant_id
+    if "sub_merchant" in request.query or members != [merchant_id]:
+        subject = f"{merchant_id}|{request.query.get('sub_merchant', '*')}"
     try:
-        f = parse_filters(kind, {k: v for k, v in request.query.items() if k != "merchant_id"})
-        pos = decode_cursor(key, merchant_id, f)
+        own = {k: v for k, v in request.query.items() if k not in ("merchant_id", "sub_merchant")}
+        f = parse_filters(kind, own)
+        pos = decode_cursor(key, subject, f)
     except FilterError as exc:
         return bad_filters(exc)
     if (f.phone or f.account) and not state.settings.master_keys:
         return error_response(501, "not_supported", "personal data sealing is off")
-    since = await _since(state, merchant_id)
-    if since is None:
+    known = [s for s in [await _since(state, m) for m in members] if s is not None]
+    if not known:
         return error_response(404, "not_found", f"no merchant {merchant_id}")
     began = time.perf_counter()
     found = await find(
-        state.cols.payments, merchant_id, blind_indexed(state, f), pos, since, now_utc()
+        state.cols.payments, members, blind_indexed(state, f), pos, min(known), now_utc()
     )
     data = await _render(state, kind, merchant_id, found, f)
     log.debug(
         "search %s read %d in %.1f ms", kind, found.scanned, 1000 * (time.perf_counter() - began)
     )
-    next_cursor = encode_cursor(key, merchant_id, f, found.next) if found.next else None
+    next_cursor = encode_cursor(key, subject, f, found.next) if found.next else None
     return json_response(
         {"object": "list", "url": f"/v1/{kind}", "data": data, "next_cursor": next_cursor}
     )
@@ -112,15 +124,14 @@ async def _render(
         docs = await opened(state, await whole(state.cols.payments, [d["_id"] for d in found.docs]))
         return [view(from_doc(doc)) for doc in docs]
     ids = [str(d["transfer"]["id"]) for d in found.docs]
+    owner = {str(d["transfer"]["id"]): d.get("merchant_id", merchant_id) for d in found.docs}
     by_shard: dict[int, list[str]] = defaultdict(list)
     for transfer_id in ids:
         by_shard[shard_of(transfer_id) or 0].append(transfer_id)
     views: dict[str, dict[str, Any]] = {}
     try:
         for shard, group in by_shard.items():
-            replies = await state.actors.shards[shard].get_transfers(
-                [(merchant_id, t) for t in group]
-            )
+            replies = await state.actors.shards[shard].get_transfers([(owner[t], t) for t in group])
             views.update({r.body["id"]: r.body for r in replies if r.status == 200})
     except Exception as exc:
         raise Unavailable("the payment shard is unavailable; retry") from exc
@@ -129,10 +140,28 @@ async def _render(
 
 def _handler(kind: Kind) -> Any:
     async def handle(request: web.Request) -> web.Response:
-        return await search(request, kind, request[CLAIMS].merchant_id)
+        merchant_id = request[CLAIMS].merchant_id
+        sub = request.query.get("sub_merchant")
+        state = request.app[STATE]
+        members = (
+            await search_scope(state, merchant_id, sub)
+            if sub or await _has_children(state, merchant_id)
+            else None
+        )
+        return await search(request, kind, merchant_id, members)
 
     handle.__name__ = f"list_{kind}"
     return handle
+
+
+async def _has_children(state: AppState, merchant_id: str) -> bool:
+    """An aggregator's list spans its sub-merchants (a merchant's kind is read once a minute)."""
+    cached = _KIND.get(merchant_id)
+    if cached is None or cached[0] < time.monotonic():
+        doc = await state.cols.merchants.find_one({"_id": merchant_id}, {"kind": 1})
+        cached = (time.monotonic() + 60.0, (doc or {}).get("kind") == "aggregator")
+        _KIND[merchant_id] = cached
+    return cached[1]
 
 
 def _operator_handler(kind: Kind) -> Any:
@@ -158,6 +187,7 @@ _DESCRIPTIONS = {
     "reference": "Your reference, exactly.",
     "phone": "The customer's phone, any Kenyan form (found through a keyed blind index).",
     "account": "A bank account or SACCO member number (keyed blind index).",
+    "sub_merchant": "Aggregators: one sub-merchant's only (without it, all of theirs and yours).",
     "amount_min": "At least this many shillings.",
     "amount_max": "At most this many shillings.",
     "receipt": "The provider's receipt (M-Pesa receipt number, ...).",
@@ -169,6 +199,7 @@ _ITEMS = {"payments": "Payment", "payouts": "Payout", "transfers": "Transfer"}
 def _params(kind: Kind) -> tuple[dict[str, Any], ...]:
     return (
         *(query(name, {"type": "string"}, _DESCRIPTIONS[name]) for name in FIELDS[kind]),
+        query("sub_merchant", {"type": "string"}, _DESCRIPTIONS["sub_merchant"]),
         limit_param(MAX_LIMIT, 50),
         _CURSOR,
     )

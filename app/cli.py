@@ -48,7 +48,16 @@ def _parser() -> argparse.ArgumentParser:
     create = msub.add_parser("create", help="create a merchant and its first API client")
     create.add_argument("--name", required=True)
     create.add_argument("--webhook-url")
+    create.add_argument("--kind", choices=("standard", "aggregator"), default="standard")
     create.add_argument("--json", action="store_true", help="print JSON (the default)")
+    for action, words in (
+        ("suspend", "refuse a merchant's payments until it is reactivated"),
+        ("reactivate", "lift a suspension"),
+        ("close", "close a merchant whose balance is zero (history kept)"),
+    ):
+        change = msub.add_parser(action, help=words)
+        change.add_argument("--merchant-id", required=True)
+        change.add_argument("--reason", required=True)
 
     operator = sub.add_parser("operator", help="the switch operator's own API clients")
     osub = operator.add_subparsers(dest="action", required=True)
@@ -235,11 +244,32 @@ async def _client(settings: Settings) -> AsyncIterator[Any]:
 
 
 async def _merchant(settings: Settings, args: Any) -> int:
-    from infra.merchants import create_merchant
+    """A thin client of infra/merchants.py, the service the operator's API routes use too."""
+    from infra import merchants
+    from infra.audit import AuditLog
+    from switch.errors import ClientError
+    from switch.merchants import view
 
     async with _database(settings) as cols:
-        created = await create_merchant(cols, args.name, args.webhook_url)
-    print(orjson.dumps(created.as_dict(), option=orjson.OPT_INDENT_2).decode())
+        if args.action == "create":
+            created = await merchants.create_merchant(
+                cols, args.name, args.webhook_url, kind=args.kind
+            )
+            print(orjson.dumps(created.as_dict(), option=orjson.OPT_INDENT_2).decode())
+            return 0
+        try:
+            doc = await merchants.change_status(
+                cols,
+                args.merchant_id,
+                args.action,
+                args.reason,
+                "cli:operator",
+                AuditLog(cols.audit),
+            )
+        except ClientError as exc:
+            print(f"refused: {exc.message}", file=sys.stderr)
+            return 1
+    print(orjson.dumps(view(doc), option=orjson.OPT_INDENT_2).decode())
     return 0
 
 

@@ -21,6 +21,7 @@ from api.app import create_app
 from api.hardening import server_args
 from api.state import AppState
 from connectors.sacco.registry import registry_from
+from infra import cost
 from infra.listen import bind_listeners, free_to_bind, port_of
 from infra.live import Hub, resolve_redis_url
 from infra.storage.embedded import EmbeddedMongo
@@ -87,6 +88,7 @@ class Stack:
         # Security platform (issue 6): TLS fails fast on bad files; sandbox webhooks may go to
         # 127.0.0.1 (the simulators and test receivers live there), so the SSRF rule is lifted.
         tls = context_for(self.settings)
+        cost.install("api")  # the bench's cost probe: a no-op unless SWITCH_COST_DIR is set
         self._claim_ports()
         if self.sandbox:
             self._update(webhook_allow_private=True)

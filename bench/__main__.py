@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--keep-logs", action="store_true", help="keep the temporary folder")
     run.add_argument(
+        "--cost",
+        action="store_true",
+        help="count MongoDB commands and writes, Ray calls and Redis commands per payment",
+    )
+    run.add_argument(
         "--baseline",
         type=Path,
         action="append",
@@ -88,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             keep_logs=args.keep_logs,
             baselines=tuple(args.baseline),
             fund=args.fund,
+            cost=args.cost,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

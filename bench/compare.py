@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.cost import cost_table
+
 
 def load(paths: Sequence[Path]) -> list[tuple[str, dict[str, Any]]]:
     return [(p.name, json.loads(p.read_text())) for p in paths]
@@ -69,4 +71,7 @@ def compare_table(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
             f"| {_ratio(first.get('accepted_per_s'), r.get('accepted_per_s'))} "
             f"| {_ratio(_cpu_ms(first), _cpu_ms(r))} | {_setup(r)} |"
         )
+    costs = cost_table(runs)
+    if costs:
+        lines += ["", "Cost per payment (runs with `--cost`):", "", costs]
     return "\n".join(lines)

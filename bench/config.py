@@ -39,6 +39,7 @@ class RunConfig:
     keep_logs: bool = False
     baselines: tuple[Path, ...] = ()  # earlier result files to compare with in the summary
     fund: int | None = None  # KES collected per merchant before the load; None: the scenario's
+    cost: bool = False  # count what a payment costs (bench/cost.py); switch scenarios only
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -53,6 +54,8 @@ class RunConfig:
             raise ValueError("rate must be > 0")
         if self.fund is not None and not 0 <= self.fund <= MAX_FUND:
             raise ValueError(f"fund must be within 0..{MAX_FUND} shillings (one STK collection)")
+        if self.cost and self.target != "switch":
+            raise ValueError("--cost counts the switch's costs: a switch scenario only")
 
     @property
     def fund_shillings(self) -> int:

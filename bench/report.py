@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.checks import Accepted, CheckReport
 from bench.config import RunConfig
+from bench.cost import CostReadings, cost_headline, render_cost, summarize
 from bench.cpu import ProcCpu, by_role
 from bench.perop import per_op, per_rail, table
 from bench.records import GET, INFLIGHT_CAP, PAYMENT_OPS, STORM, Record
@@ -53,6 +54,7 @@ class RunData:
     shards: int | None = None  # the switch's shard count, when the bench knows it
     money: dict[str, Any] | None = None  # per-rail checks and the ledger (bench/railcheck.py)
     funding: list[str] = field(default_factory=list)  # the funding payments (bench/mixed.py)
+    cost: CostReadings | None = None  # --cost: what the switch's processes counted (bench/cost.py)
 
 
 _SHARD = re.compile(r"^pay_s([0-9]+)_")  # payment ids carry their shard: pay_s3_01JDX4...
@@ -210,6 +212,9 @@ def build_result(data: RunData) -> dict[str, Any]:
             "count_by_role": dict(Counter(p.role for p in data.cpu)),
             "processes": [asdict(p) for p in data.cpu if p.cpu_s > 0],
         },
+        "cost": summarize(data.cost.processes, payments, data.cost.redis, data.cost.oplog)
+        if data.cost is not None
+        else None,
         "warnings": warnings(data),
         "switch_log": data.switch_log,
         "simulator": data.simulator,
@@ -364,6 +369,8 @@ def render_markdown(result: Mapping[str, Any], comparison: str = "") -> str:
         "process. Other work on the "
         f"machine in the window: {_fmt(cpu.get('outside_bench_s'), ' CPU s')}."
     )
+    if result.get("cost"):
+        lines += render_cost(result["cost"])
     log = result.get("switch_log")
     if log:
         lines += ["", "## Switch log", "", f"{log['errors']} error and {log['warnings']} warning "
@@ -493,6 +500,7 @@ def headline(result: Mapping[str, Any]) -> Sequence[str]:
         "errors: " + (", ".join(f"{k} {v}" for k, v in result["errors"].items()) or "none"),
         *([spread_text(result["merchants"])] if result.get("merchants") else []),
         *_rail_headline(result),
+        *([cost_headline(result["cost"])] if result.get("cost") else []),
         *(f"WARNING: {w}" for w in result.get("warnings", [])),
     ]
 

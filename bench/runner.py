@@ -42,6 +42,8 @@ from bench.checks import (
 )
 from bench.compare import compare_table, load
 from bench.config import RunConfig
+from bench.cost import CostReadings
+from bench.costprobe import CostProbe
 from bench.cpu import CpuMeter
 from bench.loadgen import READY_LINE, STOP_TIMEOUT, locust_totals, start_locust
 from bench.logscan import scan_log
@@ -142,6 +144,8 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
     locust: Child | None = None
     funding: list[str] = []
     money: dict[str, Any] | None = None
+    probe: CostProbe | None = None
+    cost: CostReadings | None = None
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         try:
             await sink.start(free_port())
@@ -152,6 +156,8 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
             }
             for child in target.children:
                 cpu.add_root(child.pid, "")
+            if target.cost_dir is not None:
+                probe = CostProbe(target.cost_dir, target.redis_url, target.mongo_uri())
             phases.done("start")
             if cfg.fund_shillings and target.kind == "switch":
                 print(f"funding {len(target.tokens)} merchants with KES {cfg.fund_shillings:,} "
@@ -163,12 +169,17 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
             )
             cpu.add_root(locust.pid, "locust")
             progress = Progress()
-            records = await _load_phase(cfg, locust, target, RecordTail(records_dir), cpu, progress)
+            records = await _load_phase(
+                cfg, locust, target, RecordTail(records_dir), cpu, progress, probe
+            )
             phases.done("load")
             accepted, per_key = collect_accepted(records)
             drained, drain_s = await _drain(cfg, accepted, sink, cpu, progress)
             simulator = await _settle_simulator(cfg, http, target, cpu)
             cpu.stop()
+            if probe is not None:
+                await probe.close()
+                cost = probe.readings()
             phases.done("drain")
             report, callbacks, money = await _checks(
                 cfg, target, http, accepted, per_key, sink, set(funding)
@@ -224,6 +235,7 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
         shards=_shard_count(cfg),
         money=money,
         funding=funding,
+        cost=cost,
     )
     result = build_result(data)
     comparison = ""
@@ -274,18 +286,22 @@ async def _load_phase(
     tail: RecordTail,
     cpu: CpuMeter,
     progress: Progress,
+    probe: CostProbe | None,
 ) -> list[Record]:
     records: list[Record] = []
     deadline = time.monotonic() + cfg.duration + STOP_TIMEOUT + STARTUP_ALLOWANCE
     window_open = False
     while locust.running() and time.monotonic() < deadline:
-        await asyncio.sleep(TICK)
+        # Until the window opens, look often: its start is when the first payments go out.
+        await asyncio.sleep(TICK if window_open else TICK / 10)
         new = tail.read_new()
         records.extend(new)
         progress.add(new)
         if not window_open and (new or locust.log_contains(READY_LINE)):
             cpu.start()  # the window opens when locust starts its users, not at its imports
             window_open = True
+            if probe is not None:
+                await probe.open()
         cpu.sample()
         for child in target.children:
             child.remember_tree()
@@ -297,6 +313,8 @@ async def _load_phase(
     progress.end_line()
     if not window_open:
         cpu.start()
+        if probe is not None:
+            await probe.open()
     if not records:
         raise ProcessFailed(
             f"locust sent nothing (exit code {locust.returncode()}); last lines of "

@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from bench.config import RunConfig
+from bench.costprobe import cost_env, start_redis
 from bench.procs import Child, ProcessFailed, free_port, free_port_block
 from switch.providers import providers
 from switch.rails import provider_of, recovered_by
@@ -48,6 +49,8 @@ class Target:
     data_dir: Path | None = None
     children: list[Child] = field(default_factory=list)
     db_name: str = "switch"
+    cost_dir: Path | None = None  # --cost: where the switch's processes write their counts
+    redis_url: str | None = None  # --cost: the run's own Redis
 
     def mongo_uri(self) -> str | None:
         """Where the switch keeps its payments: MONGODB_URI, or the embedded server's port."""
@@ -110,6 +113,16 @@ async def _start_switch(
     argv = [sys.executable, "-m", "switch", "serve", "--sandbox"]
     if cfg.workers is not None:
         argv += ["--workers", str(cfg.workers)]
+    early: list[Child] = []
+    cost_dir = redis_url = None
+    if cfg.cost:
+        cost_dir = workdir / "cost"
+        env.update(cost_env(cost_dir))
+        redis_url = os.environ.get("REDIS_URL")
+        if not redis_url:
+            redis, redis_url = await start_redis(workdir)
+            early.append(redis)
+            env["REDIS_URL"] = redis_url
     switch = Child("switch", argv, workdir / "switch.log", env).start()
     target = Target(
         "switch",
@@ -117,8 +130,10 @@ async def _start_switch(
         sim_url=f"http://127.0.0.1:{sim_port}",
         sim_urls={name: f"http://127.0.0.1:{sim_port + i}" for i, name in enumerate(SIM_ORDER)},
         data_dir=data_dir,
-        children=[switch],
+        children=[*early, switch],
         db_name=os.environ.get("SWITCH_MONGODB_DB") or "switch",
+        cost_dir=cost_dir,
+        redis_url=redis_url,
     )
     try:
 

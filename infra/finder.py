@@ -9,7 +9,7 @@ not be seen yet.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from switch.search import (
     matches,
     next_width,
     next_window,
+    of,
     order_key,
     page_end,
     start,
@@ -44,14 +45,14 @@ class Found:
 
 async def find(
     payments: AsyncCollection[Doc],
-    merchant_id: str,
+    merchant_id: str | Sequence[str],
     f: Filters,
     pos: Position | None,
     merchant_since: datetime,
     now: datetime,
 ) -> Found:
     if f.phone_bidx is not None:
-        by_phone = {"merchant_id": merchant_id, "phone_bidx": f.phone_bidx}
+        by_phone = {"merchant_id": of(merchant_id), "phone_bidx": f.phone_bidx}
         return await _by_index(payments, by_phone, f, pos)
     cur = start(f, pos, now)
     bottom = floor(f, merchant_since)
@@ -134,6 +135,7 @@ async def journal_since(
     snapshot = ReadConcern("snapshot")
     async with client.start_session() as session, await session.start_transaction(snapshot):
         doc = await balances.find_one({"_id": account}, session=session)
-        query = {"merchant_id": merchant_id, "at": {"$gte": since}}
+        mine = [{"merchant_id": merchant_id}, {"counterparty": merchant_id}]  # platform fees
+        query = {"$or": mine, "at": {"$gte": since}}
         entries = [d async for d in journal.find(query, session=session)]
     return (int(doc["balance"]) if doc else 0), entries

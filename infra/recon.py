@@ -24,6 +24,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from switch.ledger import Entry
+from switch.recon import suspense
 from switch.recon.matching import Finding
 from switch.recon.records import SOURCES, ProviderRecord, SwitchTxn
 from switch.recon.transfers import SOURCE as TRANSFERS
@@ -194,6 +195,11 @@ class ReconStore:
             "last_run": {"$ne": run["_id"]},
             "at": {"$gte": run["since"], "$lte": run["until"]},
         }
+        await self._book_suspense([f.id for f in breaks], now)
+        # Money leaving suspense is posted before the break's status says so: a crash between
+        # leaves the entry posted (its id refuses a second) and the next run finishes the job.
+        await self._unbook({**gone, "status": "resolving"}, suspense.release, now)
+        await self._unbook({**gone, "status": "open"}, suspense.unbook, now)
         settled = await self.breaks.update_many(
             {**gone, "status": "resolving"},
             {"$set": {"status": "resolved", "settled_by": run["_id"], "settled_at": now}},
@@ -206,6 +212,56 @@ class ReconStore:
         run["settled"] = settled.modified_count
         await self.runs.insert_one(run)
         return run
+
+    # --- suspense (switch/recon/suspense.py) -----------------------------------------------------
+
+    async def _book_suspense(self, ids: list[str], now: datetime) -> None:
+        """Money the run found that belongs to nobody goes to suspense, once per break."""
+        query = {"_id": {"$in": ids}, "status": {"$in": ["open", "resolving"]}, "suspense": None}
+        todo = [(b, suspense.unowned(b)) async for b in self.breaks.find(query)]
+        todo = [(b, cents) for b, cents in todo if cents > 0]
+        await self.post_entries([suspense.book(b, cents) for b, cents in todo], now)
+        for b, cents in todo:
+            held = {"amount": cents, "entry": f"{b['_id']}:suspense", "booked_at": now}
+            await self.breaks.update_one({"_id": b["_id"]}, {"$set": {"suspense": held}})
+
+    async def _unbook(self, query: Doc, how: Any, now: datetime) -> None:
+        """Breaks whose suspense is still held and that ``query`` matches: ``how`` (release or
+        unbook) posts the money out of suspense."""
+        held = {**query, "suspense.amount": {"$gt": 0}, "suspense.closed_by": None}
+        found = [b async for b in self.breaks.find(held)]
+        entries = [how(b, int(b["suspense"]["amount"])) for b in found]
+        await self.post_entries(entries, now)
+        for b, entry in zip(found, entries, strict=True):
+            await self.breaks.update_one(
+                {"_id": b["_id"]}, {"$set": {"suspense.closed_by": entry.id}}
+            )
+
+    async def post_entries(self, entries: list[Entry], at: datetime) -> list[str]:
+        """Entries on switch-owned accounts only (no shard holds them in memory), with their
+        balance changes, in one transaction; those posted before are skipped (ids from the
+        break). Answers the ids posted now."""
+        if not entries:
+            return []
+        journal, balances = self.db["journal"], self.db["balances"]
+        client = self.db.client
+        async with client.start_session() as session, await session.start_transaction():
+            ids = [e.id for e in entries]
+            done = {d["_id"] async for d in journal.find({"_id": {"$in": ids}}, session=session)}
+            new = [e for e in entries if e.id not in done]
+            if not new:
+                return []
+            await journal.insert_many([e.to_doc(at) for e in new], session=session)
+            moved: Counter[str] = Counter()
+            for e in new:
+                for line in e.lines:
+                    moved[line.account] += line.amount
+            ops = [
+                UpdateOne({"_id": account}, {"$inc": {"balance": cents}}, upsert=True)
+                for account, cents in sorted(moved.items())
+            ]
+            await balances.bulk_write(ops, ordered=True, session=session)
+        return [e.id for e in new]
 
     async def get_break(self, break_id: str) -> Doc | None:
         return await self.breaks.find_one({"_id": break_id})

@@ -65,7 +65,10 @@ ALLOW = Screening("allow")
 
 
 def kyc_state(doc: Mapping[str, Any] | None) -> KycState:
-    """The merchant's KYC state; anything unknown counts as ``pending`` (fail closed)."""
+    """The merchant's KYC state; anything unknown counts as ``pending`` (fail closed). An
+    account an operator suspended or closed (switch/merchants.py) takes no payment either."""
+    if (doc or {}).get("status") in ("suspended", "closed"):
+        return "suspended"
     value = (doc or {}).get("kyc_status")
     return value if value in KYC_STATES else "pending"
 

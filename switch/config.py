@@ -107,6 +107,10 @@ class CoreSettings(BaseModel):
     webhook_retry_base: float = Field(2.0, gt=0)
     webhook_retry_max: float = Field(3600.0, gt=0)
     webhook_max_attempts: int = Field(15, ge=1, le=100)
+    # Webhook endpoints (switch/webhooks.py): an endpoint failing every delivery this long is
+    # disabled; shards re-read endpoints this often (seconds).
+    webhook_disable_after: float = Field(3 * 86400.0, gt=0)
+    webhook_endpoint_cache: float = Field(60.0, ge=0, le=3600)
 
     sim_host: str = "127.0.0.1"
     sim_port: int = Field(9100, ge=0, le=65535)

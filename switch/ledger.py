@@ -10,6 +10,9 @@ Accounts, signed so that a positive merchant balance is money the switch owes th
     provider:<name>:float:s<N> the counterpart at the provider (negative: it holds our money)
     switch:fees:s<N>          the switch's fee income
 
+A platform fee (switch/platform.py) is its own entry, on the aggregator (``merchant_id``) with
+the sub-merchant as ``counterparty``, so both of their statements show it.
+
 System accounts are kept per shard (``s<N>``) so that shards never write the same balance
 document; a report adds them up.
 
@@ -37,13 +40,14 @@ class Entry:
     merchant_id: str
     payment_id: str
     lines: tuple[Line, ...]
+    counterparty: str = ""  # another merchant whose account the entry moves (platform fees)
 
     def __post_init__(self) -> None:
         if sum(line.amount for line in self.lines) != 0:
             raise ValueError(f"journal entry {self.id} does not balance")
 
     def to_doc(self, at: Any) -> dict[str, Any]:
-        return {
+        doc = {
             "_id": self.id,
             "kind": self.kind,
             "merchant_id": self.merchant_id,
@@ -51,6 +55,9 @@ class Entry:
             "lines": [{"account": ln.account, "amount": ln.amount} for ln in self.lines],
             "at": at,
         }
+        if self.counterparty:
+            doc["counterparty"] = self.counterparty
+        return doc
 
 
 def available(merchant_id: str) -> str:
@@ -83,6 +90,19 @@ def collection(
             Line(available(merchant_id), gross - fee),
             Line(fees(shard), fee),
         ),
+    )
+
+
+def platform_fee(aggregator_id: str, sub_merchant_id: str, payment_id: str, fee: int) -> Entry:
+    """The aggregator's share of a sub-merchant's collection, from the sub-merchant's balance
+    to the aggregator's (both on one shard: routing/shards.py)."""
+    return Entry(
+        f"{payment_id}:platform_fee",
+        "platform_fee",
+        aggregator_id,
+        payment_id,
+        (Line(available(sub_merchant_id), -fee), Line(available(aggregator_id), fee)),
+        counterparty=sub_merchant_id,
     )
 
 
@@ -163,4 +183,11 @@ class Balances:
 
 def entry_from_doc(doc: dict[str, Any]) -> Entry:
     lines = tuple(Line(ln["account"], int(ln["amount"])) for ln in doc["lines"])
-    return Entry(doc["_id"], doc["kind"], doc["merchant_id"], doc["payment_id"], lines)
+    return Entry(
+        doc["_id"],
+        doc["kind"],
+        doc["merchant_id"],
+        doc["payment_id"],
+        lines,
+        doc.get("counterparty", ""),
+    )

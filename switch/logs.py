@@ -5,13 +5,14 @@ the way out, whatever a message contains; tokens in callback URLs never reach a 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import os
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import orjson
 
@@ -21,6 +22,19 @@ merchant_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 payment_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("payment_id", default=None)
 _CONTEXT = (("request_id", request_id), ("merchant_id", merchant_id), ("payment_id", payment_id))
+
+
+@contextlib.contextmanager
+def acting_on(merchant: str | None, payment: str | None) -> Iterator[None]:
+    """Lines logged inside carry these ids: an actor works on many payments per batch, so it
+    wraps only the logging call about one of them (nothing is set on the hot path)."""
+    tokens = (merchant_id.set(merchant), payment_id.set(payment))
+    try:
+        yield
+    finally:
+        merchant_id.reset(tokens[0])
+        payment_id.reset(tokens[1])
+
 
 # A Kenyan MSISDN: 254 or 0, then the 9-digit national number starting with 7 or 1.
 _MSISDN = re.compile(r"(?<!\d)(\+?254|0)([17])(\d{6})(\d{2})(?!\d)")

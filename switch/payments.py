@@ -77,6 +77,9 @@ class Payment:
     destination: dict[str, Any] = field(default_factory=dict)
     route: dict[str, Any] = field(default_factory=dict)  # routing decision (routing/router.py)
     transfer: dict[str, Any] = field(default_factory=dict)  # a transfer's leg: switch/transfers
+    # A sub-merchant's collection: {"merchant_id": its aggregator, "fee_minor": the platform fee}
+    # (switch/platform.py), fixed at creation like ``fee_minor``.
+    platform: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> Status:
@@ -111,6 +114,7 @@ def new_payment(
     destination: dict[str, Any] | None = None,
     route: dict[str, Any] | None = None,
     transfer: dict[str, Any] | None = None,
+    platform: dict[str, Any] | None = None,
 ) -> Payment:
     created = HistoryEntry(1, at, "create", None, State.SUBMITTING, "api", False)
     return Payment(
@@ -134,6 +138,7 @@ def new_payment(
         destination=destination or {},
         route=route or {},
         transfer=transfer or {},
+        platform=platform or {},
     )
 
 
@@ -211,6 +216,7 @@ def to_doc(p: Payment, shard: int) -> dict[str, Any]:
         "destination": dict(p.destination),  # a copy: the document is sealed in place
         "route": p.route,
         "transfer": copy.deepcopy(p.transfer),  # copies too: its parties are sealed in place
+        "platform": dict(p.platform),
         "currency": p.currency,
         "phone": p.phone,
         "reference": p.reference,
@@ -273,6 +279,7 @@ def from_doc(doc: dict[str, Any]) -> Payment:
         destination=doc.get("destination") or {},
         route=doc.get("route") or {},
         transfer=doc.get("transfer") or {},
+        platform=doc.get("platform") or {},
     )
 
 

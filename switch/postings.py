@@ -18,7 +18,7 @@ def postings(before: Payment, after: Payment, shard: int) -> list[Entry]:
     if rail(after.method).direction != "collection":
         return []  # a posting to a SACCO's core moves nothing on the switch's books
     if after.state == State.SUCCEEDED and before.state != State.SUCCEEDED:
-        return [
+        entries = [
             ledger.collection(
                 after.merchant_id,
                 after.id,
@@ -28,6 +28,13 @@ def postings(before: Payment, after: Payment, shard: int) -> list[Entry]:
                 shard,
             )
         ]
+        platform_fee = int(after.platform.get("fee_minor", 0))
+        if platform_fee > 0:  # a sub-merchant's: its aggregator's share (switch/platform.py)
+            aggregator = str(after.platform["merchant_id"])
+            entries.append(
+                ledger.platform_fee(aggregator, after.merchant_id, after.id, platform_fee)
+            )
+        return entries
     return []
 
 

@@ -59,6 +59,8 @@ def _payment_problems(p: dict[str, Any], kinds: list[str]) -> list[str]:
     pid, status, method = p["_id"], p["status"], p["method"]
     if method in COLLECTION_METHODS:
         want = ["collection"] if status == "succeeded" else []
+        if want and int((p.get("platform") or {}).get("fee_minor", 0)) > 0:
+            want = ["collection", "platform_fee"]  # a sub-merchant's (switch/platform.py)
         if "reversal" in kinds:
             want = sorted([*want, "reversal"])
         return [] if kinds == want else [f"{pid} ({method}, {status}) has entries {kinds}"]

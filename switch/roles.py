@@ -33,6 +33,7 @@ OPERATOR: Final = "operator"
 PRIVACY_MANAGE: Final = "privacy:manage"
 SETTLEMENT_MANAGE: Final = "settlement:manage"
 KYC_MANAGE: Final = "kyc:manage"
+WEBHOOKS_MANAGE: Final = "webhooks:manage"
 
 SCOPES: Final[dict[str, str]] = {
     PAYMENTS_WRITE: "create STK Push payments",
@@ -51,6 +52,7 @@ SCOPES: Final[dict[str, str]] = {
     SETTLEMENT_MANAGE: "propose or confirm the settlement account, set the settlement schedule "
     "(people only, with TOTP; a second person confirms an account)",
     KYC_MANAGE: "apply for KYC: business details, documents, submission (switch/kyc.py)",
+    WEBHOOKS_MANAGE: "manage webhook endpoints and secrets, read the delivery log, resend events",
 }
 
 # What an API client may be given: everything a merchant's software needs, nothing that manages
@@ -67,6 +69,7 @@ CLIENT_SCOPES: Final = frozenset(
         C2B_MANAGE,
         AUDIT_READ,
         KYC_MANAGE,
+        WEBHOOKS_MANAGE,
     }
 )
 # Permissions that need a session whose login passed TOTP.
@@ -96,7 +99,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     "owner": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE, SETTLEMENT_MANAGE},
     "admin": CLIENT_SCOPES | {CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE, SETTLEMENT_MANAGE},
     # Builds the integration: test payments, C2B set-up, API clients; moves no money out.
-    "developer": _READS | {PAYMENTS_WRITE, C2B_MANAGE, CLIENTS_MANAGE},
+    "developer": _READS | {PAYMENTS_WRITE, C2B_MANAGE, CLIENTS_MANAGE, WEBHOOKS_MANAGE},
     # Runs the money: payouts and reversals, balances and reports; no credentials.
     "finance": _READS | {PAYMENTS_WRITE, PAYOUTS_WRITE, REVERSALS_WRITE, SETTLEMENT_MANAGE},
     "viewer": _READS,
@@ -125,10 +128,35 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/clients"): CLIENTS_MANAGE,
     ("POST", "/v1/clients/{client_id}/rotate"): CLIENTS_MANAGE,
     ("DELETE", "/v1/clients/{client_id}"): CLIENTS_MANAGE,
-    # The webhook URL is integration set-up, as sensitive as a credential (api/merchant_settings)
-    ("PATCH", "/v1/merchant"): CLIENTS_MANAGE,
+    # Webhooks are integration set-up: a merchant's software (an API client with
+    # webhooks:manage, e.g. one made by the CLI) or a developer sets them (api/webhooks.py).
+    ("PATCH", "/v1/merchant"): WEBHOOKS_MANAGE,
+    ("POST", "/v1/webhook-endpoints"): WEBHOOKS_MANAGE,
+    ("GET", "/v1/webhook-endpoints"): WEBHOOKS_MANAGE,
+    ("GET", "/v1/webhook-endpoints/{endpoint_id}"): WEBHOOKS_MANAGE,
+    ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): WEBHOOKS_MANAGE,
+    ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): WEBHOOKS_MANAGE,
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): WEBHOOKS_MANAGE,
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/test"): WEBHOOKS_MANAGE,
+    ("GET", "/v1/webhook-deliveries"): WEBHOOKS_MANAGE,
+    ("POST", "/v1/webhook-deliveries/resend"): WEBHOOKS_MANAGE,
     ("PUT", "/v1/merchant/routing"): CLIENTS_MANAGE,
     ("GET", "/v1/audit"): AUDIT_READ,
+    # Merchants (api/merchants.py): a merchant's own profile; the operator's onboarding.
+    ("GET", "/v1/merchant"): PAYMENTS_READ,
+    ("POST", "/v1/operator/merchants"): OPERATOR,
+    ("GET", "/v1/operator/merchants"): OPERATOR,
+    ("GET", "/v1/operator/merchants/{merchant_id}"): OPERATOR,
+    ("PATCH", "/v1/operator/merchants/{merchant_id}"): OPERATOR,
+    ("POST", "/v1/operator/merchants/{merchant_id}/suspend"): OPERATOR,
+    ("POST", "/v1/operator/merchants/{merchant_id}/reactivate"): OPERATOR,
+    ("POST", "/v1/operator/merchants/{merchant_id}/close"): OPERATOR,
+    # Sub-merchants (api/sub_merchants.py): an aggregator's software onboards and configures
+    # them as it takes payments for them (the handlers refuse any merchant not an aggregator).
+    ("POST", "/v1/sub-merchants"): PAYMENTS_WRITE,
+    ("GET", "/v1/sub-merchants"): PAYMENTS_READ,
+    ("GET", "/v1/sub-merchants/{sub_merchant_id}"): PAYMENTS_READ,
+    ("PATCH", "/v1/sub-merchants/{sub_merchant_id}"): PAYMENTS_WRITE,
     # Settlement (api/settlement.py): where settlements pay is set by people with two-factor (a
     # second one confirms); runs move money only to that account, so payouts:write starts one.
     ("GET", "/v1/settlement/account"): PAYOUTS_READ,

@@ -318,6 +318,7 @@ def decode_cursor(key: bytes, merchant_id: str, filters: Filters) -> Position | 
 # The fields a search reads of each payment document (a projection: never its history).
 PROJECTION = {
     "_id": 1,
+    "merchant_id": 1,  # whose, in an aggregator's view of its sub-merchants
     "created_at": 1,
     "updated_at": 1,
     "status": 1,
@@ -380,10 +381,21 @@ class Window:
     since: datetime
     upto: datetime
 
-    def query(self, merchant_id: str) -> dict[str, Any]:
+    def query(self, merchant_id: str | Sequence[str]) -> dict[str, Any]:
         """Exactly what the ``(merchant_id, created_at)`` index serves: one equality and one
-        range, nothing else (any other clause makes the embedded server scan the merchant)."""
-        return {"merchant_id": merchant_id, "created_at": {"$gte": self.since, "$lte": self.upto}}
+        range, nothing else (any other clause makes the embedded server scan the merchant).
+        Several merchants (an aggregator's view): the same range over each (``$in``)."""
+        return {
+            "merchant_id": of(merchant_id),
+            "created_at": {"$gte": self.since, "$lte": self.upto},
+        }
+
+
+def of(merchant_id: str | Sequence[str]) -> Any:
+    """The ``merchant_id`` clause for one merchant or several."""
+    if isinstance(merchant_id, str):
+        return merchant_id
+    return merchant_id[0] if len(merchant_id) == 1 else {"$in": list(merchant_id)}
 
 
 def start(f: Filters, pos: Position | None, now: datetime) -> Position:

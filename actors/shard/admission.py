@@ -19,7 +19,8 @@ from switch.idempotency import Decision, decide, scoped_key
 from switch.ids import payment_id_for
 from switch.messages import CreatePayment, Reply
 from switch.payments import Payment, new_payment
-from switch.rails import takes_command
+from switch.platform import PlatformFee
+from switch.rails import RAILS, takes_command
 
 CACHE_LIMIT = 200_000
 
@@ -70,8 +71,25 @@ def screening_stage(transfer: dict[str, Any] | None) -> Stage:
     return "transfer_debit" if transfer.get("leg") == "debit" else "transfer_onward"
 
 
+def platform_split(
+    req: CreatePayment, method: str, fee: int, platform: tuple[str, PlatformFee] | None
+) -> dict[str, Any]:
+    """A sub-merchant's collection: its aggregator and platform fee (switch/platform.py); empty
+    for anything else (payouts and transfer legs carry none)."""
+    if platform is None or req.transfer or RAILS[method].direction != "collection":
+        return {}
+    aggregator, fee_rule = platform
+    return {"merchant_id": aggregator, "fee_minor": fee_rule.of(req.amount_minor, fee)}
+
+
 def payment_for(
-    req: CreatePayment, payment_id: str, key: str, route: Route, fee: int, at: datetime
+    req: CreatePayment,
+    payment_id: str,
+    key: str,
+    route: Route,
+    fee: int,
+    at: datetime,
+    platform: dict[str, Any] | None = None,
 ) -> Payment:
     """The new payment a request asks for, on the rail it was routed to."""
     method = route.method
@@ -92,4 +110,5 @@ def payment_for(
         destination=req.destination,
         route=route.to_doc() if req.method == "auto" else None,
         transfer=req.transfer,
+        platform=platform,
     )

@@ -20,6 +20,7 @@ from actors.shard import admission
 from actors.shard.machine import Admit
 from actors.shard.shell import Shell
 from routing.router import NoRoute
+from switch.logs import acting_on
 from switch.messages import (
     C2bIn,
     CallbackIn,
@@ -84,7 +85,8 @@ class ShardCore(Shell):
                 screening.status, screening.reason, screening.message, screening.field
             )
         needed = self.screener.needed(req.amount_minor)
-        decided = self.machine.admit(req, key, payment_id, route, screening, needed)
+        platform = await self.routes.platform(req.merchant_id)  # cached with the routing
+        decided = self.machine.admit(req, key, payment_id, route, screening, needed, platform)
         if isinstance(decided, Reply):  # short of balance
             self.screener.unscreen(req, screening)
             # Not a replay of a payout this shard has forgotten (a restart)? Keys never expire.
@@ -112,7 +114,8 @@ class ShardCore(Shell):
         try:
             result = await self.store.insert(payment, admit.entries)
         except Exception:
-            log.exception("storing payment %s failed", payment.id)
+            with acting_on(payment.merchant_id, payment.id):
+                log.exception("storing payment %s failed", payment.id)
             result = "error"
         finally:
             self.machine.reserve(admit, -1)

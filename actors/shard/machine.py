@@ -46,6 +46,7 @@ from switch.compliance import Screening
 from switch.config import Settings
 from switch.fees import fee_for
 from switch.ledger import Balances, Entry
+from switch.logs import acting_on
 from switch.messages import (
     C2bIn,
     CallbackIn,
@@ -59,6 +60,7 @@ from switch.messages import (
 )
 from switch.money import format_minor
 from switch.payments import Failure, Payment, apply, is_payout, offer
+from switch.platform import PlatformFee
 from switch.policies import reversal_refusal
 from switch.postings import postings as ledger_postings
 from switch.rails import RAILS, customer_initiated, provider_of
@@ -221,8 +223,10 @@ class ShardMachine:
         route: Route,
         screening: Screening,
         approvals: int,
+        platform: tuple[str, PlatformFee] | None = None,
     ) -> Admit | Reply:
-        """The payment a screened, routed request makes, or its refusal for the balance."""
+        """The payment a screened, routed request makes, or its refusal for the balance. A
+        sub-merchant's collection carries its aggregator's platform fee (``platform``)."""
         method = route.method
         # Transfer legs carry no fee: the money passes through (switch/transfers.py).
         fee = 0 if req.transfer else fee_for(self.settings.fees, method, req.amount_minor)
@@ -232,7 +236,8 @@ class ShardMachine:
             if short is not None:
                 return short
             entries = [ledger.payout_reserve(req.merchant_id, payment_id, req.amount_minor, fee)]
-        payment = admission.payment_for(req, payment_id, key, route, fee, self._at())
+        split = admission.platform_split(req, method, fee, platform)
+        payment = admission.payment_for(req, payment_id, key, route, fee, self._at(), split)
         return Admit(screened(payment, screening, approvals, req.maker), key, entries)
 
     def shortfall(self, merchant_id: str, total: int) -> Reply | None:
@@ -309,12 +314,14 @@ class ShardMachine:
         if step.action == "decline":
             assert step.outcome is not None
             # The provider's own record contradicts the confirmation: credit nobody.
-            log.warning("%s: the provider's record does not match: %s", payment.id, step.problem)
+            with acting_on(payment.merchant_id, payment.id):
+                log.warning("%s: the provider's record differs: %s", payment.id, step.problem)
             if self._apply(out, payment, step.outcome, "callback"):
                 out.append(Durable(self.payments[payment.id]))
             return "mismatch", out
         if step.action == "mismatch":
-            log.warning("callback for %s refused: %s", payment.id, step.problem)
+            with acting_on(payment.merchant_id, payment.id):
+                log.warning("callback for %s refused: %s", payment.id, step.problem)
             return "mismatch", out
         if step.action == "pending" or step.outcome is None:
             return "pending", out

@@ -16,11 +16,57 @@ import asyncio
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from actors.writer import Committed
 from infra.storage.mongo import Doc
 from switch.ledger import Entry
-from switch.payments import Payment, to_doc
+from switch.payments import Payment, now_utc, to_doc
+from switch.platform import effective, endpoint_owners
+from switch.webhooks import LogEntry, legacy_endpoint
+
+
+class MemoryWebhooks:
+    """The webhook port in memory: endpoints (a merchant's ``webhook_url`` is its first, as the
+    MongoDB one migrates it), the delivery log as a list, the audit trail as a list."""
+
+    def __init__(self, merchants: dict[str, Doc]) -> None:
+        self.merchants = merchants
+        self.endpoint_docs: dict[str, Doc] = {}
+        self.log: list[LogEntry] = []
+        self.audits: list[tuple[str, str, Any, Any]] = []
+
+    async def endpoints(self, merchant_id: str) -> list[Doc]:
+        for owner in endpoint_owners(merchant_id):
+            merchant = {"_id": owner, **self.merchants.get(owner, {})}
+            legacy = legacy_endpoint(merchant, now_utc())
+            if legacy is not None:
+                self.endpoint_docs.setdefault(legacy["_id"], legacy)
+            found = [d for d in self.endpoint_docs.values() if d["merchant_id"] == owner]
+            if found:
+                return copy.deepcopy(found)
+        return []
+
+    async def record(self, entry: LogEntry) -> None:
+        self.log.append(entry)
+
+    async def mark_failing(self, endpoint_id: str, since: Any) -> None:
+        doc = self.endpoint_docs[endpoint_id]
+        if doc.get("failing_since") is None:
+            doc["failing_since"] = since
+
+    async def mark_healthy(self, endpoint_id: str) -> None:
+        self.endpoint_docs[endpoint_id]["failing_since"] = None
+
+    async def disable(self, endpoint_id: str, reason: str) -> Doc | None:
+        doc = self.endpoint_docs[endpoint_id]
+        if not doc.get("enabled") or doc.get("failing_since") is None:
+            return None
+        doc.update(enabled=False, disabled_at=now_utc(), disabled_reason=reason)
+        return copy.deepcopy(doc)
+
+    async def audit(self, action: str, target: str, before: Any, after: Any) -> None:
+        self.audits.append((action, target, before, after))
 
 
 @dataclass
@@ -43,7 +89,7 @@ class MemoryPaymentStore:
         self.accounts: dict[str, int] = {}
         self.journal: list[Entry] = []
         self.merchants: dict[str, Doc] = {}
-        self.attempts: dict[str, Doc] = {}
+        self.webhook_port = MemoryWebhooks(self.merchants)
         self.commits = 0  # transactions committed
         self._failures = 0
         self._tick = _Tick()
@@ -174,7 +220,9 @@ class MemoryPaymentStore:
         return sorted(self.inflight_ids)
 
     async def merchant(self, merchant_id: str) -> Doc:
-        return copy.deepcopy(self.merchants.get(merchant_id, {}))
+        doc = copy.deepcopy(self.merchants.get(merchant_id, {}))
+        parent = self.merchants.get(doc.get("parent_id") or "")
+        return effective(doc, copy.deepcopy(parent) if parent is not None else None)
 
     async def by_phone_index(self, merchant_id: str, bidx: str, limit: int | None) -> list[Doc]:
         found = [
@@ -187,8 +235,8 @@ class MemoryPaymentStore:
 
     # --- other writes ----------------------------------------------------------------------
 
-    async def record_attempt(self, doc: Doc) -> None:
-        self.attempts[doc["_id"]] = {**self.attempts.get(doc["_id"], {}), **doc}
+    def webhooks(self) -> MemoryWebhooks:
+        return self.webhook_port
 
     async def erase(self, payment_id: str, fields: Doc) -> None:
         self.payments[payment_id].update(copy.deepcopy(fields))

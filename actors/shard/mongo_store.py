@@ -1,20 +1,22 @@
 """The shard's payment store on MongoDB: the group-committing writer of actors/writer.py (one
-transaction per tick, journal included) and the collections, with reads and webhook attempt logs
-grouped the same way. Each method is the query the shard made itself before the store existed:
-no extra round trip."""
+transaction per tick, journal included) and the collections, with reads grouped the same way,
+and the webhook port (actors/webhook_port.py). Each method is the query the shard made itself
+before the store existed: no extra round trip."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient
 
 from actors.group_commit import GroupCommit
+from actors.webhook_port import MongoWebhooks
 from actors.writer import Committed, ShardWriter
 from infra.storage.mongo import Collections, Doc
 from switch.ledger import Entry
 from switch.payments import Payment
+from switch.platform import effective
 
 
 class MongoPaymentStore:
@@ -26,7 +28,7 @@ class MongoPaymentStore:
         self.seqs: dict[str, int] = {}
         self.writer: ShardWriter | None = None
         self._reads: GroupCommit[str, Doc | None] = GroupCommit(self._read_docs)
-        self._attempts: GroupCommit[Doc, None] = GroupCommit(self._write_attempts, window=0.05)
+        self.webhook_port = MongoWebhooks(cols)
 
     def bind(
         self,
@@ -51,14 +53,14 @@ class MongoPaymentStore:
 
     async def start(self) -> None:
         self._reads.start()
-        self._attempts.start()
+        self.webhook_port.start()
         await self._writer().reclaim()
         self._writer().start()
 
     async def stop(self) -> None:
         await self._writer().stop()
         await self._reads.stop()
-        await self._attempts.stop()
+        await self.webhook_port.stop()
 
     async def insert(self, payment: Payment, entries: list[Entry]) -> str:
         return await self._writer().insert(payment, entries)
@@ -90,7 +92,11 @@ class MongoPaymentStore:
         return [d["_id"] async for d in self.cols.inflight.find({"shard": self.shard})]
 
     async def merchant(self, merchant_id: str) -> Doc:
-        return await self.cols.merchants.find_one({"_id": merchant_id}) or {}
+        """As the switch applies it: a sub-merchant's own settings, else its parent's."""
+        doc = await self.cols.merchants.find_one({"_id": merchant_id}) or {}
+        parent_id = doc.get("parent_id")
+        parent = await self.cols.merchants.find_one({"_id": parent_id}) if parent_id else None
+        return effective(doc, parent)
 
     async def by_phone_index(self, merchant_id: str, bidx: str, limit: int | None) -> list[Doc]:
         query = {"merchant_id": merchant_id, "phone_bidx": bidx}
@@ -99,15 +105,8 @@ class MongoPaymentStore:
             cursor = cursor.limit(limit)
         return [doc async for doc in cursor]
 
-    async def record_attempt(self, doc: Doc) -> None:
-        await self._attempts.submit(doc)
-
-    async def _write_attempts(self, docs: list[Doc]) -> list[None]:
-        ops: list[UpdateOne] = [
-            UpdateOne({"_id": d["_id"]}, {"$set": d}, upsert=True) for d in docs
-        ]
-        await self.cols.webhook_deliveries.bulk_write(ops, ordered=False)
-        return [None] * len(docs)
+    def webhooks(self) -> MongoWebhooks:
+        return self.webhook_port
 
     async def erase(self, payment_id: str, fields: dict[str, Any]) -> None:
         await self.cols.payments.update_one({"_id": payment_id}, {"$set": fields})

@@ -1,22 +1,27 @@
 """Telling merchants: webhooks (durable, at least once, only for persisted changes) and live
 events (best effort). The choice of events is pure (:func:`live_events`); :class:`Notifier`
-carries them out through the webhook dispatcher, the merchant's endpoint and the publisher."""
+carries them out through the webhook dispatcher, the merchant's endpoints and the publisher, and
+disables an endpoint that has failed every delivery for ``webhook_disable_after`` (3 days): the
+endpoint says why, the audit trail records it, and the merchant's other endpoints get a
+``webhook_endpoint.disabled`` event."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from actors.shard.ports import Clock, PaymentStore
-from actors.webhooks import Endpoint, RetryPolicy, WebhookDispatcher, event_body
+from actors.webhooks import RetryPolicy, WebhookDispatcher, event_body
 from connectors.transport import Transport
 from infra.live import Publisher
-from infra.storage.mongo import Doc
 from switch.config import Settings
-from switch.payments import Payment
+from switch.ids import new_id
+from switch.payments import Payment, now_utc
+from switch.webhooks import Attempt, Target, disabled_event, iso_z, should_disable, target_of
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +62,12 @@ class Notifier:
         self.clock = clock
         self.spawn = spawn
         self.published: dict[str, int] = {}
-        self.endpoints: dict[str, tuple[float, Endpoint]] = {}
+        self.port = store.webhooks()
+        self.cache_for = settings.webhook_endpoint_cache
+        self.disable_after = timedelta(seconds=settings.webhook_disable_after)
+        self.endpoints: dict[str, tuple[float, list[Target]]] = {}
+        # Endpoints failing since (as this shard saw it; also written to the endpoint).
+        self.failing: dict[str, datetime] = {}
         self.webhooks = WebhookDispatcher(
             transport,
             RetryPolicy(
@@ -66,11 +76,12 @@ class Notifier:
                 settings.webhook_retry_max,
                 settings.webhook_max_attempts,
             ),
-            endpoint_of=self._endpoint,
+            targets_of=self._targets,
             payment_of=payment_of,
             persisted_seq=deliverable,
             delivered=delivered,
-            record=self._record_attempt,
+            record=lambda entry: self.spawn(self.port.record(entry)),
+            health=self._health,
         )
 
     def start(self) -> None:
@@ -93,14 +104,42 @@ class Notifier:
     def forget(self, payment_id: str) -> None:
         self.published.pop(payment_id, None)
 
-    async def _endpoint(self, merchant_id: str) -> Endpoint:
+    async def _targets(self, merchant_id: str) -> list[Target]:
         cached = self.endpoints.get(merchant_id)
         if cached and cached[0] > self.clock.monotonic():
             return cached[1]
-        doc = await self.store.merchant(merchant_id)
-        endpoint = Endpoint(doc.get("webhook_url"), doc.get("webhook_secret", ""))
-        self.endpoints[merchant_id] = (self.clock.monotonic() + MERCHANT_TTL, endpoint)
-        return endpoint
+        now = now_utc()
+        targets = [target_of(d, now) for d in await self.port.endpoints(merchant_id)]
+        self.endpoints[merchant_id] = (self.clock.monotonic() + self.cache_for, targets)
+        return targets
 
-    def _record_attempt(self, doc: Doc) -> None:
-        self.spawn(self.store.record_attempt(doc))
+    def _health(self, merchant_id: str, target: Target, attempt: Attempt) -> None:
+        """Keep each endpoint's failure record; disable one failing for too long."""
+        if attempt.ok:
+            if self.failing.pop(target.id, None) is not None or target.failing_since:
+                self.spawn(self.port.mark_healthy(target.id))
+            return
+        known = self.failing.get(target.id) or target.failing_since
+        since = min(known, attempt.at) if known else attempt.at
+        if target.id not in self.failing:
+            self.spawn(self.port.mark_failing(target.id, since))
+        self.failing[target.id] = since
+        if should_disable(since, attempt.at, self.disable_after):
+            self.failing.pop(target.id, None)
+            self.spawn(self._disable(merchant_id, target, since))
+
+    async def _disable(self, merchant_id: str, target: Target, since: datetime) -> None:
+        reason = f"every delivery failed since {iso_z(since)}, none succeeded"
+        doc = await self.port.disable(target.id, reason)
+        self.endpoints.pop(merchant_id, None)
+        if doc is None:
+            return  # another shard did it, or the merchant fixed it meanwhile
+        log.error("webhook endpoint %s of merchant %s disabled: %s", target.id, merchant_id, reason)
+        await self.port.audit(
+            "webhook_endpoint.disabled",
+            f"webhook_endpoint:{target.id}",
+            {"enabled": True},
+            {"enabled": False, "disabled_reason": reason},
+        )
+        event = disabled_event(doc, new_id("evt"), now_utc(), reason)
+        await self.webhooks.send_once(merchant_id, event, skip=target.id)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from actors.webhook_port import WebhookPort
 from actors.writer import Committed
 from infra.storage.mongo import Doc
 from switch.ledger import Entry
@@ -109,8 +110,8 @@ class PaymentStore(Protocol):
 
     # --- other writes ----------------------------------------------------------------------
 
-    async def record_attempt(self, doc: Doc) -> None:
-        """Log one webhook delivery attempt (grouped with others)."""
+    def webhooks(self) -> WebhookPort:
+        """Webhook endpoints, the delivery log and endpoint health (actors/webhook_port.py)."""
 
     async def erase(self, payment_id: str, fields: Doc) -> None:
         """Overwrite a final payment's personal fields (``$set`` of top-level fields)."""

@@ -13,6 +13,7 @@ from actors.compliance import Compliance
 from actors.shard import admission
 from actors.shard.effects import Record
 from switch.compliance import ALLOW, Screening
+from switch.logs import acting_on
 from switch.messages import CreatePayment
 from switch.payments import Payment
 
@@ -49,7 +50,8 @@ class Screener:
                 stage=admission.screening_stage(req.transfer),
             )
         except Exception:
-            log.exception("screening of %s failed", payment_id)
+            with acting_on(req.merchant_id, payment_id):
+                log.exception("screening of %s failed", payment_id)
             message = "screening is unavailable; nothing was stored. Retry with the same key."
             return Screening("refuse", "screening_unavailable", None, status=503, message=message)
 

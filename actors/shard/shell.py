@@ -37,6 +37,7 @@ from infra.live import Publisher
 from infra.metrics import ILLEGAL_EVENTS, PAYMENTS
 from infra.storage.mongo import Doc
 from switch.config import Settings
+from switch.logs import acting_on
 from switch.messages import (
     CreatePayment,
     Order,
@@ -201,7 +202,8 @@ class Shell:
         elif isinstance(e, fx.Illegal):  # never silently dropped
             p = e.payment
             ILLEGAL_EVENTS.labels(p.method, p.state.value, e.event).inc()
-            log.warning("%s from %s refused for %s: %s", e.event, e.source, p.id, e.reason)
+            with acting_on(p.merchant_id, p.id):
+                log.warning("%s from %s refused for %s: %s", e.event, e.source, p.id, e.reason)
         else:
             return False
         return True

@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 Doc = dict[str, Any]
 
 MONEY_WRITES = WriteConcern(w="majority", j=True)
+WEBHOOK_LOG_DAYS = 30
 
 # Deliberately few: every secondary index is paid on each write, and the embedded SecantusDB
 # server pays dearly (inserts 12,000/s without, 4,800/s with three). Payments are found by
@@ -41,9 +42,24 @@ INDEXES: dict[str, list[IndexModel]] = {
     # refusals and review decisions only).
     "compliance_events": [IndexModel([("merchant_id", ASCENDING), ("at", ASCENDING)], name="cev")],
     "clients": [IndexModel([("merchant_id", ASCENDING)], name="client_merchant")],
+    # Webhooks (switch/webhooks.py): a merchant's endpoints; its delivery log by time, each entry
+    # expiring WEBHOOK_LOG_DAYS after the event (a TTL index: the log cannot grow without end).
+    "webhook_endpoints": [IndexModel([("merchant_id", ASCENDING)], name="endpoint_merchant")],
+    "webhook_deliveries": [
+        IndexModel([("merchant_id", ASCENDING), ("created_at", DESCENDING)], name="wd_merchant"),
+        IndexModel(
+            [("created_at", ASCENDING)], name="wd_ttl", expireAfterSeconds=WEBHOOK_LOG_DAYS * 86400
+        ),
+    ],
     # Statements (api/statements.py): a merchant's journal entries by time. One entry per money
     # movement, written once and never updated.
-    "journal": [IndexModel([("merchant_id", ASCENDING), ("at", ASCENDING)], name="journal_at")],
+    # A platform fee's entry is on the aggregator, with the sub-merchant as its counterparty.
+    "journal": [
+        IndexModel([("merchant_id", ASCENDING), ("at", ASCENDING)], name="journal_at"),
+        IndexModel(
+            [("counterparty", ASCENDING), ("at", ASCENDING)], name="journal_counterparty_at"
+        ),
+    ],
     # Bulk payouts (actors/batches.py): a restart resumes the batches not completed. Only batch
     # headers carry ``state`` (their item chunks share the collection), so the index is sparse
     # and small, and it changes only when a batch starts or completes.
@@ -64,6 +80,7 @@ class Collections:
     merchants: AsyncCollection[Doc]
     clients: AsyncCollection[Doc]
     webhook_deliveries: AsyncCollection[Doc]
+    webhook_endpoints: AsyncCollection[Doc]
     settings: AsyncCollection[Doc]
     inflight: AsyncCollection[Doc]
     journal: AsyncCollection[Doc]
@@ -94,6 +111,7 @@ def collections(client: AsyncMongoClient[Doc], db_name: str) -> Collections:
         merchants=db["merchants"],
         clients=db["clients"],
         webhook_deliveries=db["webhook_deliveries"],
+        webhook_endpoints=db["webhook_endpoints"],
         settings=db["settings"],
         inflight=db["inflight"],
         journal=db["journal"],

@@ -14,12 +14,19 @@ and the journal entry a write-off posts.
   sees the payout succeed (or open again if it fails). One operator suffices: the money goes
   where it came from, as the saga would have sent it.
 - ``mark_refunded`` (a ``refund_failed`` transfer): the payer was paid back outside the switch
-  (the merchant, say, at its counter), shown by ``evidence``. Nothing moves on the switch's
-  books (the balance the refund left with the merchant is the merchant's again), so nothing is
-  posted; the proposal, approval and evidence are audited.
+  (the merchant, say, at its counter), shown by ``evidence``. Where the money sits was checked
+  (switch/transfers.py, switch/postings.py): the debit leg's collection credited the merchant's
+  available balance, the failed credit and refund legs each released their reservation back
+  to it, so the money is in ``merchant:<id>:available``, in no reservation and no suspense (a
+  retried refund in flight holds a reservation, but then the break is ``resolving``, not open,
+  and cannot be marked). The merchant paid the payer from its own pocket, so that balance is
+  rightly the merchant's again: no posting is right (any entry would take money from the
+  merchant that it has already paid out); the proposal, approval and evidence are audited.
 - ``write_off``: the difference is booked to the switch's own ``switch:write_offs`` account
   against the provider's float, so the journal stays balanced and the float equals what the
-  provider holds.
+  provider holds; money a run already booked to ``switch:suspense`` (switch/recon/suspense.py)
+  is written off from there instead. A ``settlement_mismatch`` is never written off: the bank's
+  money is not on the switch's books.
 
 ``allocate``, ``write_off`` and ``mark_refunded`` move or settle money by hand: one operator
 proposes, a different one approves (no one approves what they proposed), and only the approval
@@ -83,6 +90,12 @@ def refusal(brk: dict[str, Any], action: str) -> Refused | None:
             return Refused("not_applicable", "the payment exists: confirm it instead")
         return None
     if action == "write_off":
+        if kind == "settlement_mismatch":
+            return Refused(
+                "not_applicable",
+                "a settlement is the provider's money in the bank, not on the switch's books: "
+                "resolve the day's other breaks or have the provider correct the settlement",
+            )
         if correction(brk) == 0:
             return Refused("not_applicable", "nothing to write off: the amounts agree")
         return None

@@ -37,6 +37,7 @@ Kind = Literal[
     "missing_at_provider",
     "duplicate",
     "refund_failed",  # found from the switch's own books (switch/recon/transfers.py)
+    "settlement_mismatch",  # a provider's bank settlement (switch/recon/settlement.py)
 ]
 BREAK_KINDS: tuple[Kind, ...] = (
     "amount_mismatch",
@@ -44,6 +45,7 @@ BREAK_KINDS: tuple[Kind, ...] = (
     "missing_at_provider",
     "duplicate",
     "refund_failed",
+    "settlement_mismatch",
 )
 
 

@@ -114,6 +114,11 @@ SOURCES: dict[str, Source] = {
     "bank_camt053": Source(
         "pesalink", frozenset({"bank_transfer"}), "bank", "bank statement (ISO 20022 camt.053)"
     ),
+    # The switch's own collection account, where M-Pesa and Airtel settle their floats: checked
+    # against the run's matched records (switch/recon/settlement.py), not against payments.
+    "bank_settlement": Source(
+        "bank", frozenset(), "bank", "bank statement of the switch's collection account"
+    ),
     # No provider's record: transfers whose refund leg failed, from the switch's own payments.
     "transfers": Source("switch", frozenset(), "switch", "transfers left refund_failed"),
 }

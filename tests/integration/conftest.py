@@ -33,6 +33,9 @@ TIMINGS = {
     "SWITCH_SWEEP_INTERVAL": "0.5",
     "SWITCH_WEBHOOK_RETRY_BASE": "0.1",
     "SWITCH_WEBHOOK_TIMEOUT": "2",
+    # Webhook endpoints: shards re-read them at once; one failing for 3 s is disabled (3 days).
+    "SWITCH_WEBHOOK_ENDPOINT_CACHE": "0.2",
+    "SWITCH_WEBHOOK_DISABLE_AFTER": "3",
     "SWITCH_PROVIDER_TIMEOUT": "2",
     "SWITCH_SHARDS": "2",
     "SWITCH_BREAKER_THRESHOLD": "3",

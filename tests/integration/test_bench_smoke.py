@@ -110,11 +110,28 @@ def _assert_clean(result: dict[str, Any]) -> None:
 
 @pytest.mark.integration
 def test_bench_smoke_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    result, path, _log = _run_bench(tmp_path, "stk", [])
+    result, path, log = _run_bench(tmp_path, "stk", ["--cost"])
     _assert_clean(result)
     assert result["money"]["ledger"]["balanced"], result["money"]["ledger"]
-    assert path.with_suffix(".md").exists()
     assert path.with_suffix(".png").exists()
+    _assert_cost(result["cost"])
+    assert "## Cost per payment" in path.with_suffix(".md").read_text()
+    assert "cost per payment: " in log
+
+
+def _assert_cost(cost: dict[str, Any]) -> None:
+    """``--cost``: plausible per-payment figures, each from its own source."""
+    mongo = cost["mongo"]
+    # At least the payment, its inflight row (in and out) and its journal entry: more than 3.
+    assert mongo["docs_written_per_payment"] > 3, mongo
+    assert mongo["bytes_written_per_payment"] > 100, mongo
+    assert 0 < mongo["commands_per_payment"] < mongo["docs_written_per_payment"], mongo  # batched
+    assert {"payments", "inflight", "journal"} <= set(mongo["by_collection"]), mongo
+    assert "shards" in mongo["by_process"], mongo
+    assert cost["oplog"]["entries_per_payment"] > 3, cost["oplog"]  # the server's own count
+    assert cost["ray"]["calls"] > 0 and "create_payments" in cost["ray"]["by_method"], cost["ray"]
+    assert cost["ray"]["arg_bytes"] > 0, cost["ray"]
+    assert cost["redis"]["commands_per_payment"] > 0, cost["redis"]  # the run's own Redis
 
 
 @pytest.mark.integration

@@ -108,8 +108,9 @@ async def test_webhook_failing_three_times_then_succeeding_gets_every_event(
     assert receiver.calls[merchant.hook] == 5
     assert events[0]["data"]["status"] == "processing"
     assert events[1]["data"]["provider"]["receipt"]
-    log = await stack.state.cols.webhook_deliveries.find_one({"_id": events[0]["_webhook_id"]})
-    assert log is not None and log["attempts"] == 4 and log["status"] == "delivered"
+    log = await stack.state.cols.webhook_deliveries.find_one({"event_id": events[0]["_webhook_id"]})
+    assert log is not None and log["attempt_count"] == 4 and log["status"] == "delivered"
+    assert [a["status_code"] for a in log["attempts"]] == [500, 500, 500, 204]
     for _ in range(50):  # settled once the final event is out: nothing left to resume
         if await stack.state.cols.inflight.find_one({"_id": created["id"]}) is None:
             break

@@ -10,9 +10,10 @@ import aiohttp
 import pytest
 
 from app.stack import Stack
+from infra.users import create_operator_person
 
 from .helpers import Api
-from .test_users import Person, invite, owner_with_totp
+from .test_users import PASSWORD, Person, invite, new_email, owner_with_totp
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +51,13 @@ async def staff(stack: Stack, http: aiohttp.ClientSession) -> dict[str, Person]:
     for role in ("admin", "developer", "finance", "viewer"):
         people[role] = await invite(owner, role)
         await people[role].enrol_totp()  # so that only the role decides, not the missing TOTP
+    # The switch operator's own people are made by the operator, never invited.
+    assert stack.state is not None
+    operator = Person(http, stack.api_url, new_email())
+    await create_operator_person(stack.state.cols, operator.email, "An operator", PASSWORD)
+    assert (await operator.login())[0] == 200
+    await operator.enrol_totp()
+    people["operator"] = operator
     return people
 
 

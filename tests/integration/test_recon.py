@@ -60,6 +60,7 @@ async def test_mpesa_breaks_are_all_found_and_each_resolution_balances(
     since = datetime.now(UTC) - timedelta(seconds=1)
     sim = stack.sim_url
     await _sim(http, "DELETE", f"{sim}/__sim/breaks")
+    held = await _suspense(stack)  # what earlier tests of the session left there
     shortcode = f"6{uuid.uuid4().int % 10**5:05d}"
     body = {"shortcode": shortcode, "accounts": {"type": "prefix", "prefix": "ACME"}}
     async with http.put(
@@ -134,6 +135,10 @@ async def test_mpesa_breaks_are_all_found_and_each_resolution_balances(
     }
     assert run["counts"]["matched"] == 1  # the one nothing happened to
     assert matched["trans_id"] not in found
+    # Money that belongs to nobody is booked to suspense: the lost and the stranger's payments
+    # whole, what the changed amount adds, the duplicate's second copy.
+    assert await _suspense(stack) - held == (500 + 700 + 10 + 400) * 100
+    await _ledger_ok(stack)
 
     # The org statement the portal exports says the same (both sources together).
     csv = await _sim(http, "GET", f"{sim}/__sim/org-statement?shortcode={shortcode}")
@@ -153,7 +158,9 @@ async def test_mpesa_breaks_are_all_found_and_each_resolution_balances(
     assert {b["key"]: b["kind"] for b in both["breaks"]} == found
     ids = {b["key"]: b["id"] for b in run["breaks"]}
     assert {b["id"] for b in both["breaks"]} == set(ids.values())  # the same breaks, not new ones
+    assert await _suspense(stack) - held == 161_000  # a second run books nothing twice
     await _a_made_up_line_is_refuted(stack, http, alice, shortcode, window)
+    assert await _suspense(stack) - held == 161_000 + 90_000  # refuted, nobody's: still in suspense
     status, queue = await alice.call("GET", "/v1/operator/recon/breaks?status=open&limit=500")
     assert set(ids.values()) <= {b["id"] for b in queue["data"]}
 
@@ -231,6 +238,14 @@ async def test_mpesa_breaks_are_all_found_and_each_resolution_balances(
         lost["trans_id"]: "resolved",
         stranger["trans_id"]: "resolved",
     }
+    # Confirmed and allocated, now settled in the merchant's balance: out of suspense, once.
+    assert await _suspense(stack) - held == (10 + 400 + 900) * 100
+    status, brk = await alice.call("GET", f"/v1/operator/recon/breaks/{ids[stranger['trans_id']]}")
+    assert brk["suspense"] == {
+        "amount": "700",
+        "moved_by": f"{ids[stranger['trans_id']]}:suspense:release",
+    }
+    await _ledger_ok(stack)
     audit = [d async for d in stack.state.cols.audit.find({"target": {"$regex": "^recon_break:"}})]
     assert {"recon.confirm", "recon.propose", "recon.allocate", "recon.write_off"} <= {
         d["action"] for d in audit
@@ -268,6 +283,12 @@ async def _a_made_up_line_is_refuted(
         if again["status"] == "open":
             break
     assert again["status"] == "open" and again["detail"].endswith("the switch has it failed")
+
+
+async def _suspense(stack: Stack) -> int:
+    assert stack.state is not None
+    doc = await stack.state.cols.balances.find_one({"_id": "switch:suspense"})
+    return int((doc or {}).get("balance", 0))
 
 
 async def _payment_of(stack: Stack, receipt: str) -> str:

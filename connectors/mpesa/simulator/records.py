@@ -12,6 +12,11 @@ Control routes::
     GET /__sim/org-statement[?shortcode=]   the portal's CSV export (every shortcode of the
                                             organisation unless one is named: the simulator's
                                             choice, so one file covers STK, C2B and B2C)
+    GET /__sim/settlement?day=&shortcode=   what M-Pesa settles to the shortcode's bank account
+                                            for a Nairobi business day: money in less money
+                                            out, as the books (breaks applied) show it, with
+                                            the credit's end-to-end id (a bank simulator books
+                                            it: PesaLink's ``POST /__sim/settlements``)
 
 A stranger payment (``{"kind": "stranger"}``) is played at once as a C2B payment into the C2B
 shortcode that notifies nobody; ``drop_callback`` drops the next C2B confirmations (the money
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -67,6 +72,7 @@ class RecordsSim:
         router.add_post("/pulltransactions/v1/register", self.register)
         router.add_post("/pulltransactions/v1/query", self.query)
         router.add_get("/__sim/org-statement", self.org_statement)
+        router.add_get("/__sim/settlement", self.settlement)
 
     # --- the organisation's books ----------------------------------------------------------------
 
@@ -239,6 +245,23 @@ class RecordsSim:
         last = _eat(lines[-1].wall) if lines else "-"
         body = org_statement_csv(rows, ORGANISATION, f"{first} - {last}")
         return web.Response(body=body, content_type="text/csv")
+
+    async def settlement(self, request: web.Request) -> web.Response:
+        shortcode = request.query.get("shortcode", "")
+        try:
+            day = date.fromisoformat(request.query.get("day", ""))
+        except ValueError:
+            return web.json_response({"error": "day must be YYYY-MM-DD"}, status=400)
+        if not shortcode.isdigit():
+            return web.json_response({"error": "shortcode must be digits"}, status=400)
+        net = sum(
+            ln.amount_cents if ln.direction == "in" else -ln.amount_cents
+            for ln in self.lines()
+            if ln.shortcode == shortcode and _utc(ln.wall).astimezone(EAT).date() == day
+        )
+        reference = f"SETTLE-MPESA-{day:%Y%m%d}-{shortcode}"
+        amount = f"{'-' if net < 0 else ''}{abs(net) // 100}.{abs(net) % 100:02d}"
+        return web.json_response({"reference": reference, "amount": amount})
 
 
 def _pull_row(line: Line) -> dict[str, Any]:

@@ -95,6 +95,7 @@ class Simulator(CallbackSim[SimConfig, SimState]):
     async def forget(self) -> None:
         await super().forget()
         self.statements.credits.clear()
+        self.statements.settled.clear()
 
     # --- token ---------------------------------------------------------------------------------
 

@@ -6,6 +6,13 @@ end-to-end id, ``stranger`` a credit from someone else)::
     GET /__sim/statement.mt940     SWIFT MT940
     GET /__sim/statement.camt053   ISO 20022 camt.053.001.08
 
+and of the switch's own collection account, where M-Pesa and Airtel settle their floats
+(three-way matching; the credits are booked by ``POST /__sim/settlements {reference, amount}``,
+the reference and amount as the provider's simulator computes them, e.g. M-Pesa's
+``GET /__sim/settlement``)::
+
+    GET /__sim/settlement-statement.mt940   GET /__sim/settlement-statement.camt053
+
 The opening balance is the account's balance before the first line shown.
 """
 
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -23,6 +31,7 @@ from connectors.simkit.breaks import apply
 if TYPE_CHECKING:
     from connectors.pesalink.simulator.app import Simulator
 
+COLLECTION_ACCOUNT = "0100200300400"  # the switch's own account the providers settle into
 Line = tuple[datetime, int, str, str]  # booked at, signed cents, bank reference, end-to-end id
 
 
@@ -30,10 +39,14 @@ class Statements:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
         self.credits: list[Line] = []  # stranger payments into the account
+        self.settled: list[Line] = []  # providers' settlements into the collection account
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/__sim/statement.mt940", self.mt940)
         router.add_get("/__sim/statement.camt053", self.camt053)
+        router.add_post("/__sim/settlements", self.settle)
+        router.add_get("/__sim/settlement-statement.mt940", self.settlement_mt940)
+        router.add_get("/__sim/settlement-statement.camt053", self.settlement_camt053)
 
     def play_strangers(self) -> None:
         for brk in self.sim.breaks.strangers():
@@ -70,6 +83,30 @@ class Statements:
     async def camt053(self, _request: web.Request) -> web.Response:
         opening, lines = self.lines()
         body = camt053_statement(self.sim.config.source_account, _statement_id(), opening, lines)
+        return web.Response(body=body, content_type="application/xml")
+
+    async def settle(self, request: web.Request) -> web.Response:
+        doc = await request.json()
+        reference, amount = str(doc.get("reference", "")), str(doc.get("amount", ""))
+        try:
+            cents = int(Decimal(amount) * 100)
+        except InvalidOperation:
+            return web.json_response({"error": "amount must be a decimal"}, status=400)
+        if not reference or len(reference) > 35:
+            return web.json_response({"error": "reference: 1 to 35 characters"}, status=400)
+        ref = f"FT{secrets.token_hex(5).upper()}"
+        self.settled.append((datetime.now(UTC), cents, ref, reference))
+        return web.json_response({"bank_reference": ref}, status=201)
+
+    def _settlement_lines(self) -> list[Line]:
+        return [line for line in self.settled if line[1] != 0]
+
+    async def settlement_mt940(self, _request: web.Request) -> web.Response:
+        body = mt940_statement(COLLECTION_ACCOUNT, _statement_id(), 0, self._settlement_lines())
+        return web.Response(body=body, content_type="text/plain")
+
+    async def settlement_camt053(self, _request: web.Request) -> web.Response:
+        body = camt053_statement(COLLECTION_ACCOUNT, _statement_id(), 0, self._settlement_lines())
         return web.Response(body=body, content_type="application/xml")
 
 

@@ -10,6 +10,7 @@ from actors.shard.effects import (
     Durable,
     Illegal,
     Post,
+    Query,
     StatusChanged,
     Touch,
 )
@@ -179,6 +180,30 @@ def test_a_late_success_after_expiry_is_still_recorded() -> None:
     )
     assert verdict == "applied" and bench.machine.payments[payment.id].state == State.SUCCEEDED
     assert isinstance(effects[0], StatusChanged)
+
+
+def test_recovered_payments_are_asked_about_at_once_unless_caught_mid_send() -> None:
+    """What a restored backup holds (the restore drill): a payment M-Pesa acknowledged is asked
+    about by STK query at the first sweep; one stored but not yet acknowledged has no
+    CheckoutRequestID to ask by, so it becomes unknown, is never sent again (the prompt may
+    have reached the customer) and expires as ``outcome_unknown`` at the deadline."""
+    source = Bench()
+    acknowledged = source.sent(stk("a"))
+    mid_send = source.stored(stk("b"))
+    assert mid_send.state == State.SUBMITTING and not mid_send.provider.checkout_request_id
+    restored = Bench()
+    restored.t = source.t + restored.settings.stk_query_after + 20  # restoring took a while
+    effects = restored.machine.resume(acknowledged) + restored.machine.resume(mid_send)
+    assert "Send" not in kinds(effects)
+    assert restored.machine.payments[mid_send.id].state == State.UNKNOWN
+    [query] = [e for e in restored.machine.sweep(restored.t) if isinstance(e, Query)]
+    assert [r.payment_id for r in query.requests] == [acknowledged.id]
+    restored.t = source.t + restored.settings.stk_expire_after
+    effects = restored.machine.sweep(restored.t)
+    assert "Send" not in kinds(effects)
+    expired = restored.machine.payments[mid_send.id]
+    assert expired.state == State.EXPIRED and expired.failure is not None
+    assert expired.failure.code == "outcome_unknown"
 
 
 def test_a_payout_with_no_record_waits_then_declines() -> None:

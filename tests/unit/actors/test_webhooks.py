@@ -11,13 +11,14 @@ from typing import Any
 import orjson
 import pytest
 
-from actors.webhooks import Endpoint, RetryPolicy, WebhookDispatcher, event_body, event_id
+from actors.webhooks import RetryPolicy, WebhookDispatcher, event_body, event_id
 from api.models import WebhookEvent
 from connectors.http import HttpRequest, HttpResponse, NotSent
 from connectors.transport import MockTransport
 from switch.payments import Failure, Payment, ProviderRefs, apply, iso, new_payment
 from switch.signing import new_webhook_secret, verify_webhook
 from switch.states import Event
+from switch.webhooks import LogEntry, Target
 
 T0 = datetime(2025, 3, 1, 9, 30, 0, tzinfo=UTC)
 PAY_ID = "pay_s1_01JDX4Q8Z5V6W7X8Y9Z0A1B2C3"
@@ -168,7 +169,7 @@ class Merchant:
         self.payments = {payment.id: payment}
         self.received: list[HttpRequest] = []
         self.delivered: list[tuple[str, int]] = []
-        self.records: list[dict[str, Any]] = []
+        self.records: list[LogEntry] = []
         self.done = asyncio.Event()
         self.transport = MockTransport(self.handle)
         self.dispatcher: WebhookDispatcher | None = None
@@ -191,9 +192,9 @@ class Merchant:
             self.done.set()
 
     def build(self, url: str | None = URL, max_attempts: int = 10) -> WebhookDispatcher:
-        async def endpoint_of(merchant_id: str) -> Endpoint:
+        async def endpoint_of(merchant_id: str) -> list[Target]:
             assert merchant_id == "mch_1"
-            return Endpoint(url, SECRET)
+            return [Target("we_1", url, (SECRET,), ("*",), True)] if url else []
 
         self.dispatcher = WebhookDispatcher(
             self.transport,
@@ -223,14 +224,16 @@ async def test_delivered_on_the_fourth_attempt_after_three_500s() -> None:
 
     assert merchant.delivered == [(PAY_ID, 3)]
     assert len(merchant.received) == 4
-    assert [(r["attempts"], r["status"], r["last_error"]) for r in merchant.records] == [
-        (1, "retrying", "HTTP 500"),
-        (2, "retrying", "HTTP 500"),
-        (3, "retrying", "HTTP 500"),
-        (4, "delivered", None),
+    assert [(r.status, r.attempt.error, r.attempt.status_code) for r in merchant.records] == [
+        ("retrying", "HTTP 500", 500),
+        ("retrying", "HTTP 500", 500),
+        ("retrying", "HTTP 500", 500),
+        ("delivered", None, 204),
     ]
-    assert {r["_id"] for r in merchant.records} == {event_id(PAY_ID, 3)}
-    assert {(r["payment_id"], r["merchant_id"]) for r in merchant.records} == {(PAY_ID, "mch_1")}
+    assert {r.event["id"] for r in merchant.records} == {event_id(PAY_ID, 3)}
+    assert {(r.event["data"]["id"], r.merchant_id, r.endpoint_id) for r in merchant.records} == {
+        (PAY_ID, "mch_1", "we_1")
+    }
 
     for request in merchant.received:
         assert request.method == "POST"
@@ -243,12 +246,12 @@ async def test_delivered_on_the_fourth_attempt_after_three_500s() -> None:
         assert event["type"] == "payment.succeeded"
 
 
-async def test_first_time_success_is_not_recorded() -> None:
+async def test_first_time_success_is_recorded_too() -> None:
     p = replace(succeeded(), notified_seq=2)
     merchant = Merchant([200], p)
     await run(merchant, merchant.build())
     assert merchant.delivered == [(PAY_ID, 3)]
-    assert merchant.records == []
+    assert [(r.status, r.attempt.status_code) for r in merchant.records] == [("delivered", 200)]
     assert len(merchant.received) == 1
 
 
@@ -270,10 +273,10 @@ async def test_max_attempts_abandons_the_event() -> None:
     await run(merchant, merchant.build(max_attempts=3))
     assert merchant.delivered == [(PAY_ID, 3)]
     assert len(merchant.received) == 3
-    assert [(r["attempts"], r["status"], r["last_error"]) for r in merchant.records] == [
-        (1, "retrying", "HTTP 500"),
-        (2, "retrying", "HTTP 500"),
-        (3, "abandoned", "HTTP 500"),
+    assert [(r.status, r.attempt.error) for r in merchant.records] == [
+        ("retrying", "HTTP 500"),
+        ("retrying", "HTTP 500"),
+        ("failed", "HTTP 500"),
     ]
 
 
@@ -287,10 +290,12 @@ async def test_failed_attempts_are_logged_at_warning_and_abandonment_at_error(
     lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "actors.webhooks"]
     msg_id = event_id(PAY_ID, 3)
     assert [level for level, _ in lines] == [logging.WARNING, logging.ERROR]
-    assert lines[0][1].startswith(f"webhook {msg_id} for merchant mch_1 failed (attempt 1 of 2): ")
-    assert "HTTP 500" in lines[0][1]
     assert (
-        lines[1][1] == f"webhook {msg_id} for merchant mch_1 abandoned after 2 attempts: HTTP 500"
+        lines[0][1]
+        == f"webhook {msg_id} for merchant mch_1 to we_1 failed (attempt 1 of 2): HTTP 500"
+    )
+    assert lines[1][1] == (
+        f"webhook {msg_id} for merchant mch_1 to we_1 abandoned after 2 attempts: HTTP 500"
     )
     assert all(URL not in message for _, message in lines)
 
@@ -300,11 +305,9 @@ async def test_transport_errors_are_retried() -> None:
     merchant = Merchant([NotSent("connection refused"), 204], p)
     await run(merchant, merchant.build())
     assert merchant.delivered == [(PAY_ID, 3)]
-    assert [(r["attempts"], r["status"]) for r in merchant.records] == [
-        (1, "retrying"),
-        (2, "delivered"),
-    ]
-    assert merchant.records[0]["last_error"] == "transport: connection refused"
+    assert [r.status for r in merchant.records] == ["retrying", "delivered"]
+    assert merchant.records[0].attempt.error == "transport: connection refused"
+    assert merchant.records[0].attempt.status_code is None
 
 
 async def test_merchant_without_url_is_done_at_once_without_http() -> None:
@@ -329,3 +332,18 @@ async def test_nothing_owed_means_nothing_sent() -> None:
         await dispatcher.stop()
     assert merchant.transport.sent == []
     assert merchant.delivered == []
+
+
+async def test_a_sub_merchant_without_endpoints_uses_its_aggregators() -> None:
+    from actors.shard.memory_store import MemoryWebhooks
+    from switch.ids import new_id, ulid
+    from switch.platform import sub_merchant_id
+
+    parent = new_id("mch")
+    child = sub_merchant_id(parent, ulid())
+    hooks = MemoryWebhooks(
+        {parent: {"webhook_url": "https://agg.example/h", "webhook_secret": "s"}}
+    )
+    assert [e["url"] for e in await hooks.endpoints(child)] == ["https://agg.example/h"]
+    hooks.merchants[child] = {"webhook_url": "https://sub.example/h", "webhook_secret": "t"}
+    assert [e["url"] for e in await hooks.endpoints(child)] == ["https://sub.example/h"]

@@ -21,6 +21,7 @@ from switch.logs import (
     REDACTED,
     JsonFormatter,
     access_message,
+    acting_on,
     loggable_path,
     mask_text,
     quiet_ray_console,
@@ -42,6 +43,21 @@ def test_a_line_is_one_json_object_without_colour_and_with_its_process() -> None
     assert entry["msg"] == "paid 07******78"
     assert entry["proc"] == "shard-1"
     assert entry["pid"] == os.getpid()
+
+
+def test_lines_about_one_payment_carry_its_ids_and_only_those() -> None:
+    """What an actor does around a log line about one payment of its batch."""
+
+    def line() -> dict[str, object]:
+        record = logging.LogRecord("actors.x", logging.WARNING, __file__, 1, "refused", (), None)
+        return dict(json.loads(JsonFormatter("shard-0").format(record)))
+
+    with acting_on("mch_1", "pay_s0_1"):
+        assert line().items() >= {"merchant_id": "mch_1", "payment_id": "pay_s0_1"}.items()
+        with acting_on("mch_2", "pay_s0_2"):
+            assert line()["payment_id"] == "pay_s0_2"
+        assert line()["payment_id"] == "pay_s0_1"
+    assert "merchant_id" not in line() and "payment_id" not in line()
 
 
 @pytest.mark.parametrize(

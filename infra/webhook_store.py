@@ -1,0 +1,158 @@
+"""Webhook endpoints and the delivery log in MongoDB (rules in :mod:`switch.webhooks`).
+
+A merchant's single ``webhook_url`` (the setting from before endpoints existed, still set by
+``PATCH /v1/merchant`` and ``python -m switch merchant create``) becomes its first endpoint, for
+all events and with the merchant's webhook secret, the first time its endpoints are read
+(:func:`endpoints_of`); the merchant is marked ``webhooks_migrated`` so it happens once.
+The delivery log is written in batches (:func:`write_log`; the shards group their attempts with
+:class:`actors.webhook_port.MongoWebhooks`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pymongo import ReturnDocument, UpdateOne
+
+from infra.storage.mongo import Collections, Doc
+from switch.ids import new_id
+from switch.payments import now_utc
+from switch.signing import new_webhook_secret
+from switch.webhooks import LogEntry, legacy_endpoint, legacy_endpoint_id, log_update, rotated
+
+
+async def migrate_legacy(cols: Collections, merchant_id: str, merchant: Doc | None = None) -> None:
+    """Make the merchant's ``webhook_url`` its first endpoint, once (``merchant``: its document
+    as read before a change of the URL, else read now)."""
+    if merchant is None:
+        merchant = await cols.merchants.find_one(
+            {"_id": merchant_id, "webhooks_migrated": {"$ne": True}},
+            {"webhook_url": 1, "webhook_secret": 1},
+        )
+    if merchant is None or merchant.get("webhooks_migrated"):
+        return
+    doc = legacy_endpoint(merchant, now_utc())
+    if doc is not None:
+        await cols.webhook_endpoints.update_one(
+            {"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True
+        )
+    await cols.merchants.update_one({"_id": merchant_id}, {"$set": {"webhooks_migrated": True}})
+
+
+async def endpoints_of(cols: Collections, merchant_id: str) -> list[Doc]:
+    await migrate_legacy(cols, merchant_id)
+    cursor = cols.webhook_endpoints.find({"merchant_id": merchant_id}).sort("created_at", 1)
+    return [d async for d in cursor]
+
+
+async def create_endpoint(
+    cols: Collections, merchant_id: str, url: str, description: str, events: list[str]
+) -> tuple[Doc, str]:
+    """A new endpoint and its secret (the caller shows it once)."""
+    now, secret = now_utc(), new_webhook_secret()
+    doc: Doc = {
+        "_id": new_id("we"),
+        "merchant_id": merchant_id,
+        "url": url,
+        "description": description,
+        "events": events,
+        "enabled": True,
+        "secrets": [{"secret": secret, "expires_at": None}],
+        "failing_since": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await cols.webhook_endpoints.insert_one(doc)
+    return doc, secret
+
+
+async def set_legacy_url(cols: Collections, merchant: Doc, url: str | None) -> str | None:
+    """``PATCH /v1/merchant``: point the merchant's first endpoint at ``url`` (None: delete
+    it); ``merchant`` is its document from before the change. Returns the endpoint's secret when
+    this call made the endpoint, for showing once."""
+    await migrate_legacy(cols, merchant["_id"], merchant)
+    endpoint_id = legacy_endpoint_id(merchant["_id"])
+    if url is None:
+        await cols.webhook_endpoints.delete_one({"_id": endpoint_id})
+        return None
+    now = now_utc()
+    updated = await cols.webhook_endpoints.update_one(
+        {"_id": endpoint_id}, {"$set": {"url": url, "updated_at": now}}
+    )
+    if updated.matched_count:
+        return None
+    doc = legacy_endpoint({**merchant, "webhook_url": url}, now)
+    assert doc is not None
+    await cols.webhook_endpoints.update_one(
+        {"_id": endpoint_id}, {"$setOnInsert": doc}, upsert=True
+    )
+    return str(doc["secrets"][0]["secret"])
+
+
+async def update_endpoint(
+    cols: Collections, merchant_id: str, endpoint_id: str, changes: Doc
+) -> tuple[Doc, Doc] | None:
+    """(before, after), or None when the merchant has no such endpoint. Enabling an endpoint
+    clears its failure record, so it gets the full window again."""
+    changes = {**changes, "updated_at": now_utc()}
+    if changes.get("enabled") is True:
+        changes |= {"failing_since": None, "disabled_at": None, "disabled_reason": None}
+    before = await cols.webhook_endpoints.find_one_and_update(
+        {"_id": endpoint_id, "merchant_id": merchant_id},
+        {"$set": changes},
+        return_document=ReturnDocument.BEFORE,
+    )
+    return None if before is None else (before, {**before, **changes})
+
+
+async def rotate_secret(
+    cols: Collections, merchant_id: str, endpoint_id: str, overlap: timedelta
+) -> tuple[Doc, str] | None:
+    """The endpoint after a rotation and its new secret (shown once)."""
+    doc = await cols.webhook_endpoints.find_one({"_id": endpoint_id, "merchant_id": merchant_id})
+    if doc is None:
+        return None
+    secret, now = new_webhook_secret(), now_utc()
+    secrets = rotated(doc.get("secrets", []), secret, now, overlap)
+    # Only if nobody rotated meanwhile (the secrets we read are the ones we replace).
+    done = await cols.webhook_endpoints.find_one_and_update(
+        {"_id": endpoint_id, "secrets": doc.get("secrets", [])},
+        {"$set": {"secrets": secrets, "updated_at": now}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return None if done is None else (done, secret)
+
+
+async def mark_failing(cols: Collections, endpoint_id: str, since: datetime) -> None:
+    await cols.webhook_endpoints.update_one(
+        {"_id": endpoint_id, "failing_since": None}, {"$set": {"failing_since": since}}
+    )
+
+
+async def mark_healthy(cols: Collections, endpoint_id: str) -> None:
+    await cols.webhook_endpoints.update_one(
+        {"_id": endpoint_id, "failing_since": {"$ne": None}}, {"$set": {"failing_since": None}}
+    )
+
+
+async def disable_failing(cols: Collections, endpoint_id: str, reason: str) -> Doc | None:
+    """Disable an endpoint that is still enabled and failing; the endpoint when this call did
+    it (so one shard, not each, sends the notice)."""
+    now = now_utc()
+    return await cols.webhook_endpoints.find_one_and_update(
+        {"_id": endpoint_id, "enabled": True, "failing_since": {"$ne": None}},
+        {"$set": {"enabled": False, "disabled_at": now, "disabled_reason": reason}},
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+async def write_log(cols: Collections, entries: list[LogEntry]) -> None:
+    """Record attempts in the delivery log in one ordered bulk write (each an upsert of its
+    delivery's entry)."""
+    if not entries:
+        return
+    ops: list[UpdateOne] = []
+    for entry in entries:
+        match, update = log_update(entry)
+        ops.append(UpdateOne(match, update, upsert=True))
+    await cols.webhook_deliveries.bulk_write(ops, ordered=True)
