@@ -63,10 +63,13 @@ def run_dates(start: date, end: date, frequency: Frequency) -> list[date]:
     dates: list[date] = []
     step = 0
     while True:
-        if frequency in _DAYS:
-            due = start + timedelta(days=_DAYS[frequency] * step)
-        else:
-            due = add_months(start, _MONTHS[frequency] * step)
+        try:
+            if frequency in _DAYS:
+                due = start + timedelta(days=_DAYS[frequency] * step)
+            else:
+                due = add_months(start, _MONTHS[frequency] * step)
+        except (OverflowError, ValueError):
+            return dates  # past the calendar's last day (year 9999): nothing falls due there
         if due > end:
             return dates
         dates.append(due)

@@ -51,6 +51,11 @@ def test_run_counts_over_a_year(frequency: str, count: int) -> None:
     assert dates[0] == date(2026, 1, 1)
 
 
+def test_schedules_end_at_the_calendars_end() -> None:
+    assert run_dates(date(9999, 12, 30), date(9999, 12, 31), "weekly") == [date(9999, 12, 30)]
+    assert run_dates(date(9999, 11, 30), date(9999, 12, 31), "monthly")[-1] == date(9999, 12, 30)
+
+
 def test_bad_schedules_are_refused() -> None:
     with pytest.raises(ValueError, match="before"):
         run_dates(date(2026, 2, 1), date(2026, 1, 1), "daily")
