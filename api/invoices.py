@@ -355,6 +355,7 @@ ROUTE_TABLE = (
           errors=(409, 502), idempotency="required"),
     Route("GET", "/v1/invoices", list_all, TAG, "List invoices",
           {200: json_answer("Newest first", {"type": "object"})},
+          errors=(422,),
           params=(query("status", {"type": "string", "enum": list(STATUSES)}, "Only these."),
                   limit_param(500, 50))),
     Route("GET", "/v1/invoices/{invoice_id}", get_one, TAG, "An invoice", {200: INVOICE},
