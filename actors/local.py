@@ -206,6 +206,12 @@ class LocalGateway:
         result: dict[str, str] = await (await self._ready()).generate_qr(order)
         return result
 
+    async def product_call(
+        self, path: str, payload: object, headers: dict[str, str]
+    ) -> dict[str, str]:
+        result: dict[str, str] = await (await self._ready()).product_call(path, payload, headers)
+        return result
+
 
 def provider_of_order(order: Order) -> str:
     """Each order type names the provider whose gateway sends it (a provider's own order types
@@ -272,6 +278,12 @@ class Gateways:
 
     async def generate_qr(self, order: Any) -> dict[str, str]:
         return await self.gateway_of(offering("generate_qr")).generate_qr(order)
+
+    async def product_call(
+        self, path: str, payload: object, headers: dict[str, str]
+    ) -> dict[str, str]:
+        gateway = self.gateway_of(offering("product_call"))
+        return await gateway.product_call(path, payload, headers)
 
 
 class LocalBatches:

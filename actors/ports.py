@@ -109,6 +109,10 @@ class GatewayPort(ProviderPort, Protocol):
 
     async def generate_qr(self, order: Any) -> dict[str, str]: ...
 
+    async def product_call(
+        self, path: str, payload: object, headers: dict[str, str]
+    ) -> dict[str, str]: ...
+
 
 # Only ``submit`` (and ``start``, which starts loops that send) may move money.
 GATEWAY_RETRY_SAFE = frozenset(
@@ -131,6 +135,12 @@ class GatewaysPort(ProviderPort, Protocol):
     async def query_balance(self, result_url: str, timeout_url: str) -> bool: ...
 
     async def generate_qr(self, order: Any) -> dict[str, str]: ...
+
+    async def product_call(
+        self, path: str, payload: object, headers: dict[str, str]
+    ) -> dict[str, str]:
+        """A Bill Manager or Ratiba request to M-Pesa (api/invoices.py, api/standing_orders.py)."""
+        ...
 
 
 class BatchPort(Protocol):

@@ -11,6 +11,7 @@ from aiohttp import web
 from api import (
     auth,
     batches,
+    bills_worker,
     c2b,
     clients,
     hardening,
@@ -104,6 +105,7 @@ def create_app(state: AppState) -> web.Application:
     clients.install(app)
     settlement.install(app)
     settlement_worker.install(app)
+    bills_worker.install(app)
     # Security platform (issue 6): rate limits, response headers.
     ratelimit.install(app, state)
     hardening.install(app, state, ROUTE_TABLE)

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Literal
 
@@ -117,6 +118,12 @@ class Routes:
 
 
 ROUTES = web.AppKey("c2b_routes", Routes)
+InvoiceHook = Callable[[web.Application, str, str, C2bPayment], Awaitable[None]]
+INVOICE_HOOK: web.AppKey[InvoiceHook] = web.AppKey("c2b_invoice_hook")
+
+
+async def _no_invoices(_app: web.Application, _owner: str, _code: str, _p: C2bPayment) -> None:
+    return None
 
 
 async def register(request: web.Request) -> web.Response:
@@ -232,6 +239,8 @@ async def confirmation(request: web.Request) -> web.Response:
         shard = state.router.shard_of_merchant(owner)
         verdict = await state.router.c2b_confirmations[shard].call(item)
         CALLBACKS.labels("mpesa_c2b", verdict).inc()
+        # A payment to an invoice's account: credited to it once verified (api/bills_worker.py).
+        await request.app[INVOICE_HOOK](request.app, owner, shortcode, payment)
     return web.Response(body=c2b_confirmation_ack(), content_type="application/json")
 
 
@@ -290,6 +299,7 @@ async def _keep_unmatched(
 
 def install(app: web.Application) -> None:
     app[ROUTES] = Routes()
+    app.setdefault(INVOICE_HOOK, _no_invoices)
 
 
 ROUTE_TABLE = (

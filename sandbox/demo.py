@@ -22,6 +22,7 @@ from aiohttp import web
 
 from api.state import AppState
 from infra.merchants import create_merchant
+from sandbox.demo_bills import run_bills
 from sandbox.demo_rails import run_rails
 from switch.config import Settings
 from switch.providers import providers
@@ -53,6 +54,9 @@ class RunningStack(Protocol):
 
     @property
     def api_url(self) -> str: ...
+
+    @property
+    def sim_urls(self) -> dict[str, str]: ...
 
     async def stop(self) -> None: ...
 
@@ -134,7 +138,8 @@ async def _run(stack: RunningStack, receiver: Receiver, hook_url: str) -> int:
             f"bad signatures: {receiver.bad_signatures}"
         )
         rails_ok = await run_rails(http, base, auth)
-    ok = ok and rails_ok and replay_same and receiver.bad_signatures == 0
+        bills_ok = await run_bills(http, base, auth, stack.sim_urls.get("mpesa", ""))
+    ok = ok and rails_ok and bills_ok and replay_same and receiver.bad_signatures == 0
     print("demo " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 

@@ -190,6 +190,19 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("PUT", "/v1/c2b/registration"): C2B_MANAGE,
     # A QR code asks customers to pay one of the merchant's claimed tills or paybills.
     ("POST", "/v1/qr-codes"): PAYMENTS_WRITE,
+    # Invoices and standing orders ask customers for money (as STK Push does); opting a paybill
+    # in to Bill Manager is part of its C2B set-up.
+    ("PUT", "/v1/invoices/settings"): C2B_MANAGE,
+    ("POST", "/v1/invoices"): PAYMENTS_WRITE,
+    ("POST", "/v1/invoices/bulk"): PAYMENTS_WRITE,
+    ("GET", "/v1/invoices"): PAYMENTS_READ,
+    ("GET", "/v1/invoices/{invoice_id}"): PAYMENTS_READ,
+    ("POST", "/v1/invoices/{invoice_id}/cancel"): PAYMENTS_WRITE,
+    ("POST", "/v1/standing-orders"): PAYMENTS_WRITE,
+    ("GET", "/v1/standing-orders"): PAYMENTS_READ,
+    ("GET", "/v1/standing-orders/{order_id}"): PAYMENTS_READ,
+    ("GET", "/v1/standing-orders/{order_id}/runs"): PAYMENTS_READ,
+    ("POST", "/v1/standing-orders/{order_id}/cancel"): PAYMENTS_WRITE,
     # Transfers and bulk payouts move money out like a payout. A lookup shows an account
     # holder's name (personal data), so only those who may send money may ask.
     ("POST", "/v1/transfers"): PAYOUTS_WRITE,
@@ -252,6 +265,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/callbacks/balance/{query_id}/{token}"): PUBLIC,
     ("POST", "/callbacks/c2b/validation/{shortcode}/{token}"): PUBLIC,
     ("POST", "/callbacks/c2b/confirmation/{shortcode}/{token}"): PUBLIC,
+    ("POST", "/callbacks/billmanager/{shortcode}/{token}"): PUBLIC,
+    ("POST", "/callbacks/ratiba/{order_id}/{token}"): PUBLIC,
     ("POST", "/callbacks/mpesa/pull"): PUBLIC,  # acknowledged only: it carries nothing we use
     ("POST", "/callbacks/mpesa/recon-refund/{break_id}/{token}"): PUBLIC,  # a suspense refund's
     # Operations and documentation

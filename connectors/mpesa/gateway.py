@@ -46,6 +46,7 @@ from connectors.mpesa.outcomes import (
     rejected,
 )
 from connectors.mpesa.qr import QrCode, QrOrder, parse_qr
+from connectors.mpesa.transformers import parse_error
 from connectors.transport import AiohttpTransport, Transport
 from switch.breaker import Breaker
 from switch.config import Settings
@@ -322,6 +323,30 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
             }
         reason = outcome.failure.message if outcome.failure else "no answer"
         return {"error": reason}
+
+    # --- Bill Manager and Ratiba (connectors/mpesa/billmanager.py, ratiba.py) ---------------
+
+    async def product_call(
+        self, path: str, payload: object, headers: dict[str, str]
+    ) -> dict[str, str]:
+        """POST one Bill Manager or Ratiba request: ``status`` and ``body`` of the answer (the
+        caller's module reads it), or ``error``. A token Daraja refuses is renewed; nothing that
+        may have arrived is resent (the products refuse duplicates, which is read as such)."""
+
+        def build(token: str) -> HttpRequest:
+            auth = {"Authorization": f"Bearer {token}", **headers}
+            url = self.connector.account.base_url.rstrip("/") + path
+            return HttpRequest.json("POST", url, payload, auth, self.connector.timeout)
+
+        def parse(resp: HttpResponse) -> dict[str, str] | ProviderFault:
+            if resp.status in (401, 404) and b"errorCode" in resp.body:
+                return parse_error(resp)  # an expired token or a gateway refusal
+            return {"status": str(resp.status), "body": resp.body.decode(errors="replace")}
+
+        answer = await self._with_retries("product", build, parse)
+        if isinstance(answer, dict):
+            return answer
+        return {"error": answer.failure.message if answer.failure else "no answer"}
 
     # --- STK query -------------------------------------------------------------------------
 

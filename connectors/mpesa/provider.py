@@ -35,7 +35,14 @@ PROVIDER = ProviderSpec(
     bench="connectors.mpesa.bench:BENCH",
     gateway="connectors.mpesa.gateway:mpesa_gateway_from",
     account_setting="mpesa_shortcode",
-    operations=("ask_status", "query", "register_c2b", "query_balance", "generate_qr"),
+    operations=(
+        "ask_status",
+        "query",
+        "register_c2b",
+        "query_balance",
+        "generate_qr",
+        "product_call",
+    ),
     callbacks=tuple(
         CallbackKind(path, f"connectors.mpesa.callbacks:{reader}", methods, summary)
         for path, reader, methods, summary in (

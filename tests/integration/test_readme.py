@@ -58,6 +58,7 @@ GENERATED = frozenset(
         "receipt",
         "validation_url",
         "confirmation_url",
+        "callback_url",
     }
 )
 _FENCE = re.compile(r"^```(\w*)\s*$")

@@ -12,6 +12,8 @@ Daraja routes (doc §2, §4-§12)::
     POST /mpesa/c2b/v1/registerurl   /mpesa/c2b/v2/registerurl   (C2B: simulator.c2b)
     POST /mpesa/c2b/v1/simulate      /mpesa/c2b/v2/simulate
     POST /pulltransactions/v1/register   /pulltransactions/v1/query   (simulator.records)
+    POST /v1/billmanager-invoice/...     (Bill Manager: simulator.billmanager)
+    POST /standingorder/v1/createStandingOrderExternal   (Ratiba: simulator.ratiba)
 
 Control routes (not Daraja; for tests, bench and demo)::
 
@@ -21,6 +23,8 @@ Control routes (not Daraja; for tests, bench and demo)::
     GET /__sim/b2c[?phone=&state=&limit=]   GET /__sim/b2c/{originator_conversation_id}
     GET /__sim/initiator[?kind=]   GET /__sim/c2b[?shortcode=]   GET /__sim/c2b/registrations
     POST /__sim/c2b/pay   GET /__sim/org-statement   GET|POST|DELETE /__sim/breaks
+    GET /__sim/billmanager   POST /__sim/billmanager/pay   GET /__sim/ratiba
+    GET /__sim/clock   POST /__sim/clock/advance   POST /__sim/ratiba/{request_ref}/stop
 
 Callbacks are scheduled with ``loop.call_later`` and posted through one shared ClientSession, so
 a push costs a dict insert and a timer: enough for about a thousand pushes a second on one core.
@@ -51,10 +55,12 @@ from connectors.mpesa.simulator.answers import (
     refusal_response,
 )
 from connectors.mpesa.simulator.b2b import B2bSim
+from connectors.mpesa.simulator.billmanager import BillManagerSim
 from connectors.mpesa.simulator.c2b import C2bSim
 from connectors.mpesa.simulator.config import SimConfig
 from connectors.mpesa.simulator.initiator import InitiatorSim
 from connectors.mpesa.simulator.qr import QrSim
+from connectors.mpesa.simulator.ratiba import Calendar, RatibaSim
 from connectors.mpesa.simulator.records import RecordsSim
 from connectors.mpesa.simulator.state import SimState, StkRecord
 from connectors.mpesa.simulator.triggers import outcome_for
@@ -82,6 +88,9 @@ class Simulator(CallbackSim[SimConfig, SimState]):
         self.qr = QrSim(self)
         self.c2b = C2bSim(self)
         self.records = RecordsSim(self)
+        self.calendar = Calendar()
+        self.bills = BillManagerSim(self)
+        self.ratiba = RatibaSim(self)
 
     async def injected(self, kind: str) -> None:
         if kind == "stranger":
@@ -90,6 +99,9 @@ class Simulator(CallbackSim[SimConfig, SimState]):
     async def forget(self) -> None:
         await super().forget()
         self.records.registered.clear()
+        self.bills.forget()
+        self.ratiba.forget()
+        self.calendar = Calendar()
 
     async def _cancel_pending(self) -> None:
         self.initiator.cancel_timers()  # the initiator APIs' Result timers, then the rest
@@ -344,4 +356,6 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     sim.qr.add_routes(app.router)
     sim.c2b.add_routes(app.router)
     sim.records.add_routes(app.router)
+    sim.bills.add_routes(app.router)
+    sim.ratiba.add_routes(app.router)
     return app
