@@ -172,6 +172,9 @@ async def change(request: web.Request) -> web.Response:
         return body
     state = request.app[STATE]
     changes = body.model_dump(exclude_unset=True)
+    # null removes a webhook URL or the fee bounds (back to the defaults); a merchant always
+    # keeps a name and a kind, so null there changes nothing.
+    changes = {k: v for k, v in changes.items() if v is not None or k not in ("name", "kind")}
     await safe_url(request, changes.get("webhook_url"))
     doc = await service.update_merchant(
         state.cols,

@@ -227,9 +227,13 @@ ROUTE_TABLE = tuple(
         kind.capitalize(),
         f"Find {kind}: filters, newest first, a page at a time",
         {200: json_answer("A page; next_cursor null when nothing is left", _page(kind))},
-        errors=(400, 501),
+        errors=(400, 404, 501),
         params=_params(kind),
-        error_texts={400: "A bad filter (named) or cursor", 501: "Personal data sealing is off"},
+        error_texts={
+            400: "A bad filter (named) or cursor",
+            404: "No such sub-merchant of yours (`sub_merchant`)",
+            501: "Personal data sealing is off",
+        },
     )
     for kind in KINDS
 ) + tuple(

@@ -75,8 +75,10 @@ CLIENT_SCOPES: Final = frozenset(
 # Permissions that need a session whose login passed TOTP.
 MFA_REQUIRED: Final = frozenset({CLIENTS_MANAGE, USERS_MANAGE, PRIVACY_MANAGE, SETTLEMENT_MANAGE})
 # Permissions an API client may hold, but a person uses only after a two-factor login: the
-# operator's routes (an operator client, or an operator person at the console).
-MFA_FOR_PEOPLE: Final = frozenset({OPERATOR})
+# operator's routes (an operator client, or an operator person at the console), and where
+# payment notifications go (a merchant made by the CLI has only its client to manage them; a
+# person's stolen password alone must not redirect them).
+MFA_FOR_PEOPLE: Final = frozenset({OPERATOR, WEBHOOKS_MANAGE})
 
 # Clients made before scopes existed (``python -m switch merchant create``) hold this scope
 # string; they keep every merchant scope they could use then.

@@ -34,7 +34,7 @@ from infra.tls import context_for
 
 from .conftest import free_port
 from .helpers import Api, stk_body, unique_phone
-from .test_users import Person, owner_with_totp
+from .test_users import Person, owner_with_totp, sign_up
 
 pytestmark = pytest.mark.integration
 
@@ -193,7 +193,11 @@ async def test_a_public_webhook_url_is_accepted_and_sandbox_allows_local(
             "id": owner.merchant_id,
             "name": body["name"],
             "webhook_url": "https://8.8.8.8/hooks?token=abc",
+            # The URL became the merchant's first webhook endpoint: its secret, shown once.
+            "webhook_endpoint_id": body["webhook_endpoint_id"],
+            "webhook_secret": body["webhook_secret"],
         }
+        assert body["webhook_secret"].startswith("whsec_")
         doc = await state.cols.merchants.find_one({"_id": owner.merchant_id})
         assert doc is not None and doc["webhook_url"] == "https://8.8.8.8/hooks?token=abc"
     # The session stack runs in sandbox mode: local receivers are fine there.
@@ -202,12 +206,19 @@ async def test_a_public_webhook_url_is_accepted_and_sandbox_allows_local(
     assert status == 200, body
 
 
-async def test_webhook_url_needs_a_two_factor_session(merchant: Api) -> None:
-    # An API client (even the merchant's first one) cannot redirect payment notifications.
+async def test_webhook_url_needs_a_two_factor_session_or_a_client_given_the_scope(
+    merchant: Api, http: aiohttp.ClientSession, stack: Stack
+) -> None:
+    # A merchant's own API client holds webhooks:manage (a merchant made by the CLI has no
+    # people), so it may change where its notifications go (issue 13)...
     async with merchant.http.patch(
         f"{merchant.base}/v1/merchant", json={"webhook_url": None}, headers=merchant.auth
     ) as resp:
-        assert resp.status == 403
+        assert resp.status == 200, await resp.text()
+    # ...but a person only after a two-factor login.
+    person = await sign_up(http, stack.api_url)  # signed in, no two-factor yet
+    status, body, _ = await person.call("PATCH", "/v1/merchant", {"webhook_url": None})
+    assert (status, body["error"]["code"]) == (403, "mfa_required"), body
 
 
 # --- provider callbacks -------------------------------------------------------------------------
