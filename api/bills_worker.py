@@ -15,7 +15,6 @@ Each pass:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 import orjson
 from aiohttp import web
 
+from api.background import stop_task
 from api.bills_common import BILLS, Bills, as_invoice, bills_of, refresh_status
 from api.c2b import INVOICE_HOOK
 from api.standing_orders import resolve_run
@@ -184,12 +184,9 @@ async def _start(app: web.Application) -> None:
 
 
 async def _stop(app: web.Application) -> None:
-    task = app.get(TASK)
-    if task is None:
+    if app.get(TASK) is None:
         return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(app[TASK])
     await app[WORKER].transport.close()
 
 

@@ -22,7 +22,6 @@ record, match it against the switch's payments, and work the breaks queue
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from dataclasses import replace
@@ -37,6 +36,7 @@ from pymongo.errors import DuplicateKeyError
 
 from api import recon_breaks, recon_refunds
 from api.auth import CLAIMS
+from api.background import stop_task
 from api.batches import read_limited
 from api.errors import error_response, json_response
 from api.payments import parse_body
@@ -354,11 +354,7 @@ async def _start(app: web.Application) -> None:
 
 
 async def _stop(app: web.Application) -> None:
-    task = app.get(_LOOP)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await stop_task(app.get(_LOOP))
 
 
 def install(app: web.Application) -> None:

@@ -12,6 +12,7 @@ import logging
 
 from aiohttp import web
 
+from api.background import stop_task
 from api.settlement import SETTLER
 from api.settlement_runs import Settler
 from api.state import STATE
@@ -65,12 +66,9 @@ async def _start(app: web.Application) -> None:
 
 
 async def _stop(app: web.Application) -> None:
-    task = app.get(TASK)
-    if task is None:
+    if app.get(TASK) is None:
         return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(app[TASK])
     await app[SCHEDULER].stop()
 
 

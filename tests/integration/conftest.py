@@ -22,7 +22,7 @@ from infra.merchants import create_merchant
 from switch.config import from_env
 from switch.reconcile import check
 from switch.signing import verify_webhook
-from tests.simharness import free_port
+from tests.simharness import free_port, serving
 
 from .helpers import Api
 
@@ -123,13 +123,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
     app = web.Application()
     app.router.add_post("/hooks/{name}", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    rec.url = f"http://127.0.0.1:{port}/hooks"
-    yield rec
-    await runner.cleanup()
+    async with serving(app) as base:
+        rec.url = f"{base}/hooks"
+        yield rec
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from aiohttp import web
 from app.stack import Stack
 from infra.merchants import create_merchant
 from switch.signing import verify_webhook
-from tests.simharness import free_port
+from tests.simharness import serving
 
 from .helpers import Api, unique_phone
 
@@ -54,13 +54,8 @@ async def hooks() -> AsyncIterator[Hooks]:
     rec = Hooks()
     app = web.Application()
     app.router.add_post("/{name}", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    rec.url = f"http://127.0.0.1:{port}"
-    yield rec
-    await runner.cleanup()
+    async with serving(app) as rec.url:
+        yield rec
 
 
 @pytest.fixture
