@@ -58,6 +58,18 @@ TIMINGS = {
 }
 
 
+def _redis_per_worker() -> None:
+    """Under ``pytest -n`` each worker runs a whole stack of its own; shared keys (fee totals per
+    shard, AML velocity per phone, token generations) must not be seen by the other's, so each
+    worker takes its own Redis database unless REDIS_URL says otherwise."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
+    if worker.startswith("gw") and "REDIS_URL" not in os.environ:
+        os.environ["REDIS_URL"] = f"redis://127.0.0.1:6379/{1 + int(worker[2:])}"
+
+
+_redis_per_worker()
+
+
 def stack_environment(tmp: str, **extra: str) -> dict[str, str]:
     env = {**TIMINGS, "SWITCH_DATA_DIR": tmp, "SWITCH_MONGODB_DB": f"t_{uuid.uuid4().hex[:10]}"}
     if os.environ.get("MONGODB_URI"):

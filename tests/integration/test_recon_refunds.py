@@ -70,7 +70,7 @@ async def test_a_refund_failed_transfer_is_retried_then_marked_refunded_by_two(
     # breaks are exactly its one transfer.
     ours = [b for b in run["breaks"] if await _mine(merchant, b["key"])]
     assert [(b["kind"], b["key"]) for b in ours] == [("refund_failed", created["id"])], run
-    path = f"/v1/operator/recon/breaks/{run['breaks'][0]['id']}"
+    path = f"/v1/operator/recon/breaks/{ours[0]['id']}"
     status, brk = await alice.call("GET", path)
     assert (status, brk["switch_amount"], brk["provider"]) == (200, "700", "airtel"), brk
 
