@@ -5,7 +5,7 @@ record, match it against the switch's payments, and work the breaks queue
 - ``POST /v1/operator/recon/pulls`` ``{since?, until?}``: M-Pesa Pull Transactions now, for every
   C2B shortcode merchants registered (default: the last 48 hours, all Pull Transactions keeps);
   the same runs on a schedule (``SWITCH_RECON_PULL_INTERVAL`` seconds; 0: never), in one api
-  process at a time (a lease in ``settings``), followed by a run over what it pulled;
+  process at a time (a lease, :mod:`infra.leases`), followed by a run over what it pulled;
 - ``POST /v1/operator/recon/statements?source=...`` a file as the provider gives it: the M-Pesa
   organisation statement CSV (``mpesa_statement``, with ``shortcode``), an Airtel statement
   (``airtel_statement``), a bank statement as MT940 (``bank_mt940``) or camt.053
@@ -22,6 +22,7 @@ record, match it against the switch's payments, and work the breaks queue
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from dataclasses import replace
@@ -32,7 +33,6 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from api import recon_breaks, recon_refunds
 from api.auth import CLAIMS
@@ -53,8 +53,9 @@ from connectors.sacco.journal import Journal
 from connectors.sacco.records import SOURCE as SACCO
 from connectors.sacco.records import result_records
 from connectors.transport import AiohttpTransport
+from infra.leases import Leases
 from infra.recon import ReconStore
-from switch.ids import new_id
+from switch.ids import new_id, random_token
 from switch.payments import iso, now_utc
 from switch.recon.matching import Window, match
 from switch.recon.records import SOURCES, ProviderRecord
@@ -69,6 +70,7 @@ MAX_STATEMENT = 20 * 1024 * 1024
 FILES = ("mpesa_statement", "airtel_statement", "bank_mt940", "bank_camt053", "bank_settlement")
 STATEMENT_TYPES = frozenset({"text/csv", "application/csv", "text/plain", "application/xml"})
 LOOKBACK = timedelta(hours=1)  # a record in the window may belong to a payment made just before
+PULL_LEASE = "recon_pull"
 SCHEDULED_MARGIN = timedelta(minutes=5)  # a payment this recent may not be in the record yet
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_WINDOW = timedelta(days=93)  # a quarter: one run reads every payment of its window
@@ -319,29 +321,27 @@ async def _scheduled(app: web.Application) -> None:
     state = app[STATE]
     store = app[RECON].store(state)
     interval = state.settings.recon_pull_interval
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            if await _take_lease(state, interval):
-                until = now_utc() - SCHEDULED_MARGIN
-                since = until - timedelta(hours=PULL_WINDOW_HOURS)
-                await pull_mpesa(state, store, since, until)
-                await run_recon(state, store, ["mpesa_pull"], since, until, "schedule")
-        except Exception:
-            log.exception("scheduled reconciliation failed; trying again next time")
-
-
-async def _take_lease(state: AppState, interval: float) -> bool:
-    """One api process per interval does the scheduled pull (``serve --workers N``)."""
-    now = now_utc()
-    lease = {"_id": "recon_pull_lease", "until": {"$lt": now}}
+    leases, holder = pull_leases(state), f"recon_{random_token(9)}"
     try:
-        await state.cols.settings.update_one(
-            lease, {"$set": {"until": now + timedelta(seconds=interval * 0.9)}}, upsert=True
-        )
-    except DuplicateKeyError:
-        return False  # another process holds the lease
-    return True
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                # One api process at a time (``serve --workers N``); it keeps the lease while
+                # it lives, and a dead holder's lapses after two intervals.
+                if await leases.take(PULL_LEASE, holder, now_utc(), interval * 2):
+                    until = now_utc() - SCHEDULED_MARGIN
+                    since = until - timedelta(hours=PULL_WINDOW_HOURS)
+                    await pull_mpesa(state, store, since, until)
+                    await run_recon(state, store, ["mpesa_pull"], since, until, "schedule")
+            except Exception:
+                log.exception("scheduled reconciliation failed; trying again next time")
+    finally:
+        with contextlib.suppress(Exception):  # stopping: at worst the lease lapses
+            await asyncio.shield(leases.drop(PULL_LEASE, holder))
+
+
+def pull_leases(state: AppState) -> Leases:
+    return Leases(state.cols.journal.database["leases"])
 
 
 async def _start(app: web.Application) -> None:

@@ -1,14 +1,14 @@
 """MongoDB storage of settlement: each merchant's settlement settings (nominated account, its
 pending change, schedule, reserve), the runs (``_id`` = the run id, so a second run of a merchant's
-settlement date cannot be stored) and the scheduler's lease.
+settlement date cannot be stored) and the scheduler's lease (:mod:`infra.leases`).
 
-Collections of its own, beside the switch's: ``settlement_accounts`` (``_id`` = merchant id),
-``settlement_runs`` and ``settlement_leases``.
+Collections of its own, beside the switch's: ``settlement_accounts`` (``_id`` = merchant id) and
+``settlement_runs``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -16,16 +16,19 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from infra.leases import Leases
 from switch import ledger
 
 Doc = dict[str, Any]
+
+SCHEDULER_LEASE = "settlement_scheduler"
 
 
 class SettlementStore:
     def __init__(self, db: AsyncDatabase[Doc], journal: AsyncCollection[Doc]) -> None:
         self.accounts: AsyncCollection[Doc] = db["settlement_accounts"]
         self.runs: AsyncCollection[Doc] = db["settlement_runs"]
-        self.leases: AsyncCollection[Doc] = db["settlement_leases"]
+        self.leases = Leases(db["leases"])
         self.journal = journal
 
     async def ensure_indexes(self) -> None:
@@ -46,23 +49,11 @@ class SettlementStore:
     # --- the scheduler's lease --------------------------------------------------------------
 
     async def take_lease(self, holder: str, now: datetime, ttl_s: float) -> bool:
-        """True when ``holder`` holds the scheduler's lease until ``now + ttl_s`` (taken, or
-        renewed). One holder at a time across every api process; a holder that dies loses it when
-        it expires. The runs' own ids still guard money: the lease only saves work."""
-        until = now + timedelta(seconds=ttl_s)
-        try:
-            doc = await self.leases.find_one_and_update(
-                {"_id": "scheduler", "$or": [{"holder": holder}, {"until": {"$lte": now}}]},
-                {"$set": {"holder": holder, "until": until}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        except DuplicateKeyError:  # held by another: the upsert tried to insert a second one
-            return False
-        return doc is not None and doc.get("holder") == holder
+        """True when ``holder`` holds the scheduler's lease until ``now + ttl_s``."""
+        return await self.leases.take(SCHEDULER_LEASE, holder, now, ttl_s)
 
     async def drop_lease(self, holder: str) -> None:
-        await self.leases.delete_one({"_id": "scheduler", "holder": holder})
+        await self.leases.drop(SCHEDULER_LEASE, holder)
 
     # --- runs ----------------------------------------------------------------------------------
 

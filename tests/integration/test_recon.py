@@ -15,6 +15,7 @@ import pytest
 
 from app.stack import Stack
 from connectors.mpesa.records import STATEMENT_HEADER
+from switch.payments import now_utc
 from switch.reconcile import check
 
 from .conftest import Receiver
@@ -457,9 +458,15 @@ async def test_the_airtel_statement_matches_airtel_collections(
 
 
 async def test_one_api_process_at_a_time_takes_the_scheduled_pull(stack: Stack) -> None:
-    from api.recon import _take_lease
+    from api.recon import PULL_LEASE, pull_leases
 
     assert stack.state is not None
-    await stack.state.cols.settings.delete_one({"_id": "recon_pull_lease"})
-    assert await _take_lease(stack.state, 60)
-    assert not await _take_lease(stack.state, 60)  # another process, within the interval
+    leases, now = pull_leases(stack.state), now_utc()
+    await leases.collection.delete_one({"_id": PULL_LEASE})
+    assert await leases.take(PULL_LEASE, "api-1", now, 60)
+    assert not await leases.take(PULL_LEASE, "api-2", now, 60)  # another process
+    assert await leases.take(PULL_LEASE, "api-1", now, 60)  # the holder renews it
+    # A holder that died: its lease lapses, and another takes it.
+    assert await leases.take(PULL_LEASE, "api-2", now + timedelta(seconds=61), 60)
+    assert not await leases.take(PULL_LEASE, "api-1", now + timedelta(seconds=62), 60)
+    await leases.drop(PULL_LEASE, "api-2")

@@ -17,6 +17,7 @@ import pytest
 from api.settlement_runs import Settler
 from api.settlement_worker import Scheduler
 from app.stack import Stack
+from infra.settlement_store import SCHEDULER_LEASE
 from switch.payments import now_utc
 from switch.settlement import as_utc
 
@@ -205,7 +206,7 @@ async def test_two_schedulers_pay_a_due_settlement_once(
     await first.store.accounts.update_one(
         {"_id": owner.merchant_id}, {"$set": {"next_due": now_utc() - timedelta(seconds=1)}}
     )
-    await first.store.leases.delete_many({})
+    await first.store.leases.collection.delete_many({"_id": SCHEDULER_LEASE})
     results = await asyncio.gather(
         Scheduler(first, 5, "test-a").once(),
         Scheduler(second, 5, "test-b").once(),
