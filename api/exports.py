@@ -3,7 +3,9 @@ statement or a summary, over any range, with the same filters as the list and re
 ``GET /v1/exports/{id}`` tells its status and, once ready, a signed download link that expires
 (switch/downloads.py), and ``GET /v1/exports/{id}/download`` serves the CSV to whoever holds a
 valid link. The job runs in the api process that took it; its file is kept in MongoDB
-(infra/exports.py), so any worker serves the download."""
+(infra/exports.py), so any worker serves the download. A job whose process died is made again by
+the process asked about it next (after its heartbeat has been silent for ``STALE_S``), over the
+same range: a payments export lists what existed when it was asked for (``as_of``)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
@@ -35,6 +38,9 @@ from switch.security.crypto import derive_key
 
 log = logging.getLogger(__name__)
 _RUNNING: set[asyncio.Task[None]] = set()
+HEARTBEAT_S = 5.0
+STALE_S = 4 * HEARTBEAT_S
+MAX_ATTEMPTS = 3
 PAYMENT_COLUMNS = (
     "id",
     "created_at",
@@ -90,19 +96,46 @@ async def create_export(request: web.Request) -> web.Response:
         return bad_filters(exc)
     state = request.app[STATE]
     merchant_id = request[CLAIMS].merchant_id
+    now = now_utc()
     job = {
         "_id": new_id("exp"),
         "merchant_id": merchant_id,
         "kind": body.kind,
         "filters": dict(body.filters),
         "status": "running",
-        "created_at": now_utc(),
+        "created_at": now,
+        "as_of": now,
+        "attempt": 1,
+        "heartbeat": now,
     }
     await store.create(state.cols, job)
+    _start(state, job, params)
+    return json_response(_shown(state, job), 202, {"Location": f"/v1/exports/{job['_id']}"})
+
+
+def _start(state: AppState, job: dict[str, Any], params: Filters | dict[str, Any]) -> None:
     task = asyncio.create_task(_run(state, job, params))
     _RUNNING.add(task)
     task.add_done_callback(_RUNNING.discard)
-    return json_response(_shown(state, job), 202, {"Location": f"/v1/exports/{job['_id']}"})
+
+
+async def _resumed(state: AppState, job: dict[str, Any]) -> dict[str, Any]:
+    """The job, taken over and started again here if its worker died (its heartbeat silent
+    for ``STALE_S``); failed after ``MAX_ATTEMPTS``."""
+    now = now_utc()
+    if job["status"] != "running" or job.get("heartbeat", now) > now - timedelta(seconds=STALE_S):
+        return job
+    claimed = await store.claim_stale(state.cols, job["_id"], now, now - timedelta(seconds=STALE_S))
+    if claimed is None:
+        return job  # not stale after all, or another worker took it
+    if claimed["attempt"] > MAX_ATTEMPTS:
+        failed = {"status": "failed", "failure": "the export could not be made; start another"}
+        await store.finish(state.cols, job["_id"], claimed["attempt"], failed)
+        return {**claimed, **failed}
+    log.warning("export %s: its worker stopped; making it again here", job["_id"])
+    body = ExportIn(kind=claimed["kind"], filters=claimed["filters"])
+    _start(state, claimed, _checked(body))
+    return claimed
 
 
 def _shown(state: AppState, job: dict[str, Any]) -> dict[str, Any]:
@@ -130,10 +163,12 @@ def _shown(state: AppState, job: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run(state: AppState, job: dict[str, Any], params: Filters | dict[str, Any]) -> None:
-    writer = store.ChunkWriter(state.cols, job["_id"])
+    attempt = job["attempt"]
+    writer = store.ChunkWriter(state.cols, job["_id"], attempt)
+    heart = asyncio.create_task(_heartbeat(state, job["_id"], attempt))
     rows = 0
     try:
-        async for row in _rows(state, job["merchant_id"], job["kind"], params):
+        async for row in _rows(state, job, params):
             await writer.write(line(row))
             rows += 1
         await writer.flush()
@@ -141,15 +176,27 @@ async def _run(state: AppState, job: dict[str, Any], params: Filters | dict[str,
     except Exception:
         log.exception("export %s failed", job["_id"])
         done = {"status": "failed", "failure": "the export could not be made; start another"}
+    finally:
+        heart.cancel()
     done["finished_at"] = now_utc()
-    await store.finish(state.cols, job["_id"], done)
+    await store.finish(state.cols, job["_id"], attempt, done)
+
+
+async def _heartbeat(state: AppState, job_id: str, attempt: int) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_S)
+        try:
+            await store.beat(state.cols, job_id, attempt, now_utc())
+        except Exception:  # the next beat may get through; a silent one only costs a re-run
+            log.warning("export %s: heartbeat not stored", job_id)
 
 
 async def _rows(
-    state: AppState, merchant_id: str, kind: str, params: Filters | dict[str, Any]
+    state: AppState, job: dict[str, Any], params: Filters | dict[str, Any]
 ) -> AsyncIterator[list[str]]:
+    merchant_id, kind = job["merchant_id"], job["kind"]
     if isinstance(params, Filters):
-        async for row in _payment_rows(state, merchant_id, params):
+        async for row in _payment_rows(state, merchant_id, params, job["as_of"]):
             yield row
         return
     if kind == "statement":
@@ -166,13 +213,17 @@ async def _rows(
         yield row
 
 
-async def _payment_rows(state: AppState, merchant_id: str, f: Filters) -> AsyncIterator[list[str]]:
+async def _payment_rows(
+    state: AppState, merchant_id: str, f: Filters, as_of: datetime
+) -> AsyncIterator[list[str]]:
     yield list(PAYMENT_COLUMNS)
-    since = await merchant_since(state.cols.merchants, merchant_id) or now_utc()
-    f = blind_indexed(state, replace(f, limit=MAX_LIMIT))
+    since = await merchant_since(state.cols.merchants, merchant_id) or as_of
+    # What existed when the export was asked for, however late (or often) it is made.
+    until = min(f.created_until, as_of) if f.created_until else as_of
+    f = blind_indexed(state, replace(f, limit=MAX_LIMIT, created_until=until))
     pos = None
     while True:
-        found = await find(state.cols.payments, merchant_id, f, pos, since, now_utc())
+        found = await find(state.cols.payments, merchant_id, f, pos, since, as_of)
         docs = await opened(state, await whole(state.cols.payments, [d["_id"] for d in found.docs]))
         for doc in docs:
             v = view(from_doc(doc))
@@ -201,7 +252,7 @@ async def get_export(request: web.Request) -> web.Response:
     job = await store.get(state.cols, request.match_info["export_id"], request[CLAIMS].merchant_id)
     if job is None:
         return error_response(404, "not_found", "no such export")
-    return json_response(_shown(state, job))
+    return json_response(_shown(state, await _resumed(state, job)))
 
 
 async def download(request: web.Request) -> web.StreamResponse:
@@ -232,7 +283,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    async for data in store.read_chunks(state.cols, export_id, int(job.get("chunks", 0))):
+    async for data in store.read_chunks(job, state.cols):
         await response.write(data)
     await response.write_eof()
     return response

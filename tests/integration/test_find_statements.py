@@ -173,3 +173,62 @@ async def test_an_export_job_downloads_once_ready_through_a_signed_expiring_link
     moved = downloads.link(key, job["id"], other.merchant.merchant_id, int(time.time()))
     async with merchant.http.get(f"{merchant.base}{moved}") as r:
         assert r.status == 403
+
+
+async def _ready(merchant: Api, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        _, job = await _get(merchant, f"/v1/exports/{job_id}")
+        if job["status"] != "running":
+            return dict(job)
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"export {job_id} still running")
+
+
+async def test_an_export_whose_worker_died_is_made_again_once_over_the_same_range(
+    merchant: Api, stack: Stack
+) -> None:
+    """A job left running by a process that died (its heartbeat silent) is made again by the
+    worker asked about it, listing what existed when it was asked for; a dead worker's chunks
+    never mix into the new file."""
+    from api.exports import STALE_S
+    from infra import exports as store
+
+    assert stack.state is not None
+    cols = stack.state.cols
+    first = await merchant.pay(unique_phone(), reference="EXPDEAD")
+    await merchant.wait_for(first["id"])
+    asked = datetime.now(UTC)
+    later = await merchant.pay(unique_phone(), reference="EXPDEAD")  # after the request
+    await merchant.wait_for(later["id"])
+    silent = asked - timedelta(seconds=STALE_S + 1)
+    job_id = f"exp_dead{int(time.time() * 1000)}"
+    await store.create(
+        cols,
+        {
+            "_id": job_id,
+            "merchant_id": merchant.merchant.merchant_id,
+            "kind": "payments",
+            "filters": {"reference": "EXPDEAD"},
+            "status": "running",
+            "created_at": asked,
+            "as_of": asked,
+            "attempt": 1,
+            "heartbeat": silent,
+        },
+    )
+    # The dead worker had stored half a file.
+    await store.chunks(cols).insert_one(
+        {"_id": store.chunk_id(job_id, 1, 0), "job": job_id, "data": b"half,a,file\n"}
+    )
+    job = await _ready(merchant, job_id)
+    assert job["status"] == "ready" and job["rows"] == 1, job
+    async with merchant.http.get(f"{merchant.base}{job['download_url']}") as r:
+        text = await r.text()
+    assert "half,a,file" not in text
+    assert [row["id"] for row in csv.DictReader(io.StringIO(text))] == [first["id"]]
+    stored = await store.jobs(cols).find_one({"_id": job_id})
+    assert stored is not None and stored["attempt"] == 2
+    # The dead worker waking up cannot overwrite the outcome of the attempt that replaced it.
+    await store.finish(cols, job_id, 1, {"status": "failed"})
+    assert (await _ready(merchant, job_id))["status"] == "ready"
