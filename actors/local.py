@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from prometheus_client import Metric
 
 from actors.batches import BatchCore
+from actors.hub.port import HubPort
 from actors.ports import BatchPort, GatewayPort, GatewaysPort, ShardPort, SwitchPorts, ping
 from actors.shard import PaymentStore, ProviderPort, ShardCore
 from connectors.mpesa import C2bRegistration
@@ -316,11 +317,16 @@ class LocalSwitch:
     process's own (the api already reports them) and every part is placed ``local``."""
 
     def __init__(
-        self, shards: Sequence[ShardPort], gateways: GatewaysPort, batches: BatchPort
+        self,
+        shards: Sequence[ShardPort],
+        gateways: GatewaysPort,
+        batches: BatchPort,
+        hub: HubPort | None = None,
     ) -> None:
         self.shards = shards
         self.gateways = gateways
         self.batches = batches
+        self.hub = hub
 
     async def start(self) -> None:
         await ping(self)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from prometheus_client import Metric
 
+from actors.hub.port import HubPort
 from actors.shard import ProviderPort
 from connectors.mpesa import C2bRegistration
 from switch.batches import BatchItem
@@ -174,6 +175,10 @@ class SwitchPorts(Protocol):
 
     @property
     def batches(self) -> BatchPort: ...
+
+    @property
+    def hub(self) -> HubPort | None:
+        """The interoperability hub's position actor (actors/hub/); None where not run."""
 
     async def start(self) -> None:
         """Every shard recovered, unfinished batches resumed, the gateways' own loops running."""

@@ -21,6 +21,10 @@ from prometheus_client import Metric
 
 from actors.batches import BatchCore
 from actors.compliance import Compliance
+from actors.hub.core import HubCore, LocalHub
+from actors.hub.notify import ParticipantNotifier
+from actors.hub.port import HUB_RETRY_SAFE, HubPort
+from actors.hub.shell import HubShell
 from actors.local import Gateways, LocalBatches, LocalGateway, LocalShard, shard_core
 from actors.ports import (
     BATCH_RETRY_SAFE,
@@ -34,13 +38,15 @@ from actors.ports import (
 )
 from actors.shard import MongoPaymentStore, ShardCore
 from infra import cost
+from infra.hub_store import HubStore
 from infra.keystore import sealer_for
 from infra.live import Publisher
 from infra.metrics import REGISTRY
 from infra.netguard import GuardedTransport
-from infra.storage.mongo import Collections, collections, connect
+from infra.storage.mongo import MONEY_WRITES, Collections, collections, connect
 from routing.shards import shard_for
 from switch.config import Settings
+from switch.hub.participants import Participant
 from switch.ids import shard_of
 from switch.logs import quiet_ray_console, setup_logging
 from switch.messages import CallbackIn, CreatePayment, Reply
@@ -310,6 +316,40 @@ class BatchActor(LocalBatches, _Observed):
         await self.stats()
 
 
+async def _start_hub(settings: Settings) -> HubCore:
+    client = connect(settings.mongodb_uri or "")
+    store = HubStore(client.get_database(settings.mongodb_db, write_concern=MONEY_WRITES))
+    transport = GuardedTransport(allow_private=settings.webhook_allow_private)
+
+    def notifier(participant_of: Callable[[str], Participant | None]) -> ParticipantNotifier:
+        return ParticipantNotifier(
+            transport, participant_of, settings.webhook_timeout, settings.webhook_retry_base
+        )
+
+    shell = HubShell(client, store, notifier, sweep_interval=settings.hub_sweep_interval)
+    await shell.start()
+    return HubCore(shell)
+
+
+@ray.remote
+class HubActor(LocalHub, _Observed):
+    """The interoperability hub's positions (actors/hub/): the single writer of every
+    participant's position, rebuilt from MongoDB on its first call after a (re)start."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.label = "hub"
+        cost.install(self.label)
+        setup_logging(settings.log_level, self.label)
+        super().__init__(partial(_start_hub, settings))
+
+    async def _warm(self) -> None:
+        await self.stats()
+
+
+def hub_proxy(handle: Any) -> HubPort:
+    return cast(HubPort, _RayProxy(handle, HUB_RETRY_SAFE))
+
+
 class RaySwitch:
     """:class:`SwitchPorts` over the switch's actors, created on first use and shared by every
     api process."""
@@ -330,13 +370,19 @@ class RaySwitch:
             for i in range(settings.shards)
         ]
         batches = batch_cls.options(name="batches", **ACTOR_OPTIONS).remote(settings, secret_key)
+        hub_cls: Any = HubActor
+        hub = hub_cls.options(name="hub", **ACTOR_OPTIONS).remote(settings)
         self._actors |= {shard_name(i): s for i, s in enumerate(shards)} | {"batches": batches}
+        self._actors["hub"] = hub
+        self.hub: HubPort | None = hub_proxy(hub)
         self.shards: list[ShardPort] = [shard_proxy(s) for s in shards]
         self.gateways = ray_gateways(settings)
         self.batches = batch_proxy(batches)
 
     async def start(self) -> None:
         await ping(self)
+        if self.hub is not None:
+            await self.hub.stats()  # the hub rebuilds its positions and starts its sweep
         await self.gateways.start()  # the SACCO gateway reads result files from the start
 
     async def placement(self) -> dict[str, str]:

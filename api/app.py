@@ -15,6 +15,7 @@ from api import (
     c2b,
     clients,
     hardening,
+    hub_common,
     openapi,
     ops,
     ratelimit,
@@ -103,6 +104,7 @@ def create_app(state: AppState) -> web.Application:
     recon.install(app)
     users.install(app)
     clients.install(app)
+    hub_common.install(app)
     settlement.install(app)
     settlement_worker.install(app)
     bills_worker.install(app)

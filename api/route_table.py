@@ -12,6 +12,8 @@ from api import (
     callbacks,
     clients,
     exports,
+    hub,
+    hub_operator,
     invoices,
     kyc,
     kyc_review,
@@ -71,6 +73,8 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *kyc.ROUTE_TABLE,
     *kyc_review.ROUTE_TABLE,
     *webhooks.ROUTE_TABLE,
+    *hub_operator.ROUTE_TABLE,
+    *hub.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).

@@ -91,6 +91,13 @@ class CoreSettings(BaseModel):
     # operator's reserve floor (whole shillings, basis points of the last N days' collections).
     settlement_cooling_off: float = Field(86_400.0, ge=0)
     settlement_interval: float = Field(30.0, gt=0)
+    # Interoperability hub (switch/hub/, actors/hub/): how often the position actor expires
+    # unanswered reservations, the longest a payer may give a transfer to be answered (and the
+    # default), and the scheme fee a quote shows (basis points plus a fixed part, in cents).
+    hub_sweep_interval: float = Field(1.0, gt=0)
+    hub_transfer_ttl: float = Field(60.0, gt=0, le=86_400)
+    hub_fee_bps: int = Field(0, ge=0, le=1_000)
+    hub_fee_fixed: int = Field(0, ge=0)
     settlement_scheduler: bool = True  # run the scheduler loop in this api process
     settlement_reserve_fixed: int = Field(0, ge=0)
     settlement_reserve_bps: int = Field(0, ge=0, le=10_000)

@@ -39,13 +39,18 @@ def payment_id_for(shard: int, key: bytes, scoped_idempotency_key: str) -> str:
     """The payment id of a (merchant, Idempotency-Key) pair: a keyed hash, so the same key always
     names the same payment and the primary key itself is the idempotency guard (no secondary
     unique index to maintain), while ids stay unguessable from keys."""
-    digest = hmac.new(key, b"payment:" + scoped_idempotency_key.encode(), hashlib.sha256).digest()
+    return f"pay_s{shard}_{keyed_suffix(key, b'payment:', scoped_idempotency_key)}"
+
+
+def keyed_suffix(key: bytes, label: bytes, scoped: str) -> str:
+    """26 base32 characters of a keyed hash of ``label + scoped``: the same input, the same id."""
+    digest = hmac.new(key, label + scoped.encode(), hashlib.sha256).digest()
     value = int.from_bytes(digest[:16], "big") >> 2  # 126 bits -> 26 base32 characters
     chars = []
     for _ in range(26):
         value, rem = divmod(value, 32)
         chars.append(_ALPHABET[rem])
-    return f"pay_s{shard}_{''.join(reversed(chars))}"
+    return "".join(reversed(chars))
 
 
 def shard_of(object_id: str) -> int | None:

@@ -34,6 +34,7 @@ PRIVACY_MANAGE: Final = "privacy:manage"
 SETTLEMENT_MANAGE: Final = "settlement:manage"
 KYC_MANAGE: Final = "kyc:manage"
 WEBHOOKS_MANAGE: Final = "webhooks:manage"
+HUB_PARTICIPANT: Final = "hub:participant"
 
 SCOPES: Final[dict[str, str]] = {
     PAYMENTS_WRITE: "create STK Push payments",
@@ -53,6 +54,9 @@ SCOPES: Final[dict[str, str]] = {
     "(people only, with TOTP; a second person confirms an account)",
     KYC_MANAGE: "apply for KYC: business details, documents, submission (switch/kyc.py)",
     WEBHOOKS_MANAGE: "manage webhook endpoints and secrets, read the delivery log, resend events",
+    HUB_PARTICIPANT: "a hub participant's own calls: look-ups, quotes, transfers it pays, "
+    "answers to transfers paid to it (given only by the operator's onboarding, never by "
+    "POST /v1/clients)",
 }
 
 # What an API client may be given: everything a merchant's software needs, nothing that manages
@@ -262,6 +266,24 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/operator/recon/breaks/{break_id}"): OPERATOR,
     ("POST", "/v1/operator/recon/breaks/{break_id}/resolve"): OPERATOR,
     ("POST", "/v1/operator/recon/breaks/{break_id}/approve"): OPERATOR,
+    # Interoperability hub (api/hub_operator.py, api/hub.py): the operator onboards and funds
+    # participants; only a participant's own client moves money between participants, and the
+    # handlers check it is the payer (create) or the payee (accept, reject).
+    ("POST", "/v1/operator/hub/participants"): OPERATOR,
+    ("GET", "/v1/operator/hub/participants"): OPERATOR,
+    ("GET", "/v1/operator/hub/participants/{participant_id}"): OPERATOR,
+    ("POST", "/v1/operator/hub/participants/{participant_id}/suspend"): OPERATOR,
+    ("POST", "/v1/operator/hub/participants/{participant_id}/reactivate"): OPERATOR,
+    ("PUT", "/v1/operator/hub/participants/{participant_id}/limits"): OPERATOR,
+    ("POST", "/v1/operator/hub/participants/{participant_id}/funds"): OPERATOR,
+    ("GET", "/v1/hub/participant"): HUB_PARTICIPANT,
+    ("POST", "/v1/hub/parties"): HUB_PARTICIPANT,
+    ("GET", "/v1/hub/parties/{party_type}/{party_id}"): HUB_PARTICIPANT,
+    ("POST", "/v1/hub/quotes"): HUB_PARTICIPANT,
+    ("POST", "/v1/hub/transfers"): HUB_PARTICIPANT,
+    ("GET", "/v1/hub/transfers/{transfer_id}"): HUB_PARTICIPANT,
+    ("POST", "/v1/hub/transfers/{transfer_id}/accept"): HUB_PARTICIPANT,
+    ("POST", "/v1/hub/transfers/{transfer_id}/reject"): HUB_PARTICIPANT,
     # Provider callbacks: each carries its own token, checked by its handler.
     # (and every provider's per-payment callbacks, from the registry: see below)
     ("POST", "/callbacks/balance/{query_id}/{token}"): PUBLIC,

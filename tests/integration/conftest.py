@@ -45,6 +45,8 @@ TIMINGS = {
     # A confirmed settlement account is paid after 2 s (24 h by default), looked at every 0.5 s.
     "SWITCH_SETTLEMENT_COOLING_OFF": "2",
     "SWITCH_SETTLEMENT_INTERVAL": "0.5",
+    # The hub's position actor expires unanswered reservations every 0.3 s (1 s by default).
+    "SWITCH_HUB_SWEEP_INTERVAL": "0.3",
     # The tests' webhook receivers listen on 127.0.0.1, which the SSRF guard refuses outside
     # sandbox mode (switch processes started by tests run plain ``serve``).
     "SWITCH_WEBHOOK_ALLOW_PRIVATE": "true",

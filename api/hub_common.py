@@ -1,0 +1,57 @@
+"""What the hub's api modules share: the hub store of this process, the position actor, and
+who the caller is (a participant calls the hub as itself: its API client's token names it)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from actors.hub.port import HubPort
+from api.auth import CLAIMS
+from api.state import STATE
+from infra.hub_store import HubStore
+from switch.errors import NotFound, Unavailable
+from switch.hub.ids import PARTICIPANT
+
+
+class _Stores:
+    """This process's one :class:`HubStore`, made on first use."""
+
+    def __init__(self) -> None:
+        self.made: HubStore | None = None
+
+    def of(self, app: web.Application) -> HubStore:
+        if self.made is None:
+            self.made = HubStore(app[STATE].cols.payments.database)
+        return self.made
+
+
+HUB_STORE = web.AppKey("hub_store", _Stores)
+
+
+def store(request: web.Request) -> HubStore:
+    return request.app[HUB_STORE].of(request.app)
+
+
+def hub(request: web.Request) -> HubPort:
+    port = request.app[STATE].actors.hub
+    if port is None:
+        raise Unavailable("the interoperability hub does not run in this switch")
+    return port
+
+
+def caller(request: web.Request) -> str:
+    """The participant whose client made this request (its scope was checked already)."""
+    participant = request[CLAIMS].merchant_id
+    if not participant.startswith(f"{PARTICIPANT}_"):
+        raise NotFound("this client is not a hub participant's")
+    return participant
+
+
+async def _start(app: web.Application) -> None:
+    if app[STATE].actors.hub is not None:  # a switch that runs the hub
+        await app[HUB_STORE].of(app).ensure_indexes()
+
+
+def install(app: web.Application) -> None:
+    app[HUB_STORE] = _Stores()
+    app.on_startup.append(_start)

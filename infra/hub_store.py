@@ -1,0 +1,155 @@
+"""MongoDB storage of the interoperability hub.
+
+Collections (documents addressed by ``_id``, as everywhere in the switch):
+
+- ``hub_participants``: _id = participant id; its name, kind, codes, endpoint, webhook secret,
+  status, currency and net debit cap. Written by the operator's routes, read by the position
+  actor (told of each change);
+- ``hub_transfers``: _id = transfer id (derived from the payer and its Idempotency-Key, so the
+  primary key is the duplicate guard); its state, history, window and position changes;
+  ``seq`` guards each update. Index: ``(state, expires_at)`` for the position actor's start
+  (the open transfers) and ``(window_id, state)`` for a window's net positions;
+- ``hub_funds``: _id = funds record id; liquidity recorded in or out, with its answer;
+- ``hub_windows``: settlement windows, ``hwin_<n>``; exactly one is ``OPEN`` (closing one and
+  opening the next is settlement's work: :meth:`HubStore.open_window` is what it asks);
+- ``hub_directory``: _id = ``<TYPE>:<id>`` (``MSISDN:254712345678``, ``ACCOUNT:01:0012345678``)
+  -> the participant that holds that party;
+- ``hub_quotes``: _id = quote id; what a payer was quoted, for its transfer to name.
+
+Positions are balances in the switch's journal (``balances``: ``hub:<participant>:...``), moved
+only by the position actor, in the same transaction as the transfer change that moves them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel, InsertOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from switch.hub import ledger
+from switch.hub.transfers import HubTransfer, from_doc, to_doc, update_of
+from switch.ledger import Entry
+from switch.payments import now_utc
+
+Doc = dict[str, Any]
+FIRST_WINDOW = "hwin_1"
+
+
+class HubStore:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.participants: AsyncCollection[Doc] = db["hub_participants"]
+        self.transfers: AsyncCollection[Doc] = db["hub_transfers"]
+        self.funds: AsyncCollection[Doc] = db["hub_funds"]
+        self.windows: AsyncCollection[Doc] = db["hub_windows"]
+        self.directory: AsyncCollection[Doc] = db["hub_directory"]
+        self.quotes: AsyncCollection[Doc] = db["hub_quotes"]
+        self.journal: AsyncCollection[Doc] = db["journal"]
+        self.balances: AsyncCollection[Doc] = db["balances"]
+
+    async def ensure_indexes(self) -> None:
+        await self.transfers.create_indexes(
+            [
+                IndexModel([("state", ASCENDING), ("expires_at", ASCENDING)], name="open"),
+                IndexModel([("window_id", ASCENDING), ("state", ASCENDING)], name="window"),
+            ]
+        )
+        await self.participants.create_indexes(
+            [IndexModel([("bank_code", ASCENDING)], name="bank_code", sparse=True)]
+        )
+
+    # --- settlement windows ---------------------------------------------------------------
+
+    async def open_window(self) -> str:
+        """The id of the one OPEN window, creating the first if there is none. Two callers
+        creating the first at once meet on its fixed id: one window, whoever wins."""
+        doc = await self.windows.find_one({"state": "OPEN"})
+        if doc is not None:
+            return str(doc["_id"])
+        with contextlib.suppress(DuplicateKeyError):
+            await self.windows.insert_one(
+                {"_id": FIRST_WINDOW, "state": "OPEN", "opened_at": now_utc()}
+            )
+        again = await self.windows.find_one({"state": "OPEN"})
+        if again is None:
+            raise RuntimeError("no OPEN settlement window and the first exists: settlement's bug")
+        return str(again["_id"])
+
+    async def window_net(self, window_id: str) -> dict[str, int]:
+        """Each participant's net position change over a window's committed transfers (the sum
+        over participants is zero)."""
+        net: dict[str, int] = {}
+        cursor = self.transfers.find({"window_id": window_id, "state": "committed"}, {"changes": 1})
+        async for doc in cursor:
+            for pid, change in (doc.get("changes") or {}).items():
+                net[pid] = net.get(pid, 0) + int(change)
+        return net
+
+    # --- what the position actor reads at start -------------------------------------------
+
+    async def all_participants(self) -> list[Doc]:
+        return [d async for d in self.participants.find({})]
+
+    async def open_transfers(self) -> list[HubTransfer]:
+        return [from_doc(d) async for d in self.transfers.find({"state": "reserved"})]
+
+    async def transfers_by_id(self, ids: Iterable[str]) -> list[HubTransfer]:
+        return [from_doc(d) async for d in self.transfers.find({"_id": {"$in": list(ids)}})]
+
+    async def balances_of(self, accounts: Iterable[str]) -> dict[str, int]:
+        cursor = self.balances.find({"_id": {"$in": list(accounts)}})
+        return {d["_id"]: int(d["balance"]) async for d in cursor}
+
+    async def funds_records(self) -> list[Doc]:
+        return [d async for d in self.funds.find({})]
+
+    # --- the position actor's one write per batch ------------------------------------------
+
+    async def write(
+        self,
+        session: Any,
+        inserts: list[HubTransfer],
+        updates: Iterable[tuple[int, HubTransfer]],
+        entries: list[Entry],
+        funds: list[Doc],
+    ) -> None:
+        """Everything one batch changed, in ONE transaction: transfers, funds records, journal
+        entries and the balances they move. Raises DuplicateKeyError (nothing written) when a
+        new transfer's id exists already; an update whose guard fails aborts it all."""
+        changes = [UpdateOne({"_id": t.id, "seq": seq}, update_of(seq, t)) for seq, t in updates]
+        async with await session.start_transaction():
+            if inserts:
+                await self.transfers.insert_many([to_doc(t) for t in inserts], session=session)
+            if changes:
+                result = await self.transfers.bulk_write(changes, ordered=False, session=session)
+                if result.matched_count != len(changes):
+                    raise StaleTransfer(f"{len(changes) - result.matched_count} changed meanwhile")
+            if funds:
+                await self.funds.bulk_write([InsertOne(d) for d in funds], session=session)
+            if entries:
+                await self._post(entries, session)
+
+    async def _post(self, entries: list[Entry], session: Any) -> None:
+        at = now_utc()
+        await self.journal.insert_many([e.to_doc(at) for e in entries], session=session)
+        deltas: dict[str, int] = {}
+        for entry in entries:
+            for line in entry.lines:
+                deltas[line.account] = deltas.get(line.account, 0) + line.amount
+        ops = [
+            UpdateOne({"_id": a}, {"$inc": {"balance": d}, "$set": {"shard": "hub"}}, upsert=True)
+            for a, d in deltas.items()
+        ]
+        await self.balances.bulk_write(ops, ordered=False, session=session)
+
+
+class StaleTransfer(RuntimeError):
+    """A transfer changed in the database behind the position actor's back (a second actor?)."""
+
+
+def position_accounts(participant: str, currency: str) -> tuple[str, str]:
+    return ledger.position(participant, currency), ledger.settlement(participant, currency)
