@@ -123,6 +123,17 @@ async def register_party(request: web.Request) -> web.Response:
     pid = caller(request)
     party = await read_model(request, Party)
     key = party.key()
+    if party.type == "ACCOUNT":
+        # An account is held at the bank its code names: a participant claims only its own.
+        me = await store(request).participants.find_one({"_id": pid}, {"bank_code": 1})
+        code = key.split(":")[1]
+        if me is None or me.get("bank_code") != code:
+            return error_response(
+                422,
+                "validation_error",
+                "an account can only be registered by the bank its code names",
+                [{"field": "id", "reason": f"bank code {code} is not yours"}],
+            )
     directory = store(request).directory
     try:
         await directory.insert_one({"_id": key, "participant": pid, "at": now_utc()})

@@ -11,10 +11,11 @@ from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
+from pymongo.errors import DuplicateKeyError
 
 from actors.hub.machine import Funds
 from api.auth import CLAIMS
-from api.errors import json_response
+from api.errors import error_response, json_response
 from api.hub_common import hub, store
 from api.merchants import safe_url
 from api.payments import reply_response, validated
@@ -94,7 +95,17 @@ async def onboard(request: web.Request) -> web.Response:
         "alarm_bps": body.alarm_percent * 100,
         "created_at": now_utc(),
     }
-    await store(request).participants.insert_one(doc)
+    if body.bank_code is None:
+        del doc["bank_code"]  # the unique index skips participants without one
+    try:
+        await store(request).participants.insert_one(doc)
+    except DuplicateKeyError:
+        return error_response(
+            409,
+            "bank_code_taken",
+            "another participant has this bank code",
+            [{"field": "bank_code", "reason": "already a participant's"}],
+        )
     client, client_secret = await create_client(
         state.cols, pid, f"{body.name} (hub)", [HUB_PARTICIPANT], actor_of(request[CLAIMS])
     )
@@ -198,6 +209,8 @@ ROUTE_TABLE = (
         "Onboard a participant: its API client and webhook secret are shown once",
         {201: json_answer("The participant, its client and webhook secret", PARTICIPANT)},
         body=ParticipantIn,
+        errors=(409,),
+        error_texts={409: "bank_code_taken: another participant has this bank code"},
     ),
     Route(
         "GET",

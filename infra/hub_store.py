@@ -59,7 +59,8 @@ class HubStore:
             ]
         )
         await self.participants.create_indexes(
-            [IndexModel([("bank_code", ASCENDING)], name="bank_code", sparse=True)]
+            # One participant per bank code: accounts are registered and found by it.
+            [IndexModel([("bank_code", ASCENDING)], name="bank_code_1", sparse=True, unique=True)]
         )
 
     # --- settlement windows ---------------------------------------------------------------

@@ -167,6 +167,11 @@ async def test_two_phase_transfers_refusals_and_duplicates(hub: Hub) -> None:
     assert status == 201, party
     status, found = await hub.call("GET", "/v1/hub/parties/MSISDN/254712345678", a.token)
     assert (status, found["participant"]) == (200, b.id)
+    # An account is claimed only by the bank its code names (a has no bank code at all).
+    status, refused = await hub.call(
+        "POST", "/v1/hub/parties", a.token, {"type": "ACCOUNT", "id": "62:0012345678"}
+    )
+    assert (status, refused["error"]["details"][0]["field"]) == (422, "id"), refused
     status, quote = await hub.call(
         "POST",
         "/v1/hub/quotes",
