@@ -28,6 +28,7 @@ from switch.merchants import (
 )
 from switch.payments import now_utc
 from switch.platform import PlatformFee, aggregator_status_refusal, sub_merchant_id
+from switch.roles import KYC_MANAGE, MERCHANT_API_SCOPES
 from switch.signing import hash_client_secret, new_webhook_secret
 
 
@@ -85,16 +86,20 @@ async def create_merchant(
         "created_at": at,
     }
     await cols.merchants.insert_one(doc)
-    await cols.clients.insert_one(
-        {
-            "_id": created.client_id,
-            "merchant_id": created.merchant_id,
-            "secret_hash": hash_client_secret(created.client_secret),
-            "scope": DEFAULT_SCOPE,
-            "status": "active",
-            "created_at": at,
-        }
-    )
+    client: dict[str, Any] = {
+        "_id": created.client_id,
+        "merchant_id": created.merchant_id,
+        "secret_hash": hash_client_secret(created.client_secret),
+        "scope": DEFAULT_SCOPE,
+        "status": "active",
+        "created_at": at,
+    }
+    if kind == "aggregator":
+        # An aggregator onboards its sub-merchants, KYC included, through the API; a merchant
+        # made by the operator has no people to hand its client that scope later.
+        scopes = sorted({*MERCHANT_API_SCOPES.split(), KYC_MANAGE})
+        client.update(scope=" ".join(scopes), scopes=scopes)
+    await cols.clients.insert_one(client)
     await _audit(audit or AuditLog(cols.audit), actor, "merchant.create", doc)
     return created
 

@@ -23,6 +23,7 @@ from switch.platform import SUB_MERCHANT_HEADER
 
 from .conftest import Receiver
 from .helpers import Api, basic_auth, stk_body, unique_phone
+from .test_kyc import details as kyc_details
 
 pytestmark = pytest.mark.integration
 
@@ -278,3 +279,24 @@ async def test_the_operator_manages_merchants_and_closes_an_empty_one(
         d["action"] async for d in stack.state.cols.audit.find({"target": f"merchant:{mid}"})
     ]
     assert actions == ["merchant.create", "merchant.update", "merchant.close"]
+
+
+async def test_an_aggregator_the_operator_made_applies_for_its_sub_merchants_kyc(
+    stack: Stack, http: aiohttp.ClientSession, receiver: Receiver, merchant: Api
+) -> None:
+    """It has no people to give its client kyc:manage later: its first client holds it (an
+    ordinary merchant's client does not)."""
+    operator = await _operator(stack, http)
+    _, agg = await _aggregator(stack, http, operator, receiver)
+    status, pending = await agg.call("POST", "/v1/sub-merchants", {"name": "Kibanda Three"})
+    assert status == 201, pending
+    status, app = await agg.call(
+        "POST",
+        "/v1/kyc/applications",
+        kyc_details(),
+        headers={SUB_MERCHANT_HEADER: pending["id"]},
+    )
+    assert status == 201 and app["merchant_id"] == pending["id"], app
+    plain = Caller(http, stack.api_url, merchant.token)
+    status, _ = await plain.call("POST", "/v1/kyc/applications", kyc_details())
+    assert status == 403
