@@ -66,6 +66,10 @@ REASONS: tuple[Reason, ...] = (
            "The message is not valid against its schema"),
     Reason("AG01", "TransactionForbidden", "payee_refused", (),
            "The payee's bank does not accept this transfer"),
+    Reason("RC01", "BankIdentifierIncorrect", "payee_bank_wrong", (),
+           "The creditor agent is not the bank that received it"),
+    Reason("AM03", "NotAllowedCurrency", "currency_not_allowed", (),
+           "The currency is not accepted"),
     Reason("NARR", "Narrative", "other", (),
            "Other; see the additional information"),
 )  # fmt: skip

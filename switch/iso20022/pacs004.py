@@ -53,23 +53,14 @@ class Pacs004:
     settlement_method: str = "CLRG"
 
     def __post_init__(self) -> None:
-        v.text("msg_id", self.msg_id)
-        v.timestamp(self.created)
-        v.one_of("settlement_method", self.settlement_method, v.SETTLEMENT_METHODS)
-        if not self.returns:
-            raise ValueError("returns: at least one")
         ids = [r.return_id for r in self.returns]
-        if len(set(ids)) != len(ids):
-            raise ValueError("returns: return_id repeated in one message")
+        v.check_group(self.msg_id, self.created, self.settlement_method, "returns", ids)
 
 
 def build(msg: Pacs004) -> bytes:
     root, body = document(MESSAGE, "PmtRtr")
-    header = add(body, "GrpHdr")
-    add(header, "MsgId", msg.msg_id)
-    add(header, "CreDtTm", v.timestamp(msg.created))
-    add(header, "NbOfTxs", str(len(msg.returns)))
-    add(add(header, "SttlmInf"), "SttlmMtd", msg.settlement_method)
+    count = len(msg.returns)
+    v.write_group(body, msg.msg_id, msg.created, count, None, msg.settlement_method)
     for ret in msg.returns:
         _write_return(add(body, "TxInf"), ret)
     return write(root)

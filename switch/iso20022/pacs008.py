@@ -61,14 +61,8 @@ class Pacs008:
     settlement_method: str = "CLRG"  # settled through the hub's clearing (deferred net)
 
     def __post_init__(self) -> None:
-        v.text("msg_id", self.msg_id)
-        v.timestamp(self.created)
-        v.one_of("settlement_method", self.settlement_method, v.SETTLEMENT_METHODS)
-        if not self.transfers:
-            raise ValueError("transfers: at least one")
         ids = [t.end_to_end_id for t in self.transfers]
-        if len(set(ids)) != len(ids):
-            raise ValueError("transfers: end_to_end_id repeated in one message")
+        v.check_group(self.msg_id, self.created, self.settlement_method, "transfers", ids)
         uetrs = [t.uetr for t in self.transfers]
         if len(set(uetrs)) != len(uetrs):
             raise ValueError("transfers: uetr repeated in one message")
@@ -80,12 +74,8 @@ class Pacs008:
 
 def build(msg: Pacs008) -> bytes:
     root, body = document(MESSAGE, "FIToFICstmrCdtTrf")
-    header = add(body, "GrpHdr")
-    add(header, "MsgId", msg.msg_id)
-    add(header, "CreDtTm", v.timestamp(msg.created))
-    add(header, "NbOfTxs", str(len(msg.transfers)))
-    add(header, "CtrlSum", str(msg.total))
-    add(add(header, "SttlmInf"), "SttlmMtd", msg.settlement_method)
+    count = len(msg.transfers)
+    v.write_group(body, msg.msg_id, msg.created, count, msg.total, msg.settlement_method)
     for tx in msg.transfers:
         _write_tx(add(body, "CdtTrfTxInf"), tx)
     return write(root)

@@ -175,6 +175,30 @@ def account(name: str, value: str) -> str:
     return text(name, value, 34)  # GenericAccountIdentification1/Id is Max34Text
 
 
+def check_group(msg_id: str, created: datetime, method: str, what: str, ids: list[str]) -> None:
+    """The rules of a group header (MsgId, CreDtTm, SttlmMtd) and its transactions' own ids."""
+    text("msg_id", msg_id)
+    timestamp(created)
+    one_of("settlement_method", method, SETTLEMENT_METHODS)
+    if not ids:
+        raise ValueError(f"{what}: at least one")
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{what}: id repeated in one message")
+
+
+def write_group(
+    body: Element, msg_id: str, created: datetime, count: int, total: Decimal | None, method: str
+) -> None:
+    """``GrpHdr``: MsgId, CreDtTm, NbOfTxs, CtrlSum (when given), SttlmInf/SttlmMtd."""
+    header = add(body, "GrpHdr")
+    add(header, "MsgId", msg_id)
+    add(header, "CreDtTm", timestamp(created))
+    add(header, "NbOfTxs", str(count))
+    if total is not None:
+        add(header, "CtrlSum", str(total))
+    add(add(header, "SttlmInf"), "SttlmMtd", method)
+
+
 def check_totals(reader: Reader, header: str, count: int, total: Decimal | None) -> None:
     """``<header>/NbOfTxs`` and (when given) ``CtrlSum`` against what was read."""
     at = f"{header}/" if header else ""

@@ -10,7 +10,18 @@ from decimal import Decimal
 
 import pytest
 
-from switch.iso20022 import camt, codes, hub_map, pacs002, pacs004, pacs008, pacs009, pain001
+from connectors.banks.simulator.book import default_banks, refusal, sandbox_key
+from switch.iso20022 import (
+    camt,
+    codes,
+    hub_map,
+    pacs002,
+    pacs004,
+    pacs008,
+    pacs009,
+    pain001,
+    signing,
+)
 from switch.iso20022.document import MessageError, validate
 from switch.iso20022.values import Agent
 
@@ -214,7 +225,7 @@ def test_pacs004_round_trip() -> None:
     msg = pacs004.Pacs004("RT-1", NOW, (ret,))
     data = pacs004.build(msg)
     assert pacs004.parse(data) == msg
-    assert b"<RtrdIntrBkSttlmAmt Ccy=\"KES\">1500.00</RtrdIntrBkSttlmAmt>" in data
+    assert b'<RtrdIntrBkSttlmAmt Ccy="KES">1500.00</RtrdIntrBkSttlmAmt>' in data
 
 
 def test_pacs009_round_trip_for_a_settlement_leg() -> None:
@@ -417,7 +428,7 @@ def test_builders_refuse_bad_values_naming_the_field(change: dict[str, object], 
 
 
 def test_a_message_needs_distinct_ids_and_a_zoned_time() -> None:
-    with pytest.raises(ValueError, match="end_to_end_id repeated"):
+    with pytest.raises(ValueError, match="transfers: id repeated"):
         credit_transfer(transfer(), transfer(uetr="9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d"))
     with pytest.raises(ValueError, match="uetr repeated"):
         credit_transfer(transfer(), transfer(end_to_end_id="E2E-2"))
@@ -527,3 +538,50 @@ def test_times_keep_their_offset() -> None:
     assert msg.created == datetime(2025, 1, 1, 10, 15, tzinfo=UTC)
     with pytest.raises(MessageError, match="time zone"):
         pacs008.parse(PACS008_SAMPLE.replace(b"10:15:00+03:00", b"10:15:00"))
+
+
+# --- message signatures ------------------------------------------------------------------------
+
+
+def test_a_signed_message_verifies_only_from_its_sender_with_its_key() -> None:
+    key, other = sandbox_key("68"), sandbox_key("11")
+    body = pacs008.build(credit_transfer())
+    headers = signing.sign(key, signing.HUB, "HUB20250101000001", body, now=1_000_000)
+    assert headers["content-type"] == "application/xml"
+    assert signing.verify(key, signing.HUB, headers, body, now=1_000_010) == "HUB20250101000001"
+    refusals = {
+        "other key": (other, signing.HUB, headers, body, 1_000_010),
+        "tampered": (key, signing.HUB, headers, body.replace(b"1500", b"9500"), 1_000_010),
+        "stale": (key, signing.HUB, headers, body, 1_000_000 + 301),
+        "reflected": (key, "68", headers, body, 1_000_010),
+        "sender header changed": (key, "68", {**headers, "x-iso-sender": "68"}, body, 1_000_010),
+    }
+    for what, (k, sender, h, b, now) in refusals.items():
+        with pytest.raises(signing.BadSignature):
+            signing.verify(k, sender, h, b, now=now)
+        assert what
+
+
+def test_a_bank_decides_by_its_book() -> None:
+    bank = default_banks()["68"]
+
+    def to(account: str, name: str, **change: object) -> pacs008.CreditTransfer:
+        agent = change.pop("agent", Agent(member_id="68"))
+        return transfer(
+            creditor_account=account, creditor_name=name, creditor_agent=agent, **change
+        )
+
+    assert refusal(bank, to("6810000001", "jane   WANJIKU"), check_names=True) is None
+    assert refusal(bank, to("6810000001", "JOHN"), check_names=True) == "BE01"
+    assert refusal(bank, to("6810000001", "JOHN"), check_names=False) is None
+    assert refusal(bank, to("6899999999", "X"), check_names=True) == "AC01"
+    assert refusal(bank, to("6810000404", "PETER KAMAU"), check_names=True) == "AC04"
+    assert refusal(bank, to("6810000606", "GRACE MUTHONI"), check_names=True) == "AC06"
+    assert refusal(bank, to("6810000001", "JANE WANJIKU", agent=Agent(member_id="01")),
+                   check_names=True) == "RC01"  # fmt: skip
+    by_bic = to("6810000001", "JANE WANJIKU", agent=Agent(bic="EQBLKENA"))
+    assert refusal(bank, by_bic, check_names=True) is None
+    assert refusal(bank, to("6810000001", "JANE WANJIKU", currency="USD"), True) == "AM03"
+    assert sandbox_key("68") != sandbox_key("01")
+    for code in ("AC01", "AC04", "AC06", "BE01", "RC01", "AM03", "AM05"):
+        assert codes.hub_reason(code) != "other"
