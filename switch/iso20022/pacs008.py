@@ -82,13 +82,7 @@ def build(msg: Pacs008) -> bytes:
 
 
 def _write_tx(el: Element, tx: CreditTransfer) -> None:
-    ids = add(el, "PmtId")
-    if tx.instruction_id:
-        add(ids, "InstrId", tx.instruction_id)
-    add(ids, "EndToEndId", tx.end_to_end_id)
-    if tx.transaction_id:
-        add(ids, "TxId", tx.transaction_id)
-    add(ids, "UETR", tx.uetr)
+    v.write_payment_id(el, tx.end_to_end_id, tx.uetr, tx.instruction_id, tx.transaction_id)
     v.add_amount(el, "IntrBkSttlmAmt", tx.amount, tx.currency)
     if tx.settlement_date:
         add(el, "IntrBkSttlmDt", tx.settlement_date.isoformat())

@@ -71,11 +71,7 @@ def build(msg: Pacs009) -> bytes:
 
 
 def _write_tx(el: Element, tx: FiTransfer) -> None:
-    ids = add(el, "PmtId")
-    if tx.instruction_id:
-        add(ids, "InstrId", tx.instruction_id)
-    add(ids, "EndToEndId", tx.end_to_end_id)
-    add(ids, "UETR", tx.uetr)
+    v.write_payment_id(el, tx.end_to_end_id, tx.uetr, tx.instruction_id, None)
     v.add_amount(el, "IntrBkSttlmAmt", tx.amount, tx.currency)
     add(el, "IntrBkSttlmDt", tx.settlement_date.isoformat())
     tx.debtor.write(el, "Dbtr")

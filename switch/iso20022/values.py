@@ -199,6 +199,19 @@ def write_group(
     add(add(header, "SttlmInf"), "SttlmMtd", method)
 
 
+def write_payment_id(
+    parent: Element, end_to_end_id: str, uetr: str, instruction: str | None, tx: str | None
+) -> None:
+    """``PmtId``: InstrId, EndToEndId, TxId, UETR (PaymentIdentification7's order)."""
+    ids = add(parent, "PmtId")
+    if instruction:
+        add(ids, "InstrId", instruction)
+    add(ids, "EndToEndId", end_to_end_id)
+    if tx:
+        add(ids, "TxId", tx)
+    add(ids, "UETR", uetr)
+
+
 def check_totals(reader: Reader, header: str, count: int, total: Decimal | None) -> None:
     """``<header>/NbOfTxs`` and (when given) ``CtrlSum`` against what was read."""
     at = f"{header}/" if header else ""

@@ -17,7 +17,8 @@ A GET is signed like a message, over an empty body. Control routes (not a bank's
 
 Accounts and outcomes: :mod:`.book`; fault knobs: :mod:`.config`. A transfer is decided and
 booked before any answer is written, so a lost or late answer never loses the credit, and a
-repeated UETR is answered as the first time, never booked twice.
+repeated UETR is answered as the first time, never booked twice. The status route tells the
+bank's decision at once, even while a late pacs.002 is still waiting to be posted.
 """
 
 from __future__ import annotations
