@@ -306,6 +306,23 @@ def record_response(record: Record | None, unknown: str) -> web.Response:
     return json_response(record.to_json())
 
 
+class Answer(Exception):
+    """Raised by a simulator's gate to answer at once (a burst, a refusal before any work)."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+@web.middleware
+async def early_answers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turns an :class:`Answer` raised by a handler into its response."""
+    try:
+        return await handler(request)
+    except Answer as answer:
+        return answer.response
+
+
 def drop(request: web.Request) -> web.Response:
     """Close the connection without answering: the call was processed, the answer is lost."""
     if request.transport is not None:

@@ -32,13 +32,20 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from connectors.sacco import api
 from connectors.sacco.simulator import book
 from connectors.sacco.simulator.book import Book, Kind, Member, Refused, Txn
 from connectors.sacco.simulator.config import SimConfig, Tenant
-from connectors.simkit.admin import SimBase, drop, json_response, sim_app, wire_errors
+from connectors.simkit.admin import (
+    Answer,
+    SimBase,
+    drop,
+    early_answers,
+    json_response,
+    sim_app,
+    wire_errors,
+)
 
 BASE_PATH = "/fineract-provider/api/v1"
 _BURSTS = {
@@ -217,14 +224,14 @@ class Simulator(SimBase[SimConfig]):
             burst.count -= 1
             self.stats.bursts += 1
             code, message = _BURSTS[burst.status]
-            raise _Answer(fineract_error(burst.status, code, message))
+            raise Answer(fineract_error(burst.status, code, message))
         tenant_id = request.headers.get(api.TENANT_HEADER, "")
         tenant = self.config.tenants.get(tenant_id)
         if tenant is None:
-            raise _Answer(fineract_error(400, "error.msg.tenant.not.found", "Invalid tenant"))
+            raise Answer(fineract_error(400, "error.msg.tenant.not.found", "Invalid tenant"))
         if self.config.check_auth and not _authorised(request, tenant):
             self.stats.auth_refusals += 1
-            raise _Answer(
+            raise Answer(
                 fineract_error(401, "error.msg.not.authenticated", "Unauthenticated. Please login.")
             )
         return self.books[tenant_id]
@@ -258,12 +265,6 @@ class Simulator(SimBase[SimConfig]):
         if found is None:
             return _json({"error": "no such member seen yet"}, 404)
         return _json(asdict(found))
-
-
-class _Answer(Exception):
-    def __init__(self, response: web.Response) -> None:
-        super().__init__(response.status)
-        self.response = response
 
 
 def _authorised(request: web.Request, tenant: Tenant) -> bool:
@@ -396,15 +397,6 @@ def _int(text: str) -> int:
     return int(text) if text.isdigit() else -1
 
 
-@web.middleware
-async def gate_answers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The gate's refusals (outage and unknown paths are :data:`sacco_errors`', around it)."""
-    try:
-        return await handler(request)
-    except _Answer as answer:
-        return answer.response
-
-
 SIMULATOR = web.AppKey("sacco_simulator", Simulator)
 
 # Outage first, then the gate's refusals; unknown paths answer in Fineract's shape.
@@ -418,7 +410,7 @@ sacco_errors = wire_errors(
 
 def create_app(config: SimConfig | None = None) -> web.Application:
     sim = Simulator(config or SimConfig())
-    app = sim_app(sim, SIMULATOR, [sacco_errors, gate_answers])
+    app = sim_app(sim, SIMULATOR, [sacco_errors, early_answers])
     r, b = app.router, BASE_PATH
     r.add_get(b + api.CLIENTS_PATH, sim.clients)
     r.add_get(b + api.CLIENTS_PATH + "/{client_id}/accounts", sim.accounts)
