@@ -192,7 +192,6 @@ class HubMachine:
                 plan.answers.append(work.close_window(command))
             else:
                 plan.answers.append(work.settle(command))
-        plan.window_commits = work.window_commits
         return plan
 
     def expire(self, now: datetime) -> Plan:
@@ -244,7 +243,7 @@ class _Work:
         self.now = now
         self.touched: dict[str, HubTransfer] = {}
         self.window_id = machine.window_id
-        self.window_commits = machine.window_commits
+        plan.window_commits = machine.window_commits  # every plan carries the count on
 
     def position(self, pid: str) -> Position:
         return self.plan.positions.get(pid) or self.m.positions[pid]
@@ -342,7 +341,7 @@ class _Work:
             return Reply(200, view(after))
         after = t.moved(HubEvent.COMMIT, self.now, c.by)
         after = _with_window(after, self.window_id)
-        self.window_commits += 1
+        self.plan.window_commits += 1
         self.store(t, after)
         self.set_position(t.payer, pos.commit_payer(self.position(t.payer), t.amount))
         self.set_position(t.payee, pos.credit_payee(self.position(t.payee), t.amount))
@@ -365,7 +364,7 @@ class _Work:
     # --- settlement windows and settlements --------------------------------------------------
 
     def close_window(self, c: CloseWindow) -> Reply:
-        if self.window_commits == 0:
+        if self.plan.window_commits == 0:
             return error_reply(409, "window_empty", f"window {self.window_id} has no transfer yet")
         switch = WindowSwitch(
             self.window_id,
@@ -373,10 +372,10 @@ class _Work:
             c.by,
             c.reason,
             self.now,
-            self.window_commits,
+            self.plan.window_commits,
         )
         self.plan.window = switch
-        self.window_id, self.window_commits = switch.opened, 0
+        self.window_id, self.plan.window_commits = switch.opened, 0
         return Reply(200, {"closed": switch.closed, "opened": switch.opened})
 
     def settle(self, c: Settle) -> Reply:

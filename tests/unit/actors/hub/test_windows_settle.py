@@ -45,6 +45,8 @@ def test_a_close_between_commits_splits_them_and_an_empty_window_stays_open() ->
     assert m.window_id == "hwin_1"  # nothing changes until applied
     m.apply(plan)
     assert (m.window_id, m.window_commits) == ("hwin_2", 1)
+    m.apply(m.expire(NOW + timedelta(hours=1)))  # a sweep keeps the count
+    assert m.window_commits == 1
 
 
 def test_settling_resets_positions_and_cover_by_the_nets() -> None:
