@@ -16,6 +16,7 @@ from api import (
     clients,
     hardening,
     hub_common,
+    hub_windows,
     openapi,
     ops,
     ratelimit,
@@ -105,6 +106,7 @@ def create_app(state: AppState) -> web.Application:
     users.install(app)
     clients.install(app)
     hub_common.install(app)
+    hub_windows.install(app)
     settlement.install(app)
     settlement_worker.install(app)
     bills_worker.install(app)

@@ -14,6 +14,7 @@ from api import (
     exports,
     hub,
     hub_operator,
+    hub_settlement,
     invoices,
     kyc,
     kyc_review,
@@ -74,6 +75,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *kyc_review.ROUTE_TABLE,
     *webhooks.ROUTE_TABLE,
     *hub_operator.ROUTE_TABLE,
+    *hub_settlement.ROUTE_TABLE,
     *hub.ROUTE_TABLE,
 )
 

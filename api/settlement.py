@@ -317,7 +317,7 @@ async def get_settlement(request: web.Request) -> web.Response:
 
 
 async def get_settlement_csv(request: web.Request) -> web.Response:
-    return _csv(reports_csv([await _one(request)]), request.match_info["settlement_id"])
+    return csv_response(reports_csv([await _one(request)]), request.match_info["settlement_id"])
 
 
 async def _page(request: web.Request) -> list[dict[str, Any]]:
@@ -351,10 +351,10 @@ async def list_settlements(request: web.Request) -> web.Response:
 
 
 async def list_settlements_csv(request: web.Request) -> web.Response:
-    return _csv(reports_csv(await _page(request)), "settlements")
+    return csv_response(reports_csv(await _page(request)), "settlements")
 
 
-def _csv(body: bytes, name: str) -> web.Response:
+def csv_response(body: bytes, name: str) -> web.Response:
     return web.Response(
         body=body,
         content_type="text/csv",

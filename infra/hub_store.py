@@ -10,8 +10,11 @@ Collections (documents addressed by ``_id``, as everywhere in the switch):
   ``seq`` guards each update. Index: ``(state, expires_at)`` for the position actor's start
   (the open transfers) and ``(window_id, state)`` for a window's net positions;
 - ``hub_funds``: _id = funds record id; liquidity recorded in or out, with its answer;
-- ``hub_windows``: settlement windows, ``hwin_<n>``; exactly one is ``OPEN`` (closing one and
-  opening the next is settlement's work: :meth:`HubStore.open_window` is what it asks);
+- ``hub_windows``: settlement windows, ``hwin_<n>`` (:mod:`switch.hub.windows`); exactly one is
+  ``OPEN``; the position actor closes it and opens the next in one of its batch transactions;
+- ``hub_settlements``: _id = ``hset_...``; deferred net settlements over closed windows
+  (:mod:`switch.hub.settlement`, :mod:`infra.hub_settlement_store`); the position actor marks
+  one SETTLED in the transaction that posts its settlement entries;
 - ``hub_directory``: _id = ``<TYPE>:<id>`` (``MSISDN:254712345678``, ``ACCOUNT:01:0012345678``)
   -> the participant that holds that party;
 - ``hub_quotes``: _id = quote id; what a payer was quoted, for its transfer to name.
@@ -32,7 +35,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from switch.hub import ledger
+from switch.hub.settlement import SettlementState
 from switch.hub.transfers import HubTransfer, from_doc, to_doc, update_of
+from switch.hub.windows import WindowState, WindowSwitch
 from switch.ledger import Entry
 from switch.payments import now_utc
 
@@ -48,6 +53,7 @@ class HubStore:
         self.windows: AsyncCollection[Doc] = db["hub_windows"]
         self.directory: AsyncCollection[Doc] = db["hub_directory"]
         self.quotes: AsyncCollection[Doc] = db["hub_quotes"]
+        self.settlements: AsyncCollection[Doc] = db["hub_settlements"]
         self.journal: AsyncCollection[Doc] = db["journal"]
         self.balances: AsyncCollection[Doc] = db["balances"]
 
@@ -79,6 +85,11 @@ class HubStore:
         if again is None:
             raise RuntimeError("no OPEN settlement window and the first exists: settlement's bug")
         return str(again["_id"])
+
+    async def window_commits(self, window_id: str) -> int:
+        """How many transfers committed in a window (the position actor's start: an empty
+        window is not closed)."""
+        return await self.transfers.count_documents({"window_id": window_id, "state": "committed"})
 
     async def window_net(self, window_id: str) -> dict[str, int]:
         """Each participant's net position change over a window's committed transfers (the sum
@@ -117,12 +128,19 @@ class HubStore:
         updates: Iterable[tuple[int, HubTransfer]],
         entries: list[Entry],
         funds: list[Doc],
+        window: WindowSwitch | None = None,
+        settled: Doc | None = None,
     ) -> None:
-        """Everything one batch changed, in ONE transaction: transfers, funds records, journal
-        entries and the balances they move. Raises DuplicateKeyError (nothing written) when a
-        new transfer's id exists already; an update whose guard fails aborts it all."""
+        """Everything one batch changed, in ONE transaction: transfers, funds records, a window
+        switch or an acknowledged settlement, journal entries and the balances they move. Raises
+        DuplicateKeyError (nothing written) when a new transfer's id exists already; an update
+        whose guard fails aborts it all."""
         changes = [UpdateOne({"_id": t.id, "seq": seq}, update_of(seq, t)) for seq, t in updates]
         async with await session.start_transaction():
+            if window is not None:
+                await self._switch_window(window, session)
+            if settled is not None:
+                await self._settled(settled, session)
             if inserts:
                 await self.transfers.insert_many([to_doc(t) for t in inserts], session=session)
             if changes:
@@ -133,6 +151,48 @@ class HubStore:
                 await self.funds.bulk_write([InsertOne(d) for d in funds], session=session)
             if entries:
                 await self._post(entries, session)
+
+    async def _switch_window(self, w: WindowSwitch, session: Any) -> None:
+        closed = await self.windows.update_one(
+            {"_id": w.closed, "state": WindowState.OPEN.value},
+            {
+                "$set": {
+                    "state": WindowState.CLOSED.value,
+                    "closed_at": w.at,
+                    "closed_by": w.by,
+                    "reason": w.reason,
+                    "transfers": w.commits,
+                }
+            },
+            session=session,
+        )
+        if closed.matched_count != 1:
+            raise StaleTransfer(f"window {w.closed} is not OPEN (a second position actor?)")
+        opened = {"_id": w.opened, "state": WindowState.OPEN.value, "opened_at": w.at}
+        await self.windows.insert_one(opened, session=session)
+
+    async def _settled(self, s: Doc, session: Any) -> None:
+        pending = SettlementState.PENDING_SETTLEMENT.value
+        done = await self.settlements.update_one(
+            {"_id": s["id"], "state": pending},
+            {
+                "$set": {
+                    "state": SettlementState.SETTLED.value,
+                    "references": s["references"],
+                    "acknowledged_by": s["by"],
+                    "settled_at": s["at"],
+                },
+                "$push": {"history": {"state": "SETTLED", "by": s["by"], "at": s["at"]}},
+            },
+            session=session,
+        )
+        if done.matched_count != 1:
+            raise SettlementNotPending(f"settlement {s['id']} is no longer {pending}")
+        await self.windows.update_many(
+            {"settlement_id": s["id"], "state": WindowState.PENDING_SETTLEMENT.value},
+            {"$set": {"state": WindowState.SETTLED.value, "settled_at": s["at"]}},
+            session=session,
+        )
 
     async def _post(self, entries: list[Entry], session: Any) -> None:
         at = now_utc()
@@ -150,6 +210,10 @@ class HubStore:
 
 class StaleTransfer(RuntimeError):
     """A transfer changed in the database behind the position actor's back (a second actor?)."""
+
+
+class SettlementNotPending(RuntimeError):
+    """The settlement was acknowledged or aborted meanwhile: nothing of its batch was written."""
 
 
 def position_accounts(participant: str, currency: str) -> tuple[str, str]:

@@ -98,6 +98,12 @@ class CoreSettings(BaseModel):
     hub_transfer_ttl: float = Field(60.0, gt=0, le=86_400)
     hub_fee_bps: int = Field(0, ge=0, le=1_000)
     hub_fee_fixed: int = Field(0, ge=0)
+    # Settlement windows (switch/hub/windows.py): Nairobi close times ("10:00,14:00") and/or
+    # every N minutes from 07:00 on business days, always ending at 18:30 (before the 19:00
+    # KEPSS cut-off); neither set: windows close only by hand. How often the scheduler looks.
+    hub_window_times: str = Field("", max_length=500)
+    hub_window_every_minutes: int = Field(0, ge=0, le=720)
+    hub_window_check_interval: float = Field(30.0, gt=0)
     settlement_scheduler: bool = True  # run the scheduler loop in this api process
     settlement_reserve_fixed: int = Field(0, ge=0)
     settlement_reserve_bps: int = Field(0, ge=0, le=10_000)

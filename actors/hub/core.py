@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from actors.hub.machine import Fulfil, Funds, Prepare
+from actors.hub.machine import CloseWindow, Fulfil, Funds, Prepare, Settle
 from actors.hub.port import HubPort
 from actors.hub.shell import HubShell
 from actors.local import Started
@@ -36,6 +36,14 @@ class HubCore:
         return await self.shell.submit(list(commands))
 
     async def record_funds(self, command: Funds) -> Reply:
+        [answer] = await self.shell.submit([command])
+        return answer
+
+    async def close_window(self, command: CloseWindow) -> Reply:
+        [answer] = await self.shell.submit([command])
+        return answer
+
+    async def settle(self, command: Settle) -> Reply:
         [answer] = await self.shell.submit([command])
         return answer
 
@@ -74,6 +82,12 @@ class LocalHub:
 
     async def record_funds(self, command: Funds) -> Reply:
         return await (await self._ready()).record_funds(command)
+
+    async def close_window(self, command: CloseWindow) -> Reply:
+        return await (await self._ready()).close_window(command)
+
+    async def settle(self, command: Settle) -> Reply:
+        return await (await self._ready()).settle(command)
 
     async def participant_changed(self, participant_id: str) -> None:
         await (await self._ready()).participant_changed(participant_id)

@@ -22,6 +22,7 @@ from switch.hub.participants import Participant, position_view
 from switch.hub.positions import Position, Refusal
 from switch.hub.states import FINAL, HubEvent, HubState, advance
 from switch.hub.transfers import HubTransfer, prepared, view
+from switch.hub.windows import WindowSwitch, next_window_id
 from switch.ledger import Entry
 from switch.messages import Reply
 
@@ -72,7 +73,30 @@ class Funds:
     by: str
 
 
-Command = Prepare | Fulfil | Funds
+@dataclass(frozen=True, slots=True)
+class CloseWindow:
+    """Close the OPEN settlement window and open the next, between two commits: every commit
+    decided before it names the old window, every one after it the new."""
+
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """The RTGS moved a settlement's money (acknowledged by an operator other than its maker):
+    reset each participant's position by its net and record the money on its SETTLEMENT
+    account (:func:`switch.hub.ledger.settle`)."""
+
+    settlement_id: str
+    nets: dict[str, int]
+    currency: str
+    references: dict[str, str]
+    by: str
+
+
+Command = Prepare | Fulfil | Funds | CloseWindow | Settle
+CONTROL = (CloseWindow, Settle)  # each is a batch of its own (shell): its write can fail alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +119,25 @@ class Plan:
     positions: dict[str, Position] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)
+    window: WindowSwitch | None = None
+    window_commits: int = 0
+    settled: dict[str, Any] | None = None  # the settlement acknowledged (id, references, by, at)
 
     def empty(self) -> bool:
-        return not (self.inserts or self.updates or self.entries or self.funds)
+        return not (
+            self.inserts
+            or self.updates
+            or self.entries
+            or self.funds
+            or self.window
+            or self.settled
+        )
 
 
 class HubMachine:
     def __init__(self, window_id: str) -> None:
         self.window_id = window_id
+        self.window_commits = 0  # transfers committed in the open window (an empty one stays)
         self.participants: dict[str, Participant] = {}
         self.positions: dict[str, Position] = {}
         self.open: dict[str, HubTransfer] = {}  # reserved transfers
@@ -151,8 +186,12 @@ class HubMachine:
                 plan.answers.append(work.prepare(command))
             elif isinstance(command, Fulfil):
                 plan.answers.append(work.fulfil(command))
-            else:
+            elif isinstance(command, Funds):
                 plan.answers.append(work.record_funds(command))
+            elif isinstance(command, CloseWindow):
+                plan.answers.append(work.close_window(command))
+            else:
+                plan.answers.append(work.settle(command))
         return plan
 
     def expire(self, now: datetime) -> Plan:
@@ -167,6 +206,9 @@ class HubMachine:
     def apply(self, plan: Plan) -> None:
         """The plan's writes are durable: make them the machine's own."""
         self.positions.update(plan.positions)
+        if plan.window is not None:
+            self.window_id = plan.window.opened
+        self.window_commits = plan.window_commits
         for t in [*plan.inserts, *(new for _, new in plan.updates.values())]:
             self.seqs[t.id] = t.history[-1].seq
             if t.state is HubState.RESERVED:
@@ -200,6 +242,8 @@ class _Work:
         self.plan = plan
         self.now = now
         self.touched: dict[str, HubTransfer] = {}
+        self.window_id = machine.window_id
+        plan.window_commits = machine.window_commits  # every plan carries the count on
 
     def position(self, pid: str) -> Position:
         return self.plan.positions.get(pid) or self.m.positions[pid]
@@ -282,7 +326,7 @@ class _Work:
         t = self.transfer(c.transfer_id)
         # Only the payee answers: anyone else learns nothing of the transfer.
         if t is None or t.payee != c.by:
-            return _error(404, "not_found", f"no transfer {c.transfer_id} paid to you")
+            return error_reply(404, "not_found", f"no transfer {c.transfer_id} paid to you")
         if t.state in FINAL:
             wanted = HubState.COMMITTED if c.accept else HubState.ABORTED_REJECTED
             if t.state is wanted:  # the same answer again: the same result
@@ -296,7 +340,8 @@ class _Work:
             after = self.abort(t, HubEvent.REJECT, c.by, code, c.reason or "payee rejected")
             return Reply(200, view(after))
         after = t.moved(HubEvent.COMMIT, self.now, c.by)
-        after = _with_window(after, self.m.window_id)
+        after = _with_window(after, self.window_id)
+        self.plan.window_commits += 1
         self.store(t, after)
         self.set_position(t.payer, pos.commit_payer(self.position(t.payer), t.amount))
         self.set_position(t.payee, pos.credit_payee(self.position(t.payee), t.amount))
@@ -316,6 +361,41 @@ class _Work:
             self.notify(t.payee, after)
         return after
 
+    # --- settlement windows and settlements --------------------------------------------------
+
+    def close_window(self, c: CloseWindow) -> Reply:
+        if self.plan.window_commits == 0:
+            return error_reply(409, "window_empty", f"window {self.window_id} has no transfer yet")
+        switch = WindowSwitch(
+            self.window_id,
+            next_window_id(self.window_id),
+            c.by,
+            c.reason,
+            self.now,
+            self.plan.window_commits,
+        )
+        self.plan.window = switch
+        self.window_id, self.plan.window_commits = switch.opened, 0
+        return Reply(200, {"closed": switch.closed, "opened": switch.opened})
+
+    def settle(self, c: Settle) -> Reply:
+        for pid, net in sorted(c.nets.items()):
+            if pid not in self.m.participants:
+                return error_reply(
+                    409, "ledger_fault", f"settlement names unknown participant {pid}"
+                )
+            now = self.position(pid)
+            after = replace(now, committed=now.committed - net, cover=now.cover - net)
+            self.set_position(pid, after)
+            self.plan.entries.extend(ledger.settle(c.settlement_id, pid, net, c.currency))
+        self.plan.settled = {
+            "id": c.settlement_id,
+            "references": c.references,
+            "by": c.by,
+            "at": self.now,
+        }
+        return Reply(200, {"id": c.settlement_id, "state": "SETTLED"})
+
     # --- funds in and out ---------------------------------------------------------------------
 
     def record_funds(self, c: Funds) -> Reply:
@@ -329,15 +409,15 @@ class _Work:
         )
         if seen is not None:
             if seen[0] != c.request_hash:
-                return _error(409, "idempotency_key_reused", MODIFIED[1])
+                return error_reply(409, "idempotency_key_reused", MODIFIED[1])
             return Reply(200, seen[1].body, replayed=True)
         if c.participant not in self.m.participants:
-            return _error(404, "not_found", f"no participant {c.participant}")
+            return error_reply(404, "not_found", f"no participant {c.participant}")
         current = self.position(c.participant)
         if c.action == "out":
             why = pos.funds_out_refusal(current, c.amount)
             if why is Refusal.LIQUIDITY:
-                return _error(
+                return error_reply(
                     422,
                     "liquidity_cover_needed",
                     "the withdrawal would leave less liquidity than the position uses",
@@ -395,7 +475,7 @@ def _duplicate(t: HubTransfer, request_hash: str) -> Reply:
     """Mojaloop's duplicate check: same id and same hash answers the current state again; the
     same id with another hash is refused (3106)."""
     if t.request_hash != request_hash:
-        return _error(409, "idempotency_key_reused", MODIFIED[1])
+        return error_reply(409, "idempotency_key_reused", MODIFIED[1])
     if t.state is HubState.ABORTED_REFUSED:
         refused = _refused(t)
         return Reply(refused.status, refused.body, replayed=True)
@@ -435,7 +515,7 @@ def _conflict(t: HubTransfer, reason: str) -> Reply:
     return Reply(409, body)
 
 
-def _error(
+def error_reply(
     status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> Reply:
     return Reply(status, {"error": {"code": code, "message": message, "details": details or []}})

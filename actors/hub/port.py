@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from actors.hub.machine import Fulfil, Funds, Prepare
+from actors.hub.machine import CloseWindow, Fulfil, Funds, Prepare, Settle
 from switch.messages import Reply
 
 
@@ -21,6 +21,10 @@ class HubPort(Protocol):
     async def fulfil(self, commands: list[Fulfil]) -> list[Reply]: ...
 
     async def record_funds(self, command: Funds) -> Reply: ...
+
+    async def close_window(self, command: CloseWindow) -> Reply: ...
+
+    async def settle(self, command: Settle) -> Reply: ...
 
     async def participant_changed(self, participant_id: str) -> None: ...
 

@@ -22,10 +22,10 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
-from actors.hub.machine import Command, HubMachine, Plan
+from actors.hub.machine import CONTROL, Command, HubMachine, Plan, error_reply
 from actors.hub.notify import ParticipantNotifier
 from infra.hub_metrics import POSITION_ALARM, POSITION_USED, TRANSFERS
-from infra.hub_store import HubStore
+from infra.hub_store import HubStore, SettlementNotPending
 from switch.hub import ledger
 from switch.hub import participants as parts
 from switch.hub.positions import Position, alarm_level
@@ -84,6 +84,7 @@ class HubShell:
         """Rebuild from MongoDB: participants, their balances, the open reservations."""
         await self.store.ensure_indexes()
         self.machine.window_id = await self.store.open_window()
+        self.machine.window_commits = await self.store.window_commits(self.machine.window_id)
         docs = await self.store.all_participants()
         accounts = [a for d in docs for a in parts.accounts(d["_id"], d["currency"]).values()]
         balances = await self.store.balances_of(accounts)
@@ -150,7 +151,8 @@ class HubShell:
         while True:
             await self.wakeup.wait()
             await asyncio.sleep(self.window)
-            batch, self.queue = self.queue[: self.max_batch], self.queue[self.max_batch :]
+            size = _batch_size(self.queue, self.max_batch)
+            batch, self.queue = self.queue[:size], self.queue[size:]
             if not self.queue:
                 self.wakeup.clear()
             try:
@@ -177,6 +179,9 @@ class HubShell:
         plan = self.machine.decide(commands, now)
         try:
             await self._commit(plan)
+        except SettlementNotPending as exc:  # a control command is a batch of its own
+            batch[0].done.set_result(error_reply(409, "settlement_not_pending", str(exc)))
+            return
         except (DuplicateKeyError, BulkWriteError, OperationFailure) as exc:
             if not _duplicate(exc):
                 raise
@@ -205,7 +210,13 @@ class HubShell:
         for attempt in range(5):
             try:
                 await self.store.write(
-                    self.session, plan.inserts, plan.updates.values(), plan.entries, plan.funds
+                    self.session,
+                    plan.inserts,
+                    plan.updates.values(),
+                    plan.entries,
+                    plan.funds,
+                    plan.window,
+                    plan.settled,
                 )
                 return
             except PyMongoError as exc:
@@ -220,6 +231,15 @@ class HubShell:
         level = alarm_level(self.machine.positions[pid])
         POSITION_USED.labels(pid).set(level / 10_000)
         POSITION_ALARM.labels(pid).set(1 if level >= p.alarm_bps else 0)
+
+
+def _batch_size(queue: list[_Waiting], most: int) -> int:
+    """How many queued commands make the next batch: a window close or a settlement goes alone
+    (its write may fail without failing transfers), the commands before it go first."""
+    for i, w in enumerate(queue[:most]):
+        if isinstance(w.command, CONTROL):
+            return i or 1
+    return most
 
 
 def _duplicate(exc: Exception) -> bool:

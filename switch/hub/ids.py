@@ -10,6 +10,7 @@ PARTICIPANT = "hpa"
 TRANSFER = "htr"
 FUNDS = "hfd"
 QUOTE = "hqt"
+SETTLEMENT = "hset"
 
 
 def _keyed(key: bytes, kind: str, scoped: str) -> str:
@@ -31,3 +32,7 @@ def new_participant_id() -> str:
 
 def new_quote_id() -> str:
     return new_id(QUOTE)
+
+
+def new_settlement_id() -> str:
+    return new_id(SETTLEMENT)

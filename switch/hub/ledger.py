@@ -72,3 +72,23 @@ def funds_out(record: str, participant: str, amount: int, currency: str) -> Entr
         Line(settlement(participant, currency), amount),
     )
     return _entry(record, "funds_out", participant, lines)
+
+
+def multilateral(currency: str) -> str:
+    """HUB_MULTILATERAL_SETTLEMENT: the contra of net settlement; back to zero once every
+    participant of a settlement has been settled (the nets sum to zero)."""
+    return f"hub:multilateral_settlement:{currency}"
+
+
+def settle(settlement_id: str, participant: str, net: int, currency: str) -> tuple[Entry, Entry]:
+    """A net settlement the RTGS confirmed (Mojaloop central-settlement section 3.4): the
+    participant's POSITION moves by ``-net`` against HUB_MULTILATERAL_SETTLEMENT (a net sender's
+    debt is paid, a recipient's claim is met), and its SETTLEMENT account records the money the
+    RTGS moved, as a funds out (sender) or in (recipient) against HUB_RECONCILIATION."""
+    record = f"{settlement_id}:{participant}"
+    reset = (Line(position(participant, currency), -net), Line(multilateral(currency), net))
+    moved = (Line(settlement(participant, currency), net), Line(reconciliation(currency), -net))
+    return (
+        _entry(record, "settle_position", participant, reset),
+        _entry(record, "settle_funds", participant, moved),
+    )
