@@ -13,6 +13,7 @@ from api import (
     clients,
     exports,
     hub,
+    hub_iso,
     hub_operator,
     invoices,
     kyc,
@@ -75,6 +76,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *webhooks.ROUTE_TABLE,
     *hub_operator.ROUTE_TABLE,
     *hub.ROUTE_TABLE,
+    *hub_iso.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).
