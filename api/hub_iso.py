@@ -125,9 +125,9 @@ async def create_transfer(request: web.Request) -> web.Response:
             note=tx.remittance,
         )
         reply = await hub.submit_transfer(request, payer["_id"], msg.msg_id, raw, transfer)
-    if not wants_xml(request):
+    if not wants_xml(request) or reply.status >= 500:  # a 503 is "retry", not a rejection
         return hub.answer(reply)
-    return _signed(key, _report_of(msg.msg_id, tx, reply), _status(reply), _location(reply))
+    return _signed(key, _report_of(msg.msg_id, tx, reply), reply.status, _location(reply))
 
 
 def _refused(code: str, element: str, why: str) -> Reply:
@@ -148,10 +148,6 @@ def _report_of(msg_id: str, tx: pacs008.CreditTransfer, reply: Reply) -> Pacs002
         status = TxStatus("RJCT", tx.end_to_end_id, tx.uetr, reason=code,
                           info=str(reply.body["error"]["message"])[:105])  # fmt: skip
     return Pacs002(hub_wire.new_msg_id(), _now(), msg_id, pacs008.MESSAGE, (status,))
-
-
-def _status(reply: Reply) -> int:
-    return reply.status
 
 
 def _location(reply: Reply) -> dict[str, str]:

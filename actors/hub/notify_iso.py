@@ -62,11 +62,12 @@ class IsoDelivery:
         if resp.status >= 300:
             log.info("pacs.008 %s to %s: HTTP %d", notice.data["id"], payee.id, resp.status)
             return resp.status < 500 and resp.status not in (408, 429)
-        await self.answered(payee, CIMultiDict(resp.headers), resp.body)
-        return True
+        return await self.answered(payee, CIMultiDict(resp.headers), resp.body)
 
-    async def answered(self, payee: Participant, headers: CIMultiDict[str], body: bytes) -> None:
-        """A pacs.002 that ``payee``'s bank answered synchronously: applied if it checks out."""
+    async def answered(self, payee: Participant, headers: CIMultiDict[str], body: bytes) -> bool:
+        """A pacs.002 that ``payee``'s bank answered synchronously: applied if it checks out.
+        False when the hub could not record it (503): the pacs.008 is sent again, and the bank
+        answers its decision again."""
         try:
             signed = verify(payee.webhook_secret, payee.bank_code, headers, body)
             report = pacs002.parse(body)
@@ -75,9 +76,11 @@ class IsoDelivery:
             answers = [hub_wire.answer_of(s) for s in report.statuses]
         except (BadSignature, MessageError, ValueError) as exc:
             log.warning("pacs.002 from %s refused: %s", payee.id, exc)
-            return
+            return True
         commands: list[Command] = [
             Fulfil(a.transfer_id, payee.id, a.accept, a.reason) for a in answers if a
         ]
-        if commands and self.submit is not None:
-            await self.submit(commands)
+        if not commands or self.submit is None:
+            return True
+        replies = await self.submit(commands)
+        return all(r.status < 500 for r in replies)
