@@ -329,3 +329,18 @@ async def test_forged_and_misdirected_pacs002_change_nothing(rig: Rig) -> None:
     rig.sim.config.fault_bank = None
     rig.sim.config.late_delay = 0.5
     await rig.positions_sum_to_zero()
+
+
+async def test_an_iso20022_participant_needs_a_bank_code(rig: Rig, stack: Stack) -> None:
+    assert stack.state is not None
+    client = await create_operator_client(stack.state.cols)
+    operator = await _token(rig.http, rig.base, client["client_id"], client["client_secret"])
+    body = {"name": "No code", "kind": "wallet", "format": "iso20022",
+            "endpoint_url": "http://127.0.0.1:9/x", "net_debit_cap": "10"}  # fmt: skip
+    headers = {"Authorization": f"Bearer {operator}"}
+    url = f"{rig.base}/v1/operator/hub/participants"
+    async with rig.http.post(url, json=body, headers=headers) as r:
+        answer = await r.json()
+    assert (r.status, answer["error"]["details"][0]["field"]) == (422, "bank_code"), answer
+    async with rig.http.post(url, json={**body, "format": "xml"}, headers=headers) as r:
+        assert r.status == 422
