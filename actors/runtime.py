@@ -327,6 +327,7 @@ async def _start_hub(settings: Settings) -> HubCore:
         )
 
     shell = HubShell(client, store, notifier, sweep_interval=settings.hub_sweep_interval)
+    shell.notifier.iso.submit = shell.submit  # an ISO 20022 bank's answer joins the one queue
     await shell.start()
     return HubCore(shell)
 

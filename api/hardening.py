@@ -36,6 +36,9 @@ BODY_TYPES: Mapping[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/payouts/batches"): JSON | CSV,
     # Statement files as providers and banks give them (api/recon.py).
     ("POST", "/v1/operator/recon/statements"): CSV | {"text/plain", "application/xml"},
+    # ISO 20022 participants (api/hub_iso.py): a pacs.008 to the hub, a bank's pacs.002.
+    ("POST", "/v1/hub/transfers"): JSON | {"application/xml"},
+    ("POST", "/v1/hub/iso/pacs.002"): frozenset({"application/xml"}),
     # KYC documents as files (api/kyc.py checks the content itself).
     ("POST", "/v1/kyc/applications/{application_id}/documents"): frozenset(
         {"application/pdf", "image/png", "image/jpeg"}

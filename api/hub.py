@@ -10,7 +10,8 @@ API client holds ``hub:participant``; its token names it):
 
 Each handler is a thin reader of HTTP around a function taking plain values
 (:func:`submit_transfer`, :func:`answer_transfer`), so an ISO 20022 adapter (pacs.008 in,
-pacs.002 accept/reject) can map its messages onto the same resources.
+pacs.002 accept/reject) can map its messages onto the same resources: :mod:`api.hub_iso` does,
+and routes ``POST /v1/hub/transfers`` and ``GET /v1/hub/transfers/{id}`` here for JSON.
 """
 
 from __future__ import annotations
@@ -262,10 +263,10 @@ async def create_transfer(request: web.Request) -> web.Response:
     if isinstance(checked, web.Response):
         return checked
     key, raw, body = checked
-    return _answer(await submit_transfer(request, payer, key, raw, body))
+    return answer(await submit_transfer(request, payer, key, raw, body))
 
 
-def _answer(reply: Reply) -> web.Response:
+def answer(reply: Reply) -> web.Response:
     response = reply_response(reply)
     if reply.status in (200, 201) and reply.body.get("object") == "hub_transfer":
         response.headers["Location"] = f"/v1/hub/transfers/{reply.body['id']}"
@@ -292,14 +293,14 @@ async def answer_transfer(
 async def accept(request: web.Request) -> web.Response:
     payee = caller(request)
     await read_model(request, AcceptIn)
-    return _answer(await answer_transfer(request, payee, request.match_info["transfer_id"], True))
+    return answer(await answer_transfer(request, payee, request.match_info["transfer_id"], True))
 
 
 async def reject(request: web.Request) -> web.Response:
     payee = caller(request)
     body = await read_model(request, RejectIn)
     tid = request.match_info["transfer_id"]
-    return _answer(await answer_transfer(request, payee, tid, False, body.reason))
+    return answer(await answer_transfer(request, payee, tid, False, body.reason))
 
 
 TAG = "Interoperability hub"
@@ -344,28 +345,6 @@ ROUTE_TABLE = (
         "Quote a transfer to a party",
         {201: json_answer("The quote", ANY)},
         body=QuoteIn,
-        errors=(404,),
-    ),
-    Route(
-        "POST",
-        "/v1/hub/transfers",
-        create_transfer,
-        TAG,
-        "Prepare a transfer: reserved on your position, or refused with the reason",
-        {
-            201: json_answer("Reserved; the payee is notified", TRANSFER),
-            200: json_answer("The same request again: its current state", TRANSFER),
-        },
-        body=TransferIn,
-        idempotency="required",
-    ),
-    Route(
-        "GET",
-        "/v1/hub/transfers/{transfer_id}",
-        get_transfer,
-        TAG,
-        "A transfer you pay or are paid",
-        {200: json_answer("The transfer", TRANSFER)},
         errors=(404,),
     ),
     Route(

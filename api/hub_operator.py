@@ -23,7 +23,7 @@ from api.routes import Route, json_answer
 from api.state import STATE
 from api.users import actor_of, audit, read_model
 from infra.clients import create_client
-from switch.errors import NotFound
+from switch.errors import NotFound, ValidationFailed
 from switch.hub import participants as parts
 from switch.hub.ids import funds_id_for, new_participant_id
 from switch.hub.transfers import parse_amount
@@ -48,6 +48,11 @@ class ParticipantIn(BaseModel):
         Annotated[str, StringConstraints(pattern=r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$")] | None
     ) = None
     endpoint_url: StrictStr = Field(max_length=MAX_URL, description="Where the hub's notices go.")
+    format: parts.Format = Field(
+        "json",
+        description="How the hub talks to it: signed JSON notices, or ISO 20022 (a signed "
+        "pacs.008 to endpoint_url, answered by a pacs.002; needs bank_code).",
+    )
     currency: Literal["KES"] = "KES"
     net_debit_cap: Amount = Field(description="Shillings; never above the liquidity cover.")
     alarm_percent: Percent = Field(80, description="Alert at this share of min(cap, cover).")
@@ -78,6 +83,11 @@ class FundsIn(BaseModel):
 async def onboard(request: web.Request) -> web.Response:
     body = await read_model(request, ParticipantIn)
     await safe_url(request, body.endpoint_url)
+    if body.format == "iso20022" and body.bank_code is None:
+        raise ValidationFailed(
+            "the request has invalid fields",
+            [{"field": "bank_code", "reason": "required for an iso20022 participant"}],
+        )
     state = request.app[STATE]
     pid = new_participant_id()
     secret = new_webhook_secret()
@@ -88,6 +98,7 @@ async def onboard(request: web.Request) -> web.Response:
         "bank_code": body.bank_code,
         "bic": body.bic,
         "endpoint_url": body.endpoint_url,
+        "format": body.format,
         "webhook_secret": secret,
         "status": "active",
         "currency": body.currency,

@@ -13,6 +13,7 @@ from api import (
     clients,
     exports,
     hub,
+    hub_iso,
     hub_operator,
     hub_settlement,
     invoices,
@@ -77,6 +78,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *hub_operator.ROUTE_TABLE,
     *hub_settlement.ROUTE_TABLE,
     *hub.ROUTE_TABLE,
+    *hub_iso.ROUTE_TABLE,
 )
 
 # Registered paths that the document spells otherwise (a static directory is one route).

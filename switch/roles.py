@@ -295,6 +295,7 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/hub/transfers/{transfer_id}"): HUB_PARTICIPANT,
     ("POST", "/v1/hub/transfers/{transfer_id}/accept"): HUB_PARTICIPANT,
     ("POST", "/v1/hub/transfers/{transfer_id}/reject"): HUB_PARTICIPANT,
+    ("POST", "/v1/hub/iso/pacs.002"): PUBLIC,  # a bank's signature authenticates it
     # Provider callbacks: each carries its own token, checked by its handler.
     # (and every provider's per-payment callbacks, from the registry: see below)
     ("POST", "/callbacks/balance/{query_id}/{token}"): PUBLIC,

@@ -1,7 +1,9 @@
 """Signed webhooks to participants, after the commit, with the switch's own sending and signing
 (:func:`infra.webhook_sender.post_event`, Standard Webhooks headers). A participant's endpoint is
 its one target; a failing one is retried with the webhook backoff a few times. A lost
-notification costs no money: an unanswered transfer expires and releases its reservation."""
+notification costs no money: an unanswered transfer expires and releases its reservation.
+A participant that chose ISO 20022 gets its notices from :mod:`actors.hub.notify_iso`
+instead, with the same retries."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from collections.abc import Callable
 import orjson
 
 from actors.hub.machine import Notice
+from actors.hub.notify_iso import IsoDelivery
 from connectors.transport import Transport
 from infra.webhook_sender import post_event
 from switch.hub.participants import Participant
@@ -37,6 +40,7 @@ class ParticipantNotifier:
         self._base = base
         self._attempts = attempts
         self._tasks: set[asyncio.Task[None]] = set()
+        self.iso = IsoDelivery(transport, participant_of)
 
     def send(self, notices: list[Notice]) -> None:
         for notice in notices:
@@ -62,12 +66,18 @@ class ParticipantNotifier:
             p = self._participant_of(notice.participant)
             if p is None or not p.endpoint_url:
                 return
-            target = Target(p.id, p.endpoint_url, (p.webhook_secret,), (ALL_EVENTS,), True)
-            outcome = await post_event(
-                self._transport, target, notice.event_id, body, self._timeout
-            )
-            if outcome.ok:
+            if p.format == "iso20022":
+                if await self.iso.deliver(notice, p, self._timeout):
+                    return
+            elif await self._post(notice, p, body, attempt):
                 return
+            await asyncio.sleep(webhook_delay(attempt, self._base, 60.0))
+        log.warning("hub notice %s to %s given up", notice.event_id, notice.participant)
+
+    async def _post(self, notice: Notice, p: Participant, body: bytes, attempt: int) -> bool:
+        target = Target(p.id, p.endpoint_url, (p.webhook_secret,), (ALL_EVENTS,), True)
+        outcome = await post_event(self._transport, target, notice.event_id, body, self._timeout)
+        if not outcome.ok:
             log.info(
                 "hub notice %s to %s failed (%s), attempt %d",
                 notice.event_id,
@@ -75,5 +85,4 @@ class ParticipantNotifier:
                 outcome.error or outcome.status_code,
                 attempt,
             )
-            await asyncio.sleep(webhook_delay(attempt, self._base, 60.0))
-        log.warning("hub notice %s to %s given up", notice.event_id, notice.participant)
+        return outcome.ok

@@ -15,6 +15,7 @@ from switch.payments import iso
 Kind = Literal["bank", "sacco", "wallet"]
 KINDS: tuple[str, ...] = ("bank", "sacco", "wallet")
 STATUSES: tuple[str, ...] = ("active", "suspended")
+Format = Literal["json", "iso20022"]  # how the hub talks to it: signed JSON, or pacs.008/002
 CURRENCY = "KES"  # the one currency the hub clears today; accounts are named per currency
 DEFAULT_ALARM_BPS = 8_000  # alert at 80 % of min(net debit cap, liquidity cover)
 
@@ -30,6 +31,8 @@ class Participant:
     alarm_bps: int
     endpoint_url: str
     webhook_secret: str
+    format: str = "json"
+    bank_code: str = ""  # who signs its ISO 20022 messages (switch/iso20022/signing.py)
 
     @property
     def active(self) -> bool:
@@ -45,6 +48,8 @@ def from_doc(doc: dict[str, Any]) -> Participant:
         int(doc.get("alarm_bps", DEFAULT_ALARM_BPS)),
         doc["endpoint_url"],
         doc["webhook_secret"],
+        doc.get("format", "json"),
+        doc.get("bank_code") or "",
     )
 
 
@@ -65,6 +70,7 @@ def view(doc: dict[str, Any]) -> dict[str, Any]:
         "bank_code": doc.get("bank_code"),
         "bic": doc.get("bic"),
         "endpoint_url": doc["endpoint_url"],
+        "format": doc.get("format", "json"),
         "status": doc["status"],
         "currency": doc["currency"],
         "accounts": accounts(doc["_id"], doc["currency"]),

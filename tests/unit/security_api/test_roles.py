@@ -60,7 +60,8 @@ def test_only_sign_in_routes_callbacks_ops_and_signed_links_are_public() -> None
         path for (_, path), perm in ROUTES.items() if perm == PUBLIC and path.startswith("/v1/")
     )
     # An export's download link carries its own signature (api/exports.py checks it).
-    signed = ["/v1/exports/{export_id}/download"]
+    # So does a bank's pacs.002 to the hub (api/hub_iso.py checks the bank's signature).
+    signed = ["/v1/exports/{export_id}/download", "/v1/hub/iso/pacs.002"]
     assert public_v1 == ["/v1/auth/login", *signed, "/v1/oauth/token", "/v1/users"]
 
 
