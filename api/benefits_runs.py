@@ -50,6 +50,7 @@ from switch.benefits_report import (
     minor,
     outcomes,
     payment_exceptions,
+    progress,
     summary,
 )
 from switch.errors import Unavailable
@@ -223,13 +224,14 @@ async def _pay(request: web.Request, store: BenefitsStore, run: Doc) -> None:
     repeated (an approval retried after a crash finds the claims and the batch again)."""
     if run["state"] != "approved":
         return
-    extra = []
-    if run["batches"]:
-        extra = await _claim(request, store, run, run["batches"][0])
-        await _send(request, store, run, 1, run["batches"][0])
-    await store.set_run(
-        run["_id"], {"state": "approved"}, {"state": "paying", "approval_exceptions": extra}
-    )
+    extra: list[Doc] = []
+    batches = list(run["batches"])
+    if batches:
+        extra = await _claim(request, store, run, batches[0])
+        if not await _send(request, store, run, 1, batches[0]):
+            batches = []  # every beneficiary was claimed by another run: nothing to pay
+    fields = {"state": "paying", "approval_exceptions": extra, "batches": batches}
+    await store.set_run(run["_id"], {"state": "approved"}, fields)
 
 
 async def _claim(request: web.Request, store: BenefitsStore, run: Doc, batch: str) -> list[Doc]:
@@ -277,14 +279,15 @@ def _sealed_claim(sealer: Sealer, claim: Doc) -> Doc:
 
 async def _send(
     request: web.Request, store: BenefitsStore, run: Doc, attempt: int, batch: str
-) -> None:
-    """Create (or find again) the payout batch of ``attempt``: the claims that name it."""
+) -> bool:
+    """Create (or find again) the payout batch of ``attempt``: the claims that name it. False
+    when no claim names it (nothing to send)."""
     state = request.app[STATE]
     sealer = state.sealer()
     programme = await store.programme(run["merchant_id"], run["programme_id"]) or {}
     claims = [c for c in await store.claims_of(run["_id"]) if c["batch_id"] == batch]
     if not claims:
-        return
+        return False
     check = payout_checker(run["merchant_id"], state.saccos, run["maker"])
     items = []
     for n, claim in enumerate(claims, start=1):
@@ -313,6 +316,7 @@ async def _send(
     if reply.status not in (200, 202):
         log.error("benefit run %s: batch %s refused: %s", run["_id"], batch, reply.body)
         raise Unavailable("the run's payout batch could not be stored; approve again")
+    return True
 
 
 def _payout_body(programme: Doc, run: Doc, claim: Doc) -> Doc:
@@ -419,8 +423,19 @@ async def _all_items(request: web.Request, run: Doc) -> tuple[list[Doc], int, bo
 
 
 async def _view(request: web.Request, run: Doc) -> Doc:
-    items, _, complete = await _all_items(request, run)
-    found = outcomes(items)
+    """The run with counts from its batches' headers (reading 2,000 items on every poll of a
+    run's state would cost the batch actor more than paying them)."""
+    counts, complete = [], True
+    for batch in run["batches"]:
+        try:
+            reply = await request.app[BATCHES].get(run["merchant_id"], batch, 0, 1)
+        except Exception as exc:
+            raise Unavailable("payout batches are unavailable; retry") from exc
+        if reply.status == 404:
+            complete = False
+            continue
+        counts.append(reply.body["counts"])
+        complete = complete and reply.body["state"] == "completed"
     state = run["state"]
     if state == "paying" and complete:
         state = "completed"
@@ -439,7 +454,7 @@ async def _view(request: web.Request, run: Doc) -> Doc:
             "amount": format_minor(sum(p["amount_minor"] for p in run["planned"])),
         },
         "exceptions": len(exceptions),
-        **found.counts(),
+        **progress(counts),
         "attempts": len(run["batches"]),
         "batches": run["batches"],
         "report_url": f"/v1/benefits/runs/{run['_id']}/report",

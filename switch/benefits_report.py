@@ -59,6 +59,17 @@ class Outcomes:
         return sum(o.amount_minor for o in self.latest.values() if o.status == "succeeded")
 
 
+def progress(counts: Sequence[Mapping[str, int]]) -> dict[str, int]:
+    """A run's counts from its batches' status counts, in attempt order, without reading their
+    items: a beneficiary succeeds at most once, and a retry takes every failure of the attempt
+    before it, so only the last attempt's failures are still failed."""
+    paid = sum(c.get("succeeded", 0) for c in counts)
+    final = ("succeeded", *FAILED)
+    in_flight = sum(c.get("total", 0) - sum(c.get(s, 0) for s in final) for c in counts)
+    failed = sum(counts[-1].get(s, 0) for s in FAILED) if counts else 0
+    return {"paid": paid, "failed": failed, "in_flight": in_flight}
+
+
 def outcomes(items: Iterable[Mapping[str, Any]]) -> Outcomes:
     """Each beneficiary's latest attempt, from batch item views (api: ``item_view``)."""
     result = Outcomes()
