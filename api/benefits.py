@@ -47,6 +47,7 @@ from switch.benefits import Duplicate, Eligibility, Registration, change_problem
 from switch.idempotency import request_hash
 from switch.money import parse_whole_shillings
 from switch.payments import now_utc
+from switch.pii import Sealer
 
 Doc = dict[str, Any]
 TAG = "Benefits"
@@ -363,7 +364,7 @@ async def change_beneficiary(request: web.Request) -> web.Response:
     return json_response(reg.beneficiary_view(programme, await reg.opened(sealer, updated)))
 
 
-def _changes(sealer: Any, doc: Doc, body: BeneficiaryChange) -> tuple[Doc | str, Doc | None]:
+def _changes(sealer: Sealer, doc: Doc, body: BeneficiaryChange) -> tuple[Doc | str, Doc | None]:
     fields: Doc = {}
     if body.phone is not None:
         fields |= {"phone": body.phone, "phone_bidx": sealer.bidx(body.phone)}

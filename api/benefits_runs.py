@@ -108,6 +108,7 @@ async def create_run(request: web.Request) -> web.Response:
     run = await _plan(request, store, programme, body.cycle, rid)
     run |= {"request_hash": digest, "created_at": now, "updated_at": now}
     sealer = state.sealer()
+    await sealer.ready(merchant_id)
     existing = await store.insert_once(store.runs, sealer.seal(run, rid, merchant_id, run_paths))
     if existing is not None:
         return _replay(existing, digest, programme["_id"])

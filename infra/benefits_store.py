@@ -47,6 +47,21 @@ def run_paths(doc: Doc) -> Iterator[tuple[dict[str, Any], str]]:
             yield entry, "registered_name"
 
 
+async def _insert_new(col: AsyncCollection[Doc], docs: list[Doc]) -> set[int]:
+    """Insert ``docs`` (unordered: one refused stops none of the others); the positions of
+    those a unique index refused. Any other error is raised."""
+    if not docs:
+        return set()
+    try:
+        await col.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        return {int(e["index"]) for e in errors}
+    return set()
+
+
 class BenefitsStore:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.programmes: AsyncCollection[Doc] = db["benefit_programmes"]
@@ -110,16 +125,7 @@ class BenefitsStore:
     async def insert_people(self, docs: list[Doc]) -> set[str]:
         """Insert new beneficiaries; the ids refused by a unique index (registered meanwhile by
         another upload, or already there: a replay)."""
-        if not docs:
-            return set()
-        try:
-            await self.people.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            return {docs[e["index"]]["_id"] for e in errors}
-        return set()
+        return {docs[n]["_id"] for n in await _insert_new(self.people, docs)}
 
     async def person(self, programme_id: str, beneficiary_id: str) -> Doc | None:
         return await self.people.find_one({"_id": beneficiary_id, "programme_id": programme_id})
@@ -147,13 +153,7 @@ class BenefitsStore:
 
     async def refuse(self, docs: list[Doc]) -> None:
         """Record refused registrations; one refused before is left as it was."""
-        if not docs:
-            return
-        try:
-            await self.refusals.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
+        await _insert_new(self.refusals, docs)
 
     async def refusals_of(self, programme_id: str) -> list[Doc]:
         query = {"programme_id": programme_id}
@@ -184,13 +184,7 @@ class BenefitsStore:
 
     async def claim(self, docs: list[Doc]) -> None:
         """Store claims; those that exist already are left as they are (read them after)."""
-        if not docs:
-            return
-        try:
-            await self.claims.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
+        await _insert_new(self.claims, docs)
 
     async def claims_of(self, run_id: str) -> list[Doc]:
         return [d async for d in self.claims.find({"run_id": run_id}).sort("_id", 1)]
