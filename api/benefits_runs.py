@@ -28,6 +28,7 @@ from api.auth import CLAIMS
 from api.batches import BATCHES, payout_checker
 from api.benefits_checks import check_all
 from api.benefits_models import RunCreate, run_id
+from api.bills_common import bills_of, note_event
 from api.errors import error_response, json_response
 from api.merchant_settings import actor
 from api.payments import maker_of, validated
@@ -83,6 +84,15 @@ async def _run(request: web.Request) -> tuple[BenefitsStore, Doc] | web.Response
     return store, run
 
 
+async def _notify(request: web.Request, run: Doc, kind: str, seq: int = 0) -> None:
+    """Tell the merchant (a signed webhook from the outbox invoices and standing orders use,
+    api/bills_worker.py); stored with a stable id, so a repeated step is one event."""
+    data = {"id": run["_id"], "object": "benefit_run", "programme_id": run["programme_id"],
+            "cycle": run["cycle"], "state": run["state"], "seq": seq}  # fmt: skip
+    owner = {"_id": run["_id"], "merchant_id": run["merchant_id"]}
+    await note_event(await bills_of(request.app), owner, kind, data)
+
+
 # --- planning ------------------------------------------------------------------------------------
 
 
@@ -114,6 +124,7 @@ async def create_run(request: web.Request) -> web.Response:
         return _replay(existing, digest, programme["_id"])
     after = {"programme": programme["_id"], "cycle": body.cycle, "planned": len(run["planned"])}
     await reg.audit(request, "benefits.run.create", rid, after)
+    await _notify(request, run, "benefit_run.awaiting_approval")
     return json_response(await _view(request, run), 201)
 
 
@@ -214,6 +225,7 @@ async def approve(request: web.Request) -> web.Response:
         moved = await store.set_run(run["_id"], {"state": "awaiting_approval"}, fields)
         if moved is not None:
             await reg.audit(request, "benefits.run.approve", run["_id"], {"approver": me})
+            await _notify(request, moved, "benefit_run.approved")
         run = moved or await store.run(run["merchant_id"], run["_id"]) or run
     await _pay(request, store, run)
     run = await store.run(run["merchant_id"], run["_id"]) or run
@@ -370,6 +382,7 @@ async def retry(request: web.Request) -> web.Response:
         await _move_failed(store, run, failed, nxt)
         await _send(request, store, run, len(batches) + 1, nxt)
         await reg.audit(request, "benefits.run.retry", run["_id"], {"attempt": len(batches) + 1})
+        await _notify(request, moved, "benefit_run.retried", len(batches) + 1)
     run = await store.run(run["merchant_id"], run["_id"]) or run
     return json_response(await _view(request, run), 202)
 

@@ -21,11 +21,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from app.stack import Stack
 from connectors.mpesa.simulator.triggers import registered_name
 from switch.benefits import NAIROBI, cycle_of
 from switch.payments import now_utc
+from tests.simharness import serving
 
 from .helpers import unique_phone
 from .test_chaos import kill_actor
@@ -158,6 +160,25 @@ def registry(rows: list[tuple[str, str, str]], bank: tuple[str, str, str] | None
 async def test_a_cycle_pays_the_eligible_once_and_reports_every_exception(
     agency: Agency, stack: Stack, http: aiohttp.ClientSession, sim: str
 ) -> None:
+    hooks: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        hooks.append(await request.json())
+        return web.Response(status=204)
+
+    receiver = web.Application()
+    receiver.router.add_post("/hooks", hook)
+    async with serving(receiver) as base:
+        status, answer = await agency.call(
+            "PATCH", "/v1/merchant", {"webhook_url": f"{base}/hooks"}
+        )
+        assert status == 200, answer
+        await _a_cycle(agency, stack, http, sim, hooks)
+
+
+async def _a_cycle(
+    agency: Agency, stack: Stack, http: aiohttp.ClientSession, sim: str, hooks: list[Any]
+) -> None:
     await fund(agency, 1000)
     pid = await programme(agency)
     ids = national_ids(10)
@@ -227,6 +248,13 @@ async def test_a_cycle_pays_the_eligible_once_and_reports_every_exception(
     # A second run of the cycle pays nobody again.
     rerun = await new_run(agency, pid)
     assert rerun["planned"]["count"] == 0, rerun
+
+    # The merchant was told of each step by a webhook (the invoices' outbox sends them).
+    deadline = time.monotonic() + 10
+    wanted = {"benefit_run.awaiting_approval", "benefit_run.approved"}
+    while {h["type"] for h in hooks if h["data"]["id"] == run["id"]} != wanted:
+        assert time.monotonic() < deadline, hooks
+        await asyncio.sleep(0.2)
 
 
 # --- faults: a crash during an approval, a concurrent run, approvals at once, retries -----------
