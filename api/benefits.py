@@ -25,6 +25,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from api import benefits_registry as reg
+from api import openapi_models as out
 from api.auth import CLAIMS
 from api.batches import read_limited
 from api.benefits_models import (
@@ -53,7 +54,6 @@ Doc = dict[str, Any]
 TAG = "Benefits"
 MAX_ROWS = 20_000
 MAX_UPLOAD = 4 * 1024 * 1024
-OBJECT = {"type": "object"}
 
 
 def _invalid(field: str, reason: str, status: int = 422) -> web.Response:
@@ -406,7 +406,10 @@ ROUTE_TABLE = (
         create_programme,
         TAG,
         "Create a benefits programme (amount per cycle, rail, name-match threshold)",
-        {201: json_answer("The programme", OBJECT), 200: json_answer("A replay", OBJECT)},
+        {
+            201: json_answer("The programme", out.BenefitProgramme),
+            200: json_answer("A replay", out.BenefitProgramme),
+        },
         body=ProgrammeCreate,
         errors=(409,),
         idempotency="required",
@@ -417,7 +420,7 @@ ROUTE_TABLE = (
         get_programme,
         TAG,
         "A benefits programme",
-        {200: json_answer("The programme", OBJECT)},
+        {200: json_answer("The programme", out.BenefitProgramme)},
         errors=(404,),
     ),
     Route(
@@ -426,7 +429,10 @@ ROUTE_TABLE = (
         create_beneficiary,
         TAG,
         "Register a beneficiary (national ID and phone once per programme)",
-        {201: json_answer("The beneficiary", OBJECT), 200: json_answer("A replay", OBJECT)},
+        {
+            201: json_answer("The beneficiary", out.Beneficiary),
+            200: json_answer("A replay", out.Beneficiary),
+        },
         body=BeneficiaryCreate,
         errors=(404, 409),
     ),
@@ -436,7 +442,10 @@ ROUTE_TABLE = (
         upload,
         TAG,
         "Register beneficiaries from a CSV file; duplicates are refused and named",
-        {201: json_answer("What was registered", OBJECT), 200: json_answer("Nothing new", OBJECT)},
+        {
+            201: json_answer("What was registered", out.BeneficiaryUpload),
+            200: json_answer("Nothing new", out.BeneficiaryUpload),
+        },
         body={
             "text/csv": {"type": "string", "description": "Columns: " + ", ".join(UPLOAD_COLUMNS)}
         },
@@ -449,7 +458,7 @@ ROUTE_TABLE = (
         list_beneficiaries,
         TAG,
         "A page of a programme's beneficiaries",
-        {200: json_answer("The page", OBJECT)},
+        {200: json_answer("The page", out.BeneficiaryList)},
         errors=(404, 422),
         params=(
             query("offset", {"type": "integer", "minimum": 0}, "Beneficiaries to skip."),
@@ -462,7 +471,7 @@ ROUTE_TABLE = (
         get_beneficiary,
         TAG,
         "A beneficiary",
-        {200: json_answer("The beneficiary", OBJECT)},
+        {200: json_answer("The beneficiary", out.Beneficiary)},
         errors=(404,),
     ),
     Route(
@@ -471,7 +480,7 @@ ROUTE_TABLE = (
         change_beneficiary,
         TAG,
         "Change a beneficiary's phone, name, payout or eligibility (dated)",
-        {200: json_answer("The beneficiary", OBJECT)},
+        {200: json_answer("The beneficiary", out.Beneficiary)},
         body=BeneficiaryChange,
         errors=(404, 409),
     ),

@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from api import benefits_registry as reg
+from api import openapi_models as out
 from api.auth import CLAIMS
 from api.batches import BATCHES, payout_checker
 from api.benefits_checks import check_all
@@ -63,7 +64,6 @@ from switch.pii import Sealer
 log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 TAG = "Benefits"
-OBJECT = {"type": "object"}
 PAGE = 1000
 
 
@@ -109,7 +109,7 @@ async def create_run(request: web.Request) -> web.Response:
     rid, digest = run_id(state.secret_key, merchant_id, key), request_hash(raw)
     stored = await store.run(merchant_id, rid)
     if stored is not None:
-        return _replay(stored, digest, programme["_id"])
+        return await _replay(request, stored, digest, programme["_id"])
     now = now_utc()
     problem = cycle_problem(body.cycle, now)
     if problem:
@@ -121,17 +121,19 @@ async def create_run(request: web.Request) -> web.Response:
     await sealer.ready(merchant_id)
     existing = await store.insert_once(store.runs, sealer.seal(run, rid, merchant_id, run_paths))
     if existing is not None:
-        return _replay(existing, digest, programme["_id"])
+        return await _replay(request, existing, digest, programme["_id"])
     after = {"programme": programme["_id"], "cycle": body.cycle, "planned": len(run["planned"])}
     await reg.audit(request, "benefits.run.create", rid, after)
     await _notify(request, run, "benefit_run.awaiting_approval")
     return json_response(await _view(request, run), 201)
 
 
-def _replay(stored: Doc, digest: str, programme_id: str) -> web.Response:
+async def _replay(
+    request: web.Request, stored: Doc, digest: str, programme_id: str
+) -> web.Response:
     if stored["request_hash"] != digest or stored["programme_id"] != programme_id:
         return error_response(409, "idempotency_conflict", "this key was used with another body")
-    view = {"id": stored["_id"], "object": "benefit_run", "state": stored["state"]}
+    view = await _view(request, stored)
     return json_response(view, headers={"Idempotent-Replayed": "true"})
 
 
@@ -554,8 +556,8 @@ ROUTE_TABLE = (
         TAG,
         "Plan a disbursement run for a cycle: eligible beneficiaries, names checked",
         {
-            201: json_answer("The run, awaiting approval", OBJECT),
-            200: json_answer("A replay", OBJECT),
+            201: json_answer("The run, awaiting approval", out.BenefitRun),
+            200: json_answer("A replay", out.BenefitRun),
         },
         body=RunCreate,
         errors=(404, 409, 503),
@@ -567,7 +569,7 @@ ROUTE_TABLE = (
         approve,
         TAG,
         "Approve a run (a person other than its maker); its payouts are sent",
-        {200: json_answer("The run", OBJECT)},
+        {200: json_answer("The run", out.BenefitRun)},
         body_required=False,
         errors=(403, 404, 503),
     ),
@@ -577,7 +579,7 @@ ROUTE_TABLE = (
         retry,
         TAG,
         "Send the last attempt's failed payouts again (same claims: nobody paid twice)",
-        {202: json_answer("The run", OBJECT)},
+        {202: json_answer("The run", out.BenefitRun)},
         body_required=False,
         errors=(404, 409, 503),
     ),
@@ -587,7 +589,7 @@ ROUTE_TABLE = (
         get_run,
         TAG,
         "A run: its state and counts",
-        {200: json_answer("The run", OBJECT)},
+        {200: json_answer("The run", out.BenefitRun)},
         errors=(404, 503),
     ),
     Route(
@@ -596,7 +598,7 @@ ROUTE_TABLE = (
         report,
         TAG,
         "The auditors' exceptions report, with totals tied to the journal",
-        {200: json_answer("The report", OBJECT)},
+        {200: json_answer("The report", out.BenefitRunReport)},
         errors=(404, 503),
     ),
     Route(
