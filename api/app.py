@@ -26,6 +26,7 @@ from api import (
     sub_merchants,
     users,
 )
+from api.benefits_registry import BENEFITS, Benefits
 from api.errors import Handler, error_middleware
 from api.permissions import permission_middleware
 from api.route_table import ROUTE_TABLE
@@ -99,6 +100,7 @@ def create_app(state: AppState) -> web.Application:
     )
     app[STATE] = state
     app[batches.BATCHES] = state.actors.batches
+    app[BENEFITS] = Benefits()
     app[ops.OPENAPI] = openapi.openapi_document()
     register(app, ROUTE_TABLE)
     c2b.install(app)

@@ -34,6 +34,8 @@ CSV = frozenset({"text/csv", "application/csv"})
 # errors in OAuth's own shape, so it is left to its handler.
 BODY_TYPES: Mapping[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/payouts/batches"): JSON | CSV,
+    # A benefits programme's registry (api/benefits.py).
+    ("POST", "/v1/benefits/programmes/{programme_id}/beneficiaries/upload"): CSV,
     # Statement files as providers and banks give them (api/recon.py).
     ("POST", "/v1/operator/recon/statements"): CSV | {"text/plain", "application/xml"},
     # ISO 20022 participants (api/hub_iso.py): a pacs.008 to the hub, a bank's pacs.002.

@@ -277,6 +277,90 @@ class RoutingView(BaseModel):
     failover: bool
 
 
+class BenefitProgramme(BaseModel):
+    """A benefits programme (api/benefits.py)."""
+
+    id: str
+    object: Literal["benefit_programme"]
+    name: str
+    rail: Literal["mpesa_b2c", "bank_transfer"]
+    amount: str
+    currency: Literal["KES"]
+    reference: str
+    name_match_threshold: float
+    cycle: str
+    created_at: str
+
+
+class Beneficiary(BaseModel):
+    """A beneficiary, as its programme's owner sees it."""
+
+    id: str
+    object: Literal["beneficiary"]
+    programme_id: str
+    national_id: str
+    phone: str
+    name: str
+    amount: str
+    payout: dict[str, Any] = Field(description="method, and bank_code and account_number")
+    status: Literal["eligible", "suspended", "deceased", "graduated", "not_yet_eligible"]
+    eligibility: list[dict[str, Any]] = Field(description="status, effective date, reason")
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class BeneficiaryList(BaseModel):
+    object: Literal["list"]
+    data: list[Beneficiary]
+    has_more: bool
+
+
+class BeneficiaryUpload(BaseModel):
+    """What a registry upload registered; duplicates refused, each with its line."""
+
+    object: Literal["beneficiary_upload"]
+    programme_id: str
+    counts: dict[str, int]
+    duplicates: list[dict[str, Any]]
+
+
+class BenefitRun(BaseModel):
+    """A disbursement run (api/benefits_runs.py)."""
+
+    id: str
+    object: Literal["benefit_run"]
+    programme_id: str
+    cycle: str
+    state: Literal["awaiting_approval", "approved", "paying", "completed"]
+    eligibility_as_of: str
+    made_by: str
+    approved_by: str | None
+    planned: dict[str, Any]
+    exceptions: int
+    paid: int
+    failed: int
+    in_flight: int
+    attempts: int
+    batches: list[str]
+    report_url: str
+    created_at: str
+
+
+class BenefitRunReport(BaseModel):
+    """The auditors' exceptions report of a run, with totals tied to the journal."""
+
+    object: Literal["benefit_run_report"]
+    run_id: str
+    programme_id: str
+    cycle: str
+    registered: int
+    made_by: str
+    approved_by: str | None
+    totals: dict[str, Any]
+    exceptions: list[dict[str, Any]]
+
+
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     RoutingView,
     User,
@@ -304,4 +388,10 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     MerchantChange,
     Health,
     Readiness,
+    BenefitProgramme,
+    Beneficiary,
+    BeneficiaryList,
+    BeneficiaryUpload,
+    BenefitRun,
+    BenefitRunReport,
 )

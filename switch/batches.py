@@ -190,7 +190,7 @@ def csv_row_body(row: Mapping[str, str]) -> dict[str, Any]:
     return body
 
 
-def _decode(data: bytes) -> str | LineError:
+def decode_upload(data: bytes) -> str | LineError:
     try:
         return data.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a BOM
     except UnicodeDecodeError as exc:
@@ -226,7 +226,7 @@ def _header(cells: list[str]) -> list[str] | LineError:
     return names
 
 
-def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
+def upload_rows(text: str) -> Iterator[tuple[int, list[str]]]:
     """(line number where the row starts, cells), skipping blank rows."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     start = 1
@@ -238,10 +238,10 @@ def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
 
 def parse_csv(data: bytes, validate: Validate) -> Parsed:
     """A CSV upload with a header row (see :data:`CSV_COLUMNS`); line numbers are the file's."""
-    text = _decode(data)
+    text = decode_upload(data)
     if isinstance(text, LineError):
         return Parsed(problems=(text,))
-    rows = _rows(text)
+    rows = upload_rows(text)
     try:
         first = next(rows, None)
         if first is None:

@@ -119,6 +119,8 @@ INVITABLE: Final[dict[str, frozenset[str]]] = {
     "admin": frozenset({"developer", "finance", "viewer"}),
 }
 
+_PROGRAMME = "/v1/benefits/programmes/{programme_id}"
+
 ROUTES: Final[dict[tuple[str, str], str]] = {
     # OAuth, people and API clients
     ("POST", "/v1/oauth/token"): PUBLIC,
@@ -217,6 +219,21 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/payouts/batches"): PAYOUTS_WRITE,
     ("GET", "/v1/payouts/batches/{batch_id}"): PAYOUTS_READ,
     ("GET", "/v1/payouts/batches/{batch_id}/results.csv"): PAYOUTS_READ,
+    # Benefit programmes pay out in bulk: their registry (personal data) and runs are for those
+    # who may send payouts; a person other than a run's maker approves it (api/benefits_runs.py).
+    ("POST", "/v1/benefits/programmes"): PAYOUTS_WRITE,
+    ("GET", _PROGRAMME): PAYOUTS_READ,
+    ("POST", _PROGRAMME + "/beneficiaries"): PAYOUTS_WRITE,
+    ("POST", _PROGRAMME + "/beneficiaries/upload"): PAYOUTS_WRITE,
+    ("GET", _PROGRAMME + "/beneficiaries"): PAYOUTS_READ,
+    ("GET", _PROGRAMME + "/beneficiaries/{beneficiary_id}"): PAYOUTS_READ,
+    ("PATCH", _PROGRAMME + "/beneficiaries/{beneficiary_id}"): PAYOUTS_WRITE,
+    ("POST", _PROGRAMME + "/runs"): PAYOUTS_WRITE,
+    ("POST", "/v1/benefits/runs/{run_id}/approve"): PAYOUTS_WRITE,
+    ("POST", "/v1/benefits/runs/{run_id}/retry"): PAYOUTS_WRITE,
+    ("GET", "/v1/benefits/runs/{run_id}"): PAYOUTS_READ,
+    ("GET", "/v1/benefits/runs/{run_id}/report"): PAYOUTS_READ,
+    ("GET", "/v1/benefits/runs/{run_id}/report.csv"): PAYOUTS_READ,
     # Operator
     ("POST", "/v1/operator/provider-balance"): OPERATOR,
     ("GET", "/v1/operator/provider-balance/{query_id}"): OPERATOR,

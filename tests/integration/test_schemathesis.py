@@ -290,7 +290,9 @@ async def _known_ids(
         batch = await resp.json()
         assert resp.status == 202, batch
     query = await _call(http, base, "/v1/operator/provider-balance", token=tokens.operator)
+    benefits = await _benefits(http, base, merchant)
     return {
+        **benefits,
         "payment_id": payment["id"],
         "batch_id": batch["id"],
         "client_id": client["id"],
@@ -298,6 +300,26 @@ async def _known_ids(
         "merchant_id": person["merchant_id"],
         "phone": phone,  # a query value: GET /v1/payments?phone= finds the payment
     }
+
+
+async def _benefits(http: aiohttp.ClientSession, base: str, merchant: Api) -> dict[str, str]:
+    """A benefits programme with one beneficiary and a run planned (api/benefits*.py)."""
+
+    async def post(path: str, body: Any) -> dict[str, Any]:
+        headers = {**merchant.auth, "Idempotency-Key": f"fuzz-{time.time_ns()}"}
+        async with http.post(base + path, json=body, headers=headers) as resp:
+            answer: dict[str, Any] = await resp.json()
+            assert resp.status == 201, answer
+            return answer
+
+    body = {"name": "Fuzz", "rail": "mpesa_b2c", "amount": "100", "reference": "FUZZ"}
+    programme = await post("/v1/benefits/programmes", body)
+    path = f"/v1/benefits/programmes/{programme['id']}"
+    person = {"national_id": "23456789", "phone": unique_phone(), "name": "Jane Doe"}
+    beneficiary = await post(f"{path}/beneficiaries", person)
+    run = await post(f"{path}/runs", {"cycle": "2026-01"})
+    return {"programme_id": programme["id"], "beneficiary_id": beneficiary["id"],
+            "run_id": run["id"]}  # fmt: skip
 
 
 async def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(

@@ -14,6 +14,7 @@ Daraja routes (doc §2, §4-§12)::
     POST /pulltransactions/v1/register   /pulltransactions/v1/query   (simulator.records)
     POST /v1/billmanager-invoice/...     (Bill Manager: simulator.billmanager)
     POST /standingorder/v1/createStandingOrderExternal   (Ratiba: simulator.ratiba)
+    POST /mpesa/customername/v1/query   (name query, unverified: simulator.namecheck)
 
 Control routes (not Daraja; for tests, bench and demo)::
 
@@ -59,6 +60,7 @@ from connectors.mpesa.simulator.billmanager import BillManagerSim
 from connectors.mpesa.simulator.c2b import C2bSim
 from connectors.mpesa.simulator.config import SimConfig
 from connectors.mpesa.simulator.initiator import InitiatorSim
+from connectors.mpesa.simulator.namecheck import NameCheckSim
 from connectors.mpesa.simulator.qr import QrSim
 from connectors.mpesa.simulator.ratiba import Calendar, RatibaSim
 from connectors.mpesa.simulator.records import RecordsSim
@@ -91,6 +93,7 @@ class Simulator(CallbackSim[SimConfig, SimState]):
         self.calendar = Calendar()
         self.bills = BillManagerSim(self)
         self.ratiba = RatibaSim(self)
+        self.namecheck = NameCheckSim(self)
 
     async def injected(self, kind: str) -> None:
         if kind == "stranger":
@@ -358,4 +361,5 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     sim.records.add_routes(app.router)
     sim.bills.add_routes(app.router)
     sim.ratiba.add_routes(app.router)
+    sim.namecheck.add_routes(app.router)
     return app
