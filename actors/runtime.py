@@ -297,6 +297,7 @@ async def _start_batches(settings: Settings, secret_key: bytes) -> BatchCore:
         create,
         lambda merchant_id: shard_for(merchant_id, count),
         sealer=_sealer(settings, cols, secret_key),
+        poll_interval=settings.batch_poll_interval,
     )
     await core.start()
     return core

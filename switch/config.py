@@ -112,6 +112,8 @@ class CoreSettings(BaseModel):
     stk_query_after: float = Field(60.0, gt=0)
     stk_expire_after: float = Field(300.0, gt=0)
     sweep_interval: float = Field(5.0, gt=0)
+    # How often a running payout batch reads its items' states (actors/batches.py).
+    batch_poll_interval: float = Field(1.0, gt=0)
     # The longest wait between two asks about one payment: unanswered asks back off up to this
     # (a payout whose result never comes is still asked about every ten minutes).
     sweep_max_gap: float = Field(600.0, gt=0)

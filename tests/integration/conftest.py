@@ -31,6 +31,7 @@ TIMINGS = {
     "SWITCH_STK_QUERY_AFTER": "1.5",
     "SWITCH_STK_EXPIRE_AFTER": "6",
     "SWITCH_SWEEP_INTERVAL": "0.5",
+    "SWITCH_BATCH_POLL_INTERVAL": "0.25",
     "SWITCH_WEBHOOK_RETRY_BASE": "0.1",
     "SWITCH_WEBHOOK_TIMEOUT": "2",
     # Webhook endpoints: shards re-read them at once; one failing for 3 s is disabled (3 days).
@@ -76,6 +77,7 @@ _redis_per_worker()
 # ``pytest -n 2 --dist loadfile`` neither process is left with one of them at the end while the
 # other idles.
 LONGEST_FIRST = (
+    "test_benefits.py",  # a cycle of 2,000 beneficiaries paid through the batch window
     "test_schemathesis.py",
     "test_backup_drill.py",
     "test_bench_smoke.py",
