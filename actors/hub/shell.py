@@ -29,7 +29,7 @@ from infra.hub_store import HubStore, SettlementNotPending
 from switch.hub import ledger
 from switch.hub import participants as parts
 from switch.hub.positions import Position, alarm_level
-from switch.hub.transfers import GROSS
+from switch.hub.transfers import held
 from switch.messages import Reply
 from switch.payments import now_utc
 
@@ -91,18 +91,13 @@ class HubShell:
         accounts = [a for d in docs for a in parts.accounts(d["_id"], d["currency"]).values()]
         balances = await self.store.balances_of(accounts)
         opened = await self.store.open_transfers()
-        reserved: dict[str, int] = {}
-        gross: dict[str, int] = {}  # the part of it held by gross transfers
-        for t in opened:
-            reserved[t.payer] = reserved.get(t.payer, 0) + t.amount
-            if t.settlement == GROSS:
-                gross[t.payer] = gross.get(t.payer, 0) + t.amount
+        holds = held(opened)
         for doc in docs:
             p = parts.from_doc(doc)
             journal = balances.get(ledger.position(p.id, p.currency), 0)
             cover = -balances.get(ledger.settlement(p.id, p.currency), 0)
-            held = reserved.get(p.id, 0)
-            at = Position(journal - held, held, cover, p.net_debit_cap, gross.get(p.id, 0))
+            reserved, gross = holds.get(p.id, (0, 0))
+            at = Position(journal - reserved, reserved, cover, p.net_debit_cap, gross)
             self.machine.load_participant(p, at)
         self.machine.learn(opened)
         for doc in await self.store.funds_records():

@@ -14,6 +14,7 @@ no position ``changes`` there and no window net counts it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -123,6 +124,17 @@ def prepared(
         note,
         settlement=settlement,
     )
+
+
+def held(transfers: Iterable[HubTransfer]) -> dict[str, tuple[int, int]]:
+    """Per payer, what its open (reserved) transfers hold: ``(reserved, of it gross)``, for
+    the position actor's start to rebuild positions from the journal."""
+    out: dict[str, tuple[int, int]] = {}
+    for t in transfers:
+        if t.state is HubState.RESERVED:
+            reserved, gross = out.get(t.payer, (0, 0))
+            out[t.payer] = (reserved + t.amount, gross + (t.amount if t.settlement == GROSS else 0))
+    return out
 
 
 def view(t: HubTransfer) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from actors.hub.machine import CloseWindow, Fulfil, HubMachine
 from switch.hub import ledger
 from switch.hub.positions import Position
+from switch.hub.transfers import from_doc, held, to_doc
 from tests.unit.actors.hub.test_windows_settle import _machine as _settle_machine
 from tests.unit.actors.hub.test_windows_settle import _prepare
 
@@ -76,3 +77,26 @@ def test_off_by_default_and_an_abort_releases_a_gross_reservation() -> None:
     assert plan.answers[0].body["state"] == "ABORTED"
     g.apply(plan)
     assert g.positions["a"] == Position(0, 0, 500_000, 50_000)
+
+
+def test_a_restart_rebuilds_a_gross_reservation_from_the_stored_transfers() -> None:
+    """The position actor's start (shell): positions from the journal less what open transfers
+    hold, of it the gross part; the stored form keeps ``settlement``."""
+    m = _machine()
+    plan = m.decide([_prepare("big", 300_000), _prepare("small", 20_000)], NOW)
+    m.apply(plan)
+    stored = [from_doc(to_doc(t)) for t in plan.inserts]
+    assert [t.settlement for t in stored] == ["gross", "net"]
+    assert held(stored) == {"a": (320_000, 300_000)}
+    again = _settle_machine(GROSS_FROM, cap=50_000, cover=500_000)
+    reserved, gross = held(stored)["a"]
+    journal = 320_000  # the reservations' entries on a's position account
+    again.load_participant(
+        again.participants["a"], Position(journal - reserved, reserved, 500_000, 50_000, gross)
+    )
+    again.learn(stored)
+    assert again.positions["a"] == m.positions["a"]
+    plan = again.decide([Fulfil("big", "b", True), _prepare("more", 30_000)], NOW)
+    assert [a.status for a in plan.answers] == [200, 201]  # the cap is still free of gross
+    again.apply(plan)
+    assert again.positions["a"] == Position(0, 50_000, 200_000, 50_000, 0)
