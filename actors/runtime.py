@@ -327,7 +327,13 @@ async def _start_hub(settings: Settings) -> HubCore:
             transport, participant_of, settings.webhook_timeout, settings.webhook_retry_base
         )
 
-    shell = HubShell(client, store, notifier, sweep_interval=settings.hub_sweep_interval)
+    shell = HubShell(
+        client,
+        store,
+        notifier,
+        sweep_interval=settings.hub_sweep_interval,
+        gross_from=settings.hub_gross_from * 100,
+    )
     shell.notifier.iso.submit = shell.submit  # an ISO 20022 bank's answer joins the one queue
     await shell.start()
     return HubCore(shell)

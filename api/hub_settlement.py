@@ -135,10 +135,12 @@ async def read_window(request: web.Request) -> web.Response:
         raise NotFound(f"no window {request.match_info['window_id']}")
     nets, flows = await store.contents([doc["_id"]])
     made = st.participants(nets, flows)
+    gross = st.gross_by_window(await store.gross([doc["_id"]]))
     return json_response(
         {
             **window_view(doc),
             "net_positions": {p["participant"]: amount_text(p["net"]) for p in made},
+            "gross": gross.get(doc["_id"], []),
         }
     )
 
@@ -168,10 +170,19 @@ async def create_settlement(request: web.Request) -> web.Response:
                 [{"field": "windows", "reason": f"{wid}: {why}"}],
             )
     nets, flows = await store.contents(windows)
+    gross = await store.gross(windows)
     maker = await maker_of(request)
     try:
         doc = st.new_settlement(
-            new_settlement_id(), windows, CURRENCY, body.reason, maker, now_utc(), nets, flows
+            new_settlement_id(),
+            windows,
+            CURRENCY,
+            body.reason,
+            maker,
+            now_utc(),
+            nets,
+            flows,
+            gross,
         )
     except st.LedgerFault as exc:
         return error_response(409, "ledger_fault", str(exc))

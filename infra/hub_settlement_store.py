@@ -14,7 +14,9 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from infra.hub_store import netted
 from switch.hub.settlement import Flow, SettlementState
+from switch.hub.transfers import GROSS
 from switch.hub.windows import WindowState
 
 Doc = dict[str, Any]
@@ -56,9 +58,8 @@ class HubSettlementStore:
         two countings that :func:`switch.hub.settlement.check_nets` compares."""
         nets: dict[str, int] = {}
         pairs: dict[tuple[str, str], list[int]] = {}
-        query = {"window_id": {"$in": window_ids}, "state": "committed"}
         fields = {"payer": 1, "payee": 1, "amount": 1, "changes": 1}
-        async for doc in self.transfers.find(query, fields):
+        async for doc in self.transfers.find(netted(window_ids), fields):
             for pid, change in (doc.get("changes") or {}).items():
                 nets[pid] = nets.get(pid, 0) + int(change)
             pair = pairs.setdefault((doc["payer"], doc["payee"]), [0, 0])
@@ -66,6 +67,14 @@ class HubSettlementStore:
             pair[1] += int(doc["amount"])
         flows = [Flow(payer, payee, n, amount) for (payer, payee), (n, amount) in pairs.items()]
         return nets, flows
+
+    async def gross(self, window_ids: list[str]) -> list[Doc]:
+        """The windows' committed transfers that were settled gross at commit (left out of
+        their nets), by window and id, for the report to list."""
+        query = {"window_id": {"$in": window_ids}, "state": "committed", "settlement": GROSS}
+        fields = {"window_id": 1, "payer": 1, "payee": 1, "amount": 1}
+        docs = [d async for d in self.transfers.find(query, fields)]
+        return sorted(docs, key=lambda d: (d["window_id"], d["_id"]))
 
     # --- settlements ------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ Collections (documents addressed by ``_id``, as everywhere in the switch):
 - ``hub_transfers``: _id = transfer id (derived from the payer and its Idempotency-Key, so the
   primary key is the duplicate guard); its state, history, window and position changes;
   ``seq`` guards each update. Index: ``(state, expires_at)`` for the position actor's start
-  (the open transfers) and ``(window_id, state)`` for a window's net positions;
+  (the open transfers) and ``(window_id, state)`` for a window's net positions (a ``gross``
+  transfer names its window but is left out of its nets: :func:`netted`);
 - ``hub_funds``: _id = funds record id; liquidity recorded in or out, with its answer;
 - ``hub_windows``: settlement windows, ``hwin_<n>`` (:mod:`switch.hub.windows`); exactly one is
   ``OPEN``; the position actor closes it and opens the next in one of its batch transactions;
@@ -36,7 +37,7 @@ from pymongo.errors import DuplicateKeyError
 
 from switch.hub import ledger
 from switch.hub.settlement import SettlementState
-from switch.hub.transfers import HubTransfer, from_doc, to_doc, update_of
+from switch.hub.transfers import GROSS, HubTransfer, from_doc, to_doc, update_of
 from switch.hub.windows import WindowState, WindowSwitch
 from switch.ledger import Entry
 from switch.payments import now_utc
@@ -87,15 +88,15 @@ class HubStore:
         return str(again["_id"])
 
     async def window_commits(self, window_id: str) -> int:
-        """How many transfers committed in a window (the position actor's start: an empty
-        window is not closed)."""
-        return await self.transfers.count_documents({"window_id": window_id, "state": "committed"})
+        """How many net-settled transfers committed in a window (the position actor's start: an
+        empty window is not closed; gross ones have nothing to net)."""
+        return await self.transfers.count_documents(netted(window_id))
 
     async def window_net(self, window_id: str) -> dict[str, int]:
         """Each participant's net position change over a window's committed transfers (the sum
         over participants is zero)."""
         net: dict[str, int] = {}
-        cursor = self.transfers.find({"window_id": window_id, "state": "committed"}, {"changes": 1})
+        cursor = self.transfers.find(netted(window_id), {"changes": 1})
         async for doc in cursor:
             for pid, change in (doc.get("changes") or {}).items():
                 net[pid] = net.get(pid, 0) + int(change)
@@ -214,6 +215,12 @@ class StaleTransfer(RuntimeError):
 
 class SettlementNotPending(RuntimeError):
     """The settlement was acknowledged or aborted meanwhile: nothing of its batch was written."""
+
+
+def netted(window_ids: str | list[str]) -> Doc:
+    """The query of the committed transfers a window's net counts: gross ones settled alone."""
+    window = window_ids if isinstance(window_ids, str) else {"$in": window_ids}
+    return {"window_id": window, "state": "committed", "settlement": {"$ne": GROSS}}
 
 
 def position_accounts(participant: str, currency: str) -> tuple[str, str]:

@@ -104,6 +104,10 @@ class CoreSettings(BaseModel):
     hub_window_times: str = Field("", max_length=500)
     hub_window_every_minutes: int = Field(0, ge=0, le=720)
     hub_window_check_interval: float = Field(30.0, gt=0)
+    # Gross immediate settlement (switch/hub/ledger.py gross()): a transfer of at least this many
+    # whole shillings settles on its own at commit instead of in a window's net; 0 turns it off.
+    # KES 1,000,000 is the older CBK rule sending such payments to the RTGS (unverified).
+    hub_gross_from: int = Field(1_000_000, ge=0)
     settlement_scheduler: bool = True  # run the scheduler loop in this api process
     settlement_reserve_fixed: int = Field(0, ge=0)
     settlement_reserve_bps: int = Field(0, ge=0, le=10_000)

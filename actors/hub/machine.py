@@ -21,7 +21,7 @@ from switch.hub import positions as pos
 from switch.hub.participants import Participant, position_view
 from switch.hub.positions import Position, Refusal
 from switch.hub.states import FINAL, HubEvent, HubState, advance
-from switch.hub.transfers import HubTransfer, prepared, view
+from switch.hub.transfers import GROSS, NET, HubTransfer, prepared, view
 from switch.hub.windows import WindowSwitch, next_window_id
 from switch.ledger import Entry
 from switch.messages import Reply
@@ -135,8 +135,9 @@ class Plan:
 
 
 class HubMachine:
-    def __init__(self, window_id: str) -> None:
+    def __init__(self, window_id: str, gross_from: int = 0) -> None:
         self.window_id = window_id
+        self.gross_from = gross_from  # cents; a transfer of at least this settles gross (0: off)
         self.window_commits = 0  # transfers committed in the open window (an empty one stays)
         self.participants: dict[str, Participant] = {}
         self.positions: dict[str, Position] = {}
@@ -152,9 +153,7 @@ class HubMachine:
         """A participant (new or changed: status, cap, endpoint); its cap goes on its position."""
         self.participants[p.id] = p
         current = position or self.positions.get(p.id, Position())
-        self.positions[p.id] = Position(
-            current.committed, current.reserved, current.cover, p.net_debit_cap
-        )
+        self.positions[p.id] = replace(current, net_debit_cap=p.net_debit_cap)
 
     def learn(self, transfers: Iterable[HubTransfer]) -> None:
         """Transfers read from the database (at start, or ids the memory did not know)."""
@@ -288,7 +287,8 @@ class _Work:
         seen = self.transfer(c.transfer_id)
         if seen is not None:
             return _duplicate(seen, c.request_hash)
-        refusal = self._refusal(c)
+        gross = 0 < self.m.gross_from <= c.amount
+        refusal = self._refusal(c, gross)
         t = prepared(
             transfer_id=c.transfer_id,
             payer=c.payer,
@@ -302,22 +302,23 @@ class _Work:
             quote_id=c.quote_id,
             party=c.party,
             note=c.note,
+            settlement=GROSS if gross else NET,
         )
         self.store(None, t)
         if refusal is not None:
             return _refused(t)
-        self.set_position(c.payer, pos.reserve(self.position(c.payer), c.amount))
+        self.set_position(c.payer, pos.reserve(self.position(c.payer), c.amount, gross))
         self.plan.entries.append(ledger.reserve(t.id, t.payer, t.payee, t.amount, t.currency))
         self.notify(t.payee, t)
         return Reply(201, view(t))
 
-    def _refusal(self, c: Prepare) -> tuple[str, str] | None:
+    def _refusal(self, c: Prepare, gross: bool) -> tuple[str, str] | None:
         payer, payee = self.m.participants.get(c.payer), self.m.participants.get(c.payee)
         if payer is None or not payer.active:
             return PAYER_INACTIVE
         if payee is None or not payee.active:
             return PAYEE_INACTIVE
-        why = pos.refusal(self.position(c.payer), c.amount)
+        why = pos.refusal(self.position(c.payer), c.amount, gross)
         return None if why is None else (why.value, pos.REFUSAL_TEXT[why])
 
     # --- fulfil -------------------------------------------------------------------------------
@@ -340,6 +341,8 @@ class _Work:
             after = self.abort(t, HubEvent.REJECT, c.by, code, c.reason or "payee rejected")
             return Reply(200, view(after))
         after = t.moved(HubEvent.COMMIT, self.now, c.by)
+        if t.settlement == GROSS:
+            return self._commit_gross(t, after)
         after = _with_window(after, self.window_id)
         self.plan.window_commits += 1
         self.store(t, after)
@@ -349,12 +352,27 @@ class _Work:
         self.notify(t.payer, after)
         return Reply(200, view(after))
 
+    def _commit_gross(self, t: HubTransfer, after: HubTransfer) -> Reply:
+        """Commit and settle at once, in this batch's transaction: the settlement accounts move
+        by the amount and the positions end where they were. The transfer names the open window
+        (its report lists it as gross) but makes no position change there, and is not counted
+        in the window's commits: a window of gross transfers only has nothing to net."""
+        after = replace(after, window_id=self.window_id)
+        self.store(t, after)
+        self.set_position(t.payer, pos.settle_gross_payer(self.position(t.payer), t.amount))
+        self.set_position(t.payee, pos.settle_gross_payee(self.position(t.payee), t.amount))
+        self.plan.entries.append(ledger.commit(t.id, t.payer, t.payee, t.amount, t.currency))
+        self.plan.entries.extend(ledger.gross(t.id, t.payer, t.payee, t.amount, t.currency))
+        self.notify(t.payer, after)
+        return Reply(200, view(after))
+
     def abort(
         self, t: HubTransfer, event: HubEvent, by: str, code: str, reason: str
     ) -> HubTransfer:
         after = t.moved(event, self.now, by, reason=reason, code=code)
         self.store(t, after)
-        self.set_position(t.payer, pos.release(self.position(t.payer), t.amount))
+        gross = t.settlement == GROSS
+        self.set_position(t.payer, pos.release(self.position(t.payer), t.amount, gross))
         self.plan.entries.append(ledger.release(t.id, t.payer, t.payee, t.amount, t.currency))
         self.notify(t.payer, after)
         if event is HubEvent.EXPIRE:
@@ -423,14 +441,10 @@ class _Work:
                     "the withdrawal would leave less liquidity than the position uses",
                     [{"field": "amount", "reason": f"at most {pos.amount_text(_spare(current))}"}],
                 )
-            new = Position(
-                current.committed, current.reserved, current.cover - c.amount, current.net_debit_cap
-            )
+            new = replace(current, cover=current.cover - c.amount)
             entry = ledger.funds_out(c.record_id, c.participant, c.amount, c.currency)
         else:
-            new = Position(
-                current.committed, current.reserved, current.cover + c.amount, current.net_debit_cap
-            )
+            new = replace(current, cover=current.cover + c.amount)
             entry = ledger.funds_in(c.record_id, c.participant, c.amount, c.currency)
         self.set_position(c.participant, new)
         self.plan.entries.append(entry)

@@ -29,6 +29,7 @@ from infra.hub_store import HubStore, SettlementNotPending
 from switch.hub import ledger
 from switch.hub import participants as parts
 from switch.hub.positions import Position, alarm_level
+from switch.hub.transfers import held
 from switch.messages import Reply
 from switch.payments import now_utc
 
@@ -64,10 +65,11 @@ class HubShell:
         window: float = 0.002,
         max_batch: int = 500,
         sweep_interval: float = 1.0,
+        gross_from: int = 0,
     ) -> None:
         self.client = client
         self.store = store
-        self.machine = HubMachine("")
+        self.machine = HubMachine("", gross_from)
         self.notifier = notifier_of(self.machine.participants.get)
         self.window = window
         self.max_batch = max_batch
@@ -89,15 +91,14 @@ class HubShell:
         accounts = [a for d in docs for a in parts.accounts(d["_id"], d["currency"]).values()]
         balances = await self.store.balances_of(accounts)
         opened = await self.store.open_transfers()
-        reserved: dict[str, int] = {}
-        for t in opened:
-            reserved[t.payer] = reserved.get(t.payer, 0) + t.amount
+        holds = held(opened)
         for doc in docs:
             p = parts.from_doc(doc)
             journal = balances.get(ledger.position(p.id, p.currency), 0)
             cover = -balances.get(ledger.settlement(p.id, p.currency), 0)
-            held = reserved.get(p.id, 0)
-            self.machine.load_participant(p, Position(journal - held, held, cover, p.net_debit_cap))
+            reserved, gross = holds.get(p.id, (0, 0))
+            at = Position(journal - reserved, reserved, cover, p.net_debit_cap, gross)
+            self.machine.load_participant(p, at)
         self.machine.learn(opened)
         for doc in await self.store.funds_records():
             self.machine.funds[doc["_id"]] = (doc["request_hash"], Reply(200, doc["answer"]))

@@ -92,3 +92,15 @@ def settle(settlement_id: str, participant: str, net: int, currency: str) -> tup
         _entry(record, "settle_position", participant, reset),
         _entry(record, "settle_funds", participant, moved),
     )
+
+
+def gross(transfer: str, payer: str, payee: str, amount: int, currency: str) -> list[Entry]:
+    """Immediate gross settlement of one committed transfer (Mojaloop's ``IMMEDIATE`` /
+    ``GROSS`` settlement model): at commit, the transfer is settled on its own, as a settlement
+    whose nets are +amount for the payer and -amount for the payee (:func:`settle`), so its
+    positions come back to where they were and the SETTLEMENT accounts move at once. Written
+    after :func:`commit` in the same transaction; HUB_MULTILATERAL_SETTLEMENT nets to zero."""
+    return [
+        *settle(transfer, payer, amount, currency),
+        *settle(transfer, payee, -amount, currency),
+    ]

@@ -9,10 +9,14 @@ from the payee's when it is committed. ``cover`` is the liquidity the participan
 (the negative of its SETTLEMENT account).
 
     effective      = committed + reserved
-    by_cover       = cover - effective          # headroom the liquidity leaves
-    by_cap         = net_debit_cap - effective  # headroom the cap leaves
+    by_cover       = cover - effective                   # headroom the liquidity leaves
+    by_cap         = net_debit_cap - (effective - gross) # headroom the cap leaves
     amount > by_cover -> refused, 4001 "Payer FSP insufficient liquidity"
-    amount > by_cap   -> refused, 4200 "Payer limit error"
+    amount > by_cap   -> refused, 4200 "Payer limit error" (not for a gross transfer)
+
+``gross`` is the part of ``reserved`` held by transfers that settle gross at commit
+(:func:`switch.hub.ledger.gross`): they are paid from the cover at once and never become a net
+debit, so the cap neither limits them nor counts them.
 
 The liquidity check comes first, as in the reference (project issue #2880 gave the two their own
 codes).
@@ -46,6 +50,7 @@ class Position:
     reserved: int = 0  # transfers reserved on it as payer, not yet committed or aborted
     cover: int = 0  # liquidity deposited (funds in - funds out)
     net_debit_cap: int = 0
+    gross: int = 0  # of ``reserved``: held by gross transfers (the cap does not count them)
 
     @property
     def effective(self) -> int:
@@ -54,29 +59,38 @@ class Position:
     @property
     def headroom(self) -> int:
         """How much more it may reserve: the smaller of what cover and cap leave."""
-        return min(self.cover, self.net_debit_cap) - self.effective
+        return min(self.cover - self.effective, self.net_debit_cap - self.net_effective)
+
+    @property
+    def net_effective(self) -> int:
+        """What the net debit cap bounds: the effective position without gross reservations."""
+        return self.effective - self.gross
 
 
-def refusal(pos: Position, amount: int) -> Refusal | None:
-    """Why ``amount`` may not be reserved on ``pos``; None when it may."""
+def refusal(pos: Position, amount: int, gross: bool = False) -> Refusal | None:
+    """Why ``amount`` may not be reserved on ``pos``; None when it may. A ``gross`` transfer
+    (settled on its own at commit, :func:`switch.hub.ledger.gross`) is checked against the
+    liquidity cover alone: it is paid from that cover at once and never becomes a net debit, so
+    the net debit cap, which bounds what a participant may owe until the window settles, gives
+    it no credit and does not limit it."""
     if amount <= 0:
         raise ValueError("a reservation is a positive amount")
     if pos.cover - pos.effective < amount:
         return Refusal.LIQUIDITY
-    if pos.net_debit_cap - pos.effective < amount:
+    if not gross and pos.net_debit_cap - pos.net_effective < amount:
         return Refusal.LIMIT
     return None
 
 
-def reserve(pos: Position, amount: int) -> Position:
-    return replace(pos, reserved=pos.reserved + amount)
+def reserve(pos: Position, amount: int, gross: bool = False) -> Position:
+    return replace(pos, reserved=pos.reserved + amount, gross=pos.gross + (amount if gross else 0))
 
 
-def release(pos: Position, amount: int) -> Position:
+def release(pos: Position, amount: int, gross: bool = False) -> Position:
     """An aborted or expired reservation gives its amount back."""
-    if amount > pos.reserved:
+    if amount > (pos.gross if gross else pos.reserved):
         raise ValueError("releasing more than is reserved")
-    return replace(pos, reserved=pos.reserved - amount)
+    return replace(pos, reserved=pos.reserved - amount, gross=pos.gross - (amount if gross else 0))
 
 
 def commit_payer(pos: Position, amount: int) -> Position:
@@ -88,6 +102,21 @@ def commit_payer(pos: Position, amount: int) -> Position:
 
 def credit_payee(pos: Position, amount: int) -> Position:
     return replace(pos, committed=pos.committed - amount)
+
+
+def settle_gross_payer(pos: Position, amount: int) -> Position:
+    """A gross transfer commits: the payer's reservation ends and the amount leaves its cover
+    (its settlement account paid it at once); its committed position does not change."""
+    if amount > pos.gross:
+        raise ValueError("committing more than is reserved gross")
+    return replace(
+        pos, reserved=pos.reserved - amount, gross=pos.gross - amount, cover=pos.cover - amount
+    )
+
+
+def settle_gross_payee(pos: Position, amount: int) -> Position:
+    """A gross transfer commits: the payee's cover grows by the amount; its position does not."""
+    return replace(pos, cover=pos.cover + amount)
 
 
 def reserve_batch(
@@ -117,14 +146,15 @@ def funds_out_refusal(pos: Position, amount: int) -> Refusal | None:
 
 
 def alarm_level(pos: Position) -> int:
-    """The effective position as a share of what it may reach (min of cap and cover), in basis
-    points; 0 when it owes nothing. Above 10,000 only if cover was withdrawn under a position."""
-    limit = min(pos.cover, pos.net_debit_cap)
-    if pos.effective <= 0:
-        return 0
-    if limit <= 0:
-        return 10_000
-    return pos.effective * 10_000 // limit
+    """The position as a share of what it may reach, in basis points: the larger of the
+    effective position over the cover and the net one (no gross reservations) over the cap; 0
+    when it owes nothing. Above 10,000 only if cover was withdrawn under a position."""
+    shares = [
+        10_000 if limit <= 0 else used * 10_000 // limit
+        for used, limit in ((pos.effective, pos.cover), (pos.net_effective, pos.net_debit_cap))
+        if used > 0  # a gross reservation uses cover, not cap
+    ]
+    return max(shares, default=0)
 
 
 def crossed(before: Position, after: Position, threshold_bps: int) -> bool:

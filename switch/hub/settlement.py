@@ -7,6 +7,8 @@ does it for a ``DEFERRED_NET`` model (sections 3.3 to 3.5 of its documents):
 - the report shows, per participant, what it sent and received in gross, bilaterally per
   counterparty, and its multilateral net; the same counted from the transfers' payer, payee and
   amount must give the same nets, a second check of the ledger;
+- transfers settled gross at commit (:func:`switch.hub.ledger.gross`) are not in the nets, the
+  flows or the instruction (their money already moved); the report lists them per window;
 - the instruction file tells the central bank's RTGS (KEPSS) what to move: each net sender pays
   its net to the hub's settlement account, each net recipient is paid from it.
 
@@ -19,7 +21,7 @@ here: the settlement entries are written in one transaction at the acknowledgeme
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -117,8 +119,10 @@ def new_settlement(
     at: datetime,
     nets: Mapping[str, int],
     flows: list[Flow],
+    gross: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The settlement as stored, after :func:`check_nets` passed."""
+    """The settlement as stored, after :func:`check_nets` passed. ``gross``: the windows'
+    transfers settled gross (stored ``_id``, ``window_id``, ``payer``, ``payee``, ``amount``)."""
     check_nets(nets, flows)
     return {
         "_id": settlement_id,
@@ -130,12 +134,30 @@ def new_settlement(
         "created_at": at,
         "participants": participants(nets, flows),
         "transfers": sum(f.count for f in flows),
+        "gross": [
+            {k: g[k] for k in ("_id", "window_id", "payer", "payee", "amount")} for g in gross
+        ],
         "history": [{"state": SettlementState.PENDING_SETTLEMENT.value, "by": by, "at": at}],
     }
 
 
 def nets_of(doc: Mapping[str, Any]) -> dict[str, int]:
     return {p["participant"]: int(p["net"]) for p in doc["participants"] if int(p["net"]) != 0}
+
+
+def gross_by_window(gross: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Gross-settled transfers per window, as the API shows them (amounts in shillings)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for g in gross:
+        out.setdefault(g["window_id"], []).append(
+            {
+                "id": g["_id"],
+                "payer": g["payer"],
+                "payee": g["payee"],
+                "amount": amount_text(int(g["amount"])),
+            }
+        )
+    return out
 
 
 def _iso(at: Any) -> str | None:
@@ -156,6 +178,7 @@ def view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "created_at": _iso(doc["created_at"]),
         "acknowledged_by": doc.get("acknowledged_by"),
         "settled_at": _iso(doc.get("settled_at")),
+        "gross": gross_by_window(doc.get("gross") or []),
         "participants": [
             {
                 "participant": p["participant"],

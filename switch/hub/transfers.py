@@ -5,11 +5,16 @@ entry, so the record says who did what, when, and which position moved.
 A committed transfer names the settlement window that was open when it committed and the
 position change it made to each participant (``changes``), so a window's net positions are the
 sum of ``changes`` over its transfers (Mojaloop aggregates ``participantPositionChange`` per
-window the same way, central-settlement section 3.2)."""
+window the same way, central-settlement section 3.2).
+
+A transfer of at least the gross threshold is ``settlement: "gross"`` from its prepare: it is
+settled on its own at commit (:func:`switch.hub.ledger.gross`), so it names its window but makes
+no position ``changes`` there and no window net counts it."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -17,6 +22,8 @@ from typing import Any
 from switch.hub.states import HubEvent, HubState, advance, external
 from switch.money import format_minor
 from switch.payments import iso
+
+NET, GROSS = "net", "gross"
 
 _AMOUNT = re.compile(r"^[0-9]{1,13}(\.[0-9]{1,2})?$")
 
@@ -64,6 +71,7 @@ class HubTransfer:
     note: str = ""
     window_id: str = ""
     changes: dict[str, int] = field(default_factory=dict)
+    settlement: str = NET  # NET | GROSS, fixed at prepare
 
     @property
     def error_code(self) -> str:
@@ -92,6 +100,7 @@ def prepared(
     quote_id: str = "",
     party: dict[str, str] | None = None,
     note: str = "",
+    settlement: str = NET,
 ) -> HubTransfer:
     """A new transfer, reserved, or refused with ``(code, reason)``."""
     event = HubEvent.REFUSE if refusal else HubEvent.RESERVE
@@ -113,7 +122,19 @@ def prepared(
         quote_id,
         dict(party or {}),
         note,
+        settlement=settlement,
     )
+
+
+def held(transfers: Iterable[HubTransfer]) -> dict[str, tuple[int, int]]:
+    """Per payer, what its open (reserved) transfers hold: ``(reserved, of it gross)``, for
+    the position actor's start to rebuild positions from the journal."""
+    out: dict[str, tuple[int, int]] = {}
+    for t in transfers:
+        if t.state is HubState.RESERVED:
+            reserved, gross = out.get(t.payer, (0, 0))
+            out[t.payer] = (reserved + t.amount, gross + (t.amount if t.settlement == GROSS else 0))
+    return out
 
 
 def view(t: HubTransfer) -> dict[str, Any]:
@@ -134,6 +155,7 @@ def view(t: HubTransfer) -> dict[str, Any]:
         "party": t.party or None,
         "note": t.note or None,
         "window_id": t.window_id or None,
+        "settlement": t.settlement,
         "error": {"code": last.code, "reason": last.reason} if last.code else None,
         "history": [
             {
@@ -168,6 +190,7 @@ def to_doc(t: HubTransfer) -> dict[str, Any]:
         "note": t.note,
         "window_id": t.window_id,
         "changes": t.changes,
+        "settlement": t.settlement,
     }
 
 
@@ -212,6 +235,7 @@ def from_doc(doc: dict[str, Any]) -> HubTransfer:
         doc.get("note", ""),
         doc.get("window_id", ""),
         {k: int(v) for k, v in (doc.get("changes") or {}).items()},
+        doc.get("settlement", NET),
     )
 
 

@@ -251,3 +251,71 @@ async def _check_files(hub: Hub, made: dict[str, Any], ours: set[str]) -> None:
     async with hub.http.get(f"{base}/instruction.csv", headers=headers) as resp:
         assert resp.status == 200
         assert (await resp.text()).startswith("seq,participant,name")
+
+
+async def test_a_high_value_transfer_settles_gross_outside_the_window_net(
+    hub: Hub, stack: Stack
+) -> None:
+    """At or above SWITCH_HUB_GROSS_FROM (default KES 1,000,000) a transfer settles gross at
+    commit: past the payer's cap but within its cover it is accepted, it leaves the cap to net
+    transfers while reserved, and its commit moves both liquidity covers at once while the
+    positions carry only the net transfers; the window's net and its settlement leave it out
+    and list it; the settlement of the net ones sums to zero and resets the positions."""
+    a = await hub.onboard(cap="50000", funds="3000000")
+    b = await hub.onboard(cap="50000", funds="100000")
+    status, big = await hub.send(a, b, "1200000")
+    assert (status, big["settlement"], big["state"]) == (201, "gross", "RESERVED"), big
+    status, refused = await hub.send(b, a, "1000000")  # gross too, past b's cover
+    assert (status, refused["error"]["code"]) == (422, "payer_insufficient_liquidity"), refused
+    assert refused["transfer"]["settlement"] == "gross"
+    status, ab = await hub.send(a, b, "15000")  # the gross reservation took none of a's cap
+    assert (status, ab["settlement"]) == (201, "net"), ab
+    status, ba = await hub.send(b, a, "4000")
+    assert status == 201, ba
+    for payee, t in ((b, big), (b, ab), (a, ba)):
+        status, done = await hub.answer(payee, t["id"], "accept")
+        assert (status, done["state"]) == (200, "COMMITTED"), done
+    status, big = await hub.call("GET", f"/v1/hub/transfers/{big['id']}", a.token)
+    assert (big["settlement"], big["state"]) == ("gross", "COMMITTED"), big
+
+    # The settlement accounts moved at commit; the positions carry the net transfers only.
+    pa, pb = await hub.position(a), await hub.position(b)
+    assert (pa["position"], pa["reserved"], pa["liquidity_cover"]) == ("11000", "0", "1800000")
+    assert (pb["position"], pb["reserved"], pb["liquidity_cover"]) == ("-11000", "0", "1300000")
+
+    window = await _close(hub, "gross test")
+    assert big["window_id"] == window
+    status, seen = await hub.call("GET", f"/v1/operator/hub/windows/{window}", hub.operator)
+    assert status == 200, seen
+    assert (seen["net_positions"][a.id], seen["net_positions"][b.id]) == ("11000", "-11000")
+    listed = {"id": big["id"], "payer": a.id, "payee": b.id, "amount": "1200000"}
+    assert listed in seen["gross"]
+
+    made = await _settle(hub, hub.operator, [window])
+    assert sum(_cents(p["net"]) for p in made["participants"]) == 0
+    rows = {p["participant"]: p for p in made["participants"]}
+    assert (rows[a.id]["sent"], rows[a.id]["received"], rows[a.id]["net"]) == (
+        "15000",
+        "4000",
+        "11000",
+    )
+    assert listed in made["gross"][window]
+    lines = (
+        await hub.call(
+            "GET", f"/v1/operator/hub/settlements/{made['id']}/instruction", hub.operator
+        )
+    )[1]
+    assert {x["participant"]: x["amount"] for x in lines["lines"]}[a.id] == "11000"
+
+    refs = [
+        {"participant": p["participant"], "external_reference": f"KEPSS-G{i:04d}"}
+        for i, p in enumerate(made["participants"])
+        if p["net"] != "0"
+    ]
+    checker = await _operator(hub, stack)
+    path = f"/v1/operator/hub/settlements/{made['id']}/acknowledge"
+    status, settled = await hub.call("POST", path, checker, {"references": refs})
+    assert (status, settled["state"]) == (200, "SETTLED"), settled
+    pa, pb = await hub.position(a), await hub.position(b)
+    assert (pa["position"], pa["liquidity_cover"]) == ("0", "1789000")
+    assert (pb["position"], pb["liquidity_cover"]) == ("0", "1311000")

@@ -13,12 +13,12 @@ from switch.hub.positions import Position
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _machine() -> HubMachine:
-    m = HubMachine("hwin_1")
+def _machine(gross_from: int = 0, cap: int = 5_000, cover: int = 5_000) -> HubMachine:
+    m = HubMachine("hwin_1", gross_from)
     for pid in ("a", "b"):
         m.load_participant(
-            Participant(pid, "active", "KES", 5_000, 8_000, "https://x", "whsec_x"),
-            Position(cover=5_000),
+            Participant(pid, "active", "KES", cap, 8_000, "https://x", "whsec_x"),
+            Position(cover=cover),
         )
     return m
 

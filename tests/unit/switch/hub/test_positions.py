@@ -3,6 +3,8 @@ with each reservation of a batch shrinking the next one's headroom."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -94,3 +96,29 @@ def test_no_batch_ever_takes_a_position_past_cover_or_cap(
         assert (verdict is None) == (amount <= running[p].headroom)
         if verdict is None:
             running[p] = pos.reserve(running[p], amount)
+
+
+def test_a_gross_transfer_is_checked_against_liquidity_alone() -> None:
+    p = Position(committed=0, reserved=0, cover=10_000, net_debit_cap=2_000)
+    assert pos.refusal(p, 5_000) is Refusal.LIMIT
+    assert pos.refusal(p, 5_000, gross=True) is None  # the cap gives gross no credit, no limit
+    assert pos.refusal(p, 10_001, gross=True) is Refusal.LIQUIDITY
+    held = pos.reserve(Position(committed=1_000, cover=10_000, net_debit_cap=2_000), 9_000, True)
+    assert (held.reserved, held.gross, held.net_effective) == (9_000, 9_000, 1_000)
+    assert pos.refusal(held, 1, gross=True) is Refusal.LIQUIDITY  # net debits use cover too
+    assert pos.refusal(held, 1) is Refusal.LIQUIDITY
+    freed = pos.release(held, 9_000, gross=True)
+    assert pos.refusal(freed, 1_000) is None  # a gross reservation never took cap
+    assert pos.refusal(freed, 1_001) is Refusal.LIMIT
+    assert pos.alarm_level(held) == 10_000  # all the cover is used
+    assert pos.alarm_level(replace(held, cover=90_000)) == 5_000  # the cap: 1,000 of 2,000
+
+
+def test_a_gross_commit_moves_cover_not_positions() -> None:
+    payer = pos.reserve(Position(committed=500, cover=10_000, net_debit_cap=2_000), 4_000, True)
+    payer = pos.settle_gross_payer(payer, 4_000)
+    assert (payer.committed, payer.reserved, payer.gross, payer.cover) == (500, 0, 0, 6_000)
+    payee = pos.settle_gross_payee(Position(committed=-200, cover=1_000), 4_000)
+    assert (payee.committed, payee.cover) == (-200, 5_000)
+    with pytest.raises(ValueError, match="reserved gross"):
+        pos.settle_gross_payer(Position(reserved=10), 10)  # reserved net, not gross

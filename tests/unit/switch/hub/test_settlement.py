@@ -63,3 +63,25 @@ def test_the_csv_report_and_the_instruction() -> None:
     assert made["total_debits"] == made["total_credits"] == "80"
     assert st.instruction_csv(made).decode().startswith("seq,participant,name,bank_code")
     assert st.nets_of(doc) == NETS
+
+
+def test_gross_transfers_are_listed_per_window_outside_the_nets() -> None:
+    gross = [
+        {"_id": "t9", "window_id": "hwin_1", "payer": "a", "payee": "c", "amount": 150_000_000},
+        {"_id": "t7", "window_id": "hwin_2", "payer": "b", "payee": "a", "amount": 100_000_050},
+    ]
+    doc = st.new_settlement(
+        "hset_1", ["hwin_1", "hwin_2"], "KES", "d", "op", AT, NETS, FLOWS, gross
+    )
+    view = st.view(doc)
+    assert view["gross"] == {
+        "hwin_1": [{"id": "t9", "payer": "a", "payee": "c", "amount": "1500000"}],
+        "hwin_2": [{"id": "t7", "payer": "b", "payee": "a", "amount": "1000000.50"}],
+    }
+    assert view["transfers"] == 4  # the netted ones only
+    assert {p["participant"]: p["net"] for p in view["participants"]} == {
+        "a": "80",
+        "b": "-70",
+        "c": "-10",
+    }
+    assert st.view(_doc())["gross"] == {}
