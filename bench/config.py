@@ -13,6 +13,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "mixed": ("mixed", "switch"),
     "ceiling": ("stk", "ceiling"),
     "daraja": ("daraja", "daraja"),
+    "hub": ("hub", "switch"),  # transfers among four hub participants (bench/hub.py)
 }
 
 
