@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -40,7 +41,7 @@ from aiohttp import web
 
 from bench.config import RunConfig
 from bench.cpu import CpuMeter, by_role
-from bench.hubcheck import HubCheck, check_hub
+from bench.hubcheck import HubCheck, batch_stats, check_hub
 from bench.loadgen import READY_LINE, STOP_TIMEOUT, locust_totals, start_locust
 from bench.mixed import stored_and_books
 from bench.procs import ProcessFailed, free_port
@@ -265,6 +266,7 @@ async def run_hub(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
     check = check_hub(answered, docs, positions, books.get("balanced"))
     result = hub_result(cfg, started_at, records, responder, check, cpu, drained, books)
     result["phases"] = phases
+    result["batches"] = batch_stats(docs)
     result["load"]["locust"] = locust_stats
     paths = _write(result, cfg.out, f"{started_at:%Y-%m-%d}-hub")
     if not cfg.keep_logs:
@@ -321,7 +323,17 @@ async def _stored(
     try:
         docs = await asyncio.wait_for(
             client[target.db_name]["hub_transfers"]
-            .find({}, {"state": 1, "history.event": 1, "payer": 1, "payee": 1, "amount": 1})
+            .find(
+                {},
+                {
+                    "state": 1,
+                    "history.event": 1,
+                    "history.at": 1,
+                    "payer": 1,
+                    "payee": 1,
+                    "amount": 1,
+                },
+            )
             .to_list(None),
             DB_TIMEOUT,
         )
@@ -427,6 +439,7 @@ def summary_md(result: dict[str, Any]) -> str:
     cpu, money, moja = result["cpu"], result["money"], result["mojaloop"]
     prep, commit = result["prepare_latency_ms"], result["prepare_to_commit_ms"]
     cfg = result["config"]
+    batches = result.get("batches") or {}
 
     def ms(d: dict[str, Any], k: str) -> str:
         return "-" if d.get(k) is None else f"{d[k]:,.0f}"
@@ -452,6 +465,9 @@ def summary_md(result: dict[str, Any]) -> str:
         f"{ms(commit, 'p99')} ms |",
         f"| position actor CPU (share of one core over the window) | {cpu['hub_actor_s']} s "
         f"({cpu['hub_actor_share_of_a_core']}) |",
+        f"| position actor batches | {batches.get('batches')} ({batches.get('steps_per_batch')} "
+        f"steps each on average, at most {batches.get('max_steps_in_a_batch')}; median gap "
+        f"between batches {batches.get('gap_ms_p50')} ms) |",
         f"| errors | {result['errors'] or 'none'} |",
         "",
         "## Checks",
@@ -490,6 +506,10 @@ def _write(result: dict[str, Any], out: Path, name: str) -> dict[str, Path]:
 
 
 async def main(cfg: RunConfig) -> int:
+    task = asyncio.current_task()
+    assert task is not None
+    # SIGTERM stops the run the way Ctrl-C does: every child is stopped on the way out.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     result, paths = await run_hub(cfg)
     print(summary_md(result))
     for p in paths.values():

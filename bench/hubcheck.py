@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,3 +127,23 @@ def check_hub(
         if cents(pos["reserved"]):
             out.reserved_left[pid] = cents(pos["reserved"])
     return out
+
+
+def batch_stats(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """How the position actor batched: every step of a batch carries the batch's one decision
+    time (``actors/hub/shell.py`` decides a batch at one ``now``), so distinct step times are
+    batches. Steps per batch, and the median gap between consecutive batches: when the queue
+    never empties, that gap is what one batch (decide, one transaction, answer) takes."""
+    stamps = Counter(h["at"] for d in docs for h in d.get("history", ()) if "at" in h)
+    if not stamps:
+        return {"batches": 0}
+    times = sorted(stamps)
+    gaps = sorted((b - a).total_seconds() for a, b in itertools.pairwise(times))
+    steps = sum(stamps.values())
+    return {
+        "batches": len(times),
+        "steps": steps,
+        "steps_per_batch": round(steps / len(times), 2),
+        "max_steps_in_a_batch": max(stamps.values()),
+        "gap_ms_p50": round(gaps[len(gaps) // 2] * 1000, 1) if gaps else None,
+    }

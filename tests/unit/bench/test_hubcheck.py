@@ -54,3 +54,20 @@ def test_cents_and_the_reject_share() -> None:
     assert [cents(t) for t in ("1500", "-1500.5", "0.05", "-0")] == [150000, -150050, 5, 0]
     share = sum(rejected(f"htr_{i}") for i in range(20_000)) / 20_000
     assert abs(share - 1 / REJECT_EVERY) < 0.01
+
+
+def test_batches_are_the_distinct_decision_times() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bench.hubcheck import batch_stats
+
+    t0 = datetime(2026, 12, 6, tzinfo=UTC)
+    at = [t0, t0, t0 + timedelta(milliseconds=40), t0 + timedelta(milliseconds=100)]
+    docs = [
+        {"history": [{"at": at[0]}, {"at": at[2]}]},
+        {"history": [{"at": at[1]}, {"at": at[3]}]},
+    ]
+    out = batch_stats(docs)
+    assert out == {"batches": 3, "steps": 4, "steps_per_batch": 1.33, "max_steps_in_a_batch": 2,
+                   "gap_ms_p50": 60.0}  # fmt: skip
+    assert batch_stats([]) == {"batches": 0}
