@@ -138,7 +138,7 @@ class Responder:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 code = type(exc).__name__
             self.answer_errors[code] = self.answer_errors.get(code, 0) + 1
-            if not code.startswith("http_503") and not code.startswith("Client"):
+            if not code.startswith(("http_503", "Client", "Server")):  # else: not to retry
                 return
             await asyncio.sleep(0.2)
 
