@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import AsyncMongoClient, DeleteOne, InsertOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from infra.storage.mongo import Collections, Doc
@@ -111,21 +112,9 @@ class ShardWriter:
 
     async def reclaim(self) -> None:
         """Abort the transaction a dead predecessor may have left open, then record our own
-        session. A shard killed in the middle of a commit leaves its transaction holding the
-        documents it touched until the server's transaction lifetime ends (60 s), and every
-        change to them meets WriteConflict until then; killing the dead session releases them
-        at once (the transaction was never committed, so nothing of it was applied)."""
-        key = {"_id": f"writer-session-{self.shard}"}
-        previous = await self.cols.settings.find_one(key)
-        if previous and previous.get("lsid"):
-            try:
-                await self.client.admin.command({"killSessions": [previous["lsid"]]})
-                log.info("shard %d aborted its predecessor's open transaction", self.shard)
-            except PyMongoError as exc:
-                log.warning("shard %d could not kill its old session: %s", self.shard, exc)
-        self.session = self.client.start_session()
-        await self.cols.settings.update_one(
-            key, {"$set": {"lsid": self.session.session_id}}, upsert=True
+        session (:func:`reclaim_session`)."""
+        self.session = await reclaim_session(
+            self.client, self.cols.settings, f"writer-session-{self.shard}", f"shard {self.shard}"
         )
 
     async def stop(self) -> None:
@@ -319,6 +308,28 @@ class ShardWriter:
             for account, delta in deltas.items()
         ]
         await self.cols.balances.bulk_write(ops, ordered=False, session=session)
+
+
+async def reclaim_session(
+    client: AsyncMongoClient[Doc], settings: AsyncCollection[Doc], name: str, who: str
+) -> Any:
+    """A new session for a single writer's transactions, with its id recorded under ``name``,
+    after aborting the transaction its dead predecessor may have left open. A writer killed in
+    the middle of a commit leaves its transaction holding the documents it touched until the
+    server's transaction lifetime ends (60 s), and every change to them meets WriteConflict until
+    then; killing the dead session releases them at once (the transaction was never committed,
+    so nothing of it was applied)."""
+    key = {"_id": name}
+    previous = await settings.find_one(key)
+    if previous and previous.get("lsid"):
+        try:
+            await client.admin.command({"killSessions": [previous["lsid"]]})
+            log.info("%s aborted its predecessor's open transaction", who)
+        except PyMongoError as exc:
+            log.warning("%s could not kill its old session: %s", who, exc)
+    session = client.start_session()
+    await settings.update_one(key, {"$set": {"lsid": session.session_id}}, upsert=True)
+    return session
 
 
 def _is_duplicate(exc: Exception) -> bool:

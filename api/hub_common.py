@@ -3,6 +3,10 @@ who the caller is (a participant calls the hub as itself: its API client's token
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
 from aiohttp import web
 
 from actors.hub.port import HubPort
@@ -11,6 +15,8 @@ from api.state import STATE
 from infra.hub_store import HubStore
 from switch.errors import NotFound, Unavailable
 from switch.hub.ids import PARTICIPANT
+
+log = logging.getLogger(__name__)
 
 
 class _Stores:
@@ -36,7 +42,29 @@ def hub(request: web.Request) -> HubPort:
     port = request.app[STATE].actors.hub
     if port is None:
         raise Unavailable("the interoperability hub does not run in this switch")
-    return port
+    return cast(HubPort, _Answered(port))
+
+
+class _Answered:
+    """The port, with a call the position actor did not answer (it died or is restarting:
+    Ray's ActorUnavailableError, ActorDiedError) made a 503 to retry with the same
+    Idempotency-Key, as the payment routes do for a shard, rather than a 500. Whether a prepare
+    cut off this way was recorded is unknown; the retry's duplicate check answers it."""
+
+    def __init__(self, port: HubPort) -> None:
+        self._port = port
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        method = getattr(self._port, name)
+
+        async def call(*args: Any) -> Any:
+            try:
+                return await method(*args)
+            except Exception as exc:
+                log.warning("the hub position actor did not answer %s: %s", name, exc)
+                raise Unavailable("the hub did not answer; retry with the same key") from exc
+
+        return call
 
 
 def caller(request: web.Request) -> str:

@@ -13,6 +13,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "mixed": ("mixed", "switch"),
     "ceiling": ("stk", "ceiling"),
     "daraja": ("daraja", "daraja"),
+    "hub": ("hub", "switch"),  # transfers among four hub participants (bench/hub.py)
 }
 
 
@@ -54,8 +55,8 @@ class RunConfig:
             raise ValueError("rate must be > 0")
         if self.fund is not None and not 0 <= self.fund <= MAX_FUND:
             raise ValueError(f"fund must be within 0..{MAX_FUND} shillings (one STK collection)")
-        if self.cost and self.target != "switch":
-            raise ValueError("--cost counts the switch's costs: a switch scenario only")
+        if self.cost and (self.target != "switch" or self.scenario == "hub"):
+            raise ValueError("--cost counts a payment's costs: a payment switch scenario only")
 
     @property
     def fund_shillings(self) -> int:

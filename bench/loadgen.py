@@ -81,12 +81,17 @@ def locust_env(
 
 
 def start_locust(
-    cfg: RunConfig, workdir: Path, host: str, tokens: Sequence[str], callback_url: str
+    cfg: RunConfig,
+    workdir: Path,
+    host: str,
+    tokens: Sequence[str],
+    callback_url: str,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[Child, Path]:
     records_dir = workdir / "records"
     records_dir.mkdir(parents=True, exist_ok=True)
     argv = locust_argv(cfg, host)
-    env = locust_env(cfg, tokens, records_dir, callback_url)
+    env = {**locust_env(cfg, tokens, records_dir, callback_url), **(extra_env or {})}
     return Child("locust", argv, workdir / "locust.log", env).start(), records_dir
 
 

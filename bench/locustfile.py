@@ -16,6 +16,9 @@ Scenarios (``BENCH_SCENARIO``, or the user class name on the command line):
                    transfers between account kinds, GETs of recent objects; weighted as the
                    descriptions say.
 - ``daraja``       DarajaUser: STK Push straight to the Daraja simulator (the ceiling of the rail).
+- ``hub``          HubUser: a participant bank of the interoperability hub (``BENCH_HUB_BANKS``,
+                   one per token): looks up an account another bank holds, then prepares a
+                   transfer to it (the payee's answer comes from the runner, bench/hub.py).
 
 Merchants: ``BENCH_TOKENS`` holds one bearer token per merchant, comma-separated (``BENCH_TOKEN``,
 a single one, is read when it is empty). Users take them round-robin in the order they start: user
@@ -56,6 +59,8 @@ from bench.records import (
     CREATE,
     DARAJA,
     GET,
+    HUB_LOOKUP,
+    HUB_PREPARE,
     INFLIGHT_CAP,
     NO_ID,
     SKIPPED,
@@ -442,11 +447,74 @@ class DarajaUser(BenchUser):
     weights: ClassVar[dict[str, int]] = {"daraja": 1}
 
 
+HUB_BANKS: list[dict[str, str]] = orjson.loads(os.environ.get("BENCH_HUB_BANKS") or "[]")
+HUB_EXPIRES = int(os.environ.get("BENCH_HUB_EXPIRES") or 30)
+
+
+class HubUser(BenchUser):
+    """A participant bank: its token is ``TOKENS[merchant]`` and ``HUB_BANKS[merchant]`` says who
+    it is; each operation looks up an account of another bank and prepares a transfer to it."""
+
+    weights: ClassVar[dict[str, int]] = {"hub": 1}
+
+    def op_hub(self, due: float | None) -> None:
+        payee = random.choice([b for i, b in enumerate(HUB_BANKS) if i != self.merchant])
+        t0 = time.time() if due is None else due
+        path = f"/v1/hub/parties/ACCOUNT/{payee['account']}"
+        with self.client.get(
+            path, headers=self.auth, name="GET /v1/hub/parties", catch_response=True
+        ) as resp:
+            latency = time.time() - t0
+            found = str(_json_of(resp).get("participant") or "")
+            error = (
+                ""
+                if resp.status_code == 200 and found == payee["id"]
+                else (error_kind(resp.status_code, getattr(resp, "error", None), _error_code(resp)))
+            )
+            if error:
+                resp.failure(error)
+            else:
+                resp.success()
+        RECORDER.add(Record(t0, latency, HUB_LOOKUP, resp.status_code, "", "", "", error,
+                            self.merchant))  # fmt: skip
+        if error:
+            return
+        key = uuid.uuid4().hex
+        body = orjson.dumps(
+            {
+                "payee_participant": found,
+                "amount": str(random.randint(1, 500)),
+                "currency": "KES",
+                "party": {"type": "ACCOUNT", "id": payee["account"]},
+                "expires_in": HUB_EXPIRES,
+            }
+        ).decode()
+        t1 = time.time()
+        with self.client.post(
+            "/v1/hub/transfers", data=body, headers={**self.auth, "Idempotency-Key": key},
+            name="POST /v1/hub/transfers", catch_response=True,
+        ) as resp:  # fmt: skip
+            latency = time.time() - t1
+            status = resp.status_code
+            answer = _json_of(resp)
+            tid = str(answer.get("id") or "") if status == 201 else ""
+            if status == 201:
+                error = "" if tid else NO_ID
+            else:
+                error = error_kind(status, getattr(resp, "error", None), _error_code(resp))
+            if error:
+                resp.failure(error)
+            else:
+                resp.success()
+        RECORDER.add(Record(t1, latency, HUB_PREPARE, status, tid, key, "", error, self.merchant))
+
+
 SCENARIO_CLASSES: dict[str, type[BenchUser]] = {
     "stk": StkUser,
     "retry_storm": RetryStormUser,
     "mixed": MixedUser,
     "daraja": DarajaUser,
+    "hub": HubUser,
 }
 
 

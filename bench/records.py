@@ -17,6 +17,8 @@ CREATE = "create"
 STORM = "storm"
 GET = "get"
 DARAJA = "daraja"
+HUB_LOOKUP = "hub_lookup"  # the hub scenario: a party look-up
+HUB_PREPARE = "hub_prepare"  # the hub scenario: a transfer prepared (id: the transfer's)
 SKIPPED = "skipped"  # open loop: due but not sent (see INFLIGHT_CAP)
 # Every operation that creates something the checks follow (the mixed scenario's collections,
 # payouts and transfers included; bench/ops.py).

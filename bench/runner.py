@@ -493,6 +493,10 @@ def main(cfg: RunConfig) -> int:
     import uvloop
 
     try:
+        if cfg.scenario == "hub":  # participants and transfers, not payments: bench/hub.py
+            from bench.hub import main as hub_main
+
+            return int(uvloop.run(hub_main(cfg)))
         return int(uvloop.run(_main(cfg)))
     except ProcessFailed as exc:
         print(f"\nbench failed: {exc}", file=sys.stderr)

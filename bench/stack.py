@@ -144,7 +144,8 @@ async def _start_switch(
         if cfg.sim_latency:  # every simulator has the knob
             for base in target.sim_urls.values():
                 await _patch_sim(http, base, {"latency": cfg.sim_latency})
-        target.merchants = await create_merchants(data_dir, sink_url, cfg.merchants)
+        if cfg.scenario != "hub":  # the hub's participants are onboarded by bench/hub.py
+            target.merchants = await create_merchants(data_dir, sink_url, cfg.merchants)
         target.tokens = list(
             await asyncio.gather(*(_switch_token(http, target.url, m) for m in target.merchants))
         )

@@ -24,6 +24,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 
 from actors.hub.machine import CONTROL, Command, HubMachine, Plan, error_reply
 from actors.hub.notify import ParticipantNotifier
+from actors.writer import reclaim_session
 from infra.hub_metrics import POSITION_ALARM, POSITION_USED, TRANSFERS
 from infra.hub_store import HubStore, SettlementNotPending
 from switch.hub import ledger
@@ -102,7 +103,10 @@ class HubShell:
         self.machine.learn(opened)
         for doc in await self.store.funds_records():
             self.machine.funds[doc["_id"]] = (doc["request_hash"], Reply(200, doc["answer"]))
-        self.session = self.client.start_session()
+        # A position actor killed mid-commit leaves its transaction open on the balances and
+        # transfers it touched: abort it first, or every batch meets WriteConflict for 60 s.
+        settings = self.store.participants.database["settings"]
+        self.session = await reclaim_session(self.client, settings, "writer-session-hub", "hub")
         self.tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._sweep())]
         log.info("hub started: %d participants, %d open transfers", len(docs), len(opened))
 

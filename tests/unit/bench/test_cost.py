@@ -155,3 +155,5 @@ def test_cost_is_for_switch_scenarios() -> None:
     assert RunConfig(scenario="stk", cost=True).cost
     with pytest.raises(ValueError, match="switch scenario"):
         RunConfig(scenario="ceiling", cost=True)
+    with pytest.raises(ValueError, match="payment switch scenario"):
+        RunConfig(scenario="hub", cost=True)  # the hub has no payments to count
