@@ -441,7 +441,8 @@ class ShardMachine:
 
     def settled(self, payment_id: str) -> list[Effect]:
         self.last_query.pop(payment_id, None)
-        return [Settled(payment_id)]
+        payment = self.payments.get(payment_id)
+        return [Settled(payment_id, payment.notified_seq if payment is not None else None)]
 
     def done_with(self, payment_id: str) -> bool:
         """Final with every webhook out: nothing left to resume."""
