@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from actors.group_commit import GroupCommit
 from infra.audit import AuditLog
+from infra.group_commit import GroupCommit
 from infra.storage.mongo import Collections, Doc
 from infra.webhook_store import (
     disable_failing,
