@@ -1,13 +1,12 @@
 """The shard's single writer: everything one shard changes in a tick goes to MongoDB in ONE
 transaction, and nobody is answered before it commits.
 
-A tick holds new payments (each marked ``inflight`` in its own document: the recovery list),
-changed payments (coalesced: the latest version of each, guarded by the version last written),
-journal entries with the balance changes they imply, and payments leaving the recovery list
-(their marker removed, in the same update as their change when they have one). Because the
-payment change and its journal entry commit together, a succeeded collection always has its
-credit and a payout its reservation, whatever crashes when. One writer per shard also means no
-two transactions ever touch the same balance document, so there are no write conflicts to retry.
+A tick holds new payments (with their ``inflight`` rows), changed payments (coalesced: the latest
+version of each, guarded by the version last written), journal entries with the balance changes
+they imply, and ``inflight`` rows to drop. Because the payment change and its journal entry
+commit together, a succeeded collection always has its credit and a payout its reservation,
+whatever crashes when. One writer per shard also means no two transactions ever touch the same
+balance document, so there are no write conflicts to retry.
 
 On a failed commit the changes stay queued and are tried again (new payments are refused
 instead, so their callers can retry with the same key). A duplicate key on insert (a payment that
@@ -24,12 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient, DeleteOne, InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from infra.storage.mongo import Collections, Doc
 from switch.ledger import Entry
-from switch.payments import INFLIGHT, Payment, changes_since, now_utc, to_doc
+from switch.payments import Payment, changes_since, now_utc, to_doc
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,7 @@ class Tick:
     inserts: list[NewPayment] = field(default_factory=list)
     updates: set[str] = field(default_factory=set)
     entries: list[Entry] = field(default_factory=list)
-    # Payments leaving the recovery list -> their notified_seq (None: not known here).
-    drops: dict[str, int | None] = field(default_factory=dict)
+    drops: set[str] = field(default_factory=set)
     postings: list[Posting] = field(default_factory=list)
 
     def empty(self) -> bool:
@@ -157,8 +155,8 @@ class ShardWriter:
         self.tick.entries.extend(entries or [])
         self._wakeup.set()
 
-    def drop_inflight(self, payment_id: str, notified_seq: int | None = None) -> None:
-        self.tick.drops[payment_id] = notified_seq
+    def drop_inflight(self, payment_id: str) -> None:
+        self.tick.drops.add(payment_id)
         self._wakeup.set()
 
     # --- the loop --------------------------------------------------------------------------
@@ -217,7 +215,7 @@ class ShardWriter:
                 done.set_result("error")
         self.tick.updates |= tick.updates
         self.tick.entries = tick.entries + self.tick.entries
-        self.tick.drops = tick.drops | self.tick.drops
+        self.tick.drops |= tick.drops
         self._wakeup.set()
 
     async def _commit(self, tick: Tick) -> Committed:
@@ -267,17 +265,25 @@ class ShardWriter:
         if self.session is None:  # built directly (tests): a session of its own
             self.session = self.client.start_session()
         session = self.session
-        ops = [self._update_op(p, p.id in tick.drops) for p in updated]
-        ops += [_drop_op(i, seq) for i, seq in tick.drops.items() if i not in tick.updates]
         async with await session.start_transaction():
             if inserted:
+                await self.cols.inflight.bulk_write(
+                    [InsertOne({"_id": p.id, "shard": self.shard}) for p in inserted],
+                    session=session,
+                )
                 await self.cols.payments.insert_many(
                     [self.seal(to_doc(p, self.shard), p) for p in inserted], session=session
                 )
-            if ops:
-                await self.cols.payments.bulk_write(ops, ordered=False, session=session)
+            if updated:
+                await self.cols.payments.bulk_write(
+                    [self._update_op(p) for p in updated], ordered=False, session=session
+                )
             if entries:
                 await self._post(entries, session)
+            if tick.drops:
+                await self.cols.inflight.bulk_write(
+                    [DeleteOne({"_id": i}) for i in tick.drops], ordered=False, session=session
+                )
         for done in [n.done for n in tick.inserts] + [p.done for p in tick.postings]:
             if not done.done():
                 done.set_result("ok")
@@ -286,17 +292,15 @@ class ShardWriter:
             self.seqs[p.id] = p.history[-1].seq
         return Committed(inserted, updated, entries)
 
-    def _update_op(self, payment: Payment, drop: bool) -> UpdateOne:
+    def _update_op(self, payment: Payment) -> UpdateOne:
         """Only what changes after creation: the small mutable fields, and the history entries
         added since the last write (the embedded server updates about a third faster than with
-        the whole document); ``drop``: it leaves the recovery list too."""
+        the whole document)."""
         fields, added = changes_since(payment, self.seqs.get(payment.id, 0))
         self.seal({"provider": fields["provider"], "history": added}, payment)  # in place
         change: dict[str, Any] = {"$set": fields}
         if added:
             change["$push"] = {"history": {"$each": added}}
-        if drop:
-            change["$unset"] = {INFLIGHT: ""}
         return UpdateOne({"_id": payment.id, "version": self.versions.get(payment.id, 0)}, change)
 
     async def _post(self, entries: list[Entry], session: Any) -> None:
@@ -315,15 +319,6 @@ class ShardWriter:
             for account, delta in deltas.items()
         ]
         await self.cols.balances.bulk_write(ops, ordered=False, session=session)
-
-
-def _drop_op(payment_id: str, notified_seq: int | None) -> UpdateOne:
-    """Out of the recovery list, with how far its webhooks went (which no other write carries:
-    the final event is delivered after the payment's last change)."""
-    change: dict[str, Any] = {"$unset": {INFLIGHT: ""}}
-    if notified_seq is not None:
-        change["$set"] = {"notified_seq": notified_seq}
-    return UpdateOne({"_id": payment_id}, change)
 
 
 def _is_duplicate(exc: Exception) -> bool:

@@ -204,9 +204,6 @@ def _merge_refs(old: ProviderRefs, new: ProviderRefs | None) -> ProviderRefs:
 # --- storage documents -------------------------------------------------------------------------
 
 
-INFLIGHT = "inflight"
-
-
 def to_doc(p: Payment, shard: int) -> dict[str, Any]:
     return {
         "_id": p.id,
@@ -236,12 +233,8 @@ def to_doc(p: Payment, shard: int) -> dict[str, Any]:
         "failure": asdict(p.failure) if p.failure else None,
         "version": p.version,
         # At least this many history entries were delivered by webhook (it may lag: see
-        # actors/webhooks.py).
+        # actors/webhooks.py); what is still to resume is listed in ``inflight``.
         "notified_seq": p.notified_seq,
-        # The recovery list: present (the shard's number) from the insert until nothing is left
-        # to resume (final, every webhook out), when the writer removes it; a sparse index
-        # (infra/storage/mongo.py) lists a restarted shard's payments.
-        INFLIGHT: shard,
     }
 
 

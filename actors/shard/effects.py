@@ -75,11 +75,9 @@ class Publish:
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """Nothing is left to resume: the payment leaves the recovery list (``inflight``), with how
-    far its webhooks went."""
+    """Nothing is left to resume: the payment leaves ``inflight``."""
 
     payment_id: str
-    notified_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

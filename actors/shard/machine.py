@@ -441,8 +441,7 @@ class ShardMachine:
 
     def settled(self, payment_id: str) -> list[Effect]:
         self.last_query.pop(payment_id, None)
-        payment = self.payments.get(payment_id)
-        return [Settled(payment_id, payment.notified_seq if payment is not None else None)]
+        return [Settled(payment_id)]
 
     def done_with(self, payment_id: str) -> bool:
         """Final with every webhook out: nothing left to resume."""

@@ -21,7 +21,7 @@ from typing import Any
 from actors.writer import Committed
 from infra.storage.mongo import Doc
 from switch.ledger import Entry
-from switch.payments import INFLIGHT, Payment, now_utc, to_doc
+from switch.payments import Payment, now_utc, to_doc
 from switch.platform import effective, endpoint_owners
 from switch.webhooks import LogEntry, legacy_endpoint
 
@@ -74,7 +74,7 @@ class _Tick:
     inserts: list[tuple[Payment, list[Entry], asyncio.Future[str]]] = field(default_factory=list)
     updates: set[str] = field(default_factory=set)
     entries: list[Entry] = field(default_factory=list)
-    drops: dict[str, int | None] = field(default_factory=dict)
+    drops: set[str] = field(default_factory=set)
     postings: list[tuple[Entry, asyncio.Future[str]]] = field(default_factory=list)
 
 
@@ -86,6 +86,7 @@ class MemoryPaymentStore:
         self.seqs: dict[str, int] = {}
         # What "MongoDB" holds; tests read and seed these directly.
         self.payments: dict[str, Doc] = {}
+        self.inflight_ids: set[str] = set()
         self.accounts: dict[str, int] = {}
         self.journal: list[Entry] = []
         self.merchants: dict[str, Doc] = {}
@@ -146,14 +147,9 @@ class MemoryPaymentStore:
         self._tick.entries.extend(entries)
         self._wake()
 
-    def drop_inflight(self, payment_id: str, notified_seq: int | None = None) -> None:
-        self._tick.drops[payment_id] = notified_seq
+    def drop_inflight(self, payment_id: str) -> None:
+        self._tick.drops.add(payment_id)
         self._wake()
-
-    @property
-    def inflight_ids(self) -> set[str]:
-        """The payments marked ``inflight`` (the recovery list)."""
-        return {i for i, doc in self.payments.items() if INFLIGHT in doc}
 
     def backlog(self) -> int:
         return len(self._tick.inserts)
@@ -178,7 +174,7 @@ class MemoryPaymentStore:
                 done.set_result("error")
             self._tick.updates |= tick.updates
             self._tick.entries = tick.entries + self._tick.entries
-            self._tick.drops = tick.drops | self._tick.drops
+            self._tick.drops |= tick.drops
             if self.pending():
                 self._wake()
             return None
@@ -190,6 +186,7 @@ class MemoryPaymentStore:
                 done.set_result("duplicate")
                 continue
             self.payments[payment.id] = self._seal(to_doc(payment, self.shard), payment)
+            self.inflight_ids.add(payment.id)
             inserted.append(payment)
             entries.extend(more)
         posted = {e.id for e in self.journal}
@@ -202,20 +199,12 @@ class MemoryPaymentStore:
             stored = self.payments[payment.id]
             # MongoDB's update is guarded by the version last written: a stale writer fails.
             assert stored["version"] == self.versions.get(payment.id, 0), payment.id
-            doc = self._seal(to_doc(payment, self.shard), payment)
-            if INFLIGHT not in stored:  # an update never puts the marker back
-                del doc[INFLIGHT]
-            self.payments[payment.id] = doc
+            self.payments[payment.id] = self._seal(to_doc(payment, self.shard), payment)
         for entry in entries:
             self.journal.append(entry)
             for line in entry.lines:
                 self.accounts[line.account] = self.accounts.get(line.account, 0) + line.amount
-        for payment_id, notified_seq in tick.drops.items():
-            left = self.payments.get(payment_id)
-            if left is not None:
-                left.pop(INFLIGHT, None)
-                if notified_seq is not None:
-                    left["notified_seq"] = notified_seq
+        self.inflight_ids -= tick.drops
         for payment in (*inserted, *updated):
             self.versions[payment.id] = payment.version
             self.seqs[payment.id] = payment.history[-1].seq

@@ -15,7 +15,7 @@ from actors.writer import Committed, ShardWriter
 from infra.group_commit import GroupCommit
 from infra.storage.mongo import Collections, Doc
 from switch.ledger import Entry
-from switch.payments import INFLIGHT, Payment
+from switch.payments import Payment
 from switch.platform import effective
 
 
@@ -71,8 +71,8 @@ class MongoPaymentStore:
     def touch(self, payment_id: str, entries: list[Entry]) -> None:
         self._writer().touch(payment_id, entries)
 
-    def drop_inflight(self, payment_id: str, notified_seq: int | None = None) -> None:
-        self._writer().drop_inflight(payment_id, notified_seq)
+    def drop_inflight(self, payment_id: str) -> None:
+        self._writer().drop_inflight(payment_id)
 
     def backlog(self) -> int:
         return self.writer.backlog() if self.writer is not None else 0
@@ -92,16 +92,7 @@ class MongoPaymentStore:
         return {doc["_id"]: int(doc["balance"]) async for doc in found}
 
     async def inflight(self) -> list[str]:
-        """The shard's payments marked ``inflight`` (a sparse index lists them). Rows of the
-        ``inflight`` collection, the recovery list of before (a database written by an older
-        switch), become markers first."""
-        legacy = [d["_id"] async for d in self.cols.inflight.find({"shard": self.shard})]
-        if legacy:
-            marked = {"$set": {INFLIGHT: self.shard}}
-            await self.cols.payments.update_many({"_id": {"$in": legacy}}, marked)
-            await self.cols.inflight.delete_many({"_id": {"$in": legacy}})
-        found = self.cols.payments.find({INFLIGHT: self.shard}, {"_id": 1})
-        return [d["_id"] async for d in found]
+        return [d["_id"] async for d in self.cols.inflight.find({"shard": self.shard})]
 
     async def merchant(self, merchant_id: str) -> Doc:
         """As the switch applies it: a sub-merchant's own settings, else its parent's."""

@@ -54,8 +54,8 @@ class Clock:
 
 class PaymentStore(Protocol):
     """Everything the shard keeps durable. Writes follow the single-writer rule of
-    actors/writer.py: ``insert`` answers once the new payment (marked ``inflight``, with its
-    journal entries) is committed; ``touch`` and ``drop_inflight`` ride in the next commit, which
+    actors/writer.py: ``insert`` answers once the new payment (its ``inflight`` row and journal
+    entries with it) is committed; ``touch`` and ``drop_inflight`` ride in the next commit, which
     takes the payment's current version from ``payment_of``; after every commit ``on_commit``
     gets what became durable, and ``versions``/``seqs`` say, per payment, the version and the
     last history seq now durable."""
@@ -87,9 +87,7 @@ class PaymentStore(Protocol):
 
     def touch(self, payment_id: str, entries: list[Entry]) -> None: ...
 
-    def drop_inflight(self, payment_id: str, notified_seq: int | None = None) -> None:
-        """Nothing is left to resume: the payment leaves the recovery list (its ``inflight``
-        marker removed, ``notified_seq`` written with it when given)."""
+    def drop_inflight(self, payment_id: str) -> None: ...
 
     def backlog(self) -> int:
         """New payments waiting for (or in) a commit."""

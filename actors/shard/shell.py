@@ -8,10 +8,9 @@ the payment store, the provider, the clock; the notifier for webhooks and live e
 before the payment that names it is stored. It keeps what is asynchronous by nature: the
 waiters for a commit, the order batch, the order and sweep loops, background tasks.
 
-Actor memory is a cache: on start the shard reloads every payment marked ``inflight`` (the
-marker is in the payment's own document from its insert, removed once it is final and every
-webhook is delivered) and resumes it. The shard's operations are
-:class:`actors.shard.core.ShardCore`'s.
+Actor memory is a cache: on start the shard reloads every payment listed in ``inflight`` (written
+before the payment itself, removed once it is final and every webhook is delivered) and resumes
+it. The shard's operations are :class:`actors.shard.core.ShardCore`'s.
 """
 
 from __future__ import annotations
@@ -183,7 +182,7 @@ class Shell:
                 if self.transfers.on_settled(payment):
                     self._spawn(self._drive_transfer(payment))
                 elif self.machine.done_with(payment.id):
-                    self.store.drop_inflight(payment.id, payment.notified_seq)
+                    self.store.drop_inflight(payment.id)
                 found.add(doc["_id"])
         for never_stored in set(listed) - found:  # cannot happen (one transaction); tidy up
             self.store.drop_inflight(never_stored)
@@ -211,7 +210,7 @@ class Shell:
             self.notifier.publish(e.payments)
         elif isinstance(e, fx.Settled):
             self.notifier.forget(e.payment_id)
-            self.store.drop_inflight(e.payment_id, e.notified_seq)
+            self.store.drop_inflight(e.payment_id)
         elif isinstance(e, fx.Record):
             self.screener.record(e)
         elif isinstance(e, fx.Illegal):  # never silently dropped

@@ -22,7 +22,7 @@ WEBHOOK_LOG_DAYS = 30
 # Deliberately few: every secondary index is paid on each write, and the embedded SecantusDB
 # server pays dearly (inserts 12,000/s without, 4,800/s with three). Payments are found by
 # ``_id`` (which carries the shard, and is derived from the idempotency key, so the primary key is
-# the idempotency guard); what a restarted shard must resume carries an ``inflight`` marker.
+# the idempotency guard); what a restarted shard must resume is listed in ``inflight``.
 INDEXES: dict[str, list[IndexModel]] = {
     # Look-ups by phone (the keyed blind index of switch/pii.py, for
     # a merchant's support desk and for erasure requests). A measured cost on every insert.
@@ -37,12 +37,6 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel(
             [("merchant_id", ASCENDING), ("created_at", DESCENDING)], name="merchant_created"
         ),
-        # The recovery list (switch/payments.py): the ``inflight`` marker (the shard's number)
-        # is in a payment's document from its insert until nothing is left to resume. Sparse,
-        # so it holds only the payments in flight; it changes twice per payment (the insert,
-        # and the update that removes the marker), where a row of its own in a collection of
-        # its own cost a document inserted and one deleted (issue 17).
-        IndexModel([("inflight", ASCENDING)], name="inflight", sparse=True),
     ],
     # The suspicious-activity report reads a merchant's events by time (few writes: holds,
     # refusals and review decisions only).
@@ -88,7 +82,7 @@ class Collections:
     webhook_deliveries: AsyncCollection[Doc]
     webhook_endpoints: AsyncCollection[Doc]
     settings: AsyncCollection[Doc]
-    inflight: AsyncCollection[Doc]  # the recovery list of before: read once, to migrate
+    inflight: AsyncCollection[Doc]
     journal: AsyncCollection[Doc]
     balances: AsyncCollection[Doc]
     c2b_routes: AsyncCollection[Doc]

@@ -122,11 +122,11 @@ def test_bench_smoke_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
 def _assert_cost(cost: dict[str, Any]) -> None:
     """``--cost``: plausible per-payment figures, each from its own source."""
     mongo = cost["mongo"]
-    # At least the payment, its state updates and its journal entry: more than 3.
+    # At least the payment, its inflight row (in and out) and its journal entry: more than 3.
     assert mongo["docs_written_per_payment"] > 3, mongo
     assert mongo["bytes_written_per_payment"] > 100, mongo
     assert 0 < mongo["commands_per_payment"] < mongo["docs_written_per_payment"], mongo  # batched
-    assert {"payments", "journal"} <= set(mongo["by_collection"]), mongo
+    assert {"payments", "inflight", "journal"} <= set(mongo["by_collection"]), mongo
     assert "shards" in mongo["by_process"], mongo
     assert cost["oplog"]["entries_per_payment"] > 3, cost["oplog"]  # the server's own count
     assert cost["ray"]["calls"] > 0 and "create_payments" in cost["ray"]["by_method"], cost["ray"]

@@ -209,7 +209,7 @@ def test_a_commit_posts_the_journal_and_asks_for_webhooks_and_live_events() -> N
     last = settled.history[-1].seq
     assert bench.machine.notified(payment.id, last, holding=True) == []  # a transfer holds it
     bench.machine.payments[payment.id] = replace(settled, notified_seq=0)
-    assert bench.machine.notified(payment.id, last, holding=False) == [Settled(payment.id, last)]
+    assert bench.machine.notified(payment.id, last, holding=False) == [Settled(payment.id)]
 
 
 def test_recovery_makes_a_payment_caught_mid_send_unknown_and_never_resends_it() -> None:

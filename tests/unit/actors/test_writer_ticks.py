@@ -1,7 +1,8 @@
 """What one tick of the shard's writer (actors/writer.py) sends to MongoDB: changes to a payment
-within a tick are one update (processing and succeeded together), a payment leaving the
-recovery list in the tick of its last change is that same update, and otherwise a small update
-of its own. A fake collection records the operations; nothing runs."""
+within a tick are one update (processing and succeeded together), and a payment leaving the
+recovery list is a small row deleted, not an update of the payment (which the embedded server
+pays far more for: bench/results/2026-12-06-cost-cuts/). A fake collection records the
+operations; nothing runs."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class FakeSession:
 def writer(payments: dict[str, Payment]) -> tuple[ShardWriter, list[tuple[str, str, Any]]]:
     log: list[tuple[str, str, Any]] = []
     cols = cast(Collections, type("Cols", (), {n: FakeCollection(log, n) for n in (
-        "payments", "journal", "balances")}))  # fmt: skip
+        "payments", "journal", "balances", "inflight")}))  # fmt: skip
     w = ShardWriter(1, cast(Any, None), cols, payments.__getitem__, {}, {}, lambda _c: None)
     w.session = FakeSession()
     return w, log
@@ -76,7 +77,7 @@ def ops_of(log: list[tuple[str, str, Any]]) -> list[UpdateOne]:
     return [op for name, kind, ops in log if (name, kind) == ("payments", "bulk") for op in ops]
 
 
-def test_changes_in_one_tick_are_one_update_and_the_insert_carries_the_marker() -> None:
+def test_changes_in_one_tick_are_one_update() -> None:
     payments = {"pay_s1_A": created()}
     w, log = writer(payments)
 
@@ -86,8 +87,7 @@ def test_changes_in_one_tick_are_one_update_and_the_insert_carries_the_marker() 
         tick, w.tick = w.tick, type(w.tick)()
         await w._transaction(tick)
         assert await inserted == "ok"
-        [(_, _, [doc])] = [e for e in log if e[1] == "insert"]
-        assert doc["inflight"] == 1  # the recovery list: no row of its own
+        assert [e[0] for e in log] == ["inflight", "payments"]  # its row, then the payment
         log.clear()
         refs = ProviderRefs(checkout_request_id="ws_CO_1")
         payments["pay_s1_A"] = step(payments["pay_s1_A"], Event.ACCEPTED, provider=refs)
@@ -105,24 +105,23 @@ def test_changes_in_one_tick_are_one_update_and_the_insert_carries_the_marker() 
         "awaiting_customer",
         "succeeded",
     ]
-    assert "$unset" not in change
+    assert [e[0] for e in log] == ["payments"]
 
 
-def test_leaving_the_recovery_list_rides_with_a_change_of_the_same_tick() -> None:
+def test_leaving_the_recovery_list_is_its_row_deleted() -> None:
     payments = {"pay_s1_A": step(created(), Event.ACCEPTED)}
     w, log = writer(payments)
 
     async def run() -> None:
         payments["pay_s1_A"] = step(payments["pay_s1_A"], Event.SUCCEED)
         w.touch("pay_s1_A")
-        w.drop_inflight("pay_s1_A", 3)
-        w.drop_inflight("pay_s1_B", None)  # settled on its own: a small update
+        w.drop_inflight("pay_s1_A")
+        w.drop_inflight("pay_s1_B")  # settled on its own: no update of the payment
         tick, w.tick = w.tick, type(w.tick)()
         await w._transaction(tick)
 
     asyncio.run(run())
-    changes = {op._filter["_id"]: op._doc for op in ops_of(log)}
-    assert changes["pay_s1_A"]["$unset"] == {"inflight": ""}
-    assert changes["pay_s1_A"]["$set"]["status"] == "succeeded"
-    assert changes["pay_s1_B"] == {"$unset": {"inflight": ""}}
-    assert len(ops_of(log)) == 2
+    [op] = ops_of(log)
+    assert op._filter["_id"] == "pay_s1_A" and "$unset" not in op._doc
+    [deleted] = [ops for name, _, ops in log if name == "inflight"]
+    assert sorted(d._filter["_id"] for d in deleted) == ["pay_s1_A", "pay_s1_B"]
