@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from actors.group_commit import GroupCommit
 from infra.audit import AuditLog
+from infra.group_commit import GroupCommit
 from infra.storage.mongo import Collections, Doc
 from infra.webhook_store import (
     disable_failing,
@@ -41,10 +41,17 @@ class WebhookPort(Protocol):
         """Append to the audit trail, as the switch itself."""
 
 
+LOG_WINDOW_S = 0.05
+
+
 class MongoWebhooks:
     def __init__(self, cols: Collections) -> None:
         self.cols = cols
-        self._log: GroupCommit[LogEntry, None] = GroupCommit(self._write, window=0.05)
+        # The summary of first-try deliveries is one document per merchant and write
+        # (infra/webhook_store.py). Deliveries come in bursts (the payments a tick settled), so a
+        # longer window hardly lengthens a summary: 0.25 s left it at 0.30 documents a payment in
+        # the bench (8 merchants), as 0.05 s did; the log keeps showing attempts at once.
+        self._log: GroupCommit[LogEntry, None] = GroupCommit(self._write, window=LOG_WINDOW_S)
         self._audit = AuditLog(cols.audit)
 
     def start(self) -> None:

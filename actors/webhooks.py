@@ -7,8 +7,9 @@ An event is sent only once the status change it reports is persisted. What has b
 is the payment's ``notified_seq``, written with the payment's next change, and a payment stays in
 ``inflight`` until its final event is out, so a restart loses no event (it may send one twice:
 delivery is at least once, and ``webhook-id`` lets receivers deduplicate). Every attempt is
-logged (``webhook_deliveries``, written in batches) and reported to ``health``, which disables an
-endpoint that fails for days (actors/shard/notify.py).
+logged (``webhook_deliveries``, written in batches: a delivery that succeeds at the first try as
+an item of a summary, any other as an entry of its own; switch/webhooks.py) and reported to
+``health``, which disables an endpoint that fails for days (actors/shard/notify.py).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import orjson
 from connectors.transport import Transport
 from infra.metrics import WEBHOOKS
 from infra.webhook_sender import post_event
-from switch.payments import HistoryEntry, Payment, iso, view
+from switch.payments import HistoryEntry, Payment
 from switch.retry import webhook_delay
-from switch.webhooks import Attempt, LogEntry, Target
+from switch.webhooks import Attempt, LogEntry, Target, event_body
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +41,6 @@ class RetryPolicy:
     base: float
     cap: float
     max_attempts: int
-
-
-def event_id(payment_id: str, seq: int) -> str:
-    """Stable across retries and restarts, so receivers can deduplicate on ``webhook-id``."""
-    return f"evt_{payment_id.removeprefix('pay_')}_{seq}"
-
-
-def event_body(payment: Payment, entry: HistoryEntry) -> dict[str, Any]:
-    """The event for one history entry: the payment as it was right after that entry."""
-    data = view(payment, upto_seq=entry.seq)
-    return {
-        "id": event_id(payment.id, entry.seq),
-        "type": f"{data['object']}.{data['status']}",
-        "created_at": iso(entry.at),
-        "data": data,
-    }
 
 
 class WebhookDispatcher:
@@ -176,7 +161,9 @@ class WebhookDispatcher:
         still: set[str] = set()
         for target, outcome in zip(targets, outcomes, strict=True):
             status = "delivered" if outcome.ok else "failed" if last else "retrying"
-            self._record(LogEntry(payment.merchant_id, target.id, event, body, outcome, status))
+            self._record(
+                LogEntry(payment.merchant_id, target.id, event, body, outcome, status, attempt == 1)
+            )
             self._health(payment.merchant_id, target, outcome)
             if outcome.ok:
                 WEBHOOKS.labels("delivered").inc()
@@ -237,4 +224,4 @@ class WebhookDispatcher:
         )
         for target, outcome in zip(targets, outcomes, strict=True):
             status = "delivered" if outcome.ok else "failed"
-            self._record(LogEntry(merchant_id, target.id, event, body, outcome, status))
+            self._record(LogEntry(merchant_id, target.id, event, body, outcome, status, True))

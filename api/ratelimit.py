@@ -51,6 +51,7 @@ from infra.ratelimit import (
     cost_of,
     headers,
 )
+from infra.redis_batch import TurnPipeline
 from switch.config import Settings
 from switch.netguard import AllowList, client_ip
 from switch.phone import normalise_msisdn
@@ -187,14 +188,17 @@ class SeenKeys:
 
     def __init__(self, redis: aioredis.Redis | None, prefix: str = "switch:rl:seen:") -> None:
         self._redis = redis
+        # The claims of one turn of the loop go in one round trip (infra/redis_batch.py).
+        self._turn = TurnPipeline(redis) if redis is not None else None
         self._prefix = prefix
         self._local: dict[str, float] = {}
 
     async def claim(self, key: str, ttl: float) -> bool:
         """True when ``key`` was not seen (and is now); False for a repeat."""
-        if self._redis is not None:
+        if self._turn is not None:
             try:
-                done = await self._redis.set(self._prefix + key, b"1", nx=True, px=int(ttl * 1000))
+                ttl_ms = int(ttl * 1000)
+                done = await self._turn.call("set", self._prefix + key, b"1", nx=True, px=ttl_ms)
                 return bool(done)
             except (RedisError, OSError) as exc:
                 log.debug("prompt key memory falls back to this process: %s", exc)

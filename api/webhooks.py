@@ -25,12 +25,15 @@ from api.errors import json_response
 from api.merchant_settings import actor, checked_url
 from api.payments import parse_body
 from api.routes import Route, json_answer, query
+from api.search import opened
 from api.state import STATE, AppState
 from infra.netguard import GuardedTransport
+from infra.storage.mongo import Doc
 from infra.webhook_sender import post_event
 from infra.webhook_store import (
     create_endpoint,
     endpoints_of,
+    find_deliveries,
     rotate_secret,
     update_endpoint,
     write_log,
@@ -39,7 +42,7 @@ from switch.errors import NotFound, ValidationFailed
 from switch.ids import new_id
 from switch.logs import request_id
 from switch.netguard import MAX_URL, display_url
-from switch.payments import now_utc
+from switch.payments import from_doc, now_utc
 from switch.search import _instant
 from switch.webhooks import (
     ALL_EVENTS,
@@ -47,9 +50,10 @@ from switch.webhooks import (
     MAX_DESCRIPTION,
     MAX_ENDPOINTS,
     LogEntry,
-    delivery_query,
     delivery_view,
     endpoint_view,
+    event_body,
+    event_seq,
     filter_problems,
     target_of,
     test_event,
@@ -237,22 +241,46 @@ async def rotate(request: web.Request) -> web.Response:
     return json_response({**endpoint_view(doc, now_utc()), "secret": secret})
 
 
-async def _send(
-    state: AppState, merchant_id: str, items: list[tuple[dict[str, Any], dict[str, Any], bytes]]
-) -> list[LogEntry]:
-    """Send each (endpoint, event, body) once, a few at a time; log every attempt in one write."""
+async def _events(state: AppState, summarised: list[Doc]) -> dict[str, dict[str, Any]]:
+    """The payment events of summarised deliveries (whose body the log does not keep), made
+    again from their payments as the shard made them, by event id."""
+    wanted = {d["event_id"]: event_seq(d["event_id"]) for d in summarised}
+    ids = list({named[0] for named in wanted.values() if named is not None})
+    if not ids:
+        return {}
+    docs = [d async for d in state.cols.payments.find({"_id": {"$in": ids}})]
+    payments = {d["_id"]: from_doc(d) for d in await opened(state, docs)}
+    events = {}
+    for evt, named in wanted.items():
+        payment = payments.get(named[0]) if named is not None else None
+        if payment is None or named is None:
+            continue  # not a payment's event, or the payment is gone
+        for entry in payment.history:
+            if entry.seq == named[1]:
+                events[evt] = event_body(payment, entry)
+    return events
+
+
+Item = tuple[dict[str, Any], dict[str, Any], bytes, Doc | None]
+
+
+async def _send(state: AppState, merchant_id: str, items: list[Item]) -> list[LogEntry]:
+    """Send each (endpoint, event, body, seed) once, a few at a time; log every attempt in one
+    write (``seed``: the summarised delivery it resends, which its entry starts with)."""
     transport = GuardedTransport(allow_private=state.settings.webhook_allow_private)
     slots = asyncio.Semaphore(RESEND_CONCURRENCY)
     now = now_utc()
 
-    async def one(endpoint: dict[str, Any], event: dict[str, Any], body: bytes) -> LogEntry:
+    async def one(
+        endpoint: dict[str, Any], event: dict[str, Any], body: bytes, seed: Doc | None
+    ) -> LogEntry:
         async with slots:
             target = target_of(endpoint, now)
             a = await post_event(
                 transport, target, event["id"], body, state.settings.webhook_timeout
             )
         status = "delivered" if a.ok else "failed"
-        return LogEntry(merchant_id, target.id, event, body, a, status)
+        return LogEntry(merchant_id, target.id, event, body, a, status, seed=seed)
 
     try:
         entries = await asyncio.gather(*(one(*item) for item in items))
@@ -266,7 +294,7 @@ async def send_test(request: web.Request) -> web.Response:
     state, claims = request.app[STATE], request[CLAIMS]
     doc = await _endpoint(request)
     event = test_event(doc["_id"], new_id("evt_test"), now_utc())
-    await _send(state, claims.merchant_id, [(doc, event, orjson.dumps(event))])
+    await _send(state, claims.merchant_id, [(doc, event, orjson.dumps(event), None)])
     found = await state.cols.webhook_deliveries.find_one({"_id": f"{event['id']}:{doc['_id']}"})
     assert found is not None
     return json_response(delivery_view(found))
@@ -297,16 +325,17 @@ async def deliveries(request: web.Request) -> web.Response:
         raise ValidationFailed(
             "bad filter", [{"field": "limit", "reason": "not a number"}]
         ) from None
-    found = delivery_query(
+    found = await find_deliveries(
+        state.cols,
         claims.merchant_id,
+        limit,
         endpoint_id=q.get("endpoint_id"),
         event_id=q.get("event_id"),
         status=_status(q.get("status")),
         since=_window("since", q.get("since"), False),
         until=_window("until", q.get("until"), True),
     )
-    cursor = state.cols.webhook_deliveries.find(found).sort("created_at", -1).limit(limit)
-    docs = [delivery_view(d) async for d in cursor if "endpoint_id" in d]
+    docs = [delivery_view(d) for d in found]
     return json_response({"object": "list", "data": docs})
 
 
@@ -321,25 +350,32 @@ async def resend(request: web.Request) -> web.Response:
             "say what to resend",
             [{"field": "event_id", "reason": "give an event_id, or since (and until)"}],
         )
-    found = delivery_query(
+    logged = await find_deliveries(
+        state.cols,
         claims.merchant_id,
+        MAX_RESEND + 1,
+        newest=False,
         endpoint_id=parsed.endpoint_id,
         event_id=parsed.event_id,
         status=_status(parsed.status),
         since=_window("since", parsed.since, False),
         until=_window("until", parsed.until, True),
+        with_body=True,
     )
-    found["body"] = {"$exists": True}
-    cursor = state.cols.webhook_deliveries.find(found).sort("created_at", 1).limit(MAX_RESEND + 1)
-    logged = [d async for d in cursor]
     more, logged = len(logged) > MAX_RESEND, logged[:MAX_RESEND]
     endpoints = {d["_id"]: d for d in await endpoints_of(state.cols, claims.merchant_id)}
-    items = []
+    rebuilt = await _events(state, [d for d in logged if "body" not in d])
+    items: list[Item] = []
     for d in logged:
         endpoint = endpoints.get(d["endpoint_id"])
-        if endpoint is not None:  # a deleted endpoint gets nothing
+        if endpoint is None:  # a deleted endpoint gets nothing
+            continue
+        if "body" in d:
             body = d["body"].encode()
-            items.append((endpoint, orjson.loads(body), body))
+            items.append((endpoint, orjson.loads(body), body, None))
+        elif d["event_id"] in rebuilt:  # summarised: its entry starts with the first attempt
+            event = rebuilt[d["event_id"]]
+            items.append((endpoint, event, orjson.dumps(event), d))
     entries = await _send(state, claims.merchant_id, items)
     await _audit(
         request,

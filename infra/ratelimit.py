@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
+from infra.redis_batch import TurnPipeline
+
 log = logging.getLogger(__name__)
 
 _US = 1_000_000
@@ -161,6 +163,7 @@ class RedisLimiter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = redis
+        self._turn = TurnPipeline(redis)  # the checks of one turn of the loop: one round trip
         self._prefix = prefix
         self.fallback = fallback if fallback is not None else InProcessLimiter()
         self._sha = hashlib.sha1(_LUA.encode(), usedforsecurity=False).hexdigest()
@@ -190,7 +193,7 @@ class RedisLimiter:
 
     async def _run(self, key: str, args: tuple[str, int, int]) -> list[int]:
         try:
-            return await self._redis.evalsha(self._sha, 1, key, *args)  # type: ignore[no-any-return]
+            return await self._turn.call("evalsha", self._sha, 1, key, *args)  # type: ignore[no-any-return]
         except NoScriptError:
             # EVAL runs it and caches it again, so the next EVALSHA finds it.
             return await self._redis.eval(_LUA, 1, key, *args)  # type: ignore[no-any-return]

@@ -5,20 +5,33 @@ A merchant's single ``webhook_url`` (the setting from before endpoints existed, 
 all events and with the merchant's webhook secret, the first time its endpoints are read
 (:func:`endpoints_of`); the merchant is marked ``webhooks_migrated`` so it happens once.
 The delivery log is written in batches (:func:`write_log`; the shards group their attempts with
-:class:`actors.webhook_port.MongoWebhooks`).
+:class:`actors.webhook_port.MongoWebhooks`): a delivery that succeeded at the first try is an item
+of a summary, any other an entry of its own; :func:`find_deliveries` reads both as entries.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 
 from infra.storage.mongo import Collections, Doc
 from switch.ids import new_id
 from switch.payments import now_utc
 from switch.signing import new_webhook_secret
-from switch.webhooks import LogEntry, legacy_endpoint, legacy_endpoint_id, log_update, rotated
+from switch.webhooks import (
+    LogEntry,
+    delivery_query,
+    first_n,
+    legacy_endpoint,
+    legacy_endpoint_id,
+    log_update,
+    rotated,
+    seed_update,
+    summary_doc,
+    summary_entries,
+    summary_query,
+)
 
 
 async def migrate_legacy(cols: Collections, merchant_id: str, merchant: Doc | None = None) -> None:
@@ -147,12 +160,67 @@ async def disable_failing(cols: Collections, endpoint_id: str, reason: str) -> D
 
 
 async def write_log(cols: Collections, entries: list[LogEntry]) -> None:
-    """Record attempts in the delivery log in one ordered bulk write (each an upsert of its
-    delivery's entry)."""
-    if not entries:
-        return
+    """Record attempts in the delivery log: the deliveries that succeeded at the first try as
+    one summary per merchant (switch/webhooks.py), every other attempt as an upsert of its
+    delivery's entry, in one ordered bulk write."""
+    summarised: dict[str, list[LogEntry]] = {}
     ops: list[UpdateOne] = []
     for entry in entries:
+        if entry.summarised:
+            summarised.setdefault(entry.merchant_id, []).append(entry)
+            continue
+        if entry.seed is not None:
+            match, update = seed_update(entry.seed)
+            ops.append(UpdateOne(match, update, upsert=True))
         match, update = log_update(entry)
         ops.append(UpdateOne(match, update, upsert=True))
-    await cols.webhook_deliveries.bulk_write(ops, ordered=True)
+    if summarised:
+        docs = [summary_doc(new_id("wds"), m, group) for m, group in summarised.items()]
+        await cols.webhook_deliveries.insert_many(docs)
+    if ops:
+        await cols.webhook_deliveries.bulk_write(ops, ordered=True)
+
+
+async def find_deliveries(
+    cols: Collections,
+    merchant_id: str,
+    limit: int,
+    newest: bool = True,
+    *,
+    endpoint_id: str | None = None,
+    event_id: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    with_body: bool = False,
+) -> list[Doc]:
+    """The first ``limit`` log entries matching the filters, newest (or oldest) first: the
+    entries of their own and the summarised deliveries unfolded into entries (one superseded by
+    an entry of its own is left out). ``with_body``: only entries that kept the event's body,
+    besides the summarised ones (which never do)."""
+    query = delivery_query(merchant_id, endpoint_id, event_id, status, since, until)
+    query.setdefault("endpoint_id", {"$exists": True})  # not a summary
+    if with_body:
+        query["body"] = {"$exists": True}
+    order = DESCENDING if newest else ASCENDING
+    cursor = cols.webhook_deliveries.find(query).sort("created_at", order).limit(limit)
+    rows: list[Doc] = [d async for d in cursor]
+    found = summary_query(merchant_id, endpoint_id, event_id, status, since, until)
+    if found is None:
+        return rows
+    items: dict[str, Doc] = {}
+    # A summary's items are no newer than its created_at and no older than its first_at: read
+    # in that order, the summaries past the limit-th entry so far cannot hold a nearer one.
+    edge = "created_at" if newest else "first_at"
+    async for doc in cols.webhook_deliveries.find(found).sort(edge, order):
+        chosen = first_n([*rows, *items.values()], limit, newest)
+        if len(chosen) >= limit and (
+            doc[edge] < chosen[-1]["created_at"] if newest else doc[edge] > chosen[-1]["created_at"]
+        ):
+            break
+        items |= {e["_id"]: e for e in summary_entries(doc, endpoint_id, event_id, since, until)}
+    if items:
+        own = cols.webhook_deliveries.find({"_id": {"$in": list(items)}}, {"_id": 1})
+        async for d in own:
+            items.pop(d["_id"], None)
+    return [dict(e) for e in first_n([*rows, *items.values()], limit, newest)]

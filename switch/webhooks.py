@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from switch.payments import HistoryEntry, Payment, iso, view
 from switch.signing import webhook_signature
 
 ALL_EVENTS = "*"
@@ -239,7 +240,9 @@ def delivery_id(event_id: str, endpoint_id: str) -> str:
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     """One attempt to log against the delivery of ``event`` to ``endpoint_id``; ``status`` is
-    the delivery's status after it (delivered, retrying, failed)."""
+    the delivery's status after it (delivered, retrying, failed). ``first``: the first attempt
+    of a shard's delivery (one that succeeds goes into a summary, :func:`summary_doc`);
+    ``seed``: the delivery as a summary logged it (a resend of it), the entry's start."""
 
     merchant_id: str
     endpoint_id: str
@@ -247,6 +250,23 @@ class LogEntry:
     body: bytes
     attempt: Attempt
     status: str
+    first: bool = False
+    seed: Mapping[str, Any] | None = None
+
+    @property
+    def summarised(self) -> bool:
+        """Delivered at the first try: logged in a summary, not an entry of its own."""
+        return self.first and self.status == "delivered"
+
+
+def _record(a: Attempt) -> dict[str, Any]:
+    return {
+        "at": a.at,
+        "status_code": a.status_code,
+        "latency_ms": a.latency_ms,
+        "error": a.error,
+        "response_excerpt": a.excerpt,
+    }
 
 
 def log_update(entry: LogEntry) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -255,13 +275,7 @@ def log_update(entry: LogEntry) -> tuple[dict[str, Any], dict[str, Any]]:
     a = entry.attempt
     event = entry.event
     data = event.get("data") or {}
-    record = {
-        "at": a.at,
-        "status_code": a.status_code,
-        "latency_ms": a.latency_ms,
-        "error": a.error,
-        "response_excerpt": a.excerpt,
-    }
+    record = _record(a)
     update = {
         "$setOnInsert": {
             "merchant_id": entry.merchant_id,
@@ -283,6 +297,148 @@ def log_update(entry: LogEntry) -> tuple[dict[str, Any], dict[str, Any]]:
         "$push": {"attempts": {"$each": [record], "$slice": -MAX_LOGGED_ATTEMPTS}},
     }
     return {"_id": delivery_id(event["id"], entry.endpoint_id)}, update
+
+
+def seed_update(seed: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The upsert that turns a summarised delivery into an entry of its own (before a resend
+    of it is logged there), its first attempt kept; a no-op once the entry exists."""
+    return {"_id": seed["_id"]}, {"$setOnInsert": {k: v for k, v in seed.items() if k != "_id"}}
+
+
+# --- summaries: deliveries that succeeded at the first try ---------------------------------------
+#
+# Most deliveries succeed at once. Each used to be an entry of its own (a document written per
+# event and endpoint, with the event's body); now the shard writes one summary per merchant and
+# batch of the log, listing them compactly. The api unfolds a summary's items into entries of the
+# same shape (:func:`summary_entries`), so the log reads as before; the body is not kept (a resend
+# rebuilds the event from the payment, :func:`event_body`), and an entry of its own, once a
+# resend makes one, supersedes the item.
+#
+#     {_id: "wds_...", merchant_id, first_at, created_at (the newest item's at: the TTL index and
+#      the newest-first order read it), items: [{event_id, endpoint_id, event_type, object_id,
+#      at, status_code, latency_ms, response_excerpt}]}
+
+
+def summary_doc(doc_id: str, merchant_id: str, entries: Sequence[LogEntry]) -> dict[str, Any]:
+    items = []
+    for entry in entries:
+        a, event = entry.attempt, entry.event
+        items.append(
+            {
+                "event_id": event["id"],
+                "endpoint_id": entry.endpoint_id,
+                "event_type": event["type"],
+                "object_id": (event.get("data") or {}).get("id"),
+                "at": a.at,
+                "status_code": a.status_code,
+                "latency_ms": a.latency_ms,
+                "response_excerpt": a.excerpt,
+            }
+        )
+    ats = [i["at"] for i in items]
+    return {
+        "_id": doc_id,
+        "merchant_id": merchant_id,
+        "first_at": min(ats),
+        "created_at": max(ats),
+        "items": items,
+    }
+
+
+def summary_query(
+    merchant_id: str,
+    endpoint_id: str | None = None,
+    event_id: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any] | None:
+    """The summaries that may hold deliveries matching the filters (None: none can; every
+    summarised delivery is ``delivered``)."""
+    if status not in (None, "delivered"):
+        return None
+    query: dict[str, Any] = {"merchant_id": merchant_id, "items": {"$exists": True}}
+    if endpoint_id:
+        query["items.endpoint_id"] = endpoint_id
+    if event_id:
+        query["items.event_id"] = event_id
+    if since is not None:
+        query["created_at"] = {"$gte": since}
+    if until is not None:
+        query["first_at"] = {"$lt": until}
+    return query
+
+
+def summary_entries(
+    doc: Mapping[str, Any],
+    endpoint_id: str | None = None,
+    event_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """A summary's deliveries matching the filters, each as the log's entry for it would be
+    (without the body)."""
+    found = []
+    for item in doc.get("items", []):
+        at = item["at"]
+        if (endpoint_id and item["endpoint_id"] != endpoint_id) or (
+            event_id and item["event_id"] != event_id
+        ):
+            continue
+        if (since is not None and at < since) or (until is not None and at >= until):
+            continue
+        record = {k: item[k] for k in ("at", "status_code", "latency_ms", "response_excerpt")}
+        found.append(
+            {
+                "_id": delivery_id(item["event_id"], item["endpoint_id"]),
+                "merchant_id": doc["merchant_id"],
+                "endpoint_id": item["endpoint_id"],
+                "event_id": item["event_id"],
+                "event_type": item["event_type"],
+                "object_id": item.get("object_id"),
+                "status": "delivered",
+                "attempt_count": 1,
+                "last_status_code": item["status_code"],
+                "last_latency_ms": item["latency_ms"],
+                "last_error": None,
+                "attempts": [{**record, "error": None}],
+                "created_at": at,
+                "updated_at": at,
+            }
+        )
+    return found
+
+
+def first_n(entries: Iterable[Mapping[str, Any]], n: int, newest: bool) -> list[Mapping[str, Any]]:
+    """The ``n`` newest (or oldest) entries, by ``created_at``."""
+    return sorted(entries, key=lambda e: e["created_at"], reverse=newest)[:n]
+
+
+def event_seq(event_id: str) -> tuple[str, int] | None:
+    """The payment and history seq a payment event's id names (:func:`event_id`)."""
+    if not event_id.startswith("evt_"):
+        return None
+    rest, _, seq = event_id.removeprefix("evt_").rpartition("_")
+    return (f"pay_{rest}", int(seq)) if rest and seq.isdigit() else None
+
+
+# --- payment events ------------------------------------------------------------------------------
+
+
+def event_id(payment_id: str, seq: int) -> str:
+    """Stable across retries and restarts, so receivers can deduplicate on ``webhook-id``."""
+    return f"evt_{payment_id.removeprefix('pay_')}_{seq}"
+
+
+def event_body(payment: Payment, entry: HistoryEntry) -> dict[str, Any]:
+    """The event for one history entry: the payment as it was right after that entry."""
+    data = view(payment, upto_seq=entry.seq)
+    return {
+        "id": event_id(payment.id, entry.seq),
+        "type": f"{data['object']}.{data['status']}",
+        "created_at": iso(entry.at),
+        "data": data,
+    }
 
 
 def delivery_query(

@@ -10,9 +10,9 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from actors.group_commit import GroupCommit
 from actors.webhook_port import MongoWebhooks
 from actors.writer import Committed, ShardWriter
+from infra.group_commit import GroupCommit
 from infra.storage.mongo import Collections, Doc
 from switch.ledger import Entry
 from switch.payments import Payment

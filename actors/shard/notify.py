@@ -15,13 +15,21 @@ from typing import Any
 import orjson
 
 from actors.shard.ports import Clock, PaymentStore
-from actors.webhooks import RetryPolicy, WebhookDispatcher, event_body
+from actors.webhooks import RetryPolicy, WebhookDispatcher
 from connectors.transport import Transport
 from infra.live import Publisher
 from switch.config import Settings
 from switch.ids import new_id
 from switch.payments import Payment, now_utc
-from switch.webhooks import Attempt, Target, disabled_event, iso_z, should_disable, target_of
+from switch.webhooks import (
+    Attempt,
+    Target,
+    disabled_event,
+    event_body,
+    iso_z,
+    should_disable,
+    target_of,
+)
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
 
-from infra.aml import DailyCounters
+from infra.aml import DailyCounters, Velocity
 from infra.ratelimit import InProcessLimiter, RateLimit, RedisLimiter
 from switch.security.aml import next_midnight
 
@@ -151,5 +152,48 @@ async def test_daily_counters(redis: aioredis.Redis, prefix: str) -> None:
         now = datetime.now(UTC)
         assert [await counters.hit("phone_ix", f"tx{i}", 60) for i in range(3)] == [1, 2, 3]
         assert await counters.hit("phone_ix", "tx2", 60) == 3  # the same event counts once
+    finally:
+        await _cleanup(redis, prefix)
+
+
+class CountingRedis:
+    """The real client, counting the transactions (round trips) asked of it."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis, self.pipelines = redis, 0
+
+    def pipeline(self, transaction: bool = True) -> Any:
+        self.pipelines += 1
+        return self.redis.pipeline(transaction=transaction)
+
+
+async def test_counts_screened_together_are_one_transaction(
+    redis: aioredis.Redis, prefix: str
+) -> None:
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    now = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 20, 59, 0, tzinfo=UTC)
+    counting = CountingRedis(redis)
+    counters = DailyCounters(cast(aioredis.Redis, counting), prefix=prefix, clock=lambda: now)
+    try:
+        asked = [
+            counters.count(
+                ["merchant:m", f"phone:{i % 2}"], 100, Velocity(f"phone:{i % 2}", f"tx{i}", 60)
+            )
+            for i in range(6)
+        ]
+        answers = await asyncio.gather(*asked)
+        assert counting.pipelines == 1  # six payments, one round trip
+        # In the order asked, as if counted one by one.
+        assert [totals for totals, _ in answers] == [
+            [100, 100], [200, 100], [300, 200], [400, 200], [500, 300], [600, 300]
+        ]  # fmt: skip
+        assert [recent for _, recent in answers] == [1, 1, 2, 2, 3, 3]
+        day_key = f"{prefix}day:{tomorrow.isoformat()}:merchant:m"
+        assert int(await redis.get(day_key)) == 600
+        assert await redis.expiretime(day_key) == int(next_midnight(now).timestamp()) + 60
+        assert 0 < await redis.ttl(f"{prefix}vel:phone:0") <= 120
+        # Asked in another turn: a transaction of its own.
+        assert await counters.count(["merchant:m"], 50) == ([650], 0)
+        assert counting.pipelines == 2
     finally:
         await _cleanup(redis, prefix)

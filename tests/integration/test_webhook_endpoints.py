@@ -129,6 +129,43 @@ async def test_two_endpoints_get_the_events_their_filters_ask_for(shop: Api, hoo
         assert e["last_latency_ms"] >= 0
 
 
+async def test_a_delivery_that_succeeded_at_once_is_summarised_and_can_be_resent(
+    shop: Api, hooks: Hooks, stack: Stack
+) -> None:
+    """No entry of its own (one summary lists the batch), yet the log shows it and a resend
+    sends the same event again, rebuilt from the payment, with the same id."""
+    assert stack.state is not None
+    name = f"once-{uuid.uuid4().hex[:8]}"
+    endpoint = await add(shop, f"{hooks.url}/{name}", ["payment.succeeded"])
+    paid = await shop.pay(unique_phone())
+    await shop.wait_for(paid["id"])
+    [first] = await until(lambda: hooks.events(name, endpoint["secret"]))
+    delivery = f"{first['id']}:{endpoint['id']}"
+
+    async def summarised() -> Any:
+        s, page = await call(shop, "GET", f"/v1/webhook-deliveries?endpoint_id={endpoint['id']}")
+        assert s == 200, page
+        return page["data"]
+
+    [logged] = await until(summarised)
+    assert (logged["id"], logged["status"], logged["attempt_count"]) == (delivery, "delivered", 1)
+    cols = stack.state.cols
+    assert await cols.webhook_deliveries.find_one({"_id": delivery}) is None
+    assert await cols.webhook_deliveries.find_one({"items.event_id": first["id"]}) is not None
+    s, page = await call(shop, "GET", "/v1/webhook-deliveries?status=failed")
+    assert s == 200 and delivery not in [d["id"] for d in page["data"]]
+
+    s, resent = await call(shop, "POST", "/v1/webhook-deliveries/resend", {"event_id": first["id"]})
+    assert (s, resent["resent"], resent["delivered"]) == (200, 1, 1), resent
+    again = hooks.events(name, endpoint["secret"])
+    assert [e["_webhook_id"] for e in again] == [first["id"]] * 2
+    assert again[1]["data"] == first["data"] and again[1]["created_at"] == first["created_at"]
+    # Its entry now has both attempts, once.
+    s, page = await call(shop, "GET", f"/v1/webhook-deliveries?event_id={first['id']}")
+    [entry] = page["data"]
+    assert (entry["id"], entry["attempt_count"], len(entry["attempts"])) == (delivery, 2, 2)
+
+
 async def test_rotation_signs_with_both_secrets_during_the_overlap(shop: Api, hooks: Hooks) -> None:
     name = f"rot-{uuid.uuid4().hex[:8]}"
     endpoint = await add(shop, f"{hooks.url}/{name}", ["*"])

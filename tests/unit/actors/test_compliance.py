@@ -3,6 +3,7 @@ collection: KYC cache, day totals reserved and given back, velocity, sanctions h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from actors.compliance import Compliance, MemoryCounters
+from infra.aml import Velocity
 from switch.payments import new_payment
 from switch.security.aml import Limits
 from switch.security.sanctions import SAMPLE_LIST, SanctionsList
@@ -200,6 +202,12 @@ class DeadRedis:
         raise RedisError("connection refused")
 
     async def hit(self, subject: str, event_id: str, window_s: int) -> int:
+        raise RedisError("connection refused")
+
+    async def count(
+        self, days: Sequence[str], amount: int, velocity: Velocity | None = None
+    ) -> tuple[list[int], int]:
+        self.calls += 1
         raise RedisError("connection refused")
 
 

@@ -11,14 +11,14 @@ from typing import Any
 import orjson
 import pytest
 
-from actors.webhooks import RetryPolicy, WebhookDispatcher, event_body, event_id
+from actors.webhooks import RetryPolicy, WebhookDispatcher
 from api.models import WebhookEvent
 from connectors.http import HttpRequest, HttpResponse, NotSent
 from connectors.transport import MockTransport
 from switch.payments import Failure, Payment, ProviderRefs, apply, iso, new_payment
 from switch.signing import new_webhook_secret, verify_webhook
 from switch.states import Event
-from switch.webhooks import LogEntry, Target
+from switch.webhooks import LogEntry, Target, event_body, event_id
 
 T0 = datetime(2025, 3, 1, 9, 30, 0, tzinfo=UTC)
 PAY_ID = "pay_s1_01JDX4Q8Z5V6W7X8Y9Z0A1B2C3"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+from typing import Any
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -140,11 +142,35 @@ def test_cost_table() -> None:
         assert max(ENDPOINT_COSTS.values()) <= DEFAULT_LIMITS[name].burst
 
 
+class FakePipeline:
+    """The commands of one turn, run in order when executed (errors answered in place)."""
+
+    def __init__(self, redis: FakeRedis) -> None:
+        self.redis, self.queued = redis, []  # type: ignore[var-annotated]
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self.queued.append((name, args, kwargs))
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        self.redis.pipelines += 1
+        answers: list[Any] = []
+        for name, args, kwargs in self.queued:
+            try:
+                answers.append(await getattr(self.redis, name)(*args, **kwargs))
+            except Exception as exc:
+                answers.append(exc)
+        return answers
+
+
 class FakeRedis:
     def __init__(self, fail: Exception | None = None, noscript_first: bool = False) -> None:
         self.fail = fail
         self.noscript = noscript_first
         self.calls: list[str] = []
+        self.pipelines = 0
+
+    def pipeline(self, transaction: bool = True) -> FakePipeline:
+        return FakePipeline(self)
 
     async def evalsha(self, sha: str, numkeys: int, *args: object) -> list[int]:
         self.calls.append("evalsha")
@@ -164,6 +190,16 @@ class FakeRedis:
 async def test_redis_reply_is_decoded() -> None:
     limiter = RedisLimiter(FakeRedis())  # type: ignore[arg-type]
     assert await limiter.check("k", RateLimit(10, 5)) == Decision(True, 4, 0.0, 0.2)
+
+
+async def test_checks_of_one_turn_are_one_round_trip() -> None:
+    fake = FakeRedis()
+    limiter = RedisLimiter(fake)  # type: ignore[arg-type]
+    checks = [limiter.check(f"k{i}", RateLimit(10, 5)) for i in range(5)]
+    assert all(d.allowed for d in await asyncio.gather(*checks))
+    assert (fake.calls, fake.pipelines) == (["evalsha"] * 5, 1)
+    await limiter.check("k", RateLimit(10, 5))  # another turn: another round trip
+    assert fake.pipelines == 2
 
 
 async def test_noscript_falls_back_to_eval_once() -> None:

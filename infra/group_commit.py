@@ -1,5 +1,10 @@
 """Group commit: gather the writes that arrive within a short window into one bulk operation and
-answer every caller only after that one write is acknowledged."""
+answer every caller only after that one write is acknowledged.
+
+``per_turn``: no window and no loop of its own; what is submitted in one turn of the event loop
+(the requests or payments being handled side by side) goes in one operation, sent at the end of
+that turn, so batching adds no wait. A failure is not logged here: each caller gets the exception
+and decides (the Redis users fall back, infra/aml.py and infra/redis_batch.py)."""
 
 from __future__ import annotations
 
@@ -23,13 +28,17 @@ class GroupCommit(Generic[Op, Res]):
         write: Callable[[list[Op]], Awaitable[list[Res]]],
         max_batch: int = 2000,
         window: float = 0.001,
+        *,
+        per_turn: bool = False,
     ) -> None:
         self._write = write
         self._max = max_batch
         self._window = window
+        self._per_turn = per_turn
         self._queue: list[tuple[Op, asyncio.Future[Res]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()  # per turn: the operations under way
 
     def start(self) -> None:
         if self._task is None:
@@ -40,12 +49,24 @@ class GroupCommit(Generic[Op, Res]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
 
     async def submit(self, op: Op) -> Res:
-        fut: asyncio.Future[Res] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Res] = loop.create_future()
         self._queue.append((op, fut))
-        self._wakeup.set()
+        if not self._per_turn:
+            self._wakeup.set()
+        elif len(self._queue) == 1:  # the turn's first: send them all once the turn is over
+            loop.call_soon(self._end_of_turn)
         return await fut
+
+    def _end_of_turn(self) -> None:
+        batch, self._queue = self._queue, []
+        task = asyncio.ensure_future(self._commit(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def submit_many(self, ops: list[Op]) -> list[Res]:
         loop = asyncio.get_running_loop()
@@ -68,7 +89,8 @@ class GroupCommit(Generic[Op, Res]):
         try:
             results = await self._write([op for op, _ in batch])
         except Exception as exc:
-            log.exception("group commit of %d ops failed", len(batch))
+            if not self._per_turn:
+                log.exception("group commit of %d ops failed", len(batch))
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
