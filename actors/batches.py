@@ -479,7 +479,12 @@ class BatchCore:
             group = {r.payment_id: r for r in waiting[start : start + READ_GROUP]}
             query = {"_id": {"$in": list(group)}}
             async for doc in self.payments.find(query, PAYMENT_FIELDS):
-                old = group[doc["_id"]]
+                # The record as it is now, not as it was before the read: an erasure may have
+                # changed it meanwhile, and setting the earlier copy would undo it.
+                index = run.index_of(group[doc["_id"]].item_id)
+                if index is None:
+                    continue
+                old = run.records[index]
                 new = observed(old, doc)
                 if new is None:
                     continue
