@@ -62,7 +62,12 @@ def test_every_transition_changes_state(state: State, event: Event, target: Stat
 
 @pytest.mark.parametrize(
     ("state", "event"),
-    [(s, e) for s in sorted(FINAL) for e in Event if not (s == State.EXPIRED and e == Event.SUCCEED)],
+    [
+        (s, e)
+        for s in sorted(FINAL)
+        for e in Event
+        if not (s == State.EXPIRED and e == Event.SUCCEED)
+    ],
 )
 def test_final_states_change_no_more(state: State, event: Event) -> None:
     """The event that made the state final, again, is a duplicate; any other is illegal (a
