@@ -20,12 +20,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import CLAIMS
-from api.bills_common import Phone, Shillings, _digest
+from api.bills_common import Phone, Shillings, digest
 from api.c2b import ROUTES
 from api.errors import error_response, json_response
 from api.gov_common import change, gov_of, note_status, receipt_view, reference_view, utc
 from api.gov_worker import PAYBILLS
-from api.invoices import _body, _invalid
+from api.payments import parse_body
 from api.routes import Answer, Route, json_answer, limit_param, query
 from api.search import bad_filters
 from api.state import STATE
@@ -37,6 +37,12 @@ from switch.payments import now_utc
 from switch.search import FilterError
 
 TAG = "Government collections"
+
+
+def _invalid(details: list[dict[str, str]]) -> web.Response:
+    return error_response(422, "validation_failed", "the request has invalid fields", details)
+
+
 GOVERNMENT = "government"  # the merchant kind an agency has (api/merchants.py)
 
 
@@ -109,7 +115,7 @@ async def _agency(request: web.Request) -> dict[str, Any] | web.Response:
 
 async def put_paybill(request: web.Request) -> web.Response:
     state, merchant_id = request.app[STATE], request[CLAIMS].merchant_id
-    body = await _body(request, GovPaybill)
+    body = await parse_body(request, GovPaybill)
     if isinstance(body, web.Response):
         return body
     merchant = await state.cols.merchants.find_one({"_id": merchant_id}) or {}
@@ -138,7 +144,7 @@ async def create(request: web.Request) -> web.Response:
     problem = check_key(key)
     if problem:
         return error_response(400, "invalid_idempotency_key", problem)
-    body = await _body(request, GovReferenceCreate)
+    body = await parse_body(request, GovReferenceCreate)
     if isinstance(body, web.Response):
         return body
     paybill = await _agency(request)
@@ -149,9 +155,9 @@ async def create(request: web.Request) -> web.Response:
         return _invalid([{"field": "expires_at", "reason": "must be in the future"}])
     policy = body.partial_payments.policy() if body.partial_payments else None
     store = await gov_of(request.app)
-    digest = hashlib.sha256(await request.read()).hexdigest()
+    body_hash = hashlib.sha256(await request.read()).hexdigest()
     doc = {
-        "_id": "gref_" + _digest(state, f"gov-reference:{merchant_id}:{key}")[:26],
+        "_id": "gref_" + digest(state, f"gov-reference:{merchant_id}:{key}")[:26],
         "merchant_id": merchant_id,
         "shortcode": paybill["_id"],
         "prn": body.prn,
@@ -163,13 +169,13 @@ async def create(request: web.Request) -> web.Response:
         "policy": policy.to_doc() if policy else paybill["policy"],
         "payments": {}, "holds": {}, "excess": {}, "cancelled": False,
         "status": "issued", "open": True, "version": 0,
-        "request_hash": digest, "created_at": now_utc(),
+        "request_hash": body_hash, "created_at": now_utc(),
     }  # fmt: skip
     if await store.insert_reference(doc):
         await note_status(request.app, None, doc)
         return json_response(reference_view(doc), status=201)
     first = await store.reference(merchant_id, doc["_id"])
-    if first is not None and first["request_hash"] == digest:
+    if first is not None and first["request_hash"] == body_hash:
         return json_response(reference_view(first), headers={"Idempotent-Replayed": "true"})
     if first is not None:
         return error_response(409, "idempotency_conflict", "this key was used with another body")
