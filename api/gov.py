@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from aiohttp import web
@@ -30,6 +30,7 @@ from api.routes import Answer, Route, json_answer, limit_param, query
 from api.search import bad_filters
 from api.state import STATE
 from api.statements import DATES, stream_csv
+from infra.gov_store import GovStore
 from switch import gov, reports, statements
 from switch.idempotency import check_key
 from switch.money import parse_whole_shillings
@@ -242,18 +243,27 @@ async def get_receipt(request: web.Request) -> web.Response:
     return json_response(view)
 
 
+async def collections_of(
+    store: GovStore, merchant_id: str, since: date, until: date
+) -> list[dict[str, object]]:
+    """The collections report's rows for Nairobi days ``since`` to ``until`` (also an export
+    job's, api/exports.py)."""
+    start, end = statements.day_range(since, until)
+    receipts = await store.receipts_between(merchant_id, start, end)
+    for r in receipts:
+        r["paid_at"] = utc(r["paid_at"])
+    journal = await store.journal_gross([r["payment_id"] for r in receipts])
+    return gov.collections_report(receipts, journal)
+
+
 async def collections(request: web.Request) -> web.StreamResponse:
     try:
         q = reports.parse_report_query(request.query, {})
     except FilterError as exc:
         return bad_filters(exc)
-    store = await gov_of(request.app)
-    start, end = statements.day_range(q["since"], q["until"])
-    receipts = await store.receipts_between(request[CLAIMS].merchant_id, start, end)
-    for r in receipts:
-        r["paid_at"] = utc(r["paid_at"])
-    journal = await store.journal_gross([r["payment_id"] for r in receipts])
-    rows = gov.collections_report(receipts, journal)
+    rows = await collections_of(
+        await gov_of(request.app), request[CLAIMS].merchant_id, q["since"], q["until"]
+    )
     if q["format"] == "csv":
         return await stream_csv(
             request, f"collections-{q['since']}-{q['until']}.csv", gov.csv_rows(rows)

@@ -266,6 +266,10 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
             ack = express.parse_ack(resp.status, resp.body)
             if ack.ok:  # the prompt is on the operator's phone; the result follows by callback
                 return ProviderOutcome(Event.QUEUED)
+            if resp.status == 409:
+                # Our RequestRefID again (unverified how Daraja words it): the first prompt
+                # stands, so never a failure; its callback or Transaction Status will tell.
+                return answer_lost(f"{ack.code} {ack.status}")
             return rejected(ack.code, ack.status or "refused")
 
         async with self._slots:
