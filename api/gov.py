@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -125,8 +126,9 @@ async def put_paybill(request: web.Request) -> web.Response:
             403, "not_an_agency", "only a merchant the operator marked kind government collects"
         )
     rules = await request.app[ROUTES].of(state, body.shortcode)
-    if [m for m, _ in rules] != [merchant_id]:
-        reason = "claim this paybill, and only you, for C2B first (PUT /v1/c2b/registration)"
+    if [(m, r.type) for m, r in rules] != [(merchant_id, "any")]:
+        # Every account number on it is a reference: the whole paybill must be the agency's.
+        reason = "claim this whole paybill for C2B first (PUT /v1/c2b/registration, any account)"
         return _invalid([{"field": "shortcode", "reason": reason}])
     store = await gov_of(request.app)
     taken = await store.paybills.find_one({"merchant_id": merchant_id})
@@ -220,16 +222,12 @@ async def cancel(request: web.Request) -> web.Response:
         if why:
             refused.append(why)
             return None
-        return gov.Reference(**{**_fields(ref), "cancelled": True}), {}
+        return replace(ref, cancelled=True), {}
 
     done = await change(request.app, doc["_id"], step)
     if refused:
         return error_response(409, "reference_in_use", refused[-1])
     return json_response(reference_view(done or await store.reference(None, doc["_id"]) or doc))
-
-
-def _fields(ref: gov.Reference) -> dict[str, Any]:
-    return {name: getattr(ref, name) for name in gov.Reference.__dataclass_fields__}
 
 
 async def get_receipt(request: web.Request) -> web.Response:
