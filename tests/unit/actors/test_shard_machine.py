@@ -297,7 +297,7 @@ def express(key: str = "exp-1", till: str = "500100") -> CreatePayment:
     )  # fmt: skip
 
 
-def _record(pid: str, till: str) -> CallbackIn:
+def _express_record(pid: str, till: str) -> CallbackIn:
     outcome = ProviderOutcome(Event.SUCCEED, ProviderRefs(receipt="UL6X1"), amount_minor=100_000)
     return CallbackIn(pid, outcome, None, methods=EXPRESS, debit_party=f"{till} - Till")
 
@@ -321,7 +321,7 @@ def test_an_express_checkout_success_is_a_claim_until_mpesa_s_record_agrees() ->
     # A record debiting another till declines it; the till's own record credits.
     wrong = bench.stored(express("exp-2"))
     bench.answer(wrong, ProviderOutcome(Event.QUEUED))
-    verdict, _ = bench.machine.callback(wrong, _record(wrong.id, "500999"), bench.t)
+    verdict, _ = bench.machine.callback(wrong, _express_record(wrong.id, "500999"), bench.t)
     assert (verdict, bench.machine.payments[wrong.id].state) == ("mismatch", State.DECLINED)
-    verdict, _ = bench.machine.callback(payment, _record(payment.id, "500100"), bench.t)
+    verdict, _ = bench.machine.callback(payment, _express_record(payment.id, "500100"), bench.t)
     assert (verdict, bench.machine.payments[payment.id].state) == ("applied", State.SUCCEEDED)
