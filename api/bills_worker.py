@@ -72,8 +72,8 @@ class BillsWorker:
         for report in await store.pending_reports():
             await resolve_run(self.state, store, report)
         await self.expire(store, datetime.now(EAT).date())
-        await gov_worker.expire(self.app)
         await self.deliver(store)
+        await gov_worker.expire(self.app)  # its webhooks go at the next pass
 
     # --- payments to invoices -------------------------------------------------------------------
 
