@@ -50,22 +50,22 @@ async def bills_of(app: web.Application) -> BillsStore:
     return holder.store
 
 
-def _digest(state: AppState, text: str) -> str:
+def digest(state: AppState, text: str) -> str:
     return hmac.new(state.secret_key, text.encode(), hashlib.sha256).hexdigest()
 
 
 def invoice_id(state: AppState, merchant_id: str, key: str, n: int) -> str:
     """The same key (and position in a bulk request) always names the same invoice."""
-    return "inv_" + _digest(state, f"invoice:{merchant_id}:{key}:{n}")[:26]
+    return "inv_" + digest(state, f"invoice:{merchant_id}:{key}:{n}")[:26]
 
 
 def order_id(state: AppState, merchant_id: str, key: str) -> str:
-    return "sto_" + _digest(state, f"standing-order:{merchant_id}:{key}")[:26]
+    return "sto_" + digest(state, f"standing-order:{merchant_id}:{key}")[:26]
 
 
 def url_token(state: AppState, name: str) -> str:
     """A callback URL's secret part (hex: Safaricom refuses URLs spelling "exe", "sql", ...)."""
-    return _digest(state, f"bills-url:v1:{name}")[:40]
+    return digest(state, f"bills-url:v1:{name}")[:40]
 
 
 def as_invoice(doc: Doc) -> Invoice:

@@ -3,7 +3,8 @@ every write is guarded so a second process changes nothing the first already did
 
 Each pass:
 
-1. credits invoices with the C2B payments noted in ``invoice_matches`` once those payments are
+1. credits invoices (and government references: api/gov_worker.py) with the C2B payments noted
+   in ``invoice_matches`` once those payments are
    ``succeeded`` (M-Pesa's record agreed, README "C2B"), with the payment's own amount, oldest
    owing invoice of the account first; a C2B payment that failed verification credits nothing;
    each credit is acknowledged to Bill Manager (``/reconciliation``: the customer's e-receipt);
@@ -22,9 +23,10 @@ from datetime import UTC, date, datetime, timedelta
 import orjson
 from aiohttp import web
 
+from api import gov_worker
 from api.background import stop_task
 from api.bills_common import BILLS, Bills, as_invoice, bills_of, refresh_status
-from api.c2b import INVOICE_HOOK
+from api.c2b import INVOICE_HOOK, VALIDATION_HOOK
 from api.standing_orders import resolve_run
 from api.state import STATE, AppState
 from connectors.common import EAT
@@ -71,6 +73,7 @@ class BillsWorker:
             await resolve_run(self.state, store, report)
         await self.expire(store, datetime.now(EAT).date())
         await self.deliver(store)
+        await gov_worker.expire(self.app)  # its webhooks go at the next pass
 
     # --- payments to invoices -------------------------------------------------------------------
 
@@ -89,9 +92,14 @@ class BillsWorker:
                 await store.looked_at("matches", receipt, now)
             return
         if payment["state"] in REFUSED_STATES:
+            if match.get("kind") == "gov":
+                await gov_worker.release(self.app, match)
             await store.close_match(receipt, "refused", "M-Pesa's record did not confirm it")
             return
         if payment["state"] != "succeeded":
+            return
+        if match.get("kind") == "gov":
+            await store.close_match(receipt, *await gov_worker.record(self.app, match, payment))
             return
         docs = await store.of_account(merchant_id, match["account_norm"])
         target = choose([as_invoice(d) for d in docs], match["account_norm"])
@@ -214,7 +222,10 @@ OPTED_IN = web.AppKey("bills_opted_in", OptedIn)
 
 
 async def note_c2b(app: web.Application, owner: str, shortcode: str, payment: C2bPayment) -> None:
-    """A confirmed C2B payment on an opted-in paybill may pay an invoice: note its receipt."""
+    """A confirmed C2B payment on an opted-in paybill may pay an invoice, one on an agency's
+    paybill a government reference: note its receipt."""
+    if await gov_worker.note(app, owner, shortcode, payment):
+        return
     store = await bills_of(app)
     if await app[OPTED_IN].has(store, shortcode, owner):
         norm = normalise_reference(payment.bill_ref)
@@ -225,5 +236,7 @@ def install(app: web.Application) -> None:
     app[BILLS] = Bills()
     app[OPTED_IN] = OptedIn()
     app[INVOICE_HOOK] = note_c2b
+    app[VALIDATION_HOOK] = gov_worker.validate
+    gov_worker.install(app)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)

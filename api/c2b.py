@@ -126,6 +126,17 @@ async def _no_invoices(_app: web.Application, _owner: str, _code: str, _p: C2bPa
     return None
 
 
+# A paybill whose accounts are payment references decides validation itself (api/gov_worker.py):
+# (the answer to send, accepted?), or None to answer from the claims as usual.
+Decided = tuple[bytes, bool] | None
+ValidationHook = Callable[[web.Application, str, str, C2bPayment], Awaitable[Decided]]
+VALIDATION_HOOK: web.AppKey[ValidationHook] = web.AppKey("c2b_validation_hook")
+
+
+async def _claims_decide(_app: web.Application, _owner: str, _code: str, _p: C2bPayment) -> Decided:
+    return None
+
+
 async def register(request: web.Request) -> web.Response:
     state = request.app[STATE]
     merchant_id = request[CLAIMS].merchant_id
@@ -200,6 +211,11 @@ async def validation(request: web.Request) -> web.Response:
     owner = route(rules, payment.bill_ref)
     if owner is not None and isinstance(_member(request, shortcode, owner, payment), NoMatch):
         owner = None  # a SACCO's paybill: the reference names no member
+    decided = await request.app[VALIDATION_HOOK](request.app, owner, shortcode, payment) if (
+        owner is not None) else None  # fmt: skip
+    if decided is not None:
+        CALLBACKS.labels("mpesa_c2b", "validated" if decided[1] else "refused").inc()
+        return web.Response(body=decided[0], content_type="application/json")
     CALLBACKS.labels("mpesa_c2b", "validated" if owner else "refused").inc()
     answer = c2b_accept() if owner else c2b_reject("C2B00012")
     return web.Response(body=answer, content_type="application/json")
@@ -300,6 +316,7 @@ async def _keep_unmatched(
 def install(app: web.Application) -> None:
     app[ROUTES] = Routes()
     app.setdefault(INVOICE_HOOK, _no_invoices)
+    app.setdefault(VALIDATION_HOOK, _claims_decide)
 
 
 ROUTE_TABLE = (

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CLAIMS
 from api.errors import error_response, json_response
+from api.gov import collections_of
 from api.payments import parse_body
 from api.routes import Route, json_answer, query
 from api.search import bad_filters, blind_indexed, opened
@@ -29,7 +30,8 @@ from api.state import STATE, AppState
 from api.statements import statement_of, summary_of
 from infra import exports as store
 from infra.finder import find, merchant_since, whole
-from switch import downloads, reports, statements
+from infra.gov_store import GovStore
+from switch import downloads, gov, reports, statements
 from switch.csvsafe import line
 from switch.ids import new_id
 from switch.payments import from_doc, iso, now_utc, view
@@ -61,11 +63,12 @@ PAYMENT_COLUMNS = (
 class ExportIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["payments", "payouts", "statement", "summary"]
+    kind: Literal["payments", "payouts", "statement", "summary", "gov_collections"]
     filters: Annotated[dict[str, str], Field(max_length=20)] = Field(
         default_factory=dict,
         description="The list route's filters (payments, payouts) or the report's parameters "
-        "(statement, summary: since, until, account or granularity), as query strings are.",
+        "(statement, summary, gov_collections: since, until, account or granularity), as query "
+        "strings are.",
     )
 
 
@@ -77,11 +80,11 @@ def _checked(body: ExportIn) -> Filters | dict[str, Any]:
     """The job's parameters, checked now so a bad one is a 400 and no job."""
     if body.kind in ("payments", "payouts"):
         return parse_filters(body.kind, {k: v for k, v in body.filters.items() if k != "cursor"})
-    choices = (
-        {"account": statements.ACCOUNTS}
-        if body.kind == "statement"
-        else {"granularity": ("day", "month")}
-    )
+    by_kind: dict[str, dict[str, tuple[str, ...]]] = {
+        "statement": {"account": statements.ACCOUNTS},
+        "summary": {"granularity": ("day", "month")},
+    }
+    choices = by_kind.get(body.kind, {})
     return reports.parse_report_query(body.filters, choices, max_days=None)
 
 
@@ -204,6 +207,12 @@ async def _rows(
             state, merchant_id, params["account"], params["since"], params["until"]
         )
         for row in statements.csv_rows(st):
+            yield row
+        return
+    if kind == "gov_collections":  # an agency's collections per revenue head (api/gov.py)
+        store = GovStore(state.cols.payments.database)
+        found = await collections_of(store, merchant_id, params["since"], params["until"])
+        for row in gov.csv_rows(found):
             yield row
         return
     periods = await summary_of(

@@ -25,7 +25,7 @@ from switch.merchants import MAX_PAGE, view
 from switch.netguard import MAX_URL, UnsafeUrl
 from switch.platform import effective
 
-Kind = Literal["standard", "aggregator"]  # switch.platform.KINDS
+Kind = Literal["standard", "aggregator", "government"]  # switch.platform.KINDS
 
 
 class FeeBounds(BaseModel):
@@ -40,7 +40,11 @@ class NewMerchantBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: StrictStr = Field(min_length=1, max_length=120)
     webhook_url: StrictStr | None = Field(None, max_length=MAX_URL)
-    kind: Kind = Field("standard", description="`aggregator` may create sub-merchants.")
+    kind: Kind = Field(
+        "standard",
+        description="`aggregator` may create sub-merchants; `government`: an agency, which may "
+        "collect against payment references (PUT /v1/gov/paybill).",
+    )
 
 
 class MerchantChanges(BaseModel):
@@ -252,7 +256,7 @@ ROUTE_TABLE = (
         params=(
             *_PAGE_PARAMS,
             query("status", {"type": "string"}, "active, suspended or closed."),
-            query("kind", {"type": "string"}, "standard or aggregator."),
+            query("kind", {"type": "string"}, "standard, aggregator or government."),
             query("parent_id", {"type": "string"}, "An aggregator's sub-merchants."),
         ),
         errors=(422,),

@@ -14,6 +14,11 @@ COLLECT = tuple(
     for m, r in RAILS.items()
     if r.routable and r.direction == "collection" and r.destination == "phone"
 )
+# Collections from a till's operator (B2B Express Checkout): named by the merchant with the
+# till, never chosen by ``auto`` (which collects from phones).
+COLLECT_FROM_TILL = tuple(
+    m for m, r in RAILS.items() if r.direction == "collection" and r.destination == "till"
+)
 PAYOUT = tuple(m for m, r in RAILS.items() if r.routable and r.direction == "payout")
 SHOWN_AS_PAYMENT = tuple(m for m, r in RAILS.items() if r.direction == "collection")
 SHOWN_AS_PAYOUT = tuple(m for m, r in RAILS.items() if r.direction == "payout")
@@ -45,7 +50,7 @@ if TYPE_CHECKING:  # mypy sees plain strings; pydantic and the OpenAPI document 
     PayoutShownMethod = str
     ProviderName = str
 else:
-    CollectMethod = Literal[(*COLLECT, "auto")]
+    CollectMethod = Literal[(*COLLECT, *COLLECT_FROM_TILL, "auto")]
     PayoutMethod = Literal[("auto", *PAYOUT)]
     PaymentMethod = Literal[SHOWN_AS_PAYMENT]
     PayoutShownMethod = Literal[SHOWN_AS_PAYOUT]

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, m
 
 from api.methods import (
     COLLECT,
+    COLLECT_FROM_TILL,
     COLLECTING_OPERATORS,
     OPERATORS_OF,
     PAYOUT,
@@ -47,7 +48,7 @@ def _article(text: str) -> str:
 
 # The documentation of the method fields, from the registry's rails (labels, operators).
 _COLLECT_METHODS = (
-    ", ".join(f"`{m}` ({RAILS[m].label})" for m in COLLECT)
+    ", ".join(f"`{m}` ({RAILS[m].label})" for m in (*COLLECT, *COLLECT_FROM_TILL))
     + " or `auto` (by the phone's operator)."
 )
 _PHONES_FOR = ", ".join(
@@ -83,6 +84,14 @@ def _check_operator(method: str, phone: str) -> None:
         raise ValueError(f"phone: must be {article} {names} number for {method}")
 
 
+class TillAccount(BaseModel):
+    """An M-Pesa till (Buy Goods)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    till_number: Annotated[str, Field(pattern=r"^[0-9]{5,7}$")] = Field(examples=["500100"])
+
+
 class PaymentCreate(BaseModel):
     """Collect money from a customer's wallet: the customer gets a PIN prompt (M-Pesa STK Push
     or Airtel Money USSD push). ``auto`` picks the rail from the phone number's operator."""
@@ -94,10 +103,18 @@ class PaymentCreate(BaseModel):
         description="Whole shillings as a decimal string, 1 to 250000.", examples=["150"]
     )
     currency: Literal["KES"] = Field(description="Always KES.")
-    phone: StrictStr = Field(
+    phone: StrictStr | None = Field(
+        None,
         description="Payer's phone: 07XXXXXXXX, 01XXXXXXXX, 2547XXXXXXXX or +2547XXXXXXXX. "
-        + _COLLECT_PHONES,
+        + _COLLECT_PHONES
+        + " Required unless the payer is a till.",
         examples=["0712345678"],
+    )
+    till: TillAccount | None = Field(
+        None,
+        description="The paying till, whose operator gets a USSD prompt: only for "
+        + " and ".join(f"`{m}`" for m in COLLECT_FROM_TILL)
+        + ".",
     )
     reference: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,12}$")] = Field(
         description="Your reference, shown to the customer (M-Pesa AccountReference): "
@@ -122,8 +139,8 @@ class PaymentCreate(BaseModel):
 
     @field_validator("phone")
     @classmethod
-    def _phone(cls, value: str) -> str:
-        return normalise_msisdn(value)
+    def _phone(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_msisdn(value)
 
     @field_validator("metadata")
     @classmethod
@@ -135,6 +152,14 @@ class PaymentCreate(BaseModel):
 
     @model_validator(mode="after")
     def _operator(self) -> PaymentCreate:
+        if self.method in COLLECT_FROM_TILL:
+            if self.till is None or self.phone is not None:
+                raise ValueError(f"till: {self.method} collects from a till (and takes no phone)")
+            return self
+        if self.till is not None:
+            raise ValueError(f"till: only {' and '.join(COLLECT_FROM_TILL)} collects from a till")
+        if self.phone is None:
+            raise ValueError("phone: required")
         _check_operator(self.method, self.phone)
         if self.method == "auto" and operator_of(self.phone) not in COLLECTING_OPERATORS:
             names = " and ".join(o.capitalize() for o in COLLECTING_OPERATORS)
@@ -194,14 +219,6 @@ class PaybillAccount(BaseModel):
         description="The account in the paybill, up to 13 characters (Daraja's limit).",
         examples=["INV-2026-118"],
     )
-
-
-class TillAccount(BaseModel):
-    """An M-Pesa till (Buy Goods)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    till_number: Annotated[str, Field(pattern=r"^[0-9]{5,7}$")] = Field(examples=["500100"])
 
 
 class TaxPayment(BaseModel):

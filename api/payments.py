@@ -109,9 +109,10 @@ async def create_payment(request: web.Request) -> web.Response:
     if isinstance(checked, web.Response):
         return checked
     key, raw, body = checked
-    limited = await check_prompt_limit(request, body.phone)  # prompts per phone (issue 6)
-    if limited is not None:
-        return limited
+    if body.phone is not None:
+        limited = await check_prompt_limit(request, body.phone)  # prompts per phone (issue 6)
+        if limited is not None:
+            return limited
     # The hash covers the request as the client sent it, so a retry with any change is a 409.
     return await _create(
         request,
@@ -121,10 +122,11 @@ async def create_payment(request: web.Request) -> web.Response:
             request_hash=request_hash(raw),
             method=body.method,
             amount_minor=body.amount_minor,
-            phone=body.phone,
+            phone=body.phone or "",
             reference=body.reference,
             description=body.description or body.reference[:13],
             metadata=dict(body.metadata),
+            destination=body.till.model_dump() if body.till else {},
             maker=await maker_of(request),
         ),
     )

@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     create = msub.add_parser("create", help="create a merchant and its first API client")
     create.add_argument("--name", required=True)
     create.add_argument("--webhook-url")
-    create.add_argument("--kind", choices=("standard", "aggregator"), default="standard")
+    create.add_argument(
+        "--kind", choices=("standard", "aggregator", "government"), default="standard"
+    )
     create.add_argument("--json", action="store_true", help="print JSON (the default)")
     for action, words in (
         ("suspend", "refuse a merchant's payments until it is reactivated"),

@@ -5,11 +5,13 @@ Collections:
 - ``bill_optins``: _id = paybill -> the merchant that opted it in and Bill Manager's app key;
 - ``invoices``: one document per invoice, its verified payments as ``payments.<receipt>`` ->
   cents, so a receipt is counted at most once by the update's own filter (no read first);
-- ``invoice_matches``: _id = M-Pesa receipt -> a C2B payment that may pay an invoice, ``pending``
-  until the C2B payment is final, then ``applied`` or ``refused``;
+- ``invoice_matches``: _id = M-Pesa receipt -> a C2B payment that may pay an invoice (or, kind
+  ``gov``, a government payment reference: infra/gov_store.py), ``pending`` until the C2B payment
+  is final, then ``applied`` or ``refused``;
 - ``standing_orders``: one document per order, with its runs (written under a version guard);
 - ``standing_order_reports``: Ratiba's callbacks about runs, ``pending`` until believed;
-- ``bill_events``: the webhook outbox of both (invoice.*, standing_order.*), deleted once
+- ``bill_events``: the webhook outbox of both (invoice.*, standing_order.*, and gov_reference.*
+  and gov_receipt.* of government collections), deleted once
   delivered (or abandoned).
 """
 
@@ -111,10 +113,18 @@ class BillsStore:
     # --- matches of C2B payments to invoices ---------------------------------------------------
 
     async def note_match(
-        self, receipt: str, merchant_id: str, account_norm: str, at: datetime
+        self,
+        receipt: str,
+        merchant_id: str,
+        account_norm: str,
+        at: datetime,
+        kind: str = "invoice",
+        shortcode: str = "",
     ) -> None:
+        """``kind``: what the payment may pay, an ``invoice`` or a government reference
+        (``gov``, on ``shortcode``: api/gov_worker.py)."""
         doc = {"merchant_id": merchant_id, "account_norm": account_norm, "state": "pending",
-               "at": at}  # fmt: skip
+               "at": at, "kind": kind, "shortcode": shortcode}  # fmt: skip
         await self.matches.update_one({"_id": receipt}, {"$setOnInsert": doc}, upsert=True)
 
     async def pending_matches(self, limit: int = 200) -> list[Doc]:

@@ -23,6 +23,7 @@ from aiohttp import web
 from api.state import AppState
 from infra.merchants import create_merchant
 from sandbox.demo_bills import run_bills
+from sandbox.demo_gov import run_gov
 from sandbox.demo_rails import run_rails
 from switch.config import Settings
 from switch.providers import providers
@@ -139,7 +140,8 @@ async def _run(stack: RunningStack, receiver: Receiver, hook_url: str) -> int:
         )
         rails_ok = await run_rails(http, base, auth)
         bills_ok = await run_bills(http, base, auth, stack.sim_urls.get("mpesa", ""))
-    ok = ok and rails_ok and bills_ok and replay_same and receiver.bad_signatures == 0
+        gov_ok = await run_gov(http, base, stack.sim_urls.get("mpesa", ""), stack.state.cols)
+    ok = ok and rails_ok and bills_ok and gov_ok and replay_same and receiver.bad_signatures == 0
     print("demo " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 

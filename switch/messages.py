@@ -150,6 +150,11 @@ class CallbackIn:
     # Transaction Status about a C2B receipt: the party credited ("600100 - Org"), checked
     # against the paybill or till the confirmation named.
     credit_party: str | None = None
+    # A success the provider's unsigned callback claims (B2B Express Checkout): not an outcome;
+    # the shard asks the provider's record (Transaction Status) at once, and only that settles.
+    verify: bool = False
+    # Transaction Status: the party debited ("500100 - Till"), checked by a rail's settle_check.
+    debit_party: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from typing import Any
 from switch.errors import ValidationFailed
 
 SUB_MERCHANT_HEADER = "Switch-Sub-Merchant"
-KINDS = ("standard", "aggregator")
+KINDS = ("standard", "aggregator", "government")
 # Operator bounds when the operator sets none on an aggregator: at most 5 % and KES 100.
 DEFAULT_MAX_BPS = 500
 DEFAULT_MAX_FIXED_MINOR = 100_00

@@ -211,6 +211,15 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/standing-orders/{order_id}"): PAYMENTS_READ,
     ("GET", "/v1/standing-orders/{order_id}/runs"): PAYMENTS_READ,
     ("POST", "/v1/standing-orders/{order_id}/cancel"): PAYMENTS_WRITE,
+    # Government collections: registering the paybill is C2B set-up; a reference asks a
+    # customer for money as an invoice does; the collections report is a report.
+    ("PUT", "/v1/gov/paybill"): C2B_MANAGE,
+    ("POST", "/v1/gov/references"): PAYMENTS_WRITE,
+    ("GET", "/v1/gov/references"): PAYMENTS_READ,
+    ("GET", "/v1/gov/references/{reference_id}"): PAYMENTS_READ,
+    ("POST", "/v1/gov/references/{reference_id}/cancel"): PAYMENTS_WRITE,
+    ("GET", "/v1/gov/receipts/{number}"): PAYMENTS_READ,
+    ("GET", "/v1/gov/collections"): REPORTS_READ,
     # Transfers and bulk payouts move money out like a payout. A lookup shows an account
     # holder's name (personal data), so only those who may send money may ask.
     ("POST", "/v1/transfers"): PAYOUTS_WRITE,

@@ -34,7 +34,10 @@ def judge(
     payment: Payment, item: CallbackIn, *, resent: bool, age: float, not_found_after: float
 ) -> CallbackStep:
     problem = callback_mismatch(payment, item)
-    if problem and payment.method in item.methods and RAILS[payment.method].settle_check:
+    # Only a success that fails the rail's proof is the provider's record contradicting the
+    # payment; a callback naming another request is refused below and changes nothing.
+    record_differs = item.outcome.event == Event.SUCCEED and payment.method in item.methods
+    if problem and record_differs and RAILS[payment.method].settle_check:
         name = display_name(provider_of(payment.method))
         message = f"{name}'s record does not match the confirmation ({problem}); not credited."
         outcome = ProviderOutcome(Event.DECLINE, failure=Failure("declined", message))

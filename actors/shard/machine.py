@@ -324,6 +324,11 @@ class ShardMachine:
                 log.warning("callback for %s refused: %s", payment.id, step.problem)
             return "mismatch", out
         if step.action == "pending" or step.outcome is None:
+            if item.verify and not is_final(payment.state):
+                # A success only claimed: ask the provider's record now, not at the next sweep.
+                self._asked(payment.id, now)
+                request = sweeping.status_request(payment, self.callback_url)
+                out.append(AskStatus([request], background=True))
             return "pending", out
         if not self._apply(out, payment, step.outcome, "callback"):
             return "duplicate", out

@@ -1,5 +1,6 @@
 """M-Pesa in the bench's mixed scenario (bench/mixspec.py): STK Push collections and B2C payouts
 to fresh Safaricom numbers, B2B payments to fresh paybills and tills and tax against fresh PRNs,
+B2B Express Checkout collections from fresh tills,
 M-Pesa wallets in transfers, and the Daraja simulator's own records of the payouts it paid
 (bench.checks itself checks STK pushes, per payment and phone)."""
 
@@ -14,6 +15,7 @@ from bench.mixspec import (
     Booking,
     Destinations,
     SimRecord,
+    collection_body,
     national,
     payout_body,
     phone_wallet,
@@ -59,6 +61,29 @@ def b2b_bookings(payments: Iterable[Mapping[str, Any]]) -> list[Booking]:
     ]
 
 
+def express_bookings(prompts: Iterable[Mapping[str, Any]]) -> list[Booking]:
+    """Daraja simulator ``GET /__sim/express``: paid Express Checkout prompts, by our
+    RequestRefID; each till is fresh."""
+    return [
+        Booking(
+            "mpesa_b2b_express",
+            str(p.get("request_ref_id", "")),
+            str(p.get("till", "")),
+            str(p.get("transaction_id", "")),
+        )
+        for p in prompts
+        if p.get("state") == "paid"
+    ]
+
+
+def _express(dest: Destinations, ref: str, _seq: int) -> tuple[dict[str, Any], str]:
+    """A B2B Express Checkout collection from a fresh till (its operator pays)."""
+    till = dest.subscriber()  # ddd7ddd: none of the simulator's Express triggers
+    body = {**collection_body("mpesa_b2b_express", "", ref), "till": {"till_number": till}}
+    del body["phone"]
+    return body, till
+
+
 def _paybill(dest: Destinations, ref: str, _seq: int) -> tuple[dict[str, Any], str]:
     number = dest.subscriber()  # seven digits, trigger-free
     body = {"business_number": number, "account_reference": ref[-13:]}
@@ -89,9 +114,11 @@ BENCH = replace(
         BenchOp("mpesa_b2b_paybill", "mpesa_b2b_paybill", 1, _paybill),
         BenchOp("mpesa_b2b_till", "mpesa_b2b_till", 1, _till),
         BenchOp("mpesa_tax", "mpesa_tax", 1, _tax),
+        BenchOp("mpesa_b2b_express", "mpesa_b2b_express", 1, _express),
     ),
     records=(
         *_WALLET.records,
         SimRecord("mpesa_b2b", "/__sim/b2b", b2b_bookings, ("result_statuses", "result_error")),
+        SimRecord("mpesa_b2b_express", "/__sim/express", express_bookings),
     ),
 )

@@ -3,6 +3,7 @@ Each is named, with the methods it may act on, in the provider's description."""
 
 from __future__ import annotations
 
+from connectors.mpesa import express
 from connectors.mpesa.b2b import parse_b2b_result
 from connectors.mpesa.outcomes import (
     from_b2b_result,
@@ -18,6 +19,8 @@ from connectors.mpesa.results import (
 )
 from connectors.mpesa.transformers import parse_stk_callback
 from switch.messages import CallbackIn, ProviderOutcome
+from switch.payments import Failure, ProviderRefs
+from switch.states import Event
 
 
 def stk(payment_id: str, body: bytes) -> CallbackIn:
@@ -56,6 +59,7 @@ def c2b_status(payment_id: str, body: bytes) -> CallbackIn:
         None,
         not_found=result.lookup == "not_found",
         credit_party=result.credit_party,
+        debit_party=result.debit_party,
     )
 
 
@@ -67,3 +71,22 @@ def queue_timeout(payment_id: str, _body: bytes) -> CallbackIn:
     """QueueTimeOutURL: the request timed out in M-Pesa's queue. Not an outcome (its payload is
     not documented), so the shard just asks again soon."""
     return CallbackIn(payment_id, ProviderOutcome(None), None)
+
+
+def b2b_express(payment_id: str, body: bytes) -> CallbackIn:
+    """B2B Express Checkout's result (its callbackUrl). A failure ends the payment; a success is
+    only a claim (the callback is unsigned): the shard asks M-Pesa's record before any credit."""
+    result = express.parse_result(body)
+    if result.outcome == "failed":
+        failure = Failure("declined", result.message, result.result_code)
+        refs = ProviderRefs(result_code=result.result_code, result_desc=result.result_desc)
+        outcome = ProviderOutcome(Event.DECLINE, refs, failure)
+    else:
+        outcome = ProviderOutcome(None)
+    return CallbackIn(
+        payment_id,
+        outcome,
+        None,
+        originator_conversation_id=result.request_id,  # our RequestRefID, echoed
+        verify=result.outcome == "succeeded",
+    )

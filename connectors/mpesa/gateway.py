@@ -34,10 +34,17 @@ from connectors.mpesa import (
     StkPending,
     StkPushOrder,
     StkResult,
+    express,
 )
 from connectors.mpesa import outcomes as mpesa_outcomes
 from connectors.mpesa.b2b import B2bOrder
-from connectors.mpesa.orders import B2bOrderMsg, B2cOrderMsg, ReversalOrderMsg, StkOrder
+from connectors.mpesa.orders import (
+    B2bOrderMsg,
+    B2cOrderMsg,
+    ExpressOrderMsg,
+    ReversalOrderMsg,
+    StkOrder,
+)
 from connectors.mpesa.outcomes import (
     accepted,
     answer_lost,
@@ -78,10 +85,16 @@ def _invalid() -> Iterator[None]:
         raise InvalidOrder(str(exc)) from exc
 
 
-def _wire(order: Order) -> StkPushOrder | B2cOrder | B2bOrder | ReversalOrder | None:
+Wire = StkPushOrder | B2cOrder | B2bOrder | ReversalOrder | ExpressOrderMsg
+
+
+def _wire(order: Order) -> Wire | None:
     """Daraja's order for ours, built (and checked: InvalidOrder) before anything is sent; None
-    for another rail's order."""
+    for another rail's order. An Express Checkout is built by the gateway (it names the
+    gateway's own paybill)."""
     with _invalid():
+        if isinstance(order, ExpressOrderMsg):
+            return order
         if isinstance(order, StkOrder):
             return StkPushOrder(
                 amount=order.amount,
@@ -156,6 +169,11 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
             return await self._submit_reversal(wire)
         if isinstance(wire, StkPushOrder):
             return await self._submit_one(wire)
+        if isinstance(wire, ExpressOrderMsg):
+            try:
+                return await self._submit_express(wire)
+            except ValueError as exc:
+                return rejected("invalid_order", f"the order is not valid for M-Pesa: {exc}")
         # Another rail's order sent here by mistake: refused before anything is sent.
         return rejected("", f"M-Pesa cannot carry a {type(order).__name__}")
 
@@ -227,6 +245,35 @@ class MpesaGatewayCore(GatewayCore[DarajaConnector]):
 
         async with self._slots:
             return await self._with_retries("b2b", build, parse)
+
+    # --- B2B Express Checkout (connectors/mpesa/express.py) -----------------------------------
+
+    async def _submit_express(self, order: ExpressOrderMsg) -> ProviderOutcome:
+        # Our payment id is the RequestRefID: the same on every attempt.
+        wire = express.ExpressOrder(
+            order.payment_id, order.till, self.connector.account.shortcode, order.amount,
+            order.payment_ref, order.partner_name, order.callback_url,
+        )  # fmt: skip
+        url = self.connector.account.base_url.rstrip("/") + express.PATH
+
+        def build(token: str) -> HttpRequest:
+            auth = {"Authorization": f"Bearer {token}"}
+            return HttpRequest.json("POST", url, wire.body(), auth, self.connector.timeout)
+
+        def parse(resp: HttpResponse) -> ProviderOutcome | ProviderError:
+            if resp.status in (401, 404, 429, 503) and b"errorCode" in resp.body:
+                return parse_error(resp)  # a token to renew, a gateway refusal or a throttle
+            ack = express.parse_ack(resp.status, resp.body)
+            if ack.ok:  # the prompt is on the operator's phone; the result follows by callback
+                return ProviderOutcome(Event.QUEUED)
+            if resp.status == 409:
+                # Our RequestRefID again (unverified how Daraja words it): the first prompt
+                # stands, so never a failure; its callback or Transaction Status will tell.
+                return answer_lost(f"{ack.code} {ack.status}")
+            return rejected(ack.code, ack.status or "refused")
+
+        async with self._slots:
+            return await self._with_retries("b2b_express", build, parse)
 
     async def ask_status(self, requests: list[StatusRequest]) -> list[bool]:
         """Send Transaction Status queries; the answers come to each request's result URL.

@@ -66,6 +66,23 @@ class B2bOrderMsg:
     timeout_url: str
 
 
+@dataclass(frozen=True, slots=True)
+class ExpressOrderMsg:
+    """B2B Express Checkout: a USSD prompt to a till's operator to pay our paybill (the
+    gateway's account shortcode)."""
+
+    provider: ClassVar[str] = "mpesa"  # whose gateway sends it
+    payment_id: str
+    amount: int  # whole shillings
+    till: str
+    payment_ref: str
+    partner_name: str
+    callback_url: str
+
+
+EXPRESS = "mpesa_b2b_express"
+
+
 # The B2B rails and what each sends: Daraja's CommandID, the destination field naming PartyB and
 # the one naming AccountReference (PartyB of tax is KRA's shortcode).
 B2B_RAILS: dict[str, tuple[str, str, str]] = {
@@ -105,6 +122,15 @@ def order_for(payment: Payment, url: CallbackUrl) -> Order:
         )
     if payment.method in B2B_RAILS:
         return _b2b(payment, url)
+    if payment.method == EXPRESS:
+        return ExpressOrderMsg(
+            payment_id=payment.id,
+            amount=amount,
+            till=str(payment.destination["till_number"]),
+            payment_ref=payment.reference,
+            partner_name=payment.description or payment.reference,
+            callback_url=url("b2b-express", payment.id),
+        )
     if payment.method == "mpesa_b2c":
         return B2cOrderMsg(
             payment_id=payment.id,

@@ -120,3 +120,17 @@ def c2b_record_mismatch(payment: Payment, item: CallbackIn) -> str | None:
     if not shortcode or credited != shortcode:
         return f"the record credits {credited or 'nobody'}, not {shortcode}"
     return None
+
+
+def express_record_mismatch(payment: Payment, item: CallbackIn) -> str | None:
+    """B2B Express Checkout's success counts only as M-Pesa's record shows it (Transaction
+    Status, found by our RequestRefID): a completed payment debiting the till the prompt went
+    to (the amount is checked for every rail). The callback alone never credits."""
+    refs = item.outcome.refs
+    if item.debit_party is None or refs is None or not refs.receipt:
+        return "only M-Pesa's record (Transaction Status) settles an Express Checkout"
+    till = str(payment.destination.get("till_number", ""))
+    debited = item.debit_party.split(" - ", 1)[0].strip()
+    if debited != till:
+        return f"the record debits {debited or 'nobody'}, not till {till}"
+    return None

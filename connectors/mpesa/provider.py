@@ -20,6 +20,8 @@ _COLLECTION_FEE = Fee(bps=150, max=20_000)  # assumed sandbox default: 1.5 %, at
 # Payouts learnt by Transaction Status on our id (the sweeper's "b2c/status" and "b2c/timeout").
 _INITIATOR_PAYOUTS = ("mpesa_b2c", "mpesa_b2b_paybill", "mpesa_b2b_till", "mpesa_tax")
 _B2B = ("mpesa_b2b_paybill", "mpesa_b2b_till", "mpesa_tax")
+# Collections nobody is credited for until Transaction Status shows M-Pesa's record of them.
+_VERIFIED_COLLECTIONS = ("mpesa_c2b", "mpesa_b2b_express")
 _B2B_RAILS: tuple[tuple[str, Destination, str], ...] = (
     ("mpesa_b2b_paybill", "paybill", "M-Pesa B2B to a paybill"),
     ("mpesa_b2b_till", "till", "M-Pesa B2B to a till"),
@@ -63,13 +65,13 @@ PROVIDER = ProviderSpec(
             (
                 "c2b/status",
                 "c2b_status",
-                ("mpesa_c2b",),
-                "Transaction Status answer about a C2B receipt (checked before any credit)",
+                _VERIFIED_COLLECTIONS,
+                "Transaction Status answer about a received payment (checked before any credit)",
             ),
             (
                 "c2b/timeout",
                 "queue_timeout",
-                ("mpesa_c2b",),
+                _VERIFIED_COLLECTIONS,
                 "That status query timed out in M-Pesa's queue (QueueTimeOutURL)",
             ),
             (
@@ -86,6 +88,12 @@ PROVIDER = ProviderSpec(
             ),
             ("b2b/result", "b2b_result", _B2B, "B2B or tax remittance result (ResultURL)"),
             (
+                "b2b-express",
+                "b2b_express",
+                ("mpesa_b2b_express",),
+                "B2B Express Checkout result (callbackUrl; a success is checked before credit)",
+            ),
+            (
                 "b2b/timeout",
                 "queue_timeout",
                 _B2B,
@@ -101,6 +109,17 @@ PROVIDER = ProviderSpec(
     # only this range may call.
     callback_sources="196.201.212.0/22",
     samples=(
+        Sample(
+            "M-Pesa B2B Express Checkout",
+            "/v1/payments",
+            {
+                "method": "mpesa_b2b_express",
+                "amount": "100",
+                "till": {"till_number": "500100"},
+                "reference": "DEMO",
+                "description": "Demo Vendor",
+            },
+        ),
         Sample(
             "M-Pesa B2C",
             "/v1/payouts",
@@ -158,6 +177,22 @@ PROVIDER = ProviderSpec(
             reversal="mpesa_reversal",
             refs=_STK_REFS,
             settle_check="connectors.mpesa.outcomes:c2b_record_mismatch",
+        ),
+        # B2B Express Checkout (Daraja 3.0 page): a USSD prompt to a till's operator to pay the
+        # switch's paybill. The page publishes no limits or tariff: STK's are assumed.
+        Rail(
+            "mpesa_b2b_express",
+            "mpesa",
+            "collection",
+            "till",
+            1 * KES,
+            250_000 * KES,
+            # Its callback is unsigned: Transaction Status by our RequestRefID settles it.
+            "transaction_status",
+            "M-Pesa B2B Express Checkout",
+            fee=_COLLECTION_FEE,
+            routable=False,  # named by the merchant; ``auto`` collects from phones
+            settle_check="connectors.mpesa.outcomes:express_record_mismatch",
         ),
         Rail(
             "mpesa_b2c",

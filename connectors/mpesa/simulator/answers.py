@@ -11,7 +11,7 @@ from connectors.mpesa.simulator import wire
 from connectors.mpesa.simulator.state import request_id
 
 # Which envelope an invalid token gets depends on the API (doc §2).
-TokenStyle = Literal["stk", "b2c", "status", "reversal", "balance", "c2b"]
+TokenStyle = Literal["stk", "b2c", "status", "reversal", "balance", "c2b", "express"]
 _TOKEN_ERRORS: dict[str, tuple[int, str, str]] = {
     "stk": (404, "404.001.03", "Invalid Access Token"),
     "reversal": (404, "404.001.03", "Invalid Access Token"),
@@ -19,6 +19,8 @@ _TOKEN_ERRORS: dict[str, tuple[int, str, str]] = {
     "balance": (401, "401.002.01", "Error Occurred - Invalid Access Token - {token}"),
     "status": (400, "400.003.01", "Invalid Access Token"),
     "c2b": (400, "400.003.01", "Invalid Access Token"),
+    # B2B Express Checkout's sandbox answer (products doc §2): a non-dotted code.
+    "express": (401, "401", "Unauthorized - Invalid Access Token"),
 }
 
 

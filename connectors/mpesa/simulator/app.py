@@ -59,6 +59,7 @@ from connectors.mpesa.simulator.b2b import B2bSim
 from connectors.mpesa.simulator.billmanager import BillManagerSim
 from connectors.mpesa.simulator.c2b import C2bSim
 from connectors.mpesa.simulator.config import SimConfig
+from connectors.mpesa.simulator.express import ExpressSim
 from connectors.mpesa.simulator.initiator import InitiatorSim
 from connectors.mpesa.simulator.namecheck import NameCheckSim
 from connectors.mpesa.simulator.qr import QrSim
@@ -88,6 +89,7 @@ class Simulator(CallbackSim[SimConfig, SimState]):
         self.initiator = InitiatorSim(self)
         self.b2b = B2bSim(self)
         self.qr = QrSim(self)
+        self.express = ExpressSim(self)
         self.c2b = C2bSim(self)
         self.records = RecordsSim(self)
         self.calendar = Calendar()
@@ -357,6 +359,7 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     sim.initiator.add_routes(app.router)
     sim.b2b.add_routes(app.router)
     sim.qr.add_routes(app.router)
+    sim.express.add_routes(app.router)
     sim.c2b.add_routes(app.router)
     sim.records.add_routes(app.router)
     sim.bills.add_routes(app.router)

@@ -276,6 +276,9 @@ class InitiatorSim:
     def _facts(self, order: iw.StatusRequest) -> iw.StatusFacts | None:
         """Look the transaction up when the Result is built, by receipt first."""
         ledger, receipt = self.core.state.ledger, order.transaction_id
+        express = self.core.express.facts(order.original_conversation_id, receipt)
+        if express is not None:  # a paid B2B Express Checkout prompt
+            return express
         payout = ledger.payout_by_receipt(receipt) if receipt else None
         original = self._original(receipt) if receipt and payout is None else None
         if original is not None:

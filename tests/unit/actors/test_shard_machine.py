@@ -17,7 +17,7 @@ from actors.shard.effects import (
 from actors.shard.machine import Admit
 from actors.shard.postings import POSTING_METHOD
 from switch.compliance import Screening
-from switch.messages import C2bIn, CallbackIn, ProviderOutcome, Reply
+from switch.messages import C2bIn, CallbackIn, CreatePayment, ProviderOutcome, Reply
 from switch.payments import Failure, ProviderRefs
 from switch.states import Event, State
 from tests.unit.actors.shard_rig import MERCHANT, Bench, b2c, stk
@@ -283,3 +283,45 @@ def test_an_open_circuit_names_its_own_provider() -> None:
     assert shut is not None
     assert shut.body["error"]["message"].startswith("Airtel Money is failing")
     assert bench.machine.refusal("mpesa_stk", 0, bench.t + 1) is None
+
+
+# --- B2B Express Checkout: a success callback is a claim, M-Pesa's record settles -------------
+
+EXPRESS = frozenset({"mpesa_b2b_express"})
+
+
+def express(key: str = "exp-1", till: str = "500100") -> CreatePayment:
+    return CreatePayment(
+        MERCHANT, key, "h", "mpesa_b2b_express", 100_000, "", "SUP1", "Vendor", {},
+        destination={"till_number": till},
+    )  # fmt: skip
+
+
+def _express_record(pid: str, till: str) -> CallbackIn:
+    outcome = ProviderOutcome(Event.SUCCEED, ProviderRefs(receipt="UL6X1"), amount_minor=100_000)
+    return CallbackIn(pid, outcome, None, methods=EXPRESS, debit_party=f"{till} - Till")
+
+
+def test_an_express_checkout_success_is_a_claim_until_mpesa_s_record_agrees() -> None:
+    bench = Bench()
+    payment = bench.stored(express())
+    bench.answer(payment, ProviderOutcome(Event.QUEUED))
+    payment = bench.machine.payments[payment.id]
+    assert payment.state == State.AWAITING_RESULT
+    claim = CallbackIn(payment.id, ProviderOutcome(None), None, payment.id, methods=EXPRESS,
+                       verify=True)  # fmt: skip
+    verdict, effects = bench.machine.callback(payment, claim, bench.t)
+    assert (verdict, kinds(effects)) == ("pending", ["AskStatus"])
+    [request] = effects[0].requests  # type: ignore[attr-defined]
+    assert request.transaction_id is None and "/callbacks/c2b/status/" in request.result_url
+    # A claim naming another request is refused, and neither asks nor declines anything.
+    other = replace(claim, originator_conversation_id="pay_s0_OTHER")
+    assert bench.machine.callback(payment, other, bench.t) == ("mismatch", [])
+    assert bench.machine.payments[payment.id].state == State.AWAITING_RESULT
+    # A record debiting another till declines it; the till's own record credits.
+    wrong = bench.stored(express("exp-2"))
+    bench.answer(wrong, ProviderOutcome(Event.QUEUED))
+    verdict, _ = bench.machine.callback(wrong, _express_record(wrong.id, "500999"), bench.t)
+    assert (verdict, bench.machine.payments[wrong.id].state) == ("mismatch", State.DECLINED)
+    verdict, _ = bench.machine.callback(payment, _express_record(payment.id, "500100"), bench.t)
+    assert (verdict, bench.machine.payments[payment.id].state) == ("applied", State.SUCCEEDED)
