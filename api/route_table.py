@@ -15,6 +15,7 @@ from api import (
     hub,
     hub_operator,
     hub_settlement,
+    hub_switch_operator,
     invoices,
     kyc,
     kyc_review,
@@ -76,6 +77,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *webhooks.ROUTE_TABLE,
     *hub_operator.ROUTE_TABLE,
     *hub_settlement.ROUTE_TABLE,
+    *hub_switch_operator.ROUTE_TABLE,
     *hub.ROUTE_TABLE,
 )
 

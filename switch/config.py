@@ -104,6 +104,13 @@ class CoreSettings(BaseModel):
     hub_window_times: str = Field("", max_length=500)
     hub_window_every_minutes: int = Field(0, ge=0, le=720)
     hub_window_check_interval: float = Field(30.0, gt=0)
+    # The switch as a hub participant (switch/hub/reach.py): a bank's transfer to a wallet or
+    # SACCO member is paid out by the switch and committed when the payout succeeded. Its
+    # reservation must outlive any payout's recovery (a payout never expires: money may have
+    # moved), so it expires only after this long; the driver looks for unfinished ones this often.
+    hub_switch_payee_ttl: float = Field(7 * 86_400.0, gt=0)
+    hub_switch_check_interval: float = Field(5.0, gt=0)
+    hub_switch_bank_code: str = Field("", pattern=r"^([0-9]{2,4})?$")
     settlement_scheduler: bool = True  # run the scheduler loop in this api process
     settlement_reserve_fixed: int = Field(0, ge=0)
     settlement_reserve_bps: int = Field(0, ge=0, le=10_000)

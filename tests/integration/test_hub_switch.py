@@ -1,0 +1,171 @@
+"""The switch as a hub participant (issue 14, item 6) through the public API on the real stack: a
+bank sends to an M-Pesa phone and a SACCO member account (parties no participant holds, which the
+switch reaches with its own rails); the switch pays out from the hub float merchant (the B2C and
+SACCO simulators) and commits the hub transfer when the payout succeeded, aborts and releases
+when it failed; the same request again pays nothing more; a party the switch does not reach is
+refused before anything moves. The session's journal check (conftest) proves every move was
+double entry: the bank's position, the switch's, and the float merchant's payouts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from app.stack import Stack
+from infra.merchants import create_operator_client
+from switch.hub.reach import SWITCH_PARTICIPANT
+from tests.simharness import serving
+
+from .helpers import Api, unique_phone
+from .test_hub import Bank, Hub, Notices
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def notices() -> Any:
+    rec = Notices()
+    app = web.Application()
+    app.router.add_post("/p/{name}", rec.handle)
+    async with serving(app) as base:
+        rec.url = f"{base}/p"
+        yield rec
+
+
+@pytest.fixture
+async def hub(stack: Stack, http: aiohttp.ClientSession, notices: Notices) -> Hub:
+    assert stack.state is not None
+    client = await create_operator_client(stack.state.cols)
+    h = Hub(http, stack.api_url, notices)
+    h.operator = await h.token(client["client_id"], client["client_secret"])
+    return h
+
+
+@pytest.fixture
+async def float_merchant(hub: Hub, merchant: Api) -> Api:
+    """A merchant funded with test money and named the hub float by the operator."""
+    status, funded = await hub.call(
+        "POST", "/v1/sandbox/fund", merchant.token, {"amount": "20000"}, key=uuid.uuid4().hex
+    )
+    assert status in (200, 201), funded
+    body = {"float_merchant": merchant.merchant.merchant_id}
+    status, switch = await hub.call("PUT", "/v1/operator/hub/switch", hub.operator, body)
+    assert (status, switch["float_merchant"]) == (200, merchant.merchant.merchant_id), switch
+    return merchant
+
+
+async def _switch(hub: Hub) -> dict[str, Any]:
+    status, body = await hub.call("GET", "/v1/operator/hub/switch", hub.operator)
+    assert status == 200, body
+    return body
+
+
+async def _final(hub: Hub, bank: Bank, transfer_id: str, within: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        status, body = await hub.call("GET", f"/v1/hub/transfers/{transfer_id}", bank.token)
+        assert status == 200, body
+        if body["state"] != "RESERVED":
+            return body
+        assert time.monotonic() < deadline, f"{transfer_id} still reserved: {body}"
+        await asyncio.sleep(0.1)
+
+
+async def _b2c(hub: Hub, sim: str, phone: str) -> list[dict[str, Any]]:
+    async with hub.http.get(f"{sim}/__sim/b2c", params={"phone": "254" + phone[1:]}) as r:
+        assert r.status == 200
+        return list(await r.json())
+
+
+async def _send(hub: Hub, bank: Bank, amount: str, party: dict[str, str], key: str) -> Any:
+    body = {
+        "payee_participant": SWITCH_PARTICIPANT,
+        "amount": amount,
+        "currency": "KES",
+        "party": party,
+    }
+    return await hub.call("POST", "/v1/hub/transfers", bank.token, body, key=key)
+
+
+async def test_a_bank_pays_an_mpesa_phone_once_through_the_switch(
+    hub: Hub, float_merchant: Api, sim: str
+) -> None:
+    bank = await hub.onboard("50000", "80000")
+    phone = unique_phone()
+    status, found = await hub.call("GET", f"/v1/hub/parties/MSISDN/{phone}", bank.token)
+    assert (status, found["participant"]) == (200, SWITCH_PARTICIPANT), found
+    before = await float_merchant.balance()
+    switch_before = await _switch(hub)
+
+    key = uuid.uuid4().hex
+    status, made = await _send(hub, bank, "500", {"type": "MSISDN", "id": phone}, key)
+    assert (status, made["state"]) == (201, "RESERVED"), made
+    done = await _final(hub, bank, made["id"])
+    assert (done["state"], done["detail"]) == ("COMMITTED", "committed"), done
+    paid = await _b2c(hub, sim, phone)
+    assert [p["amount"] for p in paid] == [500], paid
+
+    # The same request again answers the same transfer and pays nothing more.
+    status, again = await _send(hub, bank, "500", {"type": "MSISDN", "id": phone}, key)
+    assert (status, again["id"], again["state"]) == (200, made["id"], "COMMITTED"), again
+    assert len(await _b2c(hub, sim, phone)) == 1
+
+    position = await hub.position(bank)
+    assert (position["position"], position["reserved"]) == ("500", "0"), position
+    switch = await _switch(hub)
+    moved = float(switch["position"]["position"]) - float(switch_before["position"]["position"])
+    assert moved == -500, (switch_before, switch)  # the scheme owes the switch what it paid
+    after = await float_merchant.balance()
+    spent = int(before["available"]) - int(after["available"])
+    assert spent == 500 + 15, (before, after)  # the payout and its B2C fee, from the float
+    assert switch["float_balance"]["available"] == after["available"]
+
+
+async def test_a_failed_payout_aborts_and_releases_the_reservation(
+    hub: Hub, float_merchant: Api, sim: str
+) -> None:
+    bank = await hub.onboard("50000", "80000")
+    phone = unique_phone("2040")  # M-Pesa: the recipient is not a registered customer
+    before = await float_merchant.balance()
+    status, made = await _send(hub, bank, "700", {"type": "MSISDN", "id": phone}, "k1")
+    assert status == 201, made
+    done = await _final(hub, bank, made["id"])
+    assert done["state"] == "ABORTED", done
+    assert done["history"][-1]["state"] == "aborted_rejected", done
+    position = await hub.position(bank)
+    assert (position["position"], position["reserved"]) == ("0", "0"), position
+    after = await float_merchant.balance()
+    assert after["available"] == before["available"], (before, after)
+
+
+async def test_a_bank_pays_a_sacco_member_and_unreached_parties_are_refused(
+    hub: Hub, float_merchant: Api
+) -> None:
+    bank = await hub.onboard("50000", "80000")
+    member = {"type": "SACCO", "id": "STIMA:10001"}
+    status, made = await _send(hub, bank, "300", member, uuid.uuid4().hex)
+    assert status == 201, made
+    done = await _final(hub, bank, made["id"])
+    assert done["state"] == "COMMITTED", done
+    assert (await hub.position(bank))["position"] == "300"
+
+    for party in (
+        {"type": "MSISDN", "id": "0771000111"},  # Telkom: no rail of the switch's
+        {"type": "SACCO", "id": "NOSUCH:10001"},
+    ):
+        status, refused = await _send(hub, bank, "100", party, uuid.uuid4().hex)
+        assert status == 422, refused
+        assert refused["error"]["details"][0]["field"] == "party", refused
+    body = {"float_merchant": "mch_00000000000000000000000000"}
+    status, bad = await hub.call("PUT", "/v1/operator/hub/switch", hub.operator, body)
+    assert (status, bad["error"]["details"][0]["field"]) == (422, "float_merchant"), bad
+    status, gone = await hub.call("GET", "/v1/hub/parties/MSISDN/0771000111", bank.token)
+    assert status == 404, gone
+    position = await hub.position(bank)
+    assert (position["position"], position["reserved"]) == ("300", "0"), position
