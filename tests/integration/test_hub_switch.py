@@ -169,3 +169,22 @@ async def test_a_bank_pays_a_sacco_member_and_unreached_parties_are_refused(
     assert status == 404, gone
     position = await hub.position(bank)
     assert (position["position"], position["reserved"]) == ("300", "0"), position
+
+
+@pytest.mark.parametrize("fault", [{"drop_sync_answer": 1}, {"lose_result_callbacks": 1}])
+async def test_a_payout_whose_answer_is_lost_commits_once_when_its_recovery_knows(
+    hub: Hub, float_merchant: Api, sim: str, fault: dict[str, int]
+) -> None:
+    """M-Pesa paid but the switch did not hear it: the transfer stays reserved (not aborted, not
+    paid again) until the payout's own recovery (Transaction Status) settles it."""
+    bank = await hub.onboard("50000", "80000")
+    async with hub.http.patch(f"{sim}/__sim/config", json=fault) as resp:
+        assert resp.status == 200, await resp.text()
+    phone = unique_phone()
+    status, made = await _send(hub, bank, "400", {"type": "MSISDN", "id": phone}, "lost-1")
+    assert status == 201, made
+    done = await _final(hub, bank, made["id"], within=45)
+    assert done["state"] == "COMMITTED", done
+    assert len(await _b2c(hub, sim, phone)) == 1  # never sent again
+    position = await hub.position(bank)
+    assert (position["position"], position["reserved"]) == ("400", "0"), position
