@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from api.hub_switch_payee import PAYEE
 from app.stack import Stack
 from infra.merchants import create_operator_client
 from switch.hub.reach import SWITCH_PARTICIPANT
@@ -188,3 +189,22 @@ async def test_a_payout_whose_answer_is_lost_commits_once_when_its_recovery_know
     assert len(await _b2c(hub, sim, phone)) == 1  # never sent again
     position = await hub.position(bank)
     assert (position["position"], position["reserved"]) == ("400", "0"), position
+
+
+async def test_a_transfer_whose_driver_was_lost_is_resumed_by_the_pass(
+    stack: Stack, hub: Hub, float_merchant: Api, sim: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The api process answered the bank and lost its driving task (a crash): the periodic
+    pass, in any api process, finds the reserved transfer and pays it once."""
+    [runner] = stack.runners[:1]
+    payee = runner.app[PAYEE]
+    monkeypatch.setattr(payee, "start", lambda _transfer_id: None)
+    bank = await hub.onboard("50000", "80000")
+    phone = unique_phone()
+    status, made = await _send(hub, bank, "600", {"type": "MSISDN", "id": phone}, "resume-1")
+    assert (status, made["state"]) == (201, "RESERVED"), made
+    assert await _b2c(hub, sim, phone) == []  # nobody drove it
+    monkeypatch.undo()
+    done = await _final(hub, bank, made["id"], within=30)  # the next pass (every 5 s)
+    assert done["state"] == "COMMITTED", done
+    assert len(await _b2c(hub, sim, phone)) == 1
