@@ -41,6 +41,8 @@ from routing.operators import operator_of
 from switch.hub import reach
 from switch.hub.participants import CURRENCY, DEFAULT_ALARM_BPS
 from switch.hub.states import HubState
+from switch.idempotency import scoped_key
+from switch.ids import payment_id_for
 from switch.messages import CreatePayment, Reply
 from switch.payments import now_utc
 from switch.rails import rail
@@ -151,11 +153,21 @@ class SwitchPayee:
         created = await self._create(merchant, transfer_id, int(doc["amount"]), payout)
         if created.status >= 500:
             return "waiting"
-        if created.status >= 300:  # refused before anything was sent (balance, limits, rail)
-            reason = str(created.body.get("error", {}).get("message", "payout refused"))
-            return await self._answer(transfer_id, False, f"payout refused: {reason}"[:200])
-        payout_id = str(created.body["id"])
-        verdict = reach.outcome(str(created.body["status"]))
+        if created.status >= 300:
+            # Refused (balance, limits, no route)? A refusal of a repeat can come before the
+            # shard finds the payout it made the first time (routing answers first, after a
+            # restart), so the payout the key names is read before anything is aborted.
+            payout_id = self._payout_id(merchant, transfer_id)
+            found = await self._read(merchant, payout_id)
+            if found.status == 404:
+                reason = str(created.body.get("error", {}).get("message", "payout refused"))
+                return await self._answer(transfer_id, False, f"payout refused: {reason}"[:200])
+            if found.status != 200:
+                return "waiting"
+            verdict = reach.outcome(str(found.body.get("status", "")))
+        else:
+            payout_id = str(created.body["id"])
+            verdict = reach.outcome(str(created.body["status"]))
         deadline = asyncio.get_running_loop().time() + WAIT_S
         while verdict is None and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(POLL_S)
@@ -202,9 +214,18 @@ class SwitchPayee:
             log.warning("shard %d did not answer the hub payout of %s: %s", shard, key, exc)
             return Reply(503, {})
 
-    async def _status(self, merchant: str, payout_id: str) -> str:
+    def _payout_id(self, merchant: str, transfer_id: str) -> str:
+        """The id the shard gives the payout of this transfer's key (switch/ids.py)."""
         shard = self.state.router.shard_of_merchant(merchant)
-        reply = await self.state.router.get_payments[shard].call((merchant, payout_id))
+        scoped = scoped_key(merchant, reach.payout_key(transfer_id))
+        return payment_id_for(shard, self.state.secret_key, scoped)
+
+    async def _read(self, merchant: str, payout_id: str) -> Reply:
+        shard = self.state.router.shard_of_merchant(merchant)
+        return await self.state.router.get_payments[shard].call((merchant, payout_id))
+
+    async def _status(self, merchant: str, payout_id: str) -> str:
+        reply = await self._read(merchant, payout_id)
         return str(reply.body.get("status", "")) if reply.status == 200 else ""
 
     async def _answer(self, transfer_id: str, accept: bool, reason: str) -> str:

@@ -208,3 +208,21 @@ async def test_a_transfer_whose_driver_was_lost_is_resumed_by_the_pass(
     done = await _final(hub, bank, made["id"], within=30)  # the next pass (every 5 s)
     assert done["state"] == "COMMITTED", done
     assert len(await _b2c(hub, sim, phone)) == 1
+
+
+async def test_a_payout_the_float_cannot_pay_is_refused_and_the_transfer_aborts(
+    hub: Hub, merchant: Api, sim: str
+) -> None:
+    body = {"float_merchant": merchant.merchant.merchant_id}  # a float with no money
+    status, switch = await hub.call("PUT", "/v1/operator/hub/switch", hub.operator, body)
+    assert status == 200, switch
+    bank = await hub.onboard("50000", "80000")
+    phone = unique_phone()
+    status, made = await _send(hub, bank, "800", {"type": "MSISDN", "id": phone}, "poor-1")
+    assert status == 201, made
+    done = await _final(hub, bank, made["id"])
+    assert done["state"] == "ABORTED", done
+    assert done["history"][-1]["reason"].startswith("payout refused"), done
+    assert await _b2c(hub, sim, phone) == []
+    position = await hub.position(bank)
+    assert (position["position"], position["reserved"]) == ("0", "0"), position
