@@ -16,6 +16,7 @@ from api import (
     clients,
     hardening,
     hub_common,
+    hub_switch_payee,
     hub_windows,
     openapi,
     ops,
@@ -109,6 +110,7 @@ def create_app(state: AppState) -> web.Application:
     clients.install(app)
     hub_common.install(app)
     hub_windows.install(app)
+    hub_switch_payee.install(app)
     settlement.install(app)
     settlement_worker.install(app)
     bills_worker.install(app)

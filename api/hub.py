@@ -26,12 +26,14 @@ from pymongo.errors import DuplicateKeyError
 from actors.hub.machine import Fulfil, Prepare
 from api.errors import error_response, json_response
 from api.hub_common import caller, hub, store
+from api.hub_switch_payee import payee_of, payout_for
 from api.payments import reply_response, validated
 from api.routes import Route, json_answer
 from api.state import STATE, AppState
 from api.users import read_model
 from switch.errors import NotFound, ValidationFailed
 from switch.hub import participants as parts
+from switch.hub import reach
 from switch.hub.ids import new_quote_id, transfer_id_for
 from switch.hub.positions import amount_text
 from switch.hub.transfers import from_doc, parse_amount, view
@@ -41,13 +43,14 @@ from switch.payments import iso, now_utc
 from switch.phone import normalise_msisdn
 
 Amount = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,13}(\.[0-9]{1,2})?$")]
-PartyType = Literal["MSISDN", "ACCOUNT"]
+PartyType = Literal["MSISDN", "ACCOUNT", "SACCO"]
 QUOTE_TTL = timedelta(minutes=5)
 
 
 class Party(BaseModel):
-    """A phone (``MSISDN``, any Kenyan form) or an account (``ACCOUNT``, ``<bank code>:<account
-    number>``)."""
+    """A phone (``MSISDN``, any Kenyan form), an account (``ACCOUNT``, ``<bank code>:<account
+    number>``) or a SACCO member account (``SACCO``, ``<SACCO code>:<member number>``, reached
+    through the switch)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: PartyType
@@ -60,7 +63,10 @@ class Party(BaseModel):
 def party_key(kind: str, text: str) -> str:
     """The directory's key of a party; ValidationFailed when its id is not one."""
     try:
-        value = normalise_msisdn(text) if kind == "MSISDN" else _account(text)
+        if kind == "MSISDN":
+            value = normalise_msisdn(text)
+        else:
+            value = _member(text) if kind == "SACCO" else _account(text)
     except ValueError as exc:
         raise ValidationFailed(
             "the party is not valid", [{"field": "id", "reason": str(exc)}]
@@ -73,6 +79,13 @@ def _account(text: str) -> str:
     if not sep or not code.isdigit() or not number.isalnum() or len(number) > 20:
         raise ValueError("an account is <bank code>:<account number>, e.g. 01:0012345678")
     return f"{code}:{number}"
+
+
+def _member(text: str) -> str:
+    code, sep, number = text.partition(":")
+    if not sep or not code.isalnum() or not number.isalnum() or len(number) > 20:
+        raise ValueError("a SACCO member is <SACCO code>:<member number>, e.g. STIMA:10001")
+    return f"{code.upper()}:{number}"
 
 
 class QuoteIn(BaseModel):
@@ -150,12 +163,14 @@ async def register_party(request: web.Request) -> web.Response:
 
 async def _lookup(request: web.Request, key: str) -> dict[str, Any]:
     held = await store(request).directory.find_one({"_id": key})
+    kind, _, value = key.partition(":")
+    if held is None and payout_for(request.app[STATE], {"type": kind, "id": value}):
+        held = {"participant": reach.SWITCH_PARTICIPANT}  # a wallet or member the switch reaches
     if held is None:
         raise NotFound("no participant holds this party")
     doc = await store(request).participants.find_one({"_id": held["participant"]})
     if doc is None or doc["status"] != "active":
         raise NotFound("the participant holding this party is not active")
-    kind, _, value = key.partition(":")
     return {
         "object": "hub_party",
         "type": kind,
@@ -227,21 +242,50 @@ async def submit_transfer(
         )
     if body.quote_id:
         await _check_quote(request, payer, body, amount)
-    ttl = body.expires_in or state.settings.hub_transfer_ttl
+    ttl = min(body.expires_in or state.settings.hub_transfer_ttl, state.settings.hub_transfer_ttl)
+    to_switch = body.payee_participant == reach.SWITCH_PARTICIPANT
+    if to_switch:
+        _check_reached(state, body)
+        ttl = state.settings.hub_switch_payee_ttl  # outlives the payout's recovery
     command = Prepare(
         transfer_id_for(state.secret_key, payer, key),
         payer,
         body.payee_participant,
         amount,
         body.currency,
-        now_utc() + timedelta(seconds=min(ttl, state.settings.hub_transfer_ttl)),
+        now_utc() + timedelta(seconds=ttl),
         request_hash(raw),
         body.quote_id or "",
-        {"type": body.party.type, "id": body.party.id} if body.party else {},
+        _party(body.party, to_switch),
         body.note or "",
     )
     [reply] = await hub(request).prepare([command])
+    payee = payee_of(request.app)
+    if to_switch and payee is not None and reply.body.get("state") == "RESERVED":
+        payee.start(command.transfer_id)  # the switch pays out, then commits or aborts
     return reply
+
+
+def _party(party: Party | None, normalised: bool) -> dict[str, str]:
+    """The party as the transfer stores it: as the payer wrote it, or normalised for the switch,
+    which pays out to exactly that (an MSISDN '2547...', ``CODE:member``)."""
+    if party is None:
+        return {}
+    return {"type": party.type, "id": party.key().partition(":")[2] if normalised else party.id}
+
+
+def _check_reached(state: AppState, body: TransferIn) -> None:
+    """A transfer to the switch names the party it pays, one the switch's rails reach; else it
+    is refused before anything is reserved."""
+    problem = "the switch pays a party: name it (MSISDN or SACCO)"
+    if body.party is not None:
+        party = {"type": body.party.type, "id": body.party.key().partition(":")[2]}
+        if payout_for(state, party) is not None:
+            return
+        problem = "the switch's rails do not reach this party"
+    raise ValidationFailed(
+        "the request has invalid fields", [{"field": "party", "reason": problem}]
+    )
 
 
 async def _check_quote(request: web.Request, payer: str, body: TransferIn, amount: int) -> None:

@@ -19,6 +19,7 @@ from api import (
     hub_iso,
     hub_operator,
     hub_settlement,
+    hub_switch_operator,
     invoices,
     kyc,
     kyc_review,
@@ -83,6 +84,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *webhooks.ROUTE_TABLE,
     *hub_operator.ROUTE_TABLE,
     *hub_settlement.ROUTE_TABLE,
+    *hub_switch_operator.ROUTE_TABLE,
     *hub.ROUTE_TABLE,
     *hub_iso.ROUTE_TABLE,
 )

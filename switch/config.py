@@ -108,6 +108,13 @@ class CoreSettings(BaseModel):
     # whole shillings settles on its own at commit instead of in a window's net; 0 turns it off.
     # KES 1,000,000 is the older CBK rule sending such payments to the RTGS (unverified).
     hub_gross_from: int = Field(1_000_000, ge=0)
+    # The switch as a hub participant (switch/hub/reach.py): a bank's transfer to a wallet or
+    # SACCO member is paid out by the switch and committed when the payout succeeded. Its
+    # reservation must outlive any payout's recovery (a payout never expires: money may have
+    # moved), so it expires only after this long; the driver looks for unfinished ones this often.
+    hub_switch_payee_ttl: float = Field(7 * 86_400.0, gt=0)
+    hub_switch_check_interval: float = Field(5.0, gt=0)
+    hub_switch_bank_code: str = Field("", pattern=r"^([0-9]{2,4})?$")
     settlement_scheduler: bool = True  # run the scheduler loop in this api process
     settlement_reserve_fixed: int = Field(0, ge=0)
     settlement_reserve_bps: int = Field(0, ge=0, le=10_000)

@@ -302,6 +302,8 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/operator/hub/participants/{participant_id}/reactivate"): OPERATOR,
     ("PUT", "/v1/operator/hub/participants/{participant_id}/limits"): OPERATOR,
     ("POST", "/v1/operator/hub/participants/{participant_id}/funds"): OPERATOR,
+    ("GET", "/v1/operator/hub/switch"): OPERATOR,
+    ("PUT", "/v1/operator/hub/switch"): OPERATOR,
     ("POST", "/v1/operator/hub/windows/close"): OPERATOR,
     ("GET", "/v1/operator/hub/windows"): OPERATOR,
     ("GET", "/v1/operator/hub/windows/{window_id}"): OPERATOR,
