@@ -25,7 +25,7 @@ from pymongo.errors import DuplicateKeyError
 
 from actors.hub.machine import Fulfil, Prepare
 from api.errors import error_response, json_response
-from api.hub_common import caller, hub, store
+from api.hub_common import Amount, caller, hub, store
 from api.hub_switch_payee import payee_of, payout_for
 from api.payments import reply_response, validated
 from api.routes import Route, json_answer
@@ -42,7 +42,6 @@ from switch.messages import Reply
 from switch.payments import iso, now_utc
 from switch.phone import normalise_msisdn
 
-Amount = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,13}(\.[0-9]{1,2})?$")]
 PartyType = Literal["MSISDN", "ACCOUNT", "SACCO"]
 QUOTE_TTL = timedelta(minutes=5)
 

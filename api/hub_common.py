@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from aiohttp import web
+from pydantic import AfterValidator, StringConstraints
 
 from actors.hub.port import HubPort
 from api.auth import CLAIMS
@@ -15,8 +16,21 @@ from api.state import STATE
 from infra.hub_store import HubStore
 from switch.errors import NotFound, Unavailable
 from switch.hub.ids import PARTICIPANT
+from switch.hub.transfers import parse_amount
 
 log = logging.getLogger(__name__)
+
+_SHILLINGS = StringConstraints(pattern=r"^[0-9]{1,13}(\.[0-9]{1,2})?$")
+
+
+def _positive(text: str) -> str:
+    parse_amount(text)  # ValueError ("must be more than zero"): a 422 naming the field
+    return text
+
+
+# Shillings as a decimal string; an amount moved is more than zero, a net debit cap may be 0.
+Amount = Annotated[str, _SHILLINGS, AfterValidator(_positive)]
+Cap = Annotated[str, _SHILLINGS]
 
 
 class _Stores:

@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 from actors.hub.machine import Funds
 from api.auth import CLAIMS
 from api.errors import error_response, json_response
-from api.hub_common import hub, store
+from api.hub_common import Amount, Cap, hub, store
 from api.merchants import safe_url
 from api.payments import reply_response, validated
 from api.routes import Route, json_answer
@@ -33,7 +33,6 @@ from switch.payments import now_utc
 from switch.roles import HUB_PARTICIPANT
 from switch.signing import new_webhook_secret
 
-Amount = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,13}(\.[0-9]{1,2})?$")]
 Percent = Annotated[int, Field(ge=1, le=100)]
 
 
@@ -54,13 +53,13 @@ class ParticipantIn(BaseModel):
         "pacs.008 to endpoint_url, answered by a pacs.002; needs bank_code).",
     )
     currency: Literal["KES"] = "KES"
-    net_debit_cap: Amount = Field(description="Shillings; never above the liquidity cover.")
+    net_debit_cap: Cap = Field(description="Shillings; never above the liquidity cover.")
     alarm_percent: Percent = Field(80, description="Alert at this share of min(cap, cover).")
 
 
 class LimitsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    net_debit_cap: Amount
+    net_debit_cap: Cap
     alarm_percent: Percent | None = None
 
 
@@ -102,7 +101,7 @@ async def onboard(request: web.Request) -> web.Response:
         "webhook_secret": secret,
         "status": "active",
         "currency": body.currency,
-        "net_debit_cap": parse_amount(body.net_debit_cap),
+        "net_debit_cap": parse_amount(body.net_debit_cap, zero=True),
         "alarm_bps": body.alarm_percent * 100,
         "created_at": now_utc(),
     }
@@ -178,7 +177,7 @@ def _status(new: str) -> Any:
 
 async def limits(request: web.Request) -> web.Response:
     body = await read_model(request, LimitsIn)
-    changes: dict[str, Any] = {"net_debit_cap": parse_amount(body.net_debit_cap)}
+    changes: dict[str, Any] = {"net_debit_cap": parse_amount(body.net_debit_cap, zero=True)}
     if body.alarm_percent is not None:
         changes["alarm_bps"] = body.alarm_percent * 100
     return await _change(request, changes, "hub.participant.limits")

@@ -291,6 +291,8 @@ ROUTE_TABLE = (
         TAG,
         "Settlement windows, newest first",
         {200: json_answer("The windows", {"type": "object"})},
+        errors=(422,),
+        error_texts={422: "An unknown state or a limit out of range"},
         params=(query("state", _STATES, "Only windows in this state."), limit_param(500, 50)),
     ),
     Route(
@@ -319,6 +321,8 @@ ROUTE_TABLE = (
         TAG,
         "Settlements, newest first",
         {200: json_answer("The settlements", {"type": "object"})},
+        errors=(422,),
+        error_texts={422: "A limit out of range"},
         params=(limit_param(500, 50),),
     ),
     Route(

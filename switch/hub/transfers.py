@@ -28,15 +28,15 @@ NET, GROSS = "net", "gross"
 _AMOUNT = re.compile(r"^[0-9]{1,13}(\.[0-9]{1,2})?$")
 
 
-def parse_amount(text: str) -> int:
-    """A decimal string of shillings with at most two decimals ("1500", "1500.50") -> cents.
-    Raises ValueError with a message fit for a client (Mojaloop allows four decimals; KES has
-    two)."""
+def parse_amount(text: str, zero: bool = False) -> int:
+    """A decimal string of shillings with at most two decimals ("1500", "1500.50") -> cents;
+    zero only when ``zero`` (a net debit cap of 0: no credit at all). Raises ValueError with a
+    message fit for a client (Mojaloop allows four decimals; KES has two)."""
     if not isinstance(text, str) or not _AMOUNT.fullmatch(text):
         raise ValueError('must be a decimal string with at most two decimals, e.g. "1500.50"')
     whole, _, cents = text.partition(".")
     minor = int(whole) * 100 + int((cents + "00")[:2])
-    if minor <= 0:
+    if minor < 0 or (minor == 0 and not zero):
         raise ValueError("must be more than zero")
     return minor
 
