@@ -213,5 +213,7 @@ def _split(chunk: bytes) -> list[RawBSONDocument]:
 
 
 def _model(info: dict[str, Any]) -> IndexModel:
-    options = {k: info[k] for k in _INDEX_OPTIONS if k in info}
+    # In the source's order: a server may compare index options as an ordered document, and
+    # the switch, starting on the restored database, asks for its indexes in that order.
+    options = {k: v for k, v in info.items() if k in _INDEX_OPTIONS}
     return IndexModel([(f, v) for f, v in info["key"]], name=info["name"], **options)
