@@ -8,10 +8,12 @@ proves every move was double entry."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
@@ -135,9 +137,12 @@ class Hub:
         raise AssertionError(f"{bank.name} never got {kind} for {transfer_id}")
 
 
-@pytest.fixture(scope="module")
-async def notices() -> Any:
-    rec = Notices()
+N = TypeVar("N", bound=Notices)
+
+
+@contextlib.asynccontextmanager
+async def listening(rec: N) -> AsyncIterator[N]:
+    """The participants' endpoints (``{url}/{name}``) served by ``rec`` while the block runs."""
     app = web.Application()
     app.router.add_post("/p/{name}", rec.handle)
     async with serving(app) as base:
@@ -145,13 +150,24 @@ async def notices() -> Any:
         yield rec
 
 
-@pytest.fixture
-async def hub(stack: Stack, http: aiohttp.ClientSession, notices: Notices) -> Hub:
+async def operator_hub(stack: Stack, http: aiohttp.ClientSession, notices: Notices) -> Hub:
+    """The hub as the operator sees it, with a fresh operator client."""
     assert stack.state is not None
     client = await create_operator_client(stack.state.cols)
     h = Hub(http, stack.api_url, notices)
     h.operator = await h.token(client["client_id"], client["client_secret"])
     return h
+
+
+@pytest.fixture(scope="module")
+async def notices() -> AsyncIterator[Notices]:
+    async with listening(Notices()) as rec:
+        yield rec
+
+
+@pytest.fixture
+async def hub(stack: Stack, http: aiohttp.ClientSession, notices: Notices) -> Hub:
+    return await operator_hub(stack, http, notices)
 
 
 async def test_two_phase_transfers_refusals_and_duplicates(hub: Hub) -> None:

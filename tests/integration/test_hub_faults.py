@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -22,11 +23,9 @@ import pytest
 from aiohttp import web
 
 from app.stack import Stack
-from infra.merchants import create_operator_client
-from tests.simharness import serving
 
 from .test_chaos import kill_actor, require_own_ray
-from .test_hub import Bank, Hub, Notices
+from .test_hub import Bank, Hub, Notices, listening, operator_hub
 
 pytestmark = pytest.mark.integration
 
@@ -52,22 +51,14 @@ class Endpoints(Notices):
 
 
 @pytest.fixture(scope="module")
-async def endpoints() -> Any:
-    rec = Endpoints()
-    app = web.Application()
-    app.router.add_post("/p/{name}", rec.handle)
-    async with serving(app) as base:
-        rec.url = f"{base}/p"
+async def endpoints() -> AsyncIterator[Endpoints]:
+    async with listening(Endpoints()) as rec:
         yield rec
 
 
 @pytest.fixture
 async def hub(stack: Stack, http: aiohttp.ClientSession, endpoints: Endpoints) -> Hub:
-    assert stack.state is not None
-    client = await create_operator_client(stack.state.cols)
-    h = Hub(http, stack.api_url, endpoints)
-    h.operator = await h.token(client["client_id"], client["client_secret"])
-    return h
+    return await operator_hub(stack, http, endpoints)
 
 
 async def _prepare_until_answered(

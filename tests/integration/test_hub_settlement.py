@@ -15,17 +15,16 @@ import asyncio
 import csv
 import io
 import random
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from app.stack import Stack
 from infra.merchants import create_operator_client
-from tests.simharness import serving
 
-from .test_hub import Bank, Hub, Notices
+from .test_hub import Bank, Hub, Notices, listening, operator_hub
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +33,8 @@ BANKS = (("30000", "40000"), ("20000", "15000"), ("60000", "50000"), ("8000", "9
 
 
 @pytest.fixture(scope="module")
-async def receiver() -> Any:
-    rec = Notices()
-    app = web.Application()
-    app.router.add_post("/p/{name}", rec.handle)
-    async with serving(app) as base:
-        rec.url = f"{base}/p"
+async def receiver() -> AsyncIterator[Notices]:
+    async with listening(Notices()) as rec:
         yield rec
 
 
@@ -51,9 +46,7 @@ async def _operator(hub: Hub, stack: Stack) -> str:
 
 @pytest.fixture
 async def hub(stack: Stack, http: aiohttp.ClientSession, receiver: Notices) -> Hub:
-    h = Hub(http, stack.api_url, receiver)
-    h.operator = await _operator(h, stack)
-    return h
+    return await operator_hub(stack, http, receiver)
 
 
 def _cents(text: str) -> int:

@@ -11,41 +11,31 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from api.hub_switch_payee import PAYEE
 from app.stack import Stack
-from infra.merchants import create_operator_client
 from switch.hub.reach import SWITCH_PARTICIPANT
-from tests.simharness import serving
 
 from .helpers import Api, unique_phone
-from .test_hub import Bank, Hub, Notices
+from .test_hub import Bank, Hub, Notices, listening, operator_hub
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-async def notices() -> Any:
-    rec = Notices()
-    app = web.Application()
-    app.router.add_post("/p/{name}", rec.handle)
-    async with serving(app) as base:
-        rec.url = f"{base}/p"
+async def notices() -> AsyncIterator[Notices]:
+    async with listening(Notices()) as rec:
         yield rec
 
 
 @pytest.fixture
 async def hub(stack: Stack, http: aiohttp.ClientSession, notices: Notices) -> Hub:
-    assert stack.state is not None
-    client = await create_operator_client(stack.state.cols)
-    h = Hub(http, stack.api_url, notices)
-    h.operator = await h.token(client["client_id"], client["client_secret"])
-    return h
+    return await operator_hub(stack, http, notices)
 
 
 @pytest.fixture
