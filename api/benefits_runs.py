@@ -12,8 +12,7 @@
 - ``POST /v1/benefits/runs/{run_id}/retry``: once the last batch is complete, its failed payouts
   are sent again in a new batch under the same claims (attempt + 1, moved under a guard, so two
   retries at once move each claim once). A failed payout moved no money, so none is paid twice.
-- ``GET /v1/benefits/runs/{run_id}``, ``GET .../report`` and ``GET .../report.csv``: the run's
-  state and counts; the auditors' exceptions report with totals tied to the journal.
+- reading a run and its exceptions report: api/benefits_reads.py.
 """
 
 from __future__ import annotations
@@ -29,11 +28,12 @@ from api.auth import CLAIMS
 from api.batches import BATCHES, payout_checker
 from api.benefits_checks import check_all
 from api.benefits_models import RunCreate, run_id
+from api.benefits_reads import batch_items, load_run, run_view
 from api.bills_common import bills_of, note_event
 from api.errors import error_response, json_response
 from api.merchant_settings import actor
 from api.payments import maker_of, validated
-from api.routes import Route, csv_answer, json_answer
+from api.routes import Route, json_answer
 from api.state import STATE, AppState
 from infra.benefits_store import BenefitsStore, personal_paths, run_paths
 from switch.batches import BatchItem, batch_id_for, batch_request_hash
@@ -46,25 +46,15 @@ from switch.benefits import (
     item_id,
     plan,
 )
-from switch.benefits_report import (
-    exceptions_csv,
-    merchant_debit,
-    minor,
-    outcomes,
-    payment_exceptions,
-    progress,
-    summary,
-)
 from switch.errors import Unavailable
 from switch.idempotency import request_hash, scoped_key
 from switch.money import format_minor
-from switch.payments import iso, now_utc
+from switch.payments import now_utc
 from switch.pii import Sealer
 
 log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 TAG = "Benefits"
-PAGE = 1000
 
 
 def _batch_key(run: Doc, attempt: int) -> str:
@@ -73,15 +63,6 @@ def _batch_key(run: Doc, attempt: int) -> str:
 
 def _batch_id(state: AppState, run: Doc, attempt: int) -> str:
     return batch_id_for(state.secret_key, scoped_key(run["merchant_id"], _batch_key(run, attempt)))
-
-
-async def _run(request: web.Request) -> tuple[BenefitsStore, Doc] | web.Response:
-    store = await reg.benefits_of(request.app)
-    rid = request.match_info["run_id"]
-    run = await store.run(request[CLAIMS].merchant_id, rid)
-    if run is None:
-        return error_response(404, "not_found", f"no benefit run {rid}")
-    return store, run
 
 
 async def _notify(request: web.Request, run: Doc, kind: str, seq: int = 0) -> None:
@@ -125,7 +106,7 @@ async def create_run(request: web.Request) -> web.Response:
     after = {"programme": programme["_id"], "cycle": body.cycle, "planned": len(run["planned"])}
     await reg.audit(request, "benefits.run.create", rid, after)
     await _notify(request, run, "benefit_run.awaiting_approval")
-    return json_response(await _view(request, run), 201)
+    return json_response(await run_view(request, run), 201)
 
 
 async def _replay(
@@ -133,7 +114,7 @@ async def _replay(
 ) -> web.Response:
     if stored["request_hash"] != digest or stored["programme_id"] != programme_id:
         return error_response(409, "idempotency_conflict", "this key was used with another body")
-    view = await _view(request, stored)
+    view = await run_view(request, stored)
     return json_response(view, headers={"Idempotent-Replayed": "true"})
 
 
@@ -213,7 +194,7 @@ async def approve(request: web.Request) -> web.Response:
         return error_response(
             403, "four_eyes_required", "a run is approved by a person signed in, not an API client"
         )
-    found = await _run(request)
+    found = await load_run(request)
     if isinstance(found, web.Response):
         return found
     store, run = found
@@ -231,7 +212,7 @@ async def approve(request: web.Request) -> web.Response:
         run = moved or await store.run(run["merchant_id"], run["_id"]) or run
     await _pay(request, store, run)
     run = await store.run(run["merchant_id"], run["_id"]) or run
-    return json_response(await _view(request, run))
+    return json_response(await run_view(request, run))
 
 
 async def _pay(request: web.Request, store: BenefitsStore, run: Doc) -> None:
@@ -357,17 +338,17 @@ def _payout_body(programme: Doc, run: Doc, claim: Doc) -> Doc:
 
 
 async def retry(request: web.Request) -> web.Response:
-    found = await _run(request)
+    found = await load_run(request)
     if isinstance(found, web.Response):
         return found
     store, run = found
     if run["state"] != "paying" or not run["batches"]:
         return error_response(409, "not_paying", "only an approved run that paid can be retried")
     state, batches = request.app[STATE], list(run["batches"])
-    latest = await _items(request, run["merchant_id"], batches[-1])
+    latest = await batch_items(request, run["merchant_id"], batches[-1])
     if latest is None:  # the newest batch was never stored (a crash): carry that retry on
         previous = (
-            await _items(request, run["merchant_id"], batches[-2]) if len(batches) > 1 else []
+            await batch_items(request, run["merchant_id"], batches[-2]) if len(batches) > 1 else []
         )
         await _move_failed(store, run, previous or [], batches[-1])
         await _send(request, store, run, len(batches), batches[-1])
@@ -386,7 +367,7 @@ async def retry(request: web.Request) -> web.Response:
         await reg.audit(request, "benefits.run.retry", run["_id"], {"attempt": len(batches) + 1})
         await _notify(request, moved, "benefit_run.retried", len(batches) + 1)
     run = await store.run(run["merchant_id"], run["_id"]) or run
-    return json_response(await _view(request, run), 202)
+    return json_response(await run_view(request, run), 202)
 
 
 async def _move_failed(store: BenefitsStore, run: Doc, failed: list[Doc], batch: str) -> None:
@@ -396,154 +377,6 @@ async def _move_failed(store: BenefitsStore, run: Doc, failed: list[Doc], batch:
         ben, attempt = beneficiary_of_item(item["item_id"])
         key = claim_key(run["programme_id"], run["cycle"], ben)
         await store.next_attempt(key, run["_id"], attempt, batch)
-
-
-# --- reading -------------------------------------------------------------------------------------
-
-
-async def _batch(request: web.Request, merchant_id: str, batch_id: str) -> Doc | None:
-    """A batch with every item (None: no such batch)."""
-    items: list[Doc] = []
-    offset = 0
-    while True:
-        try:
-            reply = await request.app[BATCHES].get(merchant_id, batch_id, offset, PAGE)
-        except Exception as exc:
-            raise Unavailable("payout batches are unavailable; retry") from exc
-        if reply.status == 404:
-            return None
-        items += reply.body["items"]
-        if not reply.body.get("has_more"):
-            return {**reply.body, "items": items}
-        offset += PAGE
-
-
-async def _items(request: web.Request, merchant_id: str, batch_id: str) -> list[Doc] | None:
-    found = await _batch(request, merchant_id, batch_id)
-    return None if found is None else list(found["items"])
-
-
-async def _all_items(request: web.Request, run: Doc) -> tuple[list[Doc], int, bool]:
-    """(items of every attempt, fees in cents, whether every stored batch is complete)."""
-    items: list[Doc] = []
-    fees, complete = 0, True
-    for batch in run["batches"]:
-        found = await _batch(request, run["merchant_id"], batch)
-        if found is None:
-            complete = False
-            continue
-        items += found["items"]
-        fees += minor(found["totals"]["fees"])
-        complete = complete and found["state"] == "completed"
-    return items, fees, complete
-
-
-async def _view(request: web.Request, run: Doc) -> Doc:
-    """The run with counts from its batches' headers (reading 2,000 items on every poll of a
-    run's state would cost the batch actor more than paying them)."""
-    counts, complete = [], True
-    for batch in run["batches"]:
-        try:
-            reply = await request.app[BATCHES].get(run["merchant_id"], batch, 0, 1)
-        except Exception as exc:
-            raise Unavailable("payout batches are unavailable; retry") from exc
-        if reply.status == 404:
-            complete = False
-            continue
-        counts.append(reply.body["counts"])
-        complete = complete and reply.body["state"] == "completed"
-    state = run["state"]
-    if state == "paying" and complete:
-        state = "completed"
-    exceptions = run["exceptions"] + run.get("approval_exceptions", [])
-    return {
-        "id": run["_id"],
-        "object": "benefit_run",
-        "programme_id": run["programme_id"],
-        "cycle": run["cycle"],
-        "state": state,
-        "eligibility_as_of": run["as_of"],
-        "made_by": run["made_by"],
-        "approved_by": run.get("approver"),
-        "planned": {
-            "count": len(run["planned"]),
-            "amount": format_minor(sum(p["amount_minor"] for p in run["planned"])),
-        },
-        "exceptions": len(exceptions),
-        **progress(counts),
-        "attempts": len(run["batches"]),
-        "batches": run["batches"],
-        "report_url": f"/v1/benefits/runs/{run['_id']}/report",
-        "created_at": iso(run["created_at"]),
-    }
-
-
-async def get_run(request: web.Request) -> web.Response:
-    found = await _run(request)
-    if isinstance(found, web.Response):
-        return found
-    return json_response(await _view(request, found[1]))
-
-
-async def _report(request: web.Request, store: BenefitsStore, run: Doc) -> Doc:
-    state = request.app[STATE]
-    sealer = state.sealer()
-    await sealer.ready_for(run, run_paths)
-    sealer.open(run, paths=run_paths)
-    items, fees, _ = await _all_items(request, run)
-    found = outcomes(items)
-    refusals = await store.refusals_of(run["programme_id"])
-    exceptions = [
-        *run["exceptions"],
-        *run.get("approval_exceptions", []),
-        *payment_exceptions(found),
-        *(
-            {
-                "beneficiary_id": r["existing"],
-                "kind": "duplicate_registration",
-                "stage": f"registration (line {r['line']})",
-                "detail": f"{r['field']} already registered",
-            }
-            for r in refusals
-        ),
-    ]
-    people = await store.people_by_id(sorted({e["beneficiary_id"] for e in exceptions}))
-    for e in exceptions:
-        doc = people.get(e["beneficiary_id"])
-        e["name"] = (await reg.opened(sealer, doc))["name"] if doc else None
-    journal = await store.journal_of(found.payment_ids)
-    debit = merchant_debit(journal, run["merchant_id"])
-    return {
-        "object": "benefit_run_report",
-        "run_id": run["_id"],
-        "programme_id": run["programme_id"],
-        "cycle": run["cycle"],
-        "registered": run["registered"],
-        "made_by": run["made_by"],
-        "approved_by": run.get("approver"),
-        "totals": summary(run["planned"], found, fees, exceptions, debit, len(journal)),
-        "exceptions": exceptions,
-    }
-
-
-async def report(request: web.Request) -> web.Response:
-    found = await _run(request)
-    if isinstance(found, web.Response):
-        return found
-    return json_response(await _report(request, *found))
-
-
-async def report_csv(request: web.Request) -> web.Response:
-    found = await _run(request)
-    if isinstance(found, web.Response):
-        return found
-    body = await _report(request, *found)
-    return web.Response(
-        body=exceptions_csv(body["exceptions"]),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{body["run_id"]}-exceptions.csv"'},
-    )
 
 
 _RUN = "/v1/benefits/runs/{run_id}"
@@ -582,32 +415,5 @@ ROUTE_TABLE = (
         {202: json_answer("The run", out.BenefitRun)},
         body_required=False,
         errors=(404, 409, 503),
-    ),
-    Route(
-        "GET",
-        _RUN,
-        get_run,
-        TAG,
-        "A run: its state and counts",
-        {200: json_answer("The run", out.BenefitRun)},
-        errors=(404, 503),
-    ),
-    Route(
-        "GET",
-        _RUN + "/report",
-        report,
-        TAG,
-        "The auditors' exceptions report, with totals tied to the journal",
-        {200: json_answer("The report", out.BenefitRunReport)},
-        errors=(404, 503),
-    ),
-    Route(
-        "GET",
-        _RUN + "/report.csv",
-        report_csv,
-        TAG,
-        "The exceptions report as CSV",
-        {200: csv_answer("One row per exception")},
-        errors=(404, 503),
     ),
 )

@@ -36,13 +36,14 @@ from actors.hub.port import HubPort
 from api.background import stop_task
 from api.state import STATE, AppState
 from infra.hub_store import HubStore
+from infra.leases import Leases
 from infra.merchants import create_merchant
 from routing.operators import operator_of
 from switch.hub import reach
 from switch.hub.participants import CURRENCY, DEFAULT_ALARM_BPS
 from switch.hub.states import HubState
 from switch.idempotency import scoped_key
-from switch.ids import payment_id_for
+from switch.ids import payment_id_for, random_token
 from switch.messages import CreatePayment, Reply
 from switch.payments import now_utc
 from switch.rails import rail
@@ -247,10 +248,18 @@ class SwitchPayee:
         await asyncio.gather(*(self.drive(i) for i in ids if i not in self.driving))
 
     async def run(self, interval: float) -> None:
+        """The recovery pass, in one api process at a time (the ``hub_switch_payee`` lease):
+        each process drives the transfers it reserved itself, and one more driver is enough
+        for the rest."""
+        leases, holder = (
+            Leases(self.store.transfers.database["leases"]),
+            f"hubpay_{random_token(9)}",
+        )
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.sweep()
+                if await leases.take("hub_switch_payee", holder, now_utc(), interval * 3):
+                    await self.sweep()
             except asyncio.CancelledError:
                 raise
             except Exception:
