@@ -78,15 +78,21 @@ SANDBOX_TRIGGERS = frozenset(
 )
 
 
+_SAFARICOM = ("070", "071", "072", "079", "011")  # routing/operators.py
+
+
 def unique_phone(suffix: str = "") -> str:
     """A Safaricom number no other test uses (the simulator locks a subscriber while a prompt is
     open); ``suffix`` picks a sandbox trigger by the last four digits."""
+    # Any of Safaricom's two-digit ranges: a trigger leaves three free digits, and one range alone
+    # (a thousand numbers) let two tests' prompts meet on one subscriber.
+    prefix = _SAFARICOM[uuid.uuid4().int % len(_SAFARICOM)]
     digits = f"{uuid.uuid4().int % 10**7:07d}"
     if suffix:
         digits = digits[: 7 - len(suffix)] + suffix
     while not suffix and digits[-4:] in SANDBOX_TRIGGERS:  # a plain number does the usual
         digits = f"{uuid.uuid4().int % 10**7:07d}"
-    return "071" + digits  # 071x is Safaricom
+    return prefix + digits
 
 
 @dataclass

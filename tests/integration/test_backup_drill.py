@@ -88,7 +88,10 @@ async def test_backup_while_payments_flow_then_restore_and_resume(
     ended = time.monotonic()
     ended_wall = time.time()
     assert code == 0, text
-    await asyncio.sleep(1.0)
+    for _ in range(300):  # a loaded machine may take seconds to answer the next ones
+        if sum(sent > ended for sent, _, _ in accepted) >= 3:
+            break
+        await asyncio.sleep(0.1)
     stop.set()
     await flowing
     manifest = orjson.loads((out / "manifest.json").read_bytes())

@@ -26,8 +26,10 @@ async def _send(api: Api, method: str, path: str, body: Any = None, key: str | N
 async def _until(api: Api, order_id: str, check, within: float = 20.0) -> dict:
     seen: dict = {}
     for _ in range(int(within * 10)):
-        _, seen, _ = await _send(api, "GET", f"/v1/standing-orders/{order_id}/runs")
+        # The order first: its status follows from its runs, which only move forward, so runs
+        # read after a final order are final too (read the other way round, they may lag).
         _, order, _ = await _send(api, "GET", f"/v1/standing-orders/{order_id}")
+        _, seen, _ = await _send(api, "GET", f"/v1/standing-orders/{order_id}/runs")
         if check(order, seen["data"]):
             return {**order, "runs": seen["data"]}
         await asyncio.sleep(0.1)
