@@ -52,14 +52,16 @@ test-unit: $(STAMP) ## Unit tests: nothing running needed
 # Two pytest processes, each with a whole stack of its own (its own database, Ray and Redis
 # database: tests/integration/conftest.py); a file stays on one process, whose tests may share
 # module fixtures. The suite mostly waits (simulated delays, expiries, process starts), so two
-# processes on two cores take about two thirds of the time of one.
-XDIST := -n 2 --dist loadfile
+# processes on two cores take about two thirds of the time of one. Files go out in the order
+# collected (xdist would otherwise send the files with the most tests first, and the few long
+# ones last: tests/integration/conftest.py puts those first).
+XDIST := -n 2 --dist loadfile --no-loadscope-reorder
 
 test-integration: $(STAMP) ## Integration tests: real SecantusDB, Redis, local Ray, simulators
 	$(BIN)/pytest tests/integration -q -m integration $(XDIST)
 
 test: $(STAMP) lint typecheck ## Lint, typecheck and the whole test suite
-	$(BIN)/pytest -q $(XDIST)
+	$(BIN)/pytest -q $(XDIST) --durations=20
 
 demo: $(STAMP) ## Run the demo: STK Push payments end to end on the embedded stack
 	$(BIN)/python -m switch demo
