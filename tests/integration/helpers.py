@@ -78,7 +78,7 @@ SANDBOX_TRIGGERS = frozenset(
 )
 
 
-_SAFARICOM = ("070", "071", "072", "079", "011")  # routing/operators.py
+_SAFARICOM = ("070", "071", "072", "079")  # routing/operators.py; 07x: tests read "2547"
 
 
 def unique_phone(suffix: str = "") -> str:
