@@ -30,6 +30,7 @@ from switch.messages import (
     CreatePayment,
     CreateReversal,
     CreateTransfer,
+    HubCreditIn,
     Order,
     ProviderOutcome,
     QueryRequest,
@@ -154,6 +155,9 @@ class LocalShard:
 
     async def fund(self, merchant_id: str, idem_key: str, amount_minor: int) -> Reply:
         return await (await self._core()).fund(merchant_id, idem_key, amount_minor)
+
+    async def hub_credits(self, items: list[HubCreditIn]) -> list[Reply]:
+        return await (await self._core()).hub_credits(items)
 
 
 class LocalGateway:

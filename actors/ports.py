@@ -27,6 +27,7 @@ from switch.messages import (
     CreatePayment,
     CreateReversal,
     CreateTransfer,
+    HubCreditIn,
     Reply,
 )
 
@@ -73,6 +74,8 @@ class ShardPort(Protocol):
 
     async def fund(self, merchant_id: str, idem_key: str, amount_minor: int) -> Reply: ...
 
+    async def hub_credits(self, items: list[HubCreditIn]) -> list[Reply]: ...
+
 
 # Callbacks and C2B confirmations are duplicate-safe (the state table ignores a repeat); an
 # erasure repeated finds nothing left to erase. A review approval queues an order: at most once.
@@ -89,6 +92,7 @@ SHARD_RETRY_SAFE = frozenset(
         "held",
         "kyc_changed",
         "fund",  # its entry's id comes from the Idempotency-Key: a retry funds once
+        "hub_credits",  # each payment's id comes from its hub transfer: a retry credits once
     }
 )
 

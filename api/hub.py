@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 from pymongo.errors import DuplicateKeyError
 
 from actors.hub.machine import Fulfil, Prepare
+from api import hub_collections
 from api.errors import error_response, json_response
 from api.hub_common import Amount, caller, hub, store
 from api.hub_switch_payee import payee_of, payout_for
@@ -244,7 +245,13 @@ async def submit_transfer(
     ttl = min(body.expires_in or state.settings.hub_transfer_ttl, state.settings.hub_transfer_ttl)
     to_switch = body.payee_participant == reach.SWITCH_PARTICIPANT
     if to_switch:
-        _check_reached(state, body)
+        party = _party(body.party, True)
+        if hub_collections.is_collection(state, party):  # a merchant's collection account
+            refused = await hub_collections.refused(state, store(request), party, body.currency)
+            if refused is not None:
+                return refused
+        else:
+            _check_reached(state, body)
         ttl = state.settings.hub_switch_payee_ttl  # outlives the payout's recovery
     command = Prepare(
         transfer_id_for(state.secret_key, payer, key),
@@ -261,7 +268,7 @@ async def submit_transfer(
     [reply] = await hub(request).prepare([command])
     payee = payee_of(request.app)
     if to_switch and payee is not None and reply.body.get("state") == "RESERVED":
-        payee.start(command.transfer_id)  # the switch pays out, then commits or aborts
+        payee.start(command.transfer_id)  # the switch pays out or credits, then answers
     return reply
 
 

@@ -144,6 +144,8 @@ def _report_of(msg_id: str, tx: pacs008.CreditTransfer, reply: Reply) -> Pacs002
             "idempotency_key_reused": "AM05",
             "payee_unknown": "RC01",
             "currency_not_allowed": "AM03",
+            "payee_account_unknown": "AC01",  # a collection account at the switch
+            "payee_account_closed": "AC04",
         }.get(reply.body["error"]["code"], "NARR")
         status = TxStatus("RJCT", tx.end_to_end_id, tx.uetr, reason=code,
                           info=str(reply.body["error"]["message"])[:105])  # fmt: skip

@@ -34,6 +34,7 @@ from pymongo.errors import DuplicateKeyError
 from actors.hub.machine import Fulfil
 from actors.hub.port import HubPort
 from api.background import stop_task
+from api.hub_collections import CollectionPayee, is_collection
 from api.state import STATE, AppState
 from infra.hub_store import HubStore
 from infra.leases import Leases
@@ -94,6 +95,14 @@ async def ensure_switch_participant(state: AppState, store: HubStore) -> str:
         {"_id": reach.SWITCH_PARTICIPANT}, {"$setOnInsert": doc}, upsert=True
     )
     found = await store.participants.find_one({"_id": reach.SWITCH_PARTICIPANT})
+    code = state.settings.hub_switch_bank_code
+    if found is not None and code and found.get("bank_code") != code:
+        try:  # configured after the participant was made (collection accounts need it)
+            await store.participants.update_one(
+                {"_id": reach.SWITCH_PARTICIPANT}, {"$set": {"bank_code": code}}
+            )
+        except DuplicateKeyError:
+            log.error("bank code %s is another participant's: the switch keeps none", code)
     if found is not None and found.get("float_merchant"):
         return str(found["float_merchant"])
     made = await create_merchant(state.cols, FLOAT_NAME, None, actor="hub:switch")
@@ -119,6 +128,7 @@ class SwitchPayee:
         self.payouts = store.participants.database["hub_switch_payouts"]
         self.driving: set[str] = set()
         self.tasks: set[asyncio.Task[str]] = set()
+        self.collections = CollectionPayee(state, hub, store)
 
     def start(self, transfer_id: str) -> None:
         """Drive a transfer in the background (the bank's request is answered at once)."""
@@ -145,6 +155,8 @@ class SwitchPayee:
         doc = await self.store.transfers.find_one({"_id": transfer_id})
         if doc is None or doc["payee"] != reach.SWITCH_PARTICIPANT:
             return "waiting"
+        if is_collection(self.state, dict(doc.get("party") or {})):
+            return await self.collections.drive(doc)  # a merchant's account: credited
         if doc["state"] != HubState.RESERVED.value:
             return "done"
         payout = payout_for(self.state, dict(doc.get("party") or {}))
@@ -245,6 +257,8 @@ class SwitchPayee:
             {"payee": reach.SWITCH_PARTICIPANT, "state": HubState.RESERVED.value}, {"_id": 1}
         )
         ids = [d["_id"] async for d in cursor]
+        # Collection credits accepted but not stored yet (their transfers are committed).
+        ids += [i for i in await self.collections.pending() if i not in ids]
         await asyncio.gather(*(self.drive(i) for i in ids if i not in self.driving))
 
     async def run(self, interval: float) -> None:
@@ -289,6 +303,7 @@ async def _start(app: web.Application) -> None:
     await ensure_switch_participant(state, store)
     await state.actors.hub.participant_changed(reach.SWITCH_PARTICIPANT)
     payee = SwitchPayee(state, state.actors.hub, store)
+    await payee.collections.ensure_indexes()
     app[PAYEE] = payee
     app[TASK] = asyncio.create_task(
         payee.run(state.settings.hub_switch_check_interval), name="hub-switch-payee"

@@ -17,6 +17,7 @@ from api import (
     exports,
     gov,
     hub,
+    hub_collections,
     hub_iso,
     hub_operator,
     hub_settlement,
@@ -87,6 +88,7 @@ ROUTE_TABLE: tuple[Route, ...] = (
     *hub_operator.ROUTE_TABLE,
     *hub_settlement.ROUTE_TABLE,
     *hub_switch_operator.ROUTE_TABLE,
+    *hub_collections.ROUTE_TABLE,
     *hub.ROUTE_TABLE,
     *hub_iso.ROUTE_TABLE,
 )

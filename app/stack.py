@@ -32,6 +32,9 @@ from switch.config import Settings
 from switch.providers import ProviderSpec, RunningSandbox, SandboxPlace, providers, resolve
 
 log = logging.getLogger(__name__)
+# The switch's own bank code in sandbox mode (collection accounts): no bank of the sandbox's
+# tables uses it (connectors/pesalink/banks.py); a real one is the operator's to configure.
+SANDBOX_SWITCH_BANK_CODE = "99"
 
 
 def _sandboxed() -> list[ProviderSpec]:
@@ -92,6 +95,9 @@ class Stack:
         self._claim_ports()
         if self.sandbox:
             self._update(webhook_allow_private=True)
+            if not self.settings.hub_switch_bank_code:
+                # Merchants' collection accounts need the switch's own bank code.
+                self._update(hub_switch_bank_code=SANDBOX_SWITCH_BANK_CODE)
         if not self.settings.mongodb_uri:
             self._update(mongodb_uri=self._embedded_uri())
         if self.sandbox:

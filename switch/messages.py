@@ -175,4 +175,19 @@ class C2bIn:
     member: dict[str, str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HubCreditIn:
+    """A hub transfer to a merchant's collection account, COMMITTED: the switch, as the payee,
+    credits the merchant (api/hub_collections.py). Made only from the hub's own record of the
+    committed transfer (the switch's database), never from what a caller sent."""
+
+    merchant_id: str
+    transfer_id: str  # the hub transfer: the credit's receipt and its idempotency key
+    amount_minor: int
+    account: str  # the collection account, ``<switch bank code>:<number>``
+    payer: dict[str, str]  # the payer participant: {"participant", "name", "bank_code"}
+    reference: str  # the payer's note (an ISO 20022 remittance), or ""
+    committed_at: str  # ISO time of the commit
+
+
 CallbackVerdict = Literal["applied", "duplicate", "mismatch", "unknown_payment", "pending"]

@@ -210,6 +210,7 @@ PROVIDER_MODULES: tuple[str, ...] = (
     "connectors.airtel.provider",
     "connectors.pesalink.provider",
     "connectors.sacco.provider",
+    "connectors.hub.provider",
 )
 
 

@@ -152,6 +152,11 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/audit"): AUDIT_READ,
     # Merchants (api/merchants.py): a merchant's own profile; the operator's onboarding.
     ("GET", "/v1/merchant"): PAYMENTS_READ,
+    # A collection account is a way to be paid, claimed like a C2B shortcode
+    # (api/hub_collections.py).
+    ("POST", "/v1/merchant/collection-account"): C2B_MANAGE,
+    ("GET", "/v1/merchant/collection-account"): PAYMENTS_READ,
+    ("POST", "/v1/merchant/collection-account/close"): C2B_MANAGE,
     ("POST", "/v1/operator/merchants"): OPERATOR,
     ("GET", "/v1/operator/merchants"): OPERATOR,
     ("GET", "/v1/operator/merchants/{merchant_id}"): OPERATOR,

@@ -29,6 +29,7 @@ from switch.messages import (
     CreatePayment,
     CreateReversal,
     CreateTransfer,
+    HubCreditIn,
     Reply,
 )
 from switch.money import format_minor
@@ -260,6 +261,38 @@ class ShardCore(Shell):
             raise RuntimeError(f"could not store C2B payment {item.trans_id}")
         await self._run(self.machine.c2b_stored(received, self.clock.time()))
         return "applied"
+
+    # --- hub credits to collection accounts ------------------------------------------------
+
+    async def hub_credits(self, items: list[HubCreditIn]) -> list[Reply]:
+        return list(await asyncio.gather(*(self._hub_credit(i) for i in items)))
+
+    async def _hub_credit(self, item: HubCreditIn) -> Reply:
+        """Credit a merchant for a committed hub transfer to its collection account: 201 with
+        the new payment, 200 with the one a first call made (one credit per transfer, ever)."""
+        paid, entries = self.machine.hub_credit(item)
+        running = self._credits.get(paid.id)
+        if running is None:  # a concurrent copy of the same credit waits for the first
+            known = await self._get(paid.id)
+            if known is not None:
+                return Reply(200, view(known))
+            if self.sealer is not None:
+                await self.sealer.ready(item.merchant_id)
+            running = asyncio.ensure_future(self.store.insert(paid, entries))
+            self._credits[paid.id] = running
+            running.add_done_callback(lambda _f: self._credits.pop(paid.id, None))
+            result = await asyncio.shield(running)
+            if result == "ok":
+                self._run_now(self.machine.hub_credited(paid))
+                return Reply(201, view(paid))
+        else:
+            result = await asyncio.shield(running)
+        if result == "error":
+            return error_reply(503, "storage_unavailable", "the credit was not stored; retry")
+        stored = await self._get(paid.id)
+        if stored is None:
+            return error_reply(503, "storage_unavailable", "the credit is not readable yet; retry")
+        return Reply(200, view(stored))
 
     async def apply_callbacks(self, items: list[CallbackIn]) -> list[CallbackVerdict]:
         return list(await asyncio.gather(*(self._callback(i) for i in items)))

@@ -45,6 +45,7 @@ from switch.c2b import received_payment
 from switch.compliance import Screening
 from switch.config import Settings
 from switch.fees import fee_for
+from switch.hub import collections as hub_collections
 from switch.ledger import Balances, Entry
 from switch.logs import acting_on
 from switch.messages import (
@@ -52,6 +53,7 @@ from switch.messages import (
     CallbackIn,
     CreatePayment,
     CreateReversal,
+    HubCreditIn,
     Order,
     ProviderOutcome,
     QueryResult,
@@ -369,6 +371,26 @@ class ShardMachine:
         request = sweeping.status_request(received, self.callback_url)
         self._asked(received.id, now)
         return [StatusChanged(received), AskStatus([request], background=True)]
+
+    # --- hub credits to collection accounts (switch/hub/collections.py) ----------------------
+
+    def hub_credit(self, item: HubCreditIn) -> tuple[Payment, list[Entry]]:
+        """The credit a committed hub transfer makes: the succeeded ``bank_credit``
+        collection and its journal entry (the fee as the rail's fee schedule says). Its id
+        comes from the hub transfer id, so the primary key refuses a second one."""
+        key, payment_id = self.key_and_id(
+            item.merchant_id, hub_collections.credit_key(item.transfer_id)
+        )
+        fee = fee_for(self.settings.fees, hub_collections.METHOD, item.amount_minor)
+        paid = hub_collections.credited_payment(item, payment_id, key, fee, self._at())
+        return paid, ledger_postings(replace(paid, state=State.SUBMITTING), paid, self.shard)
+
+    def hub_credited(self, paid: Payment) -> list[Effect]:
+        """The credit is stored: cached, counted, and its webhook queued (again: the commit's
+        own Notify may have come before the copy was cached)."""
+        self.remember(paid)
+        self.idem[paid.idem_key] = paid.request_hash
+        return [StatusChanged(paid), Notify(paid.id)]
 
     def _post_for(self, out: list[Effect], paid: Payment) -> None:
         posting = postings.member_posting(paid)

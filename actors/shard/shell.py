@@ -105,6 +105,7 @@ class Shell:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._fundings: dict[str, asyncio.Future[str]] = {}  # sandbox fundings being posted
+        self._credits: dict[str, asyncio.Future[str]] = {}  # hub credits being stored
         self.screener = Screener(compliance, self._spawn)
         self.routes = Routes(store, self.clock)
         self.transfers = TransferDriver(shard, secret_key, self._create, self._get, self._persisted)

@@ -25,7 +25,7 @@ from switch.rails import RAILS, display_name
 
 
 def test_every_rail_comes_from_one_provider_description() -> None:
-    assert [p.name for p in providers()] == ["mpesa", "airtel", "pesalink", "sacco"]
+    assert [p.name for p in providers()] == ["mpesa", "airtel", "pesalink", "sacco", "hub"]
     assert set(RAILS) == {r.method for p in providers() for r in p.rails}
     for method, rail in RAILS.items():
         assert rail.method == method
