@@ -74,6 +74,15 @@ ACTOR_OPTIONS: dict[str, Any] = {
 }
 
 
+def shard_options(settings: Settings) -> dict[str, Any]:
+    """A shard actor's options: the common ones, and one unit of ``SWITCH_SHARD_RESOURCE`` when
+    set, so that on a cluster the shards (the writers, most of the actors' CPU) go to the nodes
+    meant for them; SPREAD still spreads them over those nodes."""
+    if not settings.shard_resource:
+        return ACTOR_OPTIONS
+    return {**ACTOR_OPTIONS, "resources": {settings.shard_resource: 1}}
+
+
 def init_ray(settings: Settings) -> None:
     if ray.is_initialized():
         return
@@ -374,7 +383,9 @@ class RaySwitch:
             for p in PROVIDERS_WITH_GATEWAYS
         }
         shards = [
-            shard_cls.options(name=shard_name(i), **ACTOR_OPTIONS).remote(i, settings, secret_key)
+            shard_cls.options(name=shard_name(i), **shard_options(settings)).remote(
+                i, settings, secret_key
+            )
             for i in range(settings.shards)
         ]
         batches = batch_cls.options(name="batches", **ACTOR_OPTIONS).remote(settings, secret_key)

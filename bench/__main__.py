@@ -1,4 +1,5 @@
-"""``python -m bench run --scenario stk --users 50 --duration 60`` and
+"""``python -m bench run --scenario stk --users 50 --duration 60``,
+``python -m bench sweep --shards 1,2,4 --workers 1,2 ...`` and
 ``python -m bench compare A.json B.json ...``."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.config import SCENARIOS, RunConfig, parse_duration
+from bench.sweep import parse_counts
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -16,6 +18,24 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="start the stack, load it, check it, write results")
+    run.add_argument("--shards", type=int, help="SWITCH_SHARDS for the switch")
+    run.add_argument("--workers", type=int, help="api processes (serve --workers)")
+    _run_options(run)
+
+    sweep = sub.add_parser("sweep", help="one run per shard and api worker count, one table")
+    sweep.add_argument("--shards", type=parse_counts, default=[1, 2, 4], help="1,2,4")
+    sweep.add_argument("--workers", type=parse_counts, default=[1, 2], help="1,2")
+    sweep.add_argument(
+        "--table-only", action="store_true", help="rebuild sweep.md from the runs' folders"
+    )
+    _run_options(sweep)
+
+    compare = sub.add_parser("compare", help="a markdown table of result files, first as base")
+    compare.add_argument("files", type=Path, nargs="+")
+    return parser
+
+
+def _run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--scenario", choices=sorted(SCENARIOS), default="stk")
     run.add_argument("--users", type=int, default=50, help="locust users (default 50)")
     run.add_argument(
@@ -26,8 +46,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--duration", type=parse_duration, default=60.0, help="load time: 60, 60s, 2m")
     run.add_argument("--rate", type=float, help="open loop: total requests/s on a fixed schedule")
-    run.add_argument("--shards", type=int, help="SWITCH_SHARDS for the switch")
-    run.add_argument("--workers", type=int, help="api processes (serve --workers)")
     run.add_argument(
         "--callback-delay", type=float, default=1.0, help="simulated customer, seconds (1.0)"
     )
@@ -55,16 +73,19 @@ def _parser() -> argparse.ArgumentParser:
         help="count MongoDB commands and writes, Ray calls and Redis commands per payment",
     )
     run.add_argument(
+        "--ray-nodes",
+        type=int,
+        default=1,
+        help="1: the switch's local Ray (default); N: a Ray cluster of N nodes on this machine, "
+        "the shards on the worker nodes",
+    )
+    run.add_argument(
         "--baseline",
         type=Path,
         action="append",
         default=[],
         help="an earlier result JSON to compare with in the summary (repeatable)",
     )
-
-    compare = sub.add_parser("compare", help="a markdown table of result files, first as base")
-    compare.add_argument("files", type=Path, nargs="+")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             merchants=args.merchants,
             duration=args.duration,
             rate=args.rate,
-            shards=args.shards,
-            workers=args.workers,
+            shards=None if args.command == "sweep" else args.shards,
+            workers=None if args.command == "sweep" else args.workers,
             callback_delay=args.callback_delay,
             sim_latency=args.sim_latency,
             out=args.out,
@@ -94,10 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             baselines=tuple(args.baseline),
             fund=args.fund,
             cost=args.cost,
+            ray_nodes=args.ray_nodes,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "sweep":
+        from bench.sweep import sweep
+
+        return sweep(cfg, args.shards, args.workers, runs=not args.table_only)
     from bench.runner import main as run_main
 
     return run_main(cfg)

@@ -41,6 +41,7 @@ class RunConfig:
     baselines: tuple[Path, ...] = ()  # earlier result files to compare with in the summary
     fund: int | None = None  # KES collected per merchant before the load; None: the scenario's
     cost: bool = False  # count what a payment costs (bench/cost.py); switch scenarios only
+    ray_nodes: int = 1  # 1: the switch's own local Ray; N > 1: a cluster of N (bench/raycluster.py)
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -55,6 +56,10 @@ class RunConfig:
             raise ValueError("rate must be > 0")
         if self.fund is not None and not 0 <= self.fund <= MAX_FUND:
             raise ValueError(f"fund must be within 0..{MAX_FUND} shillings (one STK collection)")
+        if not 1 <= self.ray_nodes <= 8:
+            raise ValueError("ray-nodes must be within 1..8")
+        if self.ray_nodes > 1 and self.target != "switch":
+            raise ValueError("--ray-nodes starts a Ray cluster for the switch: a switch scenario")
         if self.cost and (self.target != "switch" or self.scenario == "hub"):
             raise ValueError("--cost counts a payment's costs: a payment switch scenario only")
 

@@ -33,6 +33,8 @@ def classify(name: str, cmdline: Sequence[str]) -> str:
         ("log_monitor", "ray:log_monitor"),
         ("monitor.py", "ray:monitor"),
         ("runtime_env", "ray:runtime_env"),
+        ("ray.util.client.server", "ray:client_server"),
+        ("bin/ray start", "ray:start"),  # a node of the run's own cluster (--ray-nodes)
         ("-m switch serve", "api"),
         ("locust", "locust"),
         ("bench.ceiling", "ceiling"),
@@ -64,6 +66,7 @@ class CpuMeter:
     def __init__(self) -> None:
         self.roots: dict[int, str] = {os.getpid(): "runner+sink"}  # pid -> role if unknown
         self._role: dict[int, str] = {}
+        self._root: dict[int, int] = {}  # pid -> the root whose tree it was seen in
         self._last: dict[int, float] = {}
         self._base: dict[int, float] | None = None
         self._end: dict[int, float] | None = None
@@ -84,6 +87,7 @@ class CpuMeter:
             except psutil.Error:
                 continue
             for p in tree:
+                self._root.setdefault(p.pid, pid)
                 self._read(p, role if p.pid == pid else "")
 
     def _read(self, p: psutil.Process, role: str) -> None:
@@ -128,6 +132,15 @@ class CpuMeter:
             for pid, cpu in end.items()
         ]
         return sorted(out, key=lambda p: (p.role, p.pid))
+
+    def by_root(self, roots: Sequence[int]) -> dict[int, float]:
+        """CPU seconds in the window of each of ``roots``' trees (a Ray node's processes)."""
+        totals = dict.fromkeys(roots, 0.0)
+        for p in self.results():
+            root = self._root.get(p.pid)
+            if root in totals:
+                totals[root] += p.cpu_s
+        return {root: round(s, 3) for root, s in totals.items()}
 
 
 def _machine_busy() -> float:

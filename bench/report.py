@@ -17,6 +17,7 @@ from bench.config import RunConfig
 from bench.cost import CostReadings, cost_headline, render_cost, summarize
 from bench.cpu import ProcCpu, by_role
 from bench.perop import per_op, per_rail, table
+from bench.raycluster import ray_headline, render_placement
 from bench.records import GET, INFLIGHT_CAP, PAYMENT_OPS, STORM, Record
 from bench.sink import Arrival
 from bench.stats import rate, summary_ms, timeline
@@ -55,6 +56,7 @@ class RunData:
     money: dict[str, Any] | None = None  # per-rail checks and the ledger (bench/railcheck.py)
     funding: list[str] = field(default_factory=list)  # the funding payments (bench/mixed.py)
     cost: CostReadings | None = None  # --cost: what the switch's processes counted (bench/cost.py)
+    ray: dict[str, Any] | None = None  # --ray-nodes: the cluster's placement (bench/raycluster.py)
 
 
 _SHARD = re.compile(r"^pay_s([0-9]+)_")  # payment ids carry their shard: pay_s3_01JDX4...
@@ -215,6 +217,7 @@ def build_result(data: RunData) -> dict[str, Any]:
         "cost": summarize(data.cost.processes, payments, data.cost.redis, data.cost.oplog)
         if data.cost is not None
         else None,
+        "ray": data.ray,
         "warnings": warnings(data),
         "switch_log": data.switch_log,
         "simulator": data.simulator,
@@ -371,6 +374,8 @@ def render_markdown(result: Mapping[str, Any], comparison: str = "") -> str:
     )
     if result.get("cost"):
         lines += render_cost(result["cost"])
+    if result.get("ray"):
+        lines += render_placement(result["ray"])
     log = result.get("switch_log")
     if log:
         lines += ["", "## Switch log", "", f"{log['errors']} error and {log['warnings']} warning "
@@ -501,6 +506,7 @@ def headline(result: Mapping[str, Any]) -> Sequence[str]:
         *([spread_text(result["merchants"])] if result.get("merchants") else []),
         *_rail_headline(result),
         *([cost_headline(result["cost"])] if result.get("cost") else []),
+        *([ray_headline(result["ray"])] if result.get("ray") else []),
         *(f"WARNING: {w}" for w in result.get("warnings", [])),
     ]
 

@@ -58,6 +58,7 @@ from bench.mixed import (
 )
 from bench.procs import REPO_ROOT, Child, ProcessFailed, free_port, log_tail
 from bench.railcheck import money_summary, paid_twice, rail_reports, transfer_problems
+from bench.raycluster import placement_by_node
 from bench.records import Record, RecordTail
 from bench.report import RunData, build_result, headline, result_name, write_outputs
 from bench.sink import Sink
@@ -146,6 +147,7 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
     money: dict[str, Any] | None = None
     probe: CostProbe | None = None
     cost: CostReadings | None = None
+    ray: dict[str, Any] | None = None
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         try:
             await sink.start(free_port())
@@ -177,6 +179,7 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
             drained, drain_s = await _drain(cfg, accepted, sink, cpu, progress)
             simulator = await _settle_simulator(cfg, http, target, cpu)
             cpu.stop()
+            ray = await _ray_cluster(http, target, cpu)
             if probe is not None:
                 await probe.close()
                 cost = probe.readings()
@@ -236,6 +239,7 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
         money=money,
         funding=funding,
         cost=cost,
+        ray=ray,
     )
     result = build_result(data)
     comparison = ""
@@ -460,6 +464,24 @@ async def _stored_payments(
         if str(d["_id"]) not in funding
     ]
     return stored, books
+
+
+async def _ray_cluster(
+    http: aiohttp.ClientSession, target: Target, cpu: CpuMeter
+) -> dict[str, Any] | None:
+    """--ray-nodes: where each actor ran (``/readyz``) and each node's CPU in the window."""
+    cluster = target.cluster
+    if cluster is None:
+        return None
+    async with http.get(f"{target.url}/readyz") as resp:  # 503 too lists the nodes
+        body = await resp.json(content_type=None)
+    labels = {node.pid: "head" if i == 0 else f"node {i}" for i, node in enumerate(cluster.nodes)}
+    return {
+        "node_count": len(cluster.nodes),
+        "address": cluster.address,
+        "placement": placement_by_node(body.get("nodes") or {}, cluster.head_node_id()),
+        "cpu_s_by_node": {labels[pid]: s for pid, s in cpu.by_root(list(labels)).items()},
+    }
 
 
 async def _sim_stats(http: aiohttp.ClientSession, target: Target) -> dict[str, Any] | None:

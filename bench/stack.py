@@ -23,6 +23,7 @@ import aiohttp
 from bench.config import RunConfig
 from bench.costprobe import cost_env, start_redis
 from bench.procs import Child, ProcessFailed, free_port, free_port_block
+from bench.raycluster import SHARD_RESOURCE, RayCluster, auth_env, start_cluster
 from switch.providers import providers
 from switch.rails import provider_of, recovered_by
 
@@ -51,6 +52,7 @@ class Target:
     db_name: str = "switch"
     cost_dir: Path | None = None  # --cost: where the switch's processes write their counts
     redis_url: str | None = None  # --cost: the run's own Redis
+    cluster: RayCluster | None = None  # --ray-nodes N > 1: the Ray cluster the switch joined
 
     def mongo_uri(self) -> str | None:
         """Where the switch keeps its payments: MONGODB_URI, or the embedded server's port."""
@@ -102,17 +104,6 @@ async def _start_switch(
     }
     if cfg.shards is not None:
         env["SWITCH_SHARDS"] = str(cfg.shards)
-    if not os.environ.get("RAY_TMPDIR"):
-        # Ray's session folder (sockets, actor logs) inside the run's folder: kept with
-        # --keep-logs, removed otherwise, and no cluster of the run is advertised in /tmp/ray
-        # for anything else on the machine to join. A short path: Ray puts unix sockets under
-        # it (at most 107 bytes).
-        ray_tmp = workdir / "r"
-        ray_tmp.mkdir(exist_ok=True)
-        env["RAY_TMPDIR"] = str(ray_tmp)
-    argv = [sys.executable, "-m", "switch", "serve", "--sandbox"]
-    if cfg.workers is not None:
-        argv += ["--workers", str(cfg.workers)]
     early: list[Child] = []
     cost_dir = redis_url = None
     if cfg.cost:
@@ -123,6 +114,31 @@ async def _start_switch(
             redis, redis_url = await start_redis(workdir)
             early.append(redis)
             env["REDIS_URL"] = redis_url
+    cluster = None
+    if cfg.ray_nodes > 1:
+        # The actors run in the nodes' processes: they need the --cost folder too.
+        node_env = cost_env(cost_dir) if cost_dir else {}
+        try:
+            cluster = await start_cluster(cfg.ray_nodes, workdir, node_env)
+        except BaseException:
+            for child in early:
+                await child.stop()
+            raise
+        early += cluster.nodes
+        env["RAY_ADDRESS"] = cluster.address
+        env["SWITCH_SHARD_RESOURCE"] = SHARD_RESOURCE
+        env.update(auth_env())
+    elif not os.environ.get("RAY_TMPDIR"):
+        # Ray's session folder (sockets, actor logs) inside the run's folder: kept with
+        # --keep-logs, removed otherwise, and no cluster of the run is advertised in /tmp/ray
+        # for anything else on the machine to join. A short path: Ray puts unix sockets under
+        # it (at most 107 bytes).
+        ray_tmp = workdir / "r"
+        ray_tmp.mkdir(exist_ok=True)
+        env["RAY_TMPDIR"] = str(ray_tmp)
+    argv = [sys.executable, "-m", "switch", "serve", "--sandbox"]
+    if cfg.workers is not None:
+        argv += ["--workers", str(cfg.workers)]
     switch = Child("switch", argv, workdir / "switch.log", env).start()
     target = Target(
         "switch",
@@ -134,6 +150,7 @@ async def _start_switch(
         db_name=os.environ.get("SWITCH_MONGODB_DB") or "switch",
         cost_dir=cost_dir,
         redis_url=redis_url,
+        cluster=cluster,
     )
     try:
 

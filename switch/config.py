@@ -29,6 +29,9 @@ class CoreSettings(BaseModel):
     redis_url: str | None = None
     ray_address: str | None = None
     ray_namespace: str = Field("switch", pattern=r"^[A-Za-z0-9_-]{1,60}$")
+    # A custom Ray resource the shard actors need one unit of: on a cluster, only the nodes
+    # started with it (``ray start --resources '{"NAME": 64}'``) take shards. Unset: anywhere.
+    shard_resource: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,59}$")
     data_dir: str = "./var"
 
     host: str = "127.0.0.1"
