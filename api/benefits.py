@@ -169,7 +169,7 @@ async def _register(
     ]
     dups = duplicates(rows, by_id, by_phone, by_dest)
     created = [d for d in fresh if d["line"] not in dups]
-    clash = await store.insert_people([reg.sealed(sealer, dict(d)) for d in created])
+    clash = await store.insert_people([reg.sealed(sealer, d) for d in created])
     if clash:  # registered meanwhile by another request: refused like any duplicate
         for d in created:
             if d["_id"] in clash:

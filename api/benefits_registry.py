@@ -3,6 +3,7 @@ beneficiaries' personal data, the audit trail, and the views of programmes and b
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from datetime import date
 from typing import Any
@@ -113,8 +114,11 @@ def new_beneficiary(
 
 
 def sealed(sealer: Sealer, doc: Doc) -> Doc:
-    """``doc`` with its personal fields sealed with the merchant's key (``ready`` first)."""
-    return sealer.seal(doc, doc["_id"], doc["merchant_id"], personal_paths)
+    """A copy of ``doc`` with its personal fields sealed with the merchant's key (``ready``
+    first). A deep copy: the payout's account and member number are sealed in place, and the
+    caller's document is still the one it answers with."""
+    copied = copy.deepcopy(doc)
+    return sealer.seal(copied, copied["_id"], copied["merchant_id"], personal_paths)
 
 
 async def opened(sealer: Sealer, doc: Doc) -> Doc:
