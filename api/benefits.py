@@ -3,8 +3,9 @@
 - ``POST /v1/benefits/programmes`` (Idempotency-Key): a programme; ``GET .../{programme_id}``.
 - ``POST /v1/benefits/programmes/{programme_id}/beneficiaries``: register one person. The id comes
   from the national ID, so the same body again answers the same beneficiary (200); another body
-  with a registered national ID or phone is refused (409 ``duplicate_beneficiary``, naming the
-  beneficiary that holds it) and recorded for the auditors' report.
+  with a registered national ID, phone or payout account is refused (409
+  ``duplicate_beneficiary``, naming the beneficiary that holds it) and recorded for the auditors'
+  report.
 - ``POST .../beneficiaries/upload``: a CSV registry (columns :data:`UPLOAD_COLUMNS`). A row that
   is invalid refuses the whole file (422, every line's problem); rows that duplicate a registered
   person or an earlier row are refused one by one and named in the answer, the others created.
@@ -19,6 +20,7 @@ duplicates findable without opening anything. Every change is in the audit trail
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -33,6 +35,7 @@ from api.benefits_models import (
     UPLOAD_REQUIRED,
     BeneficiaryChange,
     BeneficiaryCreate,
+    PayoutTo,
     ProgrammeCreate,
     programme_id,
     row_body,
@@ -44,7 +47,14 @@ from api.routes import Route, json_answer, limit_param, query
 from api.state import STATE
 from infra.benefits_store import BenefitsStore
 from switch.batches import LineError, decode_upload, upload_rows
-from switch.benefits import Duplicate, Eligibility, Registration, change_problem, duplicates
+from switch.benefits import (
+    ACCOUNT_FIELDS,
+    Duplicate,
+    Eligibility,
+    Registration,
+    change_problem,
+    duplicates,
+)
 from switch.idempotency import request_hash
 from switch.money import parse_whole_shillings
 from switch.payments import now_utc
@@ -149,10 +159,17 @@ async def _register(
     pid = programme["_id"]
     by_id = await store.holders(pid, "national_id_bidx", [d["national_id_bidx"] for d in fresh])
     by_phone = await store.holders(pid, "phone_bidx", [d["phone_bidx"] for d in fresh])
-    rows = [Registration(d["line"], d["national_id_bidx"], d["phone_bidx"]) for d in fresh]
-    dups = duplicates(rows, by_id, by_phone)
+    dests = [d["destination_bidx"] for d in fresh if "destination_bidx" in d]
+    by_dest = await store.holders(pid, "destination_bidx", dests)
+    rows = [
+        Registration(
+            d["line"], d["national_id_bidx"], d["phone_bidx"], d.get("destination_bidx", "")
+        )
+        for d in fresh
+    ]
+    dups = duplicates(rows, by_id, by_phone, by_dest)
     created = [d for d in fresh if d["line"] not in dups]
-    clash = await store.insert_people([reg.sealed(sealer, dict(d)) for d in created])
+    clash = await store.insert_people([reg.sealed(sealer, d) for d in created])
     if clash:  # registered meanwhile by another request: refused like any duplicate
         for d in created:
             if d["_id"] in clash:
@@ -171,7 +188,7 @@ async def create_beneficiary(request: web.Request) -> web.Response:
     body = await parse_body(request, BeneficiaryCreate)
     if isinstance(body, web.Response):
         return body
-    problem = _payout_problem(programme, body)
+    problem = _payout_problem(programme, body.payout, request.app[STATE].saccos)
     if problem:
         return _invalid("payout", problem)
     created, unchanged, dups = await _register(request, store, programme, [(0, body)])
@@ -193,9 +210,16 @@ async def create_beneficiary(request: web.Request) -> web.Response:
     return json_response(reg.beneficiary_view(programme, doc), 201)
 
 
-def _payout_problem(programme: Doc, body: BeneficiaryCreate) -> str | None:
-    if body.payout is None and programme["rail"] == "bank_transfer":
-        return "the programme pays by bank_transfer: give payout.bank"
+def _payout_problem(
+    programme: Doc, payout: PayoutTo | None, saccos: Mapping[str, Any]
+) -> str | None:
+    """Why a beneficiary's payout cannot be used: a programme paying accounts needs each
+    beneficiary's account; a SACCO must be one the switch reaches."""
+    if payout is None and programme["rail"] in ACCOUNT_FIELDS:
+        field = "bank" if programme["rail"] == "bank_transfer" else "sacco"
+        return f"the programme pays by {programme['rail']}: give payout.{field}"
+    if payout is not None and payout.sacco is not None and payout.sacco.sacco_code not in saccos:
+        return f"no SACCO {payout.sacco.sacco_code} is registered"
     return None
 
 
@@ -216,7 +240,7 @@ def _header(cells: list[str]) -> list[str] | str:
 
 
 def _parse_upload(
-    data: bytes, programme: Doc
+    data: bytes, programme: Doc, saccos: Mapping[str, Any]
 ) -> list[tuple[int, BeneficiaryCreate]] | list[LineError]:
     text = decode_upload(data)
     if isinstance(text, LineError):
@@ -240,7 +264,7 @@ def _parse_upload(
                 LineError(line, None, d["field"], d["reason"]) for d in validation_details(exc)
             ]
             continue
-        problem = _payout_problem(programme, body)
+        problem = _payout_problem(programme, body.payout, saccos)
         if problem:
             errors.append(LineError(line, None, "payout", problem))
         bodies.append((line, body))
@@ -257,7 +281,7 @@ async def upload(request: web.Request) -> web.Response:
     data = await read_limited(request, MAX_UPLOAD)
     if data is None:
         return error_response(413, "body_too_large", "an upload is at most 4 MiB")
-    parsed = _parse_upload(data, programme)
+    parsed = _parse_upload(data, programme, request.app[STATE].saccos)
     if parsed and isinstance(parsed[0], LineError):
         details = [
             {"line": e.line, "field": e.field, "reason": e.reason}
@@ -343,17 +367,25 @@ async def change_beneficiary(request: web.Request) -> web.Response:
     fields, push = _changes(sealer, doc, body)
     if isinstance(fields, str):
         return _invalid("eligibility", fields)
-    if body.phone is not None:
-        holder = await store.holders(programme["_id"], "phone_bidx", [fields["phone_bidx"]])
-        other = holder.get(fields["phone_bidx"], doc["_id"])
+    problem = _payout_problem(programme, body.payout, request.app[STATE].saccos)
+    if body.payout is not None and problem:
+        return _invalid("payout", problem)
+    for key, what in (("phone_bidx", "phone"), ("destination_bidx", "payout account")):
+        if key not in fields:
+            continue
+        holder = await store.holders(programme["_id"], key, [fields[key]])
+        other = holder.get(fields[key], doc["_id"])
         if other != doc["_id"]:
             return error_response(
-                409, "duplicate_beneficiary", f"this phone is registered: {other}"
+                409, "duplicate_beneficiary", f"this {what} is registered: {other}"
             )
     fields["updated_at"] = now_utc()
     sealed = reg.sealed(sealer, {**fields, "_id": doc["_id"], "merchant_id": doc["merchant_id"]})
     sealed.pop("_id"), sealed.pop("merchant_id")
-    updated = await store.update_person(doc, sealed, push)
+    unset = None
+    if body.payout is not None and "destination_bidx" not in fields:
+        unset = {"destination_bidx": ""}  # now paid to the phone
+    updated = await store.update_person(doc, sealed, push, unset)
     if updated is None:
         return error_response(409, "conflict", "the beneficiary changed meanwhile; read it again")
     changed = sorted(body.model_dump(exclude_none=True))
@@ -371,11 +403,8 @@ def _changes(sealer: Sealer, doc: Doc, body: BeneficiaryChange) -> tuple[Doc | s
     if body.name is not None:
         fields["name"] = body.name
     if body.payout is not None:
-        payout: Doc = {"method": body.payout.method}
-        if body.payout.bank is not None:
-            payout |= {"bank_code": body.payout.bank.bank_code,
-                       "account_number": body.payout.bank.account_number}  # fmt: skip
-        fields["payout"] = payout
+        fields["payout"] = body.payout.as_doc()
+        fields |= reg.destination_fields(sealer, doc["programme_id"], fields["payout"])
     push = None
     if body.eligibility is not None:
         e = body.eligibility

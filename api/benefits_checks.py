@@ -3,7 +3,10 @@ of its provider, compared with the beneficiary's (switch/benefits_names.py).
 
 - M-Pesa: the customer name query (connectors/mpesa/namecheck.py; its shape is unverified,
   Daraja publishes none), sent through the M-Pesa gateway's product call;
-- bank: PesaLink's account look-up (``POST /v1/lookups`` uses the same gateway call).
+- Airtel Money: the KYC user enquiry (connectors/airtel/kyc.py), first and last name;
+- bank: PesaLink's account look-up (``POST /v1/lookups`` uses the same gateway call);
+- SACCO: the API SACCO's member look-up (``POST /v1/lookups`` too). A file SACCO exchanges only
+  files and has none: the beneficiary is paid and the report says ``name_not_checked``.
 
 A look-up that cannot be made is an exception of its own (``name_check_failed``): the
 beneficiary is not paid by this run and a later run of the cycle may pay them.
@@ -33,9 +36,32 @@ class Checked:
     detail: str = ""
 
 
+# A provider's look-up error_code -> the exception it is (anything else: the look-up failed).
+_LOOKUP_ERRORS: dict[str, ExceptionKind] = {
+    "not_customer": "unregistered_phone",  # Airtel: no such wallet
+    "account_not_found": "account_not_found",
+    "invalid_member_number": "account_not_found",
+    "unknown_sacco": "account_not_found",
+    "lookup_unsupported": "name_not_checked",  # a file SACCO: no look-up, paid anyway
+}
+
+
+def _looked_up(found: dict[str, str], name_key: str) -> tuple[str, str | None]:
+    if "error" not in found:
+        return str(found[name_key]), None
+    code = found.get("error_code") or ""
+    kind = _LOOKUP_ERRORS.get(code, "name_check_failed")
+    return "", f"{kind}:{code} {found['error']}".strip()
+
+
 async def _registered(state: AppState, payout: Doc, phone: str) -> tuple[str, str | None]:
     """(name, None) or ("", why not) with the exception kind first in ``why``."""
     gateways = state.actors.gateways
+    if payout["method"] == "airtel_payout":
+        return _looked_up(await gateways.lookup("airtel", phone), "name")
+    if payout["method"] == "sacco":
+        found = await gateways.lookup("sacco", payout["sacco_code"], payout["member_number"])
+        return _looked_up(found, "name")
     if payout["method"] == "bank_transfer":
         found = await gateways.lookup(
             "pesalink", payout["bank_code"], payout["account_number"], None

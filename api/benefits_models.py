@@ -16,7 +16,8 @@ from switch.benefits import Status, national_id, person_name
 from switch.benefits_names import DEFAULT_THRESHOLD
 from switch.phone import normalise_msisdn
 
-Rail = Literal["mpesa_b2c", "bank_transfer"]
+# switch/benefits.py RAILS: wallets paid to the phone, or an account named in ``payout``.
+Rail = Literal["mpesa_b2c", "airtel_payout", "bank_transfer", "sacco"]
 NationalId = Annotated[
     StrictStr,
     AfterValidator(national_id),
@@ -35,6 +36,8 @@ UPLOAD_COLUMNS = (
     "method",
     "bank_code",
     "account_number",
+    "sacco_code",
+    "member_number",
     "eligible_from",
 )
 UPLOAD_REQUIRED = ("national_id", "phone", "name")
@@ -60,21 +63,47 @@ class ProgrammeCreate(BaseModel):
 
     @model_validator(mode="after")
     def _limits(self) -> ProgrammeCreate:
-        _amount_in_limits(self.amount, ("mpesa_b2c",) if self.rail == "mpesa_b2c" else (self.rail,))
+        _amount_in_limits(self.amount, (self.rail,))
         return self
 
 
+class SaccoMember(BaseModel):
+    """A SACCO member account a benefit is deposited into."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sacco_code: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}$")] = Field(examples=["STIMA"])
+    member_number: Annotated[str, Field(pattern=r"^[A-Za-z0-9/-]{1,20}$")] = Field(
+        examples=["10002"]
+    )
+
+
 class PayoutTo(BaseModel):
+    """Where a beneficiary is paid: ``mpesa_b2c`` or ``airtel_payout`` pay the phone,
+    ``bank_transfer`` a bank account (``bank``), ``sacco`` a member account (``sacco``)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     method: Rail
     bank: BankAccount | None = None
+    sacco: SaccoMember | None = None
 
     @model_validator(mode="after")
-    def _bank(self) -> PayoutTo:
+    def _account(self) -> PayoutTo:
         if (self.method == "bank_transfer") != (self.bank is not None):
-            raise ValueError("bank_transfer takes a bank account (bank); mpesa_b2c pays the phone")
+            raise ValueError("bank_transfer takes a bank account (bank), and only it")
+        if (self.method == "sacco") != (self.sacco is not None):
+            raise ValueError("sacco takes a member account (sacco), and only it")
         return self
+
+    def as_doc(self) -> dict[str, str]:
+        """The ``payout`` stored on a beneficiary (switch/benefits.py ACCOUNT_FIELDS)."""
+        doc: dict[str, str] = {"method": self.method}
+        if self.bank is not None:
+            doc |= {"bank_code": self.bank.bank_code, "account_number": self.bank.account_number}
+        if self.sacco is not None:
+            doc |= {"sacco_code": self.sacco.sacco_code, "member_number": self.sacco.member_number}
+        return doc
 
 
 class BeneficiaryCreate(BaseModel):
@@ -135,6 +164,11 @@ def row_body(row: dict[str, str]) -> dict[str, Any]:
             payout["bank"] = {
                 "bank_code": row.get("bank_code", ""),
                 "account_number": row.get("account_number", ""),
+            }
+        if row.get("sacco_code") or row.get("member_number"):
+            payout["sacco"] = {
+                "sacco_code": row.get("sacco_code", ""),
+                "member_number": row.get("member_number", ""),
             }
         body["payout"] = payout
     return body

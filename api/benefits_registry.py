@@ -3,6 +3,7 @@ beneficiaries' personal data, the audit trail, and the views of programmes and b
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from datetime import date
 from typing import Any
@@ -16,7 +17,7 @@ from api.benefits_models import BeneficiaryCreate, beneficiary_id
 from api.merchant_settings import actor
 from api.state import STATE, AppState
 from infra.benefits_store import BenefitsStore, personal_paths
-from switch.benefits import NAIROBI, Eligibility, status_on
+from switch.benefits import NAIROBI, Eligibility, destination, status_on
 from switch.logs import request_id
 from switch.money import format_minor, parse_whole_shillings
 from switch.payments import iso, now_utc
@@ -61,6 +62,16 @@ def national_bidx(sealer: Sealer, national: str) -> str:
     return sealer.bidx("nid:" + national)
 
 
+def destination_fields(sealer: Sealer, programme_id: str, payout: Doc) -> Doc:
+    """``destination_bidx``: the blind index of the account a payout goes to (bank or SACCO
+    member), keyed with the programme so its unique index is per programme; none for a wallet,
+    which pays the phone (its own blind index is unique already)."""
+    found = destination(payout)
+    if found is None:
+        return {}
+    return {"destination_bidx": sealer.bidx(f"dest:{programme_id}:{found}")}
+
+
 def body_hash(body: BeneficiaryCreate) -> str:
     return hashlib.sha256(orjson.dumps(body.model_dump(mode="json"))).hexdigest()
 
@@ -73,12 +84,7 @@ def new_beneficiary(
     now = now_utc()
     payout: Doc = {"method": programme["rail"]}
     if body.payout is not None:
-        payout = {"method": body.payout.method}
-        if body.payout.bank is not None:
-            payout |= {
-                "bank_code": body.payout.bank.bank_code,
-                "account_number": body.payout.bank.account_number,
-            }
+        payout = body.payout.as_doc()
     return {
         "_id": beneficiary_id(state.secret_key, programme["_id"], body.national_id),
         "merchant_id": programme["merchant_id"],
@@ -90,6 +96,7 @@ def new_beneficiary(
         "name": body.name,
         "amount_minor": parse_whole_shillings(body.amount) if body.amount else None,
         "payout": payout,
+        **destination_fields(sealer, programme["_id"], payout),
         "eligibility": [
             {
                 "status": "eligible",
@@ -107,8 +114,11 @@ def new_beneficiary(
 
 
 def sealed(sealer: Sealer, doc: Doc) -> Doc:
-    """``doc`` with its personal fields sealed with the merchant's key (``ready`` first)."""
-    return sealer.seal(doc, doc["_id"], doc["merchant_id"], personal_paths)
+    """A copy of ``doc`` with its personal fields sealed with the merchant's key (``ready``
+    first). A deep copy: the payout's account and member number are sealed in place, and the
+    caller's document is still the one it answers with."""
+    copied = copy.deepcopy(doc)
+    return sealer.seal(copied, copied["_id"], copied["merchant_id"], personal_paths)
 
 
 async def opened(sealer: Sealer, doc: Doc) -> Doc:

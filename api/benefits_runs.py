@@ -38,6 +38,7 @@ from api.state import STATE, AppState
 from infra.benefits_store import BenefitsStore, personal_paths, run_paths
 from switch.batches import BatchItem, batch_id_for, batch_request_hash
 from switch.benefits import (
+    PAID_UNCHECKED,
     Candidate,
     as_of,
     beneficiary_of_item,
@@ -151,7 +152,10 @@ async def _plan(
     payable = []
     for c in planned.to_check:
         found = checks[c.beneficiary_id]
-        if found.kind is None:
+        if found.kind in PAID_UNCHECKED:  # paid, and the report says the name was not checked
+            exceptions.append({"beneficiary_id": c.beneficiary_id, "kind": found.kind,
+                               "stage": "name check", "detail": found.detail})  # fmt: skip
+        if found.kind is None or found.kind in PAID_UNCHECKED:
             payable.append({"beneficiary_id": c.beneficiary_id, "version": c.version,
                             "amount_minor": c.amount_minor, "method": c.method,
                             "score": found.score})  # fmt: skip
@@ -329,7 +333,13 @@ def _payout_body(programme: Doc, run: Doc, claim: Doc) -> Doc:
             "bank_code": payout["bank_code"],
             "account_number": payout["account_number"],
         }
-    else:
+    elif payout["method"] == "sacco":
+        body["sacco"] = {
+            "sacco_code": payout["sacco_code"],
+            "member_number": payout["member_number"],
+            "purpose": "deposit",
+        }
+    else:  # a wallet: M-Pesa or Airtel Money
         body["phone"] = claim["phone"]
     return body
 

@@ -4,9 +4,9 @@ Collections:
 
 - ``benefit_programmes``: one document per programme;
 - ``beneficiaries``: one per person and programme, personal fields sealed (switch/pii.py, bound
-  to the beneficiary id) with keyed blind indexes of the national ID and the phone; unique
-  indexes on (programme, blind index) make a second registration of either impossible, even
-  from two uploads at once;
+  to the beneficiary id) with keyed blind indexes of the national ID, the phone and the account
+  paid into (bank or SACCO member); unique indexes on them (per programme) make a second
+  registration of any impossible, even from two uploads at once;
 - ``benefit_runs``: one per disbursement run: its plan (who, how much, which version of each
   beneficiary was checked), its exceptions and its payout batches (one per attempt);
 - ``benefit_claims``: ``_id`` = (programme, cycle, beneficiary) (:func:`switch.benefits.claim_key`):
@@ -35,8 +35,9 @@ def personal_paths(doc: Doc) -> Iterator[tuple[dict[str, Any], str]]:
         if key in doc:
             yield doc, key
     payout = doc.get("payout")
-    if isinstance(payout, dict) and "account_number" in payout:
-        yield payout, "account_number"
+    for key in ("account_number", "member_number"):
+        if isinstance(payout, dict) and key in payout:
+            yield payout, key
 
 
 def run_paths(doc: Doc) -> Iterator[tuple[dict[str, Any], str]]:
@@ -86,6 +87,11 @@ class BenefitsStore:
                     [("programme_id", ASCENDING), ("phone_bidx", ASCENDING)],
                     name="phone",
                     unique=True,
+                ),
+                # The account paid into (bank, SACCO member): the blind index holds the
+                # programme, and wallet beneficiaries have none (sparse).
+                IndexModel(
+                    [("destination_bidx", ASCENDING)], name="destination", unique=True, sparse=True
                 ),
             ]
         )
@@ -140,11 +146,16 @@ class BenefitsStore:
                 found[doc["_id"]] = doc
         return found
 
-    async def update_person(self, doc: Doc, fields: Doc, push: Doc | None = None) -> Doc | None:
-        """Set ``fields`` if the beneficiary is still at the version read (None: it changed)."""
+    async def update_person(
+        self, doc: Doc, fields: Doc, push: Doc | None = None, unset: Doc | None = None
+    ) -> Doc | None:
+        """Set ``fields`` (and unset ``unset``) if the beneficiary is still at the version read
+        (None: it changed)."""
         update: Doc = {"$set": fields, "$inc": {"version": 1}}
         if push:
             update["$push"] = push
+        if unset:
+            update["$unset"] = unset
         return await self.people.find_one_and_update(
             {"_id": doc["_id"], "version": doc["version"]},
             update,

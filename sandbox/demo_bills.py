@@ -1,10 +1,12 @@
-"""Invoices and standing orders in ``python -m switch demo``: a paybill claimed and opted in to
-Bill Manager, an invoice its customer pays, and a monthly standing order whose three runs the
-simulator plays when its calendar is moved on. Every row must end paid or succeeded."""
+"""Invoices, QR codes and standing orders in ``python -m switch demo``: a paybill claimed and
+opted in to Bill Manager, a dynamic QR code to pay it, an invoice its customer pays, and a monthly
+standing order whose three runs the simulator plays when its calendar is moved on. Every row must
+end paid or succeeded."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import uuid
 from datetime import date, timedelta
@@ -17,12 +19,18 @@ WAIT_S = 30.0
 
 
 async def run_bills(http: aiohttp.ClientSession, base: str, auth: dict[str, str], sim: str) -> bool:
-    print("\ninvoices and standing orders (M-Pesa Bill Manager, Ratiba):", flush=True)
+    print("\ninvoices, QR codes, standing orders (Bill Manager, Dynamic QR, Ratiba):", flush=True)
     claim = {"shortcode": SHORTCODE, "accounts": {"type": "prefix", "prefix": "DEMO"}}
     await _call(http, "PUT", f"{base}/v1/c2b/registration", auth, claim)
     optin = {"shortcode": SHORTCODE, "email": "billing@duka.example",
              "official_contact": "0710000000", "send_reminders": True}  # fmt: skip
     await _call(http, "PUT", f"{base}/v1/invoices/settings", auth, optin)
+    qr = await _call(http, "POST", f"{base}/v1/qr-codes", auth, {
+        "kind": "paybill", "shortcode": SHORTCODE, "amount": "250", "reference": "DEMO-QR1",
+        "merchant_name": "Demo Duka"})  # fmt: skip
+    png = base64.b64decode(qr.get("image_png", ""))[:4] == b"\x89PNG"
+    print(f"  dynamic QR code for paybill {SHORTCODE}, KES 250, DEMO-QR1: "
+          f"{'PNG image' if png else 'no image'}, payload {qr.get('payload')}")  # fmt: skip
     due = date.today() + timedelta(days=7)
     invoice = await _call(http, "POST", f"{base}/v1/invoices", auth, {
         "external_reference": f"DEMO-{uuid.uuid4().hex[:8]}", "account_reference": "DEMO-INV1",
@@ -45,7 +53,7 @@ async def run_bills(http: aiohttp.ClientSession, base: str, auth: dict[str, str]
                         lambda i: i["status"] == "paid")  # fmt: skip
     done = await _until(http, order_url, auth, lambda o: o["status"] == "completed")
     runs = (await _call(http, "GET", f"{order_url}/runs", auth))["data"]
-    ok = paid.get("status") == "paid" and [r["status"] for r in runs] == ["succeeded"] * 3
+    ok = png and paid.get("status") == "paid" and [r["status"] for r in runs] == ["succeeded"] * 3
     print(f"  invoice of 800 to DEMO-INV1: {paid.get('status')} (paid {paid.get('paid')})")
     print(f"  standing order of 200 a month: {done.get('status')}, runs "
           + ", ".join(f"{r['due_date']} {r['status']}" for r in runs))  # fmt: skip

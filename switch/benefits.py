@@ -4,11 +4,13 @@ monthly cycle, the key that pays a beneficiary at most once per cycle and the pl
 A **programme** (a government agency's or an NGO's) pays its beneficiaries an amount per cycle,
 a calendar month in Africa/Nairobi (``"2026-12"``). A **beneficiary** is a person: national ID,
 phone, name, eligibility (a dated history: ``eligible``, ``suspended``, ``deceased``,
-``graduated``) and where to be paid (M-Pesa to the phone, or a bank account on PesaLink).
+``graduated``) and where to be paid (:data:`RAILS`: an M-Pesa or Airtel Money wallet on the
+phone, a bank account on PesaLink, or a SACCO member account), through the bulk payouts' rails.
 
-De-duplication: a national ID or a phone is registered once per programme. A second registration
-with either is refused, naming the beneficiary that holds it (the store also enforces it with
-unique indexes on the blind indexes, so two uploads at once cannot both register one person).
+De-duplication: a national ID, a phone or an account paid into (bank or SACCO member,
+:func:`destination`) is registered once per programme. A second registration with any of them is
+refused, naming the beneficiary that holds it (the store also enforces it with unique indexes on
+the blind indexes, so two uploads at once cannot both register one person).
 
 Paying once per cycle: before any money moves, a run stores a **claim** whose ``_id`` is
 :func:`claim_key` (programme, cycle, beneficiary). MongoDB's unique ``_id`` lets exactly one run
@@ -31,9 +33,15 @@ from switch.csvsafe import TRIGGERS
 NAIROBI = ZoneInfo("Africa/Nairobi")
 Status = Literal["eligible", "suspended", "deceased", "graduated"]
 STATUSES: tuple[Status, ...] = ("eligible", "suspended", "deceased", "graduated")
-# Rails a benefit is paid on, each with a name check before paying: M-Pesa's customer name
-# query (connectors/mpesa/namecheck.py) and PesaLink's account look-up.
-RAILS = ("mpesa_b2c", "bank_transfer")
+# Rails a benefit is paid on, each with a name check before paying (api/benefits_checks.py):
+# M-Pesa's customer name query (connectors/mpesa/namecheck.py), Airtel's KYC user enquiry
+# (connectors/airtel/kyc.py), PesaLink's account look-up and an API SACCO's member look-up (a
+# file SACCO has none: paid with the check recorded as skipped, ``name_not_checked``).
+RAILS = ("mpesa_b2c", "airtel_payout", "bank_transfer", "sacco")
+WALLET_RAILS = frozenset({"mpesa_b2c", "airtel_payout"})  # they pay the beneficiary's phone
+# The rails paying an account, and the fields that name it in a beneficiary's ``payout``.
+ACCOUNT_FIELDS = {"bank_transfer": ("bank_code", "account_number"),
+                  "sacco": ("sacco_code", "member_number")}  # fmt: skip
 # Kenyan national ID card numbers are 7 or 8 digits today (older cards fewer), and the Maisha
 # Namba that replaces them from 2023 has 9 (unverified: no public specification). Never with a
 # leading zero.
@@ -96,6 +104,15 @@ def as_of(cycle: str, now: datetime) -> date:
     return min(today, cycle_days(cycle)[1])
 
 
+def destination(payout: Mapping[str, str]) -> str | None:
+    """The account a payout goes to (``bank_transfer:68:0150000503``), for the duplicate check;
+    None for a wallet rail, which pays the phone (itself registered once)."""
+    fields = ACCOUNT_FIELDS.get(payout.get("method", ""))
+    if fields is None:
+        return None
+    return ":".join([payout["method"], *(str(payout[f]) for f in fields)])
+
+
 def claim_key(programme_id: str, cycle: str, beneficiary_id: str) -> str:
     """The ``_id`` of the claim that lets one run pay a beneficiary in a cycle."""
     return f"{programme_id}:{cycle}:{beneficiary_id}"
@@ -151,12 +168,13 @@ class Registration:
     line: int
     national_id_bidx: str
     phone_bidx: str
+    destination_bidx: str = ""  # "": paid to the phone
 
 
 @dataclass(frozen=True, slots=True)
 class Duplicate:
     line: int
-    field: Literal["national_id", "phone"]
+    field: Literal["national_id", "phone", "payout"]
     existing: str  # the beneficiary id holding it, or "line N" of the same upload
 
     @property
@@ -168,20 +186,29 @@ def duplicates(
     rows: Iterable[Registration],
     by_national_id: Mapping[str, str],
     by_phone: Mapping[str, str],
+    by_destination: Mapping[str, str] | None = None,
 ) -> dict[int, Duplicate]:
-    """Line -> why it is a duplicate: a national ID or phone that a stored beneficiary holds
-    (``by_*``: blind index -> beneficiary id), or that an earlier line of the same upload
-    registers. The first line to register a person wins; each later line names it."""
+    """Line -> why it is a duplicate: a national ID, phone or account paid into that a stored
+    beneficiary holds (``by_*``: blind index -> beneficiary id), or that an earlier line of the
+    same upload registers. The first line to register a person wins; each later line names it."""
     seen_id: dict[str, int] = {}
     seen_phone: dict[str, int] = {}
+    seen_dest: dict[str, int] = {}
     found: dict[int, Duplicate] = {}
     for row in rows:
         dup = _duplicate(row, by_national_id, by_phone, seen_id, seen_phone)
+        dest = row.destination_bidx
+        if dup is None and dest and dest in (by_destination or {}):
+            dup = Duplicate(row.line, "payout", (by_destination or {})[dest])
+        if dup is None and dest and dest in seen_dest:
+            dup = Duplicate(row.line, "payout", f"line {seen_dest[dest]}")
         if dup is not None:
             found[row.line] = dup
             continue
         seen_id[row.national_id_bidx] = row.line
         seen_phone[row.phone_bidx] = row.line
+        if dest:
+            seen_dest[dest] = row.line
     return found
 
 
@@ -208,9 +235,10 @@ def _duplicate(
 ExceptionKind = Literal[
     "ineligible",  # suspended, deceased, graduated, or not yet eligible: skipped
     "name_mismatch",  # the destination's registered name is not the beneficiary's
-    "unregistered_phone",  # M-Pesa has no customer for the phone (look-up or payout result)
-    "account_not_found",  # the bank has no such account
+    "unregistered_phone",  # the wallet provider has no customer for the phone (look-up, payout)
+    "account_not_found",  # the bank or SACCO has no such account or member
     "name_check_failed",  # the look-up could not be made: not paid, plan again in the cycle
+    "name_not_checked",  # the provider has no look-up (a file SACCO): paid, noted for auditors
     "already_claimed",  # another run holds this beneficiary's claim for the cycle
     "changed_since_planning",  # destination changed between planning and approval
     "payment_failed",  # the payout failed (retry within the cycle)
@@ -222,11 +250,14 @@ EXCEPTION_KINDS: tuple[ExceptionKind, ...] = (
     "unregistered_phone",
     "account_not_found",
     "name_check_failed",
+    "name_not_checked",
     "already_claimed",
     "changed_since_planning",
     "payment_failed",
     "duplicate_registration",
 )
+# Exceptions that do not stop a payment: noted for the auditors only.
+PAID_UNCHECKED: frozenset[ExceptionKind] = frozenset({"name_not_checked"})
 # B2C results meaning the phone is no M-Pesa customer (Daraja doc §8: 2040 "customer type
 # (Unregistered) is not supported", SFC_IC0003 "operator does not exist").
 UNREGISTERED_CODES = frozenset({"2040", "SFC_IC0003"})

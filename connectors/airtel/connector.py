@@ -3,11 +3,12 @@ parses answers.
 
 Flows: OAuth client credentials (doc §2), USSD-push collection (§4) and its enquiry (§5), the
 collection callback with its optional hash (§6), refund (§7), v1 disbursement with the encrypted
-PIN and its enquiry (§8), and the encryption-key lookup (§8). The same parser reads a collection's
+PIN and its enquiry (§8), the encryption-key lookup (§8) and the KYC user enquiry (§9, the
+name before a payout: ``kyc``). The same parser reads a collection's
 callback and its enquiry. Sections cited as "doc §N": see ``transformers``.
 
 Not covered: the v2 signed endpoints (``x-signature``/``x-key``; whether Kenya requires them is
-unverified, doc §8), balance and KYC (doc §9).
+unverified, doc §8) and balance (doc §9).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from connectors.airtel import security
+from connectors.airtel import kyc, security
 from connectors.airtel.security import HASH_FORMS, PIN_PADDINGS, HashForm, PinPadding
 from connectors.airtel.transformers import (
     ACCEPTED_PUSH_CODES,
@@ -265,6 +266,11 @@ class AirtelConnector:
         if resp.status != 200 or not isinstance(key, str) or not key:
             return parse_error(resp)
         return EncryptionKey(str(data.get("key_id") or ""), key, str(data.get("valid_upto") or ""))
+
+    # --- KYC user enquiry (doc §9; connectors/airtel/kyc.py) -----------------------------------
+
+    def user_request(self, token: str, phone: str) -> HttpRequest:
+        return self._get(kyc.path_of(phone), token)
 
     # --- helpers -------------------------------------------------------------------------------
 

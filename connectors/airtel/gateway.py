@@ -21,9 +21,12 @@ from connectors.airtel import (
     DisbursementOrder,
     ProviderError,
     TransactionResult,
+    kyc,
 )
 from connectors.airtel import outcomes as out
+from connectors.airtel.kyc import UserAnswer, parse_user
 from connectors.airtel.orders import WalletOrder
+from connectors.airtel.transformers import parse_error
 from connectors.gateway import GatewayCore, Wording
 from connectors.http import HttpRequest, HttpResponse
 from connectors.transport import AiohttpTransport, Transport
@@ -89,6 +92,33 @@ class AirtelGatewayCore(GatewayCore[AirtelConnector]):
 
         async with self._slots:
             return await self._with_retries("disbursement", build, parse)
+
+    # --- name look-up (KYC user enquiry) --------------------------------------------------------
+
+    async def lookup(self, phone: str) -> dict[str, str]:
+        """The name Airtel holds for a wallet (``name``), or ``error`` in plain words with an
+        ``error_code``: ``not_customer`` (no such wallet), ``invalid_phone`` or
+        ``provider_unavailable``."""
+        try:
+            kyc.path_of(phone)
+        except ValueError as exc:
+            return {"error": str(exc), "error_code": "invalid_phone"}
+
+        def build(token: str) -> HttpRequest:
+            return self.connector.user_request(token, phone)
+
+        def parse(resp: HttpResponse) -> UserAnswer | ProviderError:
+            answer = parse_user(resp)
+            return parse_error(resp) if answer.verdict == "failed" else answer
+
+        async with self._slots:
+            answer = await self._with_retries("kyc", build, parse, idempotent=True)
+        if isinstance(answer, ProviderOutcome):
+            reason = answer.failure.message if answer.failure else "Airtel Money gave no answer"
+            return {"error": reason, "error_code": "provider_unavailable"}
+        if answer.verdict == "not_customer":
+            return {"error": answer.message, "error_code": "not_customer"}
+        return {"name": answer.name}
 
     # --- status check ----------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Benefit payments through the public API on the real stack: a programme, its registry (CSV
-upload with duplicates refused), name checks against the Daraja simulator's registered names,
+upload with duplicates refused), name checks against the simulators' registered names (M-Pesa,
+Airtel Money, PesaLink, an API SACCO; a file SACCO has no look-up),
 runs approved by a second person and paid through the payout batches, the exceptions report
 tied to the journal, retries, concurrent runs and approvals, a crash of the batch actor during
 an approval, and a cycle of 2,000 beneficiaries.
@@ -17,14 +18,22 @@ import random
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from app.stack import Stack
+from connectors.airtel.bench import airtel_bookings
+from connectors.airtel.simulator.kyc import registered_name as airtel_name
 from connectors.mpesa.simulator.triggers import registered_name
+from connectors.pesalink.bench import pesalink_bookings
+from connectors.pesalink.simulator.directory import holder_name
+from connectors.sacco.bench import file_sacco_record, sacco_api_bookings
+from connectors.sacco.simulator.book import member_name
 from switch.benefits import NAIROBI, cycle_of
 from switch.payments import now_utc
 from tests.simharness import serving
@@ -255,6 +264,108 @@ async def _a_cycle(
     while {h["type"] for h in hooks if h["data"]["id"] == run["id"]} != wanted:
         assert time.monotonic() < deadline, hooks
         await asyncio.sleep(0.2)
+
+
+# --- every rail: M-Pesa, Airtel Money, a bank account, an API SACCO and a file SACCO ----------
+
+
+def _marked(digits: int, mark_at: int) -> str:
+    """Random digits with a 7 (a 1 for SACCO members) ``mark_at`` from the end: no trigger of
+    the Airtel, PesaLink or SACCO simulators (bench/mixspec.py)."""
+    text = f"{uuid.uuid4().int % 10**digits:0{digits}d}"
+    mark = "1" if mark_at == 3 else "7"
+    return text[:-mark_at] + mark + text[len(text) - mark_at + 1 :]
+
+
+async def _bookings(http: aiohttp.ClientSession, url: str, read: Any) -> Counter[str]:
+    """Destination -> money movements in a simulator's own record (the bench's readers)."""
+    async with http.get(url) as resp:
+        assert resp.status == 200
+        return Counter(b.destination for b in read(await resp.json()))
+
+
+async def test_benefits_are_paid_across_rails_each_after_its_name_check(
+    agency: Agency, stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    await fund(agency, 1000)
+    pid = await programme(agency)
+    ids = iter(national_ids(12))
+    rows: list[list[str]] = []
+    mpesa = [unique_phone() for _ in range(2)]
+    for n, p in enumerate(mpesa):
+        rows.append([next(ids), p, spelled(registered_name(msisdn(p)), n), "", "", "", "", ""])
+    airtel = ["073" + _marked(7, 4) for _ in range(3)]
+    names = [" ".join(airtel_name(a[1:])).title() for a in airtel[:2]] + ["Zawadi Chebet Mutai"]
+    for a, name in zip(airtel, names, strict=True):
+        rows.append([next(ids), a, name, "airtel_payout", "", "", "", ""])
+    accounts = [_marked(10, 4) for _ in range(2)]
+    for a in accounts:
+        name = spelled(holder_name("68", a), 1)
+        rows.append([next(ids), unique_phone(), name, "bank_transfer", "68", a, "", ""])
+    members = [_marked(7, 3) for _ in range(2)]
+    for m in members:
+        rows.append(
+            [next(ids), unique_phone(), member_name(m).title(), "sacco", "", "", "STIMA", m]
+        )
+    on_file = _marked(7, 3)
+    rows.append([next(ids), unique_phone(), "Amani Wekesa", "sacco", "", "", "WAUMINI", on_file])
+    # Another person registered to a bank account already paid into: refused, named.
+    rows.append(
+        [next(ids), unique_phone(), "Someone Else", "bank_transfer", "68", accounts[0], "", ""]
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "national_id",
+            "phone",
+            "name",
+            "method",
+            "bank_code",
+            "account_number",
+            "sacco_code",
+            "member_number",
+        ]
+    )
+    writer.writerows(rows)
+    status, uploaded = await agency.upload(pid, out.getvalue())
+    assert status == 201, uploaded
+    assert uploaded["counts"] == {"rows": 11, "created": 10, "unchanged": 0, "duplicates": 1}
+    assert [(d["line"], d["field"]) for d in uploaded["duplicates"]] == [(12, "payout")]
+
+    run = await new_run(agency, pid)
+    # Paid: 2 M-Pesa, 2 Airtel, 2 bank, 2 API SACCO, and the file SACCO's member (no look-up).
+    assert run["planned"]["count"] == 9 and run["exceptions"] == 2, run
+    status, answer = await approve(agency.checker, run["id"])
+    assert status == 200, answer
+    done = await settled(agency, run["id"], within=90)
+    assert (done["paid"], done["failed"]) == (9, 0), done
+
+    status, rep = await agency.call("GET", f"/v1/benefits/runs/{run['id']}/report")
+    assert status == 200, rep
+    kinds = sorted(e["kind"] for e in rep["exceptions"])
+    assert kinds == ["duplicate_registration", "name_mismatch", "name_not_checked"], kinds
+    mismatch = next(e for e in rep["exceptions"] if e["kind"] == "name_mismatch")
+    assert mismatch["registered_name"] == " ".join(airtel_name(airtel[2][1:])), mismatch
+    assert rep["totals"]["journal"]["ties"] is True, rep["totals"]
+
+    # Each paid exactly once in its provider's own record; the mismatched wallet not at all.
+    b2c = await sim_paid(http, stack.sim_url)
+    assert [b2c[msisdn(p)] for p in mpesa] == [1, 1]
+    sims = stack.sim_urls
+    wallets = await _bookings(http, f"{sims['airtel']}/__sim/ledger", airtel_bookings)
+    assert [wallets[a[1:]] for a in airtel] == [1, 1, 0], wallets
+    banks = await _bookings(http, f"{sims['pesalink']}/__sim/transfers", pesalink_bookings)
+    assert [banks[f"68:{a}"] for a in accounts] == [1, 1]
+    sacco_sim = URL(sims["sacco"]).origin()  # its base URL is the Fineract API's
+    saccos = await _bookings(http, f"{sacco_sim}/__sim/ledger", sacco_api_bookings)
+    assert [saccos[f"STIMA:{m}"] for m in members] == [1, 1]
+    files, problems = file_sacco_record(Path(stack.settings.data_dir))
+    assert Counter(b.destination for b in files)[f"WAUMINI:{on_file}"] == 1, problems
+
+    # A second run of the cycle pays nobody again, on any rail.
+    rerun = await new_run(agency, pid)
+    assert rerun["planned"]["count"] == 0, rerun
 
 
 # --- faults: a crash during an approval, a concurrent run, approvals at once, retries -----------

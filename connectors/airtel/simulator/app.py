@@ -10,6 +10,7 @@ Airtel routes (doc §1-§8)::
     POST /standard/v1/disbursements/            v1, encrypted PIN
     GET  /standard/v1/disbursements/{id}
     GET  /v1/rsa/encryption-keys
+    GET  /standard/v1/users/{msisdn}            KYC user enquiry (doc §9; simulator/kyc.py)
 
 POST paths need the trailing slash every SDK sends (doc §1: whether Airtel accepts them without
 it is unverified; here they 404). Product calls need a live bearer token (else HTTP 401) and the
@@ -22,6 +23,7 @@ Control routes (not Airtel; for tests, bench and demo)::
     GET /__sim/collections[?msisdn=&limit=]      GET /__sim/collections/{id}
     GET /__sim/disbursements[?msisdn=&limit=]    GET /__sim/disbursements/{id}
     GET /__sim/refunds   GET /__sim/statement   GET /__sim/settlement?day=YYYY-MM-DD
+    PUT /__sim/users/{msisdn}   (the name KYC answers: {"first_name", "last_name"})
 
 Order of checks on a money-moving request: outage (503), error burst, token (401), market
 headers, body fields, trigger refusals, duplicate id; then it is processed, and only then may
@@ -40,7 +42,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from connectors.airtel.simulator import sandbox, triggers, wire
+from connectors.airtel.simulator import kyc, sandbox, triggers, wire
 from connectors.airtel.simulator.config import SimConfig
 from connectors.airtel.simulator.state import Collection, Disbursement, SimState
 from connectors.airtel.simulator.statement import settlement, statement
@@ -70,6 +72,7 @@ class Simulator(CallbackSim[SimConfig, SimState]):
 
     def __init__(self, config: SimConfig) -> None:
         super().__init__(config, SimState())
+        self.names: dict[str, tuple[str, str]] = {}  # msisdn -> KYC's (first, last) override
 
     # --- OAuth (doc §2) ------------------------------------------------------------------------
 
@@ -334,6 +337,24 @@ class Simulator(CallbackSim[SimConfig, SimState]):
             return exc.response()
         return json_response(wire.encryption_keys(sandbox.KEY_ID, sandbox.public_key_b64()))
 
+    # --- KYC user enquiry (doc §9) -------------------------------------------------------------
+
+    async def user(self, request: web.Request) -> web.Response:
+        await self._lag()
+        try:
+            self._authorised(request)
+            return json_response(kyc.user(request.match_info["msisdn"], self.names))
+        except Refusal as exc:
+            return exc.response()
+
+    async def set_user(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        first, last = body.get("first_name"), body.get("last_name")
+        if not (isinstance(first, str) and isinstance(last, str) and first and last):
+            return wire.invalid("first_name").response()
+        self.names[request.match_info["msisdn"][-9:]] = (first, last)
+        return json_response({"first_name": first, "last_name": last})
+
     # --- checks shared by the product calls ----------------------------------------------------
 
     def _take_burst(self, api: str) -> None:
@@ -460,6 +481,8 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     r.add_post("/standard/v1/disbursements/", sim.disburse)
     r.add_get("/standard/v1/disbursements/{id}", sim.disbursement_enquiry)
     r.add_get("/v1/rsa/encryption-keys", sim.encryption_keys)
+    r.add_get("/standard/v1/users/{msisdn}", sim.user)
+    r.add_put("/__sim/users/{msisdn}", sim.set_user)
     r.add_get("/__sim/public_key", sim.public_key)
     r.add_get("/__sim/ledger", sim.ledger)
     r.add_get("/__sim/collections", sim.list_collections)

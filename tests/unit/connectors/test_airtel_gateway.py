@@ -16,12 +16,21 @@ import orjson
 import pytest
 from aiohttp import web
 
-from connectors.airtel import AirtelAccount, AirtelConnector, CallbackHashMismatch, callback_ack
+from connectors.airtel import (
+    AirtelAccount,
+    AirtelConnector,
+    CallbackHashMismatch,
+    callback_ack,
+    kyc,
+)
 from connectors.airtel.gateway import AirtelGatewayCore, airtel_gateway_from
 from connectors.airtel.orders import WalletOrder
 from connectors.airtel.outcomes import airtel_callback
 from connectors.airtel.simulator import SIMULATOR, SimConfig, Simulator, create_app
+from connectors.airtel.simulator import kyc as kyc_sim
 from connectors.airtel.simulator.sandbox import public_key_pem, switch_settings
+from connectors.airtel.simulator.wire import Refusal
+from connectors.http import HttpResponse
 from connectors.transport import AiohttpTransport
 from switch.breaker import Breaker
 from switch.config import Settings
@@ -426,3 +435,42 @@ def test_sandbox_settings_with_callback_auth_carry_the_key() -> None:
 
 def _unused_transport() -> AiohttpTransport:
     return AiohttpTransport()  # never sends: its session opens on the first request
+
+
+# --- KYC user enquiry: the name before a payout --------------------------------------------------
+
+
+async def test_kyc_names_the_wallet_holder_or_says_there_is_no_such_wallet(rig: Rig) -> None:
+    gw = rig.gateway()
+    first, last = kyc_sim.registered_name("733123456")
+    assert await gw.lookup(PAYER) == {"name": f"{first} {last}"}
+    rig.sim.names["733123456"] = ("Wanjiru", "Otieno")  # PUT /__sim/users/{msisdn}
+    assert await gw.lookup("733123456") == {"name": "Wanjiru Otieno"}
+    assert (await gw.lookup("0733123456"))["error_code"] == "invalid_phone"
+    missing = await gw.lookup("254733124005")  # the unknown subscriber
+    assert missing["error_code"] == "not_customer", missing
+
+
+async def test_kyc_that_cannot_be_asked_is_unavailable_not_a_name(rig: Rig) -> None:
+    gw = rig.gateway(retries=0)
+    await rig.control("PATCH", "/config", {"outage": 30})
+    found = await gw.lookup(PAYER)
+    assert found["error_code"] == "provider_unavailable", found
+
+
+def test_kyc_answers_parse_as_found_not_a_customer_or_failed() -> None:
+    def answer(status: int, body: Any) -> HttpResponse:
+        return HttpResponse(status, orjson.dumps(body))
+
+    found = kyc.parse_user(answer(200, kyc_sim.user("733123456", {"733123456": ("A", "B")})))
+    assert (found.verdict, found.name) == ("found", "A B")
+    try:
+        kyc_sim.user("733124005", {})
+    except Refusal as exc:
+        refused = exc
+    assert kyc.parse_user(answer(refused.http_status, refused.body())).verdict == "not_customer"
+    assert kyc.parse_user(answer(500, {"status": {"success": False}})).verdict == "failed"
+    assert kyc.parse_user(answer(200, {"data": {}, "status": {"success": True}})).verdict == (
+        "failed"
+    )
+    assert kyc.path_of("254733123456") == "/standard/v1/users/733123456"

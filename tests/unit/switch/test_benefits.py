@@ -19,6 +19,7 @@ from switch.benefits import (
     cycle_days,
     cycle_of,
     cycle_problem,
+    destination,
     duplicates,
     item_id,
     national_id,
@@ -275,3 +276,23 @@ def test_the_csv_is_safe_in_a_spreadsheet() -> None:
     header, row = text.splitlines()
     assert header == "beneficiary_id,name,kind,stage,detail,score,payment_id"
     assert row == "ben_a,'=cmd|' /C calc'!A0,name_mismatch,name check,x,0.42,"
+
+
+def test_an_account_paid_into_is_registered_once() -> None:
+    bank = {"method": "bank_transfer", "bank_code": "68", "account_number": "0150000503"}
+    member = {"method": "sacco", "sacco_code": "STIMA", "member_number": "10002"}
+    assert destination(bank) == "bank_transfer:68:0150000503"
+    assert destination(member) == "sacco:STIMA:10002"
+    assert destination({"method": "airtel_payout"}) is None  # a wallet: the phone is the key
+    rows = [
+        Registration(2, "id-a", "ph-a", "acct-1"),
+        Registration(3, "id-b", "ph-b", "acct-1"),  # same account as line 2
+        Registration(4, "id-c", "ph-c", "acct-2"),  # an account registered before
+        Registration(5, "id-d", "ph-d"),  # paid to the phone
+        Registration(6, "id-e", "ph-e"),
+    ]
+    found = duplicates(rows, {}, {}, {"acct-2": "ben_9"})
+    assert {n: (d.field, d.existing) for n, d in found.items()} == {
+        3: ("payout", "line 2"),
+        4: ("payout", "ben_9"),
+    }
