@@ -6,7 +6,9 @@ OAuth client libraries expect; every other route uses the switch's error body.
 Which routes need a token is said by :data:`switch.roles.ROUTES` (``public`` ones do not); what the
 token must allow is checked next, by :mod:`api.permissions`. A genuine, unexpired token is still
 refused when its subject's generation was raised since it was minted (client rotated or revoked,
-password changed): :data:`FEED` answers from memory (see :mod:`infra.clients`).
+password changed): :data:`FEED` answers from memory (see :mod:`infra.clients`). A client bound
+to a certificate (RFC 8705, :mod:`switch.mtls`) gets a token only over mutual TLS with it, and
+the token is accepted only on connections that present it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from aiohttp import web
 
 from api.errors import Handler, error_response, json_response
 from api.models import TokenResponse
+from api.mtls import peer_thumbprint
 from api.routes import Answer, Route, json_answer, ref
 from api.state import STATE, AppState
 from infra.clients import GenerationFeed, current_generation
@@ -73,12 +76,26 @@ async def token(request: web.Request) -> web.Response:
         or not check_client_secret(creds[1], doc["secret_hash"])
     ):
         return _oauth_error(401, "invalid_client", "unknown client or wrong secret")
+    bound_to = doc.get("cert_thumbprint")
+    if bound_to and peer_thumbprint(request) != bound_to:
+        return _oauth_error(
+            401,
+            "invalid_client",
+            "this client is bound to a certificate: present it over mutual TLS",
+        )
     ttl = state.settings.token_ttl
     scope = client_token_scope(str(doc.get("scope", "")), "scopes" in doc)
     expires = int(time.time()) + ttl
     issuer = secret_holder(doc) or ""
     access = mint(
-        state.secret_key, doc["merchant_id"], doc["_id"], scope, expires, gen=gen, issuer=issuer
+        state.secret_key,
+        doc["merchant_id"],
+        doc["_id"],
+        scope,
+        expires,
+        gen=gen,
+        issuer=issuer,
+        x5t=bound_to or None,
     )
     body = {"access_token": access, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
     return json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
@@ -115,6 +132,13 @@ async def bearer_middleware(request: web.Request, handler: Handler) -> web.Strea
             "unauthorized",
             "a valid, unexpired bearer token is required (POST /v1/oauth/token)",
             headers={"WWW-Authenticate": 'Bearer realm="switch"'},
+        )
+    if claims.x5t is not None and peer_thumbprint(request) != claims.x5t:
+        return error_response(
+            401,
+            "unauthorized",
+            "this token is bound to a client certificate: present it over mutual TLS",
+            headers={"WWW-Authenticate": 'Bearer realm="switch", error="invalid_token"'},
         )
     request[CLAIMS] = claims
     log_merchant.set(claims.merchant_id)  # every log line of this request names the merchant

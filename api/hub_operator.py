@@ -2,8 +2,9 @@
 client with the ``hub:participant`` scope, so it calls the hub as itself, and a webhook secret
 for the hub's notices), suspend and reactivate them, set their net debit cap and alarm threshold,
 read their positions, and record liquidity in and out (Mojaloop's ``recordFundsIn`` and
-``recordFundsOut``; a withdrawal that would leave the position uncovered is refused). The
-operator reads and manages; it never creates, accepts or rejects a transfer."""
+``recordFundsOut``; a withdrawal that would leave the position uncovered is refused), and bind
+a participant's clients to its client certificate (mutual TLS, RFC 8705: :mod:`switch.mtls`).
+The operator reads and manages; it never creates, accepts or rejects a transfer."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 from pymongo.errors import DuplicateKeyError
 
 from actors.hub.machine import Funds
-from api.auth import CLAIMS
+from api.auth import CLAIMS, FEED
 from api.errors import error_response, json_response
 from api.hub_common import Amount, Cap, hub, store
 from api.merchants import safe_url
@@ -22,12 +23,14 @@ from api.payments import reply_response, validated
 from api.routes import Route, json_answer
 from api.state import STATE
 from api.users import actor_of, audit, read_model
-from infra.clients import create_client
+from infra.clients import bump_generation, create_client
+from switch import mtls
 from switch.errors import NotFound, ValidationFailed
 from switch.hub import participants as parts
 from switch.hub.ids import funds_id_for, new_participant_id
 from switch.hub.transfers import parse_amount
 from switch.idempotency import request_hash
+from switch.mtls import MAX_PEM
 from switch.netguard import MAX_URL
 from switch.payments import now_utc
 from switch.roles import HUB_PARTICIPANT
@@ -55,6 +58,19 @@ class ParticipantIn(BaseModel):
     currency: Literal["KES"] = "KES"
     net_debit_cap: Cap = Field(description="Shillings; never above the liquidity cover.")
     alarm_percent: Percent = Field(80, description="Alert at this share of min(cap, cover).")
+    client_certificate: StrictStr | None = Field(
+        None,
+        max_length=MAX_PEM,
+        description="PEM. Binds the participant's API client to this certificate (RFC 8705): "
+        "tokens only over mutual TLS with it, and every call with it.",
+    )
+
+
+class CertificateIn(BaseModel):
+    """The certificate to bind the participant's API clients to; null unbinds them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    client_certificate: StrictStr | None = Field(max_length=MAX_PEM)
 
 
 class LimitsIn(BaseModel):
@@ -87,6 +103,7 @@ async def onboard(request: web.Request) -> web.Response:
             "the request has invalid fields",
             [{"field": "bank_code", "reason": "required for an iso20022 participant"}],
         )
+    cert = _certificate(body.client_certificate)
     state = request.app[STATE]
     pid = new_participant_id()
     secret = new_webhook_secret()
@@ -107,6 +124,8 @@ async def onboard(request: web.Request) -> web.Response:
     }
     if body.bank_code is None:
         del doc["bank_code"]  # the unique index skips participants without one
+    if cert is not None:
+        doc["mtls"] = cert.view()
     try:
         await store(request).participants.insert_one(doc)
     except DuplicateKeyError:
@@ -119,6 +138,10 @@ async def onboard(request: web.Request) -> web.Response:
     client, client_secret = await create_client(
         state.cols, pid, f"{body.name} (hub)", [HUB_PARTICIPANT], actor_of(request[CLAIMS])
     )
+    if cert is not None:
+        await state.cols.clients.update_one(
+            {"_id": client["_id"]}, {"$set": {"cert_thumbprint": cert.thumbprint}}
+        )
     await hub(request).participant_changed(pid)
     view = parts.view(doc)
     await audit(request, "hub.participant.create", f"hub_participant:{pid}", after=view)
@@ -173,6 +196,48 @@ def _status(new: str) -> Any:
         return await _change(request, changes, f"hub.participant.{new}")
 
     return handle
+
+
+def _certificate(pem: str | None) -> mtls.Bound | None:
+    if pem is None:
+        return None
+    try:
+        return mtls.bound(pem, now_utc())
+    except ValueError as exc:
+        raise ValidationFailed(
+            "the request has invalid fields", [{"field": "client_certificate", "reason": str(exc)}]
+        ) from None
+
+
+async def certificate(request: web.Request) -> web.Response:
+    """Bind the participant's clients to a certificate, replace it, or unbind them. Every token
+    they hold stops working at once (a new generation): tokens are bound to the certificate
+    they were issued for."""
+    body = await read_model(request, CertificateIn)
+    cert = _certificate(body.client_certificate)
+    doc = await _participant(request)
+    cols = request.app[STATE].cols
+    clients = [c["_id"] async for c in cols.clients.find({"merchant_id": doc["_id"]}, {"_id": 1})]
+    change: dict[str, Any] = (
+        {"$set": {"cert_thumbprint": cert.thumbprint}}
+        if cert
+        else {"$unset": {"cert_thumbprint": ""}}
+    )
+    await cols.clients.update_many({"_id": {"$in": clients}}, change)
+    for client_id in clients:
+        await request.app[FEED].announce(client_id, await bump_generation(cols, client_id))
+    if cert is None:
+        await store(request).participants.update_one({"_id": doc["_id"]}, {"$unset": {"mtls": ""}})
+        after = {k: v for k, v in doc.items() if k != "mtls"}
+        await audit(
+            request,
+            "hub.participant.certificate",
+            f"hub_participant:{doc['_id']}",
+            before=parts.view(doc),
+            after=parts.view(after),
+        )
+        return json_response(parts.view(after))
+    return await _change(request, {"mtls": cert.view()}, "hub.participant.certificate")
 
 
 async def limits(request: web.Request) -> web.Response:
@@ -257,6 +322,16 @@ ROUTE_TABLE = (
         "Reactivate a suspended participant",
         {200: json_answer("The participant", PARTICIPANT)},
         body=StatusIn,
+        errors=(404,),
+    ),
+    Route(
+        "PUT",
+        "/v1/operator/hub/participants/{participant_id}/certificate",
+        certificate,
+        "Interoperability hub (operator)",
+        "Bind the participant's API clients to a client certificate (mutual TLS), or unbind",
+        {200: json_answer("The participant", PARTICIPANT)},
+        body=CertificateIn,
         errors=(404,),
     ),
     Route(

@@ -167,6 +167,9 @@ class CoreSettings(BaseModel):
     # TLS serving (both files, PEM) and HSTS (max-age seconds; 0 = no header).
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    # CA certificates (PEM) that client certificates must chain to: set, the api asks every
+    # client for one (optional for clients not bound to a certificate; RFC 8705 mutual TLS).
+    tls_client_ca_file: str | None = None
     hsts_max_age: int = Field(31_536_000, ge=0)
     # Addresses, comma-separated CIDR blocks: reverse proxies whose X-Forwarded-For is believed
     # (who may call a provider's callbacks is its own ``callback_allowlist_<name>`` setting).

@@ -306,6 +306,7 @@ ROUTES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/operator/hub/participants/{participant_id}/suspend"): OPERATOR,
     ("POST", "/v1/operator/hub/participants/{participant_id}/reactivate"): OPERATOR,
     ("PUT", "/v1/operator/hub/participants/{participant_id}/limits"): OPERATOR,
+    ("PUT", "/v1/operator/hub/participants/{participant_id}/certificate"): OPERATOR,
     ("POST", "/v1/operator/hub/participants/{participant_id}/funds"): OPERATOR,
     ("GET", "/v1/operator/hub/switch"): OPERATOR,
     ("PUT", "/v1/operator/hub/switch"): OPERATOR,

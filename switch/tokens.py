@@ -37,6 +37,7 @@ class Claims:
     role: str = ""
     mfa: bool = False
     issuer: str | None = None
+    x5t: str | None = None  # bound to this certificate (switch/mtls.py)
 
 
 def _b64(data: bytes) -> str:
@@ -63,6 +64,7 @@ def mint(
     role: str = "",
     mfa: bool = False,
     issuer: str | None = None,
+    x5t: str | None = None,
 ) -> str:
     claims: dict[str, object] = {
         "m": merchant_id,
@@ -77,6 +79,8 @@ def mint(
         claims |= {"r": role, "f": mfa}
     elif issuer is not None:
         claims["o"] = issuer
+    if x5t is not None:
+        claims["x"] = x5t
     payload = _b64(orjson.dumps(claims))
     return f"{_PREFIX}.{payload}.{_mac(key, payload)}"
 
@@ -101,6 +105,7 @@ def verify(key: bytes, token: str, now: float) -> Claims | None:
             role=str(raw.get("r", "")),
             mfa=raw.get("f") is True,
             issuer=str(raw["o"]) if "o" in raw else None,
+            x5t=str(raw["x"]) if "x" in raw else None,
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -77,6 +77,7 @@ def view(doc: dict[str, Any]) -> dict[str, Any]:
         "net_debit_cap": format_minor(int(doc["net_debit_cap"])),
         "alarm_percent": int(doc.get("alarm_bps", DEFAULT_ALARM_BPS)) / 100,
         "created_at": iso(doc["created_at"]),
+        "client_certificate": doc.get("mtls"),  # bound (mutual TLS), or None
     }
 
 
