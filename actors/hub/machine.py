@@ -349,8 +349,17 @@ class _Work:
         self.set_position(t.payer, pos.commit_payer(self.position(t.payer), t.amount))
         self.set_position(t.payee, pos.credit_payee(self.position(t.payee), t.amount))
         self.plan.entries.append(ledger.commit(t.id, t.payer, t.payee, t.amount, t.currency))
-        self.notify(t.payer, after)
+        self.notify_committed(t, after)
         return Reply(200, view(after))
+
+    def notify_committed(self, t: HubTransfer, after: HubTransfer) -> None:
+        """The payer learns its transfer settled; an ISO 20022 payee too: it answered inside
+        the pacs.008 exchange, so only the hub's pacs.002 tells it the transfer committed (and
+        it holds the credit until then). A JSON payee learnt it from its own accept's answer."""
+        self.notify(t.payer, after)
+        payee = self.m.participants.get(t.payee)
+        if payee is not None and payee.format == "iso20022":
+            self.notify(t.payee, after)
 
     def _commit_gross(self, t: HubTransfer, after: HubTransfer) -> Reply:
         """Commit and settle at once, in this batch's transaction: the settlement accounts move
@@ -363,7 +372,7 @@ class _Work:
         self.set_position(t.payee, pos.settle_gross_payee(self.position(t.payee), t.amount))
         self.plan.entries.append(ledger.commit(t.id, t.payer, t.payee, t.amount, t.currency))
         self.plan.entries.extend(ledger.gross(t.id, t.payer, t.payee, t.amount, t.currency))
-        self.notify(t.payer, after)
+        self.notify_committed(t, after)
         return Reply(200, view(after))
 
     def abort(

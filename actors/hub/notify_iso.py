@@ -5,9 +5,13 @@ signed pacs.002 answer is the payee's answer (commit or abort, through the hub's
 pacs.002 at ``POST /v1/hub/iso/pacs.002``; a bank that never answers lets the transfer expire.
 
 The pacs.008 is resent on a failed delivery: a bank decides a UETR once and answers a repeat
-as the first time, so resending cannot credit twice. Other notices (committed, aborted,
-position alarms) have no ISO 20022 message here: such a participant reads a transfer's state as
-a pacs.002 (``GET /v1/hub/transfers/{id}`` with ``Accept: application/xml``).
+as the first time, so resending cannot credit twice. A transfer's end goes to the payer and to
+the payee as the hub's own signed pacs.002 at the same endpoint: ``ACSC`` when it committed,
+``RJCT`` with the reason when it was aborted (expired, say, after the payee had accepted). A
+payee bank holds an accepted credit until then: accepting is not being paid, and only the hub
+knows whether the payer's reservation was committed. Position alarms have no ISO 20022 message
+here; a participant may also read a transfer's state as a pacs.002 (``GET
+/v1/hub/transfers/{id}`` with ``Accept: application/xml``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from switch.messages import Reply
 log = logging.getLogger(__name__)
 
 PREPARED = "hub.transfer.prepared"
+FINAL = frozenset({"hub.transfer.committed", "hub.transfer.aborted"})
 Submit = Callable[[list[Command]], Awaitable[list[Reply]]]
 
 
@@ -43,6 +48,8 @@ class IsoDelivery:
 
     async def deliver(self, notice: Notice, payee: Participant, within: float) -> bool:
         """Send ``notice`` to ``payee``'s bank and act on its answer; False to try again."""
+        if notice.type in FINAL:
+            return await self._final(notice, payee, within)
         if notice.type != PREPARED:
             return True
         payer = self._participant_of(notice.data["payer"])
@@ -63,6 +70,24 @@ class IsoDelivery:
             log.info("pacs.008 %s to %s: HTTP %d", notice.data["id"], payee.id, resp.status)
             return resp.status < 500 and resp.status not in (408, 429)
         return await self.answered(payee, CIMultiDict(resp.headers), resp.body)
+
+    async def _final(self, notice: Notice, to: Participant, within: float) -> bool:
+        """The transfer's end as a signed pacs.002 to ``to``'s bank; False to try again."""
+        msg_id = hub_wire.new_msg_id()
+        tid = str(notice.data["id"])
+        created = datetime.now(UTC).replace(microsecond=0)
+        body = pacs002.build(hub_wire.report(notice.data, tid, msg_id, created))
+        headers = sign(to.webhook_secret, HUB, msg_id, body)
+        try:
+            resp = await self._transport.send(
+                HttpRequest("POST", to.endpoint_url, headers, body, within)
+            )
+        except TransportError as exc:
+            log.info("final pacs.002 %s to %s: %s", tid, to.id, exc)
+            return False
+        if resp.status >= 300:
+            log.info("final pacs.002 %s to %s: HTTP %d", tid, to.id, resp.status)
+        return resp.status < 300 or (resp.status < 500 and resp.status not in (408, 429))
 
     async def answered(self, payee: Participant, headers: CIMultiDict[str], body: bytes) -> bool:
         """A pacs.002 that ``payee``'s bank answered synchronously: applied if it checks out.

@@ -15,9 +15,20 @@ from datetime import datetime
 
 from switch.iso20022 import codes
 from switch.iso20022 import values as v
-from switch.iso20022.document import Element, Reader, add, document, made, read, write
+from switch.iso20022.document import (
+    Element,
+    Reader,
+    add,
+    document,
+    made,
+    namespace,
+    read,
+    write,
+)
 
 MESSAGE = "pacs.002.001.10"
+# How to tell a pacs.002 from other messages at one endpoint before parsing it.
+NAMESPACE_MARK = namespace(MESSAGE).encode()
 INFO_MAX = 105  # StsRsnInf/AddtlInf is Max105Text
 
 

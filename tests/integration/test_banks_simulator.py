@@ -106,8 +106,24 @@ class Rig(SimClient):
         return await self.transport.send(HttpRequest("GET", self.base_url + path, headers))
 
     async def balance(self, bank: str, account: str) -> int:
+        return int((await self.account(bank, account))["balance_cents"])
+
+    async def account(self, bank: str, account: str) -> dict[str, Any]:
         shown = await self.control("GET", f"/banks/{bank}")
-        return int(next(a for a in shown["accounts"] if a["number"] == account)["balance_cents"])
+        return dict(next(a for a in shown["accounts"] if a["number"] == account))
+
+    async def final(
+        self, bank: str, tx: pacs008.CreditTransfer, status: str, key_of: str | None = None
+    ) -> int:
+        """The hub's last word on ``tx`` (ACSC committed, RJCT aborted), as the hub sends it."""
+        reason = "AB05" if status == "RJCT" else None
+        st = pacs002.TxStatus(status, tx.end_to_end_id, tx.uetr, reason=reason)
+        msg_id = "HUB" + uuid.uuid4().hex[:16].upper()
+        report = Pacs002(msg_id, datetime.now(EAT), tx.end_to_end_id, pacs008.MESSAGE, (st,))
+        body = pacs002.build(report)
+        headers = sign(sandbox_key(key_of or bank), HUB, msg_id, body)
+        url = f"{self.base_url}/banks/{bank}/pacs.008"
+        return (await self.transport.send(HttpRequest("POST", url, headers, body))).status
 
 
 def answer_of(resp: HttpResponse, bank: str) -> Pacs002:
@@ -181,6 +197,10 @@ async def test_four_banks_credit_open_accounts_and_refuse_the_rest(rig: Rig) -> 
         assert accepted.original_uetr == txs[0].uetr and accepted.bank_reference
         assert accepted.accepted_at is not None
         assert report.statuses[2].info == "Account closed"
+        # Accepted is held, not yet the customer's: the hub's ACSC books it.
+        assert await rig.balance(bank, f"{bank}10000001") == before
+        assert (await rig.account(bank, f"{bank}10000001"))["held_cents"] == 150_000
+        assert await rig.final(bank, txs[0], "ACSC") == 204
         assert await rig.balance(bank, f"{bank}10000001") == before + 150_000
     stats = await rig.control("GET", "/stats")
     assert (stats["accepted"], stats["rejected"]) == (4, 20)
@@ -253,6 +273,8 @@ async def test_a_timeout_books_the_credit_and_the_status_query_tells(rig: Rig) -
         assert resp.status == 200
         (status,) = answer_of(resp, "01").statuses
         assert (status.status, status.original_uetr) == ("ACCP", tx.uetr)
+    assert (await rig.account("01", "0110000002"))["held_cents"] == 70_000
+    assert await rig.final("01", tx, "ACSC") == 204
     assert await rig.balance("01", "0110000002") == 100_000_00 + 70_000
     unknown = await rig.get("/banks/01/status/E2E-NEVER-SENT", "01")
     assert unknown.status == 404
@@ -283,7 +305,29 @@ async def test_duplicates_deliver_the_same_status_twice(rig: Rig) -> None:
     await rig.send("11", message(late))
     first, second = await rig.hub.wait_for(late.end_to_end_id, count=2)
     assert first == second and first.status == "ACCP"
-    assert await rig.balance("11", "1110000002") == 100_000_00 + 150_000  # booked once
+    assert (await rig.account("11", "1110000002"))["held_cents"] == 150_000  # held once
+    for _ in range(2):  # the hub's word twice books once
+        assert await rig.final("11", late, "ACSC") == 204
+    assert await rig.balance("11", "1110000002") == 100_000_00 + 150_000
+
+
+async def test_an_aborted_transfer_is_taken_back_and_a_forged_word_changes_nothing(
+    rig: Rig,
+) -> None:
+    tx = transfer("68", "6810000002", "JOHN OTIENO", "400.00")
+    assert answer_of(await rig.send("68", message(tx)), "68").statuses[0].status == "ACCP"
+    # Signed with another bank's key, or not by the hub: refused, the credit stays held.
+    assert await rig.final("68", tx, "ACSC", key_of="01") == 401
+    assert (await rig.account("68", "6810000002"))["held_cents"] == 40_000
+    # The hub aborted it (it expired before the acceptance reached it): taken back.
+    assert await rig.final("68", tx, "RJCT") == 204
+    shown = await rig.account("68", "6810000002")
+    assert (shown["held_cents"], shown["balance_cents"]) == (0, 100_000_00)
+    assert all(b["uetr"] != tx.uetr for b in shown["bookings"])
+    assert await rig.final("68", tx, "ACSC") == 204  # too late: nothing is held for it
+    assert await rig.balance("68", "6810000002") == 100_000_00
+    stats = await rig.control("GET", "/stats")
+    assert (stats["released"], stats["settled"]) == (1, 0)
 
 
 async def test_rejects_only_where_the_fault_is_aimed(rig: Rig) -> None:
@@ -306,8 +350,11 @@ async def test_rejects_only_where_the_fault_is_aimed(rig: Rig) -> None:
 
 async def test_an_accounts_camt053_statement(rig: Rig) -> None:
     txs = [transfer("68", "6810000002", "JOHN OTIENO", amount) for amount in ("100.00", "250.50")]
-    for tx in txs:
+    held = transfer("68", "6810000002", "JOHN OTIENO", "999.00")  # the hub has not settled it
+    for tx in (*txs, held):
         await rig.send("68", message(tx))
+    for tx in txs:
+        assert await rig.final("68", tx, "ACSC") == 204
     resp = await rig.get("/banks/68/accounts/6810000002/camt.053", "68")
     assert resp.status == 200
     msg_id = verify(sandbox_key("68"), "68", resp.headers, resp.body)

@@ -180,6 +180,20 @@ def credits(rig: Rig, code: str, account: str) -> list[Any]:
     return [b for b in rig.sim.banks[code].accounts[f"{code}{account}"].bookings if b.cents > 0]
 
 
+async def settled(rig: Rig, code: str, tid: str, held: list[bool]) -> None:
+    """Wait until bank ``code``'s bookings of hub transfer ``tid`` are ``held`` (held or not,
+    one per booking; [] for none): the hub's final pacs.002 books or releases a held credit."""
+    uetr = uetr_of(tid)
+    seen: list[bool] = []
+    for _ in range(100):
+        accounts = rig.sim.banks[code].accounts.values()
+        seen = [b.held for a in accounts for b in a.bookings if b.uetr == uetr]
+        if seen == held:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"bank {code}'s bookings of {tid}: {seen}, not {held}")
+
+
 async def test_an_xml_transfer_between_two_banks_commits(rig: Rig) -> None:
     msg = transfer("01", "68", "10000001")
     before = len(credits(rig, "68", "10000001"))
@@ -195,6 +209,7 @@ async def test_an_xml_transfer_between_two_banks_commits(rig: Rig) -> None:
     assert (await rig.until("01", tid, "ACSC")).status == "ACSC"
     assert (await rig.state("68", tid)).status == "ACSC"
     assert len(credits(rig, "68", "10000001")) == before + 1
+    await settled(rig, "68", tid, [False])  # the hub's ACSC: booked for the customer
     # The same message again answers again; the same MsgId with other details is AM05.
     status, body, headers = await rig.send("01", msg)
     assert status == 200, body
@@ -271,10 +286,11 @@ async def test_a_bank_that_never_answers_lets_the_transfer_expire(rig: Rig) -> N
     rig.sim.config.fault_bank = "03"
     rig.sim.config.never_answer = 1
     before = await rig.money("01")
+    accepted, released = rig.sim.stats.accepted, rig.sim.stats.released
     # A pacs.008 has no field for the payee's time to answer: this transfer is sent as JSON
     # with a short expires_in; the payee bank (iso20022) gets its pacs.008 all the same.
     body = {"payee_participant": rig.banks["03"].id, "amount": "300", "currency": "KES",
-            "expires_in": 1}  # fmt: skip
+            "expires_in": 1, "party": {"type": "ACCOUNT", "id": "03:0310000001"}}  # fmt: skip
     headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
     status, answer, headers = await rig.call(
         "POST", "/v1/hub/transfers", rig.banks["01"].token, orjson.dumps(body), **headers
@@ -285,6 +301,11 @@ async def test_a_bank_that_never_answers_lets_the_transfer_expire(rig: Rig) -> N
     assert st.reason == "AB05", st
     assert rig.sim.stats.never_answered == 1  # the bank took the pacs.008 and held its answer
     assert await rig.money("01") == before
+    # The bank had accepted (its answer never came): the hub's RJCT takes its held credit back,
+    # so its customer is not paid money the payer never sent.
+    assert rig.sim.stats.accepted > accepted  # it had accepted, held
+    await settled(rig, "03", tid, [])
+    assert rig.sim.stats.released > released
     rig.sim.config.fault_bank = None
     await rig.positions_sum_to_zero()
 

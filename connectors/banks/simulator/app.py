@@ -4,7 +4,9 @@ code), for the hub's tests, bench and sandbox.
 Bank routes (every request and answer signed, :mod:`switch.iso20022.signing`)::
 
     POST /banks/{code}/pacs.008                      a credit transfer from the hub
-         -> 200 pacs.002: ACCP (booked) or RJCT with a reason per transfer; PDNG when late
+         -> 200 pacs.002: ACCP (held) or RJCT with a reason per transfer; PDNG when late
+       (the same URL takes the hub's final pacs.002: ACSC books a held credit, RJCT releases
+        it -> 204)
          -> 400 pacs.002 with group status RJCT/FF01 naming the element, for a bad document
          -> 401 {"error"} for a missing or wrong signature (nothing is read or booked)
     GET  /banks/{code}/status/{uetr or end-to-end id}   the bank's pacs.002 for one transfer
@@ -16,9 +18,10 @@ A GET is signed like a message, over an empty body. Control routes (not a bank's
     GET /__sim/banks    GET /__sim/banks/{code}   (accounts, balances, bookings)
 
 Accounts and outcomes: :mod:`.book`; fault knobs: :mod:`.config`. A transfer is decided and
-booked before any answer is written, so a lost or late answer never loses the credit, and a
-repeated UETR is answered as the first time, never booked twice. The status route tells the
-bank's decision at once, even while a late pacs.002 is still waiting to be posted.
+booked (held until the hub settles it) before any answer is written, so a lost or late answer
+never loses the credit, and a repeated UETR is answered as the first time, never booked twice.
+The status route tells the bank's decision at once, even while a late pacs.002 is still waiting
+to be posted.
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ class Stats:
     status_queries: int = 0
     statements: int = 0
     bursts: int = 0
+    settled: int = 0  # held credits booked on the hub's ACSC
+    released: int = 0  # held credits taken back on the hub's RJCT
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,8 @@ class Simulator(SimBase[SimConfig]):
         body = await request.read()
         signed_id = self._authenticate(request, bank, body)
         self.stats.messages += 1
+        if pacs002.NAMESPACE_MARK in body[:1024]:  # one endpoint: the hub's final word comes here
+            return self._final_status(bank, body, signed_id)
         try:
             msg = pacs008.parse(body)
         except MessageError as exc:
@@ -133,6 +140,25 @@ class Simulator(SimBase[SimConfig]):
         if faults.duplicate:
             self._spawn(self._deliver(bank, final, 1, 0.0))
         return self._signed(bank, final)
+
+    def _final_status(self, bank: Bank, body: bytes, signed_id: str | None) -> web.Response:
+        """The hub's pacs.002 at the end of a transfer: ``ACSC`` (committed) books the credit
+        held for the customer, ``RJCT`` (aborted) takes it back; any other status, or a
+        transfer the bank holds nothing for (it was the payer), changes nothing."""
+        try:
+            report = pacs002.parse(body)
+        except MessageError as exc:
+            self.stats.schema_refusals += 1
+            return self._refuse_document(bank, exc)
+        if signed_id is not None and signed_id != report.msg_id:
+            self.stats.bad_signatures += 1
+            return _error(401, f"webhook-id names {signed_id}, the document is {report.msg_id}")
+        for st in report.statuses:
+            if st.status in ("ACSC", "RJCT") and st.original_uetr:
+                done = book.settle(bank, st.original_uetr, st.status == "ACSC")
+                self.stats.settled += done == "booked"
+                self.stats.released += done == "released"
+        return web.Response(status=204)
 
     def _decide(
         self, bank: Bank, tx: pacs008.CreditTransfer, msg_id: str, now: datetime, faults: Faults
@@ -242,7 +268,7 @@ class Simulator(SimBase[SimConfig]):
         now = datetime.now(EAT).replace(microsecond=0)
         msg_id = f"{bank.code}STMT{self.stats.statements:08d}"
         report = camt.Report(
-            msg_id, account.number, tuple(_entry(b) for b in account.bookings),
+            msg_id, account.number, tuple(_entry(b) for b in account.bookings if not b.held),
             _balances(account, now), "KES", now, self.stats.statements,
         )  # fmt: skip
         body = camt.build_statement(camt.Statement(msg_id, now, (report,)))

@@ -15,6 +15,8 @@ knows the outcome from the number alone::
 
 A credit whose creditor name is not the holder's (case and spacing aside) is ``BE01`` when the
 bank checks names (a knob); one addressed to another bank is ``RC01``; one not in KES ``AM03``.
+An accepted credit is held until the hub's final pacs.002 about it: ``ACSC`` books it for the
+customer, ``RJCT`` takes it back (:func:`settle`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -72,6 +74,7 @@ class Booking:
     end_to_end_id: str
     uetr: str
     counterparty: str
+    held: bool = False  # accepted, not yet settled by the hub: not the customer's to spend
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +84,7 @@ class Booking:
             "end_to_end_id": self.end_to_end_id,
             "uetr": self.uetr,
             "counterparty": self.counterparty,
+            "held": self.held,
         }
 
 
@@ -94,7 +98,11 @@ class Account:
 
     @property
     def balance_cents(self) -> int:
-        return self.opening_cents + sum(b.cents for b in self.bookings)
+        return self.opening_cents + sum(b.cents for b in self.bookings if not b.held)
+
+    @property
+    def held_cents(self) -> int:
+        return sum(b.cents for b in self.bookings if b.held)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +110,7 @@ class Account:
             "holder": self.holder,
             "status": self.status,
             "balance_cents": self.balance_cents,
+            "held_cents": self.held_cents,
             "bookings": [b.to_json() for b in self.bookings],
         }
 
@@ -184,13 +193,35 @@ def refusal(bank: Bank, tx: CreditTransfer, check_names: bool) -> str | None:
     return None
 
 
-def credit(bank: Bank, tx: CreditTransfer, at: datetime) -> str:
-    """Book ``tx`` on the payee's account; the bank's reference."""
+def credit(bank: Bank, tx: CreditTransfer, at: datetime, held: bool = True) -> str:
+    """Book ``tx`` on the payee's account, held until the hub settles it (:func:`settle`); the
+    bank's reference. Accepting a transfer is not yet being paid: the hub may still abort it
+    (it expired before the answer arrived), so the customer cannot spend it until then."""
     reference = "FT" + secrets.token_hex(5).upper()
     bank.accounts[tx.creditor_account].bookings.append(
-        Booking(at, int(tx.amount * 100), reference, tx.end_to_end_id, tx.uetr, tx.debtor_name)
+        Booking(
+            at, int(tx.amount * 100), reference, tx.end_to_end_id, tx.uetr, tx.debtor_name, held
+        )
     )
     return reference
+
+
+Settled = Literal["booked", "released", "unchanged"]
+
+
+def settle(bank: Bank, uetr: str, committed: bool) -> Settled:
+    """The hub's final word on a transfer this bank accepted: committed books the held credit
+    for the customer; aborted takes it back, as if never booked. A repeat, or a word on a
+    transfer the bank holds nothing for (it was the payer, or refused it), changes nothing."""
+    for account in bank.accounts.values():
+        for i, b in enumerate(account.bookings):
+            if b.uetr == uetr and b.held:
+                if committed:
+                    account.bookings[i] = replace(b, held=False)
+                    return "booked"
+                del account.bookings[i]
+                return "released"
+    return "unchanged"
 
 
 def status(

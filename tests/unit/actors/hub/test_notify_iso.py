@@ -95,8 +95,59 @@ async def test_no_answer_or_an_unrecorded_one_is_tried_again() -> None:
     assert not await d.deliver(NOTICE, PAYEE, 1.0)
 
 
-async def test_other_notices_send_nothing() -> None:
+class Inbox:
+    """A bank's endpoint taking the hub's final pacs.002, answering ``status``."""
+
+    def __init__(self, status: int | None = 204) -> None:
+        self.status = status
+        self.seen: list[HttpRequest] = []
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        self.seen.append(request)
+        if self.status is None:
+            raise NotSent("connection refused")
+        return HttpResponse(self.status, b"", {})
+
+    async def close(self) -> None:
+        return None
+
+
+async def _told(inbox: Inbox, state: str, **extra: Any) -> tuple[bool, TxStatus]:
+    d = IsoDelivery(inbox, {"hpa_A": PAYER, "hpa_B": PAYEE}.get)
+    kind = "committed" if state == "COMMITTED" else "aborted"
+    notice = Notice("hpa_B", "evt_2", f"hub.transfer.{kind}", {**DATA, "state": state, **extra})
+    ok = await d.deliver(notice, PAYEE, 1.0)
+    request = inbox.seen[-1]
+    assert request.url == PAYEE.endpoint_url and request.body is not None
+    signed = verify(PAYEE.webhook_secret, HUB, request.headers, request.body)  # the hub signed
+    report = pacs002.parse(request.body)
+    assert report.msg_id == signed
+    [status] = report.statuses
+    return ok, status
+
+
+async def test_a_transfers_end_is_the_hubs_signed_pacs002_acsc_or_rjct_with_the_reason() -> None:
+    ok, st = await _told(Inbox(), "COMMITTED")
+    assert ok and (st.status, st.original_end_to_end_id, st.original_uetr) == (
+        "ACSC", TID, hub_wire.uetr_of(TID),
+    )  # fmt: skip
+    error = {"code": "3303", "reason": "the transfer expired"}
+    ok, st = await _told(Inbox(), "ABORTED", error=error)
+    assert ok and st.status == "RJCT" and st.reason
+
+
+async def test_a_final_word_not_delivered_is_tried_again_and_a_refusal_is_not() -> None:
+    assert not (await IsoDelivery(Inbox(None), {"hpa_B": PAYEE}.get).deliver(
+        Notice("hpa_B", "e", "hub.transfer.committed", {**DATA, "state": "COMMITTED"}), PAYEE, 1.0
+    ))  # fmt: skip
+    ok, _ = await _told(Inbox(503), "COMMITTED")
+    assert not ok
+    ok, _ = await _told(Inbox(400), "COMMITTED")
+    assert ok  # the bank refuses it for good: resending would not change its mind
+
+
+async def test_position_alarms_send_nothing() -> None:
     bank = Bank("ACCP")
     d, _ = delivery(bank)
-    assert await d.deliver(Notice("hpa_B", "evt_2", "hub.transfer.aborted", DATA), PAYEE, 1.0)
+    assert await d.deliver(Notice("hpa_B", "evt_3", "hub.position.threshold", DATA), PAYEE, 1.0)
     assert bank.seen == []
