@@ -54,7 +54,8 @@ from gevent.pool import Group
 from locust import FastHttpUser, events, task
 from locust.user.task import LOCUST_STATE_STOPPING
 
-from bench.ops import MIXED_WEIGHTS, OPS, READ_PATHS, Destinations, build, rail_of
+from bench.bills import C2B_PAY, c2b_order, payer_phone
+from bench.ops import MIXED_WEIGHTS, OPS, READ_PATHS, Destinations, build, is_bill, rail_of
 from bench.records import (
     CREATE,
     DARAJA,
@@ -80,6 +81,7 @@ MAX_INFLIGHT = max(1, int(os.environ.get("BENCH_MAX_INFLIGHT") or 100))
 STORM_COPIES = max(1, int(os.environ.get("BENCH_STORM_COPIES") or 10))
 MAX_SECONDS = float(os.environ.get("BENCH_MAX_SECONDS") or 3600)  # hard bound on any loop here
 CALLBACK_URL = os.environ.get("BENCH_CALLBACK_URL", "http://127.0.0.1:9/daraja")
+SIM_URL = os.environ.get("BENCH_SIM_URL", "")  # the Daraja simulator: customers pay bills there
 SHORTCODE = os.environ.get("BENCH_SHORTCODE", "174379")
 PASSKEY = os.environ.get(
     "BENCH_PASSKEY", "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
@@ -402,7 +404,7 @@ class MixedUser(BenchUser):
             latency = time.time() - t0
             status = resp.status_code
             object_id, error = "", ""
-            if status == 202:
+            if status in (201, 202):  # bills are created at once (201), payments accepted (202)
                 object_id = str(_json_of(resp).get("id") or "")
                 error = "" if object_id else NO_ID
             else:
@@ -416,9 +418,37 @@ class MixedUser(BenchUser):
         )
         if object_id:
             self.recent_objects.append((object_id, spec.kind))
+            if is_bill(op):
+                self._pay_bill(spec.kind, object_id, body, destination)
+
+    def _pay_bill(self, kind: str, bill_id: str, body: dict[str, Any], account: str) -> None:
+        """The customer pays the bill in full by C2B at the Daraja simulator, which answers once
+        validation and confirmation are done (bench/bills.py). Recorded as ``c2b_pay`` with the
+        bill's id as its key; a payment the simulator did not complete is an error, and the bill
+        then stays unpaid in the checks."""
+        order = c2b_order(kind, self.merchant, account, str(body["amount"]), payer_phone(body))
+        t0 = time.time()
+        with self.client.post(
+            f"{SIM_URL}/__sim/c2b/pay", data=orjson.dumps(order).decode(), name="POST c2b pay",
+            headers={"Content-Type": "application/json"}, catch_response=True,
+        ) as resp:  # fmt: skip
+            latency = time.time() - t0
+            status = resp.status_code
+            state = str(_json_of(resp).get("state") or "")
+            if status != 200:
+                error = error_kind(status, getattr(resp, "error", None))
+            else:
+                error = "" if state == "completed" else f"c2b_{state or 'no_state'}"
+            if error:
+                resp.failure(error)
+            else:
+                resp.success()
+        RECORDER.add(
+            Record(t0, latency, C2B_PAY, status, "", bill_id, account, error, self.merchant)
+        )
 
     def op_get(self, due: float | None) -> None:
-        """GET a recent payment, payout or transfer of this user's merchant."""
+        """GET a recent payment, payout, transfer, invoice or reference of this user's merchant."""
         if not self.recent_objects:
             self._create(due, FIRST_OP)
             return

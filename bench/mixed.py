@@ -25,9 +25,10 @@ from typing import Any
 import aiohttp
 from pymongo import AsyncMongoClient
 
+from bench.bills import INVOICE, INVOICE_PREFIX, gov_shortcode, invoice_shortcode
 from bench.checks import Accepted, Stored
 from bench.mixspec import Booking
-from bench.ops import MIX
+from bench.ops import MIX, READ_PATHS, kind_of
 from bench.procs import ProcessFailed
 from bench.railcheck import callback_answers, ledger_json
 from switch.rails import recovered_by
@@ -38,6 +39,7 @@ FUNDING_RAIL = recovered_by("stk_query")  # STK Push: the customer approves at o
 READ_PARALLEL = 16
 TRANSFER_FINAL = frozenset({"succeeded", "failed", "refunded", "refund_failed"})
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=120)
+BILLS_TIMEOUT = 60.0  # after the load: how long the bills' C2B payments may take to be credited
 
 
 def funding_phone(index: int) -> str:
@@ -207,3 +209,72 @@ async def stored_and_books(
     books = ledger_json(report.ok, report.entries, report.accounts, report.payments,
                         report.problems)  # fmt: skip
     return docs, books
+
+
+# --- bills (bench/bills.py) ----------------------------------------------------------------
+
+
+async def set_up_bills(http: aiohttp.ClientSession, url: str, tokens: Sequence[str]) -> None:
+    """Before the load, per bench merchant (an agency: created with kind government): its
+    invoice paybill claimed for the accounts :data:`INVOICE_PREFIX` and opted in to Bill
+    Manager, and its government paybill claimed whole and registered for collections."""
+
+    async def one(index: int, token: str) -> None:
+        auth = {"Authorization": f"Bearer {token}"}
+        invoices, gov = invoice_shortcode(index), gov_shortcode(index)
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("/v1/c2b/registration",
+             {"shortcode": invoices, "accounts": {"type": "prefix", "prefix": INVOICE_PREFIX}}),
+            ("/v1/invoices/settings",
+             {"shortcode": invoices, "email": "bills@example.co.ke",
+              "official_contact": "0710000000", "send_reminders": False}),
+            ("/v1/c2b/registration", {"shortcode": gov, "response_type": "Completed"}),
+            ("/v1/gov/paybill", {"shortcode": gov, "agency_name": f"Bench county {index}"}),
+        ]  # fmt: skip
+        for path, body in steps:
+            async with http.put(f"{url}{path}", json=body, headers=auth) as resp:
+                if resp.status != 200:
+                    raise ProcessFailed(
+                        f"bills set-up of merchant {index}: PUT {path} answered {resp.status} "
+                        f"{await resp.text()}"
+                    )
+
+    await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)))
+
+
+async def bill_views(
+    http: aiohttp.ClientSession,
+    url: str,
+    tokens: Sequence[str],
+    bills: Mapping[str, Accepted],
+    within: float = BILLS_TIMEOUT,
+) -> dict[str, dict[str, Any] | None]:
+    """Each bill as its merchant reads it, read again (at most ``within`` seconds) until the
+    switch has credited it: a confirmation is believed only after M-Pesa's record agrees, so
+    the last bills of the load may still be on their way. None: not found."""
+    gate = asyncio.Semaphore(READ_PARALLEL)
+
+    async def one(bill_id: str, a: Accepted) -> tuple[str, dict[str, Any] | None]:
+        headers = {"Authorization": f"Bearer {tokens[a.merchant]}"}
+        path = READ_PATHS[kind_of(a.op) or INVOICE]
+        async with gate, http.get(f"{url}{path}{bill_id}", headers=headers) as resp:
+            body = await resp.json(content_type=None)
+            return bill_id, body if resp.status == 200 and isinstance(body, dict) else None
+
+    views: dict[str, dict[str, Any] | None] = {}
+    waiting = dict(bills)
+    deadline = time.monotonic() + within
+    while waiting:
+        found = dict(await asyncio.gather(*(one(i, a) for i, a in waiting.items())))
+        views.update(found)
+        waiting = {i: a for i, a in waiting.items() if (found[i] or {}).get("status") != "paid"}
+        if not waiting or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.5)
+    return views
+
+
+async def sim_c2b(http: aiohttp.ClientSession, sim_url: str) -> list[dict[str, Any]]:
+    """The Daraja simulator's own record of every C2B payment."""
+    found = await _get_json(http, f"{sim_url}/__sim/c2b")
+    return list(found) if isinstance(found, list) else []

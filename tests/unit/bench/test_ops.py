@@ -73,6 +73,8 @@ def test_the_mix_covers_every_rail_and_each_operation_has_a_locust_task() -> Non
         "bank_transfer",
         "sacco",
         "transfer",
+        "invoice",
+        "gov_reference",
         "get",
     }
     # every rail a merchant starts (not a reversal, posting or transfer leg) is in the mix
