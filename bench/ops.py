@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bench.benefitrun import BENEFIT_RUN
 from bench.bills import BILL_KINDS, GOV_REFERENCE, INVOICE, gov_build, invoice_build
 from bench.mixspec import (
     BenchAccount,
@@ -30,7 +31,7 @@ from switch.rails import provider_of, recovered_by
 
 __all__ = ["Destinations"]
 
-Kind = Literal["collection", "payout", "transfer", "get", "invoice", "gov_reference"]
+Kind = Literal["collection", "payout", "transfer", "get", "invoice", "gov_reference", "benefit_run"]
 
 TRANSFER_AMOUNT = "100"
 # The share of the generic operations in the mix, beside the providers' own weights.
@@ -38,6 +39,8 @@ AUTO_WEIGHT = TRANSFER_WEIGHT = GET_WEIGHT = 2
 # Bills the customer pays by C2B (bench/bills.py): each is two requests and a C2B confirmation.
 BILL_WEIGHT = 1
 BILL_WAITING = "the customer's C2B payment is not credited yet"
+# One benefit programme cycle (bench/benefitrun.py): about ten requests and a payout batch.
+BENEFIT_WEIGHT = 1
 # Where each kind of object is created (POST) and read (GET ``<path><id>``).
 CREATE_PATHS: dict[str, str] = {
     "collection": "/v1/payments",
@@ -45,8 +48,14 @@ CREATE_PATHS: dict[str, str] = {
     "transfer": "/v1/transfers",
     INVOICE: "/v1/invoices",
     GOV_REFERENCE: "/v1/gov/references",
+    BENEFIT_RUN: "/v1/benefits/programmes",  # then its beneficiaries and a run of them
 }
-READ_PATHS: dict[str, str] = {kind: f"{path}/" for kind, path in CREATE_PATHS.items()}
+READ_PATHS: dict[str, str] = {
+    **{kind: f"{path}/" for kind, path in CREATE_PATHS.items()},
+    BENEFIT_RUN: "/v1/benefits/runs/",
+}
+# Kinds checked apart from payments (not in the database's payments; not counted lost there).
+APART_KINDS = frozenset({*BILL_KINDS, BENEFIT_RUN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +85,11 @@ def benches(specs: Iterable[ProviderSpec]) -> list[tuple[ProviderSpec, ProviderB
     return [(spec, resolve(spec.bench)) for spec in specs if spec.bench]
 
 
-def mix(parts: Iterable[tuple[ProviderSpec, ProviderBench]], bills: bool = True) -> Mix:
-    """``bills``: invoices and government references paid by C2B (bench/bills.py) take part."""
+def mix(
+    parts: Iterable[tuple[ProviderSpec, ProviderBench]], bills: bool = True, benefits: bool = True
+) -> Mix:
+    """``bills``: invoices and government references paid by C2B (bench/bills.py) take part;
+    ``benefits``: benefit programme cycles paid by bank transfer (bench/benefitrun.py)."""
     parts = list(parts)
     directions = {r.method: r.direction for spec, _ in parts for r in spec.rails}
     ops: list[Op] = []
@@ -103,6 +115,9 @@ def mix(parts: Iterable[tuple[ProviderSpec, ProviderBench]], bills: bool = True)
         )
         for name, make in bill_ops:
             ops.append(Op(name, name, name, CREATE_PATHS[name], BILL_WEIGHT, make, BILL_WAITING))
+    if benefits:  # several requests: locust's own op_benefit_run
+        ops.append(Op(BENEFIT_RUN, BENEFIT_RUN, BENEFIT_RUN, CREATE_PATHS[BENEFIT_RUN],
+                      BENEFIT_WEIGHT))  # fmt: skip
     ops.append(Op("get", "get", "get", "", GET_WEIGHT))
     by_name: dict[str, Op] = {}
     for o in ops:
@@ -155,7 +170,11 @@ def transfer_body(source: dict[str, Any], destination: dict[str, Any], ref: str)
 # Bills are paid by C2B at the Daraja simulator (the STK Push provider's): only when it takes part.
 _DARAJA = provider_of(recovered_by("stk_query"))
 _PARTS = benches(providers())
-MIX = mix(_PARTS, bills=any(spec.name == _DARAJA for spec, _ in _PARTS))
+MIX = mix(
+    _PARTS,
+    bills=any(spec.name == _DARAJA for spec, _ in _PARTS),
+    benefits=any(r.method == "bank_transfer" for spec, _ in _PARTS for r in spec.rails),
+)
 OPS: Mapping[str, Op] = MIX.ops
 MIXED_WEIGHTS: dict[str, int] = {name: o.weight for name, o in OPS.items()}
 TRANSFER_PAIRS: tuple[tuple[str, str], ...] = tuple((s.name, d.name) for s, d in MIX.pairs)
@@ -196,3 +215,8 @@ def build(op: str, dest: Destinations, ref: str, seq: int = 0) -> tuple[dict[str
 def is_bill(op: str) -> bool:
     """Whether an operation issues a bill paid by C2B (not a payment: bench/bills.py)."""
     return kind_of(op) in BILL_KINDS
+
+
+def checked_apart(op: str) -> bool:
+    """Whether what an operation made is checked apart from payments: bills, benefit runs."""
+    return kind_of(op) in APART_KINDS

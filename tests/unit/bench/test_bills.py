@@ -1,13 +1,27 @@
-"""Bills in the mixed scenario (bench/bills.py, bench/billcheck.py): their bodies pass the API's
-own models, every account reference is fresh, the customer's C2B order pays the merchant's own
-paybill, and the check calls a bill paid once only when the switch and M-Pesa's record agree."""
+"""Bills and benefit runs in the mixed scenario (bench/bills.py, bench/billcheck.py,
+bench/benefitrun.py): their bodies pass the API's own models, every account reference is fresh,
+the customer's C2B order pays the merchant's own paybill, the check calls a bill paid once only
+when the switch and M-Pesa's record agree, and a benefit run good only when it completed with
+every beneficiary paid and its report tied to the journal."""
 
 from typing import Any
 
 import pytest
 
+from api.benefits_models import BeneficiaryCreate, ProgrammeCreate
 from api.gov import GovPaybill, GovReferenceCreate
 from api.invoices import InvoiceCreate, InvoiceOptIn
+from api.lookups import LookupRequest
+from bench.benefitrun import (
+    BENEFIT_RUN,
+    beneficiary_body,
+    lookup_body,
+    national_id,
+    programme_body,
+    run_verdict,
+    runs_line,
+    runs_report,
+)
 from bench.billcheck import bill_lines, bill_report, completed_c2b, verdict
 from bench.bills import (
     C2B_PAY,
@@ -20,7 +34,16 @@ from bench.bills import (
     payer_phone,
 )
 from bench.checks import Accepted, collect_accepted
-from bench.ops import OPS, READ_PATHS, Destinations, build, is_bill, kind_of, rail_of
+from bench.ops import (
+    OPS,
+    READ_PATHS,
+    Destinations,
+    build,
+    checked_apart,
+    is_bill,
+    kind_of,
+    rail_of,
+)
 from bench.records import PAYMENT_OPS, Record
 from connectors.mpesa.simulator.c2b_wire import parse_simulate
 
@@ -130,3 +153,35 @@ def test_the_report_matches_bills_to_the_simulators_record_by_reference() -> Non
         {"inv_1": Accepted("inv_1", "k1", "BINV0007001", 1.0, 0, INVOICE)}, views, c2b
     )
     assert clean["ok"] and clean["kinds"][INVOICE]["sample"] == []
+
+
+# --- benefit runs (bench/benefitrun.py) ----------------------------------------------------------
+
+
+def test_benefit_bodies_pass_the_api_models_and_runs_are_checked_apart() -> None:
+    dest = Destinations()
+    account = dest.account()
+    LookupRequest.model_validate(lookup_body(account))
+    assert ProgrammeCreate.model_validate(programme_body("B123456789012345678901")).rail == (
+        "bank_transfer"
+    )
+    body = beneficiary_body(national_id(12), dest.phone("071"), "ANN KIPROP OMONDI", account)
+    BeneficiaryCreate.model_validate(body)
+    assert len({national_id(n) for n in range(5000)}) == 5000
+    assert READ_PATHS[BENEFIT_RUN] == "/v1/benefits/runs/"
+    assert checked_apart(BENEFIT_RUN) and checked_apart(INVOICE)
+    assert not checked_apart("mpesa_stk") and not checked_apart(C2B_PAY)
+
+
+def test_a_run_passes_only_completed_with_every_beneficiary_paid_and_tied() -> None:
+    done = {"state": "completed", "paid": 3, "failed": 0}
+    tied = {"totals": {"journal": {"ties": True}}}
+    assert run_verdict(done, tied) == "paid"
+    assert run_verdict(None, None) == "missing"
+    assert run_verdict({**done, "state": "awaiting_approval"}, tied).startswith("not completed")
+    assert run_verdict({**done, "paid": 2, "failed": 1}, tied) == "paid 2, failed 1 of 3"
+    assert run_verdict(done, {"totals": {"journal": {"ties": False}}}).startswith("report")
+    report = runs_report({"r1": done, "r2": {**done, "paid": 2}}, {"r1": tied, "r2": tied})
+    assert (report["runs"], report["paid"], report["not_paid"], report["ok"]) == (2, 1, 1, False)
+    assert runs_line(report).startswith("benefit_run: runs 2, each paid its 3 once 1, not 1 (r2")
+    assert runs_report({"r1": done}, {"r1": tied})["ok"]
