@@ -54,7 +54,17 @@ from gevent.pool import Group
 from locust import FastHttpUser, events, task
 from locust.user.task import LOCUST_STATE_STOPPING
 
-from bench.ops import MIXED_WEIGHTS, OPS, READ_PATHS, Destinations, build, rail_of
+from bench.benefitrun import (
+    BENEFICIARIES,
+    BENEFIT_RUN,
+    BENEFIT_STEP,
+    beneficiary_body,
+    lookup_body,
+    national_id,
+    programme_body,
+)
+from bench.bills import C2B_PAY, c2b_order, payer_phone
+from bench.ops import MIXED_WEIGHTS, OPS, READ_PATHS, Destinations, build, is_bill, rail_of
 from bench.records import (
     CREATE,
     DARAJA,
@@ -80,6 +90,9 @@ MAX_INFLIGHT = max(1, int(os.environ.get("BENCH_MAX_INFLIGHT") or 100))
 STORM_COPIES = max(1, int(os.environ.get("BENCH_STORM_COPIES") or 10))
 MAX_SECONDS = float(os.environ.get("BENCH_MAX_SECONDS") or 3600)  # hard bound on any loop here
 CALLBACK_URL = os.environ.get("BENCH_CALLBACK_URL", "http://127.0.0.1:9/daraja")
+SIM_URL = os.environ.get("BENCH_SIM_URL", "")  # the Daraja simulator: customers pay bills there
+# Benefit runs: the agency's maker and checker (people signed in), comma-separated.
+MAKER, _, CHECKER = os.environ.get("BENCH_BENEFIT_TOKENS", "").partition(",")
 SHORTCODE = os.environ.get("BENCH_SHORTCODE", "174379")
 PASSKEY = os.environ.get(
     "BENCH_PASSKEY", "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
@@ -368,6 +381,7 @@ class RetryStormUser(BenchUser):
 
 DESTINATIONS = Destinations()
 _pair_seq = itertools.count(0)
+_id_seq = itertools.count(1)
 # What a read does before anything was created: the first create operation of the mix.
 FIRST_OP = next((name for name, o in OPS.items() if o.build is not None), "")
 
@@ -402,7 +416,7 @@ class MixedUser(BenchUser):
             latency = time.time() - t0
             status = resp.status_code
             object_id, error = "", ""
-            if status == 202:
+            if status in (201, 202):  # bills are created at once (201), payments accepted (202)
                 object_id = str(_json_of(resp).get("id") or "")
                 error = "" if object_id else NO_ID
             else:
@@ -416,9 +430,127 @@ class MixedUser(BenchUser):
         )
         if object_id:
             self.recent_objects.append((object_id, spec.kind))
+            if is_bill(op):
+                self._pay_bill(spec.kind, object_id, body, destination)
+
+    def _pay_bill(self, kind: str, bill_id: str, body: dict[str, Any], account: str) -> None:
+        """The customer pays the bill in full by C2B at the Daraja simulator, which answers once
+        validation and confirmation are done (bench/bills.py). Recorded as ``c2b_pay`` with the
+        bill's id as its key; a payment the simulator did not complete is an error, and the bill
+        then stays unpaid in the checks."""
+        order = c2b_order(kind, self.merchant, account, str(body["amount"]), payer_phone(body))
+        t0 = time.time()
+        with self.client.post(
+            f"{SIM_URL}/__sim/c2b/pay", data=orjson.dumps(order).decode(), name="POST c2b pay",
+            headers={"Content-Type": "application/json"}, catch_response=True,
+        ) as resp:  # fmt: skip
+            latency = time.time() - t0
+            status = resp.status_code
+            state = str(_json_of(resp).get("state") or "")
+            if status != 200:
+                error = error_kind(status, getattr(resp, "error", None))
+            else:
+                error = "" if state == "completed" else f"c2b_{state or 'no_state'}"
+            if error:
+                resp.failure(error)
+            else:
+                resp.success()
+        RECORDER.add(
+            Record(t0, latency, C2B_PAY, status, "", bill_id, account, error, self.merchant)
+        )
+
+    def op_benefit_run(self, due: float | None) -> None:
+        """One benefit programme cycle (bench/benefitrun.py): three fresh bank accounts' holders
+        looked up and registered, a run of this cycle made by the maker and approved by the
+        checker. The run is the record the checks follow; the other requests are
+        ``benefit_step`` records (their own latency and errors)."""
+        maker = {"Authorization": f"Bearer {MAKER}", "Content-Type": "application/json"}
+        ref = f"B{next(_ref_seq)}"
+        people = []
+        for _ in range(BENEFICIARIES):
+            account = DESTINATIONS.account()
+            found = self._step("POST", "/v1/lookups", maker, lookup_body(account), 200, "lookup")
+            if found is None:
+                return
+            people.append((account, str(found.get("holder_name") or "")))
+        made = self._step("POST", "/v1/benefits/programmes", maker, programme_body(ref), 201,
+                          "programme", key=True)  # fmt: skip
+        if made is None:
+            return
+        base = f"/v1/benefits/programmes/{made['id']}"
+        for account, name in people:
+            body = beneficiary_body(national_id(next(_id_seq)), DESTINATIONS.phone("071"), name,
+                                    account)  # fmt: skip
+            if self._step("POST", f"{base}/beneficiaries", maker, body, 201, "beneficiary") is None:
+                return
+        t0 = time.time() if due is None else due
+        key = uuid.uuid4().hex
+        cycle = time.strftime("%Y-%m", time.gmtime(time.time() + EAT_OFFSET_S))
+        with self.client.post(
+            f"{base}/runs", data=orjson.dumps({"cycle": cycle}).decode(),
+            headers={**maker, "Idempotency-Key": key}, name=f"{BENEFIT_RUN} POST runs",
+            catch_response=True,
+        ) as resp:  # fmt: skip
+            latency = time.time() - t0
+            run_id = str(_json_of(resp).get("id") or "") if resp.status_code == 201 else ""
+            error = "" if run_id else error_kind(resp.status_code, getattr(resp, "error", None),
+                                                 _error_code(resp))  # fmt: skip
+            if error:
+                resp.failure(error)
+            else:
+                resp.success()
+        RECORDER.add(Record(t0, latency, BENEFIT_RUN, resp.status_code, run_id, key, ref, error,
+                            self.merchant))  # fmt: skip
+        if run_id:
+            checker = {"Authorization": f"Bearer {CHECKER}"}
+            deadline = time.monotonic() + self.network_timeout
+            status = self._approve(run_id, checker)
+            while status == 503 and time.monotonic() < deadline:  # 503: approve again
+                gevent.sleep(0.2)
+                status = self._approve(run_id, checker)
+
+    def _approve(self, run_id: str, checker: dict[str, str]) -> int:
+        t0 = time.time()
+        with self.client.post(
+            f"/v1/benefits/runs/{run_id}/approve", headers=checker,
+            name=f"{BENEFIT_STEP} approve", catch_response=True,
+        ) as resp:  # fmt: skip
+            status = resp.status_code
+            error = "" if status == 200 else error_kind(status, getattr(resp, "error", None),
+                                                        _error_code(resp))  # fmt: skip
+            if error:
+                resp.failure(error)
+            else:
+                resp.success()
+        RECORDER.add(Record(t0, time.time() - t0, BENEFIT_STEP, status, "", run_id, "approve",
+                            error, self.merchant))  # fmt: skip
+        return int(status)
+
+    def _step(
+        self, method: str, path: str, headers: dict[str, str], body: dict[str, Any], ok: int,
+        what: str, key: bool = False,
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """One request of a benefit cycle, recorded as ``benefit_step``; its answer, or None."""
+        t0 = time.time()
+        sent = {**headers, **({"Idempotency-Key": uuid.uuid4().hex} if key else {})}
+        with self.client.request(
+            method, path, data=orjson.dumps(body).decode(), headers=sent,
+            name=f"{BENEFIT_STEP} {what}", catch_response=True,
+        ) as resp:  # fmt: skip
+            status = resp.status_code
+            answer = _json_of(resp)
+            error = "" if status == ok else error_kind(status, getattr(resp, "error", None),
+                                                       _error_code(resp))  # fmt: skip
+            if error:
+                resp.failure(error)
+            else:
+                resp.success()
+        RECORDER.add(Record(t0, time.time() - t0, BENEFIT_STEP, status, "", "", what, error,
+                            self.merchant))  # fmt: skip
+        return None if error else answer
 
     def op_get(self, due: float | None) -> None:
-        """GET a recent payment, payout or transfer of this user's merchant."""
+        """GET a recent payment, payout, transfer, invoice or reference of this user's merchant."""
         if not self.recent_objects:
             self._create(due, FIRST_OP)
             return

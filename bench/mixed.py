@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,11 +26,14 @@ from typing import Any
 import aiohttp
 from pymongo import AsyncMongoClient
 
+from bench.benefitrun import FUND_SHILLINGS as BENEFITS_FUND
+from bench.bills import INVOICE, INVOICE_PREFIX, gov_shortcode, invoice_shortcode
 from bench.checks import Accepted, Stored
 from bench.mixspec import Booking
-from bench.ops import MIX
+from bench.ops import MIX, READ_PATHS, kind_of
 from bench.procs import ProcessFailed
 from bench.railcheck import callback_answers, ledger_json
+from switch import totp
 from switch.rails import recovered_by
 from switch.reconcile import check as ledger_check
 
@@ -38,6 +42,7 @@ FUNDING_RAIL = recovered_by("stk_query")  # STK Push: the customer approves at o
 READ_PARALLEL = 16
 TRANSFER_FINAL = frozenset({"succeeded", "failed", "refunded", "refund_failed"})
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=120)
+BILLS_TIMEOUT = 60.0  # after the load: how long the bills' C2B payments may take to be credited
 
 
 def funding_phone(index: int) -> str:
@@ -207,3 +212,141 @@ async def stored_and_books(
     books = ledger_json(report.ok, report.entries, report.accounts, report.payments,
                         report.problems)  # fmt: skip
     return docs, books
+
+
+# --- bills (bench/bills.py) ----------------------------------------------------------------
+
+
+async def set_up_bills(http: aiohttp.ClientSession, url: str, tokens: Sequence[str]) -> None:
+    """Before the load, per bench merchant (an agency: created with kind government): its
+    invoice paybill claimed for the accounts :data:`INVOICE_PREFIX` and opted in to Bill
+    Manager, and its government paybill claimed whole and registered for collections."""
+
+    async def one(index: int, token: str) -> None:
+        auth = {"Authorization": f"Bearer {token}"}
+        invoices, gov = invoice_shortcode(index), gov_shortcode(index)
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("/v1/c2b/registration",
+             {"shortcode": invoices, "accounts": {"type": "prefix", "prefix": INVOICE_PREFIX}}),
+            ("/v1/invoices/settings",
+             {"shortcode": invoices, "email": "bills@example.co.ke",
+              "official_contact": "0710000000", "send_reminders": False}),
+            ("/v1/c2b/registration", {"shortcode": gov, "response_type": "Completed"}),
+            ("/v1/gov/paybill", {"shortcode": gov, "agency_name": f"Bench county {index}"}),
+        ]  # fmt: skip
+        for path, body in steps:
+            async with http.put(f"{url}{path}", json=body, headers=auth) as resp:
+                if resp.status != 200:
+                    raise ProcessFailed(
+                        f"bills set-up of merchant {index}: PUT {path} answered {resp.status} "
+                        f"{await resp.text()}"
+                    )
+
+    await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)))
+
+
+async def bill_views(
+    http: aiohttp.ClientSession,
+    url: str,
+    tokens: Sequence[str],
+    bills: Mapping[str, Accepted],
+    within: float = BILLS_TIMEOUT,
+) -> dict[str, dict[str, Any] | None]:
+    """Each bill as its merchant reads it, read again (at most ``within`` seconds) until the
+    switch has credited it: a confirmation is believed only after M-Pesa's record agrees, so
+    the last bills of the load may still be on their way. None: not found."""
+    gate = asyncio.Semaphore(READ_PARALLEL)
+
+    async def one(bill_id: str, a: Accepted) -> tuple[str, dict[str, Any] | None]:
+        headers = {"Authorization": f"Bearer {tokens[a.merchant]}"}
+        path = READ_PATHS[kind_of(a.op) or INVOICE]
+        async with gate, http.get(f"{url}{path}{bill_id}", headers=headers) as resp:
+            body = await resp.json(content_type=None)
+            return bill_id, body if resp.status == 200 and isinstance(body, dict) else None
+
+    views: dict[str, dict[str, Any] | None] = {}
+    waiting = dict(bills)
+    deadline = time.monotonic() + within
+    while waiting:
+        found = dict(await asyncio.gather(*(one(i, a) for i, a in waiting.items())))
+        views.update(found)
+        waiting = {i: a for i, a in waiting.items() if (found[i] or {}).get("status") != "paid"}
+        if not waiting or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.5)
+    return views
+
+
+async def sim_c2b(http: aiohttp.ClientSession, sim_url: str) -> list[dict[str, Any]]:
+    """The Daraja simulator's own record of every C2B payment."""
+    found = await _get_json(http, f"{sim_url}/__sim/c2b")
+    return list(found) if isinstance(found, list) else []
+
+
+# --- benefit runs (bench/benefitrun.py) ------------------------------------------------------
+
+
+async def set_up_benefits(http: aiohttp.ClientSession, url: str) -> tuple[str, str]:
+    """An organisation signed up, its owner (the maker) and an invited finance person (the
+    checker) both with two-factor codes, funded through the sandbox; their session tokens."""
+    password = "Bench-" + secrets.token_hex(8)
+    tag = uuid.uuid4().hex[:8]
+    owner, finance = f"maker-{tag}@bench.example", f"checker-{tag}@bench.example"
+
+    async def call(path: str, body: Any, token: str = "", key: bool = False) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if key:
+            headers["Idempotency-Key"] = uuid.uuid4().hex
+        async with http.post(f"{url}{path}", json=body, headers=headers) as resp:
+            answer = await resp.json(content_type=None)
+            if resp.status >= 300 or not isinstance(answer, dict):
+                raise ProcessFailed(f"benefits set-up: POST {path} answered {resp.status} {answer}")
+            return answer
+
+    async def signed_in(email: str) -> str:
+        token = str((await call("/v1/auth/login", {"email": email, "password": password}))
+                    ["access_token"])  # fmt: skip
+        secret = str((await call("/v1/users/me/totp", None, token))["secret"])
+        code = totp.code_at(secret, time.time())
+        return str((await call("/v1/users/me/totp/confirm", {"code": code}, token))["access_token"])
+
+    await call("/v1/users", {"email": owner, "password": password, "name": "Bench Maker",
+                             "organisation": "Bench Relief"})  # fmt: skip
+    maker = await signed_in(owner)
+    invitation = await call("/v1/invitations", {"email": finance, "role": "finance"}, maker)
+    await call("/v1/users", {"email": finance, "password": password, "name": "Bench Checker",
+                             "invitation": invitation["token"]})  # fmt: skip
+    checker = await signed_in(finance)
+    await call("/v1/sandbox/fund", {"amount": str(BENEFITS_FUND)}, maker, key=True)
+    return maker, checker
+
+
+async def benefit_views(
+    http: aiohttp.ClientSession,
+    url: str,
+    maker: str,
+    runs: Mapping[str, Accepted],
+    within: float = BILLS_TIMEOUT,
+) -> tuple[dict[str, dict[str, Any] | None], dict[str, dict[str, Any] | None]]:
+    """Each run as the maker reads it, again (at most ``within`` seconds) until it completed,
+    then each run's report (its exceptions and totals against the journal)."""
+    gate = asyncio.Semaphore(READ_PARALLEL)
+    headers = {"Authorization": f"Bearer {maker}"}
+
+    async def one(path: str) -> tuple[str, dict[str, Any] | None]:
+        async with gate, http.get(f"{url}{path}", headers=headers) as resp:
+            body = await resp.json(content_type=None)
+            return path, body if resp.status == 200 and isinstance(body, dict) else None
+
+    views: dict[str, dict[str, Any] | None] = {}
+    waiting = list(runs)
+    deadline = time.monotonic() + within
+    while waiting:
+        found = dict(await asyncio.gather(*(one(f"/v1/benefits/runs/{r}") for r in waiting)))
+        views.update({r: found[f"/v1/benefits/runs/{r}"] for r in waiting})
+        waiting = [r for r in waiting if (views[r] or {}).get("state") != "completed"]
+        if not waiting or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.5)
+    reports = dict(await asyncio.gather(*(one(f"/v1/benefits/runs/{r}/report") for r in runs)))
+    return views, {r: reports[f"/v1/benefits/runs/{r}/report"] for r in runs}

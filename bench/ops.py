@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bench.benefitrun import BENEFIT_RUN
+from bench.bills import BILL_KINDS, GOV_REFERENCE, INVOICE, gov_build, invoice_build
 from bench.mixspec import (
     BenchAccount,
     Build,
@@ -25,22 +27,35 @@ from bench.mixspec import (
     collection_body,
 )
 from switch.providers import ProviderSpec, providers, resolve
-from switch.rails import recovered_by
+from switch.rails import provider_of, recovered_by
 
 __all__ = ["Destinations"]
 
-Kind = Literal["collection", "payout", "transfer", "get"]
+Kind = Literal["collection", "payout", "transfer", "get", "invoice", "gov_reference", "benefit_run"]
 
 TRANSFER_AMOUNT = "100"
 # The share of the generic operations in the mix, beside the providers' own weights.
 AUTO_WEIGHT = TRANSFER_WEIGHT = GET_WEIGHT = 2
+# Bills the customer pays by C2B (bench/bills.py): each is two requests and a C2B confirmation.
+BILL_WEIGHT = 1
+BILL_WAITING = "the customer's C2B payment is not credited yet"
+# One benefit programme cycle (bench/benefitrun.py): about ten requests and a payout batch.
+BENEFIT_WEIGHT = 1
 # Where each kind of object is created (POST) and read (GET ``<path><id>``).
 CREATE_PATHS: dict[str, str] = {
     "collection": "/v1/payments",
     "payout": "/v1/payouts",
     "transfer": "/v1/transfers",
+    INVOICE: "/v1/invoices",
+    GOV_REFERENCE: "/v1/gov/references",
+    BENEFIT_RUN: "/v1/benefits/programmes",  # then its beneficiaries and a run of them
 }
-READ_PATHS: dict[str, str] = {kind: f"{path}/" for kind, path in CREATE_PATHS.items()}
+READ_PATHS: dict[str, str] = {
+    **{kind: f"{path}/" for kind, path in CREATE_PATHS.items()},
+    BENEFIT_RUN: "/v1/benefits/runs/",
+}
+# Kinds checked apart from payments (not in the database's payments; not counted lost there).
+APART_KINDS = frozenset({*BILL_KINDS, BENEFIT_RUN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +85,11 @@ def benches(specs: Iterable[ProviderSpec]) -> list[tuple[ProviderSpec, ProviderB
     return [(spec, resolve(spec.bench)) for spec in specs if spec.bench]
 
 
-def mix(parts: Iterable[tuple[ProviderSpec, ProviderBench]]) -> Mix:
+def mix(
+    parts: Iterable[tuple[ProviderSpec, ProviderBench]], bills: bool = True, benefits: bool = True
+) -> Mix:
+    """``bills``: invoices and government references paid by C2B (bench/bills.py) take part;
+    ``benefits``: benefit programme cycles paid by bank transfer (bench/benefitrun.py)."""
     parts = list(parts)
     directions = {r.method: r.direction for spec, _ in parts for r in spec.rails}
     ops: list[Op] = []
@@ -89,6 +108,16 @@ def mix(parts: Iterable[tuple[ProviderSpec, ProviderBench]]) -> Mix:
     if pairs:
         ops.append(Op("transfer", "transfer", "transfer", CREATE_PATHS["transfer"],
                       TRANSFER_WEIGHT, _transfer(pairs)))  # fmt: skip
+    if bills:
+        bill_ops: tuple[tuple[Kind, Build], ...] = (
+            (INVOICE, invoice_build),
+            (GOV_REFERENCE, gov_build),
+        )
+        for name, make in bill_ops:
+            ops.append(Op(name, name, name, CREATE_PATHS[name], BILL_WEIGHT, make, BILL_WAITING))
+    if benefits:  # several requests: locust's own op_benefit_run
+        ops.append(Op(BENEFIT_RUN, BENEFIT_RUN, BENEFIT_RUN, CREATE_PATHS[BENEFIT_RUN],
+                      BENEFIT_WEIGHT))  # fmt: skip
     ops.append(Op("get", "get", "get", "", GET_WEIGHT))
     by_name: dict[str, Op] = {}
     for o in ops:
@@ -138,7 +167,14 @@ def transfer_body(source: dict[str, Any], destination: dict[str, Any], ref: str)
     }
 
 
-MIX = mix(benches(providers()))
+# Bills are paid by C2B at the Daraja simulator (the STK Push provider's): only when it takes part.
+_DARAJA = provider_of(recovered_by("stk_query"))
+_PARTS = benches(providers())
+MIX = mix(
+    _PARTS,
+    bills=any(spec.name == _DARAJA for spec, _ in _PARTS),
+    benefits=any(r.method == "bank_transfer" for spec, _ in _PARTS for r in spec.rails),
+)
 OPS: Mapping[str, Op] = MIX.ops
 MIXED_WEIGHTS: dict[str, int] = {name: o.weight for name, o in OPS.items()}
 TRANSFER_PAIRS: tuple[tuple[str, str], ...] = tuple((s.name, d.name) for s, d in MIX.pairs)
@@ -174,3 +210,13 @@ def build(op: str, dest: Destinations, ref: str, seq: int = 0) -> tuple[dict[str
     if found is None or found.build is None:
         raise ValueError(f"no create operation {op!r}")
     return found.build(dest, ref, seq)
+
+
+def is_bill(op: str) -> bool:
+    """Whether an operation issues a bill paid by C2B (not a payment: bench/bills.py)."""
+    return kind_of(op) in BILL_KINDS
+
+
+def checked_apart(op: str) -> bool:
+    """Whether what an operation made is checked apart from payments: bills, benefit runs."""
+    return kind_of(op) in APART_KINDS

@@ -12,6 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.benefitrun import runs_line
+from bench.billcheck import bill_lines
 from bench.checks import Accepted, CheckReport
 from bench.config import RunConfig
 from bench.cost import CostReadings, cost_headline, render_cost, summarize
@@ -258,6 +260,12 @@ def warnings(data: RunData) -> list[str]:
         out.append(f"the switch's ledger check found {ledger.get('problems')} problems")
     if money.get("transfers_not_settled"):
         out.append(f"{money['transfers_not_settled']} transfers neither succeeded nor refunded")
+    bills = money.get("bills") or {}
+    if bills and not bills.get("ok"):
+        out.append(f"bills: {bills['not_paid']} not paid, {bills['paid_twice']} paid twice")
+    runs = money.get("benefit_runs") or {}
+    if runs and not runs.get("ok"):
+        out.append(f"benefit runs: {runs['not_paid']} not paid as planned")
     busy, ours = data.machine_busy_s, sum(p.cpu_s for p in data.cpu)
     cpus = int(data.machine.get("cpus") or 1)
     if busy is not None and busy - ours > 0.05 * data.cpu_window_s * cpus:
@@ -462,6 +470,17 @@ def _mixed_sections(result: Mapping[str, Any]) -> list[str]:
                 f"{ledger['payments']:,} payments"
             )
             lines += [f"  - `{p}`" for p in ledger.get("problems_sample") or []]
+        if money.get("bills"):
+            lines.append(
+                "- bills paid by C2B (each paid once: the switch's view against the Daraja "
+                "simulator's C2B record):"
+            )
+            lines += [f"  - {line}" for line in bill_lines(money["bills"])]
+        if money.get("benefit_runs"):
+            lines.append(
+                "- benefit runs (each completed, its beneficiaries paid once, its report tied to "
+                f"the journal): {runs_line(money['benefit_runs'])}"
+            )
         if money.get("unread_records"):
             lines.append(f"- NOT read: {money['unread_records']}")
     return lines
@@ -525,4 +544,7 @@ def _rail_headline(result: Mapping[str, Any]) -> list[str]:
             f"transfers not settled {money.get('transfers_not_settled')}, ledger "
             + ("balanced" if money["ledger"]["balanced"] else "NOT balanced")
         )
+    out += [f"  {line}" for line in bill_lines(money.get("bills") or {})]
+    if money.get("benefit_runs"):
+        out.append(f"  {runs_line(money['benefit_runs'])}")
     return out

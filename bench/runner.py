@@ -30,6 +30,8 @@ from typing import Any
 
 import aiohttp
 
+from bench.benefitrun import BENEFIT_RUN, runs_report
+from bench.billcheck import bill_report, completed_c2b
 from bench.checks import (
     Accepted,
     CheckReport,
@@ -49,13 +51,19 @@ from bench.loadgen import READY_LINE, STOP_TIMEOUT, locust_totals, start_locust
 from bench.logscan import scan_log
 from bench.mixed import (
     SimRecords,
+    benefit_views,
+    bill_views,
     dump_json,
     fund_merchants,
+    set_up_benefits,
+    set_up_bills,
+    sim_c2b,
     simulator_records,
     stored_and_books,
     transfer_stored,
     transfer_views,
 )
+from bench.ops import OPS, checked_apart, is_bill, kind_of
 from bench.procs import REPO_ROOT, Child, ProcessFailed, free_port, log_tail
 from bench.railcheck import money_summary, paid_twice, rail_reports, transfer_problems
 from bench.raycluster import placement_by_node
@@ -144,6 +152,7 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
     target: Target | None = None
     locust: Child | None = None
     funding: list[str] = []
+    people: tuple[str, str] | None = None  # benefit runs: the maker's and checker's tokens
     money: dict[str, Any] | None = None
     probe: CostProbe | None = None
     cost: CostReadings | None = None
@@ -166,8 +175,16 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
                       "each", flush=True)  # fmt: skip
                 funding = await fund_merchants(http, target.url, target.tokens, cfg.fund_shillings)
                 phases.done("fund")
+            extra_env = {"BENCH_SIM_URL": target.sim_url}
+            if _with_bills(cfg, target):
+                await set_up_bills(http, target.url, target.tokens)
+                phases.done("bills")
+            if _with_benefits(cfg, target):
+                people = await set_up_benefits(http, target.url)
+                extra_env["BENCH_BENEFIT_TOKENS"] = ",".join(people)
+                phases.done("benefits")
             locust, records_dir = start_locust(
-                cfg, workdir, target.url, target.tokens, f"{sink.url}/daraja"
+                cfg, workdir, target.url, target.tokens, f"{sink.url}/daraja", extra_env
             )
             cpu.add_root(locust.pid, "locust")
             progress = Progress()
@@ -176,6 +193,11 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
             )
             phases.done("load")
             accepted, per_key = collect_accepted(records)
+            # Bills and benefit runs are not payments: checked on their own (bench/billcheck.py,
+            # bench/benefitrun.py).
+            bills = {i: a for i, a in accepted.items() if is_bill(a.op)}
+            runs = {i: a for i, a in accepted.items() if kind_of(a.op) == BENEFIT_RUN}
+            accepted = {i: a for i, a in accepted.items() if not checked_apart(a.op)}
             drained, drain_s = await _drain(cfg, accepted, sink, cpu, progress)
             simulator = await _settle_simulator(cfg, http, target, cpu)
             cpu.stop()
@@ -187,6 +209,13 @@ async def run(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
             report, callbacks, money = await _checks(
                 cfg, target, http, accepted, per_key, sink, set(funding)
             )
+            if money is not None and _with_bills(cfg, target):
+                money["bills"] = await _bill_checks(http, target, bills)
+                money["ok"] = bool(money["ok"]) and money["bills"]["ok"]
+            if money is not None and people:
+                views, reports = await benefit_views(http, target.url, people[0], runs)
+                money["benefit_runs"] = runs_report(views, reports)
+                money["ok"] = bool(money["ok"]) and money["benefit_runs"]["ok"]
             if simulator is not None and callbacks is not None:
                 simulator["callbacks"] = callbacks
             locust_stats = locust_totals(locust.log.read_text(errors="replace"))
@@ -438,6 +467,26 @@ async def _checks(
         money["callbacks_answered"] = sims.callbacks
         money["funding_payments"] = len(funding)
     return report, callback_summary(raw), money
+
+
+def _with_benefits(cfg: RunConfig, target: Target) -> bool:
+    """Whether the run makes benefit runs (the mixed scenario of the switch, when in the mix)."""
+    return cfg.scenario == "mixed" and target.kind == "switch" and BENEFIT_RUN in OPS
+
+
+def _with_bills(cfg: RunConfig, target: Target) -> bool:
+    """Whether the run issues bills paid by C2B (the mixed scenario of the switch)."""
+    return cfg.scenario == "mixed" and target.kind == "switch" and bool(target.sim_url)
+
+
+async def _bill_checks(
+    http: aiohttp.ClientSession, target: Target, bills: dict[str, Accepted]
+) -> dict[str, Any]:
+    """Each bill paid exactly once: the switch's view against the Daraja simulator's C2B record
+    (read after the views, so every payment the views show is in it)."""
+    views = await bill_views(http, target.url, target.tokens, bills)
+    c2b = completed_c2b(await sim_c2b(http, target.sim_url))
+    return bill_report(bills, views, c2b)
 
 
 async def _stored_payments(

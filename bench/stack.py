@@ -162,7 +162,9 @@ async def _start_switch(
             for base in target.sim_urls.values():
                 await _patch_sim(http, base, {"latency": cfg.sim_latency})
         if cfg.scenario != "hub":  # the hub's participants are onboarded by bench/hub.py
-            target.merchants = await create_merchants(data_dir, sink_url, cfg.merchants)
+            # mixed: each merchant is also an agency issuing payment references (bench/bills.py).
+            kind = "government" if cfg.scenario == "mixed" else "standard"
+            target.merchants = await create_merchants(data_dir, sink_url, cfg.merchants, kind)
         target.tokens = list(
             await asyncio.gather(*(_switch_token(http, target.url, m) for m in target.merchants))
         )
@@ -183,15 +185,18 @@ def hook_url(sink_url: str, index: int) -> str:
     return f"{sink_url}/hooks/{index}"
 
 
-async def create_merchants(data_dir: Path, sink_url: str, count: int) -> list[dict[str, Any]]:
-    """``count`` merchants, created by up to CLI_PARALLEL ``merchant create`` processes at once;
-    merchant ``i`` has its webhooks at :func:`hook_url` ``i`` and a secret of its own."""
+async def create_merchants(
+    data_dir: Path, sink_url: str, count: int, kind: str = "standard"
+) -> list[dict[str, Any]]:
+    """``count`` merchants of ``kind``, created by up to CLI_PARALLEL ``merchant create``
+    processes at once; merchant ``i`` has its webhooks at :func:`hook_url` ``i`` and a secret of
+    its own."""
     gate = asyncio.Semaphore(CLI_PARALLEL)
 
     async def one(index: int) -> dict[str, Any]:
         async with gate:
             return await _create_merchant(
-                data_dir, f"Bench shop {index}", hook_url(sink_url, index)
+                data_dir, f"Bench shop {index}", hook_url(sink_url, index), kind
             )
 
     tasks = [asyncio.ensure_future(one(i)) for i in range(count)]
@@ -204,9 +209,11 @@ async def create_merchants(data_dir: Path, sink_url: str, count: int) -> list[di
         raise
 
 
-async def _create_merchant(data_dir: Path, name: str, webhook_url: str) -> dict[str, Any]:
+async def _create_merchant(
+    data_dir: Path, name: str, webhook_url: str, kind: str
+) -> dict[str, Any]:
     argv = [sys.executable, "-m", "switch", "merchant", "create", "--name", name]
-    argv += ["--webhook-url", webhook_url, "--json"]
+    argv += ["--webhook-url", webhook_url, "--kind", kind, "--json"]
     proc = await asyncio.create_subprocess_exec(
         *argv,
         stdout=asyncio.subprocess.PIPE,

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from api.state import AppState
 from infra.merchants import create_merchant
+from sandbox.demo_benefits import run_benefits
 from sandbox.demo_bills import run_bills
 from sandbox.demo_gov import run_gov
 from sandbox.demo_rails import run_rails
@@ -141,7 +142,9 @@ async def _run(stack: RunningStack, receiver: Receiver, hook_url: str) -> int:
         rails_ok = await run_rails(http, base, auth)
         bills_ok = await run_bills(http, base, auth, stack.sim_urls.get("mpesa", ""))
         gov_ok = await run_gov(http, base, stack.sim_urls.get("mpesa", ""), stack.state.cols)
-    ok = ok and rails_ok and bills_ok and gov_ok and replay_same and receiver.bad_signatures == 0
+        benefits_ok = await run_benefits(http, base)
+    ok = ok and rails_ok and bills_ok and gov_ok and benefits_ok
+    ok = ok and replay_same and receiver.bad_signatures == 0
     print("demo " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 

@@ -154,4 +154,16 @@ def test_bench_mixed_smoke_run_covers_every_rail_and_pays_nothing_twice(tmp_path
     assert {"mpesa_stk", "mpesa_b2c", "bank_transfer"} <= rails, rails
     books = set(money["simulator_records"])
     assert books, money
+    # Bills (invoices, government references) are checked on their own: each paid exactly once.
+    bills = money["bills"]
+    assert bills["ok"] and bills["not_paid"] == bills["paid_twice"] == 0, bills
+    issued = {kind: b["issued"] for kind, b in bills["kinds"].items()}
+    assert all(b["paid_once"] == b["issued"] for b in bills["kinds"].values()), bills
+    assert sum(issued.values()) == sum(
+        r["accepted"] for op, r in result["per_op"].items() if op in issued
+    ), (issued, result["per_op"])
+    # Benefit runs: each completed with its beneficiaries paid once, tied to the journal.
+    runs = money["benefit_runs"]
+    assert runs["ok"] and runs["paid"] == runs["runs"], runs
+    assert runs["runs"] == (result["per_op"].get("benefit_run") or {}).get("accepted", 0), runs
     assert "## Money checks per rail" in path.with_suffix(".md").read_text(), log

@@ -73,6 +73,9 @@ def test_the_mix_covers_every_rail_and_each_operation_has_a_locust_task() -> Non
         "bank_transfer",
         "sacco",
         "transfer",
+        "invoice",
+        "gov_reference",
+        "benefit_run",
         "get",
     }
     # every rail a merchant starts (not a reversal, posting or transfer leg) is in the mix
@@ -84,9 +87,13 @@ def test_the_mix_covers_every_rail_and_each_operation_has_a_locust_task() -> Non
     assert started <= rails
     assert set(MIXED_WEIGHTS) == set(OPS)
     assert all(w > 0 for w in MIXED_WEIGHTS.values())
-    # creates are built from their bench description; reads are locust's own op_get
-    assert all(o.build is not None for n, o in OPS.items() if n != "get")
-    assert re.search(r"def op_get\(self, due", LOCUSTFILE.read_text())
+    # creates are built from their bench description; reads and benefit cycles (several
+    # requests) are locust's own op_get and op_benefit_run
+    own = {"get", "benefit_run"}
+    assert all(o.build is not None for n, o in OPS.items() if n not in own)
+    assert all(OPS[n].build is None for n in own)
+    for name in own:
+        assert re.search(rf"def op_{name}\(self, due", LOCUSTFILE.read_text())
     # every create is followed by the checks; reads are not
     assert {n for n in OPS if n != "get"} <= PAYMENT_OPS
     assert "get" not in PAYMENT_OPS
