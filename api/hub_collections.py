@@ -14,6 +14,10 @@ merchant through the hub (:mod:`switch.hub.collections` has the rules).
   however often it is driven), then marks the record ``credited``. The recovery pass drives
   every record still ``accepting`` again (after a restart too); an aborted or expired transfer
   credits nothing (``void``).
+- A committed transfer whose note names a transfer's debit leg waiting for a request to pay
+  (switch/hub/requests.py) pays that leg instead (a callback to the merchant's shard, the hub
+  transfer id as its receipt), when the amount and the paying bank are the requested ones; the
+  record is then ``credited`` with the leg's id. Anything else is an ordinary credit.
 """
 
 from __future__ import annotations
