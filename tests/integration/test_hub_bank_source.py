@@ -23,8 +23,12 @@ from aiohttp import web
 
 from api.hub_switch_payee import PAYEE
 from app.stack import Stack
+from connectors.banks.simulator import book
+from connectors.banks.simulator.app import SIMULATOR, create_app
+from connectors.banks.simulator.config import SimConfig
 from switch.hub.reach import SWITCH_PARTICIPANT
 from switch.signing import verify_webhook
+from tests.simharness import serving
 
 from .helpers import Api, unique_phone
 from .test_hub import Bank, Hub, Notices, listening, operator_hub
@@ -92,12 +96,14 @@ def _account(suffix: str = "") -> str:
     return digits[: 10 - len(suffix)] + suffix if suffix else digits[:-2] + "70"
 
 
-async def _start(merchant: Api, amount: str, account: str) -> tuple[int, dict[str, Any]]:
+async def _start(
+    merchant: Api, amount: str, account: str, code: str = CODE
+) -> tuple[int, dict[str, Any]]:
     body = {
         "amount": amount,
         "currency": "KES",
         "reference": "RTP1",
-        "source": {"type": "bank", "bank_code": CODE, "account_number": account},
+        "source": {"type": "bank", "bank_code": code, "account_number": account},
         "destination": {"type": "mpesa", "phone": unique_phone()},
     }
     headers = {**merchant.auth, "Idempotency-Key": uuid.uuid4().hex}
@@ -244,3 +250,46 @@ async def test_a_bank_that_is_not_a_hub_participant_is_refused(merchant: Api) ->
     detail = refused["error"]["details"][0]
     assert detail["field"] == "source"
     assert "not an active participant of the interoperability hub" in detail["reason"]
+
+
+SIM_CODE = "70"  # the simulated bank (Family Bank): no other test onboards it
+
+
+async def test_the_bank_simulator_pays_or_declines_requests_to_pay(
+    stack: Stack, hub: Hub, merchant: Api
+) -> None:
+    """connectors/banks/simulator answers a request to pay by the debtor account: ...0001 its
+    customer approves and the bank pays through the hub, ...0002 declines."""
+    app: web.Application = create_app(SimConfig(hub_url=stack.api_url))
+    sim = app[SIMULATOR]
+    async with serving(app) as sim_url:
+        body = {
+            "name": "Simulated bank 70", "kind": "bank", "bank_code": SIM_CODE,
+            "endpoint_url": f"{sim_url}/banks/{SIM_CODE}/notices", "net_debit_cap": "50000",
+        }  # fmt: skip
+        status, made = await hub.call("POST", "/v1/operator/hub/participants", hub.operator, body)
+        assert status == 201, made
+        bank = Bank(made["id"], "sim70", "")
+        assert (await hub.fund(bank, "funds_in", "50000"))[0] in (200, 201)
+        sim.banks[SIM_CODE] = book.new_bank(
+            SIM_CODE, "Family Bank", "FABLKENA", made["webhook_secret"]
+        )
+        client = {"client_id": made["client_id"], "client_secret": made["client_secret"]}
+        sim.config.hub_clients = {SIM_CODE: client}
+
+        approves, declines = f"{SIM_CODE}10000001", f"{SIM_CODE}10000002"
+        [(s1, paid), (s2, refused)] = [
+            await _start(merchant, "400", approves, SIM_CODE),
+            await _start(merchant, "400", declines, SIM_CODE),
+        ]
+        assert (s1, s2) == (202, 202), (paid, refused)
+        done = await _transfer(merchant, paid["id"], ("succeeded",))
+        assert done["legs"]["credit"]["status"] == "succeeded", done
+        failed = await _transfer(merchant, refused["id"], ("failed",))
+        assert "customer declined" in failed["legs"]["debit"]["failure"]["message"], failed
+        assert (await merchant.balance())["available"] == "0"
+        debits = [b for b in sim.banks[SIM_CODE].accounts[approves].bookings if b.cents < 0]
+        assert [(b.cents, b.end_to_end_id) for b in debits] == [
+            (-40_000, done["legs"]["debit"]["id"])
+        ]
+        assert (sim.stats.requests_to_pay, sim.stats.requests_paid) == (2, 1)
