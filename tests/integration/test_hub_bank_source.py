@@ -35,7 +35,7 @@ from .test_hub import Bank, Hub, Notices, listening, operator_hub
 
 pytestmark = pytest.mark.integration
 CODE = "07"  # the payer bank's code (NCBA): no other test onboards it
-DECLINE = "13"  # an account number ending so: the bank declines the request
+DECLINE = "0013"  # an account number ending so: the bank declines (_account never does)
 
 
 @dataclass
@@ -92,19 +92,20 @@ async def payer(hub: Hub) -> Bank:
 
 
 def _account(suffix: str = "") -> str:
+    """A payer account; no suffix: one the PesaLink simulator pays (no trigger ends in 7xxx)."""
     digits = f"{uuid.uuid4().int % 10**10:010d}"
-    return digits[: 10 - len(suffix)] + suffix if suffix else digits[:-2] + "70"
+    return digits[: 10 - len(suffix)] + suffix if suffix else digits[:-4] + "7" + digits[-3:]
 
 
 async def _start(
-    merchant: Api, amount: str, account: str, code: str = CODE
+    merchant: Api, amount: str, account: str, code: str = CODE, phone: str = ""
 ) -> tuple[int, dict[str, Any]]:
     body = {
         "amount": amount,
         "currency": "KES",
         "reference": "RTP1",
         "source": {"type": "bank", "bank_code": code, "account_number": account},
-        "destination": {"type": "mpesa", "phone": unique_phone()},
+        "destination": {"type": "mpesa", "phone": phone or unique_phone()},
     }
     headers = {**merchant.auth, "Idempotency-Key": uuid.uuid4().hex}
     async with merchant.http.post(f"{merchant.base}/v1/transfers", json=body, headers=headers) as r:
@@ -198,6 +199,27 @@ async def test_a_bank_account_pays_an_mpesa_wallet_through_a_request_to_pay(
         await asyncio.sleep(0.1)
     assert [(p["method"], p["amount"], p["fee"]) for p in found] == [("bank_credit", "700", "7")]
     assert (await merchant.balance())["available"] == "693"
+
+
+async def test_a_failed_credit_pays_the_bank_account_back_by_pesalink(
+    hub: Hub, payer: Bank, desk: Desk, merchant: Api
+) -> None:
+    unregistered = unique_phone("2040")  # M-Pesa B2C: recipient not registered
+    status, made = await _start(merchant, "600", _account(), phone=unregistered)
+    assert status == 202, made
+    request = await desk.request_for(made["legs"]["debit"]["id"])
+    status, paid = await _pay(hub, payer, request, uuid.uuid4().hex)
+    assert status == 201, paid
+    done = await _transfer(merchant, made["id"], ("refunded", "refund_failed"))
+    assert done["status"] == "refunded", done
+    assert done["legs"]["credit"]["status"] == "failed", done
+    refund = done["legs"]["refund"]
+    assert (refund["method"], refund["status"], refund["amount"]) == (
+        "bank_transfer",
+        "succeeded",
+        "600",
+    )
+    assert (await merchant.balance())["available"] == "0"
 
 
 async def test_a_declined_request_to_pay_fails_the_transfer_with_nothing_moved(
