@@ -45,8 +45,9 @@ else:
 
 
 class Account(BaseModel):
-    """One side of a transfer: an M-Pesa or Airtel wallet (``phone``), a bank account on
-    PesaLink (``bank_code`` and ``account_number``) or a SACCO member account (``sacco_code`` and
+    """One side of a transfer: an M-Pesa or Airtel wallet (``phone``), a bank account
+    (``bank_code`` and ``account_number``: paid on PesaLink; as a source, its bank must be a hub
+    participant, which is sent a request to pay) or a SACCO member account (``sacco_code`` and
     ``member_number``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

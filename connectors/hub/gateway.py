@@ -114,7 +114,7 @@ def hub_gateway_from(
 
     async def find_bank(code: str) -> Participant | None:
         found: Participant | None = await participants.find_one(
-            {"bank_code": code, "status": "active"}
+            {"bank_code": code, "status": "active", "kind": "bank"}
         )
         return found
 
