@@ -166,7 +166,7 @@ async def create_transfer(request: web.Request) -> web.Response:
     merchant_id = request[CLAIMS].merchant_id
     source = _account(body.source)
     if body.source.type == "bank":  # a request to pay through the hub (api/bank_source.py)
-        ready = await bank_source.prepared(request, merchant_id, source)
+        ready = await bank_source.prepared(request, merchant_id, key, source)
         if isinstance(ready, web.Response):
             return ready
         source = ready

@@ -27,6 +27,8 @@ from enum import Enum
 from typing import Any, Literal
 
 from switch.hub import requests as bank_requests
+from switch.idempotency import scoped_key
+from switch.ids import payment_id_for
 from switch.money import format_minor
 from switch.payments import Payment, iso, masked_destination, view
 from switch.phone import mask_msisdn
@@ -84,6 +86,12 @@ def leg_key(transfer_id: str, leg: Leg) -> str:
 def transfer_id_from(payment_like_id: str) -> str:
     """A transfer id has the shape of a payment id with the ``trf`` prefix."""
     return "trf_" + payment_like_id.split("_", 1)[1]
+
+
+def transfer_id_for(shard: int, secret_key: bytes, merchant_id: str, idem_key: str) -> str:
+    """The id of the transfer a merchant's Idempotency-Key names (the same key, the same id)."""
+    key = scoped_key(merchant_id, f"transfer:{idem_key}")
+    return transfer_id_from(payment_id_for(shard, secret_key, key))
 
 
 @dataclass(frozen=True, slots=True)

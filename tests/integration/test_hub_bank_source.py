@@ -98,7 +98,7 @@ def _account(suffix: str = "") -> str:
 
 
 async def _start(
-    merchant: Api, amount: str, account: str, code: str = CODE, phone: str = ""
+    merchant: Api, amount: str, account: str, code: str = CODE, phone: str = "", key: str = ""
 ) -> tuple[int, dict[str, Any]]:
     body = {
         "amount": amount,
@@ -107,7 +107,7 @@ async def _start(
         "source": {"type": "bank", "bank_code": code, "account_number": account},
         "destination": {"type": "mpesa", "phone": phone or unique_phone()},
     }
-    headers = {**merchant.auth, "Idempotency-Key": uuid.uuid4().hex}
+    headers = {**merchant.auth, "Idempotency-Key": key or uuid.uuid4().hex}
     async with merchant.http.post(f"{merchant.base}/v1/transfers", json=body, headers=headers) as r:
         return r.status, await r.json()
 
@@ -300,8 +300,9 @@ async def test_the_bank_simulator_pays_or_declines_requests_to_pay(
         sim.config.hub_clients = {SIM_CODE: client}
 
         approves, declines = f"{SIM_CODE}10000001", f"{SIM_CODE}10000002"
+        key, phone = uuid.uuid4().hex, unique_phone()
         [(s1, paid), (s2, refused)] = [
-            await _start(merchant, "400", approves, SIM_CODE),
+            await _start(merchant, "400", approves, SIM_CODE, phone, key),
             await _start(merchant, "400", declines, SIM_CODE),
         ]
         assert (s1, s2) == (202, 202), (paid, refused)
@@ -315,3 +316,13 @@ async def test_the_bank_simulator_pays_or_declines_requests_to_pay(
             (-40_000, done["legs"]["debit"]["id"])
         ]
         assert (sim.stats.requests_to_pay, sim.stats.requests_paid) == (2, 1)
+
+        # Once the bank stops taking part, a new transfer from it is refused, but the same
+        # request under the same key still answers the transfer it made.
+        path = f"/v1/operator/hub/participants/{bank.id}"
+        reason = {"reason": "left the scheme"}
+        assert (await hub.call("POST", f"{path}/suspend", hub.operator, reason))[0] == 200
+        status, refused = await _start(merchant, "400", approves, SIM_CODE)
+        assert (status, refused["error"]["details"][0]["field"]) == (422, "source"), refused
+        status, again = await _start(merchant, "400", approves, SIM_CODE, phone, key)
+        assert (status, again["id"], again["status"]) == (202, paid["id"], "succeeded"), again
