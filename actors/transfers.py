@@ -26,7 +26,7 @@ from switch.transfers import (
     leg_key,
     leg_spec,
     next_step,
-    transfer_id_from,
+    transfer_id_for,
     transfer_view,
 )
 
@@ -54,8 +54,7 @@ class TransferDriver:
         self._locks: dict[str, asyncio.Lock] = {}
 
     def transfer_id(self, merchant_id: str, idem_key: str) -> str:
-        key = scoped_key(merchant_id, f"transfer:{idem_key}")
-        return transfer_id_from(payment_id_for(self.shard, self.secret_key, key))
+        return transfer_id_for(self.shard, self.secret_key, merchant_id, idem_key)
 
     def leg_ids(self, merchant_id: str, transfer_id: str) -> dict[Leg, str]:
         return {

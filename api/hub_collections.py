@@ -14,6 +14,10 @@ merchant through the hub (:mod:`switch.hub.collections` has the rules).
   however often it is driven), then marks the record ``credited``. The recovery pass drives
   every record still ``accepting`` again (after a restart too); an aborted or expired transfer
   credits nothing (``void``).
+- A committed transfer whose note names a transfer's debit leg waiting for a request to pay
+  (switch/hub/requests.py) pays that leg instead (a callback to the merchant's shard, the hub
+  transfer id as its receipt), when the amount and the paying bank are the requested ones; the
+  record is then ``credited`` with the leg's id. Anything else is an ordinary credit.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pymongo.errors import DuplicateKeyError
 
 from actors.hub.machine import Fulfil
 from actors.hub.port import HubPort
+from actors.ports import ShardPort
 from api.audit import audit_log
 from api.auth import CLAIMS
 from api.errors import error_response, json_response
@@ -41,10 +46,12 @@ from api.state import STATE, AppState
 from infra.hub_store import HubStore
 from switch.errors import NotFound
 from switch.hub import collections as col
+from switch.hub import requests as rtp
 from switch.hub.reach import SWITCH_PARTICIPANT
 from switch.hub.states import HubState
-from switch.messages import Reply
-from switch.payments import now_utc
+from switch.messages import CallbackIn, HubCreditIn, ProviderOutcome, Reply
+from switch.payments import ProviderRefs, now_utc
+from switch.states import Event
 
 log = logging.getLogger(__name__)
 TAG = "Collection accounts"
@@ -74,16 +81,22 @@ def _code(state: AppState) -> str:
     return state.settings.hub_switch_bank_code
 
 
-def _unavailable(state: AppState) -> web.Response | None:
+def collection_refusal(state: AppState) -> str | None:
+    """Why no collection account can be issued here, or None."""
     if state.actors.hub is None:
-        return error_response(503, "unavailable", "the interoperability hub does not run here")
+        return "the interoperability hub does not run here"
     if not _code(state):
-        return error_response(
-            409,
-            "collection_accounts_unavailable",
-            "the switch has no bank code of its own (SWITCH_HUB_SWITCH_BANK_CODE)",
-        )
+        return "the switch has no bank code of its own (SWITCH_HUB_SWITCH_BANK_CODE)"
     return None
+
+
+def _unavailable(state: AppState) -> web.Response | None:
+    why = collection_refusal(state)
+    if why is None:
+        return None
+    if state.actors.hub is None:
+        return error_response(503, "unavailable", why)
+    return error_response(409, "collection_accounts_unavailable", why)
 
 
 async def issue(request: web.Request) -> web.Response:
@@ -91,7 +104,19 @@ async def issue(request: web.Request) -> web.Response:
     refused = _unavailable(state)
     if refused is not None:
         return refused
-    merchant_id = request[CLAIMS].merchant_id
+    found = await ensure_account(request, request[CLAIMS].merchant_id)
+    if found is None:
+        return error_response(409, "collection_accounts_exhausted", "no account number is free")
+    doc, made = found
+    return json_response(col.account_view(doc), 201 if made else 200)
+
+
+async def ensure_account(
+    request: web.Request, merchant_id: str
+) -> tuple[dict[str, Any], bool] | None:
+    """The merchant's active collection account, issued if it has none: (doc, issued now), or
+    None when no number is free. The caller checked :func:`_unavailable`."""
+    state = request.app[STATE]
     accounts = accounts_of(store(request))
     for salt in range(SALTS):
         number = _candidate(state.secret_key, merchant_id, salt)
@@ -111,7 +136,7 @@ async def issue(request: web.Request) -> web.Response:
             if found["status"] != col.ACTIVE:
                 continue  # this merchant's closed account: never reopened
             await _listed(request, str(found["_id"]))  # a first call cut off before this
-            return json_response(col.account_view(found))
+            return found, False
         await _listed(request, str(doc["_id"]))
         await audit_log(state).append(
             actor(request[CLAIMS]),
@@ -120,8 +145,8 @@ async def issue(request: web.Request) -> web.Response:
             before=None,
             after={"account": doc["_id"]},
         )
-        return json_response(col.account_view(doc), 201)
-    return error_response(409, "collection_accounts_exhausted", "no account number is free")
+        return doc, True
+    return None
 
 
 async def _listed(request: web.Request, account: str) -> None:
@@ -253,6 +278,20 @@ class CollectionPayee:
         payer = await self.store.participants.find_one({"_id": doc["payer"]}) or {}
         item = col.credit_of(doc, account, payer)
         shard = self.state.router.of_merchant(item.merchant_id)
+        leg_id = rtp.leg_of(str(doc.get("note") or ""))
+        if leg_id is not None:  # quotes a request to pay: it pays that debit leg, if it fits
+            paid = await self._pay_leg(shard, item, leg_id)
+            if paid == "waiting":
+                return paid
+            if paid == "paid":
+                await self.credits.update_one(
+                    {"_id": tid},
+                    {"$set": {"state": CREDITED, "payment_id": leg_id, "request_to_pay": True,
+                              "credited_at": now_utc()},
+                     "$setOnInsert": {"merchant_id": item.merchant_id}},
+                    upsert=True,
+                )  # fmt: skip
+                return "committed"
         try:
             [reply] = await shard.hub_credits([item])
         except Exception as exc:
@@ -268,6 +307,40 @@ class CollectionPayee:
             upsert=True,
         )  # fmt: skip
         return "committed"
+
+    async def _pay_leg(self, shard: ShardPort, item: HubCreditIn, leg_id: str) -> str:
+        """Offer a committed hub transfer to the debit leg it names (switch/hub/requests.py):
+        "paid" (by this transfer, now or before), "other" (it does not fit: an ordinary credit
+        instead) or "waiting" (the shard did not answer, or the leg's change is not stored yet:
+        the recovery pass drives it again)."""
+        try:
+            [read] = await shard.get_payments([(item.merchant_id, leg_id)])
+            if read.status == 404:
+                return "other"
+            if read.status != 200:
+                return "waiting"
+            bank = str(item.payer.get("bank_code") or "")
+            why = rtp.mismatch(read.body, item.transfer_id, item.amount_minor, bank)
+            if why is not None:
+                log.info("hub transfer %s does not pay %s: %s", item.transfer_id, leg_id, why)
+                return "other"
+            if read.body["status"] == "succeeded":
+                return "paid"
+            refs = ProviderRefs(receipt=item.transfer_id, transaction_date=item.committed_at)
+            outcome = ProviderOutcome(Event.SUCCEED, refs, amount_minor=item.amount_minor)
+            callback = CallbackIn(leg_id, outcome, None, methods=frozenset({rtp.METHOD}))
+            await shard.apply_callbacks([callback])
+            [after] = await shard.get_payments([(item.merchant_id, leg_id)])
+        except Exception as exc:
+            log.warning("shard did not answer about %s (hub transfer %s): %s", leg_id,
+                        item.transfer_id, exc)  # fmt: skip
+            return "waiting"
+        if after.status != 200 or after.body["status"] in ("pending", "processing"):
+            return "waiting"
+        receipt = (after.body.get("provider") or {}).get("receipt")
+        if after.body["status"] == "succeeded" and receipt == item.transfer_id:
+            return "paid"
+        return "other"  # paid by another transfer meanwhile, or failed: an ordinary credit
 
 
 ACCOUNT: dict[str, Any] = {

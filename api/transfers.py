@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
+from api import bank_source
 from api import openapi_models as out
 from api.auth import CLAIMS
 from api.errors import error_response
@@ -25,7 +26,7 @@ from switch.messages import CreateTransfer
 from switch.money import parse_whole_shillings
 from switch.phone import normalise_msisdn
 from switch.rails import RAILS, display_name
-from switch.transfers import ACCOUNT_TYPES, BANK_SOURCE_REFUSAL, CREDIT_METHODS, DEBIT_METHODS
+from switch.transfers import ACCOUNT_TYPES, CREDIT_METHODS, DEBIT_METHODS
 
 # Whose prompts show a transfer's reference: the providers that collect from a phone.
 _PROMPTERS = " or ".join(
@@ -44,8 +45,9 @@ else:
 
 
 class Account(BaseModel):
-    """One side of a transfer: an M-Pesa or Airtel wallet (``phone``), a bank account on
-    PesaLink (``bank_code`` and ``account_number``) or a SACCO member account (``sacco_code`` and
+    """One side of a transfer: an M-Pesa or Airtel wallet (``phone``), a bank account
+    (``bank_code`` and ``account_number``: paid on PesaLink; as a source, its bank must be a hub
+    participant, which is sent a request to pay) or a SACCO member account (``sacco_code`` and
     ``member_number``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -116,8 +118,6 @@ class TransferCreate(BaseModel):
 
     @model_validator(mode="after")
     def _legs(self) -> TransferCreate:
-        if self.source.type == "bank":
-            raise ValueError(f"source: {BANK_SOURCE_REFUSAL}")
         if self.source == self.destination:
             raise ValueError("destination: must differ from the source")
         # The debit, the credit and (should the credit fail) the refund to the source.
@@ -164,12 +164,18 @@ async def create_transfer(request: web.Request) -> web.Response:
                 422, "validation_failed", "the request has invalid fields", details
             )
     merchant_id = request[CLAIMS].merchant_id
+    source = _account(body.source)
+    if body.source.type == "bank":  # a request to pay through the hub (api/bank_source.py)
+        ready = await bank_source.prepared(request, merchant_id, key, source)
+        if isinstance(ready, web.Response):
+            return ready
+        source = ready
     command = CreateTransfer(
         merchant_id=merchant_id,
         idem_key=key,
         request_hash=request_hash(raw),
         amount_minor=body.amount_minor,
-        source=_account(body.source),
+        source=source,
         destination=_account(body.destination),
         reference=body.reference,
         description=body.description or body.reference,

@@ -9,7 +9,10 @@ restarted shard rebuilds the transfer from its legs. The debit leg carries the w
 
 Money path: the debit leg is a collection credited to the merchant's balance; the credit leg is a
 payout reserved from that balance; the refund leg, a payout back to the source. Legs carry no fee,
-so the merchant's balance ends where it started and the journal shows every movement.
+so the merchant's balance ends where it started and the journal shows every movement. A bank
+account source (its bank a hub participant) is debited by a request to pay: the bank's hub
+transfer to the merchant's collection account pays the debit leg (switch/hub/requests.py), and
+a refund goes back to the account as a PesaLink payout, as any payout to a bank account.
 
     debit pending/processing -> (succeeded) -> credit -> (succeeded) -> transfer succeeded
                  \\-> (failed/expired): transfer failed, nothing moved
@@ -23,6 +26,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
+from switch.hub import requests as bank_requests
+from switch.idempotency import scoped_key
+from switch.ids import payment_id_for
 from switch.money import format_minor
 from switch.payments import Payment, iso, masked_destination, view
 from switch.phone import mask_msisdn
@@ -58,11 +64,17 @@ def _rail_for(account_type: str, direction: str) -> str | None:
     return _routable(direction, account_type)
 
 
-DEBIT_METHODS = {t: m for t in ACCOUNT_TYPES if (m := _rail_for(t, "collection"))}
+# A bank account is debited by a request to pay through the hub (switch/hub/requests.py): its
+# rail is no routable one (only a transfer's debit leg makes it), so it is named here.
+DEBIT_METHODS = {
+    **{t: m for t in ACCOUNT_TYPES if (m := _rail_for(t, "collection"))},
+    "bank": bank_requests.METHOD,
+}
 CREDIT_METHODS = {t: m for t in ACCOUNT_TYPES if (m := _rail_for(t, "payout"))}
-BANK_SOURCE_REFUSAL = (
-    "a bank account cannot be debited by the switch: PesaLink only pushes money. Send from the "
-    "bank to a destination with a bank_transfer payout, or collect from a wallet or SACCO"
+NOT_A_PARTICIPANT = (
+    "bank {code} is not an active participant of the interoperability hub, so it cannot be sent "
+    "a request to pay (PesaLink only pushes money). Send from the bank to a destination with a "
+    "bank_transfer payout, or collect from a wallet or SACCO"
 )
 
 
@@ -74,6 +86,12 @@ def leg_key(transfer_id: str, leg: Leg) -> str:
 def transfer_id_from(payment_like_id: str) -> str:
     """A transfer id has the shape of a payment id with the ``trf`` prefix."""
     return "trf_" + payment_like_id.split("_", 1)[1]
+
+
+def transfer_id_for(shard: int, secret_key: bytes, merchant_id: str, idem_key: str) -> str:
+    """The id of the transfer a merchant's Idempotency-Key names (the same key, the same id)."""
+    key = scoped_key(merchant_id, f"transfer:{idem_key}")
+    return transfer_id_from(payment_id_for(shard, secret_key, key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +110,9 @@ def account_parts(account: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return account["phone"], {}
     keys: tuple[str, ...]
     if account["type"] == "bank":
-        keys = ("bank_code", "account_number", "account_name")
+        # collection_account: the merchant's, that a request to pay names as the creditor (the
+        # API adds it to a bank source; a PesaLink leg ignores it).
+        keys = ("bank_code", "account_number", "account_name", "collection_account")
     else:
         keys = ("sacco_code", "member_number")
     destination = {k: account[k] for k in keys if account.get(k)}

@@ -25,6 +25,7 @@ async def test_health_and_readiness(merchant: Api) -> None:
             "gateway-airtel",
             "gateway-pesalink",
             "gateway-sacco",
+            "gateway-hub",  # requests to pay to banks (connectors/hub/gateway.py)
             "batches",
             "shard-0",
             "shard-1",

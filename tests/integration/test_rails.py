@@ -335,9 +335,9 @@ async def test_a_declined_debit_moves_nothing(merchant: Api) -> None:
     assert set(done["legs"]) == {"debit"}
 
 
-async def test_a_bank_account_cannot_be_a_source(merchant: Api) -> None:
+async def test_a_bank_account_is_a_source_only_at_a_hub_participant(merchant: Api) -> None:
     body = _transfer(
-        {"type": "bank", "bank_code": "68", "account_number": account()},
+        {"type": "bank", "bank_code": "02", "account_number": account()},  # no participant
         {"type": "mpesa", "phone": unique_phone()},
     )
     status, refused = await _post(merchant, "/v1/transfers", body)

@@ -11,6 +11,9 @@ Bank routes (every request and answer signed, :mod:`switch.iso20022.signing`)::
          -> 401 {"error"} for a missing or wrong signature (nothing is read or booked)
     GET  /banks/{code}/status/{uetr or end-to-end id}   the bank's pacs.002 for one transfer
     GET  /banks/{code}/accounts/{account}/camt.053      the account's statement
+    POST /banks/{code}/notices                       the hub's signed JSON notices: a request
+         to pay (:mod:`.rtp`) is answered 202 or 422, others 204. The pacs.008 route takes
+         them too (a JSON body), being an ISO 20022 participant's one endpoint
 
 A GET is signed like a message, over an empty body. Control routes (not a bank's)::
 
@@ -36,9 +39,10 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 
-from connectors.banks.simulator import book
+from connectors.banks.simulator import book, rtp
 from connectors.banks.simulator.book import Bank, Decision
 from connectors.banks.simulator.config import SimConfig
 from connectors.common import EAT
@@ -55,6 +59,7 @@ from switch.iso20022 import camt, pacs002, pacs008
 from switch.iso20022.document import MessageError
 from switch.iso20022.pacs002 import GroupStatus, Pacs002, TxStatus
 from switch.iso20022.signing import HUB, BadSignature, sign, verify
+from switch.signing import verify_webhook
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,9 @@ class Stats:
     bursts: int = 0
     settled: int = 0  # held credits booked on the hub's ACSC
     released: int = 0  # held credits taken back on the hub's RJCT
+    requests_to_pay: int = 0
+    requests_paid: int = 0
+    requests_declined: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +114,8 @@ class Simulator(SimBase[SimConfig]):
     # --- credit transfers ------------------------------------------------------------------
 
     async def credit_transfer(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type == "application/json":  # a notice, not a pacs.008
+            return await self.notice(request)
         bank = self._bank(request, "pacs008")
         body = await request.read()
         signed_id = self._authenticate(request, bank, body)
@@ -206,6 +216,41 @@ class Simulator(SimBase[SimConfig]):
         why = GroupStatus("RJCT", "FF01", f"{exc.element}: {exc.reason}"[:105])
         report = Pacs002(_msg_id(bank), now, "NOTPROVIDED", pacs008.MESSAGE, group=why)
         return self._signed(bank, report, status=400)
+
+    # --- requests to pay (.rtp) --------------------------------------------------------------
+
+    async def notice(self, request: web.Request) -> web.Response:
+        bank = self._bank(request, "pacs008")
+        body = await request.read()
+        if self.config.check_signatures and not verify_webhook(bank.key, request.headers, body):
+            self.stats.bad_signatures += 1
+            return _error(401, "not signed with this bank's key")
+        event = orjson.loads(body)
+        if event.get("type") != rtp.NOTICE:
+            return web.Response(status=204)
+        self.stats.requests_to_pay += 1
+        status, answer, pays = rtp.answer(bank, event["data"])
+        if status >= 400:
+            self.stats.requests_declined += 1
+        if pays:
+            self._spawn(self._pay(bank, event["data"]))
+        await self._lag()
+        return json_response(answer or {"status": "accepted"}, status)
+
+    async def _pay(self, bank: Bank, data: dict[str, Any]) -> None:
+        client = self.config.hub_clients.get(bank.code)
+        if self.config.hub_url is None or client is None or self._session is None:
+            log.warning("bank %s: no hub_url or hub client: request %s unpaid", bank.code,
+                        data.get("id"))  # fmt: skip
+            return
+        try:
+            paid = await rtp.pay(self._session, self.config.hub_url, client, bank, data,
+                                 self.config.callback_timeout)  # fmt: skip
+        except Exception as exc:  # a simulated bank that fails to pay: the leg expires
+            log.warning("bank %s: paying request %s failed: %s", bank.code, data.get("id"), exc)
+            return
+        if paid is not None:
+            self.stats.requests_paid += 1
 
     # --- late and duplicate deliveries -----------------------------------------------------
 
@@ -382,6 +427,7 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     app = sim_app(sim, SIMULATOR, [bank_errors, early_answers])
     r = app.router
     r.add_post("/banks/{code}/pacs.008", sim.credit_transfer)
+    r.add_post("/banks/{code}/notices", sim.notice)
     r.add_get("/banks/{code}/status/{ref}", sim.status)
     r.add_get("/banks/{code}/accounts/{account}/camt.053", sim.statement)
     r.add_get("/__sim/banks", sim.list_banks)

@@ -152,16 +152,20 @@ class Bank:
         }
 
 
+def new_bank(code: str, name: str, bic: str, key: str) -> Bank:
+    """A bank with the usual account layout (the module's table)."""
+    accounts = {
+        code + suffix: Account(code + suffix, holder, status, opening_cents=100_000_00)
+        for suffix, holder, status in HOLDERS
+    }
+    return Bank(code, name, bic, key, accounts)
+
+
 def default_banks(keys: dict[str, str] | None = None) -> dict[str, Bank]:
-    banks = {}
-    for code, name, bic in DEFAULT_BANKS:
-        key = (keys or {}).get(code) or sandbox_key(code)
-        accounts = {
-            code + suffix: Account(code + suffix, holder, status, opening_cents=100_000_00)
-            for suffix, holder, status in HOLDERS
-        }
-        banks[code] = Bank(code, name, bic, key, accounts)
-    return banks
+    return {
+        code: new_bank(code, name, bic, (keys or {}).get(code) or sandbox_key(code))
+        for code, name, bic in DEFAULT_BANKS
+    }
 
 
 def digest(tx: CreditTransfer) -> str:

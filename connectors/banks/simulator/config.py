@@ -11,6 +11,8 @@ fire, one per pacs.008 message; ``fault_bank`` limits the faults to one bank (nu
   ``callback_url`` ``late_delay`` seconds later (signed by the bank).
 * ``duplicate_next``: the final pacs.002 is delivered twice (the answer plus one POST to
   ``callback_url``, or two POSTs when late).
+* ``hub_url`` and ``hub_clients`` (``{code: {"client_id", "client_secret"}}``): where and as whom
+  a bank pays the requests to pay its customers approve (:mod:`.rtp`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ KNOBS = (
     "duplicate_next",
     "check_signatures",
     "check_names",
+    "hub_url",
+    "hub_clients",
 )
 
 
@@ -54,6 +58,22 @@ def _bank(name: str, value: object) -> str | None:
     if not isinstance(value, str) or not value.isdigit() or len(value) != 2:
         raise ValueError(f"{name} must be a two-digit bank code or null")
     return value
+
+
+def _clients(name: str, value: object) -> dict[str, dict[str, str]]:
+    """Each bank's hub client, to pay requests to pay (.rtp): {code: {client_id, client_secret}}."""
+    if not isinstance(value, dict):
+        raise ValueError(f'{name} must map bank codes to {{"client_id", "client_secret"}}')
+    ok = all(
+        isinstance(k, str)
+        and isinstance(v, dict)
+        and set(v) == {"client_id", "client_secret"}
+        and all(isinstance(x, str) for x in v.values())
+        for k, v in value.items()
+    )
+    if not ok:
+        raise ValueError(f'{name} must map bank codes to {{"client_id", "client_secret"}}')
+    return {str(k): dict(v) for k, v in value.items()}
 
 
 _BURST_EXAMPLE = '{"status": 503, "count": 3, "api": "any"}'
@@ -73,6 +93,8 @@ _CHECKS: dict[str, simkit.Check] = {
     "duplicate_next": simkit.count,
     "check_signatures": simkit.flag,
     "check_names": simkit.flag,
+    "hub_url": simkit.url,
+    "hub_clients": _clients,
 }
 
 
@@ -97,3 +119,5 @@ class SimConfig(simkit.KnobConfig):
     duplicate_next: int = 0
     check_signatures: bool = True
     check_names: bool = True
+    hub_url: str | None = None  # the switch, where banks pay requests to pay (.rtp)
+    hub_clients: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
