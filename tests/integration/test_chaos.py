@@ -46,10 +46,9 @@ from routing.shards import shard_for
 from switch.fees import fee_for
 from switch.money import format_minor, parse_whole_shillings
 from switch.payments import mask_reference
-from switch.reconcile import Report, check
 
 from .conftest import Receiver, free_port, stack_environment
-from .helpers import FINAL, Api, unique_phone
+from .helpers import FINAL, Api, books_balance, for_up_to, unique_phone
 
 pytestmark = pytest.mark.integration
 
@@ -210,25 +209,6 @@ async def until(probe: Callable[[], Awaitable[Any]], within: float, pause: float
         if value or time.monotonic() > deadline:
             return value
         await asyncio.sleep(pause)
-
-
-async def books(cols: Collections) -> Report:
-    return check(
-        [d async for d in cols.journal.find({})],
-        [d async for d in cols.balances.find({})],
-        [d async for d in cols.payments.find({}, {"history": 0})],
-    )
-
-
-async def books_balance(cols: Collections, within: float = 10.0) -> Report:
-    """The reconciliation of the whole database. The journal and the balances are read one after
-    the other, so a commit landing in between can show a passing difference: read again."""
-    deadline = time.monotonic() + within
-    while True:
-        report = await books(cols)
-        if report.ok or time.monotonic() > deadline:
-            return report
-        await asyncio.sleep(0.3)
 
 
 async def new_merchant(stack: Stack, receiver: Receiver, http: aiohttp.ClientSession) -> Api:
@@ -735,7 +715,7 @@ class RedisServer:
         cmd = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         cmd += ["--save", "", "--appendonly", "no"]
         self.procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, cwd=self.workdir))
-        for _ in range(100):
+        for _ in for_up_to():
             with contextlib.suppress(OSError):
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)
                 writer.close()
@@ -766,7 +746,7 @@ async def private_redis(tmp_path: Any) -> AsyncIterator[RedisServer]:
 
 
 async def _wait_ready(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
+    for _ in for_up_to(60):
         assert proc.poll() is None, "the switch process exited during start-up"
         with contextlib.suppress(aiohttp.ClientError):
             async with http.get(f"{url}/readyz") as resp:

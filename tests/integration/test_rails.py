@@ -12,7 +12,7 @@ import pytest
 
 from app.stack import Stack
 
-from .helpers import Api, unique_phone
+from .helpers import Api, for_up_to, unique_phone
 
 pytestmark = pytest.mark.integration
 
@@ -369,7 +369,7 @@ async def test_a_merchant_can_prefer_pesalink_for_its_auto_payouts(stack: Stack)
         }
         status, paid, _ = await owner.call("POST", "/v1/payments", pay, key)
         assert status == 202, paid
-        for _ in range(100):
+        for _ in for_up_to():
             status, shown, _ = await owner.call("GET", f"/v1/payments/{paid['id']}")
             if shown["status"] == "succeeded":
                 break
