@@ -6,6 +6,7 @@ import asyncio
 import base64
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,11 @@ FINAL = ("succeeded", "failed", "expired")
 PATIENCE = 30.0
 
 
+class PolledInVain(UserWarning):
+    """A polling loop ran out its time; conftest shows these in the warnings summary instead of
+    failing (what the test asserts next decides)."""
+
+
 def for_up_to(seconds: float = PATIENCE) -> Iterator[int]:
     """Iterations of a polling loop (which sleeps in its body) until ``seconds`` have passed,
     at least one: a limit in time, not in a count of tries, which a loaded machine makes slower
@@ -33,6 +39,9 @@ def for_up_to(seconds: float = PATIENCE) -> Iterator[int]:
     while tries == 0 or time.monotonic() < deadline:
         yield tries
         tries += 1
+    # Ran out (a loop that found what it waited for breaks first): whatever the test asserts
+    # next, the wait cost all its time; shown in pytest's warnings summary.
+    warnings.warn(PolledInVain(f"polled {seconds} s in vain ({tries} tries)"), stacklevel=2)
 
 
 def basic_auth(client_id: str, secret: str) -> dict[str, str]:

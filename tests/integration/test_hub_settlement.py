@@ -120,6 +120,7 @@ async def test_a_compressed_business_day_settles_to_zero(
         if held == ["0"] * len(banks):
             break
         await asyncio.sleep(0.1)
+    assert held == ["0"] * len(banks), held
     closed.append(await _close(hub, "end of day"))
     status, body = await hub.call(
         "POST", "/v1/operator/hub/windows/close", hub.operator, {"reason": "again"}

@@ -374,6 +374,7 @@ async def test_a_merchant_can_prefer_pesalink_for_its_auto_payouts(stack: Stack)
             if shown["status"] == "succeeded":
                 break
             await asyncio.sleep(0.2)
+        assert shown["status"] == "succeeded", shown
         key = {"Idempotency-Key": uuid.uuid4().hex}
         status, routed, _ = await owner.call(
             "POST", "/v1/payouts", _payout("auto", phone=unique_phone()), key
