@@ -171,7 +171,7 @@ async def test_backup_while_payments_flow_then_restore_and_resume(
         assert asked and mid_send, f"the snapshot caught too little in flight: {in_flight}"
         for pid in asked:  # resumed by the restored switch's STK queries to the simulator
             final = await restored.wait_for(pid, within=30)
-            source = await merchant.wait_for(pid, within=20)  # the original switch's answer
+            source = await merchant.wait_for(pid, within=30)  # the original switch's answer
             assert final["status"] == source["status"], (final, source)
         for pid in mid_send:  # nothing to ask by: unknown, then expired at the deadline
             _, body = await restored.get(pid)

@@ -45,7 +45,7 @@ async def _pay(http: aiohttp.ClientSession, sim: str, shortcode: str, prn: str, 
         return await resp.json()
 
 
-async def _until(api: Api, ref_id: str, check: Any, within: float = 15.0) -> dict[str, Any]:
+async def _until(api: Api, ref_id: str, check: Any, within: float = 30.0) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for _ in range(int(within * 10)):
         _, seen, _ = await _send(api, "GET", f"/v1/gov/references/{ref_id}")

@@ -44,7 +44,7 @@ def _invoice(ref: str, account: str, amount: str = "800") -> dict[str, Any]:
     }
 
 
-async def _until(api: Api, invoice_id: str, status: str, within: float = 15.0) -> dict:
+async def _until(api: Api, invoice_id: str, status: str, within: float = 30.0) -> dict:
     seen: dict = {}
     for _ in range(int(within * 10)):
         _, seen, _ = await _send(api, "GET", f"/v1/invoices/{invoice_id}")

@@ -45,7 +45,7 @@ async def _get(api: Api, path: str) -> tuple[int, dict[str, Any]]:
         return resp.status, await resp.json()
 
 
-async def _wait(api: Api, path: str, statuses: tuple[str, ...], within: float = 25.0) -> Any:
+async def _wait(api: Api, path: str, statuses: tuple[str, ...], within: float = 30.0) -> Any:
     deadline = asyncio.get_running_loop().time() + within
     while True:
         status, body = await _get(api, path)

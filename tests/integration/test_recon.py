@@ -42,7 +42,7 @@ async def _ledger_ok(stack: Stack) -> None:
     assert report.ok, report.problems
 
 
-async def _balance_becomes(merchant: Api, want: str, within: float = 15) -> None:
+async def _balance_becomes(merchant: Api, want: str, within: float = 30.0) -> None:
     for _ in range(int(within * 10)):
         if (await merchant.balance())["available"] == want:
             return

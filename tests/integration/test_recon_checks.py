@@ -87,7 +87,7 @@ async def test_an_airtel_payment_the_switch_expired_is_confirmed_by_airtels_enqu
     assert status == 200, confirmed
     assert confirmed["status"] == "resolving"
     assert confirmed["resolution"]["checked"] == "succeeded"
-    paid = await merchant.wait_for(created["id"], ("succeeded",), within=10)
+    paid = await merchant.wait_for(created["id"], ("succeeded",), within=30)
     assert paid["status"] == "succeeded"
     status, _ = await alice.call(
         "POST", f"{path}/resolve", json={"action": "confirm", "reason": "again"}

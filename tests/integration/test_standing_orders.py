@@ -23,7 +23,7 @@ async def _send(api: Api, method: str, path: str, body: Any = None, key: str | N
         return resp.status, await resp.json(), resp.headers.get("Idempotent-Replayed")
 
 
-async def _until(api: Api, order_id: str, check, within: float = 20.0) -> dict:
+async def _until(api: Api, order_id: str, check, within: float = 30.0) -> dict:
     seen: dict = {}
     for _ in range(int(within * 10)):
         # The order first: its status follows from its runs, which only move forward, so runs
