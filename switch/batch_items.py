@@ -126,13 +126,17 @@ def answered(item: ItemRecord, reply: Reply | None) -> tuple[ItemRecord, Verdict
             "payment_status": status,
             "replayed": reply.replayed,
         }
+        # A replay (a resend after a lost answer or a restart) may answer a payment already
+        # final; the answer lacks what the item shows of it (receipt, recipient, failure, fee),
+        # so the item waits as "pending" for the read of the stored payment, which has it all.
+        known = status if isinstance(status, str) and status not in FINAL_STATUSES else ""
         accepted = replace(
             item,
             attempts=attempts,
             last_error=None,
             payment_id=body["id"],
             rail=str(body.get("method") or item.method),
-            status=status if isinstance(status, str) and status else "pending",
+            status=known or "pending",
             first_answer=first,
         )
         return accepted, "accepted"

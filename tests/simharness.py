@@ -144,7 +144,7 @@ class Receiver:
         return len(self.of(key))
 
     async def wait_for(
-        self, key: str | None = None, count: int = 1, timeout: float = 3.0
+        self, key: str | None = None, count: int = 1, timeout: float = 30.0
     ) -> list[bytes]:
         """The bodies under ``key`` once there are at least ``count``; TimeoutError otherwise."""
         deadline = time.monotonic() + timeout

@@ -20,11 +20,10 @@ from connectors.mpesa.simulator import SimConfig
 from connectors.mpesa.simulator.config import KNOBS
 from infra.merchants import create_merchant
 from switch.config import from_env
-from switch.reconcile import check
 from switch.signing import verify_webhook
 from tests.simharness import free_port, serving
 
-from .helpers import Api
+from .helpers import Api, books_balance
 
 TIMINGS = {
     "SWITCH_SIM_CALLBACK_DELAY": "0.3",
@@ -87,6 +86,11 @@ LONGEST_FIRST = (
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Warnings are errors (pyproject); a poll that ran out is only worth seeing.
+    config.addinivalue_line("filterwarnings", "default::tests.integration.helpers.PolledInVain")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         name = item.path.name
@@ -115,12 +119,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     # Whatever the tests did, the books of the whole session must balance.
     assert running.state is not None
     cols = running.state.cols
-    await asyncio.sleep(1.0)  # let the last ticks commit
-    report = check(
-        [d async for d in cols.journal.find({})],
-        [d async for d in cols.balances.find({})],
-        [d async for d in cols.payments.find({}, {"history": 0})],
-    )
+    report = await books_balance(cols)  # the last ticks may commit between its reads
     await running.stop()
     assert report.ok, report.problems
 

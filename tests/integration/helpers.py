@@ -6,15 +6,42 @@ import asyncio
 import base64
 import time
 import uuid
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from infra.storage.mongo import Collections
 from switch.merchants import NewMerchant
+from switch.reconcile import Report, check
 
 FINAL = ("succeeded", "failed", "expired")
+
+# How long a test waits for something asynchronous: generous, since CI runs two stacks on two
+# cores (and a machine running more is slower still); a poll ends as soon as it sees the thing.
+PATIENCE = 30.0
+
+
+class PolledInVain(UserWarning):
+    """A polling loop ran out its time; conftest shows these in the warnings summary instead of
+    failing (what the test asserts next decides)."""
+
+
+def for_up_to(seconds: float = PATIENCE) -> Iterator[int]:
+    """Iterations of a polling loop (which sleeps in its body) until ``seconds`` have passed,
+    at least one: a limit in time, not in a count of tries, which a loaded machine makes slower
+    and so shorter than meant."""
+    deadline = time.monotonic() + seconds
+    tries = 0
+    while tries == 0 or time.monotonic() < deadline:
+        yield tries
+        tries += 1
+    # Ran out (a loop that found what it waited for breaks first): whatever the test asserts
+    # next, the wait cost all its time; shown in pytest's warnings summary.
+    warnings.warn(PolledInVain(f"polled {seconds} s in vain ({tries} tries)"), stacklevel=2)
 
 
 def basic_auth(client_id: str, secret: str) -> dict[str, str]:
@@ -159,7 +186,7 @@ class Api:
         return Api(self.http, self.base, self.merchant, self.hook, self.token, payouts=True)
 
     async def wait_for(
-        self, payment_id: str, statuses: tuple[str, ...] = FINAL, within: float = 20.0
+        self, payment_id: str, statuses: tuple[str, ...] = FINAL, within: float = PATIENCE
     ) -> dict[str, Any]:
         deadline = time.monotonic() + within
         while True:
@@ -183,3 +210,22 @@ class Api:
             for s in family.samples
             if s.name == name and labels.items() <= s.labels.items()
         )
+
+
+async def books(cols: Collections) -> Report:
+    return check(
+        [d async for d in cols.journal.find({})],
+        [d async for d in cols.balances.find({})],
+        [d async for d in cols.payments.find({}, {"history": 0})],
+    )
+
+
+async def books_balance(cols: Collections, within: float = PATIENCE) -> Report:
+    """The reconciliation of the whole database. The journal and the balances are read one after
+    the other, so a commit landing in between can show a passing difference: read again."""
+    deadline = time.monotonic() + within
+    while True:
+        report = await books(cols)
+        if report.ok or time.monotonic() > deadline:
+            return report
+        await asyncio.sleep(0.3)

@@ -102,7 +102,7 @@ class Rig(SimClient):
         assert isinstance(result, TransactionResult), result
         return result
 
-    async def settled(self, txn_id: str, timeout: float = 2.0) -> TransactionResult:
+    async def settled(self, txn_id: str, timeout: float = 30.0) -> TransactionResult:
         deadline = time.monotonic() + timeout
         while (result := await self.enquire(txn_id)).outcome == "pending":
             assert time.monotonic() < deadline, result

@@ -141,7 +141,7 @@ async def test_a_b2b_payment_whose_answer_is_lost_is_settled_by_status_never_res
     }
     status, created = await _send(merchant, body)
     assert status == 202, created
-    final = await merchant.for_payouts().wait_for(created["id"], within=25)
+    final = await merchant.for_payouts().wait_for(created["id"], within=30)
     assert final["status"] == "succeeded", final
     assert len(await _sim_b2b(merchant, sim, paybill)) == 1  # one request reached M-Pesa
     await asyncio.sleep(0.5)  # a late duplicate Result changes nothing
@@ -157,7 +157,7 @@ async def test_a_queue_timeout_that_paid_nothing_fails_and_releases(
         merchant, {"method": "mpesa_b2b_till", "till": {"till_number": till}}
     )
     assert status == 202, created
-    final = await merchant.for_payouts().wait_for(created["id"], within=25)
+    final = await merchant.for_payouts().wait_for(created["id"], within=30)
     assert final["status"] == "failed", final
     assert (await merchant.balance())["available"] == "985"
     assert all(not p["paid"] for p in await _sim_b2b(merchant, sim, till))

@@ -68,7 +68,7 @@ class HubEndpoint:
         ]
 
     async def wait_for(
-        self, end_to_end_id: str, count: int = 1, timeout: float = 5.0
+        self, end_to_end_id: str, count: int = 1, timeout: float = 30.0
     ) -> list[pacs002.TxStatus]:
         deadline = time.monotonic() + timeout
         while len(self.about(end_to_end_id)) < count:
@@ -92,7 +92,7 @@ class Rig(SimClient):
     hub: HubEndpoint
 
     async def send(
-        self, bank: str, msg: pacs008.Pacs008, timeout: float = 5.0, **headers: str
+        self, bank: str, msg: pacs008.Pacs008, timeout: float = 30.0, **headers: str
     ) -> HttpResponse:
         body = pacs008.build(msg)
         signed = {**sign(sandbox_key(bank), HUB, msg.msg_id, body), **headers}

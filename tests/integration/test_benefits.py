@@ -449,6 +449,11 @@ async def test_failed_payouts_are_retried_in_the_cycle_under_the_same_claims(
 async def test_a_cycle_of_2000_beneficiaries_pays_each_eligible_one_exactly_once(
     agency: Agency, stack: Stack, http: aiohttp.ClientSession, sim: str
 ) -> None:
+    # M-Pesa's Results come after 0.05 s instead of the stack's 0.3 s, so the payouts with
+    # M-Pesa turn over faster (1,990 paid in 30 s instead of 99 s on the 2-core machine); what is
+    # proven (each eligible one paid once, the books) does not depend on the delay.
+    async with http.patch(f"{sim}/__sim/config", json={"callback_delay": 0.05}) as resp:
+        assert resp.status == 200  # the sim fixture puts it back
     started = time.monotonic()
     await fund(agency, 60_000)
     pid = await programme(agency)

@@ -46,10 +46,9 @@ from routing.shards import shard_for
 from switch.fees import fee_for
 from switch.money import format_minor, parse_whole_shillings
 from switch.payments import mask_reference
-from switch.reconcile import Report, check
 
 from .conftest import Receiver, free_port, stack_environment
-from .helpers import FINAL, Api, unique_phone
+from .helpers import FINAL, Api, books_balance, for_up_to, unique_phone
 
 pytestmark = pytest.mark.integration
 
@@ -212,25 +211,6 @@ async def until(probe: Callable[[], Awaitable[Any]], within: float, pause: float
         await asyncio.sleep(pause)
 
 
-async def books(cols: Collections) -> Report:
-    return check(
-        [d async for d in cols.journal.find({})],
-        [d async for d in cols.balances.find({})],
-        [d async for d in cols.payments.find({}, {"history": 0})],
-    )
-
-
-async def books_balance(cols: Collections, within: float = 10.0) -> Report:
-    """The reconciliation of the whole database. The journal and the balances are read one after
-    the other, so a commit landing in between can show a passing difference: read again."""
-    deadline = time.monotonic() + within
-    while True:
-        report = await books(cols)
-        if report.ok or time.monotonic() > deadline:
-            return report
-        await asyncio.sleep(0.3)
-
-
 async def new_merchant(stack: Stack, receiver: Receiver, http: aiohttp.ClientSession) -> Api:
     assert stack.state is not None
     name = uuid.uuid4().hex[:12]
@@ -320,7 +300,7 @@ async def test_chaos_under_load_loses_nothing_and_pays_nothing_twice(
     ]
     await asyncio.gather(*(send(s, time.monotonic() + 10) for s in funding))
     assert all(s.id for s in funding), [s.answers for s in funding]
-    await wait_final(funding, within=15)
+    await wait_final(funding, within=30)
     assert all(s.final and s.final["status"] == "succeeded" for s in funding)
 
     # Load: STK payments and payouts (some declined by the customer or M-Pesa on purpose).
@@ -448,7 +428,7 @@ async def test_chaos_under_load_loses_nothing_and_pays_nothing_twice(
             status, body = await _balance(api)
             return status == 200 and body == want
 
-        assert await until(balance_is, within=5), (await _balance(m), want)
+        assert await until(balance_is, within=30), (await _balance(m), want)
 
     # The merchant was told every final status by a signed webhook.
     async def all_told() -> bool:
@@ -458,7 +438,7 @@ async def test_chaos_under_load_loses_nothing_and_pays_nothing_twice(
             if s.final and s.id
         )
 
-    assert await until(all_told, within=10)
+    assert await until(all_told, within=30)
     assert receiver.bad == 0
 
     # A client replaying any request with its key gets the same payment back.
@@ -498,29 +478,29 @@ async def test_a_paid_payout_replayed_after_a_shard_restart_is_the_same_payout(
     cols = stack.state.cols
     funding = Sent(merchant, "payments", payment_body(plain_phone(), "1000"), uuid.uuid4().hex)
     await send(funding, time.monotonic() + 10)
-    await wait_final([funding], within=15)  # KES 985 available after the 1.5 % fee
+    await wait_final([funding], within=30)  # KES 985 available after the 1.5 % fee
     phone = plain_phone()
     payout = Sent(merchant, "payouts", payout_body(phone, "900"), uuid.uuid4().hex)
     await send(payout, time.monotonic() + 10)
-    await wait_final([payout], within=15)
+    await wait_final([payout], within=30)
     assert payout.final is not None and payout.final["status"] == "succeeded"
 
     async def spent() -> bool:
         return (await _balance(merchant))[1].get("available") == "70"
 
-    assert await until(spent, within=5)
+    assert await until(spent, within=30)
 
     async def settled() -> bool:  # final, webhooks delivered: out of ``inflight``
         return await cols.inflight.find_one({"_id": payout.id}) is None
 
-    assert await until(settled, within=10)
+    assert await until(settled, within=30)
     shard = shard_for(merchant.merchant.merchant_id, stack.settings.shards)
     await kill_actor(stack.settings.ray_namespace, shard_name(shard))
 
     async def shard_back() -> bool:
         return (await _balance(merchant))[0] == 200
 
-    assert await until(shard_back, within=15)
+    assert await until(shard_back, within=30)
     # The client never heard the first answer and sends the same request again, as told to.
     replay = Sent(merchant, "payouts", payout.body, payout.key)
     await send(replay, time.monotonic() + 15)
@@ -604,7 +584,7 @@ class TestAShardKilledInTheMiddleOfACommit:
         self, mid_commit_crash: MidCommitCrash
     ) -> None:
         crash = mid_commit_crash
-        await wait_final([*crash.sent, crash.probe], within=20)
+        await wait_final([*crash.sent, crash.probe], within=30)
         assert {s.final["status"] for s in crash.sent if s.final} == {"succeeded"}
         report = await books_balance(crash.switch.cols)
         assert report.ok, report.problems
@@ -735,7 +715,7 @@ class RedisServer:
         cmd = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         cmd += ["--save", "", "--appendonly", "no"]
         self.procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, cwd=self.workdir))
-        for _ in range(100):
+        for _ in for_up_to():
             with contextlib.suppress(OSError):
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)
                 writer.close()
@@ -766,7 +746,7 @@ async def private_redis(tmp_path: Any) -> AsyncIterator[RedisServer]:
 
 
 async def _wait_ready(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
+    for _ in for_up_to(60):
         assert proc.poll() is None, "the switch process exited during start-up"
         with contextlib.suppress(aiohttp.ClientError):
             async with http.get(f"{url}/readyz") as resp:
@@ -890,13 +870,13 @@ async def test_payments_and_live_streams_survive_a_redis_restart(
         await pay("redis restarted", 10, 2.0, follow=(0,))
 
         # Payments flowed and completed whatever Redis did; webhooks (the durable channel) too.
-        await wait_final(sent, within=20)
+        await wait_final(sent, within=30)
         assert [s.final["status"] for s in sent if s.final] == ["succeeded"] * len(sent)
 
         async def all_told() -> bool:
             return all("payment.succeeded" in receiver.types_for(hook, str(s.id)) for s in sent)
 
-        assert await until(all_told, within=10)
+        assert await until(all_told, within=30)
 
         # Each live stream ended on its payment's final status: opened before the stop, while
         # Redis was down, and for a payment completing after Redis came back.
@@ -938,7 +918,7 @@ class Stream:
 
         async def read() -> list[dict[str, Any]]:
             try:
-                return await read_stream(api, payment_id, within=25)
+                return await read_stream(api, payment_id, within=30)
             finally:
                 stream.ended = time.monotonic()
 

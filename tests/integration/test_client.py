@@ -17,13 +17,13 @@ from infra.merchants import create_merchant
 from switch_client import ApiError, FieldError, SwitchClient, verify_webhook
 
 from .conftest import free_port
-from .helpers import FINAL, unique_phone
+from .helpers import FINAL, for_up_to, unique_phone
 
 pytestmark = pytest.mark.integration
 
 
 async def _settled(api: SwitchClient, payment_id: str, payout: bool = False) -> str:
-    for _ in range(300):
+    for _ in for_up_to():
         got = await (api.get_payout if payout else api.get_payment)(payment_id)
         if got["status"] in FINAL:
             return got["status"]

@@ -13,7 +13,7 @@ from app.stack import Stack
 from infra.clients import GenerationFeed, bump_generation
 from switch.clients import Generations
 
-from .helpers import Api, basic_auth
+from .helpers import Api, basic_auth, for_up_to
 from .test_users import Person, invite, owner_with_totp
 
 pytestmark = pytest.mark.integration
@@ -217,7 +217,7 @@ async def test_generations_reach_another_api_process(stack: Stack) -> None:
         # Redis path: announce without writing the database, so only the message can carry it.
         await here.announce(subject, 7)
         assert not here.generations.accepts(subject, 6)
-        for _ in range(100):
+        for _ in for_up_to():
             if not there.generations.accepts(subject, 6):
                 break
             await asyncio.sleep(0.01)

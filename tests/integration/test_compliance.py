@@ -26,7 +26,7 @@ from switch.payments import now_utc
 from switch.users import session_for
 
 from .conftest import Receiver
-from .helpers import Api, basic_auth, unique_phone
+from .helpers import Api, basic_auth, for_up_to, unique_phone
 
 pytestmark = pytest.mark.integration
 
@@ -130,7 +130,7 @@ async def test_a_payout_to_a_sanctioned_name_is_held_until_approved_then_paid(
     assert final["status"] == "succeeded"
     assert len(await _sim_payouts(merchant, sim, phone)) == 1
     assert (await finance.call("GET", "/v1/reviews"))[1]["data"] == []
-    for _ in range(50):
+    for _ in for_up_to():
         if "payout.succeeded" in receiver.types_for(merchant.hook, held["id"]):
             break
         await asyncio.sleep(0.1)
@@ -372,7 +372,7 @@ async def test_the_suspicious_activity_report_lists_the_events(
     assert status == 422
 
     rows: list[dict[str, str]] = []
-    for _ in range(50):  # events are written in small batches
+    for _ in for_up_to():  # events are written in small batches
         status, text = await _client(merchant).call("GET", "/v1/reports/suspicious-activity")
         assert status == 200
         rows = list(csv.DictReader(io.StringIO(text)))

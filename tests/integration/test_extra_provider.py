@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
-from .helpers import basic_auth
+from .helpers import basic_auth, for_up_to
 from .switch_process import ROOT, sandbox_switch
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ async def _merchant(env: dict[str, str]) -> dict[str, Any]:
 
 
 async def _until(http: aiohttp.ClientSession, url: str, auth: dict[str, str]) -> dict[str, Any]:
-    for _ in range(200):
+    for _ in for_up_to():
         async with http.get(url, headers=auth) as resp:
             body: dict[str, Any] = await resp.json()
         if body.get("status") in ("succeeded", "failed", "expired"):

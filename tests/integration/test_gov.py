@@ -19,7 +19,7 @@ from app.stack import Stack
 from switch.reports import nairobi_day
 
 from .conftest import Receiver
-from .helpers import Api
+from .helpers import Api, for_up_to
 from .test_platform import _operator
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ async def _pay(http: aiohttp.ClientSession, sim: str, shortcode: str, prn: str, 
         return await resp.json()
 
 
-async def _until(api: Api, ref_id: str, check: Any, within: float = 15.0) -> dict[str, Any]:
+async def _until(api: Api, ref_id: str, check: Any, within: float = 30.0) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for _ in range(int(within * 10)):
         _, seen, _ = await _send(api, "GET", f"/v1/gov/references/{ref_id}")
@@ -57,7 +57,7 @@ async def _until(api: Api, ref_id: str, check: Any, within: float = 15.0) -> dic
 
 async def _agency(stack: Stack, http: aiohttp.ClientSession, merchant: Api) -> str:
     """The merchant marked an agency by the operator, collecting on a fresh paybill."""
-    shortcode = f"8{uuid.uuid4().int % 10**5:05d}"
+    shortcode = f"8{uuid.uuid4().int % 10**6:06d}"
     claim = {"shortcode": shortcode, "response_type": "Completed"}
     assert (await _send(merchant, "PUT", "/v1/c2b/registration", claim))[0] == 200
     paybill = {"shortcode": shortcode, "agency_name": "Kaunti Revenue"}
@@ -166,7 +166,7 @@ async def test_references_take_only_what_is_due_once(
                 for e in receiver.events.get(merchant.hook, [])
                 if e["type"].startswith("gov_")]  # fmt: skip
 
-    for _ in range(100):
+    for _ in for_up_to():
         if (bp["id"], "gov_reference.paid") in kinds() and (
             number,
             "gov_receipt.issued",
@@ -197,7 +197,7 @@ async def test_references_take_only_what_is_due_once(
     job_body = {"kind": "gov_collections", "filters": {"since": today, "until": today}}
     status, job, _ = await _send(merchant, "POST", "/v1/exports", job_body)
     assert status == 202, job
-    for _ in range(100):
+    for _ in for_up_to():
         if job["status"] != "running":
             break
         await asyncio.sleep(0.2)
@@ -237,7 +237,7 @@ async def test_unvalidated_and_expired_payments(
     _, listed, _ = await _send(merchant, "GET", "/v1/gov/references?status=expired")
     assert [r["id"] for r in listed["data"]] == [ex["id"]]
     # Both received payments are the agency's money (the excess to refund from it).
-    for _ in range(100):
+    for _ in for_up_to():
         if (await merchant.balance())["available"] == "1970":  # 2,000 less 1.5 %
             break
         await asyncio.sleep(0.1)

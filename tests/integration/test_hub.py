@@ -25,7 +25,7 @@ from infra.merchants import create_operator_client
 from switch.signing import verify_webhook
 from tests.simharness import serving
 
-from .helpers import basic_auth
+from .helpers import basic_auth, for_up_to
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +129,7 @@ class Hub:
         return dict(body["position"])
 
     async def notified(self, bank: Bank, kind: str, transfer_id: str) -> dict[str, Any]:
-        for _ in range(200):
+        for _ in for_up_to():
             found = self.notices.of(bank.name, kind, transfer_id)
             if found:
                 return found[0]
@@ -267,7 +267,7 @@ async def test_expiry_releases_and_suspended_participants_are_refused(hub: Hub) 
     b = await hub.onboard(cap="1000", funds="0")
     status, t = await hub.send(a, b, "700", expires_in=1)
     assert status == 201, t
-    for _ in range(100):
+    for _ in for_up_to():
         status, now = await hub.call("GET", f"/v1/hub/transfers/{t['id']}", b.token)
         if now["state"] != "RESERVED":
             break

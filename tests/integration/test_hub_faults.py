@@ -24,6 +24,7 @@ from aiohttp import web
 
 from app.stack import Stack
 
+from .helpers import for_up_to
 from .test_chaos import kill_actor, require_own_ray
 from .test_hub import Bank, Hub, Notices, listening, operator_hub
 
@@ -85,7 +86,7 @@ async def _state(hub: Hub, who: Bank, transfer_id: str) -> dict[str, Any]:
 
 
 async def _wait_final(hub: Hub, who: Bank, transfer_id: str) -> dict[str, Any]:
-    for _ in range(200):
+    for _ in for_up_to():
         body = await _state(hub, who, transfer_id)
         if body["state"] in FINAL:
             return body

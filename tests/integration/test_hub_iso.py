@@ -33,7 +33,7 @@ from switch.iso20022.signing import HUB, sign, verify
 from switch.iso20022.values import Agent
 from tests.simharness import serving
 
-from .helpers import basic_auth
+from .helpers import basic_auth, for_up_to
 
 pytestmark = pytest.mark.integration
 
@@ -272,7 +272,7 @@ async def test_a_late_and_duplicated_acceptance_commits_once(rig: Rig) -> None:
     tid = headers["Location"].rsplit("/", 1)[1]
     assert (await rig.state("68", tid)).status == "ACSP"  # the bank said PDNG: waiting
     await rig.until("68", tid, "ACSC")
-    for _ in range(50):
+    for _ in for_up_to():
         if rig.sim.stats.callbacks_sent >= sent + 2:
             break
         await asyncio.sleep(0.1)

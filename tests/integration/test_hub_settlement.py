@@ -24,6 +24,7 @@ import pytest
 from app.stack import Stack
 from infra.merchants import create_operator_client
 
+from .helpers import for_up_to
 from .test_hub import Bank, Hub, Notices, listening, operator_hub
 
 pytestmark = pytest.mark.integration
@@ -114,11 +115,12 @@ async def test_a_compressed_business_day_settles_to_zero(
     fates = await _traffic(hub, banks, closed)
 
     # Every reservation ends: accepted, rejected or expired (the sweep runs every second).
-    for _ in range(100):
+    for _ in for_up_to():
         held = [(await hub.position(b))["reserved"] for b in banks]
         if held == ["0"] * len(banks):
             break
         await asyncio.sleep(0.1)
+    assert held == ["0"] * len(banks), held
     closed.append(await _close(hub, "end of day"))
     status, body = await hub.call(
         "POST", "/v1/operator/hub/windows/close", hub.operator, {"reason": "again"}

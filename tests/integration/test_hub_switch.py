@@ -57,7 +57,7 @@ async def _switch(hub: Hub) -> dict[str, Any]:
     return body
 
 
-async def _final(hub: Hub, bank: Bank, transfer_id: str, within: float = 20.0) -> dict[str, Any]:
+async def _final(hub: Hub, bank: Bank, transfer_id: str, within: float = 30.0) -> dict[str, Any]:
     deadline = time.monotonic() + within
     while True:
         status, body = await hub.call("GET", f"/v1/hub/transfers/{transfer_id}", bank.token)

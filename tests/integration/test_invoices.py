@@ -16,13 +16,13 @@ from api.bills_common import url_token
 from app.stack import Stack
 
 from .conftest import Receiver
-from .helpers import Api
+from .helpers import Api, for_up_to
 
 pytestmark = pytest.mark.integration
 
 
 def _shortcode() -> str:
-    return f"7{uuid.uuid4().int % 10**5:05d}"
+    return f"7{uuid.uuid4().int % 10**6:06d}"
 
 
 async def _send(api: Api, method: str, path: str, body: Any = None, key: str | None = None):
@@ -44,7 +44,7 @@ def _invoice(ref: str, account: str, amount: str = "800") -> dict[str, Any]:
     }
 
 
-async def _until(api: Api, invoice_id: str, status: str, within: float = 15.0) -> dict:
+async def _until(api: Api, invoice_id: str, status: str, within: float = 30.0) -> dict:
     seen: dict = {}
     for _ in range(int(within * 10)):
         _, seen, _ = await _send(api, "GET", f"/v1/invoices/{invoice_id}")
@@ -154,7 +154,7 @@ async def test_invoices_are_paid_only_by_verified_payments_once(
     assert [i["id"] for i in listed["data"]] == [first["id"]]
 
     # The merchant's webhooks, and Bill Manager told of each credited payment once.
-    for _ in range(100):
+    for _ in for_up_to():
         kinds = [(e["data"]["id"], e["type"]) for e in receiver.events.get(merchant.hook, [])
                  if e["type"].startswith("invoice.")]  # fmt: skip
         if {(b1["id"], "invoice.cancelled"), (c1["id"], "invoice.expired")} <= set(kinds):

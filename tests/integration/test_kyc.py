@@ -34,7 +34,7 @@ from switch.users import session_for
 
 from .conftest import free_port, stack_environment
 from .helpers import basic_auth, stk_body, unique_phone
-from .test_restart import _wait_healthy
+from .switch_process import wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -300,7 +300,10 @@ async def live_switch(
     stack: Stack, tmp: str, **extra: str
 ) -> AsyncIterator[tuple[str, dict[str, str]]]:
     """``serve`` without --sandbox, on a database of its own, with the session's M-Pesa
-    simulator (``extra``: more of its environment); its address and environment."""
+    simulator (``extra``: more of its environment); its address and environment. It joins the
+    session's Ray cluster in a namespace of its own: starting a Ray of its own took 20 to 80 s
+    of a loaded machine (a Ray without RAY_ADDRESS is test_chaos's)."""
+    assert stack.settings.ray_address
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCH_", "RAY_"))}
     env |= stack_environment(
@@ -309,14 +312,15 @@ async def live_switch(
         SWITCH_MPESA_BASE_URL=stack.sim_url,
         SWITCH_PORT=str(port),
         SWITCH_RAY_NAMESPACE=f"live-{uuid.uuid4().hex[:8]}",
+        RAY_ADDRESS=stack.settings.ray_address,
+        RAY_AUTH_MODE=os.environ.get("RAY_AUTH_MODE", "token"),
         SWITCH_SANCTIONS_LIST_FILE=str(SAMPLE_LIST),
         **extra,
     )
     proc = subprocess.Popen([sys.executable, "-m", "switch", "serve"], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as http:
-            await _wait_healthy(http, base, proc)
+        await wait_ready(proc, base)
         yield base, env
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -16,7 +16,7 @@ from app.stack import Stack
 from infra.live import Hub, Publisher
 
 from .conftest import free_port
-from .helpers import Api, unique_phone
+from .helpers import Api, for_up_to, unique_phone
 
 pytestmark = pytest.mark.integration
 
@@ -132,7 +132,7 @@ async def test_events_survive_a_redis_restart(private_redis: tuple) -> None:
     await asyncio.sleep(0.3)
     await asyncio.wait_for(hub.connected.wait(), 10)
     await asyncio.sleep(0.3)
-    for _ in range(20):
+    for _ in for_up_to():
         if await publisher.publish([("mch_1", b"two")]) == 1:
             break
         await asyncio.sleep(0.2)

@@ -19,7 +19,7 @@ import pytest
 
 from switch.merchants import NewMerchant
 
-from .helpers import SANDBOX_TRIGGERS, Api, unique_phone
+from .helpers import SANDBOX_TRIGGERS, Api, for_up_to, unique_phone
 from .switch_process import ROOT, sandbox_switch
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ def _airtel_phone() -> str:
 
 
 async def _final(api: Api, kind: str, pid: str) -> dict[str, Any]:
-    for _ in range(300):
+    for _ in for_up_to():
         async with api.http.get(f"{api.base}/v1/{kind}/{pid}", headers=api.auth) as r:
             body: dict[str, Any] = await r.json()
         if body.get("status") in ("succeeded", "failed", "expired"):

@@ -10,7 +10,7 @@ import pytest
 from app.stack import Stack
 from infra.merchants import create_operator_client
 
-from .helpers import Api, basic_auth
+from .helpers import Api, basic_auth, for_up_to
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ async def test_the_operator_reads_the_float_and_merchants_may_not(
     async with http.post(url, headers=auth) as resp:
         assert resp.status == 202
         query = await resp.json()
-    for _ in range(100):
+    for _ in for_up_to():
         async with http.get(f"{url}/{query['id']}", headers=auth) as resp:
             body = await resp.json()
         if body["status"] != "requested":

@@ -105,7 +105,7 @@ async def test_a_payout_whose_answer_is_lost_is_settled_by_status_never_resent(
     phone = unique_phone()
     status, created = await merchant.payout(phone, amount="200")
     assert status == 202
-    final = await merchant.for_payouts().wait_for(created["id"], within=20)
+    final = await merchant.for_payouts().wait_for(created["id"], within=30)
     assert final["status"] == "succeeded"
     payouts = await _sim_payouts(merchant, sim, phone)
     assert len(payouts) == 1  # one request reached M-Pesa: never sent again
@@ -119,7 +119,7 @@ async def test_a_queue_timeout_that_paid_nothing_fails_and_releases(
     phone = unique_phone("0408")
     status, created = await merchant.payout(phone, amount="200")
     assert status == 202
-    final = await merchant.for_payouts().wait_for(created["id"], within=25)
+    final = await merchant.for_payouts().wait_for(created["id"], within=30)
     assert final["status"] == "failed"
     assert "no record" in final["failure"]["message"]
     assert (await merchant.balance())["available"] == "985"

@@ -12,7 +12,7 @@ import pytest
 from app.stack import Stack
 from infra.users import create_operator_person
 
-from .helpers import Api
+from .helpers import Api, unique_phone
 from .test_users import PASSWORD, Person, invite, new_email, owner_with_totp
 
 pytestmark = pytest.mark.integration
@@ -82,7 +82,7 @@ async def test_viewer_cannot_create_payouts_and_finance_can_read_the_balance(
 
 async def test_people_see_only_their_own_merchant(staff: dict[str, Person], merchant: Api) -> None:
     """A session token is bound to its organisation: another merchant's payment is a 404."""
-    payment = await merchant.pay("0712000001")
+    payment = await merchant.pay(unique_phone())
     status, _, _ = await staff["owner"].call("GET", f"/v1/payments/{payment['id']}")
     assert status == 404
     assert (await merchant.get(payment["id"]))[0] == 200

@@ -11,7 +11,7 @@ import pytest
 
 from app.stack import Stack
 
-from .helpers import Api, stk_body, unique_phone
+from .helpers import Api, for_up_to, stk_body, unique_phone
 from .test_users import owner_with_totp
 
 pytestmark = pytest.mark.integration
@@ -140,7 +140,7 @@ async def test_erasure_through_the_api_covers_the_checkout_id_and_is_audited(
         "POST", "/v1/payments", stk_body(phone, amount="75"), {"Idempotency-Key": uuid.uuid4().hex}
     )
     assert status == 202, created
-    for _ in range(100):
+    for _ in for_up_to():
         status, shown, _ = await owner.call("GET", f"/v1/payments/{created['id']}")
         if shown["status"] == "succeeded":
             break

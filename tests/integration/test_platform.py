@@ -22,7 +22,7 @@ from switch.merchants import NewMerchant
 from switch.platform import SUB_MERCHANT_HEADER
 
 from .conftest import Receiver
-from .helpers import Api, basic_auth, stk_body, unique_phone
+from .helpers import Api, basic_auth, for_up_to, stk_body, unique_phone
 from .test_kyc import details as kyc_details
 
 pytestmark = pytest.mark.integration
@@ -156,7 +156,7 @@ async def test_an_aggregator_takes_payments_for_its_sub_merchants_and_earns_its_
             "GET", f"/v1/payments/{pid}", headers={SUB_MERCHANT_HEADER: sub}
         )
         assert status == 200, body
-        for _ in range(200):
+        for _ in for_up_to():
             if body["status"] == "succeeded":
                 break
             await asyncio.sleep(0.1)
@@ -167,7 +167,7 @@ async def test_an_aggregator_takes_payments_for_its_sub_merchants_and_earns_its_
 
     # Together, newest first, and one sub-merchant at a time.
     newest_first = [p["id"] for p in reversed(paid)]
-    for _ in range(50):  # the search reads MongoDB; the last commit may be a tick away
+    for _ in for_up_to():  # the search reads MongoDB; the last commit may be a tick away
         if await _ids(agg) == newest_first:
             break
         await asyncio.sleep(0.1)

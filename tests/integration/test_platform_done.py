@@ -25,9 +25,8 @@ from app.stack import Stack
 from connectors.pesalink.simulator.sandbox import switch_settings as pesalink_settings
 from infra.storage.mongo import collections, connect
 from switch.platform import SUB_MERCHANT_HEADER
-from switch.reconcile import check
 
-from .helpers import stk_body, unique_phone
+from .helpers import books_balance, stk_body, unique_phone
 from .test_kyc import Caller, _digits, _operator, _submitted, details, live_switch
 from .test_settlement import HOLDER, sim_transfers
 from .test_users import Person, invite, owner_with_totp
@@ -266,11 +265,6 @@ async def test_an_aggregator_onboards_takes_payments_and_settles_its_sub_merchan
         "POST", "/v1/sandbox/fund", {"amount": "100"}, headers={"Idempotency-Key": "f1"}
     )
     assert (status, err["error"]["code"]) == (403, "sandbox_only"), err
-    await asyncio.sleep(0.5)
-    report = check(
-        [d async for d in cols.journal.find({})],
-        [d async for d in cols.balances.find({})],
-        [d async for d in cols.payments.find({}, {"history": 0})],
-    )
+    report = await books_balance(cols)
     assert report.ok, report.problems
     await client.close()

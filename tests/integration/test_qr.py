@@ -33,7 +33,7 @@ async def _qr(api: Api, body: dict[str, Any], accept: str = "") -> tuple[int, by
 
 
 async def test_a_qr_code_for_a_claimed_paybill_account(merchant: Api, sim: str) -> None:
-    shortcode = f"6{uuid.uuid4().int % 10**5:05d}"
+    shortcode = f"6{uuid.uuid4().int % 10**6:06d}"
     await _register(merchant, shortcode, {"type": "prefix", "prefix": "INV"})
     body = {
         "kind": "paybill",

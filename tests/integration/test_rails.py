@@ -12,7 +12,7 @@ import pytest
 
 from app.stack import Stack
 
-from .helpers import Api, unique_phone
+from .helpers import Api, for_up_to, unique_phone
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ async def _get(api: Api, path: str) -> tuple[int, dict[str, Any]]:
         return resp.status, await resp.json()
 
 
-async def _wait(api: Api, path: str, statuses: tuple[str, ...], within: float = 25.0) -> Any:
+async def _wait(api: Api, path: str, statuses: tuple[str, ...], within: float = 30.0) -> Any:
     deadline = asyncio.get_running_loop().time() + within
     while True:
         status, body = await _get(api, path)
@@ -369,11 +369,12 @@ async def test_a_merchant_can_prefer_pesalink_for_its_auto_payouts(stack: Stack)
         }
         status, paid, _ = await owner.call("POST", "/v1/payments", pay, key)
         assert status == 202, paid
-        for _ in range(100):
+        for _ in for_up_to():
             status, shown, _ = await owner.call("GET", f"/v1/payments/{paid['id']}")
             if shown["status"] == "succeeded":
                 break
             await asyncio.sleep(0.2)
+        assert shown["status"] == "succeeded", shown
         key = {"Idempotency-Key": uuid.uuid4().hex}
         status, routed, _ = await owner.call(
             "POST", "/v1/payouts", _payout("auto", phone=unique_phone()), key

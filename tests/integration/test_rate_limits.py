@@ -5,6 +5,7 @@ on payment prompts, which idempotent retries do not spend."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -37,17 +38,21 @@ async def test_default_limits_answer_with_headers(merchant: Api) -> None:
 
 
 async def test_429_after_the_burst_then_allowed_again(stack: Stack, merchant: Api) -> None:
-    limits: dict[str, Any] = {"rate_client_per_s": 2.0, "rate_client_burst": 5}
+    # One unit every 2 s: the six requests must come within 2 s for the sixth to be refused,
+    # which a loaded machine keeps (at 2 units a second, 0.5 s, it did not always).
+    limits: dict[str, Any] = {"rate_client_per_s": 0.5, "rate_client_burst": 5}
     async with variant(stack, **limits) as (url, state):
         assert isinstance(state.limiter, RedisLimiter)  # REDIS_URL is set: shared budgets
+        began = time.monotonic()
         answers = [await _balance(merchant.http, url, merchant) for _ in range(6)]
-        assert [status for status, _ in answers] == [200] * 5 + [429]
+        took = time.monotonic() - began
+        assert [status for status, _ in answers] == [200] * 5 + [429], f"in {took:.2f} s"
         remaining = [h["RateLimit"].split(", ")[0] for _, h in answers[:5]]
         assert [r.split(";")[1] for r in remaining] == ["r=4", "r=3", "r=2", "r=1", "r=0"]
         refused = answers[-1][1]
-        assert refused["RateLimit-Policy"] == '"client";q=6;w=3'
-        assert refused["RateLimit"] == '"client";r=0;t=1'
-        assert refused["Retry-After"] == "1"
+        assert refused["RateLimit-Policy"] == '"client";q=5;w=10'
+        assert refused["RateLimit"] == '"client";r=0;t=2'
+        assert refused["Retry-After"] == "2"
         async with merchant.http.get(f"{url}/v1/balance", headers=merchant.auth) as resp:
             assert resp.status == 429
             body = await resp.json()
@@ -73,7 +78,8 @@ async def test_the_merchant_budget_covers_all_its_clients(stack: Stack, merchant
         headers=basic_auth(second_id, secret),
     ) as resp:
         token = (await resp.json())["access_token"]
-    limits: dict[str, Any] = {"rate_merchant_per_s": 1.0, "rate_merchant_burst": 4}
+    # One unit every 5 s: the five requests fall within it even on a loaded machine.
+    limits: dict[str, Any] = {"rate_merchant_per_s": 0.2, "rate_merchant_burst": 4}
     async with variant(stack, **limits) as (url, _):
         first = [(await _balance(merchant.http, url, merchant))[0] for _ in range(3)]
         async with merchant.http.get(
@@ -93,7 +99,8 @@ async def test_sign_in_is_limited_per_address(stack: Stack, merchant: Api) -> No
     redis = aioredis.Redis.from_url(stack.state.settings.redis_url)
     # A key space of its own, so the session's other sign-ins from 127.0.0.1 do not count.
     limiter = RedisLimiter(redis, prefix=f"test:{uuid.uuid4().hex}:")
-    limits: dict[str, Any] = {"rate_preauth_per_s": 0.5, "rate_preauth_burst": 3}
+    # One unit every 10 s: the six attempts (each checks a secret) fall within it under load.
+    limits: dict[str, Any] = {"rate_preauth_per_s": 0.1, "rate_preauth_burst": 3}
     wrong = basic_auth(merchant.merchant.client_id, "sec_wrong")
     form = {"grant_type": "client_credentials"}
     try:
@@ -113,7 +120,7 @@ async def test_sign_in_is_limited_per_address(stack: Stack, merchant: Api) -> No
     finally:
         await redis.aclose()
     assert statuses == [401, 401, 401, 429, 429]
-    assert login == 429 and 1 <= retry_after <= 2
+    assert login == 429 and 1 <= retry_after <= 10
 
 
 async def test_prompts_per_phone_and_replays(merchant: Api) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from app.stack import Stack
 
-from .helpers import Api
+from .helpers import Api, for_up_to
 from .test_compliance import Caller, _operator
 from .test_rails import airtel_phone
 from .test_recon import _auth, _ledger_ok, _sim
@@ -56,7 +56,7 @@ async def test_an_airtel_payment_the_switch_expired_is_confirmed_by_airtels_enqu
     }
     status, created, _ = await merchant.create(body, key=uuid.uuid4().hex)
     assert status == 202, created
-    for _ in range(100):  # sent to Airtel: then Airtel goes down for every enquiry
+    for _ in for_up_to():  # sent to Airtel: then Airtel goes down for every enquiry
         _, seen = await merchant.get(created["id"])
         if (seen.get("provider") or {}).get("conversation_id") or seen["status"] != "pending":
             break
@@ -77,7 +77,7 @@ async def test_an_airtel_payment_the_switch_expired_is_confirmed_by_airtels_enqu
     [brk] = [b for b in run["breaks"] if b["key"] == created["id"]]
     assert brk["kind"] == "missing_in_switch"
     path = f"/v1/operator/recon/breaks/{brk['id']}"
-    for _ in range(20):  # the gateway's circuit may still be cooling down after the outage
+    for _ in for_up_to():  # the gateway's circuit may still be cooling down after the outage
         status, confirmed = await alice.call(
             "POST", f"{path}/resolve", json={"action": "confirm", "reason": "Airtel shows it"}
         )
@@ -87,7 +87,7 @@ async def test_an_airtel_payment_the_switch_expired_is_confirmed_by_airtels_enqu
     assert status == 200, confirmed
     assert confirmed["status"] == "resolving"
     assert confirmed["resolution"]["checked"] == "succeeded"
-    paid = await merchant.wait_for(created["id"], ("succeeded",), within=10)
+    paid = await merchant.wait_for(created["id"], ("succeeded",), within=30)
     assert paid["status"] == "succeeded"
     status, _ = await alice.call(
         "POST", f"{path}/resolve", json={"action": "confirm", "reason": "again"}

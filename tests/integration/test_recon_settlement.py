@@ -17,7 +17,7 @@ from app.stack import Stack
 from connectors.common import EAT
 
 from .conftest import Receiver
-from .helpers import Api
+from .helpers import Api, for_up_to
 from .test_compliance import Caller, _operator
 from .test_recon import _auth, _ledger_ok, _sim, airtel_collections
 
@@ -31,7 +31,7 @@ async def test_a_settlement_short_of_its_matched_day_is_a_break_and_an_exact_one
     mpesa, bank = stack.sim_url, stack.sim_urls["pesalink"]
     await _sim(http, "DELETE", f"{mpesa}/__sim/breaks")
     start = Decimal((await merchant.balance())["available"])
-    shortcodes = [f"7{uuid.uuid4().int % 10**5:05d}" for _ in range(2)]
+    shortcodes = [f"7{uuid.uuid4().int % 10**6:06d}" for _ in range(2)]
     for n, shortcode in enumerate(shortcodes):
         body = {"shortcode": shortcode, "accounts": {"type": "prefix", "prefix": "ACME"}}
         async with http.put(
@@ -48,7 +48,7 @@ async def test_a_settlement_short_of_its_matched_day_is_a_break_and_an_exact_one
             }
             await _sim(http, "POST", f"{mpesa}/__sim/c2b/pay", json=order)
     # 1,101 less the fees: every confirmation reached the switch.
-    for _ in range(150):
+    for _ in for_up_to():
         if Decimal((await merchant.balance())["available"]) - start > 1080:
             break
         await asyncio.sleep(0.1)

@@ -15,7 +15,7 @@ import pytest
 
 from app.stack import Stack
 
-from .helpers import Api
+from .helpers import Api, for_up_to
 from .test_compliance import Caller, _operator
 from .test_recon import _ledger_ok, _sim, _suspense, register_paybill
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 async def _break_becomes(op: Caller, path: str, status: str) -> dict[str, Any]:
-    for _ in range(100):
+    for _ in for_up_to():
         _, brk = await op.call("GET", path)
         if brk["status"] == status:
             return dict(brk)

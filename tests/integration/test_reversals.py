@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from .helpers import Api, unique_phone
+from .helpers import Api, for_up_to, unique_phone
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ async def _get_reversal(api: Api, reversal_id: str) -> dict:
 
 
 async def _wait_reversal(api: Api, reversal_id: str) -> dict:
-    for _ in range(200):
+    for _ in for_up_to():
         body = await _get_reversal(api, reversal_id)
         if body["status"] in ("succeeded", "failed"):
             return body
@@ -44,7 +44,7 @@ async def test_a_collection_is_reversed_once_and_debits_the_merchant(
     paid = await merchant.pay(unique_phone(), amount="400")
     assert (await merchant.wait_for(paid["id"]))["status"] == "succeeded"
     await merchant.pay(unique_phone(), amount="1000")  # more balance, to cover the reversal
-    for _ in range(100):
+    for _ in for_up_to():
         if (await merchant.balance())["available"] == "1379":  # 394 + 985
             break
         await asyncio.sleep(0.1)

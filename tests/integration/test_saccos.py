@@ -12,7 +12,7 @@ import pytest
 
 from app.stack import Stack
 
-from .helpers import Api, unique_phone
+from .helpers import Api, for_up_to, unique_phone
 from .test_c2b import _customer_pays, _shortcode
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ async def _posting_for(stack: Stack, bill_ref: str) -> dict[str, Any]:
     """The SACCO posting the switch made for the C2B payment with this account reference."""
     assert stack.state is not None
     cols = stack.state.cols
-    for _ in range(100):
+    for _ in for_up_to():
         c2b = await cols.payments.find_one({"method": "mpesa_c2b", "reference": bill_ref})
         if c2b is not None:
             posting = await cols.payments.find_one(
@@ -121,7 +121,7 @@ async def test_a_transfer_from_a_member_account_to_a_wallet(merchant: Api) -> No
     }
     status, created = await _post(merchant, "/v1/transfers", body)
     assert status == 202, created
-    for _ in range(200):
+    for _ in for_up_to(40):
         async with merchant.http.get(
             f"{merchant.base}/v1/transfers/{created['id']}", headers=merchant.auth
         ) as r:

@@ -36,7 +36,7 @@ def test_serve_on_a_busy_port_exits_with_one_clear_line(tmp_path: Path, reuse_po
             text=True,
         )
         try:
-            _, stderr = proc.communicate(timeout=20)
+            _, stderr = proc.communicate(timeout=60)  # a loaded machine imports slowly
         except subprocess.TimeoutExpired:
             proc.terminate()  # SIGTERM: serve stops what it started
             proc.communicate(timeout=60)
@@ -48,5 +48,8 @@ def test_serve_on_a_busy_port_exits_with_one_clear_line(tmp_path: Path, reuse_po
         f"error: port {port} on 127.0.0.1 is already in use (another server is listening "
         "there); stop it or choose another port (--port or SWITCH_PORT)"
     ]
-    assert took < 10  # no database, Ray or simulators were started (and none left behind)
+    # No database, Ray or simulators were started (and none left behind): an error at once, in
+    # the time it takes to import (seconds; up to tens of them when other processes take the
+    # cores), before the data folder is touched.
+    assert took < 30
     assert list(data.iterdir()) == []  # the embedded database never created its files

@@ -65,7 +65,7 @@ async def schedule(owner: Person, **body: Any) -> None:
     assert status == 200, answer
 
 
-async def wait_run(person: Person, run_id: str, within: float = 25.0) -> dict[str, Any]:
+async def wait_run(person: Person, run_id: str, within: float = 30.0) -> dict[str, Any]:
     deadline = time.monotonic() + within
     while True:
         status, run, _ = await person.call("GET", f"/v1/settlements/{run_id}")

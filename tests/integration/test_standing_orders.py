@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from .conftest import Receiver
-from .helpers import Api
+from .helpers import Api, for_up_to
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ async def _send(api: Api, method: str, path: str, body: Any = None, key: str | N
         return resp.status, await resp.json(), resp.headers.get("Idempotent-Replayed")
 
 
-async def _until(api: Api, order_id: str, check, within: float = 20.0) -> dict:
+async def _until(api: Api, order_id: str, check, within: float = 30.0) -> dict:
     seen: dict = {}
     for _ in range(int(within * 10)):
         # The order first: its status follows from its runs, which only move forward, so runs
@@ -39,7 +39,7 @@ async def _until(api: Api, order_id: str, check, within: float = 20.0) -> dict:
 async def test_runs_are_paid_once_and_failures_reported(
     merchant: Api, receiver: Receiver, sim: str, http
 ) -> None:
-    shortcode = f"8{uuid.uuid4().int % 10**5:05d}"
+    shortcode = f"8{uuid.uuid4().int % 10**6:06d}"
     claim = {"shortcode": shortcode, "accounts": {"type": "prefix", "prefix": "LN"}}
     assert (await _send(merchant, "PUT", "/v1/c2b/registration", claim))[0] == 200
     async with http.get(f"{sim}/__sim/clock") as resp:
@@ -94,7 +94,7 @@ async def test_runs_are_paid_once_and_failures_reported(
     assert len(failed["data"]) == 3
 
     # Each run reported once to the merchant, whatever Ratiba and C2B sent twice.
-    for _ in range(50):
+    for _ in for_up_to():
         kinds = [(e["data"]["id"], e["type"]) for e in receiver.events.get(merchant.hook, [])
                  if e["type"].startswith("standing_order.")]  # fmt: skip
         if kinds.count((ids["Dues"], "standing_order.run_failed")) == 3 and (

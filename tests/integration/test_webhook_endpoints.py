@@ -80,7 +80,7 @@ async def add(api: Api, url: str, events: list[str]) -> dict[str, Any]:
     return dict(body)
 
 
-async def until(check: Any, within: float = 20.0) -> Any:
+async def until(check: Any, within: float = 30.0) -> Any:
     deadline = time.monotonic() + within
     while True:
         found = await check() if asyncio.iscoroutinefunction(check) else check()

@@ -207,6 +207,12 @@ async def completed(core: BatchCore, batch_id: str, within: float = 20.0) -> dic
         await asyncio.sleep(0.05)
 
 
+async def stored_payments(db: Db) -> int:
+    """The payments the shard stored. Not ``len(shard.created)``: a create cancelled by the
+    core's death may have stored its payment without noting it, and its resend is a replay."""
+    return int(await db.payments.count_documents({}))
+
+
 @pytest.fixture
 async def running() -> AsyncIterator[list[Any]]:
     """Cores and provider tasks to stop after a test."""
@@ -359,7 +365,8 @@ async def test_a_restarted_core_resumes_and_creates_nothing_twice(
     await second_core.start()
     body = await completed(second_core, batch_id)
     assert body["counts"]["succeeded"] == 30
-    assert len(shard.created) == 30 == len(set(shard.created))
+    assert await stored_payments(db) == 30  # one payment an item: resends were replays
+    assert len(shard.created) == len(set(shard.created))
     assert shard.max_outstanding["mpesa_b2c"] <= 5
     # A core started on a finished store resumes nothing.
     third = core_for(db, shard)
@@ -442,11 +449,14 @@ async def test_requests_are_sealed_in_the_chunks_and_a_restart_sends_exactly_wha
     await second_core.start()
     body = await completed(second_core, batch_id)
     assert body["counts"]["succeeded"] == 21
-    assert len(shard.created) == 21 == len(set(shard.created))
+    assert await stored_payments(db) == 21
+    assert len(shard.created) == len(set(shard.created))
     for item in batch:  # every item reached the shard as asked, before and after the restart
         sent = shard.sent[f"batch:{batch_id}:{item.item_id}"]
         assert (sent.phone, sent.destination) == (item.command.phone, item.command.destination)
-    assert body["items"][0]["recipient_name"] == "JANE W"
+    # Every item shows its payment's receipt and recipient, also one whose resend was answered
+    # by a payment already final (its create was cut off by the core's death).
+    assert all(i["recipient_name"] == "JANE W" and i["provider_receipt"] for i in body["items"])
     text = str(await stored_items(db, batch_id))
     assert not any(value in text for value in persons(batch))
 
@@ -509,3 +519,23 @@ async def test_an_item_erased_while_waiting_to_be_resent_is_not_sent_again(
     assert body["items"][0]["status"] == "succeeded" and body["items"][0]["payment_id"] == pid
     assert shard.calls == 1  # its erased request never reached the shard
     assert core.windows["mpesa_b2c"].used == 0
+
+
+async def test_a_resend_answered_by_a_payment_already_final_shows_its_receipt_and_recipient(
+    db: Db, running: list[Any]
+) -> None:
+    """The first answer is lost and the provider pays before the resend: the replay answers
+    "succeeded", and the item still shows what only the stored payment has."""
+    shard = FakeShard(db.payments, lose_answer_once=True)
+    core = core_for(db, shard, retry_base=0.5, retry_max=0.5)
+    running.append(core)
+    batch_id = (await create(core, items(2))).body["id"]
+    while len(shard.created) < 2:
+        await asyncio.sleep(0.01)
+    paid = {"status": "succeeded", "provider.receipt": "UKR1", "provider.receiver_name": "JANE W"}
+    await db.payments.update_many({}, {"$set": paid})  # before the resend, due in 0.5 s
+    body = await completed(core, batch_id)
+    assert shard.calls == 2  # the resend was answered by the replay
+    assert [(i["status"], i["provider_receipt"], i["recipient_name"]) for i in body["items"]] == [
+        ("succeeded", "UKR1", "JANE W")
+    ] * 2

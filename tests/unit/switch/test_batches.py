@@ -417,6 +417,25 @@ def test_an_accepted_create_records_the_payment_and_the_first_answer() -> None:
     assert again.first_answer == r.first_answer  # the first answer is kept
 
 
+def test_a_replay_answering_a_final_payment_leaves_the_item_to_read_it() -> None:
+    """The answer has no receipt, recipient or failure: the stored payment is read for them."""
+    body = {"id": "pay_s1_X", "object": "payout", "status": "succeeded", "method": "mpesa_b2c"}
+    r, verdict = answered(record(), Reply(202, body, replayed=True))
+    assert verdict == "accepted" and r.status == "pending" and r.awaiting and r.at_provider
+    assert r.first_answer == {"status": 202, "payment_status": "succeeded", "replayed": True}
+    doc = {"status": "succeeded", "provider": {"receipt": "UKR1", "receiver_name": "JANE W"}}
+    done = observed(r, doc)
+    assert (
+        done is not None
+        and done.final
+        and (done.receipt, done.recipient_name)
+        == (
+            "UKR1",
+            "JANE W",
+        )
+    )
+
+
 def test_a_refusal_is_final_and_a_503_or_a_lost_answer_is_resent() -> None:
     refusal = {"error": {"code": "insufficient_balance", "message": "needs 515", "details": []}}
     r, verdict = answered(record(), Reply(422, refusal))
