@@ -59,7 +59,7 @@ class Desk(Notices):
             return web.json_response({"reason": "customer declined"}, status=422)
         return web.Response(status=202)
 
-    async def request_for(self, leg_id: str, within: float = 15.0) -> dict[str, Any]:
+    async def request_for(self, leg_id: str, within: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + within
         while True:
             found = [r for r in self.requests if r["reference"] == leg_id]
@@ -139,7 +139,7 @@ async def _pay(hub: Hub, bank: Bank, request: dict[str, Any], key: str, **change
 
 
 async def _committed(hub: Hub, bank: Bank, hub_tid: str) -> None:
-    deadline = time.monotonic() + 15.0
+    deadline = time.monotonic() + 30.0
     while True:
         status, t = await hub.call("GET", f"/v1/hub/transfers/{hub_tid}", bank.token)
         if status == 200 and t["state"] == "COMMITTED":
@@ -193,7 +193,7 @@ async def test_a_bank_account_pays_an_mpesa_wallet_through_a_request_to_pay(
     status, second = await _pay(hub, payer, request, uuid.uuid4().hex)
     assert status == 201, second
     await _committed(hub, payer, second["id"])
-    deadline = time.monotonic() + 15.0
+    deadline = time.monotonic() + 30.0
     while not (found := await _payments(merchant, second["id"])):
         assert time.monotonic() < deadline, "the second payment was never credited"
         await asyncio.sleep(0.1)
@@ -249,7 +249,7 @@ async def test_an_unpaid_request_expires_and_a_late_payment_is_an_ordinary_credi
 
     status, late = await _pay(hub, payer, request, uuid.uuid4().hex)
     assert status == 201, late
-    deadline = time.monotonic() + 15.0
+    deadline = time.monotonic() + 30.0
     while not (found := await _payments(merchant, late["id"])):
         assert time.monotonic() < deadline, "the late payment was never credited"
         await asyncio.sleep(0.1)

@@ -185,7 +185,7 @@ async def settled(rig: Rig, code: str, tid: str, held: list[bool]) -> None:
     one per booking; [] for none): the hub's final pacs.002 books or releases a held credit."""
     uetr = uetr_of(tid)
     seen: list[bool] = []
-    for _ in range(100):
+    for _ in for_up_to():
         accounts = rig.sim.banks[code].accounts.values()
         seen = [b.held for a in accounts for b in a.bookings if b.uetr == uetr]
         if seen == held:
