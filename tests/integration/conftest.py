@@ -86,11 +86,6 @@ LONGEST_FIRST = (
 )
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # Warnings are errors (pyproject); a poll that ran out is only worth seeing.
-    config.addinivalue_line("filterwarnings", "default::tests.integration.helpers.PolledInVain")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         name = item.path.name

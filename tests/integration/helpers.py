@@ -25,9 +25,10 @@ FINAL = ("succeeded", "failed", "expired")
 PATIENCE = 30.0
 
 
-class PolledInVain(UserWarning):
-    """A polling loop ran out its time; conftest shows these in the warnings summary instead of
-    failing (what the test asserts next decides)."""
+# A polling loop that ran out its time warns (a plain UserWarning: pytest-xdist's controller
+# rebuilds a worker's warning by importing its class, and cannot import test modules); pyproject
+# shows these in the warnings summary instead of failing: what the test asserts next decides.
+POLLED_IN_VAIN = "polled {seconds} s in vain ({tries} tries)"
 
 
 def for_up_to(seconds: float = PATIENCE) -> Iterator[int]:
@@ -41,7 +42,7 @@ def for_up_to(seconds: float = PATIENCE) -> Iterator[int]:
         tries += 1
     # Ran out (a loop that found what it waited for breaks first): whatever the test asserts
     # next, the wait cost all its time; shown in pytest's warnings summary.
-    warnings.warn(PolledInVain(f"polled {seconds} s in vain ({tries} tries)"), stacklevel=2)
+    warnings.warn(POLLED_IN_VAIN.format(seconds=seconds, tries=tries), UserWarning, stacklevel=2)
 
 
 def basic_auth(client_id: str, secret: str) -> dict[str, str]:
