@@ -174,8 +174,11 @@ async def read_one(request: web.Request) -> web.Response:
     return json_response({**parts.view(doc), "position": position})
 
 
-async def _change(request: web.Request, changes: dict[str, Any], action: str) -> web.Response:
-    doc = await _participant(request)
+async def _change(
+    request: web.Request, changes: dict[str, Any], action: str, doc: dict[str, Any] | None = None
+) -> web.Response:
+    """Apply ``changes`` to the participant (``doc``: as read already), tell the hub, audit."""
+    doc = doc or await _participant(request)
     await store(request).participants.update_one({"_id": doc["_id"]}, {"$set": changes})
     await hub(request).participant_changed(doc["_id"])
     after = {**doc, **changes}
@@ -226,18 +229,8 @@ async def certificate(request: web.Request) -> web.Response:
     await cols.clients.update_many({"_id": {"$in": clients}}, change)
     for client_id in clients:
         await request.app[FEED].announce(client_id, await bump_generation(cols, client_id))
-    if cert is None:
-        await store(request).participants.update_one({"_id": doc["_id"]}, {"$unset": {"mtls": ""}})
-        after = {k: v for k, v in doc.items() if k != "mtls"}
-        await audit(
-            request,
-            "hub.participant.certificate",
-            f"hub_participant:{doc['_id']}",
-            before=parts.view(doc),
-            after=parts.view(after),
-        )
-        return json_response(parts.view(after))
-    return await _change(request, {"mtls": cert.view()}, "hub.participant.certificate")
+    mtls = cert.view() if cert else None  # None: unbound (the view shows null)
+    return await _change(request, {"mtls": mtls}, "hub.participant.certificate", doc)
 
 
 async def limits(request: web.Request) -> web.Response:

@@ -32,11 +32,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import orjson
@@ -99,6 +99,14 @@ class Faults:
     duplicate: bool = False
 
 
+class _Signed(Protocol):
+    @property
+    def msg_id(self) -> str: ...
+
+
+_Doc = TypeVar("_Doc", bound=_Signed)
+
+
 def _error(status: int, message: str) -> web.Response:
     return json_response({"error": message}, status)
 
@@ -122,14 +130,7 @@ class Simulator(SimBase[SimConfig]):
         self.stats.messages += 1
         if pacs002.NAMESPACE_MARK in body[:1024]:  # one endpoint: the hub's final word comes here
             return self._final_status(bank, body, signed_id)
-        try:
-            msg = pacs008.parse(body)
-        except MessageError as exc:
-            self.stats.schema_refusals += 1
-            return self._refuse_document(bank, exc)
-        if signed_id is not None and signed_id != msg.msg_id:
-            self.stats.bad_signatures += 1
-            return _error(401, f"webhook-id names {signed_id}, the document is {msg.msg_id}")
+        msg = self._read(bank, pacs008.parse, body, signed_id)
         faults = self._faults(bank)
         now = datetime.now(EAT).replace(microsecond=0)
         statuses = tuple(self._decide(bank, tx, msg.msg_id, now, faults) for tx in msg.transfers)
@@ -155,20 +156,29 @@ class Simulator(SimBase[SimConfig]):
         """The hub's pacs.002 at the end of a transfer: ``ACSC`` (committed) books the credit
         held for the customer, ``RJCT`` (aborted) takes it back; any other status, or a
         transfer the bank holds nothing for (it was the payer), changes nothing."""
-        try:
-            report = pacs002.parse(body)
-        except MessageError as exc:
-            self.stats.schema_refusals += 1
-            return self._refuse_document(bank, exc)
-        if signed_id is not None and signed_id != report.msg_id:
-            self.stats.bad_signatures += 1
-            return _error(401, f"webhook-id names {signed_id}, the document is {report.msg_id}")
+        report = self._read(bank, pacs002.parse, body, signed_id)
         for st in report.statuses:
             if st.status in ("ACSC", "RJCT") and st.original_uetr:
                 done = book.settle(bank, st.original_uetr, st.status == "ACSC")
                 self.stats.settled += done == "booked"
                 self.stats.released += done == "released"
         return web.Response(status=204)
+
+    def _read(
+        self, bank: Bank, parse: Callable[[bytes], _Doc], body: bytes, signed_id: str | None
+    ) -> _Doc:
+        """The document, parsed and checked to be the one signed; else the answer refusing it
+        (raised: a 400 naming the element, or a 401)."""
+        try:
+            doc = parse(body)
+        except MessageError as exc:
+            self.stats.schema_refusals += 1
+            raise Answer(self._refuse_document(bank, exc)) from None
+        if signed_id is not None and signed_id != doc.msg_id:
+            self.stats.bad_signatures += 1
+            message = f"webhook-id names {signed_id}, the document is {doc.msg_id}"
+            raise Answer(_error(401, message))
+        return doc
 
     def _decide(
         self, bank: Bank, tx: pacs008.CreditTransfer, msg_id: str, now: datetime, faults: Faults
